@@ -1,0 +1,594 @@
+//! The TOML configuration: its types, its loading and its validation.
+//!
+//! This module owns the file format and every check that can be made on the file alone
+//! (unknown keys, duplicate or reserved names, malformed codes and prefixes, references
+//! between sections). It does not open zone files or GeoIP databases: [`crate::server`]
+//! loads those, and reports their own errors with their own file names.
+//!
+//! Relative paths in the file are resolved against the directory of the configuration
+//! file, so that `geoline --config /etc/geoline/geoline.toml` works from any directory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The name of the line every client falls back to; it always exists and is never declared.
+pub const DEFAULT_LINE: &str = "default";
+
+/// Where in a file something is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    /// 1-based; absent when the error concerns the file as a whole.
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}", self.path.display(), line),
+            None => write!(f, "{}", self.path.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}", path = path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{at}: {message}")]
+    Syntax { at: Location, message: String },
+    #[error("{at}: {reason}")]
+    Invalid { at: Location, reason: String },
+}
+
+/// The whole configuration, validated, with every path made absolute or relative to the
+/// working directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    pub dns: Option<DnsConfig>,
+    pub geoip: Vec<GeoIpConfig>,
+    /// Declared lines in match order; `default` is implicit and comes last.
+    pub lines: Vec<LineConfig>,
+    pub zones: Vec<ZoneConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// Each address gets a UDP socket and a TCP listener.
+    pub listen: Vec<SocketAddr>,
+    /// The EDNS UDP payload size geoline advertises and the most it sends over UDP.
+    pub max_udp_payload: u16,
+    /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
+    pub tcp_idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct GeoIpConfig {
+    pub path: PathBuf,
+    pub layout: GeoIpLayoutChoice,
+}
+
+/// How the fields of a database's records are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeoIpLayoutChoice {
+    /// Recognised from the database's `database_type` metadata.
+    Auto,
+    /// MaxMind GeoIP2 / GeoLite2 Country and City: `country.iso_code`, `continent.code`.
+    Geoip2,
+    /// ip-location-db: `country_code`.
+    IpLocationDb,
+}
+
+#[derive(Debug, Clone)]
+pub struct LineConfig {
+    pub name: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub countries: Vec<String>,
+    /// Two-letter continent codes as GeoIP2 writes them (AF AN AS EU NA OC SA).
+    pub continents: Vec<String>,
+    /// Inline prefixes and the contents of `cidr_files`, in that order.
+    pub cidrs: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    /// The zone's apex; when absent, the `$ORIGIN` or SOA owner of the base file.
+    pub origin: Option<String>,
+    /// The `default` line's data.
+    pub file: PathBuf,
+    /// Line name to overlay file, holding only what differs for that line.
+    pub overlays: BTreeMap<String, PathBuf>,
+}
+
+pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+
+// The file format. Spans are kept where a later check needs to name a line.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    dns: Option<RawDns>,
+    #[serde(default)]
+    geoip: Vec<RawGeoIp>,
+    #[serde(default, rename = "line")]
+    lines: Vec<RawLine>,
+    #[serde(default, rename = "zone")]
+    zones: Vec<RawZone>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    listen: Spanned<Vec<SocketAddr>>,
+    #[serde(default = "default_max_udp_payload")]
+    max_udp_payload: Spanned<u16>,
+    #[serde(default = "default_tcp_idle_timeout")]
+    tcp_idle_timeout_secs: Spanned<u64>,
+}
+
+fn default_max_udp_payload() -> Spanned<u16> {
+    // The DNS Flag Day 2020 value: fits every path MTU without fragmentation.
+    Spanned::new(0..0, 1232)
+}
+
+fn default_tcp_idle_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 10)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeoIp {
+    path: PathBuf,
+    #[serde(default = "default_layout")]
+    layout: GeoIpLayoutChoice,
+}
+
+fn default_layout() -> GeoIpLayoutChoice {
+    GeoIpLayoutChoice::Auto
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    name: Spanned<String>,
+    #[serde(default)]
+    countries: Vec<Spanned<String>>,
+    #[serde(default)]
+    continents: Vec<Spanned<String>>,
+    #[serde(default)]
+    cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    cidr_files: Vec<Spanned<PathBuf>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    origin: Option<String>,
+    file: PathBuf,
+    #[serde(default)]
+    overlays: BTreeMap<Spanned<String>, PathBuf>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates `text` as if it had been read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file = SourceFile { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            at: file.location(e.span()),
+            message: e.message().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() || base.as_os_str().is_empty() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let dns = raw.dns.map(|d| file.dns(d)).transpose()?;
+
+        let mut lines: Vec<LineConfig> = Vec::with_capacity(raw.lines.len());
+        for line in raw.lines {
+            let name = line.name.get_ref();
+            if !valid_line_name(name) {
+                return Err(file.invalid(
+                    line.name.span(),
+                    format!(
+                        "line name `{name}` must be 1 to 32 characters of a-z, 0-9, `-` and `_`"
+                    ),
+                ));
+            }
+            if name == DEFAULT_LINE {
+                return Err(file.invalid(
+                    line.name.span(),
+                    "line `default` is implicit: it is every client no declared line matches"
+                        .into(),
+                ));
+            }
+            if lines.iter().any(|l| &l.name == name) {
+                return Err(
+                    file.invalid(line.name.span(), format!("line `{name}` is declared twice"))
+                );
+            }
+            let mut countries = Vec::with_capacity(line.countries.len());
+            for c in &line.countries {
+                let code = c.get_ref();
+                if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(file.invalid(
+                        c.span(),
+                        format!(
+                            "line `{name}`: country `{code}` is not an ISO 3166-1 alpha-2 code (two upper-case letters)"
+                        ),
+                    ));
+                }
+                countries.push(code.clone());
+            }
+            let mut continents = Vec::with_capacity(line.continents.len());
+            for c in &line.continents {
+                let code = c.get_ref();
+                if !CONTINENTS.contains(&code.as_str()) {
+                    return Err(file.invalid(
+                        c.span(),
+                        format!(
+                            "line `{name}`: continent `{code}` is not one of {}",
+                            CONTINENTS.join(" ")
+                        ),
+                    ));
+                }
+                continents.push(code.clone());
+            }
+            let mut cidrs = Vec::new();
+            for c in &line.cidrs {
+                let net: IpNet = c.get_ref().parse().map_err(|_| {
+                    file.invalid(
+                        c.span(),
+                        format!(
+                            "line `{name}`: `{}` is not a CIDR prefix such as 1.2.4.0/22",
+                            c.get_ref()
+                        ),
+                    )
+                })?;
+                cidrs.push(net.trunc());
+            }
+            for f in &line.cidr_files {
+                let list = resolve(f.get_ref());
+                cidrs.extend(read_cidr_file(&list)?);
+            }
+            if countries.is_empty() && continents.is_empty() && cidrs.is_empty() {
+                return Err(file.invalid(
+                    line.name.span(),
+                    format!("line `{name}` matches nothing: give countries, continents, cidrs or cidr_files"),
+                ));
+            }
+            lines.push(LineConfig {
+                name: name.clone(),
+                countries,
+                continents,
+                cidrs,
+            });
+        }
+
+        let geoip: Vec<GeoIpConfig> = raw
+            .geoip
+            .into_iter()
+            .map(|g| GeoIpConfig {
+                path: resolve(&g.path),
+                layout: g.layout,
+            })
+            .collect();
+        if geoip.is_empty()
+            && let Some(line) = lines
+                .iter()
+                .find(|l| !l.countries.is_empty() || !l.continents.is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                at: Location {
+                    path: path.to_path_buf(),
+                    line: None,
+                },
+                reason: format!(
+                    "line `{}` matches countries or continents but no [[geoip]] database is configured",
+                    line.name
+                ),
+            });
+        }
+
+        let mut zones = Vec::with_capacity(raw.zones.len());
+        for z in raw.zones {
+            let mut overlays = BTreeMap::new();
+            for (line, overlay) in z.overlays {
+                if !lines.iter().any(|l| &l.name == line.get_ref()) {
+                    return Err(file.invalid(
+                        line.span(),
+                        format!(
+                            "overlay for line `{}`, which is not declared (declared: {})",
+                            line.get_ref(),
+                            declared_names(&lines)
+                        ),
+                    ));
+                }
+                overlays.insert(line.into_inner(), resolve(&overlay));
+            }
+            zones.push(ZoneConfig {
+                origin: z.origin,
+                file: resolve(&z.file),
+                overlays,
+            });
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            dns,
+            geoip,
+            lines,
+            zones,
+        })
+    }
+
+    /// Line names in match order, `default` last: the index of a name is its [`crate::lines::LineId`].
+    pub fn line_names(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .map(|l| l.name.clone())
+            .chain(std::iter::once(DEFAULT_LINE.to_string()))
+            .collect()
+    }
+}
+
+fn declared_names(lines: &[LineConfig]) -> String {
+    if lines.is_empty() {
+        return "none".into();
+    }
+    lines
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn valid_line_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Reads a CIDR list: one prefix per line, `#` starts a comment, blank lines ignored.
+pub fn read_cidr_file(path: &Path) -> Result<Vec<IpNet>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut nets = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let entry = raw.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let net: IpNet = entry.parse().map_err(|_| ConfigError::Invalid {
+            at: Location {
+                path: path.to_path_buf(),
+                line: Some(i + 1),
+            },
+            reason: format!("`{entry}` is not a CIDR prefix such as 1.2.4.0/22"),
+        })?;
+        nets.push(net.trunc());
+    }
+    Ok(nets)
+}
+
+struct SourceFile<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl SourceFile<'_> {
+    fn location(&self, span: Option<Range<usize>>) -> Location {
+        let line = span.map(|s| line_of(self.text, s.start));
+        Location {
+            path: self.path.to_path_buf(),
+            line,
+        }
+    }
+
+    fn invalid(&self, span: Range<usize>, reason: String) -> ConfigError {
+        // Defaults carry an empty span at 0: they name no line.
+        let span = (span != (0..0)).then_some(span);
+        ConfigError::Invalid {
+            at: self.location(span),
+            reason,
+        }
+    }
+
+    fn dns(&self, d: RawDns) -> Result<DnsConfig, ConfigError> {
+        if d.listen.get_ref().is_empty() {
+            return Err(self.invalid(
+                d.listen.span(),
+                "dns.listen is empty: give at least one address such as \"127.0.0.1:5300\"".into(),
+            ));
+        }
+        let payload = *d.max_udp_payload.get_ref();
+        if !(512..=4096).contains(&payload) {
+            return Err(self.invalid(
+                d.max_udp_payload.span(),
+                format!("dns.max_udp_payload {payload} is outside 512..=4096"),
+            ));
+        }
+        let idle = *d.tcp_idle_timeout_secs.get_ref();
+        if !(1..=300).contains(&idle) {
+            return Err(self.invalid(
+                d.tcp_idle_timeout_secs.span(),
+                format!("dns.tcp_idle_timeout_secs {idle} is outside 1..=300"),
+            ));
+        }
+        Ok(DnsConfig {
+            listen: d.listen.into_inner(),
+            max_udp_payload: payload,
+            tcp_idle_timeout: Duration::from_secs(idle),
+        })
+    }
+}
+
+/// The 1-based line number of byte `offset` in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("test.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[dns]
+listen = ["127.0.0.1:5300", "[::1]:5300"]
+
+[[geoip]]
+path = "geoip/db.mmdb"
+
+[[line]]
+name = "china"
+countries = ["CN"]
+cidrs = ["1.2.4.0/22", "2001:db8::/32"]
+
+[[zone]]
+file = "zones/example.com.zone"
+overlays = { china = "zones/example.com.china.zone" }
+"#;
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let c = parse(GOOD).expect("valid");
+        let dns = c.dns.as_ref().expect("dns section");
+        assert_eq!(dns.listen.len(), 2);
+        assert_eq!(dns.max_udp_payload, 1232);
+        assert_eq!(dns.tcp_idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.line_names(), vec!["china", "default"]);
+        assert_eq!(c.lines[0].cidrs.len(), 2);
+        assert_eq!(c.geoip[0].layout, GeoIpLayoutChoice::Auto);
+        assert_eq!(
+            c.zones[0].overlays["china"],
+            PathBuf::from("zones/example.com.china.zone")
+        );
+    }
+
+    fn error_text(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = GOOD.replace("countries = [\"CN\"]", "countrys = [\"CN\"]");
+        let e = error_text(&text);
+        assert!(e.starts_with("test.toml:10:"), "{e}");
+        assert!(e.contains("countrys"), "{e}");
+    }
+
+    #[test]
+    fn bad_country_names_line() {
+        let e = error_text(&GOOD.replace("[\"CN\"]", "[\"cn\"]"));
+        assert!(e.starts_with("test.toml:10:"), "{e}");
+        assert!(e.contains("`cn`"), "{e}");
+    }
+
+    #[test]
+    fn bad_cidr_names_line() {
+        let e = error_text(&GOOD.replace("1.2.4.0/22", "1.2.4.0/33"));
+        assert!(e.starts_with("test.toml:11:"), "{e}");
+    }
+
+    #[test]
+    fn overlay_for_undeclared_line_is_an_error() {
+        let e = error_text(&GOOD.replace("{ china =", "{ chna ="));
+        assert!(e.starts_with("test.toml:15:"), "{e}");
+        assert!(e.contains("`chna`"), "{e}");
+    }
+
+    #[test]
+    fn default_line_cannot_be_declared() {
+        let e = error_text(&GOOD.replace("name = \"china\"", "name = \"default\""));
+        assert!(e.contains("implicit"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_line_is_an_error() {
+        let text = format!("{GOOD}\n[[line]]\nname = \"china\"\ncidrs = [\"10.0.0.0/8\"]\n");
+        let e = error_text(&text);
+        assert!(e.contains("declared twice"), "{e}");
+    }
+
+    #[test]
+    fn country_line_without_database_is_an_error() {
+        let e = error_text(&GOOD.replace("[[geoip]]\npath = \"geoip/db.mmdb\"\n", ""));
+        assert!(e.contains("no [[geoip]] database"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let e = error_text("[dns]\nlisten = [\n\"127.0.0.1:53\",\n= oops\n");
+        assert!(e.starts_with("test.toml:4:"), "{e}");
+    }
+
+    #[test]
+    fn cidr_file_errors_name_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("geoline-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let list = dir.join("list.txt");
+        std::fs::write(&list, "# mainland\n1.2.4.0/22  # cnnic\n\nnot-a-prefix\n").expect("write");
+        let e = read_cidr_file(&list).expect_err("bad entry");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:4: `not-a-prefix` is not a CIDR prefix such as 1.2.4.0/22",
+                list.display()
+            )
+        );
+        std::fs::write(&list, "# mainland\n1.2.4.0/22  # cnnic\n\n240e::/20\n").expect("write");
+        let nets = read_cidr_file(&list).expect("good list");
+        assert_eq!(
+            nets,
+            vec![
+                "1.2.4.0/22".parse::<IpNet>().expect("net"),
+                "240e::/20".parse().expect("net")
+            ]
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

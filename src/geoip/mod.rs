@@ -1,0 +1,1 @@
+//! GeoIP databases (placeholder: being written).

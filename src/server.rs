@@ -1,0 +1,1 @@
+//! Server wiring (placeholder: being written).

@@ -1,0 +1,1 @@
+//! Zones (placeholder: being written).
