@@ -1,1 +1,4 @@
-//! DNS (placeholder: being written).
+//! DNS (being written: the wire layer first).
+pub mod ecs;
+pub mod query;
+pub mod response;

@@ -1,0 +1,345 @@
+//! Writing a response onto the wire, within the size the requester can take.
+//!
+//! This module owns the response's wire form: header bits, the echoed question, the record
+//! sections, the OPT record with the Client Subnet option, and truncation. It does not
+//! decide what goes in the sections ([`super::respond`] does).
+//!
+//! Truncation keeps the OPT record, and with it the Client Subnet option: a resolver that
+//! retries over TCP still learns the scope, and one that only sees the truncated answer still
+//! sees that the server handles ECS (RFC 7871 7.2.1). When only optional additional records
+//! do not fit they are left out without TC (RFC 2181 9); when anything else does not fit,
+//! the response carries the question and OPT only, with TC set.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use super::ecs::ClientSubnet;
+use super::query::{QueryHeader, Question};
+
+/// What a response carries back in its OPT record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdnsReply {
+    /// The UDP payload size geoline accepts, advertised to the requester.
+    pub udp_payload: u16,
+    /// Copied from the query (RFC 3225 3).
+    pub dnssec_ok: bool,
+    /// The query's option with the scope the answer deserves.
+    pub client_subnet: Option<(ClientSubnet, u8)>,
+}
+
+/// A response, ready to encode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub header: QueryHeader,
+    pub rcode: ResponseCode,
+    pub authoritative: bool,
+    pub question: Option<Question>,
+    pub answers: Vec<Record>,
+    pub authority: Vec<Record>,
+    pub additional: Vec<Record>,
+    /// Whether the additional section may be dropped to fit (true unless it holds the glue a
+    /// referral needs).
+    pub additional_is_optional: bool,
+    pub edns: Option<EdnsReply>,
+}
+
+/// What encoding did, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoded {
+    pub truncated: bool,
+}
+
+const HEADER_LEN: usize = 12;
+
+impl Response {
+    /// A response with no records: errors, REFUSED and the like.
+    pub fn empty(
+        header: QueryHeader,
+        rcode: ResponseCode,
+        question: Option<Question>,
+        edns: Option<EdnsReply>,
+    ) -> Response {
+        Response {
+            header,
+            rcode,
+            authoritative: false,
+            question,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+            additional_is_optional: true,
+            edns,
+        }
+    }
+
+    /// Writes the response into `out` (cleared first), at most `limit` bytes unless even the
+    /// truncated form is larger (a question name near 255 bytes with a 512 limit cannot be).
+    pub fn encode(&self, limit: usize, out: &mut Vec<u8>) -> Encoded {
+        out.clear();
+        let opt_len = self.opt_len();
+        let mut counts = [0u16; 4];
+        let mut truncated = false;
+        {
+            let mut enc = BinEncoder::new(out);
+            // The header is written last, when the counts are known.
+            let _ = enc.emit_vec(&[0; HEADER_LEN]);
+            if let Some(q) = &self.question {
+                counts[0] = 1;
+                if q.name.emit(&mut enc).is_err()
+                    || enc.emit_u16(q.qtype.into()).is_err()
+                    || enc.emit_u16(q.qclass.into()).is_err()
+                {
+                    // Only a name hickory cannot write; it was read from the wire, so it can.
+                    counts[0] = 0;
+                }
+            }
+            let after_question = enc.offset();
+            let emitted = emit_records(&mut enc, &self.answers)
+                .and_then(|a| emit_records(&mut enc, &self.authority).map(|n| (a, n)));
+            match emitted {
+                Some((a, n)) if enc.offset() + opt_len <= limit => {
+                    counts[1] = a;
+                    counts[2] = n;
+                    let before_additional = enc.offset();
+                    match emit_records(&mut enc, &self.additional) {
+                        Some(ar) if enc.offset() + opt_len <= limit => counts[3] = ar,
+                        _ if self.additional_is_optional => {
+                            enc.set_offset(before_additional);
+                        }
+                        _ => {
+                            truncated = true;
+                            counts[1] = 0;
+                            counts[2] = 0;
+                            enc.set_offset(after_question);
+                        }
+                    }
+                }
+                _ => {
+                    truncated = true;
+                    enc.set_offset(after_question);
+                }
+            }
+            let end = enc.offset();
+            drop(enc);
+            out.truncate(end);
+        }
+        if let Some(edns) = &self.edns {
+            counts[3] += 1;
+            self.write_opt(edns, out);
+        }
+        self.write_header(counts, truncated, out);
+        Encoded { truncated }
+    }
+
+    fn opt_len(&self) -> usize {
+        match &self.edns {
+            None => 0,
+            Some(e) => {
+                // root name, type, class, ttl, rdlength
+                let fixed = 1 + 2 + 2 + 4 + 2;
+                fixed
+                    + e.client_subnet
+                        .map(|(s, _)| 4 + 4 + usize::from(s.source_prefix).div_ceil(8))
+                        .unwrap_or(0)
+            }
+        }
+    }
+
+    fn write_opt(&self, edns: &EdnsReply, out: &mut Vec<u8>) {
+        let mut rdata = Vec::new();
+        if let Some((subnet, scope)) = &edns.client_subnet {
+            subnet.write_response(*scope, &mut rdata);
+        }
+        let extended_rcode = u32::from(self.rcode.high());
+        let ttl = (extended_rcode << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
+        out.push(0);
+        out.extend_from_slice(&41u16.to_be_bytes());
+        out.extend_from_slice(&edns.udp_payload.to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(&rdata);
+    }
+
+    fn write_header(&self, counts: [u16; 4], truncated: bool, out: &mut [u8]) {
+        let h = &self.header;
+        let mut flags: u16 = 0x8000 | (u16::from(h.opcode & 0xf) << 11);
+        if self.authoritative {
+            flags |= 0x0400;
+        }
+        if truncated {
+            flags |= 0x0200;
+        }
+        if h.recursion_desired {
+            flags |= 0x0100;
+        }
+        if h.checking_disabled {
+            flags |= 0x0010;
+        }
+        flags |= u16::from(self.rcode.low());
+        out[0..2].copy_from_slice(&h.id.to_be_bytes());
+        out[2..4].copy_from_slice(&flags.to_be_bytes());
+        for (i, c) in counts.iter().enumerate() {
+            out[4 + 2 * i..6 + 2 * i].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+}
+
+fn emit_records(enc: &mut BinEncoder<'_>, records: &[Record]) -> Option<u16> {
+    for r in records {
+        r.emit(enc).ok()?;
+    }
+    u16::try_from(records.len()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::{A, TXT};
+    use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+    use std::net::Ipv4Addr;
+    use std::str::FromStr;
+
+    fn header() -> QueryHeader {
+        QueryHeader {
+            id: 0x1234,
+            opcode: 0,
+            recursion_desired: true,
+            checking_disabled: false,
+        }
+    }
+
+    fn question(name: &str) -> Question {
+        Question {
+            name: Name::from_ascii(name).expect("name"),
+            qtype: RecordType::TXT,
+            qclass: DNSClass::IN,
+        }
+    }
+
+    fn txt(name: &str, len: usize) -> Record {
+        Record::from_rdata(
+            Name::from_str(name).expect("name"),
+            300,
+            RData::TXT(TXT::new(vec!["x".repeat(len)])),
+        )
+    }
+
+    fn with_ecs() -> Option<EdnsReply> {
+        let subnet = ClientSubnet::parse(&[0, 1, 24, 0, 1, 2, 4]).expect("ecs");
+        Some(EdnsReply {
+            udp_payload: 1232,
+            dnssec_ok: false,
+            client_subnet: Some((subnet, 15)),
+        })
+    }
+
+    #[test]
+    fn answer_fits() {
+        let mut r = Response::empty(
+            header(),
+            ResponseCode::NoError,
+            Some(question("Big.Example.")),
+            with_ecs(),
+        );
+        r.authoritative = true;
+        r.answers = vec![txt("Big.Example.", 100)];
+        let mut out = Vec::new();
+        assert_eq!(r.encode(512, &mut out), Encoded { truncated: false });
+        let m = Message::from_vec(&out).expect("decodes");
+        assert!(m.metadata.authoritative && !m.metadata.truncation && m.metadata.recursion_desired);
+        assert!(!m.metadata.recursion_available);
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.queries[0].name().to_string(), "Big.Example.");
+        let opt = m.edns.expect("opt");
+        assert_eq!(opt.max_payload(), 1232);
+    }
+
+    #[test]
+    fn truncation_keeps_question_and_subnet() {
+        let mut r = Response::empty(
+            header(),
+            ResponseCode::NoError,
+            Some(question("big.example.")),
+            with_ecs(),
+        );
+        r.answers = vec![
+            txt("big.example.", 200),
+            txt("big.example.", 200),
+            txt("big.example.", 200),
+        ];
+        let mut out = Vec::new();
+        assert_eq!(r.encode(512, &mut out), Encoded { truncated: true });
+        assert!(out.len() <= 512);
+        let m = Message::from_vec(&out).expect("decodes");
+        assert!(m.metadata.truncation);
+        assert_eq!(
+            (m.queries.len(), m.answers.len(), m.authorities.len()),
+            (1, 0, 0)
+        );
+        // OPT with family 1, source 24, scope 15, 1.2.4
+        assert!(
+            out.ends_with(&[0, 8, 0, 7, 0, 1, 24, 15, 1, 2, 4]),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn optional_additional_dropped_without_tc() {
+        let mut r = Response::empty(
+            header(),
+            ResponseCode::NoError,
+            Some(question("mx.example.")),
+            None,
+        );
+        r.answers = vec![txt("mx.example.", 100)];
+        r.additional = vec![txt("mx.example.", 450)];
+        let mut out = Vec::new();
+        assert_eq!(r.encode(512, &mut out), Encoded { truncated: false });
+        let m = Message::from_vec(&out).expect("decodes");
+        assert_eq!((m.answers.len(), m.additionals.len()), (1, 0));
+        r.additional_is_optional = false;
+        assert_eq!(r.encode(512, &mut out), Encoded { truncated: true });
+    }
+
+    #[test]
+    fn badvers_uses_extended_rcode() {
+        let r = Response::empty(
+            header(),
+            ResponseCode::BADVERS,
+            Some(question("a.example.")),
+            Some(EdnsReply {
+                udp_payload: 1232,
+                dnssec_ok: false,
+                client_subnet: None,
+            }),
+        );
+        let mut out = Vec::new();
+        r.encode(512, &mut out);
+        // hickory decodes rcode 16 as BADSIG (the TSIG meaning), so read the bits directly:
+        // header rcode 0, OPT extended rcode 1, version 0.
+        assert_eq!(out[3] & 0x0f, 0);
+        let ttl = &out[out.len() - 6..out.len() - 2];
+        assert_eq!(ttl, [1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn answer_owner_compresses_against_question() {
+        let mut r = Response::empty(
+            header(),
+            ResponseCode::NoError,
+            Some(question("a.example.")),
+            None,
+        );
+        r.answers = vec![Record::from_rdata(
+            Name::from_str("a.example.").expect("name"),
+            60,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+        )];
+        let mut out = Vec::new();
+        r.encode(512, &mut out);
+        // header 12 + question 11+4 + answer (pointer 2 + 10 + 4)
+        assert_eq!(out.len(), 12 + 15 + 16);
+    }
+}
