@@ -1,1 +1,372 @@
-//! Zones (placeholder: being written).
+//! Zones: RFC 1035 zone files, per-line overlays, and the authoritative lookup.
+//!
+//! This module owns the zone data and what it answers. A zone has one base file (the
+//! `default` line's data) and, per line, an optional overlay file holding only what differs
+//! for that line (DESIGN.md, "Zones and overlays"). Loading parses and validates them and
+//! gives every line a view; [`Zone::lookup`] is a pure function from (view, qname, qtype)
+//! to the sections of an authoritative answer.
+//!
+//! It does not own the DNS wire format, EDNS, ECS, REFUSED for names outside every zone
+//! or the choice of a client's line (those are [`crate::dns`] and [`crate::lines`]), nor
+//! watching files for reloads: a reload builds a new [`ZoneSet`] and swaps it in.
+
+mod file;
+mod lookup;
+mod tree;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::{Location, ZoneConfig};
+use crate::lines::{LineId, LineSet};
+use file::Source;
+use tree::View;
+
+/// Every configured zone, loaded and validated.
+#[derive(Debug, Clone)]
+pub struct ZoneSet {
+    zones: Vec<Zone>,
+}
+
+impl ZoneSet {
+    /// Loads every zone of the config: base file + overlays, validated.
+    pub fn load(zones: &[ZoneConfig], lines: &LineSet) -> Result<ZoneSet, ZoneError> {
+        let mut loaded: Vec<Zone> = Vec::with_capacity(zones.len());
+        for config in zones {
+            let zone = Zone::load(config, lines)?;
+            if let Some(other) = loaded.iter().find(|z| z.origin == zone.origin) {
+                return Err(ZoneError::Invalid {
+                    at: Location {
+                        path: config.file.clone(),
+                        line: None,
+                    },
+                    reason: format!(
+                        "zone `{}` is already loaded from {}",
+                        zone.origin,
+                        other.file.display()
+                    ),
+                });
+            }
+            loaded.push(zone);
+        }
+        Ok(ZoneSet { zones: loaded })
+    }
+
+    /// The zone whose origin is the longest suffix of qname (case-insensitive), or None (→ REFUSED).
+    pub fn find(&self, qname: &Name) -> Option<&Zone> {
+        self.zones
+            .iter()
+            .filter(|z| z.origin.zone_of(qname))
+            .max_by_key(|z| tree::label_count(&z.origin))
+    }
+
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+}
+
+/// One zone: its base view and the view of every line.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    origin: Name,
+    serial: u32,
+    file: PathBuf,
+    base: Arc<View>,
+    /// Indexed by [`LineId`]; lines without an overlay share `base`.
+    views: Vec<Arc<View>>,
+    /// The views that differ from `base`, each once.
+    overlays: Vec<Arc<View>>,
+}
+
+impl Zone {
+    fn load(config: &ZoneConfig, lines: &LineSet) -> Result<Zone, ZoneError> {
+        let origin = match &config.origin {
+            Some(text) => {
+                let mut name = Name::from_ascii(text).map_err(|e| ZoneError::Invalid {
+                    at: Location {
+                        path: config.file.clone(),
+                        line: None,
+                    },
+                    reason: format!("the configured origin `{text}` is not a domain name: {e}"),
+                })?;
+                name.set_fqdn(true);
+                Some(name)
+            }
+            None => None,
+        };
+        let base = read(&config.file)?;
+        let mut overlays = Vec::with_capacity(config.overlays.len());
+        for (line_name, path) in &config.overlays {
+            let line = lines.id(line_name).ok_or_else(|| ZoneError::Invalid {
+                at: Location {
+                    path: path.clone(),
+                    line: None,
+                },
+                reason: format!("overlay for line `{line_name}`, which is not declared"),
+            })?;
+            overlays.push((line, path.as_path(), read(path)?));
+        }
+        Zone::build(
+            origin.as_ref(),
+            Source {
+                path: &config.file,
+                text: &base,
+            },
+            overlays
+                .iter()
+                .map(|(line, path, text)| (*line, Source { path, text }))
+                .collect(),
+            lines.len(),
+        )
+    }
+
+    /// Builds a zone from file contents; `lines` is the number of lines, `default` included.
+    pub(crate) fn build(
+        origin: Option<&Name>,
+        base: Source<'_>,
+        overlays: Vec<(LineId, Source<'_>)>,
+        lines: usize,
+    ) -> Result<Zone, ZoneError> {
+        let file = base.path.to_path_buf();
+        let base = file::load_base(base, origin)?;
+        let serial = match &base.soa.data {
+            RData::SOA(soa) => soa.serial,
+            _ => 0,
+        };
+        let mut view = View::new(base.origin.clone(), file::negative_soa(&base.soa));
+        for rrset in base.rrsets {
+            view.insert(rrset);
+        }
+        let base_view = Arc::new(view);
+        let mut views = vec![base_view.clone(); lines.max(1)];
+        let mut overlay_views = Vec::with_capacity(overlays.len());
+        for (line, src) in overlays {
+            let rrsets = file::load_overlay(src, &base.origin)?;
+            let view = Arc::new(base_view.with_overlay(&rrsets));
+            if let Some(slot) = views.get_mut(line.index()) {
+                *slot = view.clone();
+            }
+            overlay_views.push(view);
+        }
+        Ok(Zone {
+            origin: base.origin,
+            serial,
+            file,
+            base: base_view,
+            views,
+            overlays: overlay_views,
+        })
+    }
+
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// records per line, for `geoline check`'s summary: (line id, number of records in that line's view)
+    pub fn record_counts(&self) -> Vec<(LineId, usize)> {
+        self.views
+            .iter()
+            .enumerate()
+            .map(|(i, view)| (LineId(i as u8), view.record_count()))
+            .collect()
+    }
+
+    /// True when some line has an overlay (otherwise every line sees the base data).
+    pub fn has_overlays(&self) -> bool {
+        !self.overlays.is_empty()
+    }
+
+    /// The authoritative answer for (qname, qtype) as `line` sees the zone. Pure: no I/O, no clock.
+    ///
+    /// `qname` must be at or below the origin ([`ZoneSet::find`] guarantees it); a name
+    /// outside gets an empty, non-authoritative answer. An unknown line sees the base data.
+    pub fn lookup(&self, line: LineId, qname: &Name, qtype: RecordType) -> Answer {
+        let view = self.views.get(line.index()).unwrap_or(&self.base);
+        lookup::lookup(view, qname, qtype)
+    }
+
+    /// True when the answer to (qname, qtype) is not the same for every line
+    /// (compare the lookups across the distinct views; lines without an overlay share the base view).
+    /// TTLs count: a line whose answer differs only in TTL varies.
+    pub fn varies_by_line(&self, qname: &Name, qtype: RecordType) -> bool {
+        if self.overlays.is_empty() {
+            return false;
+        }
+        let base = lookup::lookup(&self.base, qname, qtype);
+        self.overlays
+            .iter()
+            .any(|view| !lookup::same_answer(&lookup::lookup(view, qname, qtype), &base))
+    }
+}
+
+fn read(path: &Path) -> Result<String, ZoneError> {
+    std::fs::read_to_string(path).map_err(|source| ZoneError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerCode {
+    NoError,
+    NxDomain,
+}
+
+/// The sections of an authoritative answer. Note that `==` compares records as hickory
+/// does, without their TTLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub rcode: AnswerCode,
+    /// false only for referrals
+    pub authoritative: bool,
+    pub answers: Vec<Record>,
+    pub authority: Vec<Record>,
+    pub additional: Vec<Record>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneError {
+    #[error("{path}: cannot read: {source}", path = path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an RFC 1035 zone file (hickory's parser's reason).
+    #[error("{at}: {reason}")]
+    Syntax { at: Location, reason: String },
+    /// The file parses but breaks a rule of zones or overlays.
+    #[error("{at}: {reason}")]
+    Invalid { at: Location, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("name")
+    }
+
+    fn lines() -> LineSet {
+        LineSet::new(vec!["china".into(), "default".into()])
+    }
+
+    fn example_config() -> ZoneConfig {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+        ZoneConfig {
+            origin: None,
+            file: dir.join("example.com.zone"),
+            overlays: BTreeMap::from([("china".to_string(), dir.join("example.com.china.zone"))]),
+        }
+    }
+
+    fn addresses(answer: &Answer) -> Vec<(String, u32, String)> {
+        answer
+            .answers
+            .iter()
+            .map(|r| (r.name.to_string(), r.ttl, r.data.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn repository_example_zone_loads_with_its_overlay() {
+        let set = ZoneSet::load(&[example_config()], &lines()).expect("loads");
+        let zone = set.find(&name("WWW.Example.COM.")).expect("found");
+        assert_eq!(zone.origin(), &name("example.com."));
+        assert_eq!(zone.serial(), 2026112201);
+        assert!(zone.has_overlays());
+        let china = LineId(0);
+        let default = LineId(1);
+        let counts = zone.record_counts();
+        assert_eq!(counts[1], (default, 18));
+        // www A and AAAA, api and *.apps replaced; cdn added.
+        assert_eq!(counts[0], (china, 19));
+
+        let www = name("www.example.com.");
+        let a = zone.lookup(default, &www, RecordType::A);
+        assert_eq!(
+            addresses(&a),
+            vec![("www.example.com.".into(), 300, "192.0.2.10".into())]
+        );
+        let a = zone.lookup(china, &www, RecordType::A);
+        assert_eq!(
+            addresses(&a),
+            vec![("www.example.com.".into(), 60, "203.0.113.10".into())]
+        );
+        assert!(zone.varies_by_line(&www, RecordType::A));
+        assert!(zone.varies_by_line(&name("cdn.example.com."), RecordType::A));
+        assert!(zone.varies_by_line(&name("x.apps.example.com."), RecordType::A));
+        assert!(!zone.varies_by_line(&name("example.com."), RecordType::MX));
+        assert!(!zone.varies_by_line(&name("mail.example.com."), RecordType::A));
+
+        let api = zone.lookup(china, &name("api.example.com."), RecordType::A);
+        assert_eq!(
+            addresses(&api),
+            vec![("api.example.com.".into(), 300, "api.example.cn.".into())]
+        );
+        let sub = zone.lookup(china, &name("host.sub.example.com."), RecordType::A);
+        assert!(!sub.authoritative);
+        assert_eq!(sub.additional.len(), 1);
+    }
+
+    #[test]
+    fn find_takes_the_longest_suffix() {
+        let dir = std::env::temp_dir().join(format!("geoline-zoneset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let sub = dir.join("sub.zone");
+        std::fs::write(
+            &sub,
+            "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+        )
+        .expect("write");
+        let configs = [
+            example_config(),
+            ZoneConfig {
+                origin: Some("sub.example.com".into()),
+                file: sub.clone(),
+                overlays: BTreeMap::new(),
+            },
+        ];
+        let set = ZoneSet::load(&configs, &lines()).expect("loads");
+        assert_eq!(set.zones().len(), 2);
+        let origin = |q: &str| set.find(&name(q)).map(|z| z.origin().to_string());
+        assert_eq!(
+            origin("a.SUB.example.com."),
+            Some("sub.example.com.".into())
+        );
+        assert_eq!(origin("sub.example.com."), Some("sub.example.com.".into()));
+        assert_eq!(origin("ub.example.com."), Some("example.com.".into()));
+        assert_eq!(origin("example.org."), None);
+        assert!(!set.zones()[1].has_overlays());
+        assert!(!set.zones()[1].varies_by_line(&name("ns.sub.example.com."), RecordType::A));
+
+        let twice = [configs[1].clone(), configs[1].clone()];
+        let e = ZoneSet::load(&twice, &lines()).expect_err("duplicate");
+        assert!(e.to_string().contains("already loaded"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unreadable_file_names_the_path() {
+        let mut config = example_config();
+        config.overlays.insert(
+            "china".into(),
+            PathBuf::from("/nonexistent/geoline/china.zone"),
+        );
+        let e = ZoneSet::load(&[config], &lines()).expect_err("missing");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/geoline/china.zone: cannot read:"),
+            "{e}"
+        );
+    }
+}

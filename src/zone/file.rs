@@ -1,0 +1,559 @@
+//! Reading zone files: hickory's RFC 1035 parser, the checks geoline adds on top of it,
+//! and finding the line an error is on.
+//!
+//! hickory's `ParseError` carries no position, and a parsed zone no longer knows which
+//! line a record came from. Errors are rare and files small next to the cost of a good
+//! message, so the line is found after the fact: the text is split into the parser's
+//! logical entries (a record continued over lines by parentheses or a quoted string is one
+//! entry), and a bisection finds the shortest prefix of entries that shows the problem.
+//! Its last entry is the culprit. Every check below is monotonic (a prefix that shows the
+//! problem stays bad when entries are added), which is what makes the bisection valid.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
+use hickory_proto::serialize::txt::{ParseError, Parser};
+
+use super::ZoneError;
+use super::tree::Rrset;
+use crate::config::Location;
+
+/// A zone file's name (for messages and relative `$INCLUDE`s) and text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+/// A validated base file.
+pub(crate) struct Base {
+    pub origin: Name,
+    pub soa: Record,
+    pub rrsets: Vec<Rrset>,
+}
+
+type Parsed = BTreeMap<RrKey, RecordSet>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Base,
+    Overlay,
+}
+
+/// Parses and checks a base file. `origin` is the configured one, if any; otherwise the
+/// owner of the file's SOA is the origin (the parser's own answer is the *last* `$ORIGIN`,
+/// which is not the apex in files that switch origins part way through).
+pub(crate) fn load_base(src: Source<'_>, origin: Option<&Name>) -> Result<Base, ZoneError> {
+    let parsed = parse_located(src, origin)?;
+    let origin = match origin {
+        Some(origin) => origin.clone(),
+        None => parsed
+            .values()
+            .find(|set| set.record_type() == RecordType::SOA)
+            .map(|set| set.name().clone())
+            .ok_or_else(|| {
+                whole_file(src, "no SOA record: a zone needs exactly one, at its apex")
+            })?,
+    };
+    check_located(src, Some(&origin), &parsed, &origin, Kind::Base)?;
+
+    let soa = parsed
+        .get(&RrKey::new(LowerName::new(&origin), RecordType::SOA))
+        .and_then(|set| set.records_without_rrsigs().next())
+        .cloned()
+        .ok_or_else(|| {
+            whole_file(
+                src,
+                &format!("no SOA record at the zone apex `{origin}`: a zone needs exactly one"),
+            )
+        })?;
+    if !parsed.contains_key(&RrKey::new(LowerName::new(&origin), RecordType::NS)) {
+        return Err(whole_file(
+            src,
+            &format!("no NS records at the zone apex `{origin}`"),
+        ));
+    }
+    Ok(Base {
+        origin,
+        soa,
+        rrsets: rrsets(src, parsed),
+    })
+}
+
+/// Parses and checks an overlay file, read with the zone's origin as its `$ORIGIN`.
+pub(crate) fn load_overlay(src: Source<'_>, origin: &Name) -> Result<Vec<Rrset>, ZoneError> {
+    let parsed = parse_located(src, Some(origin))?;
+    check_located(src, Some(origin), &parsed, origin, Kind::Overlay)?;
+    Ok(rrsets(src, parsed))
+}
+
+fn whole_file(src: Source<'_>, reason: &str) -> ZoneError {
+    ZoneError::Invalid {
+        at: Location {
+            path: src.path.to_path_buf(),
+            line: None,
+        },
+        reason: reason.to_string(),
+    }
+}
+
+fn parse(src: Source<'_>, text: &str, origin: Option<&Name>) -> Result<Parsed, ParseError> {
+    Parser::new(text, Some(src.path.to_path_buf()), origin.cloned())
+        .parse()
+        .map(|(_, records)| records)
+}
+
+// The parser reports a missing origin only at the end of the input, so a prefix that stops
+// before a late `$ORIGIN` fails for a reason the whole file does not have.
+fn is_missing_origin(e: &ParseError) -> bool {
+    matches!(e, ParseError::Message(m) if m.contains("$ORIGIN was not specified"))
+}
+
+fn parse_located(src: Source<'_>, origin: Option<&Name>) -> Result<Parsed, ZoneError> {
+    let error = match parse(src, src.text, origin) {
+        Ok(parsed) => return Ok(parsed),
+        Err(e) => e,
+    };
+    let located = locate(src, |prefix, whole| match parse(src, prefix, origin) {
+        Err(e) if whole || !is_missing_origin(&e) => Some(e.to_string()),
+        _ => None,
+    });
+    let (line, reason) = match located {
+        Some((line, reason)) => (Some(line), reason),
+        None => (None, error.to_string()),
+    };
+    Err(ZoneError::Syntax {
+        at: Location {
+            path: src.path.to_path_buf(),
+            line,
+        },
+        reason,
+    })
+}
+
+fn check_located(
+    src: Source<'_>,
+    parse_origin: Option<&Name>,
+    parsed: &Parsed,
+    origin: &Name,
+    kind: Kind,
+) -> Result<(), ZoneError> {
+    let Some(reason) = problem(parsed, origin, kind) else {
+        return Ok(());
+    };
+    let located = locate(src, |prefix, _| {
+        parse(src, prefix, parse_origin)
+            .ok()
+            .and_then(|p| problem(&p, origin, kind))
+    });
+    let (line, reason) = match located {
+        Some((line, reason)) => (Some(line), reason),
+        None => (None, reason),
+    };
+    Err(ZoneError::Invalid {
+        at: Location {
+            path: src.path.to_path_buf(),
+            line,
+        },
+        reason,
+    })
+}
+
+/// The first thing wrong with a parsed file beyond its syntax, if any.
+fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
+    let mut types_at: BTreeMap<&Name, Vec<RecordType>> = BTreeMap::new();
+    for set in parsed.values() {
+        let owner = set.name();
+        let rtype = set.record_type();
+        if !origin.zone_of(owner) {
+            return Some(format!("`{owner}` is outside the zone `{origin}`"));
+        }
+        if let Some(r) = set
+            .records_without_rrsigs()
+            .find(|r| r.dns_class != DNSClass::IN)
+        {
+            return Some(format!(
+                "`{owner}` {rtype} is in class {}: only IN is served",
+                r.dns_class
+            ));
+        }
+        match (rtype, kind) {
+            (RecordType::SOA, Kind::Base) if owner != origin => {
+                return Some(format!(
+                    "SOA at `{owner}`: a zone has exactly one SOA, at its apex `{origin}`"
+                ));
+            }
+            (RecordType::SOA, Kind::Overlay) => {
+                return Some(
+                    "an overlay cannot hold an SOA: every line shares the base file's SOA"
+                        .to_string(),
+                );
+            }
+            (RecordType::CNAME, Kind::Overlay) if owner == origin => {
+                return Some(format!(
+                    "CNAME at the zone apex `{origin}`: it would replace the zone's SOA and NS"
+                ));
+            }
+            _ => {}
+        }
+        types_at.entry(owner).or_default().push(rtype);
+    }
+    types_at.into_iter().find_map(|(owner, types)| {
+        (types.len() > 1 && types.contains(&RecordType::CNAME)).then(|| {
+            let others: Vec<String> = types
+                .iter()
+                .filter(|t| **t != RecordType::CNAME)
+                .map(ToString::to_string)
+                .collect();
+            format!(
+                "`{owner}` has a CNAME and other data ({}): a CNAME must be alone at its name",
+                others.join(" ")
+            )
+        })
+    })
+}
+
+/// Bisects for the shortest prefix of the file's entries on which `bad` answers `Some`;
+/// returns the 1-based line where that prefix's last entry starts, and `bad`'s answer.
+/// `bad` gets the prefix text and whether it is the whole file.
+fn locate<T>(src: Source<'_>, bad: impl Fn(&str, bool) -> Option<T>) -> Option<(usize, T)> {
+    let entries = entries(src.text);
+    let n = entries.len();
+    let prefix = |k: usize| -> &str {
+        if k >= n {
+            src.text
+        } else {
+            &src.text[..entries[k].offset]
+        }
+    };
+    let (mut lo, mut hi) = (1, n);
+    if n == 0 {
+        return None;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if bad(prefix(mid), mid >= n).is_some() {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    bad(prefix(lo), lo >= n).map(|t| (entries[lo - 1].line, t))
+}
+
+/// Where a logical entry of a zone file starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    offset: usize,
+    /// 1-based.
+    line: usize,
+}
+
+/// Splits a zone file into the entries hickory's lexer sees: an entry ends at a line end
+/// outside parentheses and quotes; lines with nothing but blanks and comments are not
+/// entries. The rules mirror the lexer's: `(` and `"` only open a group at the start of a
+/// token, a quote does not open inside parentheses, `;` starts a comment outside quotes.
+fn entries(text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut line = 1;
+    let mut start = Entry { offset: 0, line: 1 };
+    let mut has_token = false;
+    let (mut in_list, mut in_quote, mut in_comment, mut in_token) = (false, false, false, false);
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\n' {
+            line += 1;
+            in_comment = false;
+            in_token = false;
+            if !in_list && !in_quote {
+                if has_token {
+                    entries.push(start);
+                }
+                has_token = false;
+                start = Entry {
+                    offset: i + 1,
+                    line,
+                };
+            }
+            continue;
+        }
+        if in_comment {
+            continue;
+        }
+        if in_quote {
+            match c {
+                '\\' => {
+                    // The escaped character, even a quote or a line end, does not end the quote.
+                    if let Some((_, '\n')) = chars.next() {
+                        line += 1;
+                    }
+                }
+                '"' => in_quote = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            ';' => {
+                in_comment = true;
+                in_token = false;
+            }
+            '"' if !in_token && !in_list => {
+                in_quote = true;
+                has_token = true;
+            }
+            '(' if !in_token && !in_list => {
+                in_list = true;
+                has_token = true;
+            }
+            ')' if in_list => {
+                in_list = false;
+                in_token = false;
+            }
+            c if c.is_whitespace() => in_token = false,
+            _ => {
+                in_token = true;
+                has_token = true;
+            }
+        }
+    }
+    if has_token {
+        entries.push(start);
+    }
+    entries
+}
+
+/// Turns the parser's record sets into the tree's RRsets.
+fn rrsets(src: Source<'_>, parsed: Parsed) -> Vec<Rrset> {
+    parsed
+        .into_values()
+        .filter_map(|set| {
+            let mut records: Vec<Record> = set.records_without_rrsigs().cloned().collect();
+            let ttl = records.first()?.ttl;
+            if records.iter().any(|r| r.ttl != ttl) {
+                // RFC 2181 section 5.2: an RRset has one TTL. BIND keeps the first.
+                tracing::warn!(
+                    file = %src.path.display(),
+                    "{} {}: records with different TTLs; using {ttl}, the first one's",
+                    set.name(),
+                    set.record_type()
+                );
+            }
+            for r in &mut records {
+                r.ttl = ttl;
+                r.name.set_fqdn(true);
+            }
+            Some(Arc::from(records))
+        })
+        .collect()
+}
+
+/// The SOA as negative answers carry it: TTL capped at the MINIMUM field (RFC 2308 section 3).
+pub(crate) fn negative_soa(soa: &Record) -> Record {
+    let mut soa = soa.clone();
+    if let RData::SOA(data) = &soa.data {
+        soa.ttl = soa.ttl.min(data.minimum);
+    }
+    soa
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(text: &str) -> Vec<usize> {
+        entries(text).into_iter().map(|e| e.line).collect()
+    }
+
+    #[test]
+    fn entries_follow_parentheses_quotes_and_comments() {
+        let text = "\
+$ORIGIN example.com. ; the apex
+$TTL 300
+
+; a comment line
+@ IN SOA ns1 hostmaster ( 1 ; serial (not a paren)
+    7200 900 ; \"not a quote
+    1209600 60 )
+   ; indented comment
+txt TXT \"a (b\nc\" ; quoted newline
+a\"b TXT x
+www A 192.0.2.1";
+        assert_eq!(lines_of(text), vec![1, 2, 5, 9, 11, 12]);
+    }
+
+    #[test]
+    fn entries_of_crlf_text() {
+        assert_eq!(lines_of("a A 1.2.3.4\r\n\r\nb A 1.2.3.4\r\n"), vec![1, 3]);
+    }
+
+    fn base_error(text: &str) -> String {
+        let src = Source {
+            path: Path::new("z.zone"),
+            text,
+        };
+        match load_base(src, None) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const HEAD: &str = "\
+$ORIGIN example.com.
+$TTL 300
+@ SOA ns1 hostmaster (
+        1     ; serial
+        7200  ; refresh
+        900 1209600 60 )
+  NS ns1
+ns1 A 192.0.2.53
+";
+
+    #[test]
+    fn syntax_error_names_its_line() {
+        let e = base_error(&format!(
+            "{HEAD}www A 192.0.2.1\nbad A 300.0.0.1\nok A 192.0.2.2\n"
+        ));
+        assert!(e.starts_with("z.zone:10: "), "{e}");
+        assert!(e.contains("address"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_inside_parentheses_names_the_entry() {
+        let text = HEAD.replace("7200  ; refresh", "7200x ; refresh");
+        let e = base_error(&text);
+        assert!(e.starts_with("z.zone:3: "), "{e}");
+        assert!(e.contains("7200x"), "{e}");
+    }
+
+    #[test]
+    fn unknown_type_and_unclosed_paren() {
+        let e = base_error(&format!("{HEAD}\n\nwww 300 IN AA 192.0.2.1\n"));
+        assert!(e.starts_with("z.zone:11: "), "{e}");
+        let e = base_error(&format!("{HEAD}www TXT ( \"a\"\n\n"));
+        assert!(e.starts_with("z.zone:9: "), "{e}");
+    }
+
+    #[test]
+    fn late_origin_does_not_mislead_the_search() {
+        let text = "\
+example.com. 300 SOA ns1.example.com. h.example.com. 1 2 3 4 5
+example.com. 300 NS ns1.example.com.
+$ORIGIN example.com.
+www 300 A 192.0.2.1
+www 300 A nonsense
+";
+        let e = base_error(text);
+        assert!(e.starts_with("z.zone:5: "), "{e}");
+    }
+
+    #[test]
+    fn cname_and_other_data_names_file_line_and_owner() {
+        let e = base_error(&format!(
+            "{HEAD}www A 192.0.2.1\nmail A 192.0.2.2\nwww CNAME mail\n"
+        ));
+        assert_eq!(
+            e,
+            "z.zone:11: `www.example.com.` has a CNAME and other data (A): a CNAME must be alone at its name"
+        );
+    }
+
+    #[test]
+    fn out_of_zone_record_is_rejected() {
+        let e = base_error(&format!(
+            "{HEAD}www A 192.0.2.1\nwww.example.net. A 192.0.2.2\n"
+        ));
+        assert_eq!(
+            e,
+            "z.zone:10: `www.example.net.` is outside the zone `example.com.`"
+        );
+    }
+
+    #[test]
+    fn soa_and_ns_requirements() {
+        let e = base_error("$ORIGIN example.com.\n$TTL 60\n@ NS ns1\n");
+        assert_eq!(
+            e,
+            "z.zone: no SOA record: a zone needs exactly one, at its apex"
+        );
+        let e = base_error(&HEAD.replace("  NS ns1\n", ""));
+        assert_eq!(e, "z.zone: no NS records at the zone apex `example.com.`");
+        let e = base_error(&format!("{HEAD}sub SOA ns1 h 1 2 3 4 5\n"));
+        assert!(e.starts_with("z.zone:9: SOA at `sub.example.com.`"), "{e}");
+        let e = base_error(&format!("{HEAD}@ SOA ns1 h 2 2 3 4 5\n"));
+        assert!(e.starts_with("z.zone:9: "), "{e}");
+    }
+
+    #[test]
+    fn configured_origin_must_own_the_soa() {
+        let src = Source {
+            path: Path::new("z.zone"),
+            text: HEAD,
+        };
+        let origin = Name::from_ascii("example.org.").expect("name");
+        let e = load_base(src, Some(&origin))
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert_eq!(
+            e,
+            "z.zone:3: `example.com.` is outside the zone `example.org.`"
+        );
+    }
+
+    fn overlay_error(text: &str) -> String {
+        let src = Source {
+            path: Path::new("o.zone"),
+            text,
+        };
+        let origin = Name::from_ascii("example.com.").expect("name");
+        match load_overlay(src, &origin) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn overlay_errors() {
+        let e = overlay_error("$TTL 60\nwww A 203.0.113.1\n\n@ SOA ns1 h 1 2 3 4 5\n");
+        assert_eq!(
+            e,
+            "o.zone:4: an overlay cannot hold an SOA: every line shares the base file's SOA"
+        );
+        let e = overlay_error("$TTL 60\nwww A 203.0.113.1\nwww.example.org. A 203.0.113.1\n");
+        assert_eq!(
+            e,
+            "o.zone:3: `www.example.org.` is outside the zone `example.com.`"
+        );
+        let e = overlay_error("$TTL 60\nwww A 203.0.113.1\nwww A (\n 203.0.113.256 )\n");
+        assert!(e.starts_with("o.zone:3: "), "{e}");
+        let e = overlay_error("www A 203.0.113.1\n");
+        assert_eq!(e, "o.zone:1: record ttl not specified");
+        let e = overlay_error("$TTL 60\n@ CNAME elsewhere.example.net.\n");
+        assert!(e.starts_with("o.zone:2: CNAME at the zone apex"), "{e}");
+        let e = overlay_error("$TTL 60\nw A 203.0.113.1\nw CNAME x\n");
+        assert!(
+            e.starts_with("o.zone:3: `w.example.com.` has a CNAME"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rrset_ttls_are_unified_and_soa_ttl_capped() {
+        let src = Source {
+            path: Path::new("z.zone"),
+            text: &format!("{HEAD}www 60 A 192.0.2.1\nwww 120 A 192.0.2.2\n"),
+        };
+        let base = load_base(src, None).expect("loads");
+        let www = base
+            .rrsets
+            .iter()
+            .find(|s| s[0].name == Name::from_ascii("www.example.com.").expect("name"))
+            .expect("www");
+        assert_eq!(www.iter().map(|r| r.ttl).collect::<Vec<_>>(), vec![60, 60]);
+        assert_eq!(base.soa.ttl, 300);
+        assert_eq!(negative_soa(&base.soa).ttl, 60);
+    }
+}

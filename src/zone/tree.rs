@@ -1,0 +1,288 @@
+//! One line's view of a zone: its names, each with its RRsets, and the empty non-terminals
+//! between them and the apex.
+//!
+//! A view is built once, at load time, and only read afterwards. RRsets are shared
+//! (`Arc`) between the base view and the overlay views built from it, so an overlay costs
+//! one map of names, not a copy of the records.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, Record, RecordType};
+
+/// The records of one name and type, all with the same owner and TTL, in file order.
+pub(crate) type Rrset = Arc<[Record]>;
+
+/// The RRsets of one name. Empty for an empty non-terminal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Node {
+    // Sorted by type number: a name has a handful of types, so a sorted Vec is both
+    // smaller and faster than a map, and its first element is the lowest type (for ANY).
+    rrsets: Vec<(RecordType, Rrset)>,
+}
+
+impl Node {
+    pub(crate) fn get(&self, rtype: RecordType) -> Option<&Rrset> {
+        self.rrsets
+            .binary_search_by(|(t, _)| t.cmp(&rtype))
+            .ok()
+            .map(|i| &self.rrsets[i].1)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rrsets.is_empty()
+    }
+
+    /// The RRset of the lowest type number: the one minimal ANY answers with (RFC 8482).
+    pub(crate) fn first(&self) -> Option<&Rrset> {
+        self.rrsets.first().map(|(_, set)| set)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn types(&self) -> impl Iterator<Item = RecordType> + '_ {
+        self.rrsets.iter().map(|(t, _)| *t)
+    }
+
+    fn set(&mut self, rtype: RecordType, rrset: Rrset) {
+        match self.rrsets.binary_search_by(|(t, _)| t.cmp(&rtype)) {
+            Ok(i) => self.rrsets[i].1 = rrset,
+            Err(i) => self.rrsets.insert(i, (rtype, rrset)),
+        }
+    }
+
+    fn remove(&mut self, rtype: RecordType) {
+        self.rrsets.retain(|(t, _)| *t != rtype);
+    }
+
+    fn record_count(&self) -> usize {
+        self.rrsets.iter().map(|(_, set)| set.len()).sum()
+    }
+}
+
+/// What one line sees of a zone.
+#[derive(Debug, Clone)]
+pub(crate) struct View {
+    pub(crate) origin: Name,
+    origin_labels: usize,
+    /// The SOA for negative answers, its TTL already capped (RFC 2308 section 5).
+    pub(crate) negative_soa: Record,
+    /// Every name with data, and every empty non-terminal (as an empty node), so that
+    /// "does this name exist" is one map lookup.
+    nodes: HashMap<Name, Node>,
+    /// Whether any non-apex name has NS records, so most lookups skip the cut search.
+    has_cuts: bool,
+}
+
+impl View {
+    pub(crate) fn new(origin: Name, negative_soa: Record) -> View {
+        let origin_labels = label_count(&origin);
+        let mut nodes = HashMap::new();
+        nodes.insert(origin.clone(), Node::default());
+        View {
+            origin,
+            origin_labels,
+            negative_soa,
+            nodes,
+            has_cuts: false,
+        }
+    }
+
+    /// Adds (or replaces) an RRset; its owner must be at or below the origin.
+    pub(crate) fn insert(&mut self, rrset: Rrset) {
+        let Some(first) = rrset.first() else {
+            return;
+        };
+        let owner = first.name.clone();
+        let rtype = first.record_type();
+        self.ensure_name(&owner);
+        if let Some(node) = self.nodes.get_mut(&owner) {
+            node.set(rtype, rrset);
+        }
+        if rtype == RecordType::NS && owner != self.origin {
+            self.has_cuts = true;
+        }
+    }
+
+    /// A copy of this view with an overlay's RRsets applied, following DESIGN.md: an RRset
+    /// replaces the base RRset of its name and type; a CNAME replaces everything at its
+    /// name; other data at a name where the base has a CNAME removes that CNAME.
+    pub(crate) fn with_overlay(&self, overlay: &[Rrset]) -> View {
+        let mut view = self.clone();
+        for rrset in overlay {
+            let Some(first) = rrset.first() else {
+                continue;
+            };
+            let owner = first.name.clone();
+            let rtype = first.record_type();
+            view.ensure_name(&owner);
+            if let Some(node) = view.nodes.get_mut(&owner) {
+                if rtype == RecordType::CNAME {
+                    node.rrsets.clear();
+                } else {
+                    node.remove(RecordType::CNAME);
+                }
+                node.set(rtype, rrset.clone());
+            }
+        }
+        // A CNAME may have replaced a delegation's NS.
+        view.has_cuts = view
+            .nodes
+            .iter()
+            .any(|(name, node)| *name != view.origin && node.get(RecordType::NS).is_some());
+        view
+    }
+
+    fn ensure_name(&mut self, name: &Name) {
+        let labels = label_count(name);
+        for n in (self.origin_labels + 1..=labels).rev() {
+            let ancestor = if n == labels {
+                name.clone()
+            } else {
+                name.trim_to(n)
+            };
+            if self.nodes.contains_key(&ancestor) {
+                break;
+            }
+            self.nodes.insert(ancestor, Node::default());
+        }
+    }
+
+    /// The node of `name` if the name exists (with data or as an empty non-terminal).
+    pub(crate) fn node(&self, name: &Name) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    /// The zone cut `name` is at or below: the NS RRset of the highest non-apex ancestor
+    /// (or `name` itself) that has NS records. Data below the topmost cut belongs to the
+    /// child, so lower cuts are irrelevant.
+    pub(crate) fn cut(&self, name: &Name) -> Option<(&Node, &Rrset)> {
+        if !self.has_cuts {
+            return None;
+        }
+        let labels = label_count(name);
+        (self.origin_labels + 1..=labels).find_map(|n| {
+            let node = self.nodes.get(&name.trim_to(n))?;
+            node.get(RecordType::NS).map(|ns| (node, ns))
+        })
+    }
+
+    /// RFC 4592 section 3.3.1: the closest encloser of a name that does not exist, and the
+    /// wildcard node below it, if that wildcard exists.
+    pub(crate) fn wildcard(&self, name: &Name) -> Option<&Node> {
+        let labels = label_count(name);
+        let encloser = (self.origin_labels..labels)
+            .rev()
+            .map(|n| name.trim_to(n))
+            .find(|ancestor| self.nodes.contains_key(ancestor))?;
+        let source = encloser.prepend_label(&b"*"[..]).ok()?;
+        self.nodes.get(&source)
+    }
+
+    pub(crate) fn record_count(&self) -> usize {
+        self.nodes.values().map(Node::record_count).sum()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
+        self.nodes.iter()
+    }
+}
+
+/// The number of labels, counting a leading `*` (unlike `Name::num_labels`).
+pub(crate) fn label_count(name: &Name) -> usize {
+    name.iter().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::{A, CNAME, NS, SOA};
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("name")
+    }
+
+    fn rrset(owner: &str, data: RData) -> Rrset {
+        Arc::from(vec![Record::from_rdata(name(owner), 300, data)])
+    }
+
+    fn view() -> View {
+        let soa = SOA::new(
+            name("ns1.example.com."),
+            name("hostmaster.example.com."),
+            1,
+            7200,
+            900,
+            1209600,
+            60,
+        );
+        let origin = name("example.com.");
+        let mut v = View::new(
+            origin.clone(),
+            Record::from_rdata(origin, 60, RData::SOA(soa)),
+        );
+        v.insert(rrset(
+            "a.b.c.example.com.",
+            RData::A(A(Ipv4Addr::LOCALHOST)),
+        ));
+        v
+    }
+
+    #[test]
+    fn empty_non_terminals_exist_as_empty_nodes() {
+        let v = view();
+        assert!(v.node(&name("c.example.com.")).is_some_and(Node::is_empty));
+        assert!(
+            v.node(&name("B.C.example.com."))
+                .is_some_and(Node::is_empty)
+        );
+        assert!(
+            v.node(&name("a.b.c.example.com."))
+                .is_some_and(|n| !n.is_empty())
+        );
+        assert!(v.node(&name("x.example.com.")).is_none());
+        assert_eq!(v.names().count(), 4);
+    }
+
+    #[test]
+    fn cut_is_the_topmost_delegation() {
+        let mut v = view();
+        assert!(v.cut(&name("a.b.c.example.com.")).is_none());
+        v.insert(rrset(
+            "c.example.com.",
+            RData::NS(NS(name("ns.c.example.com."))),
+        ));
+        v.insert(rrset("b.c.example.com.", RData::NS(NS(name("ns.other.")))));
+        let (_, ns) = v.cut(&name("a.b.c.example.com.")).expect("cut");
+        assert_eq!(ns[0].name, name("c.example.com."));
+    }
+
+    #[test]
+    fn overlay_cname_clears_the_name_and_data_clears_a_cname() {
+        let mut base = view();
+        base.insert(rrset(
+            "w.example.com.",
+            RData::CNAME(CNAME(name("x.example.com."))),
+        ));
+        let overlay = [
+            rrset("w.example.com.", RData::A(A(Ipv4Addr::LOCALHOST))),
+            rrset(
+                "a.b.c.example.com.",
+                RData::CNAME(CNAME(name("w.example.com."))),
+            ),
+        ];
+        let v = base.with_overlay(&overlay);
+        let w = v.node(&name("w.example.com.")).expect("w");
+        assert_eq!(w.types().collect::<Vec<_>>(), vec![RecordType::A]);
+        let abc = v.node(&name("a.b.c.example.com.")).expect("abc");
+        assert_eq!(abc.types().collect::<Vec<_>>(), vec![RecordType::CNAME]);
+        // The base is untouched.
+        let w = base.node(&name("w.example.com.")).expect("w");
+        assert_eq!(w.types().collect::<Vec<_>>(), vec![RecordType::CNAME]);
+    }
+}
