@@ -9,6 +9,7 @@
 //! Its last entry is the culprit. Every check below is monotonic (a prefix that shows the
 //! problem stays bad when entries are added), which is what makes the bisection valid.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -100,7 +101,7 @@ fn whole_file(src: Source<'_>, reason: &str) -> ZoneError {
 }
 
 fn parse(src: Source<'_>, text: &str, origin: Option<&Name>) -> Result<Parsed, ParseError> {
-    Parser::new(text, Some(src.path.to_path_buf()), origin.cloned())
+    Parser::new(flatten(text), Some(src.path.to_path_buf()), origin.cloned())
         .parse()
         .map(|(_, records)| records)
 }
@@ -182,7 +183,8 @@ fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
         match (rtype, kind) {
             (RecordType::SOA, Kind::Base) if owner != origin => {
                 return Some(format!(
-                    "SOA at `{owner}`: a zone has exactly one SOA, at its apex `{origin}`"
+                    "SOA at `{owner}`: a zone has exactly one SOA, at its apex `{origin}`{}",
+                    repeated_origin_hint(owner, origin)
                 ));
             }
             (RecordType::SOA, Kind::Overlay) => {
@@ -213,6 +215,19 @@ fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
             )
         })
     })
+}
+
+/// `example.com` written without its final dot in a file whose origin is `example.com.`
+/// reads as `example.com.example.com.`: say so, since the name in the message looks right.
+fn repeated_origin_hint(owner: &Name, origin: &Name) -> String {
+    let doubled = Name::from_labels(origin.iter().chain(origin.iter()));
+    if doubled.is_ok_and(|doubled| doubled == *owner) {
+        format!(
+            " (a relative name repeating the origin: write `{origin}` with its final dot, or `@`)"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Bisects for the shortest prefix of the file's entries on which `bad` answers `Some`;
@@ -251,10 +266,10 @@ struct Entry {
     line: usize,
 }
 
-/// Splits a zone file into the entries hickory's lexer sees: an entry ends at a line end
-/// outside parentheses and quotes; lines with nothing but blanks and comments are not
-/// entries. The rules mirror the lexer's: `(` and `"` only open a group at the start of a
-/// token, a quote does not open inside parentheses, `;` starts a comment outside quotes.
+/// Splits a zone file into its entries: an entry ends at a line end outside parentheses and
+/// quotes; lines with nothing but blanks and comments are not entries. The rules are those
+/// of hickory's lexer after [`flatten`]: `(` and `"` only open a group at the start of a
+/// token, `;` starts a comment outside quotes.
 fn entries(text: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut line = 1;
@@ -300,7 +315,7 @@ fn entries(text: &str) -> Vec<Entry> {
                 in_comment = true;
                 in_token = false;
             }
-            '"' if !in_token && !in_list => {
+            '"' if !in_token => {
                 in_quote = true;
                 has_token = true;
             }
@@ -323,6 +338,100 @@ fn entries(text: &str) -> Vec<Entry> {
         entries.push(start);
     }
     entries
+}
+
+/// Joins every parenthesised group onto one line, dropping the parentheses and the comments
+/// inside, and puts the line ends it removed after the entry, so that every entry still
+/// starts on its line.
+///
+/// hickory's lexer does not see quotes inside parentheses: `;` in a quoted string there
+/// starts a comment and the quotes become part of the data, which silently corrupts the
+/// multi-line TXT records BIND users write for DKIM keys
+/// (`k TXT ( "v=DKIM1; k=rsa; " "p=..." )`). On one line, the lexer reads them right.
+/// A group still open at the end is left as written, for the lexer to report.
+fn flatten(text: &str) -> Cow<'_, str> {
+    if !text.contains('(') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pending_newlines = 0;
+    // Where the open group started, in `text` and in `out`.
+    let mut open_at = (0, 0);
+    let (mut in_list, mut in_quote, mut in_comment, mut in_token) = (false, false, false, false);
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if in_quote {
+            out.push(c);
+            match c {
+                '\\' => {
+                    if let Some((_, escaped)) = chars.next() {
+                        out.push(escaped);
+                    }
+                }
+                '"' => in_quote = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '\n' {
+            in_comment = false;
+            in_token = false;
+            if in_list {
+                pending_newlines += 1;
+                out.push(' ');
+            } else {
+                out.push('\n');
+                out.extend(std::iter::repeat_n('\n', pending_newlines));
+                pending_newlines = 0;
+            }
+            continue;
+        }
+        if in_comment {
+            if !in_list {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            ';' => {
+                in_comment = true;
+                in_token = false;
+                if !in_list {
+                    out.push(c);
+                }
+            }
+            '"' if !in_token => {
+                in_quote = true;
+                out.push(c);
+            }
+            '(' if !in_token && !in_list => {
+                in_list = true;
+                open_at = (i, out.len());
+                out.push(' ');
+            }
+            ')' if in_list => {
+                in_list = false;
+                in_token = false;
+                out.push(' ');
+            }
+            // Inside a group, a lone CR would read as a line end.
+            c if c.is_whitespace() => {
+                in_token = false;
+                out.push(if in_list { ' ' } else { c });
+            }
+            c => {
+                in_token = true;
+                out.push(c);
+            }
+        }
+    }
+    if in_list {
+        out.truncate(open_at.1);
+        out.push_str(&text[open_at.0..]);
+    } else {
+        out.extend(std::iter::repeat_n('\n', pending_newlines));
+    }
+    Cow::Owned(out)
 }
 
 /// Turns the parser's record sets into the tree's RRsets.
@@ -382,6 +491,19 @@ txt TXT \"a (b\nc\" ; quoted newline
 a\"b TXT x
 www A 192.0.2.1";
         assert_eq!(lines_of(text), vec![1, 2, 5, 9, 11, 12]);
+    }
+
+    #[test]
+    fn quotes_inside_parentheses_are_quotes() {
+        let text = "k TXT ( \"v=DKIM1; k=rsa; \" ; the key\n  \"p=a)b\" )\nnext A 192.0.2.1\n";
+        assert_eq!(lines_of(text), vec![1, 3]);
+        assert_eq!(
+            flatten(text),
+            "k TXT   \"v=DKIM1; k=rsa; \"    \"p=a)b\"  \n\nnext A 192.0.2.1\n"
+        );
+        // An unclosed group is left for the parser to report.
+        let text = "a TXT ( \"x\" )\nb TXT ( \"y\"\n";
+        assert_eq!(flatten(text), "a TXT   \"x\"  \nb TXT ( \"y\"\n");
     }
 
     #[test]
@@ -482,6 +604,11 @@ www 300 A nonsense
         assert_eq!(e, "z.zone: no NS records at the zone apex `example.com.`");
         let e = base_error(&format!("{HEAD}sub SOA ns1 h 1 2 3 4 5\n"));
         assert!(e.starts_with("z.zone:9: SOA at `sub.example.com.`"), "{e}");
+        let e = base_error(&format!("{HEAD}example.com SOA ns1 h 1 2 3 4 5\n"));
+        assert!(
+            e.ends_with("write `example.com.` with its final dot, or `@`)"),
+            "{e}"
+        );
         let e = base_error(&format!("{HEAD}@ SOA ns1 h 2 2 3 4 5\n"));
         assert!(e.starts_with("z.zone:9: "), "{e}");
     }
@@ -537,6 +664,114 @@ www 300 A nonsense
         assert!(
             e.starts_with("o.zone:3: `w.example.com.` has a CNAME"),
             "{e}"
+        );
+    }
+
+    fn load(text: &str, origin: Option<&str>) -> Base {
+        let origin = origin.map(|o| {
+            let mut name = Name::from_ascii(o).expect("origin");
+            name.set_fqdn(true);
+            name
+        });
+        let src = Source {
+            path: Path::new("z.zone"),
+            text,
+        };
+        match load_base(src, origin.as_ref()) {
+            Ok(base) => base,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn record_texts(base: &Base) -> Vec<String> {
+        let mut texts: Vec<String> = base
+            .rrsets
+            .iter()
+            .flat_map(|set| set.iter())
+            .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+            .collect();
+        texts.sort();
+        texts
+    }
+
+    #[test]
+    fn bind_style_file_loads() {
+        let text = "\
+$TTL 1h ; default
+$ORIGIN example.com.
+@\tIN\tSOA\tns1.example.com.\thostmaster.example.com.\t(
+\t\t\t2026010101\t; serial
+\t\t\t1d 2h 4w 1h )
+\t\tIN\tNS\tns1
+\tIN 300 MX 10 mail ; class before TTL
+ns1\t\tA\t192.0.2.53
+mail\t\tA\t192.0.2.25
+sel._domainkey\tIN\tTXT\t( \"v=DKIM1; k=rsa; \"
+\t\t\t\"p=MIIBIjAN\" )\t; split key
+@\t\tCAA\t0 issue \"letsencrypt.org\"
+_sip._tcp\tSRV\t0 5 5060 mail
+$ORIGIN sub.example.com.
+host\t\tA\t192.0.2.7
+";
+        let base = load(text, None);
+        assert_eq!(base.origin, Name::from_ascii("example.com.").expect("name"));
+        assert_eq!(
+            record_texts(&base),
+            vec![
+                "_sip._tcp.example.com. 3600 SRV 0 5 5060 mail.example.com.",
+                "example.com. 300 MX 10 mail.example.com.",
+                "example.com. 3600 CAA 0 issue \"letsencrypt.org\"",
+                "example.com. 3600 NS ns1.example.com.",
+                "example.com. 3600 SOA ns1.example.com. hostmaster.example.com. 2026010101 86400 7200 2419200 3600",
+                "host.sub.example.com. 3600 A 192.0.2.7",
+                "mail.example.com. 3600 A 192.0.2.25",
+                "ns1.example.com. 3600 A 192.0.2.53",
+                "sel._domainkey.example.com. 3600 TXT v=DKIM1; k=rsa; p=MIIBIjAN",
+            ]
+        );
+        let dkim = base
+            .rrsets
+            .iter()
+            .find(|s| s[0].record_type() == RecordType::TXT)
+            .expect("txt");
+        match &dkim[0].data {
+            RData::TXT(txt) => assert_eq!(
+                txt.txt_data.iter().map(|d| d.len()).collect::<Vec<_>>(),
+                vec![16, 10]
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cloudflare_style_export_loads() {
+        let text = "\
+;;
+;; Domain:     example.com.
+;; Exported:   2026-01-01 00:00:00
+;;
+;; SOA Record
+example.com.\t3600\tIN\tSOA\tns.cloudflare.com. dns.cloudflare.com. 2052089364 10000 2400 604800 3600
+
+;; NS Records
+example.com.\t86400\tIN\tNS\tada.ns.cloudflare.com.
+example.com.\t86400\tIN\tNS\tbob.ns.cloudflare.com.
+
+;; A Records
+example.com.\t1\tIN\tA\t192.0.2.10 ; cf_tags=cf-proxied:true
+www.example.com.\t1\tIN\tA\t192.0.2.10 ; cf_tags=cf-proxied:true
+
+;; CNAME Records
+api.example.com.\t300\tIN\tCNAME\tapi.global.example.net.
+
+;; TXT Records
+example.com.\t1\tIN\tTXT\t\"v=spf1 mx -all\"
+";
+        let base = load(text, Some("example.com"));
+        assert_eq!(base.rrsets.len(), 6);
+        assert_eq!(
+            record_texts(&base)[0],
+            "api.example.com. 300 CNAME api.global.example.net."
         );
     }
 
