@@ -1,1 +1,580 @@
-//! GeoIP databases (placeholder: being written).
+//! GeoIP databases: MaxMind DB (mmdb) files read into memory and their records.
+//!
+//! This module owns reading a database file, recognising its layout (which fields hold the
+//! country and continent), checking it before anyone uses it, and answering two questions:
+//! what is the record for an address ([`GeoDb::lookup`]), and what are all the networks
+//! with data ([`GeoDb::networks`]), which [`crate::lines`] compiles into its line map.
+//!
+//! A file is always read whole into memory, never mapped: `cp new.mmdb geoip/db.mmdb`
+//! rewrites the file in place, and a mapping would then change under a running server
+//! (SIGBUS on a file that shrinks). Reading costs one copy of a few megabytes per reload.
+//!
+//! It does not decide lines, hold the swappable snapshot, or watch files for changes.
+
+mod continents;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use maxminddb::{LookupResult, MaxMindDbError, Reader, Within, WithinOptions};
+use serde::Deserialize;
+
+use crate::config::GeoIpLayoutChoice;
+
+pub use continents::continent_of;
+
+/// Which fields of a record hold the country and continent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// MaxMind GeoIP2 / GeoLite2 Country and City, and DB-IP's compatible files:
+    /// `country.iso_code` (else `registered_country.iso_code`) and `continent.code`.
+    Geoip2,
+    /// ip-location-db (sapics): `country_code` only; the continent comes from the country.
+    IpLocationDb,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Geoip2 => "geoip2",
+            Layout::IpLocationDb => "ip-location-db",
+        }
+    }
+
+    /// The layout a `database_type` metadata string announces, if geoline knows it.
+    pub fn recognise(database_type: &str) -> Option<Layout> {
+        let vendor = ["GeoIP2-", "GeoLite2-", "DBIP-"]
+            .iter()
+            .any(|p| database_type.starts_with(p));
+        // GeoIP2-ISP, GeoLite2-ASN, GeoIP2-Anonymous-IP... share the prefix but carry no
+        // country: reading them as Geoip2 would put every client in `default`.
+        let geo = ["Country", "City", "Enterprise"]
+            .iter()
+            .any(|k| database_type.contains(k));
+        if vendor && geo {
+            return Some(Layout::Geoip2);
+        }
+        // ip-location-db names its files "<kind> ipv4", "<kind> ipv6" and "<kind> ipvAll".
+        let lower = database_type.to_ascii_lowercase();
+        if let Some((kind, family)) = lower.split_once(' ')
+            && matches!(kind, "country" | "city")
+            && matches!(family, "ipv4" | "ipv6" | "ipvall")
+        {
+            return Some(Layout::IpLocationDb);
+        }
+        None
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What geoline uses of a database record. Codes are upper-case ASCII letters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct GeoRecord {
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<[u8; 2]>,
+    /// AF AN AS EU NA OC SA.
+    pub continent: Option<[u8; 2]>,
+}
+
+impl GeoRecord {
+    pub fn country_str(&self) -> Option<&str> {
+        self.country
+            .as_ref()
+            .and_then(|c| std::str::from_utf8(c).ok())
+    }
+
+    pub fn continent_str(&self) -> Option<&str> {
+        self.continent
+            .as_ref()
+            .and_then(|c| std::str::from_utf8(c).ok())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.country.is_none() && self.continent.is_none()
+    }
+}
+
+impl fmt::Display for GeoRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "country {} continent {}",
+            self.country_str().unwrap_or("-"),
+            self.continent_str().unwrap_or("-")
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GeoIpError {
+    #[error("{path}: cannot read GeoIP database: {source}", path = path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: GeoIP database file is empty", path = path.display())]
+    Empty { path: PathBuf },
+    #[error("{path}: not a valid MaxMind DB file: {source}", path = path.display())]
+    Format {
+        path: PathBuf,
+        #[source]
+        source: MaxMindDbError,
+    },
+    #[error(
+        "{path}: database_type `{database_type}` is not a layout geoline recognises \
+         (GeoIP2/GeoLite2/DB-IP Country or City, ip-location-db country); \
+         set `layout` in its [[geoip]] section",
+        path = path.display()
+    )]
+    UnknownLayout {
+        path: PathBuf,
+        database_type: String,
+    },
+    #[error("{path}: {reason}", path = path.display())]
+    Check { path: PathBuf, reason: String },
+}
+
+impl GeoIpError {
+    /// The database file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            GeoIpError::Read { path, .. }
+            | GeoIpError::Empty { path }
+            | GeoIpError::Format { path, .. }
+            | GeoIpError::UnknownLayout { path, .. }
+            | GeoIpError::Check { path, .. } => path,
+        }
+    }
+}
+
+/// A MaxMind DB file held in memory, with its layout recognised and its contents checked.
+pub struct GeoDb {
+    path: PathBuf,
+    reader: Reader<Vec<u8>>,
+    layout: Layout,
+    size: usize,
+    v4_networks: usize,
+    v6_networks: usize,
+    /// Whether lookups in 6to4 (2002::/16) and Teredo (2001::/32) space find nothing, as
+    /// the network walk finds nothing there: the ranges are aliases of the IPv4 tree, or
+    /// empty. Following the aliases would make lookups disagree with [`GeoDb::networks`].
+    skip_6to4: bool,
+    skip_teredo: bool,
+}
+
+impl fmt::Debug for GeoDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeoDb")
+            .field("path", &self.path)
+            .field("layout", &self.layout)
+            .field("database_type", &self.database_type())
+            .field("build_epoch", &self.build_epoch())
+            .field("ip_version", &self.ip_version())
+            .field("networks", &(self.v4_networks, self.v6_networks))
+            .finish()
+    }
+}
+
+// Addresses whose records are decoded at open to catch a wrong layout or a corrupt data
+// section early; the full walk of the tree that follows catches the rest.
+const PROBES: [IpAddr; 6] = [
+    IpAddr::V4(Ipv4Addr::new(1, 2, 4, 8)),
+    IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+    IpAddr::V4(Ipv4Addr::new(114, 114, 114, 114)),
+    IpAddr::V4(Ipv4Addr::new(193, 0, 14, 129)),
+    IpAddr::V6(Ipv6Addr::new(0x2400, 0xda00, 0, 0, 0, 0, 0, 1)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888)),
+];
+
+const TEREDO: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32) {
+    Ok(n) => n,
+    Err(_) => panic!("valid prefix"),
+};
+const SIX_TO_FOUR: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16) {
+    Ok(n) => n,
+    Err(_) => panic!("valid prefix"),
+};
+const IPV4_TREE: Ipv6Net = match Ipv6Net::new(Ipv6Addr::UNSPECIFIED, 96) {
+    Ok(n) => n,
+    Err(_) => panic!("valid prefix"),
+};
+const V4_MAPPED: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96) {
+    Ok(n) => n,
+    Err(_) => panic!("valid prefix"),
+};
+
+impl GeoDb {
+    /// Reads the whole file at `path`, recognises its layout (from `database_type` when
+    /// `layout` is `Auto`) and checks it: metadata, a few probe lookups, and a walk over
+    /// every network decoding every distinct record.
+    pub fn open(path: &Path, layout: GeoIpLayoutChoice) -> Result<GeoDb, GeoIpError> {
+        let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        GeoDb::from_bytes(path, bytes, layout)
+    }
+
+    /// As [`GeoDb::open`], for a file already read; `path` names it in errors.
+    pub fn from_bytes(
+        path: &Path,
+        bytes: Vec<u8>,
+        layout: GeoIpLayoutChoice,
+    ) -> Result<GeoDb, GeoIpError> {
+        let path = path.to_path_buf();
+        if bytes.is_empty() {
+            return Err(GeoIpError::Empty { path });
+        }
+        let size = bytes.len();
+        let reader = match Reader::from_source(bytes) {
+            Ok(r) => r,
+            Err(source) => return Err(GeoIpError::Format { path, source }),
+        };
+        let database_type = reader.metadata().database_type.clone();
+        let layout = match layout {
+            GeoIpLayoutChoice::Geoip2 => Layout::Geoip2,
+            GeoIpLayoutChoice::IpLocationDb => Layout::IpLocationDb,
+            GeoIpLayoutChoice::Auto => match Layout::recognise(&database_type) {
+                Some(l) => l,
+                None => {
+                    return Err(GeoIpError::UnknownLayout {
+                        path,
+                        database_type,
+                    });
+                }
+            },
+        };
+        let mut db = GeoDb {
+            path,
+            reader,
+            layout,
+            size,
+            v4_networks: 0,
+            v6_networks: 0,
+            skip_6to4: false,
+            skip_teredo: false,
+        };
+        db.check()?;
+        Ok(db)
+    }
+
+    fn check(&mut self) -> Result<(), GeoIpError> {
+        for ip in PROBES {
+            self.lookup(ip)?;
+        }
+        let (mut v4, mut v6, mut with_country) = (0usize, 0usize, 0usize);
+        let (mut in_6to4, mut in_teredo) = (false, false);
+        let overlaps = |a: &Ipv6Net, b: &Ipv6Net| a.contains(b) || b.contains(a);
+        for item in self.iter()? {
+            let (net, rec) = item?;
+            match net {
+                IpNet::V4(_) => v4 += 1,
+                IpNet::V6(n) => {
+                    v6 += 1;
+                    in_6to4 |= overlaps(&n, &SIX_TO_FOUR);
+                    in_teredo |= overlaps(&n, &TEREDO);
+                }
+            }
+            with_country += usize::from(rec.country.is_some());
+        }
+        if v4 + v6 == 0 {
+            return Err(self.check_error("the database holds no networks".into()));
+        }
+        if with_country == 0 {
+            return Err(self.check_error(format!(
+                "none of its {} networks has a country under the {} layout \
+                 (database_type `{}`): is `layout` right?",
+                v4 + v6,
+                self.layout,
+                self.database_type()
+            )));
+        }
+        self.v4_networks = v4;
+        self.v6_networks = v6;
+        // The walk skips these ranges when they only lead back into the IPv4 tree (as
+        // MaxMind's and mmdb-writer's aliases do); lookups must then skip them too.
+        let v6_db = self.ip_version() == 6;
+        self.skip_6to4 = v6_db && !in_6to4;
+        self.skip_teredo = v6_db && !in_teredo;
+        Ok(())
+    }
+
+    fn check_error(&self, reason: String) -> GeoIpError {
+        GeoIpError::Check {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    fn format_error(&self, source: MaxMindDbError) -> GeoIpError {
+        GeoIpError::Format {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn database_type(&self) -> &str {
+        &self.reader.metadata().database_type
+    }
+
+    /// When the database was built, in seconds since the Unix epoch.
+    pub fn build_epoch(&self) -> u64 {
+        self.reader.metadata().build_epoch
+    }
+
+    /// 4 for an IPv4-only database, 6 for one that also holds IPv6 (with IPv4 in it).
+    pub fn ip_version(&self) -> u16 {
+        self.reader.metadata().ip_version
+    }
+
+    /// The number of networks with data, IPv4 and IPv6, as [`GeoDb::networks`] reports them.
+    pub fn network_counts(&self) -> (usize, usize) {
+        (self.v4_networks, self.v6_networks)
+    }
+
+    pub fn network_count(&self) -> usize {
+        self.v4_networks + self.v6_networks
+    }
+
+    /// The size of the file, all of it held in memory.
+    pub fn size_bytes(&self) -> usize {
+        self.size
+    }
+
+    /// The database network containing `ip` and its record, or `None` where the database
+    /// has no data. An IPv4-mapped address (`::ffff:a.b.c.d`) is looked up as its IPv4
+    /// address; the 6to4 and Teredo aliases of the IPv4 tree are not followed, as
+    /// [`GeoDb::networks`] does not report them. An IPv6 address in an IPv4-only database
+    /// has no data.
+    pub fn lookup(&self, ip: IpAddr) -> Result<Option<(IpNet, GeoRecord)>, GeoIpError> {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None if self.ip_version() == 4 => return Ok(None),
+                None if self.skip_6to4 && SIX_TO_FOUR.contains(&v6) => return Ok(None),
+                None if self.skip_teredo && TEREDO.contains(&v6) => return Ok(None),
+                None => ip,
+            },
+            IpAddr::V4(_) => ip,
+        };
+        let found = self.reader.lookup(ip).map_err(|e| self.format_error(e))?;
+        if !found.has_data() {
+            return Ok(None);
+        }
+        let network = found.network().map_err(|e| self.format_error(e))?;
+        let net = IpNet::new(network.network(), network.prefix())
+            .map_err(|e| self.check_error(format!("lookup of {ip} gave network {network}: {e}")))?;
+        let net = match (ip, net) {
+            // An IPv6 database without an IPv4 tree answers IPv4 addresses from an IPv6
+            // record covering ::/96: all of IPv4 is in that network.
+            (IpAddr::V4(_), IpNet::V6(_)) => IpNet::V4(Ipv4Net::default()),
+            // An IPv4-compatible address (::a.b.c.d) walked into the IPv4 tree, whose
+            // networks are reported as IPv4 only.
+            (IpAddr::V6(_), IpNet::V6(n)) if n.prefix_len() > 96 && IPV4_TREE.contains(&n) => {
+                return Ok(None);
+            }
+            (_, net) => net,
+        };
+        let record = self.decode(&found)?;
+        Ok(Some((net, record)))
+    }
+
+    /// Every network with data and its record in address order: IPv4 networks first,
+    /// reported as IPv4, then IPv6. The IPv4-mapped, 6to4 and Teredo aliases of the IPv4
+    /// tree in an IPv6 database are left out.
+    pub fn networks(&self) -> Result<Vec<(IpNet, GeoRecord)>, GeoIpError> {
+        let mut out = Vec::with_capacity(self.network_count());
+        for item in self.iter()? {
+            out.push(item?);
+        }
+        Ok(out)
+    }
+
+    /// [`GeoDb::networks`] one at a time, without collecting them.
+    pub fn iter(&self) -> Result<Networks<'_>, GeoIpError> {
+        let walk = self
+            .reader
+            .networks(WithinOptions::default())
+            .map_err(|e| self.format_error(e))?;
+        Ok(Networks {
+            db: self,
+            walk,
+            cache: HashMap::default(),
+            pending: None,
+        })
+    }
+
+    fn decode(&self, found: &LookupResult<'_, Vec<u8>>) -> Result<GeoRecord, GeoIpError> {
+        let decoded = match self.layout {
+            Layout::Geoip2 => found.decode::<Geoip2Record<'_>>().map(|r| {
+                r.map(|r| {
+                    let country = r
+                        .country
+                        .and_then(|c| c.iso_code)
+                        .or(r.registered_country.and_then(|c| c.iso_code))
+                        .and_then(code);
+                    GeoRecord {
+                        country,
+                        continent: r.continent.and_then(|c| c.code).and_then(code),
+                    }
+                })
+            }),
+            Layout::IpLocationDb => found.decode::<IpLocationDbRecord<'_>>().map(|r| {
+                r.map(|r| {
+                    let country = r.country_code.and_then(code);
+                    GeoRecord {
+                        country,
+                        continent: country.and_then(continent_of),
+                    }
+                })
+            }),
+        };
+        decoded
+            .map(Option::unwrap_or_default)
+            .map_err(|e| self.format_error(e))
+    }
+}
+
+/// The walk behind [`GeoDb::networks`]: every network with data, IPv4 ones first.
+pub struct Networks<'a> {
+    db: &'a GeoDb,
+    walk: Within<'a, Vec<u8>>,
+    // Real databases hold a few hundred distinct records shared by hundreds of thousands
+    // of networks: decode each data offset once.
+    cache: HashMap<usize, GeoRecord, BuildHasherDefault<OffsetHasher>>,
+    /// An IPv6 network to yield after the IPv4 network it implied.
+    pending: Option<(IpNet, GeoRecord)>,
+}
+
+impl Iterator for Networks<'_> {
+    type Item = Result<(IpNet, GeoRecord), GeoIpError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(p) = self.pending.take() {
+            return Some(Ok(p));
+        }
+        loop {
+            let found = match self.walk.next()? {
+                Ok(f) => f,
+                Err(e) => return Some(Err(self.db.format_error(e))),
+            };
+            let Some(offset) = found.offset() else {
+                continue;
+            };
+            let net = match found.network() {
+                Ok(n) => IpNet::new(n.network(), n.prefix())
+                    .map_err(|e| self.db.check_error(format!("network {n}: {e}"))),
+                Err(e) => Err(self.db.format_error(e)),
+            };
+            let net = match net {
+                Ok(n) => n,
+                Err(e) => return Some(Err(e)),
+            };
+            let record = match self.cache.get(&offset) {
+                Some(r) => *r,
+                None => match self.db.decode(&found) {
+                    Ok(r) => {
+                        self.cache.insert(offset, r);
+                        r
+                    }
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            if let IpNet::V6(v6) = net {
+                if V4_MAPPED.contains(&v6) {
+                    // Not an alias but a copy of IPv4 data: IPv4-mapped clients are
+                    // classified by the IPv4 networks.
+                    continue;
+                }
+                if v6.network() == Ipv6Addr::UNSPECIFIED && v6.prefix_len() <= 96 {
+                    // No IPv4 tree: this record covers all of ::/96, hence all of IPv4.
+                    self.pending = Some((net, record));
+                    return Some(Ok((IpNet::V4(Ipv4Net::default()), record)));
+                }
+            }
+            return Some(Ok((net, record)));
+        }
+    }
+}
+
+/// A two-letter code, upper-cased; anything else is treated as absent rather than failing
+/// the whole database over one odd record.
+fn code(s: &str) -> Option<[u8; 2]> {
+    match s.as_bytes() {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+        }
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct Geoip2Record<'a> {
+    #[serde(borrow)]
+    country: Option<IsoCode<'a>>,
+    #[serde(borrow)]
+    registered_country: Option<IsoCode<'a>>,
+    #[serde(borrow)]
+    continent: Option<ContinentCode<'a>>,
+}
+
+#[derive(Deserialize)]
+struct IsoCode<'a> {
+    iso_code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct ContinentCode<'a> {
+    code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct IpLocationDbRecord<'a> {
+    country_code: Option<&'a str>,
+}
+
+/// Data offsets are already well spread; hashing them again with SipHash would dominate
+/// the walk over a large database.
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+#[cfg(test)]
+#[path = "../../tests/common/mmdb.rs"]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests;
