@@ -1,1 +1,255 @@
-//! Server wiring (placeholder: being written).
+//! Putting the parts together: load what the configuration names, start the listeners,
+//! stop them.
+//!
+//! This module owns the order of loading (lines, databases, the compiled line map, zones)
+//! and the life of the listeners. It does not parse anything itself: each part reports its
+//! own errors with its own file names, and this module only adds which part failed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::{Config, DnsConfig};
+use crate::dns::{DnsState, tcp, udp};
+use crate::geoip::{GeoDb, GeoIpError};
+use crate::lines::{Classifier, ClassifierHandle};
+use crate::zone::{ZoneError, ZoneSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    GeoIp(#[from] GeoIpError),
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot listen on {addr} ({transport}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        transport: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything the configuration names, loaded and checked.
+pub struct Loaded {
+    pub classifier: Classifier,
+    pub zones: ZoneSet,
+}
+
+/// Loads and checks everything `config` names, as `serve` would.
+pub fn load(config: &Config) -> Result<Loaded, LoadError> {
+    let databases = config
+        .geoip
+        .iter()
+        .map(|g| GeoDb::open(&g.path, g.layout).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let classifier = Classifier::from_config(config, databases)?;
+    let zones = ZoneSet::load(&config.zones, classifier.lines())?;
+    Ok(Loaded { classifier, zones })
+}
+
+/// The summary `geoline check` prints.
+pub struct Summary<'a> {
+    pub config: &'a Config,
+    pub loaded: &'a Loaded,
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Loaded { classifier, zones } = self.loaded;
+        let lines = classifier.lines();
+        writeln!(f, "config {}: ok", self.config.path.display())?;
+        for db in classifier.databases() {
+            writeln!(
+                f,
+                "geoip {}: {} (layout {:?}, IPv{}), built {}",
+                db.path().display(),
+                db.database_type(),
+                db.layout(),
+                db.ip_version(),
+                format_epoch(db.build_epoch()),
+            )?;
+        }
+        let (v4, v6) = classifier.map().range_count();
+        writeln!(
+            f,
+            "lines (in match order): {}",
+            self.config.line_names().join(", ")
+        )?;
+        for line in &self.config.lines {
+            writeln!(
+                f,
+                "  {}: {} countries, {} continents, {} prefixes",
+                line.name,
+                line.countries.len(),
+                line.continents.len(),
+                line.cidrs.len()
+            )?;
+        }
+        writeln!(f, "line map: {v4} IPv4 ranges, {v6} IPv6 ranges")?;
+        for zone in zones.zones() {
+            let counts = zone
+                .record_counts()
+                .into_iter()
+                .map(|(line, n)| format!("{} {n}", lines.name(line)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            writeln!(
+                f,
+                "zone {}: serial {}, records per line: {counts}",
+                zone.origin(),
+                zone.serial()
+            )?;
+        }
+        if let Some(dns) = &self.config.dns {
+            let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
+            writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Seconds since the epoch as a UTC date, `YYYY-MM-DD`.
+pub fn format_epoch(secs: u64) -> String {
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one line.
+    let days = (secs / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A started server: its bound addresses and the handle to stop it.
+pub struct Running {
+    pub dns_udp: Vec<SocketAddr>,
+    pub dns_tcp: Vec<SocketAddr>,
+    pub dns_state: Option<Arc<DnsState>>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    tcp: Option<hickory_server::Server<tcp::TcpHandler>>,
+}
+
+/// Loads everything and starts the listeners the configuration enables.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let loaded = load(config)?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut running = Running {
+        dns_udp: Vec::new(),
+        dns_tcp: Vec::new(),
+        dns_state: None,
+        shutdown: shutdown.clone(),
+        tasks: JoinSet::new(),
+        tcp: None,
+    };
+    if let Some(dns) = &config.dns {
+        let state = Arc::new(DnsState {
+            zones: ArcSwap::from_pointee(loaded.zones),
+            classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
+            max_udp_payload: dns.max_udp_payload,
+        });
+        let (sockets, listeners) = bind_dns(dns).await?;
+        for socket in sockets {
+            let addr = socket.local_addr().map_err(|source| StartError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                transport: "UDP",
+                source,
+            })?;
+            running.dns_udp.push(addr);
+            tasks.spawn(udp::serve(socket, state.clone(), shutdown.clone()));
+        }
+        for l in &listeners {
+            if let Ok(addr) = l.local_addr() {
+                running.dns_tcp.push(addr);
+            }
+        }
+        running.tcp = Some(tcp::server(listeners, state.clone(), dns.tcp_idle_timeout));
+        info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, "dns listening");
+        running.dns_state = Some(state);
+    }
+    running.tasks = tasks;
+    Ok(running)
+}
+
+impl Running {
+    /// Stops accepting, lets the listeners finish what they hold, and returns.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(mut tcp) = self.tcp.take() {
+            let _ = tcp.shutdown_gracefully().await;
+        }
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Binds a UDP socket and a TCP listener on each address. Port 0 picks one free port for
+/// both, so that `dig` and tests can use one address for either transport.
+async fn bind_dns(dns: &DnsConfig) -> Result<(Vec<UdpSocket>, Vec<TcpListener>), StartError> {
+    let mut sockets = Vec::new();
+    let mut listeners = Vec::new();
+    for &addr in &dns.listen {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr,
+                    transport: "UDP",
+                    source,
+                })?;
+            let bound = udp.local_addr().map_err(|source| StartError::Bind {
+                addr,
+                transport: "UDP",
+                source,
+            })?;
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => {
+                    sockets.push(udp);
+                    listeners.push(tcp);
+                    break;
+                }
+                // Another process holds the TCP side of the port UDP got: try another.
+                Err(_) if addr.port() == 0 && attempts < 16 => continue,
+                Err(source) => {
+                    return Err(StartError::Bind {
+                        addr: bound,
+                        transport: "TCP",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok((sockets, listeners))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_epoch;
+
+    #[test]
+    fn epoch_dates() {
+        assert_eq!(format_epoch(0), "1970-01-01");
+        assert_eq!(format_epoch(951_782_400), "2000-02-29");
+        assert_eq!(format_epoch(1_795_305_600), "2026-11-22");
+    }
+}

@@ -1,4 +1,45 @@
-//! DNS (being written: the wire layer first).
+//! The authoritative DNS server: queries in, per-line answers out, over UDP and TCP.
+//!
+//! [`query`] reads a query strictly, [`ecs`] the Client Subnet option, [`respond`] decides
+//! the response from a snapshot of the zones and the line map, [`response`] writes it within
+//! the requester's size. [`udp`] and [`tcp`] only move bytes.
+//!
+//! This module does not load zones or databases and does not reload them: it reads whatever
+//! [`DnsState`] holds when a query arrives, so a reload never blocks a query.
+
 pub mod ecs;
 pub mod query;
+pub mod respond;
 pub mod response;
+pub mod tcp;
+pub mod udp;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::lines::ClassifierHandle;
+use crate::zone::ZoneSet;
+use respond::{Decision, Snapshot, Transport};
+
+/// What the listeners answer from: swapped whole on reload, read lock-free per query.
+pub struct DnsState {
+    pub zones: ArcSwap<ZoneSet>,
+    pub classifier: Arc<ClassifierHandle>,
+    pub max_udp_payload: u16,
+}
+
+impl DnsState {
+    /// Decides the response to one query against the current snapshots.
+    pub fn decide(&self, bytes: &[u8], source: IpAddr, transport: Transport) -> Option<Decision> {
+        let zones = self.zones.load();
+        let classifier = self.classifier.load();
+        let snapshot = Snapshot {
+            zones: &zones,
+            lines: classifier.map(),
+            max_udp_payload: self.max_udp_payload,
+        };
+        respond::respond(&snapshot, bytes, source, transport)
+    }
+}

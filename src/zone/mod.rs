@@ -56,10 +56,16 @@ impl ZoneSet {
 
     /// The zone whose origin is the longest suffix of qname (case-insensitive), or None (→ REFUSED).
     pub fn find(&self, qname: &Name) -> Option<&Zone> {
+        self.find_indexed(qname).map(|(_, zone)| zone)
+    }
+
+    /// Like [`ZoneSet::find`], with the zone's index in [`ZoneSet::zones`] (for metrics).
+    pub fn find_indexed(&self, qname: &Name) -> Option<(usize, &Zone)> {
         self.zones
             .iter()
-            .filter(|z| z.origin.zone_of(qname))
-            .max_by_key(|z| tree::label_count(&z.origin))
+            .enumerate()
+            .filter(|(_, z)| z.origin.zone_of(qname))
+            .max_by_key(|(_, z)| tree::label_count(&z.origin))
     }
 
     pub fn zones(&self) -> &[Zone] {

@@ -1,0 +1,72 @@
+//! Shared by the integration tests: fixtures written on the spot and servers started
+//! in-process on ephemeral ports.
+
+#![allow(dead_code)]
+
+pub mod dns;
+pub mod mmdb;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use geoline::config::Config;
+use geoline::server::{self, Running};
+
+/// A directory under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "geoline-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write fixture");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server started from `config_text` written as `geoline.toml` in `dir`.
+pub struct TestServer {
+    pub running: Running,
+    pub udp4: SocketAddr,
+    pub tcp4: SocketAddr,
+    pub udp6: Option<SocketAddr>,
+    pub tcp6: Option<SocketAddr>,
+}
+
+impl TestServer {
+    pub async fn start(dir: &TempDir, config_text: &str) -> TestServer {
+        let path = dir.write("geoline.toml", config_text);
+        let config = Config::load(&path).expect("config loads");
+        let running = server::start(&config).await.expect("server starts");
+        let pick =
+            |addrs: &[SocketAddr], v4: bool| addrs.iter().copied().find(|a| a.is_ipv4() == v4);
+        TestServer {
+            udp4: pick(&running.dns_udp, true).expect("an IPv4 UDP listener"),
+            tcp4: pick(&running.dns_tcp, true).expect("an IPv4 TCP listener"),
+            udp6: pick(&running.dns_udp, false),
+            tcp6: pick(&running.dns_tcp, false),
+            running,
+        }
+    }
+}
