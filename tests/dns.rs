@@ -657,3 +657,48 @@ async fn hostile_packets_never_stop_the_server() {
     let r = dns::tcp(s.tcp4, &Query::new("www.example.com", A)).await;
     assert_eq!(r.answers(), ["www.example.com. 300 IN A 192.0.2.10"]);
 }
+
+#[tokio::test]
+async fn ip_location_db_layout_decides_lines_too() {
+    let dir = TempDir::new("dns-ipldb");
+    dir.write("example.com.zone", ZONE);
+    dir.write("example.com.china.zone", CHINA);
+    mmdb::write_ip_location_db(
+        &dir.path().join("country.mmdb"),
+        &[
+            ("1.2.0.0/16", "CN"),
+            ("8.8.8.0/24", "US"),
+            ("240e::/20", "CN"),
+        ],
+    );
+    let config = r#"
+[dns]
+listen = ["127.0.0.1:0"]
+
+[[geoip]]
+path = "country.mmdb"
+
+[[line]]
+name = "china"
+countries = ["CN"]
+
+[[zone]]
+file = "example.com.zone"
+overlays = { china = "example.com.china.zone" }
+"#;
+    let s = TestServer::start(&dir, config).await;
+    let q = Query::new("www.example.com", A);
+    let r = dns::udp(s.udp4, &q.clone().subnet("1.2.4.0/24")).await;
+    assert_eq!(r.answers(), ["www.example.com. 60 IN A 203.0.113.10"]);
+    assert_eq!(r.subnet(), scoped(v4("1.2.4.0/24"), 16));
+    let r = dns::udp(s.udp4, &q.clone().subnet("240e:1::/56")).await;
+    assert_eq!(r.answers(), ["www.example.com. 60 IN A 203.0.113.10"]);
+    assert_eq!(
+        r.subnet(),
+        Some((2, 56, 20, vec![0x24, 0x0e, 0, 1, 0, 0, 0]))
+    );
+    let r = dns::udp(s.udp4, &q.clone().subnet("8.8.8.0/24")).await;
+    assert_eq!(r.answers(), ["www.example.com. 300 IN A 192.0.2.10"]);
+    // 1.3.0.0 to 127.x is all default here: 8.0.0.0/5 is the widest prefix in it.
+    assert_eq!(r.subnet(), scoped(v4("8.8.8.0/24"), 5));
+}
