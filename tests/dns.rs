@@ -35,6 +35,8 @@ loop2   CNAME loop1
 host.deep.tree A 192.0.2.30
 sub     NS   ns.sub
 ns.sub  A    192.0.2.99
+promo   A    192.0.2.40
+        TXT  "spring sale"
 "#;
 
 const CHINA: &str = r#"; china line: only what differs
@@ -45,6 +47,7 @@ api     CNAME api.example.cn.
 shop    A    203.0.113.30
 cdn     A    203.0.113.80
 *.apps  A    203.0.113.20
+promo   CNAME www
 "#;
 
 const PROBE: &str = "$TTL 300\nwww A 198.51.100.7\n";
@@ -290,6 +293,16 @@ async fn overlays_replace_add_and_wildcard() {
     assert_eq!(r.subnet(), scoped(v4("1.2.4.0/24"), 21));
     let r = ask("x.apps.example.com", A, "8.8.8.0/24").await;
     assert_eq!(r.answers(), ["x.apps.example.com. 300 IN A 192.0.2.20"]);
+    // A CNAME in the overlay replaces everything at its name: the base's A and TXT.
+    let r = ask("promo.example.com", TXT, "1.2.4.0/24").await;
+    assert_eq!(r.rcode(), 0);
+    assert_eq!(
+        r.answers(),
+        ["promo.example.com. 300 IN CNAME www.example.com."]
+    );
+    assert_eq!(r.authority(), [SOA_NEGATIVE]);
+    let r = ask("promo.example.com", TXT, "8.8.8.0/24").await;
+    assert_eq!(r.answers(), ["promo.example.com. 300 IN TXT spring sale"]);
     // What the overlay does not touch is the base's.
     let r = ask("mail.example.com", A, "1.2.4.0/24").await;
     assert_eq!(r.answers(), ["mail.example.com. 300 IN A 192.0.2.25"]);
