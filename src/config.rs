@@ -196,6 +196,20 @@ impl Config {
     }
 
     /// Validates `text` as if it had been read from `path`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use geoline::config::Config;
+    ///
+    /// let text = "[[line]]\nname = \"china\"\ncountries = [\"CN\"]\n";
+    /// let err = Config::parse(Path::new("/etc/geoline.toml"), text).unwrap_err();
+    /// // A country line needs a database; the error names the file.
+    /// assert!(err.to_string().starts_with("/etc/geoline.toml: line `china` matches countries"));
+    ///
+    /// let text = "[[line]]\nname = \"lab\"\ncidrs = [\"192.0.2.0/24\"]\n";
+    /// let config = Config::parse(Path::new("/etc/geoline.toml"), text).unwrap();
+    /// assert_eq!(config.line_names(), ["lab", "default"]);
+    /// ```
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let file = SourceFile { path, text };
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
