@@ -74,12 +74,13 @@ impl fmt::Display for Summary<'_> {
         for db in classifier.databases() {
             writeln!(
                 f,
-                "geoip {}: {} (layout {:?}, IPv{}), built {}",
+                "geoip {}: {} (layout {}, IPv{}), built {}, fields: {}",
                 db.path().display(),
                 db.database_type(),
-                db.layout(),
+                db.record_reader(),
                 db.ip_version(),
                 format_epoch(db.build_epoch()),
+                db.provides(),
             )?;
         }
         let (v4, v6) = classifier.map().range_count();
@@ -91,10 +92,12 @@ impl fmt::Display for Summary<'_> {
         for line in &self.config.lines {
             writeln!(
                 f,
-                "  {}: {} countries, {} continents, {} prefixes",
+                "  {}: {} countries, {} continents, {} subdivisions, {} ASNs, {} prefixes",
                 line.name,
                 line.countries.len(),
                 line.continents.len(),
+                line.subdivisions.len(),
+                line.asns.len(),
                 line.cidrs.len()
             )?;
         }

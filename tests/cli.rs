@@ -23,7 +23,7 @@ fn check_summarises_the_repository_config() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/geoline.toml");
     let (ok, stdout, stderr) = geoline(&["check", "--config", config]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("geoip/geo-whois-asn-country.mmdb: country ipvAll (layout IpLocationDb, IPv6), built 2026-06-17"), "{stdout}");
+    assert!(stdout.contains("geoip/geo-whois-asn-country.mmdb: country ipvAll (layout ip-location-db, IPv6), built 2026-06-17, fields: country, continent"), "{stdout}");
     assert!(
         stdout.contains("lines (in match order): china, default"),
         "{stdout}"
