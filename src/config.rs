@@ -62,6 +62,8 @@ pub struct Config {
     /// The file this was read from.
     pub path: PathBuf,
     pub dns: Option<DnsConfig>,
+    pub admin: Option<AdminConfig>,
+    pub reload: ReloadConfig,
     pub geoip: Vec<GeoIpConfig>,
     /// Declared lines in match order; `default` is implicit and comes last.
     pub lines: Vec<LineConfig>,
@@ -77,6 +79,38 @@ pub struct DnsConfig {
     /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
     pub tcp_idle_timeout: Duration,
 }
+
+/// The admin listener: metrics, status, reload.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// When set, every endpoint but `/healthz` wants `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+/// How databases and zones are reloaded while serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadConfig {
+    /// Reload a database or zone when its file changes on disk.
+    pub watch: bool,
+    /// How long a file must stay quiet after a change before it is read: a copy in
+    /// progress keeps changing it.
+    pub debounce: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> ReloadConfig {
+        ReloadConfig {
+            watch: true,
+            debounce: Duration::from_millis(DEFAULT_DEBOUNCE_MS),
+        }
+    }
+}
+
+const DEFAULT_DEBOUNCE_MS: u64 = 500;
+
+/// Where the admin listener listens when `[admin]` gives no address.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9300";
 
 #[derive(Debug, Clone)]
 pub struct GeoIpConfig {
@@ -139,6 +173,8 @@ pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     dns: Option<RawDns>,
+    admin: Option<RawAdmin>,
+    reload: Option<RawReload>,
     #[serde(default)]
     geoip: Vec<RawGeoIp>,
     #[serde(default, rename = "line")]
@@ -164,6 +200,25 @@ fn default_max_udp_payload() -> Spanned<u16> {
 
 fn default_tcp_idle_timeout() -> Spanned<u64> {
     Spanned::new(0..0, 10)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<SocketAddr>,
+    token: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReload {
+    #[serde(default = "default_watch")]
+    watch: bool,
+    debounce_ms: Option<Spanned<u64>>,
+}
+
+fn default_watch() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -236,6 +291,12 @@ impl Config {
         };
 
         let dns = raw.dns.map(|d| file.dns(d)).transpose()?;
+        let admin = raw.admin.map(|a| file.admin(a)).transpose()?;
+        let reload = raw
+            .reload
+            .map(|r| file.reload(r))
+            .transpose()?
+            .unwrap_or_default();
 
         let mut lines: Vec<LineConfig> = Vec::with_capacity(raw.lines.len());
         for line in raw.lines {
@@ -418,6 +479,8 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             dns,
+            admin,
+            reload,
             geoip,
             lines,
             zones,
@@ -497,6 +560,53 @@ impl SourceFile<'_> {
             at: self.location(span),
             reason,
         }
+    }
+
+    fn admin(&self, a: RawAdmin) -> Result<AdminConfig, ConfigError> {
+        let listen = match a.listen {
+            Some(l) => l,
+            None => DEFAULT_ADMIN_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Invalid {
+                    at: self.location(None),
+                    reason: "the default admin address does not parse".into(),
+                })?,
+        };
+        let token = match a.token {
+            Some(t) => {
+                let text = t.get_ref();
+                if text.len() < 16 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(self.invalid(
+                        t.span(),
+                        "admin.token must be at least 16 printable ASCII characters, no spaces"
+                            .into(),
+                    ));
+                }
+                Some(text.clone())
+            }
+            None => None,
+        };
+        Ok(AdminConfig { listen, token })
+    }
+
+    fn reload(&self, r: RawReload) -> Result<ReloadConfig, ConfigError> {
+        let debounce = match r.debounce_ms {
+            Some(d) => {
+                let ms = *d.get_ref();
+                if !(10..=60_000).contains(&ms) {
+                    return Err(self.invalid(
+                        d.span(),
+                        format!("reload.debounce_ms {ms} is outside 10..=60000"),
+                    ));
+                }
+                ms
+            }
+            None => DEFAULT_DEBOUNCE_MS,
+        };
+        Ok(ReloadConfig {
+            watch: r.watch,
+            debounce: Duration::from_millis(debounce),
+        })
     }
 
     fn dns(&self, d: RawDns) -> Result<DnsConfig, ConfigError> {
@@ -677,6 +787,31 @@ overlays = { china = "zones/example.com.china.zone" }
                 .replace("[[geoip]]\npath = \"geoip/db.mmdb\"\n", ""),
         );
         assert!(e.contains("no [[geoip]] database"), "{e}");
+    }
+
+    #[test]
+    fn admin_and_reload_sections() {
+        let c = parse(GOOD).expect("valid");
+        assert!(c.admin.is_none());
+        assert_eq!(c.reload, ReloadConfig::default());
+        let c = parse(&format!(
+            "{GOOD}\n[admin]\ntoken = \"0123456789abcdef\"\n[reload]\nwatch = false\ndebounce_ms = 50\n"
+        ))
+        .expect("valid");
+        let admin = c.admin.expect("admin");
+        assert_eq!(admin.listen, "127.0.0.1:9300".parse().expect("addr"));
+        assert_eq!(admin.token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(
+            c.reload,
+            ReloadConfig {
+                watch: false,
+                debounce: Duration::from_millis(50)
+            }
+        );
+        let e = error_text(&format!("{GOOD}\n[admin]\ntoken = \"short\"\n"));
+        assert!(e.starts_with("test.toml:18: admin.token"), "{e}");
+        let e = error_text(&format!("{GOOD}\n[reload]\ndebounce_ms = 0\n"));
+        assert!(e.starts_with("test.toml:18: reload.debounce_ms 0"), "{e}");
     }
 
     #[test]

@@ -88,19 +88,7 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = server::start(&config).await?;
-        wait_for_termination().await?;
-        tracing::info!("shutting down");
-        running.shutdown().await;
+        running.run_until_terminated().await?;
         Ok(())
     })
-}
-
-async fn wait_for_termination() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-    }
-    Ok(())
 }
