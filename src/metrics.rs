@@ -37,7 +37,11 @@ const QTYPES: [RecordType; 15] = [
 ];
 const QTYPE_BUCKETS: usize = QTYPES.len() + 1;
 
-/// The rcodes an authoritative server sends; anything else is counted as `other`.
+/// The rcodes an authoritative server sends, with the mnemonics `dig` prints; anything
+/// else is counted as `other`.
+const RCODE_NAMES: [&str; 7] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS",
+];
 const RCODES: [ResponseCode; 7] = [
     ResponseCode::NoError,
     ResponseCode::FormErr,
@@ -69,9 +73,11 @@ fn qtype_label(bucket: usize) -> String {
 }
 
 fn rcode_label(bucket: usize) -> String {
-    RCODES
+    RCODE_NAMES
         .get(bucket)
-        .map_or_else(|| "other".to_string(), |r| r.to_str().to_ascii_uppercase())
+        .copied()
+        .unwrap_or("other")
+        .to_string()
 }
 
 fn transport_index(t: Transport) -> usize {
