@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -383,22 +383,23 @@ async fn queries_during_fifty_reloads_are_all_answered_consistently() {
 
 /// The real binary, started as an operator would, its addresses read from its log.
 struct Binary {
-    child: Child,
+    child: tokio::process::Child,
     dns: SocketAddr,
 }
 
 impl Binary {
     async fn start(config: &std::path::Path) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_geoline"))
+        // The log goes to standard output.
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
             .args(["serve", "--log-json", "--config"])
             .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
             .spawn()
             .expect("start geoline");
-        let stderr = child.stderr.take().expect("stderr");
-        let stderr = tokio::process::ChildStderr::from_std(stderr).expect("async stderr");
-        let mut lines = BufReader::new(stderr).lines();
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
         let dns = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read log") {
                 if line.contains("dns listening") {
@@ -417,7 +418,7 @@ impl Binary {
     fn signal(&self, name: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
+            .arg(self.child.id().expect("running").to_string())
             .status()
             .expect("run kill")
             .success();
@@ -426,14 +427,10 @@ impl Binary {
 
     /// Waits for the process to exit (generously) and returns its exit code.
     async fn exit_code(mut self) -> Option<i32> {
-        for _ in 0..600 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(status) => status.expect("wait").code(),
+            Err(_) => panic!("geoline did not exit within 30 s"),
         }
-        let _ = self.child.kill();
-        panic!("geoline did not exit within 30 s");
     }
 }
 
