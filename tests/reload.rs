@@ -121,14 +121,20 @@ async fn broken_database_files_keep_the_old_data_serving() {
     let dir = TempDir::new("reload-broken");
     let server = TestServer::start(&dir, &site::write(&dir, WATCH_FAST)).await;
     let admin = server.admin.expect("admin");
-    let failures = || async { db_status(admin).await["reloads"]["failure"].as_u64().unwrap_or(0) };
+    let failures = || async {
+        db_status(admin).await["reloads"]["failure"]
+            .as_u64()
+            .unwrap_or(0)
+    };
 
     // A truncated copy, renamed into place.
     let good = site::jp_db();
     dir.replace("country.mmdb", &good[..good.len() / 2]);
-    wait_until("a failed reload of a truncated file", WATCH_LIMIT, || async {
-        failures().await >= 1
-    })
+    wait_until(
+        "a failed reload of a truncated file",
+        WATCH_LIMIT,
+        || async { failures().await >= 1 },
+    )
     .await;
     assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
     let db = db_status(admin).await;
@@ -237,7 +243,9 @@ overlays = { china = "example.com.china.zone" }
     assert_eq!(body["ok"], false);
     let error = body["databases"][0]["error"].as_str().expect("error");
     assert!(
-        error.starts_with("line `china` matches on asn but none of the configured databases has asn data"),
+        error.starts_with(
+            "line `china` matches on asn but none of the configured databases has asn data"
+        ),
         "{error}"
     );
     assert_eq!(body["zones"][0]["ok"], true);
@@ -255,7 +263,10 @@ async fn zone_reloads_and_a_broken_zone_keeps_the_old_one() {
     let admin = server.admin.expect("admin");
 
     // An overlay edited in place.
-    dir.write("example.com.china.zone", "$TTL 300\nwww 60 A 203.0.113.99\n");
+    dir.write(
+        "example.com.china.zone",
+        "$TTL 300\nwww 60 A 203.0.113.99\n",
+    );
     answer_becomes(server.udp4, "203.0.113.99").await;
 
     // A syntax error in the base file.
@@ -313,7 +324,9 @@ async fn queries_during_fifty_reloads_are_all_answered_consistently() {
     let total = Arc::new(AtomicU64::new(0));
     let seen_china = Arc::new(AtomicU64::new(0));
     let seen_default = Arc::new(AtomicU64::new(0));
-    let query = Query::new("www.example.com", A).subnet("1.2.3.0/24").bytes();
+    let query = Query::new("www.example.com", A)
+        .subnet("1.2.3.0/24")
+        .bytes();
 
     let mut clients = Vec::new();
     for c in 0..4u16 {

@@ -73,11 +73,7 @@ pub async fn answer(server: SocketAddr) -> String {
     let reply = dns::udp(server, &q).await;
     let answers = reply.answers();
     assert_eq!(answers.len(), 1, "{answers:?}");
-    answers[0]
-        .rsplit(' ')
-        .next()
-        .expect("rdata")
-        .to_string()
+    answers[0].rsplit(' ').next().expect("rdata").to_string()
 }
 
 /// Polls `check` until it returns true; panics after `limit`. Only for waiting on
