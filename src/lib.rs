@@ -15,6 +15,7 @@ pub mod config;
 pub mod dns;
 pub mod geoip;
 pub mod lines;
+pub mod lookup;
 pub mod metrics;
 pub mod reload;
 pub mod server;
