@@ -65,8 +65,7 @@ fn main() {
 }
 
 const RULES_COUNTRY: &str = "[[line]]\nname = \"china\"\ncountries = [\"CN\"]\n";
-const RULES_CITY: &str =
-    "[[line]]\nname = \"gd\"\nsubdivisions = [\"CN-GD\"]\n[[line]]\nname = \"china\"\ncountries = [\"CN\"]\n";
+const RULES_CITY: &str = "[[line]]\nname = \"gd\"\nsubdivisions = [\"CN-GD\"]\n[[line]]\nname = \"china\"\ncountries = [\"CN\"]\n";
 
 fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
@@ -127,7 +126,9 @@ fn reload_cost(name: &str, path: &Path, rules: &str) {
         let before = proc_status("VmRSS");
         let t = Instant::now();
         let new = GeoDb::open_with(&g.path, g.layout, &g.fields).expect("opens");
-        let next = serving.with_databases(vec![Arc::new(new)]).expect("compiles");
+        let next = serving
+            .with_databases(vec![Arc::new(new)])
+            .expect("compiles");
         times.push(t.elapsed());
         peaks.push(proc_status("VmHWM").saturating_sub(before));
         drop(next);
@@ -166,7 +167,9 @@ fn latency(name: &str, path: &Path, rules: &str, reloading: bool) {
                 }
             })
         };
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         socket.connect(server).await.expect("connect");
         let mut buf = vec![0u8; 2048];
         let mut samples = Vec::new();
@@ -175,7 +178,9 @@ fn latency(name: &str, path: &Path, rules: &str, reloading: bool) {
         while Instant::now() < end {
             i = i.wrapping_add(1);
             let client = format!("{}.{}.{}.0/24", 1 + (i % 200), (i / 7) % 256, i % 256);
-            let mut q = dns::Query::new("www.example.com", dns::A).subnet(&client).bytes();
+            let mut q = dns::Query::new("www.example.com", dns::A)
+                .subnet(&client)
+                .bytes();
             q[..2].copy_from_slice(&i.to_be_bytes());
             let t = Instant::now();
             socket.send(&q).await.expect("send");
@@ -234,7 +239,11 @@ const COUNTRIES: [(&str, &str); 12] = [
 const LANGS: [&str; 8] = ["de", "en", "es", "fr", "ja", "pt-BR", "ru", "zh-CN"];
 
 fn names(base: &str) -> Value {
-    Value::map(LANGS.iter().map(|l| (*l, Value::from(format!("{base} ({l})")))))
+    Value::map(
+        LANGS
+            .iter()
+            .map(|l| (*l, Value::from(format!("{base} ({l})")))),
+    )
 }
 
 /// A GeoIP2 City record as MaxMind shapes it.
@@ -251,17 +260,29 @@ fn city_record(rng: &mut Lcg, i: usize) -> Value {
     );
     m.insert(
         "continent".into(),
-        Value::map([("code", Value::from(continent)), ("names", names(continent))]),
+        Value::map([
+            ("code", Value::from(continent)),
+            ("names", names(continent)),
+        ]),
     );
-    let c = Value::map([("iso_code", Value::from(country)), ("names", names(country))]);
+    let c = Value::map([
+        ("iso_code", Value::from(country)),
+        ("names", names(country)),
+    ]);
     m.insert("country".into(), c.clone());
     m.insert("registered_country".into(), c);
     m.insert(
         "location".into(),
         Value::map([
             ("accuracy_radius", Value::from(rng.next() as u32 % 1000)),
-            ("latitude", Value::Double((rng.next() % 180_000) as f64 / 1000.0 - 90.0)),
-            ("longitude", Value::Double((rng.next() % 360_000) as f64 / 1000.0 - 180.0)),
+            (
+                "latitude",
+                Value::Double((rng.next() % 180_000) as f64 / 1000.0 - 90.0),
+            ),
+            (
+                "longitude",
+                Value::Double((rng.next() % 360_000) as f64 / 1000.0 - 180.0),
+            ),
             ("time_zone", Value::from("Asia/Shanghai")),
         ]),
     );

@@ -132,6 +132,18 @@ impl fmt::Display for Summary<'_> {
             let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
             writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
         }
+        if let Some(admin) = &self.config.admin {
+            writeln!(
+                f,
+                "admin: http://{}/ (metrics, status, reload){}",
+                admin.listen,
+                if admin.token.is_some() {
+                    ", bearer token required"
+                } else {
+                    ""
+                }
+            )?;
+        }
         Ok(())
     }
 }
