@@ -15,10 +15,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::admin;
 use crate::config::{Config, DnsConfig};
 use crate::dns::{DnsState, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::{Classifier, ClassifierHandle};
+use crate::metrics::QueryMetrics;
+use crate::reload::{Reloader, Trigger};
+use crate::watch::{self, WatchError};
 use crate::zone::{ZoneError, ZoneSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,14 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("cannot watch for {signal}: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Everything the configuration names, loaded and checked.
@@ -53,7 +65,7 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
     let databases = config
         .geoip
         .iter()
-        .map(|g| GeoDb::open(&g.path, g.layout).map(Arc::new))
+        .map(|g| GeoDb::open_with(&g.path, g.layout, &g.fields).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let classifier = Classifier::from_config(config, databases)?;
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
@@ -74,12 +86,13 @@ impl fmt::Display for Summary<'_> {
         for db in classifier.databases() {
             writeln!(
                 f,
-                "geoip {}: {} (layout {:?}, IPv{}), built {}",
+                "geoip {}: {} (layout {}, IPv{}), built {}, fields: {}",
                 db.path().display(),
                 db.database_type(),
-                db.layout(),
+                db.record_reader(),
                 db.ip_version(),
                 format_epoch(db.build_epoch()),
+                db.provides(),
             )?;
         }
         let (v4, v6) = classifier.map().range_count();
@@ -91,10 +104,12 @@ impl fmt::Display for Summary<'_> {
         for line in &self.config.lines {
             writeln!(
                 f,
-                "  {}: {} countries, {} continents, {} prefixes",
+                "  {}: {} countries, {} continents, {} subdivisions, {} ASNs, {} prefixes",
                 line.name,
                 line.countries.len(),
                 line.continents.len(),
+                line.subdivisions.len(),
+                line.asns.len(),
                 line.cidrs.len()
             )?;
         }
@@ -117,8 +132,32 @@ impl fmt::Display for Summary<'_> {
             let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
             writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
         }
+        if let Some(admin) = &self.config.admin {
+            writeln!(
+                f,
+                "admin: http://{}/ (metrics, status, reload){}",
+                admin.listen,
+                if admin.token.is_some() {
+                    ", bearer token required"
+                } else {
+                    ""
+                }
+            )?;
+        }
         Ok(())
     }
+}
+
+/// Seconds since the epoch as a UTC time, RFC 3339: `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_time(secs: u64) -> String {
+    let s = secs % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        format_epoch(secs),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// Seconds since the epoch as a UTC date, `YYYY-MM-DD`.
@@ -141,31 +180,42 @@ pub fn format_epoch(secs: u64) -> String {
 pub struct Running {
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
-    pub dns_state: Option<Arc<DnsState>>,
+    pub admin: Option<SocketAddr>,
+    /// What queries are answered from (also when no DNS listener is configured, so that
+    /// reloads and `/status` work the same).
+    pub dns_state: Arc<DnsState>,
+    pub reloader: Arc<Reloader>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     tcp: Option<hickory_server::Server<tcp::TcpHandler>>,
 }
 
-/// Loads everything and starts the listeners the configuration enables.
+/// Loads everything and starts the listeners the configuration enables, the admin
+/// listener and the file watcher.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let lines = loaded.classifier.lines().len();
+    let metrics = Arc::new(QueryMetrics::new(config.zones.len(), lines));
+    let state = Arc::new(DnsState {
+        zones: ArcSwap::from_pointee(loaded.zones),
+        classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
+        max_udp_payload: config.dns.as_ref().map_or(1232, |d| d.max_udp_payload),
+        metrics,
+    });
+    let reloader = Arc::new(Reloader::new(config.clone(), state.clone()));
     let mut running = Running {
         dns_udp: Vec::new(),
         dns_tcp: Vec::new(),
-        dns_state: None,
+        admin: None,
+        dns_state: state.clone(),
+        reloader: reloader.clone(),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
         tcp: None,
     };
     if let Some(dns) = &config.dns {
-        let state = Arc::new(DnsState {
-            zones: ArcSwap::from_pointee(loaded.zones),
-            classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
-            max_udp_payload: dns.max_udp_payload,
-        });
         let (sockets, listeners) = bind_dns(dns).await?;
         for socket in sockets {
             let addr = socket.local_addr().map_err(|source| StartError::Bind {
@@ -183,7 +233,28 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
         running.tcp = Some(tcp::server(listeners, state.clone(), dns.tcp_idle_timeout));
         info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, "dns listening");
-        running.dns_state = Some(state);
+    }
+    if let Some(a) = &config.admin {
+        let bind = |source| StartError::Bind {
+            addr: a.listen,
+            transport: "HTTP admin",
+            source,
+        };
+        let listener = TcpListener::bind(a.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        if !addr.ip().is_loopback() && a.token.is_none() {
+            tracing::warn!(%addr, "the admin listener is reachable from other hosts and has no token");
+        }
+        let router = admin::router(reloader.clone(), a.token.clone());
+        tasks.spawn(admin::serve(listener, router, shutdown.clone()));
+        running.admin = Some(addr);
+        info!(%addr, "admin listening");
+    }
+    if config.reload.watch {
+        let handle = watch::spawn(reloader, config.reload.debounce, shutdown.clone())?;
+        tasks.spawn(async move {
+            let _ = handle.await;
+        });
     }
     running.tasks = tasks;
     Ok(running)
@@ -197,6 +268,35 @@ impl Running {
             let _ = tcp.shutdown_gracefully().await;
         }
         while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Serves until SIGTERM or SIGINT, reloading every database and zone on SIGHUP, then
+    /// shuts down as [`Running::shutdown`] does.
+    pub async fn run_until_terminated(self) -> Result<(), StartError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &'static str| {
+            signal(kind).map_err(|source| StartError::Signal {
+                signal: name,
+                source,
+            })
+        };
+        let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+        let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
+        let mut hup = watch(SignalKind::hangup(), "SIGHUP")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading every database and zone");
+                    // Each outcome is logged and kept in the status by the reloader.
+                    self.reloader.reload_all(Trigger::Signal).await;
+                }
+            }
+        }
+        info!("shutting down");
+        self.shutdown().await;
+        Ok(())
     }
 }
 
@@ -244,12 +344,13 @@ async fn bind_dns(dns: &DnsConfig) -> Result<(Vec<UdpSocket>, Vec<TcpListener>),
 
 #[cfg(test)]
 mod tests {
-    use super::format_epoch;
+    use super::{format_epoch, format_time};
 
     #[test]
     fn epoch_dates() {
         assert_eq!(format_epoch(0), "1970-01-01");
         assert_eq!(format_epoch(951_782_400), "2000-02-29");
         assert_eq!(format_epoch(1_795_305_600), "2026-11-22");
+        assert_eq!(format_time(1_795_305_600 + 3_723), "2026-11-22T01:02:03Z");
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::lines::ClassifierHandle;
+use crate::metrics::QueryMetrics;
 use crate::zone::ZoneSet;
 use respond::{Decision, Snapshot, Transport};
 
@@ -28,6 +29,8 @@ pub struct DnsState {
     pub zones: ArcSwap<ZoneSet>,
     pub classifier: Arc<ClassifierHandle>,
     pub max_udp_payload: u16,
+    /// Bumped by the listeners for every response they send.
+    pub metrics: Arc<QueryMetrics>,
 }
 
 impl DnsState {

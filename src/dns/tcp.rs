@@ -54,6 +54,8 @@ impl RequestHandler for TcpHandler {
         else {
             return no_response(request);
         };
+        // A TCP response is at most 65535 bytes and hickory writes it whole: never truncated.
+        self.state.metrics.record(&decision, Transport::Tcp, false);
         let r = &decision.response;
         let edns = r.edns.as_ref().map(hickory_edns);
         let mut metadata = Metadata::response_from_request(&request.metadata);

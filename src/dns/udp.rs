@@ -44,7 +44,10 @@ pub async fn serve(socket: UdpSocket, state: Arc<DnsState>, shutdown: Cancellati
         let Some(decision) = state.decide(&query[..len], peer.ip(), Transport::Udp) else {
             continue;
         };
-        decision.response.encode(decision.size_limit, &mut out);
+        let encoded = decision.response.encode(decision.size_limit, &mut out);
+        state
+            .metrics
+            .record(&decision, Transport::Udp, encoded.truncated);
         if let Err(e) = socket.send_to(&out, peer).await {
             debug!(error = %e, %peer, "udp send");
         }

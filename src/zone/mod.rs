@@ -54,6 +54,42 @@ impl ZoneSet {
         Ok(ZoneSet { zones: loaded })
     }
 
+    /// This set with zone `index` loaded again from `config`, the others kept as they are:
+    /// what reloading one changed zone file builds.
+    pub fn with_zone_reloaded(
+        &self,
+        index: usize,
+        config: &ZoneConfig,
+        lines: &LineSet,
+    ) -> Result<ZoneSet, ZoneError> {
+        let zone = Zone::load(config, lines)?;
+        if let Some(other) = self
+            .zones
+            .iter()
+            .enumerate()
+            .find(|(i, z)| *i != index && z.origin == zone.origin)
+            .map(|(_, z)| z)
+        {
+            return Err(ZoneError::Invalid {
+                at: Location {
+                    path: config.file.clone(),
+                    line: None,
+                },
+                reason: format!(
+                    "zone `{}` is already loaded from {}",
+                    zone.origin,
+                    other.file.display()
+                ),
+            });
+        }
+        let mut zones = self.zones.clone();
+        match zones.get_mut(index) {
+            Some(slot) => *slot = zone,
+            None => zones.push(zone),
+        }
+        Ok(ZoneSet { zones })
+    }
+
     /// The zone whose origin is the longest suffix of qname (case-insensitive), or None (→ REFUSED).
     pub fn find(&self, qname: &Name) -> Option<&Zone> {
         self.find_indexed(qname).map(|(_, zone)| zone)
@@ -172,6 +208,11 @@ impl Zone {
 
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// The base file the zone was loaded from.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// records per line, for `geoline check`'s summary: (line id, number of records in that line's view)
