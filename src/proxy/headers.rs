@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
-use super::mapping::{HostMap, strip_port};
+use super::mapping::strip_port;
 use super::rewrite::Rewriter;
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 7.6.1), plus
@@ -86,19 +86,21 @@ pub(crate) struct Forwarded<'a> {
     pub public_authority: &'a str,
 }
 
-/// Turns the client's request headers into the origin's.
-pub(crate) fn rewrite_request(
+/// Turns the client's request headers into the origin's. `origin_authority` gives the
+/// origin's `Host` value (name and any port) for a public host name, `None` for others.
+pub(crate) fn rewrite_request<'m>(
     headers: &mut HeaderMap,
-    map: &HostMap,
-    origin_authority: &HeaderValue,
+    origin_authority: impl Fn(&str) -> Option<&'m HeaderValue>,
     fwd: &Forwarded<'_>,
     upgrade: bool,
 ) {
     remove_hop_by_hop(headers, upgrade);
-    headers.insert(header::HOST, origin_authority.clone());
+    if let Some(host) = origin_authority(strip_port(fwd.public_authority)) {
+        headers.insert(header::HOST, host.clone());
+    }
     for name in [header::ORIGIN, header::REFERER] {
         if let Some(v) = headers.get(&name)
-            && let Some(new) = map_url_authority(v.as_bytes(), map, origin_authority.as_bytes())
+            && let Some(new) = map_url_authority(v.as_bytes(), &origin_authority)
         {
             headers.insert(name, new);
         }
@@ -125,16 +127,19 @@ pub(crate) fn rewrite_request(
 
 /// `scheme://public-host[:port]...` with the authority replaced by the origin's, or `None`
 /// when the value names no public host of ours (it is then forwarded as it came).
-fn map_url_authority(value: &[u8], map: &HostMap, origin_authority: &[u8]) -> Option<HeaderValue> {
+fn map_url_authority<'m>(
+    value: &[u8],
+    origin_authority: &impl Fn(&str) -> Option<&'m HeaderValue>,
+) -> Option<HeaderValue> {
     let text = std::str::from_utf8(value).ok()?;
     let start = text.find("://")? + 3;
     let end = text[start..]
         .find(['/', '?', '#'])
         .map_or(text.len(), |i| start + i);
-    map.origin_for(strip_port(&text[start..end]))?;
+    let origin = origin_authority(strip_port(&text[start..end]))?;
     let mut out = Vec::with_capacity(value.len() + 4);
     out.extend_from_slice(&value[..start]);
-    out.extend_from_slice(origin_authority);
+    out.extend_from_slice(origin.as_bytes());
     out.extend_from_slice(&value[end..]);
     HeaderValue::from_bytes(&out).ok()
 }
@@ -228,6 +233,17 @@ pub(crate) fn weaken_etag(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::mapping::HostMap;
+
+    /// The `Host` values the service would compute for `map()`.
+    fn authority(host: &str) -> Option<&'static HeaderValue> {
+        static APEX: HeaderValue = HeaderValue::from_static("example.com");
+        static WWW: HeaderValue = HeaderValue::from_static("www.example.com");
+        match map().origin_for(host)? {
+            "example.com" => Some(&APEX),
+            _ => Some(&WWW),
+        }
+    }
 
     fn map() -> HostMap {
         HostMap::new([
@@ -261,13 +277,7 @@ mod tests {
             tls: true,
             public_authority: "www.example.cn:8080",
         };
-        rewrite_request(
-            &mut h,
-            &map(),
-            &HeaderValue::from_static("www.example.com"),
-            &fwd,
-            false,
-        );
+        rewrite_request(&mut h, authority, &fwd, false);
         assert_eq!(h["host"], "www.example.com");
         assert_eq!(h["origin"], "https://www.example.com");
         assert_eq!(
@@ -294,13 +304,7 @@ mod tests {
             tls: false,
             public_authority: "example.cn",
         };
-        rewrite_request(
-            &mut h,
-            &map(),
-            &HeaderValue::from_static("example.com"),
-            &fwd,
-            false,
-        );
+        rewrite_request(&mut h, authority, &fwd, false);
         assert_eq!(h["referer"], "https://other.test/example.cn");
         assert!(!h.contains_key("x-forwarded-for"));
     }

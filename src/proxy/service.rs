@@ -375,10 +375,14 @@ where
             );
         }
     };
+    let origin_authority = |public: &str| {
+        let origin = inner.map.origin_for(public)?;
+        let i = inner.map.pairs().iter().position(|p| p.origin == origin)?;
+        Some(&inner.targets[i].host_header)
+    };
     headers::rewrite_request(
         &mut parts.headers,
-        &inner.map,
-        &target.host_header,
+        origin_authority,
         &Forwarded {
             peer: client.map(|c| c.peer),
             tls: client.is_some_and(|c| c.tls),
