@@ -280,10 +280,7 @@ mod tests {
         rewrite_request(&mut h, authority, &fwd, false);
         assert_eq!(h["host"], "www.example.com");
         assert_eq!(h["origin"], "https://www.example.com");
-        assert_eq!(
-            h["referer"],
-            "https://www.example.com/a?u=https://example.cn/"
-        );
+        assert_eq!(h["referer"], "https://example.com/a?u=https://example.cn/");
         assert_eq!(h["x-forwarded-for"], "192.0.2.1, 198.51.100.7");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "www.example.cn:8080");
