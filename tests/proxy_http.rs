@@ -292,7 +292,7 @@ async fn binary_bodies_pass_byte_identical() {
         x ^= x >> 17;
         x ^= x << 5;
         data.extend_from_slice(&x.to_le_bytes());
-        if x % 97 == 0 {
+        if x.is_multiple_of(97) {
             data.extend_from_slice(b" https://example.com/ ");
         }
     }

@@ -20,6 +20,8 @@ async fn echo_origin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
         while let Ok((tcp, _)) = listener.accept().await {
             let record = record.clone();
             tokio::spawn(async move {
+                // The callback's shape, error type included, is tungstenite's.
+                #[allow(clippy::result_large_err)]
                 let callback = |req: &Request, resp: Response| {
                     let host = req.headers().get("host").and_then(|h| h.to_str().ok());
                     record.lock().expect("lock").push(host.unwrap_or("-").to_string());
