@@ -16,7 +16,11 @@ use axum::routing::get;
 use geoline::proxy::{ClientInfo, Proxy};
 
 /// Hands the client address to the proxy, for `X-Forwarded-For`.
-async fn client_info(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
+async fn client_info(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     req.extensions_mut().insert(ClientInfo { peer, tls: false });
     next.run(req).await
 }
@@ -32,6 +36,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .fallback_service(proxy)
         .layer(middleware::from_fn(client_info));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8082").await?;
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }

@@ -24,7 +24,10 @@ async fn echo_origin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
                 #[allow(clippy::result_large_err)]
                 let callback = |req: &Request, resp: Response| {
                     let host = req.headers().get("host").and_then(|h| h.to_str().ok());
-                    record.lock().expect("lock").push(host.unwrap_or("-").to_string());
+                    record
+                        .lock()
+                        .expect("lock")
+                        .push(host.unwrap_or("-").to_string());
                     Ok(resp)
                 };
                 let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
@@ -56,14 +59,19 @@ async fn websocket_echo_through_the_proxy() {
     assert_eq!(resp.status(), 101);
 
     // Frames are opaque to the proxy: nothing inside them is rewritten.
-    ws.send(Message::text("hello https://example.com/")).await.expect("send");
+    ws.send(Message::text("hello https://example.com/"))
+        .await
+        .expect("send");
     assert_eq!(
         ws.next().await.expect("echo").expect("frame"),
         Message::text("hello https://example.com/")
     );
     let blob: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
     ws.send(Message::binary(blob.clone())).await.expect("send");
-    assert_eq!(ws.next().await.expect("echo").expect("frame"), Message::binary(blob));
+    assert_eq!(
+        ws.next().await.expect("echo").expect("frame"),
+        Message::binary(blob)
+    );
     ws.close(None).await.expect("close");
 
     assert_eq!(*hosts.lock().expect("lock"), ["example.com".to_string()]);

@@ -360,8 +360,8 @@ fn decode(input: ByteStream, coding: Coding) -> ByteStream {
 fn encode(input: ByteStream, coding: Coding) -> ByteStream {
     let r = StreamReader::new(input);
     match coding {
-        Coding::Gzip => reader_stream(codec::GzipEncoder::with_quality(r, Level::Fastest)),
-        Coding::Deflate => reader_stream(codec::ZlibEncoder::with_quality(r, Level::Fastest)),
+        Coding::Gzip => reader_stream(codec::GzipEncoder::with_quality(r, Level::Precise(2))),
+        Coding::Deflate => reader_stream(codec::ZlibEncoder::with_quality(r, Level::Precise(2))),
         Coding::Brotli => reader_stream(codec::BrotliEncoder::with_quality(r, Level::Precise(4))),
         Coding::Zstd => reader_stream(codec::ZstdEncoder::with_quality(r, Level::Precise(1))),
     }
