@@ -147,6 +147,18 @@ pub(crate) struct Plan {
     pub encode: Option<Coding>,
 }
 
+/// `type/subtype` of a `Content-Type`, lower case, without parameters.
+fn essence(content_type: Option<&HeaderValue>) -> Option<String> {
+    let ct = content_type?.to_str().ok()?;
+    Some(
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 /// Whether a `Content-Type` is text the rewriter should see.
 pub(crate) fn is_textual(content_type: Option<&HeaderValue>) -> bool {
     let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
@@ -197,7 +209,14 @@ pub(crate) fn plan(response: &HeaderMap, accept_encoding: Option<&HeaderValue>) 
         [c] => Some(*c),
         _ => return None,
     };
-    let encode = decode.and_then(|origin| choose_coding(accept_encoding, origin));
+    // An event stream must reach the client event by event; a compressor holds its input
+    // until a block fills, so events go back uncompressed (always acceptable).
+    let streaming =
+        essence(response.get(header::CONTENT_TYPE)).as_deref() == Some("text/event-stream");
+    let encode = match decode {
+        Some(origin) if !streaming => choose_coding(accept_encoding, origin),
+        _ => None,
+    };
     Some(Plan { decode, encode })
 }
 
@@ -584,6 +603,16 @@ mod tests {
             })
         );
         assert_eq!(plan(&html(Some("compress")), Some(&hv("*"))), None);
+        assert_eq!(
+            plan(
+                &headers("text/event-stream", Some("gzip")),
+                Some(&hv("gzip"))
+            ),
+            Some(Plan {
+                decode: Some(Coding::Gzip),
+                encode: None
+            })
+        );
         assert_eq!(plan(&html(Some("gzip, br")), Some(&hv("*"))), None);
     }
 
