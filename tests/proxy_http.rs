@@ -529,3 +529,52 @@ async fn post_bodies_reach_the_origin() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "a=example.cn&b=2");
 }
+
+#[tokio::test]
+async fn head_of_a_rewritten_type_drops_the_length() {
+    let up = serving("text/html", &[("etag", "\"h\"")], HTML_IN).await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+    let req = http::Request::head(format!("http://{proxy}/"))
+        .header("host", "example.cn")
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("request");
+    let (status, h, body) = read(client().request(req).await.expect("answer")).await;
+    assert_eq!(status, StatusCode::OK);
+    // The GET body would not have the origin's length: say nothing rather than lie.
+    assert!(!h.contains_key("content-length"), "{h:?}");
+    assert_eq!(h["etag"], "W/\"h\"");
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn connect_and_absolute_form_to_other_hosts_are_refused() {
+    let up = serving("text/plain", &[], "never").await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+    let mut tcp = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(
+        b"GET http://evil.test/ HTTP/1.1\r\nHost: example.cn\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 421 "), "{answer}");
+    assert!(
+        answer.ends_with("geoline proxy: host \"evil.test\" is not served here\n"),
+        "{answer}"
+    );
+
+    let mut tcp = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    tcp.write_all(b"CONNECT example.cn:443 HTTP/1.1\r\nHost: example.cn:443\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 1024];
+    let n = tcp.read(&mut buf).await.expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
+}

@@ -441,6 +441,7 @@ impl Stream for Rewriting {
                 }
                 Some(Err(e)) => {
                     self.finished = true;
+                    tracing::warn!(error = %e, "proxy: rewritten response cut off");
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {

@@ -324,6 +324,14 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    if req.method() == Method::CONNECT {
+        // A tunnel to an address of the client's choosing is exactly the open proxy this
+        // must never be.
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "geoline proxy: CONNECT is not supported".into(),
+        );
+    }
     // HTTP/2 and absolute-form requests carry the host in the URI, HTTP/1.1 in `Host`.
     let public_authority = match req.uri().authority() {
         Some(a) => a.as_str().to_string(),
