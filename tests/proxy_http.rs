@@ -578,3 +578,122 @@ async fn connect_and_absolute_form_to_other_hosts_are_refused() {
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
 }
+
+#[tokio::test]
+async fn an_origin_that_never_accepts_gives_502_after_the_connect_timeout() {
+    // A listener whose accept queue is full: further SYNs are dropped, so connecting hangs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let _listener = socket.listen(1).expect("listen");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    let proxy = start(
+        builder(addr)
+            .connect_timeout(Duration::from_millis(300))
+            .response_timeout(Duration::from_secs(5))
+            .build()
+            .expect("proxy"),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = read(get(proxy, "example.cn", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        body,
+        "geoline proxy: cannot connect to the origin example.com\n"
+    );
+    // It was the timeout, not a refusal, that ended the attempt.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn deflate_and_zstd_upstreams_round_trip() {
+    use tokio::io::AsyncReadExt;
+    let mut deflated = Vec::new();
+    async_compression::tokio::bufread::ZlibEncoder::new(HTML_IN.as_bytes())
+        .read_to_end(&mut deflated)
+        .await
+        .expect("deflate");
+    let mut zstded = Vec::new();
+    async_compression::tokio::bufread::ZstdEncoder::new(HTML_IN.as_bytes())
+        .read_to_end(&mut zstded)
+        .await
+        .expect("zstd");
+    let (deflated, zstded): (&'static [u8], &'static [u8]) = (deflated.leak(), zstded.leak());
+    let up = origin(move |req| async move {
+        let (coding, body) = if req.uri().path() == "/d" {
+            ("deflate", deflated)
+        } else {
+            ("zstd", zstded)
+        };
+        response(
+            200,
+            &[("content-type", "text/html"), ("content-encoding", coding)],
+            full(Bytes::from_static(body)),
+        )
+    })
+    .await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+
+    let (_, h, body) =
+        read(get(proxy, "example.cn", "/d", &[("accept-encoding", "deflate")]).await).await;
+    assert_eq!(h["content-encoding"], "deflate");
+    let mut out = Vec::new();
+    async_compression::tokio::bufread::ZlibDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .await
+        .expect("inflate");
+    assert_eq!(out, HTML_OUT.as_bytes());
+
+    let (_, h, body) =
+        read(get(proxy, "example.cn", "/z", &[("accept-encoding", "zstd")]).await).await;
+    assert_eq!(h["content-encoding"], "zstd");
+    let mut out = Vec::new();
+    async_compression::tokio::bufread::ZstdDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .await
+        .expect("unzstd");
+    assert_eq!(out, HTML_OUT.as_bytes());
+
+    // A client taking only gzip gets the zstd body as gzip.
+    let (_, h, body) =
+        read(get(proxy, "example.cn", "/z", &[("accept-encoding", "gzip")]).await).await;
+    assert_eq!(h["content-encoding"], "gzip");
+    assert_eq!(gunzip(&body).await, HTML_OUT.as_bytes());
+}
+
+#[tokio::test]
+async fn a_corrupt_compressed_body_gives_502() {
+    let up = origin(|_req| async move {
+        response(
+            200,
+            &[("content-type", "text/html"), ("content-encoding", "gzip")],
+            full("this is not gzip at all"),
+        )
+    })
+    .await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+    let (status, _, body) =
+        read(get(proxy, "example.cn", "/", &[("accept-encoding", "gzip")]).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        body,
+        "geoline proxy: the body from the origin example.com cannot be read or decoded\n"
+    );
+}
