@@ -5,6 +5,7 @@ mod proxy_support;
 use std::time::Duration;
 
 use bytes::Bytes;
+use geoline::proxy::Proxy;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use proxy_support::*;
@@ -696,4 +697,30 @@ async fn a_corrupt_compressed_body_gives_502() {
         body,
         "geoline proxy: the body from the origin example.com cannot be read or decoded\n"
     );
+}
+
+#[tokio::test]
+async fn pass_through_for_the_redirector() {
+    // The redirector's pass-through: the public name is the origin's own name, dialed at
+    // the origin's real address, nothing rewritten.
+    let up = serving(
+        "text/html",
+        &[("location", "https://example.com/")],
+        HTML_IN,
+    )
+    .await;
+    let proxy = Proxy::builder("http://example.com")
+        .pair("example.com", "example.com")
+        .pair("www.example.com", "www.example.com")
+        .connect_to(up)
+        .rewrite(false)
+        .build()
+        .expect("proxy");
+    let proxy = start(proxy).await;
+    let (status, h, body) = read(get(proxy, "www.example.com", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["location"], "https://example.com/");
+    assert_eq!(body, HTML_IN);
+    let (status, _, _) = read(get(proxy, "example.cn", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
 }

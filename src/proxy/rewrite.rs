@@ -71,6 +71,9 @@ pub struct Rewriter {
     /// Lower-cased origin hosts, indexed like the searcher's patterns.
     patterns: Vec<Vec<u8>>,
     replacements: Vec<Bytes>,
+    /// Hosts paired with themselves: matched, so that `www.example.com` is not taken for
+    /// `www.` + `example.com`, but left as written.
+    keep: Vec<bool>,
     max_len: usize,
     /// Whether a byte can start an origin host, in either case.
     starts: [bool; 256],
@@ -110,6 +113,7 @@ impl Rewriter {
                 v
             },
             max_len: patterns.iter().map(Vec::len).max().unwrap_or(0),
+            keep: pairs.iter().map(|p| p.public == p.origin).collect(),
             replacements: pairs
                 .iter()
                 .map(|p| Bytes::copy_from_slice(p.public.as_bytes()))
@@ -177,7 +181,9 @@ impl Rewriter {
                 Some(after) => after && self.before_ok(buf, behind, start),
             };
             if accepted {
-                hits.push(hit);
+                if !self.keep[hit.pattern] {
+                    hits.push(hit);
+                }
                 cursor = end;
                 pos = end;
             } else {
@@ -521,6 +527,21 @@ mod tests {
         if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
             assert!(rewriter().candidates.is_some());
         }
+    }
+
+    #[test]
+    fn hosts_paired_with_themselves_are_kept_as_written() {
+        let map = HostMap::new([
+            ("example.cn", "example.com"),
+            ("www.example.com", "www.example.com"),
+        ])
+        .expect("valid pairs");
+        let rw = Rewriter::new(&map).expect("rewriter");
+        assert_eq!(
+            rw.rewrite_all(b"WWW.Example.com example.com cdn.example.com")
+                .as_ref(),
+            b"WWW.Example.com example.cn cdn.example.cn"
+        );
     }
 
     #[test]
