@@ -724,3 +724,45 @@ async fn pass_through_for_the_redirector() {
     let (status, _, _) = read(get(proxy, "example.cn", "/", &[]).await).await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
 }
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let up = origin(|req| async move {
+        if req.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        response(
+            200,
+            &[("content-type", "text/plain")],
+            full("see example.com"),
+        )
+    })
+    .await;
+    let proxy = builder(up)
+        .response_timeout(Duration::from_millis(200))
+        .build()
+        .expect("proxy");
+    let addr = start(proxy.clone()).await;
+    let (_, _, body) = read(get(addr, "example.cn", "/", &[]).await).await;
+    assert_eq!(body, "see example.cn");
+    let (status, _, _) = read(get(addr, "other.test", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    let (status, _, _) = read(get(addr, "example.cn", "/slow", &[]).await).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let m = proxy.metrics().snapshot();
+    assert_eq!(
+        m,
+        geoline::proxy::ProxyMetricsSnapshot {
+            requests: 3,
+            misdirected: 1,
+            bad_gateway: 0,
+            gateway_timeout: 1,
+            rewritten: 1,
+            upgraded: 0,
+            body_bytes: m.body_bytes,
+        }
+    );
+    let own_errors = "geoline proxy: host \"other.test\" is not served here\n".len()
+        + "geoline proxy: the origin example.com did not answer within 200ms\n".len();
+    assert_eq!(m.body_bytes as usize, "see example.cn".len() + own_errors);
+}

@@ -28,6 +28,7 @@ use rustls::pki_types::CertificateDer;
 use super::body::{self, BoxError, Limits, ProxyBody, StartError};
 use super::headers::{self, Forwarded};
 use super::mapping::{HostMap, MappingError};
+use super::metrics::{Event, ProxyMetrics};
 use super::rewrite::{RewriteError, Rewriter};
 use super::upstream::{self, HttpClient, UpstreamError, UpstreamSettings};
 
@@ -202,6 +203,7 @@ impl ProxyBuilder {
                     read_timeout: self.read_timeout,
                     max_decompressed: self.max_decompressed,
                 },
+                metrics: Arc::default(),
             }),
         })
     }
@@ -224,6 +226,7 @@ struct Inner {
     client: HttpClient,
     response_timeout: Duration,
     limits: Limits,
+    metrics: Arc<ProxyMetrics>,
 }
 
 struct Target {
@@ -261,6 +264,11 @@ impl Proxy {
         }
     }
 
+    /// Live counters, shared by every clone of this proxy.
+    pub fn metrics(&self) -> &ProxyMetrics {
+        &self.inner.metrics
+    }
+
     /// The host pairs this proxy serves.
     pub fn hosts(&self) -> &HostMap {
         &self.inner.map
@@ -295,8 +303,13 @@ where
     }
 }
 
+/// Marks a response the proxy made itself, for counting; removed before it leaves.
+#[derive(Clone, Copy)]
+struct OwnResponse;
+
 fn error_response(status: StatusCode, message: String) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::full(format!("{message}\n")));
+    resp.extensions_mut().insert(OwnResponse);
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -319,7 +332,26 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-async fn handle<B>(inner: Arc<Inner>, mut req: Request<B>) -> Response<ProxyBody>
+async fn handle<B>(inner: Arc<Inner>, req: Request<B>) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let metrics = &inner.metrics;
+    metrics.count(Event::Request);
+    let mut resp = respond(&inner, req).await;
+    if resp.extensions_mut().remove::<OwnResponse>().is_some() {
+        match resp.status() {
+            StatusCode::MISDIRECTED_REQUEST => metrics.count(Event::Misdirected),
+            StatusCode::BAD_GATEWAY => metrics.count(Event::BadGateway),
+            StatusCode::GATEWAY_TIMEOUT => metrics.count(Event::GatewayTimeout),
+            _ => {}
+        }
+    }
+    resp.map(|b| b.counted(Arc::clone(&inner.metrics)))
+}
+
+async fn respond<B>(inner: &Arc<Inner>, mut req: Request<B>) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -444,6 +476,7 @@ where
             );
         };
         let origin_upgrade = hyper::upgrade::on(&mut resp);
+        inner.metrics.count(Event::Upgraded);
         tokio::spawn(async move {
             match tokio::try_join!(client_upgrade, origin_upgrade) {
                 Ok((c, o)) => {
@@ -481,7 +514,10 @@ where
                 ProxyBody::empty()
             } else {
                 match body::rewritten(incoming, plan, &rw, inner.limits).await {
-                    Ok(b) => b,
+                    Ok(b) => {
+                        inner.metrics.count(Event::Rewritten);
+                        b
+                    }
                     Err(e) => {
                         tracing::warn!(origin = %target.origin, error = %e, "proxy: origin body refused");
                         let reason = match e {
