@@ -94,12 +94,16 @@ impl HostMap {
     /// The origin host for a request's host (port and trailing dot ignored), if it is one of
     /// ours. Only an exact name counts: subdomains of a public host are not served.
     pub fn origin_for(&self, public: &str) -> Option<&str> {
+        self.position(public).map(|i| self.pairs[i].origin.as_str())
+    }
+
+    /// The index in [`pairs`](Self::pairs) of the pair whose public host this is.
+    pub fn position(&self, public: &str) -> Option<usize> {
         let host = strip_port(public);
         let host = host.strip_suffix('.').unwrap_or(host);
         self.pairs
             .iter()
-            .find(|p| p.public.eq_ignore_ascii_case(host))
-            .map(|p| p.origin.as_str())
+            .position(|p| p.public.eq_ignore_ascii_case(host))
     }
 
     /// The public host for an origin host, exact name only.

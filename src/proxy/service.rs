@@ -381,11 +381,7 @@ where
             }
         },
     };
-    let Some(index) = inner
-        .map
-        .origin_for(&public_authority)
-        .and_then(|origin| inner.map.pairs().iter().position(|p| p.origin == origin))
-    else {
+    let Some(index) = inner.map.position(&public_authority) else {
         return error_response(
             StatusCode::MISDIRECTED_REQUEST,
             format!("geoline proxy: host {public_authority:?} is not served here"),
@@ -415,11 +411,8 @@ where
             );
         }
     };
-    let origin_authority = |public: &str| {
-        let origin = inner.map.origin_for(public)?;
-        let i = inner.map.pairs().iter().position(|p| p.origin == origin)?;
-        Some(&inner.targets[i].host_header)
-    };
+    let origin_authority =
+        |public: &str| Some(&inner.targets[inner.map.position(public)?].host_header);
     headers::rewrite_request(
         &mut parts.headers,
         origin_authority,
