@@ -31,9 +31,10 @@ use rustls::pki_types::pem::PemObject;
 
 use super::body::BoxError;
 
-/// The most a connection buffers in either direction. hyper's default (about 400 KiB)
-/// costs memory for every slow client without making a measurable difference in speed.
-pub(crate) const BUF_SIZE: usize = 128 * 1024;
+/// The most a connection buffers in either direction. hyper's default (about 400 KiB) is
+/// paid by every slow client; 128 KiB cost a 1 MB pass-through about 20 % more CPU in
+/// syscalls on loopback. 256 KiB keeps most of the speed at two thirds of the memory.
+pub(crate) const BUF_SIZE: usize = 256 * 1024;
 
 /// The request body type sent upstream: whatever the client's body was, boxed.
 pub(crate) type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
