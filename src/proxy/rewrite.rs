@@ -2,11 +2,12 @@
 //!
 //! This module owns *what counts as a host* in arbitrary text and the streaming state that
 //! makes chunk boundaries invisible. It does not know about HTTP, content types or
-//! compression; [`super::body`] feeds it decoded chunks and [`super::headers`] whole values.
+//! compression; the body pipeline feeds it decoded chunks and the header rewriting whole
+//! values.
 //!
 //! # What matches
 //!
-//! Every origin host of the [`HostMap`](super::mapping::HostMap), ASCII case-insensitively,
+//! Every origin host of the [`HostMap`], ASCII case-insensitively,
 //! leftmost-longest (so `www.example.com` wins over `example.com` when both are pairs),
 //! replaced by its public host as configured. A match must sit on hostname label
 //! boundaries, which is what `sub_filter` cannot express:
