@@ -17,6 +17,7 @@ pub mod geoip;
 pub mod lines;
 pub mod lookup;
 pub mod metrics;
+pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod watch;
