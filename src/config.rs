@@ -19,6 +19,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::proxy::ProxyConfig;
+
 use crate::geoip::{FieldOverrides, FieldPath, Subdivision};
 
 /// The name of the line every client falls back to; it always exists and is never declared.
@@ -63,6 +65,8 @@ pub struct Config {
     pub path: PathBuf,
     pub dns: Option<DnsConfig>,
     pub admin: Option<AdminConfig>,
+    /// The rewriting reverse proxy (`[proxy]`), validated; its CA file is read when it starts.
+    pub proxy: Option<ProxyConfig>,
     pub reload: ReloadConfig,
     pub geoip: Vec<GeoIpConfig>,
     /// Declared lines in match order; `default` is implicit and comes last.
@@ -174,6 +178,7 @@ pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 struct RawConfig {
     dns: Option<RawDns>,
     admin: Option<RawAdmin>,
+    proxy: Option<Spanned<ProxyConfig>>,
     reload: Option<RawReload>,
     #[serde(default)]
     geoip: Vec<RawGeoIp>,
@@ -490,10 +495,23 @@ impl Config {
             });
         }
 
+        let proxy = match raw.proxy {
+            None => None,
+            Some(p) => {
+                let span = p.span();
+                let mut p = p.into_inner();
+                p.resolve_paths(base);
+                p.validate()
+                    .map_err(|e| file.invalid(span, e.to_string()))?;
+                Some(p)
+            }
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             dns,
             admin,
+            proxy,
             reload,
             geoip,
             lines,

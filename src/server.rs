@@ -21,6 +21,7 @@ use crate::dns::{DnsState, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::{Classifier, ClassifierHandle};
 use crate::metrics::QueryMetrics;
+use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
 use crate::reload::{Reloader, Trigger};
 use crate::watch::{self, WatchError};
 use crate::zone::{ZoneError, ZoneSet};
@@ -31,6 +32,8 @@ pub enum LoadError {
     GeoIp(#[from] GeoIpError),
     #[error(transparent)]
     Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyConfigError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,8 @@ pub enum StartError {
 pub struct Loaded {
     pub classifier: Classifier,
     pub zones: ZoneSet,
+    /// The `[proxy]` section built (its CA file read), when there is one.
+    pub proxy: Option<Proxy>,
 }
 
 /// Loads and checks everything `config` names, as `serve` would.
@@ -69,7 +74,12 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
         .collect::<Result<Vec<_>, _>>()?;
     let classifier = Classifier::from_config(config, databases)?;
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
-    Ok(Loaded { classifier, zones })
+    let proxy = config.proxy.as_ref().map(ProxyConfig::build).transpose()?;
+    Ok(Loaded {
+        classifier,
+        zones,
+        proxy,
+    })
 }
 
 /// The summary `geoline check` prints.
@@ -80,7 +90,9 @@ pub struct Summary<'a> {
 
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Loaded { classifier, zones } = self.loaded;
+        let Loaded {
+            classifier, zones, ..
+        } = self.loaded;
         let lines = classifier.lines();
         writeln!(f, "config {}: ok", self.config.path.display())?;
         for db in classifier.databases() {
@@ -132,6 +144,20 @@ impl fmt::Display for Summary<'_> {
             let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
             writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
         }
+        if let Some(proxy) = &self.config.proxy {
+            let pairs: Vec<String> = proxy
+                .hosts
+                .iter()
+                .map(|h| format!("{} -> {}", h.public, h.origin))
+                .collect();
+            writeln!(
+                f,
+                "proxy: HTTP on {}, origin {}, {}",
+                proxy.listen,
+                proxy.origin,
+                pairs.join(", ")
+            )?;
+        }
         if let Some(admin) = &self.config.admin {
             writeln!(
                 f,
@@ -181,6 +207,7 @@ pub struct Running {
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+    pub proxy: Option<SocketAddr>,
     /// What queries are answered from (also when no DNS listener is configured, so that
     /// reloads and `/status` work the same).
     pub dns_state: Arc<DnsState>,
@@ -209,6 +236,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         dns_udp: Vec::new(),
         dns_tcp: Vec::new(),
         admin: None,
+        proxy: None,
         dns_state: state.clone(),
         reloader: reloader.clone(),
         shutdown: shutdown.clone(),
@@ -249,6 +277,23 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tasks.spawn(admin::serve(listener, router, shutdown.clone()));
         running.admin = Some(addr);
         info!(%addr, "admin listening");
+    }
+    if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
+        let bind = |source| StartError::Bind {
+            addr: p.listen,
+            transport: "HTTP proxy",
+            source,
+        };
+        let listener = TcpListener::bind(p.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = serve_proxy(proxy, listener, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "proxy listener failed");
+            }
+        });
+        running.proxy = Some(addr);
+        info!(%addr, "proxy listening");
     }
     if config.reload.watch {
         let handle = watch::spawn(reloader, config.reload.debounce, shutdown.clone())?;
