@@ -4,7 +4,10 @@
 #   bash benches/proxy/run.sh            # needs root for apt-get, or nginx and wrk installed
 #
 # One shared origin (a plain nginx serving fixed files, gzip_static for the .gz variants).
-# The proxy under test runs alone on core 0; wrk and the origin share core 1. Each case runs
+# The server side runs on core 0 (the proxy under test, and the origin: ORIGIN_CORE), wrk
+# alone on core 1. With the origin next to wrk instead (ORIGIN_CORE=1), core 1 saturates
+# first and both proxies idle at 20-30 %: the run then measures the load generator, not the
+# proxies. The origin does the same work for both proxies. Each case runs
 # DURATION seconds against each proxy, REPEAT times alternating (the best run is kept).
 # Reported per case and proxy: requests/s, MB/s (as wrk
 # counts them: bytes received), server CPU per request (utime+stime from /proc/PID/stat over
@@ -15,6 +18,7 @@ set -euo pipefail
 DURATION=${DURATION:-10}
 ONLY=${ONLY:-}          # a regex of case names to run, e.g. ONLY='html20k.*'
 REPEAT=${REPEAT:-2}     # runs per case and proxy, alternating; the best req/s run is kept
+ORIGIN_CORE=${ORIGIN_CORE:-0}
 CONNECTIONS=${CONNECTIONS:-16}
 WORK=${WORK:-/tmp/geoline-proxy-bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -160,7 +164,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-taskset -c 1 nginx -c "$WORK/origin.conf" -p "$WORK" & PIDS+=($!); ORIGIN_PID=$!
+taskset -c "$ORIGIN_CORE" nginx -c "$WORK/origin.conf" -p "$WORK" & PIDS+=($!)
 
 wait_port() {
     for _ in $(seq 100); do
