@@ -44,7 +44,10 @@ fn convert(input: &PathBuf, output: &PathBuf) -> Result<usize, Box<dyn std::erro
     for (net, record) in db.networks()? {
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         if let Some(code) = record.continent_str() {
-            map.insert("continent".into(), Value::map([("code", Value::from(code))]));
+            map.insert(
+                "continent".into(),
+                Value::map([("code", Value::from(code))]),
+            );
         }
         if let Some(code) = record.country_str() {
             let country = Value::map([("iso_code", Value::from(code))]);
