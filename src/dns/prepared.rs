@@ -426,3 +426,318 @@ pub fn answer(
         truncated,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use arc_swap::ArcSwap;
+    use hickory_proto::op::Message;
+
+    use super::*;
+    use crate::config::{GeoIpLayoutChoice, ZoneConfig};
+    use crate::dns::DnsState;
+    use crate::dns::respond::{Snapshot, Transport, respond};
+    use crate::geoip::{GeoDb, fixtures};
+    use crate::lines::{ClassifierHandle, LineRule, LineSet};
+
+    fn lines() -> LineSet {
+        LineSet::new(vec!["china".into(), "default".into()])
+    }
+
+    fn example_zones() -> ZoneSet {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+        let config = ZoneConfig {
+            origin: None,
+            file: dir.join("example.com.zone"),
+            overlays: BTreeMap::from([("china".to_string(), dir.join("example.com.china.zone"))]),
+        };
+        ZoneSet::load(&[config], &lines()).expect("zones load")
+    }
+
+    fn classifier() -> Classifier {
+        let bytes = fixtures::geoip2_country_bytes(&[
+            ("1.2.0.0/16", "CN", "AS"),
+            ("8.0.0.0/8", "US", "NA"),
+            ("2400:da00::/32", "CN", "AS"),
+        ]);
+        let db = GeoDb::from_bytes(Path::new("t.mmdb"), bytes, GeoIpLayoutChoice::Auto)
+            .expect("fixture");
+        let rule = LineRule {
+            line: LineId(0),
+            countries: vec![*b"CN"],
+            continents: vec![],
+            cidrs: vec![],
+        };
+        Classifier::new(lines(), vec![rule], vec![Arc::new(db)]).expect("compiles")
+    }
+
+    fn state() -> DnsState {
+        DnsState {
+            zones: ArcSwap::from_pointee(example_zones()),
+            classifier: Arc::new(ClassifierHandle::new(classifier())),
+            max_udp_payload: 1232,
+        }
+    }
+
+    /// A query with an optional OPT record: (payload, TTL bits, options).
+    fn query(name: &str, qtype: u16, opt: Option<(u16, u32, &[u8])>) -> Vec<u8> {
+        let mut b = vec![
+            0x12,
+            0x34,
+            0x01,
+            0x10,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(opt.is_some()),
+        ];
+        for label in name.trim_end_matches('.').split('.') {
+            b.push(label.len() as u8);
+            b.extend_from_slice(label.as_bytes());
+        }
+        b.push(0);
+        b.extend_from_slice(&qtype.to_be_bytes());
+        b.extend_from_slice(&1u16.to_be_bytes());
+        if let Some((payload, ttl, options)) = opt {
+            b.extend_from_slice(&[0, 0, 41]);
+            b.extend_from_slice(&payload.to_be_bytes());
+            b.extend_from_slice(&ttl.to_be_bytes());
+            b.extend_from_slice(&(options.len() as u16).to_be_bytes());
+            b.extend_from_slice(options);
+        }
+        b
+    }
+
+    fn ecs(addr: [u8; 3]) -> Vec<u8> {
+        let mut o = vec![0, 8, 0, 7, 0, 1, 24, 0];
+        o.extend_from_slice(&addr);
+        o
+    }
+
+    fn strict(state: &DnsState, bytes: &[u8], source: IpAddr) -> Vec<u8> {
+        let zones = state.zones.load();
+        let classifier = state.classifier.load();
+        let snapshot = Snapshot {
+            zones: &zones,
+            lines: classifier.map(),
+            max_udp_payload: state.max_udp_payload,
+        };
+        let decision = respond(&snapshot, bytes, source, Transport::Udp).expect("answered");
+        let mut out = Vec::new();
+        decision.response.encode(decision.size_limit, &mut out);
+        out
+    }
+
+    const SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4));
+
+    #[test]
+    fn prepared_answers_are_the_strict_answers() {
+        let state = state();
+        let mut cache = AnswerCache::new(64);
+        let cn = ecs([1, 2, 4]);
+        let us = ecs([8, 8, 8]);
+        let zero = [0, 8, 0, 4, 0, 1, 0, 0];
+        let opts: [Option<(u16, u32, &[u8])>; 6] = [
+            None,
+            Some((1232, 0, &cn)),
+            Some((4096, 0x8000, &us)),
+            Some((512, 0, &zero)),
+            Some((100, 0, &[])),
+            Some((1232, 0, &[0xfd, 0xe9, 0, 2, 1, 2])),
+        ];
+        let questions = [
+            ("www.example.com", 1),
+            ("www.example.com", 28),
+            ("api.example.com", 1),
+            ("shop.example.com", 1),
+            ("example.com", 15),
+            ("example.com", 2),
+            ("example.com", 255),
+            ("nx.example.com", 1),
+            ("x.apps.example.com", 1),
+            ("host.sub.example.com", 1),
+            ("sub.example.com", 43),
+            ("cdn.example.com", 1),
+            ("mail.example.com", 16),
+        ];
+        for (name, qtype) in questions {
+            for opt in opts {
+                let bytes = query(name, qtype, opt);
+                let expected = strict(&state, &bytes, SOURCE);
+                // The first answer prepares the entry, the second comes from it.
+                for round in 0..2 {
+                    let mut out = Vec::new();
+                    let outcome = state
+                        .answer_udp(&bytes, SOURCE, &mut cache, &mut out)
+                        .expect("answered");
+                    assert_eq!(out, expected, "{name}/{qtype} {opt:?} round {round}");
+                    assert_eq!(outcome.zone.map(|(z, _)| z), Some(0));
+                }
+            }
+        }
+        assert!(!cache.is_empty());
+    }
+
+    #[test]
+    fn another_spelling_reuses_the_entry_and_keeps_its_own_case() {
+        let state = state();
+        let mut cache = AnswerCache::new(64);
+        let mut out = Vec::new();
+        state.answer_udp(
+            &query("www.example.com", 1, None),
+            SOURCE,
+            &mut cache,
+            &mut out,
+        );
+        let filled = cache.len();
+        let bytes = query("WwW.ExAmPlE.CoM", 1, None);
+        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        assert_eq!(cache.len(), filled);
+        let got = Message::from_vec(&out).expect("decodes");
+        let want = Message::from_vec(&strict(&state, &bytes, SOURCE)).expect("decodes");
+        assert_eq!(got.queries[0].name().to_string(), "WwW.ExAmPlE.CoM.");
+        assert_eq!(got.answers[0].name.to_string(), "WwW.ExAmPlE.CoM.");
+        assert_eq!(got.answers, want.answers);
+    }
+
+    #[test]
+    fn swapping_zones_or_classifier_empties_the_cache() {
+        let state = state();
+        let mut cache = AnswerCache::new(64);
+        let bytes = query("www.example.com", 1, None);
+        let mut out = Vec::new();
+        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        assert!(out.ends_with(&[192, 0, 2, 10]));
+        assert_eq!(cache.len(), 1);
+
+        let dir = std::env::temp_dir().join(format!("geoline-prepared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("example.com.zone");
+        std::fs::write(
+            &file,
+            "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\n",
+        )
+        .expect("write");
+        let config = ZoneConfig {
+            origin: Some("example.com".into()),
+            file,
+            overlays: BTreeMap::new(),
+        };
+        state
+            .zones
+            .store(Arc::new(ZoneSet::load(&[config], &lines()).expect("loads")));
+        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        assert!(out.ends_with(&[192, 0, 2, 99]), "{out:?}");
+        assert_eq!(cache.len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+
+        // A new classifier (a database reload) empties it too, before the next entry.
+        state.classifier.store(classifier());
+        let zones = state.zones.load_full();
+        cache.bind(&zones, &state.classifier.load_full());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_slots() {
+        let state = state();
+        let mut cache = AnswerCache::new(4);
+        let mut out = Vec::new();
+        for i in 0..100 {
+            let bytes = query(&format!("n{i}.example.com"), 1, None);
+            state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+            assert_eq!(out, strict(&state, &bytes, SOURCE));
+        }
+        assert!(cache.len() <= 4);
+    }
+
+    #[test]
+    fn names_outside_the_zones_take_the_strict_path() {
+        let state = state();
+        let mut cache = AnswerCache::new(4);
+        let bytes = query("example.org", 1, None);
+        let mut out = Vec::new();
+        let outcome = state
+            .answer_udp(&bytes, SOURCE, &mut cache, &mut out)
+            .expect("answered");
+        assert_eq!(outcome.rcode, ResponseCode::Refused);
+        assert_eq!(out, strict(&state, &bytes, SOURCE));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_quick_reader_leaves_the_unusual_to_the_strict_one() {
+        let plain = query("a.example.com", 1, None);
+        assert!(QuickQuery::parse(&plain).is_some());
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        let mut b = plain.clone();
+        b[2] |= 0x80; // a response
+        cases.push(b);
+        let mut b = plain.clone();
+        b[2] |= 4 << 3; // NOTIFY
+        cases.push(b);
+        let mut b = plain.clone();
+        b[5] = 2; // two questions
+        cases.push(b);
+        let mut b = plain.clone();
+        b.push(0); // trailing byte
+        cases.push(b);
+        cases.push(query("a.example.com", 252, None)); // AXFR
+        cases.push(query("a.example.com", 41, None)); // OPT as the question
+        let mut b = plain.clone();
+        let class_at = b.len() - 1;
+        b[class_at] = 3; // CHAOS
+        cases.push(b);
+        cases.push(query("a.example.com", 1, Some((1232, 0x0001_0000, &[])))); // EDNS 1
+        let bad = [0, 8, 0, 7, 0, 1, 22, 0, 1, 2, 5]; // bits beyond the prefix
+        cases.push(query("a.example.com", 1, Some((1232, 0, &bad))));
+        let mut twice = ecs([1, 2, 4]);
+        twice.extend(ecs([1, 2, 4]));
+        cases.push(query("a.example.com", 1, Some((1232, 0, &twice))));
+        let mut b = plain[..12].to_vec();
+        b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]); // a compressed question
+        cases.push(b);
+        for (i, case) in cases.iter().enumerate() {
+            assert!(QuickQuery::parse(case).is_none(), "case {i}");
+        }
+    }
+
+    #[test]
+    fn whatever_the_quick_reader_takes_the_strict_one_takes_alike() {
+        let opt = ecs([1, 2, 4]);
+        let base = query("Www.Example.com", 28, Some((1232, 0x8000, &opt)));
+        let check = |b: &[u8]| {
+            if let Some(quick) = QuickQuery::parse(b) {
+                let strict = Query::parse(b).expect("strict reader accepts it too");
+                let mut name = Vec::new();
+                for label in strict.question.name.iter() {
+                    name.push(label.len() as u8);
+                    name.extend(label.iter().map(u8::to_ascii_lowercase));
+                }
+                name.push(0);
+                assert_eq!(quick.name(), &name[..]);
+                assert_eq!(quick.qtype(), u16::from(strict.question.qtype));
+                assert_eq!(
+                    quick.client_subnet(),
+                    strict.edns.and_then(|e| e.client_subnet)
+                );
+            }
+        };
+        for end in 0..=base.len() {
+            check(&base[..end]);
+        }
+        for i in 0..base.len() {
+            for v in [0u8, 1, 2, 0x3f, 0x40, 0x80, 0xc0, 0xff] {
+                let mut b = base.clone();
+                b[i] = v;
+                check(&b);
+            }
+        }
+    }
+}
