@@ -6,7 +6,7 @@
 //! Usage: cargo run --release --example geoip2_country -- IN.mmdb OUT.mmdb
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn convert(input: &PathBuf, output: &PathBuf) -> Result<usize, Box<dyn std::error::Error>> {
+fn convert(input: &Path, output: &Path) -> Result<usize, Box<dyn std::error::Error>> {
     let db = GeoDb::open(input, GeoIpLayoutChoice::Auto)?;
     let epoch = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(db.build_epoch());
     let mut writer = Writer::builder("GeoIP2-Country")

@@ -360,7 +360,7 @@ impl AnswerCache {
 
     pub fn insert(&mut self, prepared: Prepared) -> &Prepared {
         let i = self.slot(prepared.line, prepared.qtype, &prepared.name);
-        &**self.slots[i].insert(Box::new(prepared))
+        self.slots[i].insert(Box::new(prepared))
     }
 
     /// The entry for the key, built by `build` (and kept) when there is none.
