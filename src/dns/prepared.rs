@@ -313,6 +313,15 @@ impl AnswerCache {
     /// megabytes when every slot is filled.
     pub const SLOTS: usize = 16 * 1024;
 
+    /// The most slots [`AnswerCache::for_zones`] gives: tens of megabytes when all are filled.
+    pub const MAX_SLOTS: usize = 256 * 1024;
+
+    /// A cache sized for `zones`: a slot per name, between [`AnswerCache::SLOTS`] and
+    /// [`AnswerCache::MAX_SLOTS`], so that a large zone queried all over still mostly hits.
+    pub fn for_zones(zones: &ZoneSet) -> AnswerCache {
+        AnswerCache::new(zones.name_count().clamp(Self::SLOTS, Self::MAX_SLOTS))
+    }
+
     /// A cache of `slots` entries (rounded up to a power of two).
     pub fn new(slots: usize) -> AnswerCache {
         let slots = slots.max(1).next_power_of_two();

@@ -60,7 +60,8 @@ pub fn spawn(
 
 fn serve(socket: &UdpSocket, state: &DnsState, shutdown: &CancellationToken) {
     let mut batch = Batch::new();
-    let mut cache = AnswerCache::default();
+    // Sized once, for the zones at start; a reload that grows them keeps the size.
+    let mut cache = AnswerCache::for_zones(&state.zones.load());
     while !shutdown.is_cancelled() {
         let received = match batch.recv(socket.as_fd()) {
             Ok(n) => n,
