@@ -31,10 +31,19 @@ use super::prepared::AnswerCache;
 /// How often an idle worker looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
+/// The receive buffer asked for: a burst of a few thousand queries waits in the kernel
+/// while a worker is descheduled, instead of being dropped at the default ~200 KB. The
+/// kernel caps it at `net.core.rmem_max`.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A UDP socket on `addr` that other sockets of this process may share (`SO_REUSEPORT`).
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
+    // Best effort: a smaller buffer only means drops under bursts, as before.
+    if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+        debug!(error = %e, "udp receive buffer");
+    }
     socket.bind(&addr.into())?;
     socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
     Ok(socket.into())
