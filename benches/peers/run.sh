@@ -5,13 +5,14 @@
 #
 #   benches/peers/run.sh [--install] [--duration S] [--runs N] [--bind]
 #                        [--servers "geoline knot gdnsd pdns"] [--geoline-workers N]
-#                        [--server-cpus 0] [--dnsperf-cpus 1]
+#                        [--server-cpus 0] [--dnsperf-cpus 1] [--out FILE]
 #
 # --install      apt-get install the peers and dnsperf (Debian), stopping any service a
 #                package starts.
 # --duration S   seconds per dnsperf run (default 10)
 # --runs N       runs per (server, ECS variant); the table shows medians (default 3)
 # --bind         add BIND 9 (views by source address: it cannot choose a view by ECS)
+# --out FILE     also write the final table to FILE
 #
 # Every server is pinned to --server-cpus (default core 0) and dnsperf to --dnsperf-cpus
 # (default core 1). Everything started here is stopped on exit.
@@ -28,6 +29,7 @@ SERVER_CPUS=0
 DNSPERF_CPUS=1
 CLIENTS=8
 OUTSTANDING=400
+OUT=""
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -39,7 +41,8 @@ while [[ $# -gt 0 ]]; do
         --geoline-workers) GEOLINE_WORKERS="$2"; shift ;;
         --server-cpus) SERVER_CPUS="$2"; shift ;;
         --dnsperf-cpus) DNSPERF_CPUS="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --out) OUT="$2"; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -154,7 +157,7 @@ for v in $VARIANTS; do
         ref=""
         for s in $SERVERS; do
             got="$(dig +norec +time=2 +tries=1 ${ECS_DIG[$v]} -p "${PORT[$s]}" @127.0.0.1 \
-                "$name" "$type" | "$HERE/normalize.py")"
+                "$name" "$type" | python3 "$HERE/normalize.py")"
             printf '%-8s %-9s %-18s %s\n' "$s" "$v" "$name/$type" "$got" >> "$WORK/answers.txt"
             if [[ -z "$ref" ]]; then
                 ref="$got"
@@ -209,4 +212,8 @@ done
 cat "$WORK"/lat-*.tsv > "$WORK/latency.tsv" 2>/dev/null || true
 
 echo "== results ($(date -u +%F), $(nproc) cores, $(uname -r))"
-"$HERE/report.py" "$RESULTS" "$WORK/latency.tsv" "$TICK"
+python3 "$HERE/report.py" "$RESULTS" "$WORK/latency.tsv" "$TICK" | tee "$WORK/table.txt"
+if [[ -n "$OUT" ]]; then
+    cp "$WORK/table.txt" "$OUT"
+    echo "table written to $OUT"
+fi
