@@ -195,17 +195,19 @@ impl<'a> QuickQuery<'a> {
 pub struct Prepared {
     line: LineId,
     qtype: u16,
-    name: Box<[u8]>,
     zone: usize,
     rcode: ResponseCode,
     authoritative: bool,
     /// Whether some line gets a different answer: then the ECS scope is the line's.
     varies: bool,
     additional_is_optional: bool,
-    /// Answer, authority and additional sections; name compression points into the
-    /// question at offset 12, which every query for this name spells with the same lengths.
-    sections: Box<[u8]>,
-    /// Where the additional section starts in `sections`.
+    /// The key's name (wire form, lower-cased), then the answer, authority and additional
+    /// sections: one allocation, so a hit touches one block of memory. Name compression in
+    /// the sections points into the question at offset 12, which every query for this name
+    /// spells with the same label lengths.
+    bytes: Box<[u8]>,
+    name_len: usize,
+    /// Where the additional section starts in the sections.
     additional_start: usize,
     counts: [u16; 3],
 }
@@ -221,26 +223,34 @@ impl Prepared {
         let body = encoded.bytes.get(encoded.question_end..)?;
         let question = encoded.bytes.get(HEADER_LEN..encoded.question_end)?;
         let name_len = question.len().checked_sub(4)?;
+        let mut bytes = Vec::with_capacity(name_len + body.len());
+        bytes.extend(question[..name_len].iter().map(u8::to_ascii_lowercase));
+        bytes.extend_from_slice(body);
         Some(Prepared {
             line,
             qtype: q.qtype.into(),
-            name: question[..name_len]
-                .iter()
-                .map(u8::to_ascii_lowercase)
-                .collect(),
+            bytes: bytes.into(),
+            name_len,
             zone: zone_index,
             rcode: response.rcode,
             authoritative: response.authoritative,
             varies: zone.varies_by_line(&q.name, q.qtype),
             additional_is_optional: response.additional_is_optional,
-            sections: body.into(),
             additional_start: encoded.additional_start - encoded.question_end,
             counts: encoded.counts,
         })
     }
 
+    fn name(&self) -> &[u8] {
+        &self.bytes[..self.name_len]
+    }
+
+    fn sections(&self) -> &[u8] {
+        &self.bytes[self.name_len..]
+    }
+
     fn matches(&self, line: LineId, qtype: u16, name: &[u8]) -> bool {
-        self.line == line && self.qtype == qtype && *self.name == *name
+        self.line == line && self.qtype == qtype && self.name() == name
     }
 
     /// Writes the response to `query` into `out`, within the requester's size as
@@ -272,11 +282,12 @@ impl Prepared {
             Some(e) => usize::from(e.udp_payload.min(max_udp_payload)),
         };
         let fixed = HEADER_LEN + query.question.len() + edns.as_ref().map_or(0, opt_len);
-        let (sections, counts, truncated) = if fixed + self.sections.len() <= limit {
-            (&self.sections[..], self.counts, false)
+        let all = self.sections();
+        let (sections, counts, truncated) = if fixed + all.len() <= limit {
+            (all, self.counts, false)
         } else if fixed + self.additional_start <= limit && self.additional_is_optional {
             let [an, ns, _] = self.counts;
-            (&self.sections[..self.additional_start], [an, ns, 0], false)
+            (&all[..self.additional_start], [an, ns, 0], false)
         } else {
             (&[][..], [0; 3], true)
         };
@@ -313,13 +324,20 @@ impl AnswerCache {
     /// megabytes when every slot is filled.
     pub const SLOTS: usize = 16 * 1024;
 
-    /// The most slots [`AnswerCache::for_zones`] gives: tens of megabytes when all are filled.
-    pub const MAX_SLOTS: usize = 256 * 1024;
+    /// The most slots [`AnswerCache::for_zones`] gives: an 8 MB table, and at most about
+    /// 150 MB of answers when every slot is filled (a zone that large holds far more).
+    pub const MAX_SLOTS: usize = 1024 * 1024;
 
-    /// A cache sized for `zones`: a slot per name, between [`AnswerCache::SLOTS`] and
-    /// [`AnswerCache::MAX_SLOTS`], so that a large zone queried all over still mostly hits.
+    /// A cache sized for `zones`: two slots per name (so that few names share a slot),
+    /// between [`AnswerCache::SLOTS`] and [`AnswerCache::MAX_SLOTS`], so that a large zone
+    /// queried all over still mostly hits.
     pub fn for_zones(zones: &ZoneSet) -> AnswerCache {
-        AnswerCache::new(zones.name_count().clamp(Self::SLOTS, Self::MAX_SLOTS))
+        AnswerCache::new(
+            zones
+                .name_count()
+                .saturating_mul(2)
+                .clamp(Self::SLOTS, Self::MAX_SLOTS),
+        )
     }
 
     /// A cache of `slots` entries (rounded up to a power of two).
@@ -368,7 +386,7 @@ impl AnswerCache {
     }
 
     pub fn insert(&mut self, prepared: Prepared) -> &Prepared {
-        let i = self.slot(prepared.line, prepared.qtype, &prepared.name);
+        let i = self.slot(prepared.line, prepared.qtype, prepared.name());
         self.slots[i].insert(Box::new(prepared))
     }
 
