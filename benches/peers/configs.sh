@@ -90,6 +90,8 @@ options => {
     listen => [ 127.0.0.1:5312 ]
     udp_threads => 1
     tcp_threads => 1
+    # Its largest: a burst of queries is queued rather than dropped, as geoline's is.
+    udp_rcvbuf => 1048576
 }
 plugins => {
     geoip => {
@@ -196,6 +198,7 @@ options {
     listen-on-v6 { none; };
     recursion no;
     geoip-directory "$WORK/bind";
+    udp-receive-buffer 4194304;
 };
 controls { };
 view china {
