@@ -82,6 +82,9 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
     pub tcp_idle_timeout: Duration,
+    /// UDP worker threads per address, each with its own `SO_REUSEPORT` socket; `None`
+    /// means one per CPU the process may run on.
+    pub udp_workers: Option<usize>,
 }
 
 /// The admin listener: metrics, status, reload.
@@ -196,6 +199,8 @@ struct RawDns {
     max_udp_payload: Spanned<u16>,
     #[serde(default = "default_tcp_idle_timeout")]
     tcp_idle_timeout_secs: Spanned<u64>,
+    #[serde(default)]
+    udp_workers: Option<Spanned<usize>>,
 }
 
 fn default_max_udp_payload() -> Spanned<u16> {
@@ -662,10 +667,20 @@ impl SourceFile<'_> {
                 format!("dns.tcp_idle_timeout_secs {idle} is outside 1..=300"),
             ));
         }
+        let udp_workers = match d.udp_workers {
+            Some(w) if !(1..=256).contains(w.get_ref()) => {
+                return Err(self.invalid(
+                    w.span(),
+                    format!("dns.udp_workers {} is outside 1..=256", w.get_ref()),
+                ));
+            }
+            w => w.map(Spanned::into_inner),
+        };
         Ok(DnsConfig {
             listen: d.listen.into_inner(),
             max_udp_payload: payload,
             tcp_idle_timeout: Duration::from_secs(idle),
+            udp_workers,
         })
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::dns::respond::{Decision, Transport};
+use crate::dns::respond::{Outcome, Transport};
 
 /// The query types counted on their own; every other type is counted as `other`.
 const QTYPES: [RecordType; 15] = [
@@ -124,23 +124,22 @@ impl QueryMetrics {
 
     /// Counts one response sent: what [`crate::dns::respond::respond`] decided, and whether
     /// encoding it had to truncate.
-    pub fn record(&self, decision: &Decision, transport: Transport, truncated: bool) {
-        let r = &decision.response;
-        let (zone, line) = match decision.zone {
+    pub fn record(&self, outcome: &Outcome, transport: Transport) {
+        let (zone, line) = match outcome.zone {
             Some((z, l)) if z < self.zones && l.index() < self.lines => (z, l.index()),
             _ => (self.zones, self.lines),
         };
-        let qtype = qtype_bucket(r.question.as_ref().map(|q| q.qtype));
-        let i = self.index(zone, line, qtype, rcode_bucket(r.rcode));
+        let qtype = qtype_bucket(outcome.qtype);
+        let i = self.index(zone, line, qtype, rcode_bucket(outcome.rcode));
         if let Some(c) = self.by_answer.get(i) {
             c.fetch_add(1, Ordering::Relaxed);
         }
         let t = transport_index(transport);
         self.by_transport[t].fetch_add(1, Ordering::Relaxed);
-        if truncated {
+        if outcome.truncated {
             self.truncated[t].fetch_add(1, Ordering::Relaxed);
         }
-        if decision.had_client_subnet {
+        if outcome.had_client_subnet {
             self.with_client_subnet.fetch_add(1, Ordering::Relaxed);
         }
     }

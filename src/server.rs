@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -214,6 +214,7 @@ pub struct Running {
     pub reloader: Arc<Reloader>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    udp_workers: Vec<std::thread::JoinHandle<()>>,
     tcp: Option<hickory_server::Server<tcp::TcpHandler>>,
 }
 
@@ -241,18 +242,33 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         reloader: reloader.clone(),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
+        udp_workers: Vec::new(),
         tcp: None,
     };
     if let Some(dns) = &config.dns {
-        let (sockets, listeners) = bind_dns(dns).await?;
-        for socket in sockets {
+        let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
+        let (sockets, listeners) = bind_dns(dns, workers).await?;
+        for (i, socket) in sockets.into_iter().enumerate() {
             let addr = socket.local_addr().map_err(|source| StartError::Bind {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 transport: "UDP",
                 source,
             })?;
-            running.dns_udp.push(addr);
-            tasks.spawn(udp::serve(socket, state.clone(), shutdown.clone()));
+            if !running.dns_udp.contains(&addr) {
+                running.dns_udp.push(addr);
+            }
+            let worker = udp::spawn(
+                socket,
+                state.clone(),
+                shutdown.clone(),
+                format!("udp-{}", i % workers),
+            )
+            .map_err(|source| StartError::Bind {
+                addr,
+                transport: "UDP",
+                source,
+            })?;
+            running.udp_workers.push(worker);
         }
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
@@ -260,7 +276,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             }
         }
         running.tcp = Some(tcp::server(listeners, state.clone(), dns.tcp_idle_timeout));
-        info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, "dns listening");
+        info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, udp_workers = workers, "dns listening");
     }
     if let Some(a) = &config.admin {
         let bind = |source| StartError::Bind {
@@ -313,6 +329,14 @@ impl Running {
             let _ = tcp.shutdown_gracefully().await;
         }
         while self.tasks.join_next().await.is_some() {}
+        // UDP workers see the cancelled token within their receive timeout.
+        let workers = std::mem::take(&mut self.udp_workers);
+        let _ = tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                let _ = worker.join();
+            }
+        })
+        .await;
     }
 
     /// Serves until SIGTERM or SIGINT, reloading every database and zone on SIGHUP, then
@@ -345,30 +369,32 @@ impl Running {
     }
 }
 
-/// Binds a UDP socket and a TCP listener on each address. Port 0 picks one free port for
-/// both, so that `dig` and tests can use one address for either transport.
-async fn bind_dns(dns: &DnsConfig) -> Result<(Vec<UdpSocket>, Vec<TcpListener>), StartError> {
+/// Binds `workers` UDP sockets (sharing the port with `SO_REUSEPORT`) and a TCP listener
+/// on each address. Port 0 picks one free port for all of them, so that `dig` and tests
+/// can use one address for either transport.
+async fn bind_dns(
+    dns: &DnsConfig,
+    workers: usize,
+) -> Result<(Vec<std::net::UdpSocket>, Vec<TcpListener>), StartError> {
     let mut sockets = Vec::new();
     let mut listeners = Vec::new();
+    let udp_error = |addr, source| StartError::Bind {
+        addr,
+        transport: "UDP",
+        source,
+    };
     for &addr in &dns.listen {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let udp = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr,
-                    transport: "UDP",
-                    source,
-                })?;
-            let bound = udp.local_addr().map_err(|source| StartError::Bind {
-                addr,
-                transport: "UDP",
-                source,
-            })?;
+            let udp = udp::bind(addr).map_err(|e| udp_error(addr, e))?;
+            let bound = udp.local_addr().map_err(|e| udp_error(addr, e))?;
             match TcpListener::bind(bound).await {
                 Ok(tcp) => {
                     sockets.push(udp);
+                    for _ in 1..workers {
+                        sockets.push(udp::bind(bound).map_err(|e| udp_error(bound, e))?);
+                    }
                     listeners.push(tcp);
                     break;
                 }

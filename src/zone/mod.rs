@@ -107,6 +107,11 @@ impl ZoneSet {
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }
+
+    /// The number of names in every zone's base data (a size hint, in constant time).
+    pub fn name_count(&self) -> usize {
+        self.zones.iter().map(|z| z.base.own_names()).sum()
+    }
 }
 
 /// One zone: its base view and the view of every line.
@@ -177,7 +182,11 @@ impl Zone {
             RData::SOA(soa) => soa.serial,
             _ => 0,
         };
-        let mut view = View::new(base.origin.clone(), file::negative_soa(&base.soa));
+        let mut view = View::with_capacity(
+            base.origin.clone(),
+            file::negative_soa(&base.soa),
+            base.rrsets.len(),
+        );
         for rrset in base.rrsets {
             view.insert(rrset);
         }
@@ -186,7 +195,7 @@ impl Zone {
         let mut overlay_views = Vec::with_capacity(overlays.len());
         for (line, src) in overlays {
             let rrsets = file::load_overlay(src, &base.origin)?;
-            let view = Arc::new(base_view.with_overlay(&rrsets));
+            let view = Arc::new(View::with_overlay(&base_view, &rrsets));
             if let Some(slot) = views.get_mut(line.index()) {
                 *slot = view.clone();
             }
