@@ -14,5 +14,6 @@ pub mod config;
 pub mod dns;
 pub mod geoip;
 pub mod lines;
+pub mod proxy;
 pub mod server;
 pub mod zone;

@@ -1,0 +1,607 @@
+//! Response bodies: which are rewritten, and the decode → limit → rewrite → encode stream.
+//!
+//! This module owns the body side of a response: deciding from `Content-Type` and
+//! `Content-Encoding` whether a body is rewritten at all, choosing the encoding the client
+//! gets back from its `Accept-Encoding`, fixing the headers that describe the body
+//! (`Content-Length`, `Content-Encoding`, `ETag`, `Vary`), the decompressed-size limit and
+//! the idle read timeout. It does not find hosts in text ([`super::rewrite`]) and does not
+//! touch other headers ([`super::headers`]).
+//!
+//! Bodies that are not rewritten are handed to the client frame by frame as they arrive,
+//! never collected.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use async_compression::Level;
+use async_compression::tokio::bufread as codec;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use http::header::{self, HeaderMap, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyDataStream, BodyExt, Full, StreamBody};
+use tokio::io::AsyncRead;
+use tokio::time::{Instant, Sleep};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use super::rewrite::{Rewriter, StreamRewriter};
+
+/// The error type of every body the proxy produces.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Size of the pieces read out of a decoder or encoder. Large pieces keep per-chunk costs
+/// (polls, frames, syscalls) small next to the per-byte ones.
+const CHUNK: usize = 64 * 1024;
+
+/// What went wrong inside a body after the status line was sent; the response is then cut
+/// off, which the client sees as a truncated transfer.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("decompressed body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("origin sent nothing for {0:?}")]
+    ReadTimeout(Duration),
+}
+
+/// A response body from the proxy: the origin's frames as they come, or the rewritten
+/// stream. Usable wherever an `http_body::Body<Data = Bytes>` is.
+pub struct ProxyBody(UnsyncBoxBody<Bytes, BoxError>);
+
+impl ProxyBody {
+    /// A body of fixed bytes (error pages, tests).
+    pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+        ProxyBody(
+            Full::new(bytes.into())
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+        )
+    }
+
+    pub fn empty() -> ProxyBody {
+        ProxyBody::full(Bytes::new())
+    }
+
+    pub(crate) fn from_body<B>(body: B) -> ProxyBody
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        ProxyBody(body.map_err(Into::into).boxed_unsync())
+    }
+
+    fn from_stream(stream: ByteStream) -> ProxyBody {
+        ProxyBody(
+            BodyExt::map_err(StreamBody::new(stream.map_ok(Frame::data)), BoxError::from)
+                .boxed_unsync(),
+        )
+    }
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyBody").finish_non_exhaustive()
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A content coding the proxy can decode and produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    /// `deflate` in HTTP is the zlib format (RFC 9110 8.4.1.2).
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+impl Coding {
+    fn token(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
+        }
+    }
+
+    fn parse(token: &str) -> Option<Coding> {
+        let t = token.trim();
+        [Coding::Gzip, Coding::Deflate, Coding::Brotli, Coding::Zstd]
+            .into_iter()
+            .find(|c| t.eq_ignore_ascii_case(c.token()))
+            .or_else(|| t.eq_ignore_ascii_case("x-gzip").then_some(Coding::Gzip))
+    }
+}
+
+/// How one response body is handled when it is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The origin's coding, undone before rewriting.
+    pub decode: Option<Coding>,
+    /// The coding the client gets.
+    pub encode: Option<Coding>,
+}
+
+/// Whether a `Content-Type` is text the rewriter should see.
+pub(crate) fn is_textual(content_type: Option<&HeaderValue>) -> bool {
+    let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind == "text"
+        || sub.ends_with("+json")
+        || sub.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/javascript"
+                | "application/x-javascript"
+                | "application/ecmascript"
+                | "application/json"
+                | "application/xml"
+                | "application/xhtml+xml"
+                | "image/svg+xml"
+        )
+}
+
+/// The rewrite plan for a response, or `None` when its body must pass untouched: not
+/// textual, or encoded in a way the proxy cannot undo (an unknown or stacked coding).
+pub(crate) fn plan(response: &HeaderMap, accept_encoding: Option<&HeaderValue>) -> Option<Plan> {
+    if !is_textual(response.get(header::CONTENT_TYPE)) {
+        return None;
+    }
+    let mut codings = Vec::new();
+    for v in response.get_all(header::CONTENT_ENCODING) {
+        for token in v.to_str().ok()?.split(',') {
+            let t = token.trim();
+            if t.is_empty() || t.eq_ignore_ascii_case("identity") {
+                continue;
+            }
+            codings.push(Coding::parse(t)?);
+        }
+    }
+    let decode = match codings.as_slice() {
+        [] => None,
+        [c] => Some(*c),
+        _ => return None,
+    };
+    let encode = decode.and_then(|origin| choose_coding(accept_encoding, origin));
+    Some(Plan { decode, encode })
+}
+
+/// The coding to send back: the origin's own if the client accepts it (it normally does,
+/// since its `Accept-Encoding` went to the origin unchanged), else another the client
+/// accepts, else none. A request without `Accept-Encoding` gets identity: RFC 9110 would
+/// allow any coding, but clients that send none (curl, scripts) expect plain bytes.
+fn choose_coding(accept: Option<&HeaderValue>, origin: Coding) -> Option<Coding> {
+    let accept = accept.and_then(|v| v.to_str().ok())?;
+    let q_of = |c: Coding| -> f32 {
+        let mut star = None;
+        for item in accept.split(',') {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if Coding::parse(name) == Some(c) {
+                return q;
+            }
+            if name == "*" {
+                star = Some(q);
+            }
+        }
+        star.unwrap_or(0.0)
+    };
+    [
+        origin,
+        Coding::Gzip,
+        Coding::Brotli,
+        Coding::Zstd,
+        Coding::Deflate,
+    ]
+    .into_iter()
+    .find(|&c| q_of(c) > 0.0)
+}
+
+/// Fixes the headers that describe a body that is about to change.
+pub(crate) fn apply_plan_headers(headers: &mut HeaderMap, plan: Plan) {
+    headers.remove(header::CONTENT_LENGTH);
+    // Transfer codings are hop-by-hop and already gone; only content codings remain here.
+    headers.remove(header::CONTENT_ENCODING);
+    if let Some(c) = plan.encode {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(c.token()),
+        );
+    }
+    if plan.decode.is_some() {
+        let varies = headers
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("accept-encoding"));
+        if !varies {
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+    }
+    super::headers::weaken_etag(headers);
+}
+
+/// Limits on reading a body from the origin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub read_timeout: Duration,
+    pub max_decompressed: u64,
+}
+
+/// Why a rewritten body could not even start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    #[error("decompressed body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("origin body cannot be read or decoded: {0}")]
+    Broken(io::Error),
+}
+
+/// The origin's body untouched, with only the idle read timeout added.
+pub(crate) fn passthrough<B>(body: B, limits: Limits) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    ProxyBody::from_body(TimedBody::new(body, limits.read_timeout))
+}
+
+/// The rewritten body. The first decoded piece is read before returning, so that a body that
+/// does not decode, or is already past the limit, becomes a 502 instead of a truncated 200.
+pub(crate) async fn rewritten<B>(
+    body: B,
+    plan: Plan,
+    rewriter: &Arc<Rewriter>,
+    limits: Limits,
+) -> Result<ProxyBody, StartError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let raw: ByteStream = Box::pin(
+        BodyDataStream::new(TimedBody::new(body, limits.read_timeout)).map_err(io::Error::other),
+    );
+    let mut decoded: ByteStream = match plan.decode {
+        None => raw,
+        Some(c) => Box::pin(Limit {
+            inner: decode(raw, c),
+            seen: 0,
+            limit: limits.max_decompressed,
+        }),
+    };
+    let first = match decoded.next().await {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            if let Some(BodyError::TooLarge { limit }) = e.get_ref().and_then(|r| r.downcast_ref())
+            {
+                return Err(StartError::TooLarge { limit: *limit });
+            }
+            return Err(StartError::Broken(e));
+        }
+        None => None,
+    };
+    let decoded: ByteStream = Box::pin(futures_util::stream::iter(first.map(Ok)).chain(decoded));
+    let rewritten: ByteStream = Box::pin(Rewriting {
+        inner: decoded,
+        state: rewriter.stream(),
+        finished: false,
+    });
+    let out = match plan.encode {
+        None => rewritten,
+        Some(c) => encode(rewritten, c),
+    };
+    Ok(ProxyBody::from_stream(out))
+}
+
+fn reader_stream<R: AsyncRead + Send + 'static>(r: R) -> ByteStream {
+    Box::pin(ReaderStream::with_capacity(r, CHUNK))
+}
+
+fn decode(input: ByteStream, coding: Coding) -> ByteStream {
+    let r = StreamReader::new(input);
+    match coding {
+        Coding::Gzip => {
+            let mut d = codec::GzipDecoder::new(r);
+            d.multiple_members(true);
+            reader_stream(d)
+        }
+        Coding::Deflate => reader_stream(codec::ZlibDecoder::new(r)),
+        Coding::Brotli => reader_stream(codec::BrotliDecoder::new(r)),
+        Coding::Zstd => {
+            let mut d = codec::ZstdDecoder::new(r);
+            d.multiple_members(true);
+            reader_stream(d)
+        }
+    }
+}
+
+/// Re-encoding favours speed, as `gzip_comp_level 1` does in nginx: the proxy compresses
+/// every response anew, where the origin may have compressed once and cached.
+fn encode(input: ByteStream, coding: Coding) -> ByteStream {
+    let r = StreamReader::new(input);
+    match coding {
+        Coding::Gzip => reader_stream(codec::GzipEncoder::with_quality(r, Level::Precise(2))),
+        Coding::Deflate => reader_stream(codec::ZlibEncoder::with_quality(r, Level::Precise(2))),
+        Coding::Brotli => reader_stream(codec::BrotliEncoder::with_quality(r, Level::Precise(4))),
+        Coding::Zstd => reader_stream(codec::ZstdEncoder::with_quality(r, Level::Precise(1))),
+    }
+}
+
+/// Cuts a decoded stream off past `limit` bytes: a small compressed body can expand to
+/// gigabytes.
+struct Limit {
+    inner: ByteStream,
+    seen: u64,
+    limit: u64,
+}
+
+impl Stream for Limit {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.seen > self.limit {
+            return Poll::Ready(None);
+        }
+        let item = ready!(self.inner.as_mut().poll_next(cx));
+        if let Some(Ok(b)) = &item {
+            self.seen += b.len() as u64;
+            if self.seen > self.limit {
+                tracing::warn!(
+                    limit = self.limit,
+                    "proxy: decompressed body over the limit, cut off"
+                );
+                let limit = self.limit;
+                return Poll::Ready(Some(Err(io::Error::other(BodyError::TooLarge { limit }))));
+            }
+        }
+        Poll::Ready(item)
+    }
+}
+
+/// Feeds a stream through a [`StreamRewriter`], flushing what it holds back at the end.
+struct Rewriting {
+    inner: ByteStream,
+    state: StreamRewriter,
+    finished: bool,
+}
+
+impl Stream for Rewriting {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            match ready!(self.inner.as_mut().poll_next(cx)) {
+                Some(Ok(chunk)) => {
+                    let out = self.state.push(chunk);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    self.finished = true;
+                    let out = self.state.finish();
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A body that fails when the origin sends nothing for `timeout`.
+struct TimedBody<B> {
+    inner: B,
+    timeout: Duration,
+    last: Instant,
+    // Re-armed lazily from `last` when it fires, rather than reset on every frame.
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl<B> TimedBody<B> {
+    fn new(inner: B, timeout: Duration) -> TimedBody<B> {
+        let now = Instant::now();
+        TimedBody {
+            inner,
+            timeout,
+            last: now,
+            sleep: Box::pin(tokio::time::sleep_until(now + timeout)),
+        }
+    }
+}
+
+impl<B> Body for TimedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.last = Instant::now();
+            return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
+        }
+        loop {
+            ready!(this.sleep.as_mut().poll(cx));
+            let deadline = this.last + this.timeout;
+            if deadline <= Instant::now() {
+                tracing::warn!(timeout = ?this.timeout, "proxy: origin body stalled, cut off");
+                return Poll::Ready(Some(Err(BodyError::ReadTimeout(this.timeout).into())));
+            }
+            this.sleep.as_mut().reset(deadline);
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &'static str) -> HeaderValue {
+        HeaderValue::from_static(s)
+    }
+
+    #[test]
+    fn textual_types() {
+        for t in [
+            "text/html; charset=utf-8",
+            "TEXT/CSS",
+            "application/javascript",
+            "application/json",
+            "application/ld+json",
+            "application/atom+xml",
+            "image/svg+xml",
+            "application/xml",
+        ] {
+            assert!(is_textual(Some(&hv(t))), "{t}");
+        }
+        for t in [
+            "image/png",
+            "application/octet-stream",
+            "font/woff2",
+            "video/mp4",
+            "json",
+        ] {
+            assert!(!is_textual(Some(&hv(t))), "{t}");
+        }
+        assert!(!is_textual(None));
+    }
+
+    fn headers(ct: &'static str, ce: Option<&'static str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, hv(ct));
+        if let Some(ce) = ce {
+            h.insert(header::CONTENT_ENCODING, hv(ce));
+        }
+        h
+    }
+
+    #[test]
+    fn plans_follow_the_client() {
+        let html = |ce| headers("text/html", ce);
+        assert_eq!(plan(&headers("image/png", None), None), None);
+        assert_eq!(
+            plan(&html(None), Some(&hv("gzip"))),
+            Some(Plan {
+                decode: None,
+                encode: None
+            })
+        );
+        assert_eq!(
+            plan(&html(Some("gzip")), Some(&hv("gzip, deflate, br"))),
+            Some(Plan {
+                decode: Some(Coding::Gzip),
+                encode: Some(Coding::Gzip)
+            })
+        );
+        assert_eq!(
+            plan(&html(Some("br")), Some(&hv("gzip"))),
+            Some(Plan {
+                decode: Some(Coding::Brotli),
+                encode: Some(Coding::Gzip)
+            })
+        );
+        assert_eq!(
+            plan(&html(Some("br")), Some(&hv("br;q=0, gzip;q=0"))),
+            Some(Plan {
+                decode: Some(Coding::Brotli),
+                encode: None
+            })
+        );
+        assert_eq!(
+            plan(&html(Some("zstd")), Some(&hv("*"))),
+            Some(Plan {
+                decode: Some(Coding::Zstd),
+                encode: Some(Coding::Zstd)
+            })
+        );
+        assert_eq!(
+            plan(&html(Some("gzip")), None),
+            Some(Plan {
+                decode: Some(Coding::Gzip),
+                encode: None
+            })
+        );
+        assert_eq!(plan(&html(Some("compress")), Some(&hv("*"))), None);
+        assert_eq!(plan(&html(Some("gzip, br")), Some(&hv("*"))), None);
+    }
+
+    #[test]
+    fn plan_headers() {
+        let mut h = headers("text/html", Some("br"));
+        h.insert(header::CONTENT_LENGTH, hv("123"));
+        h.insert(header::ETAG, hv("\"x\""));
+        apply_plan_headers(
+            &mut h,
+            Plan {
+                decode: Some(Coding::Brotli),
+                encode: Some(Coding::Gzip),
+            },
+        );
+        assert_eq!(h[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(h[header::ETAG], "W/\"x\"");
+        assert_eq!(h[header::VARY], "accept-encoding");
+        assert!(!h.contains_key(header::CONTENT_LENGTH));
+    }
+}

@@ -1,0 +1,393 @@
+//! Header rewriting, both directions.
+//!
+//! This module owns which headers cross the proxy and how hosts in them change: request
+//! `Host`, `Origin` and `Referer` go from public to origin; response `Location`,
+//! `Content-Location`, `Refresh`, `Link`, `Set-Cookie` Domain, `Access-Control-Allow-Origin`
+//! and `Content-Security-Policy` come back from origin to public. It removes hop-by-hop
+//! headers and sets `X-Forwarded-*`. It does not decide anything about bodies (encodings,
+//! lengths, validators): [`super::body`] does, since only it knows whether a body changes.
+
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
+
+use super::mapping::strip_port;
+use super::rewrite::Rewriter;
+
+/// Headers that describe one connection and must not be forwarded (RFC 9110 7.6.1), plus
+/// the non-standard ones proxies still see.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Response headers that can carry origin URLs and are rewritten as a whole.
+const URL_HEADERS: [&str; 7] = [
+    "location",
+    "content-location",
+    "refresh",
+    "link",
+    "access-control-allow-origin",
+    "content-security-policy",
+    "content-security-policy-report-only",
+];
+
+/// Removes hop-by-hop headers, including those a `Connection` header names. For an upgrade
+/// being passed through, `Connection: upgrade` and `Upgrade` are kept: they are exactly
+/// what the other side needs to see.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    let upgrade = keep_upgrade
+        .then(|| headers.get(header::UPGRADE).cloned())
+        .flatten();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(upgrade) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, upgrade);
+    }
+}
+
+/// Whether a request or response asks to switch protocols (`Connection: upgrade` plus an
+/// `Upgrade` header), as WebSocket handshakes do.
+pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// What the proxy knows about the client connection, for `X-Forwarded-*`.
+pub(crate) struct Forwarded<'a> {
+    pub peer: Option<SocketAddr>,
+    pub tls: bool,
+    /// The `Host` the client sent, port included.
+    pub public_authority: &'a str,
+}
+
+/// Turns the client's request headers into the origin's. `origin_authority` gives the
+/// origin's `Host` value (name and any port) for a public host name, `None` for others.
+pub(crate) fn rewrite_request<'m>(
+    headers: &mut HeaderMap,
+    origin_authority: impl Fn(&str) -> Option<&'m HeaderValue>,
+    fwd: &Forwarded<'_>,
+    upgrade: bool,
+) {
+    remove_hop_by_hop(headers, upgrade);
+    if let Some(host) = origin_authority(strip_port(fwd.public_authority)) {
+        headers.insert(header::HOST, host.clone());
+    }
+    for name in [header::ORIGIN, header::REFERER] {
+        if let Some(v) = headers.get(&name)
+            && let Some(new) = map_url_authority(v.as_bytes(), &origin_authority)
+        {
+            headers.insert(name, new);
+        }
+    }
+    if let Some(peer) = fwd.peer {
+        let ip = peer.ip().to_string();
+        // Appended like nginx's $proxy_add_x_forwarded_for: the origin decides whom to trust.
+        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+            _ => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if fwd.tls { "https" } else { "http" }),
+    );
+    if let Ok(v) = HeaderValue::from_str(fwd.public_authority) {
+        headers.insert("x-forwarded-host", v);
+    }
+}
+
+/// `scheme://public-host[:port]...` with the authority replaced by the origin's, or `None`
+/// when the value names no public host of ours (it is then forwarded as it came).
+fn map_url_authority<'m>(
+    value: &[u8],
+    origin_authority: &impl Fn(&str) -> Option<&'m HeaderValue>,
+) -> Option<HeaderValue> {
+    let text = std::str::from_utf8(value).ok()?;
+    let start = text.find("://")? + 3;
+    let end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    let origin = origin_authority(strip_port(&text[start..end]))?;
+    let mut out = Vec::with_capacity(value.len() + 4);
+    out.extend_from_slice(&value[..start]);
+    out.extend_from_slice(origin.as_bytes());
+    out.extend_from_slice(&value[end..]);
+    HeaderValue::from_bytes(&out).ok()
+}
+
+/// Turns the origin's response headers into the client's. Body-related headers are left to
+/// [`super::body`].
+pub(crate) fn rewrite_response(
+    headers: &mut HeaderMap,
+    rewriter: Option<&Rewriter>,
+    upgrade: bool,
+) {
+    remove_hop_by_hop(headers, upgrade);
+    // Alt-Svc advertises the origin's other endpoints (HTTP/3) for the *public* name the
+    // client used, which would send it around the proxy.
+    headers.remove(header::ALT_SVC);
+    let Some(rw) = rewriter else {
+        return;
+    };
+    for name in URL_HEADERS {
+        rewrite_all_values(headers, name, |v| rw.rewrite_all(v).into_owned());
+    }
+    rewrite_all_values(headers, "set-cookie", |v| cookie_domain(v, rw));
+}
+
+fn rewrite_all_values(headers: &mut HeaderMap, name: &'static str, f: impl Fn(&[u8]) -> Vec<u8>) {
+    let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
+    if values.is_empty() {
+        return;
+    }
+    let mut changed = false;
+    let new: Vec<HeaderValue> = values
+        .into_iter()
+        .map(|v| {
+            let out = f(v.as_bytes());
+            if out.as_slice() == v.as_bytes() {
+                return v;
+            }
+            match HeaderValue::from_bytes(&out) {
+                Ok(mut nv) => {
+                    nv.set_sensitive(v.is_sensitive());
+                    changed = true;
+                    nv
+                }
+                Err(_) => v,
+            }
+        })
+        .collect();
+    if !changed {
+        return;
+    }
+    headers.remove(name);
+    for v in new {
+        headers.append(name, v);
+    }
+}
+
+/// Rewrites only the `Domain` attribute of a `Set-Cookie` value (`proxy_cookie_domain`);
+/// the cookie's name and value are the application's business.
+fn cookie_domain(value: &[u8], rw: &Rewriter) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + 4);
+    for (i, part) in value.split(|&b| b == b';').enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        let trimmed = part.trim_ascii_start();
+        let lead = part.len() - trimmed.len();
+        if i > 0 && trimmed.len() >= 7 && trimmed[..7].eq_ignore_ascii_case(b"domain=") {
+            out.extend_from_slice(&part[..lead + 7]);
+            out.extend_from_slice(&rw.rewrite_all(&trimmed[7..]));
+        } else {
+            out.extend_from_slice(part);
+        }
+    }
+    out
+}
+
+/// `"abc"` becomes `W/"abc"`: a rewritten body is no longer byte-identical to the origin's,
+/// but it is still semantically the same representation.
+pub(crate) fn weaken_etag(headers: &mut HeaderMap) {
+    if let Some(v) = headers.get(header::ETAG)
+        && v.as_bytes().first() == Some(&b'"')
+    {
+        let mut weak = b"W/".to_vec();
+        weak.extend_from_slice(v.as_bytes());
+        if let Ok(w) = HeaderValue::from_bytes(&weak) {
+            headers.insert(header::ETAG, w);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::mapping::HostMap;
+
+    /// The `Host` values the service would compute for `map()`.
+    fn authority(host: &str) -> Option<&'static HeaderValue> {
+        static APEX: HeaderValue = HeaderValue::from_static("example.com");
+        static WWW: HeaderValue = HeaderValue::from_static("www.example.com");
+        match map().origin_for(host)? {
+            "example.com" => Some(&APEX),
+            _ => Some(&WWW),
+        }
+    }
+
+    fn map() -> HostMap {
+        HostMap::new([
+            ("example.cn", "example.com"),
+            ("www.example.cn", "www.example.com"),
+        ])
+        .expect("valid pairs")
+    }
+
+    #[test]
+    fn request_headers_go_to_the_origin() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("www.example.cn:8080"));
+        h.insert(
+            "origin",
+            HeaderValue::from_static("https://www.example.cn:8080"),
+        );
+        h.insert(
+            "referer",
+            HeaderValue::from_static("https://example.cn/a?u=https://example.cn/"),
+        );
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        let fwd = Forwarded {
+            peer: Some("198.51.100.7:5555".parse().expect("addr")),
+            tls: true,
+            public_authority: "www.example.cn:8080",
+        };
+        rewrite_request(&mut h, authority, &fwd, false);
+        assert_eq!(h["host"], "www.example.com");
+        assert_eq!(h["origin"], "https://www.example.com");
+        assert_eq!(h["referer"], "https://example.com/a?u=https://example.cn/");
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1, 198.51.100.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "www.example.cn:8080");
+        for gone in ["connection", "x-secret", "te"] {
+            assert!(!h.contains_key(gone), "{gone} kept");
+        }
+    }
+
+    #[test]
+    fn foreign_referer_is_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "referer",
+            HeaderValue::from_static("https://other.test/example.cn"),
+        );
+        let fwd = Forwarded {
+            peer: None,
+            tls: false,
+            public_authority: "example.cn",
+        };
+        rewrite_request(&mut h, authority, &fwd, false);
+        assert_eq!(h["referer"], "https://other.test/example.cn");
+        assert!(!h.contains_key("x-forwarded-for"));
+    }
+
+    #[test]
+    fn upgrade_headers_survive_when_upgrading() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        assert!(wants_upgrade(&h));
+        remove_hop_by_hop(&mut h, true);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        remove_hop_by_hop(&mut h, false);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn response_headers_come_back_public() {
+        let rw = Rewriter::new(&map()).expect("rewriter");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "location",
+            HeaderValue::from_static("https://www.example.com/login?next=%2F"),
+        );
+        h.insert(
+            "content-location",
+            HeaderValue::from_static("https://example.com/a.json"),
+        );
+        h.insert(
+            "refresh",
+            HeaderValue::from_static("5; url=https://example.com/"),
+        );
+        h.insert(
+            "link",
+            HeaderValue::from_static("<https://static.example.com/a.css>; rel=preload"),
+        );
+        h.insert(
+            "access-control-allow-origin",
+            HeaderValue::from_static("https://example.com"),
+        );
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'self' *.example.com https://example.com.au"),
+        );
+        h.append(
+            "set-cookie",
+            HeaderValue::from_static("sid=example.com; Domain=.example.com; Path=/; Secure"),
+        );
+        h.append(
+            "set-cookie",
+            HeaderValue::from_static("b=1; domain=www.example.com"),
+        );
+        h.append("set-cookie", HeaderValue::from_static("c=1"));
+        h.insert("alt-svc", HeaderValue::from_static("h3=\":443\""));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        rewrite_response(&mut h, Some(&rw), false);
+        assert_eq!(h["location"], "https://www.example.cn/login?next=%2F");
+        assert_eq!(h["content-location"], "https://example.cn/a.json");
+        assert_eq!(h["refresh"], "5; url=https://example.cn/");
+        assert_eq!(h["link"], "<https://static.example.cn/a.css>; rel=preload");
+        assert_eq!(h["access-control-allow-origin"], "https://example.cn");
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'self' *.example.cn https://example.com.au"
+        );
+        let cookies: Vec<_> = h.get_all("set-cookie").iter().collect();
+        assert_eq!(
+            cookies,
+            [
+                "sid=example.com; Domain=.example.cn; Path=/; Secure",
+                "b=1; domain=www.example.cn",
+                "c=1"
+            ]
+        );
+        assert!(!h.contains_key("alt-svc"));
+        assert!(!h.contains_key("transfer-encoding"));
+    }
+
+    #[test]
+    fn etags_become_weak_once() {
+        let mut h = HeaderMap::new();
+        h.insert("etag", HeaderValue::from_static("\"v1\""));
+        weaken_etag(&mut h);
+        assert_eq!(h["etag"], "W/\"v1\"");
+        weaken_etag(&mut h);
+        assert_eq!(h["etag"], "W/\"v1\"");
+    }
+}

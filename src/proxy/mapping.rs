@@ -1,0 +1,227 @@
+//! Host pairs: which public host stands for which origin host.
+//!
+//! This module owns the list of `public ↔ origin` pairs, their validation (well-formed
+//! DNS names, no host claimed twice) and the exact lookups both directions need: a request's
+//! `Host` to its origin host, and an origin host back to its public one. It does not search
+//! text for hosts; that is [`super::rewrite`], which is built from these pairs.
+
+use std::fmt;
+
+/// One public host and the origin host it stands for, both lower case, without a trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPair {
+    /// The name clients use, e.g. `example.cn`.
+    pub public: String,
+    /// The name the origin serves, e.g. `example.com`.
+    pub origin: String,
+}
+
+/// Why a set of pairs was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("no host pairs: the proxy would serve nothing")]
+    Empty,
+    #[error("{side} host {host:?} is not a DNS name: {reason}")]
+    BadName {
+        side: Side,
+        host: String,
+        reason: &'static str,
+    },
+    #[error("{side} host {host:?} appears in more than one pair")]
+    Duplicate { side: Side, host: String },
+    #[error("pair {public:?} ↔ {origin:?} maps a host to itself")]
+    Identity { public: String, origin: String },
+}
+
+/// Which half of a pair an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Public,
+    Origin,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Public => "public",
+            Side::Origin => "origin",
+        })
+    }
+}
+
+/// The validated pairs.
+#[derive(Debug, Clone)]
+pub struct HostMap {
+    pairs: Vec<HostPair>,
+}
+
+impl HostMap {
+    /// Validates `(public, origin)` pairs. Names are compared ASCII case-insensitively and a
+    /// trailing dot is ignored, as DNS does.
+    pub fn new<I, P, O>(pairs: I) -> Result<HostMap, MappingError>
+    where
+        I: IntoIterator<Item = (P, O)>,
+        P: AsRef<str>,
+        O: AsRef<str>,
+    {
+        let mut out: Vec<HostPair> = Vec::new();
+        for (public, origin) in pairs {
+            let public = normalize(public.as_ref(), Side::Public)?;
+            let origin = normalize(origin.as_ref(), Side::Origin)?;
+            if public == origin {
+                return Err(MappingError::Identity { public, origin });
+            }
+            if out.iter().any(|p| p.public == public) {
+                return Err(MappingError::Duplicate {
+                    side: Side::Public,
+                    host: public,
+                });
+            }
+            if out.iter().any(|p| p.origin == origin) {
+                return Err(MappingError::Duplicate {
+                    side: Side::Origin,
+                    host: origin,
+                });
+            }
+            out.push(HostPair { public, origin });
+        }
+        if out.is_empty() {
+            return Err(MappingError::Empty);
+        }
+        Ok(HostMap { pairs: out })
+    }
+
+    pub fn pairs(&self) -> &[HostPair] {
+        &self.pairs
+    }
+
+    /// The origin host for a request's host (port and trailing dot ignored), if it is one of
+    /// ours. Only an exact name counts: subdomains of a public host are not served.
+    pub fn origin_for(&self, public: &str) -> Option<&str> {
+        let host = strip_port(public);
+        let host = host.strip_suffix('.').unwrap_or(host);
+        self.pairs
+            .iter()
+            .find(|p| p.public.eq_ignore_ascii_case(host))
+            .map(|p| p.origin.as_str())
+    }
+
+    /// The public host for an origin host, exact name only.
+    pub fn public_for(&self, origin: &str) -> Option<&str> {
+        let host = origin.strip_suffix('.').unwrap_or(origin);
+        self.pairs
+            .iter()
+            .find(|p| p.origin.eq_ignore_ascii_case(host))
+            .map(|p| p.public.as_str())
+    }
+}
+
+/// `host[:port]` or `[v6]:port` without the port.
+pub(crate) fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return match rest.find(']') {
+            Some(end) => &authority[..end + 2],
+            None => authority,
+        };
+    }
+    match authority.rfind(':') {
+        Some(i) if authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &authority[..i],
+        _ => authority,
+    }
+}
+
+fn normalize(host: &str, side: Side) -> Result<String, MappingError> {
+    let bad = |reason| MappingError::BadName {
+        side,
+        host: host.to_string(),
+        reason,
+    };
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(bad("empty"));
+    }
+    if name.len() > 253 {
+        return Err(bad("longer than 253 characters"));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(bad("empty label"));
+        }
+        if label.len() > 63 {
+            return Err(bad("label longer than 63 characters"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(bad(
+                "only letters, digits, '-' and '.' (use the punycode form of IDNs)",
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(bad("a label starts or ends with '-'"));
+        }
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_ignore_case_port_and_trailing_dot() {
+        let map = HostMap::new([
+            ("Example.CN.", "example.com"),
+            ("www.example.cn", "WWW.example.com"),
+        ])
+        .expect("valid pairs");
+        assert_eq!(map.origin_for("EXAMPLE.cn:8080"), Some("example.com"));
+        assert_eq!(map.origin_for("example.cn."), Some("example.com"));
+        assert_eq!(map.origin_for("www.example.cn"), Some("www.example.com"));
+        assert_eq!(map.origin_for("api.example.cn"), None);
+        assert_eq!(map.origin_for("evil.test"), None);
+        assert_eq!(map.public_for("Www.Example.Com"), Some("www.example.cn"));
+    }
+
+    #[test]
+    fn strips_ports_from_authorities() {
+        assert_eq!(strip_port("a.b:80"), "a.b");
+        assert_eq!(strip_port("a.b"), "a.b");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn refuses_bad_pairs() {
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(HostMap::new(none).unwrap_err(), MappingError::Empty);
+        assert!(matches!(
+            HostMap::new([("a.cn", "a.com"), ("A.cn", "b.com")]),
+            Err(MappingError::Duplicate {
+                side: Side::Public,
+                ..
+            })
+        ));
+        assert!(matches!(
+            HostMap::new([("a.cn", "a.com"), ("b.cn", "a.com")]),
+            Err(MappingError::Duplicate {
+                side: Side::Origin,
+                ..
+            })
+        ));
+        assert!(matches!(
+            HostMap::new([("a.cn", "A.cn")]),
+            Err(MappingError::Identity { .. })
+        ));
+        for bad in ["", "a..b", "-a.b", "a_b.c", "a b", "a/b", "ex%61mple.com"] {
+            assert!(
+                matches!(
+                    HostMap::new([(bad, "a.com")]),
+                    Err(MappingError::BadName { .. })
+                ),
+                "{bad:?} accepted"
+            );
+        }
+    }
+}

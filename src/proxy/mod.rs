@@ -1,0 +1,90 @@
+//! The rewriting reverse proxy: `example.cn` in front of `example.com`.
+//!
+//! Requests for a public host (`example.cn`) go to the origin as the paired origin host
+//! (`example.com`); origin hosts in what comes back, headers and textual bodies, come back
+//! as public hosts. Only configured public hosts are served, anything else gets
+//! `421 Misdirected Request`: this is never an open proxy.
+//!
+//! [`Proxy`] is a tower [`Service`](tower::Service) for `http::Request<B>` with any body, so
+//! it mounts in axum (`Router::fallback_service(proxy)`) or hyper (`service_fn`); it never
+//! fails (upstream trouble becomes a 502 or 504 response). [`serve_proxy`] runs it on a
+//! listener; [`ProxyConfig`] is the `[proxy]` section of `geoline serve`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use geoline::proxy::{Proxy, serve_proxy};
+//!
+//! let proxy = Proxy::builder("https://example.com")
+//!     .pair("example.cn", "example.com")
+//!     .pair("www.example.cn", "www.example.com")
+//!     .build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
+//! serve_proxy(proxy, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # The nginx equivalent, and where it differs
+//!
+//! ```nginx
+//! server {
+//!     server_name example.cn;
+//!     location / {
+//!         proxy_pass https://example.com;
+//!         proxy_set_header Host example.com;
+//!         proxy_ssl_server_name on;               # SNI = example.com
+//!         proxy_ssl_verify on;
+//!         proxy_set_header Accept-Encoding "";    # sub_filter cannot read gzip
+//!         sub_filter_types *;
+//!         sub_filter_once off;
+//!         sub_filter "example.com" "example.cn";
+//!         proxy_redirect https://example.com/ https://example.cn/;
+//!         proxy_cookie_domain example.com example.cn;
+//!         proxy_http_version 1.1;
+//!         proxy_set_header Upgrade $http_upgrade;
+//!         proxy_set_header Connection $connection_upgrade;
+//!     }
+//! }
+//! ```
+//!
+//! What this module does that that configuration does not:
+//!
+//! * **Hostname boundaries.** `sub_filter` replaces bytes: `example.community` becomes
+//!   `example.cnmunity` and `notexample.com` becomes `notexample.cn`. Here a match must be a
+//!   whole host name (`example.com.au` is left alone) while encoded forms are still found:
+//!   `https%3A%2F%2Fexample.com`, `https:\/\/example.com`, `\u002F\u002Fexample.com`,
+//!   `mailto:sales@example.com`. See [`rewrite`].
+//! * **Compression kept.** nginx must strip `Accept-Encoding` so the origin sends plain text,
+//!   which costs the bandwidth across the border, the scarcest thing here. This module
+//!   passes `Accept-Encoding` on, decodes gzip, deflate, br or zstd, rewrites, and encodes
+//!   again for the client, with a limit on the decoded size against compression bombs.
+//! * **Every header that carries a URL**: `Location`, `Content-Location`, `Refresh`,
+//!   `Link`, `Access-Control-Allow-Origin`, `Content-Security-Policy` (nginx's
+//!   `proxy_redirect` covers only `Location` and `Refresh`), the `Set-Cookie` domain, and
+//!   `Origin` / `Referer` on the way in, so the origin's CSRF checks still pass.
+//! * **All pairs in one pass**, leftmost-longest: `www.example.com` and `example.com` in one
+//!   configuration cannot step on each other, whatever the order they are written in.
+//! * **Validators stay honest**: a rewritten body loses `Content-Length` and its strong
+//!   `ETag` becomes weak.
+//!
+//! # What it does not do
+//!
+//! No caching, no load balancing across origins, no request-body rewriting, no rewriting
+//! of `206` partial responses (they pass through untouched: a range of a rewritten body is
+//! not the same range of the origin's), and HTTP/1.1 only towards the origin.
+
+mod body;
+pub mod config;
+mod headers;
+pub mod mapping;
+pub mod rewrite;
+mod serve;
+mod service;
+mod upstream;
+
+pub use body::{BodyError, BoxError, Coding, ProxyBody};
+pub use config::{HostPairConfig, ProxyConfig, ProxyConfigError};
+pub use mapping::{HostMap, HostPair, MappingError};
+pub use rewrite::{RewriteError, Rewriter, StreamRewriter};
+pub use serve::{DRAIN_TIMEOUT, serve_proxy};
+pub use service::{ClientInfo, Proxy, ProxyBuilder, ProxyError};
+pub use upstream::{UpstreamError, load_ca_file};

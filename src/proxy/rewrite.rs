@@ -1,0 +1,597 @@
+//! The host rewriter: origin hosts in bytes become public hosts, whole or streamed.
+//!
+//! This module owns *what counts as a host* in arbitrary text and the streaming state that
+//! makes chunk boundaries invisible. It does not know about HTTP, content types or
+//! compression; [`super::body`] feeds it decoded chunks and [`super::headers`] whole values.
+//!
+//! # What matches
+//!
+//! Every origin host of the [`HostMap`](super::mapping::HostMap), ASCII case-insensitively,
+//! leftmost-longest (so `www.example.com` wins over `example.com` when both are pairs),
+//! replaced by its public host as configured. A match must sit on hostname label
+//! boundaries, which is what `sub_filter` cannot express:
+//!
+//! * the byte before must not be a hostname byte (`[A-Za-z0-9-]`), so `notexample.com` and
+//!   `my-example.com` stay. Two exceptions: a `.` before is a subdomain (`cdn.example.com`
+//!   becomes `cdn.example.cn`), and a hostname byte that ends an escape of `/`, `:` or `@`
+//!   (`%2F`, `%3A`, `%40`, their `%25`-double-encoded forms, `\u002F`, `\x2F`, ...) does not
+//!   count, so `https%3A%2F%2Fexample.com` and `\u002F\u002Fexample.com` are rewritten;
+//! * the byte after must not be a hostname byte, nor a `.` followed by one, so
+//!   `example.community` and `example.com.au` stay while `example.com/`, `example.com:443`
+//!   and a sentence ending in `example.com.` are rewritten.
+//!
+//! # Streaming
+//!
+//! [`StreamRewriter`] holds back only what a decision still needs: a tail of the chunk that
+//! is the beginning of some origin host, or a match whose following two bytes have not
+//! arrived. That is at most the longest origin host plus one byte, whatever the body size.
+//! A chunk with no match is passed on as the same [`Bytes`] (no copy); a chunk with matches
+//! is copied once into its rewritten form, so that the output is one piece per input piece
+//! rather than a splinter per match.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind, Span, packed};
+use bytes::{Bytes, BytesMut};
+
+use super::mapping::HostMap;
+
+/// Escapes whose last byte is a hostname byte but which stand for a separator.
+/// Longest first does not matter: any suffix match is enough.
+const ESCAPES: &[&[u8]] = &[
+    b"%2F", b"%2f", b"%3A", b"%3a", b"%40", b"%252F", b"%252f", b"%253A", b"%253a", b"%2540",
+    b"\\u002F", b"\\u002f", b"\\u003A", b"\\u003a", b"\\u0040", b"\\x2F", b"\\x2f", b"\\x3A",
+    b"\\x3a", b"\\x40",
+];
+
+/// Bytes of already-emitted input kept to check the escapes above.
+const LOOKBEHIND: usize = 6;
+
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// Why the rewriter could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the host matcher: {0}")]
+pub struct RewriteError(#[from] aho_corasick::BuildError);
+
+/// The compiled origin → public replacements, shared by every response.
+#[derive(Debug)]
+pub struct Rewriter {
+    searcher: AhoCorasick,
+    /// Finds where a match may start, many times faster than the automaton alone. The
+    /// automaton's own prefilters are off under ASCII case-insensitivity, and its plain
+    /// scan runs at a few hundred MB/s; SIMD (Teddy) over the case variants of each host's
+    /// first bytes runs at several GB/s. `None` where Teddy is unavailable.
+    candidates: Option<packed::Searcher>,
+    /// Pattern indexes, longest first.
+    by_length: Vec<usize>,
+    /// Lower-cased origin hosts, indexed like the searcher's patterns.
+    patterns: Vec<Vec<u8>>,
+    replacements: Vec<Bytes>,
+    max_len: usize,
+    /// Whether a byte can start an origin host, in either case.
+    starts: [bool; 256],
+}
+
+/// A match accepted for replacement: `[start, end)` and the pattern index.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    start: usize,
+    end: usize,
+    pattern: usize,
+}
+
+impl Rewriter {
+    /// A rewriter replacing every origin host of `map` by its public host.
+    pub fn new(map: &HostMap) -> Result<Rewriter, RewriteError> {
+        let pairs = map.pairs();
+        let patterns: Vec<Vec<u8>> = pairs.iter().map(|p| p.origin.as_bytes().to_vec()).collect();
+        let searcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)?;
+        let mut starts = [false; 256];
+        for p in &patterns {
+            if let Some(&b) = p.first() {
+                starts[b.to_ascii_lowercase() as usize] = true;
+                starts[b.to_ascii_uppercase() as usize] = true;
+            }
+        }
+        Ok(Rewriter {
+            searcher,
+            candidates: candidate_finder(&patterns),
+            by_length: {
+                let mut v: Vec<usize> = (0..patterns.len()).collect();
+                v.sort_by_key(|&i| std::cmp::Reverse(patterns[i].len()));
+                v
+            },
+            max_len: patterns.iter().map(Vec::len).max().unwrap_or(0),
+            replacements: pairs
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.public.as_bytes()))
+                .collect(),
+            patterns,
+            starts,
+        })
+    }
+
+    /// The most bytes a [`StreamRewriter`] of this rewriter ever holds back.
+    pub fn max_held_back(&self) -> usize {
+        self.max_len + 1
+    }
+
+    /// Rewrites a complete value (a header, a small document).
+    pub fn rewrite_all<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut hits = Vec::new();
+        let end = self.scan(input, &[], true, &mut hits);
+        debug_assert_eq!(end, input.len());
+        if hits.is_empty() {
+            return Cow::Borrowed(input);
+        }
+        let mut out = Vec::with_capacity(input.len() + hits.len() * 4);
+        self.splice(input, &hits, input.len(), &mut out);
+        Cow::Owned(out)
+    }
+
+    /// A fresh streaming state for one body.
+    pub fn stream(self: &Arc<Self>) -> StreamRewriter {
+        StreamRewriter {
+            rules: Arc::clone(self),
+            pending: BytesMut::new(),
+            behind: [0; LOOKBEHIND],
+            behind_len: 0,
+            hits: Vec::new(),
+            max_held: 0,
+        }
+    }
+
+    /// Finds the accepted matches in `buf` and returns how far the output is decided: bytes
+    /// from the returned index on must wait for more input (always `buf.len()` at `eof`).
+    /// `behind` is the input just before `buf`, for the escape check.
+    fn scan(&self, buf: &[u8], behind: &[u8], eof: bool, hits: &mut Vec<Hit>) -> usize {
+        hits.clear();
+        let len = buf.len();
+        // A match starting at or after this point might continue past the end of `buf`,
+        // and leftmost-longest could then pick a shorter pattern than the whole text has.
+        let tail = if eof {
+            len
+        } else {
+            self.partial_from(buf, len.saturating_sub(self.max_len.saturating_sub(1)))
+        };
+        let mut pos = 0;
+        let mut cursor = 0;
+        while pos < len {
+            let Some(hit) = self.find_at(buf, pos) else {
+                break;
+            };
+            let (start, end) = (hit.start, hit.end);
+            if start >= tail {
+                break;
+            }
+            let accepted = match after_ok(buf, end, eof) {
+                None => return start,
+                Some(after) => after && self.before_ok(buf, behind, start),
+            };
+            if accepted {
+                hits.push(hit);
+                cursor = end;
+                pos = end;
+            } else {
+                // A shorter pattern at the same start cannot do better (it would be followed
+                // by the rest of the longer host, a hostname byte or `.label`), but one
+                // starting inside the rejected match can (`xwww.example.com`).
+                pos = start + 1;
+            }
+        }
+        if cursor <= tail {
+            tail
+        } else {
+            self.partial_from(buf, cursor)
+        }
+    }
+
+    /// The leftmost-longest match starting at or after `pos`: `(start, end, pattern)`.
+    fn find_at(&self, buf: &[u8], pos: usize) -> Option<Hit> {
+        let Some(candidates) = &self.candidates else {
+            let m = self.searcher.find(Input::new(buf).range(pos..))?;
+            return Some(Hit {
+                start: m.start(),
+                end: m.end(),
+                pattern: m.pattern().as_usize(),
+            });
+        };
+        let mut at = pos;
+        while at < buf.len() {
+            // Every match starts where some host's first bytes do, so the first candidate
+            // that holds a whole host is the leftmost match.
+            let start = candidates.find_in(buf, Span::from(at..buf.len()))?.start();
+            if let Some(hit) = self.longest_at(buf, start) {
+                return Some(hit);
+            }
+            at = start + 1;
+        }
+        None
+    }
+
+    /// The longest origin host at `start`, if any. A direct comparison: there are few
+    /// hosts, and this runs only where the candidate finder stopped.
+    fn longest_at(&self, buf: &[u8], start: usize) -> Option<Hit> {
+        let rest = &buf[start..];
+        self.by_length
+            .iter()
+            .find(|&&i| {
+                let p = &self.patterns[i];
+                rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p)
+            })
+            .map(|&i| Hit {
+                start,
+                end: start + self.patterns[i].len(),
+                pattern: i,
+            })
+    }
+
+    /// The first index from `from` on where the rest of `buf` is a proper prefix of an
+    /// origin host, or `buf.len()`.
+    fn partial_from(&self, buf: &[u8], from: usize) -> usize {
+        (from..buf.len())
+            .find(|&p| {
+                let rest = &buf[p..];
+                self.starts[rest[0] as usize]
+                    && self.patterns.iter().any(|pat| {
+                        pat.len() > rest.len() && pat[..rest.len()].eq_ignore_ascii_case(rest)
+                    })
+            })
+            .unwrap_or(buf.len())
+    }
+
+    fn before_ok(&self, buf: &[u8], behind: &[u8], start: usize) -> bool {
+        let prev = match start.checked_sub(1) {
+            Some(i) => buf[i],
+            None => match behind.last() {
+                Some(&b) => b,
+                None => return true,
+            },
+        };
+        if !is_host_byte(prev) {
+            return true;
+        }
+        let mut window = [0u8; LOOKBEHIND];
+        let from_buf = start.min(LOOKBEHIND);
+        let from_behind = (LOOKBEHIND - from_buf).min(behind.len());
+        let n = from_behind + from_buf;
+        window[..from_behind].copy_from_slice(&behind[behind.len() - from_behind..]);
+        window[from_behind..n].copy_from_slice(&buf[start - from_buf..start]);
+        ESCAPES.iter().any(|e| window[..n].ends_with(e))
+    }
+
+    fn splice(&self, buf: &[u8], hits: &[Hit], upto: usize, out: &mut impl Extend<u8>) {
+        let mut at = 0;
+        for h in hits {
+            out.extend(buf[at..h.start].iter().copied());
+            out.extend(self.replacements[h.pattern].iter().copied());
+            at = h.end;
+        }
+        out.extend(buf[at..upto].iter().copied());
+    }
+}
+
+/// A Teddy searcher for every case variant of each host's first (up to three) bytes,
+/// fewer bytes if that makes too many variants for Teddy.
+fn candidate_finder(patterns: &[Vec<u8>]) -> Option<packed::Searcher> {
+    for k in (1..=3).rev() {
+        let mut fragments = std::collections::BTreeSet::new();
+        for p in patterns {
+            let mut variants = vec![Vec::new()];
+            for &b in &p[..k.min(p.len())] {
+                let cases = [b.to_ascii_lowercase(), b.to_ascii_uppercase()];
+                let cases = if cases[0] == cases[1] {
+                    &cases[..1]
+                } else {
+                    &cases[..]
+                };
+                variants = variants
+                    .iter()
+                    .flat_map(|v| {
+                        cases.iter().map(move |&c| {
+                            let mut v = v.clone();
+                            v.push(c);
+                            v
+                        })
+                    })
+                    .collect();
+            }
+            fragments.extend(variants);
+        }
+        if fragments.len() > 64 {
+            continue;
+        }
+        return packed::Config::new()
+            .only_teddy(true)
+            .builder()
+            .extend(&fragments)
+            .build();
+    }
+    None
+}
+
+/// Whether the bytes after a match end a hostname; `None` when they have not arrived yet.
+fn after_ok(buf: &[u8], end: usize, eof: bool) -> Option<bool> {
+    let undecided = if eof { Some(true) } else { None };
+    let Some(&next) = buf.get(end) else {
+        return undecided;
+    };
+    if is_host_byte(next) {
+        return Some(false);
+    }
+    if next == b'.' {
+        return match buf.get(end + 1) {
+            Some(&b) => Some(!is_host_byte(b)),
+            None => undecided,
+        };
+    }
+    Some(true)
+}
+
+/// The rewriting state of one body: feed chunks in order with [`push`](Self::push), then
+/// call [`finish`](Self::finish) once for what was held back.
+#[derive(Debug)]
+pub struct StreamRewriter {
+    rules: Arc<Rewriter>,
+    pending: BytesMut,
+    behind: [u8; LOOKBEHIND],
+    behind_len: usize,
+    hits: Vec<Hit>,
+    max_held: usize,
+}
+
+impl StreamRewriter {
+    /// Rewrites as much of `chunk` as can be decided; the result may be empty.
+    pub fn push(&mut self, chunk: Bytes) -> Bytes {
+        if self.pending.is_empty() {
+            self.process(chunk, false)
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            let buf = self.pending.split().freeze();
+            self.process(buf, false)
+        }
+    }
+
+    /// Everything still held back, rewritten. The stream is then empty and may be reused.
+    pub fn finish(&mut self) -> Bytes {
+        let buf = self.pending.split().freeze();
+        let out = self.process(buf, true);
+        self.behind_len = 0;
+        out
+    }
+
+    /// Bytes currently held back.
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The most bytes ever held back between two calls: the memory bound the tests check.
+    pub fn max_held(&self) -> usize {
+        self.max_held
+    }
+
+    fn process(&mut self, buf: Bytes, eof: bool) -> Bytes {
+        let behind = &self.behind[..self.behind_len];
+        let hold = self.rules.scan(&buf, behind, eof, &mut self.hits);
+        let out = if self.hits.is_empty() {
+            buf.slice(..hold)
+        } else {
+            let mut out = BytesMut::with_capacity(hold + self.hits.len() * 4);
+            let mut at = 0;
+            for h in &self.hits {
+                out.extend_from_slice(&buf[at..h.start]);
+                out.extend_from_slice(&self.rules.replacements[h.pattern]);
+                at = h.end;
+            }
+            out.extend_from_slice(&buf[at..hold]);
+            out.freeze()
+        };
+        self.remember(&buf[..hold]);
+        self.pending.extend_from_slice(&buf[hold..]);
+        self.max_held = self.max_held.max(self.pending.len());
+        out
+    }
+
+    fn remember(&mut self, emitted: &[u8]) {
+        if emitted.len() >= LOOKBEHIND {
+            self.behind
+                .copy_from_slice(&emitted[emitted.len() - LOOKBEHIND..]);
+            self.behind_len = LOOKBEHIND;
+            return;
+        }
+        let keep = (LOOKBEHIND - emitted.len()).min(self.behind_len);
+        self.behind
+            .copy_within(self.behind_len - keep..self.behind_len, 0);
+        self.behind[keep..keep + emitted.len()].copy_from_slice(emitted);
+        self.behind_len = keep + emitted.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rewriter() -> Arc<Rewriter> {
+        let map = HostMap::new([
+            ("example.cn", "example.com"),
+            ("www.example.cn", "www.example.com"),
+            ("api.example.cn", "api.example.com"),
+            ("static.example.cn", "static.example.com"),
+        ])
+        .expect("valid pairs");
+        Arc::new(Rewriter::new(&map).expect("matcher builds"))
+    }
+
+    /// The same rules without the Teddy candidate finder: the path CPUs without SIMD take.
+    fn plain_rewriter() -> Arc<Rewriter> {
+        let mut rw = Arc::into_inner(rewriter()).expect("sole owner");
+        rw.candidates = None;
+        Arc::new(rw)
+    }
+
+    fn whole(input: &str) -> String {
+        String::from_utf8(rewriter().rewrite_all(input.as_bytes()).into_owned()).expect("utf-8")
+    }
+
+    fn chunked(input: &[u8], sizes: &[usize]) -> (Vec<u8>, usize) {
+        let rw = rewriter();
+        let mut s = rw.stream();
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes.get(i).copied().unwrap_or(1).clamp(1, rest.len());
+            i += 1;
+            out.extend_from_slice(&s.push(Bytes::copy_from_slice(&rest[..n])));
+            rest = &rest[n..];
+        }
+        out.extend_from_slice(&s.finish());
+        (out, s.max_held())
+    }
+
+    #[test]
+    fn rewrites_hosts_on_label_boundaries() {
+        let cases = [
+            ("https://example.com/x", "https://example.cn/x"),
+            ("//EXAMPLE.COM", "//example.cn"),
+            ("see example.com.", "see example.cn."),
+            ("example.com", "example.cn"),
+            ("example.com:443/a", "example.cn:443/a"),
+            (
+                "www.example.com api.example.com",
+                "www.example.cn api.example.cn",
+            ),
+            ("cdn.example.com", "cdn.example.cn"),
+            ("xwww.example.com", "xwww.example.cn"),
+            ("mailto:sales@example.com", "mailto:sales@example.cn"),
+            (
+                "https%3A%2F%2Fexample.com%2Fx",
+                "https%3A%2F%2Fexample.cn%2Fx",
+            ),
+            (
+                "https%253A%252F%252Fexample.com",
+                "https%253A%252F%252Fexample.cn",
+            ),
+            ("https:\\/\\/example.com\\/x", "https:\\/\\/example.cn\\/x"),
+            ("\\u002F\\u002Fexample.com", "\\u002F\\u002Fexample.cn"),
+            (
+                "\\u002f\\u002fwww.example.com",
+                "\\u002f\\u002fwww.example.cn",
+            ),
+            ("a%40example.com", "a%40example.cn"),
+            ("\"example.com\"", "\"example.cn\""),
+            ("example.com..", "example.cn.."),
+            ("(example.com)", "(example.cn)"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(whole(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn leaves_other_hosts_alone() {
+        for input in [
+            "notexample.com",
+            "my-example.com",
+            "example.com.au",
+            "example.community",
+            "example.com-x",
+            "example.coma",
+            "www.example.com.au",
+            "%2Gexample.com",
+            "example.co",
+            "",
+        ] {
+            assert_eq!(whole(input), input, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn the_candidate_finder_is_in_use() {
+        // Where Teddy exists (x86_64 with SSSE3/AVX2, aarch64), the fast path is taken.
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            assert!(rewriter().candidates.is_some());
+        }
+    }
+
+    #[test]
+    fn one_byte_chunks_match_whole() {
+        let input = "<a href=\"https://www.example.com/\">example.com.au example.com.</a> \
+                     https%3A%2F%2Fexample.com notexample.com api.example.com";
+        let (out, held) = chunked(input.as_bytes(), &[]);
+        assert_eq!(String::from_utf8(out).expect("utf-8"), whole(input));
+        assert!(held <= rewriter().max_held_back(), "held {held}");
+    }
+
+    #[test]
+    fn chunks_without_matches_are_not_copied() {
+        let rw = rewriter();
+        let mut s = rw.stream();
+        let chunk = Bytes::from_static(b"nothing to see here;");
+        let out = s.push(chunk.clone());
+        assert_eq!(out.as_ptr(), chunk.as_ptr());
+        assert_eq!(out, chunk);
+    }
+
+    #[test]
+    fn escape_split_across_chunks_is_seen() {
+        let (out, _) = chunked(b"xx%2Fexample.com/", &[4, 13]);
+        assert_eq!(out, b"xx%2Fexample.cn/");
+        let (out, _) = chunked(b"ab\\u002Fexample.com", &[7, 1, 100]);
+        assert_eq!(out, b"ab\\u002Fexample.cn");
+    }
+
+    fn token() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "example.com",
+            "EXAMPLE.COM",
+            "www.example.com",
+            "api.example.com",
+            "static.",
+            "example",
+            ".com",
+            ".",
+            "-",
+            "a",
+            "%2F",
+            "%3A",
+            "\\/",
+            "\\u002F",
+            "/",
+            " ",
+            "au",
+            "e",
+            "x",
+            "w",
+            "@",
+            "com",
+            "\n",
+            "é",
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_equals_whole(
+            tokens in prop::collection::vec(token(), 0..40),
+            sizes in prop::collection::vec(1usize..24, 0..40),
+        ) {
+            let input = tokens.concat();
+            let (out, held) = chunked(input.as_bytes(), &sizes);
+            let want = rewriter().rewrite_all(input.as_bytes()).into_owned();
+            prop_assert_eq!(&out, &want);
+            prop_assert!(held <= rewriter().max_held_back());
+            let plain = plain_rewriter().rewrite_all(input.as_bytes()).into_owned();
+            prop_assert_eq!(plain, want);
+        }
+    }
+}
