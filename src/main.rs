@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use geoline::config::Config;
+use geoline::redirect::access_log;
 use geoline::server;
 
 #[derive(Parser)]
@@ -56,20 +57,36 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(json: bool) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     // hickory-server logs every TCP query at info; that is a query log, not an event log.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_net=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
+    // The access log has its own layer and format, whatever RUST_LOG says.
+    let filter = match format!("{}=off", access_log::TARGET).parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
+    let events = tracing_subscriber::fmt::layer();
+    let events = if json {
+        events.json().with_filter(filter).boxed()
     } else {
-        builder.init();
-    }
+        events.with_filter(filter).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(events)
+        .with(access_log::layer(std::io::stdout))
+        .init();
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let loaded = server::load(&config)?;
+    if let Some(redirect) = &config.redirect {
+        geoline::redirect::check(redirect)?;
+    }
     print!(
         "{}",
         server::Summary {

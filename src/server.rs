@@ -33,6 +33,8 @@ pub enum LoadError {
 pub enum StartError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Redirect(#[from] crate::redirect::RedirectError),
     #[error("cannot listen on {addr} ({transport}): {source}")]
     Bind {
         addr: SocketAddr,
@@ -117,6 +119,28 @@ impl fmt::Display for Summary<'_> {
             let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
             writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
         }
+        if let Some(redirect) = &self.config.redirect {
+            let listeners: Vec<String> = redirect
+                .listeners
+                .iter()
+                .map(|l| {
+                    let scheme = if l.tls { "https" } else { "http" };
+                    let pp = if l.proxy_protocol {
+                        " (PROXY protocol)"
+                    } else {
+                        ""
+                    };
+                    format!("{scheme}://{}{pp}", l.address)
+                })
+                .collect();
+            writeln!(
+                f,
+                "redirect: {} rules, {} certificates, on {}",
+                redirect.rules.len(),
+                redirect.certificates.len(),
+                listeners.join(", ")
+            )?;
+        }
         Ok(())
     }
 }
@@ -142,6 +166,8 @@ pub struct Running {
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
     pub dns_state: Option<Arc<DnsState>>,
+    /// The redirector's listeners, in configuration order.
+    pub redirect: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     tcp: Option<hickory_server::Server<tcp::TcpHandler>>,
@@ -156,14 +182,21 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         dns_udp: Vec::new(),
         dns_tcp: Vec::new(),
         dns_state: None,
+        redirect: Vec::new(),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
         tcp: None,
     };
+    // One classification for every listener: a database reload reaches them all at once.
+    let classifier = Arc::new(ClassifierHandle::new(loaded.classifier));
+    if let Some(redirect) = &config.redirect {
+        running.redirect =
+            crate::redirect::start(redirect, classifier.clone(), &shutdown, &mut tasks).await?;
+    }
     if let Some(dns) = &config.dns {
         let state = Arc::new(DnsState {
             zones: ArcSwap::from_pointee(loaded.zones),
-            classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
+            classifier: classifier.clone(),
             max_udp_payload: dns.max_udp_payload,
         });
         let (sockets, listeners) = bind_dns(dns).await?;
