@@ -11,7 +11,7 @@ use axum::body::Body;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::config::{RedirectRuleConfig, is_under};
+use crate::config::RedirectRuleConfig;
 
 /// One rule, ready for the hot path.
 #[derive(Debug)]
@@ -83,7 +83,7 @@ impl Rules {
                 .unwrap_or(HeaderValue::from_static("private")),
             })
             .collect();
-        rules.sort_by(|a, b| b.from.len().cmp(&a.from.len()));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.from.len()));
         Rules { rules }
     }
 
@@ -112,11 +112,6 @@ impl Rules {
             }
         }
         Ok(Lookup::NotCovered)
-    }
-
-    /// Whether any rule covers `host` (already lower case, no port).
-    pub fn covers(&self, host: &str) -> bool {
-        self.rules.iter().any(|r| is_under(host, &r.from))
     }
 }
 
