@@ -69,7 +69,8 @@ fn init_logging(json: bool) {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    let events = tracing_subscriber::fmt::layer();
+    // Events on stderr, the access log alone on stdout: `serve >access.log 2>events.log`.
+    let events = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let events = if json {
         events.json().with_filter(filter).boxed()
     } else {

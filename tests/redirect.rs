@@ -550,7 +550,7 @@ async fn mainland_client_gets_the_exact_redirect() {
     );
     assert!(line["duration_us"].is_u64(), "{line}");
     assert!(
-        line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        line["time"].as_str().is_some_and(|t| t.ends_with('Z')),
         "{line}"
     );
     s.running.shutdown().await;
