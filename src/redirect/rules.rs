@@ -189,27 +189,32 @@ pub fn location(covered: Covered<'_>, path_and_query: &str) -> Result<String, Ta
 /// depends on the client's address, which no shared cache keys on), and a short HTML page
 /// with the link for clients that do not follow redirects.
 pub fn redirect_response(rule: &Rule, location: &str) -> Response<Body> {
+    // Built from validated labels and a target hyper parsed, checked above for control
+    // characters; a failure here would be a bug, and a 500 is then the honest answer.
+    let Ok(location_value) = HeaderValue::from_str(location) else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "geoline redirect: cannot build the Location header\n",
+        );
+    };
     let reason = rule.status.canonical_reason().unwrap_or("Redirect");
-    let code = rule.status.as_u16();
-    let link = html_escape(location);
-    let body = format!(
-        "<!DOCTYPE html>\n<html><head><title>{code} {reason}</title></head>\
-         <body><h1>{reason}</h1><p><a href=\"{link}\">{link}</a></p></body></html>\n"
-    );
+    let mut body = String::with_capacity(160 + 2 * location.len());
+    body.push_str("<!DOCTYPE html>\n<html><head><title>");
+    body.push_str(rule.status.as_str());
+    body.push(' ');
+    body.push_str(reason);
+    body.push_str("</title></head><body><h1>");
+    body.push_str(reason);
+    body.push_str("</h1><p><a href=\"");
+    html_escape_into(&mut body, location);
+    body.push_str("\">");
+    html_escape_into(&mut body, location);
+    body.push_str("</a></p></body></html>\n");
+
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = rule.status;
     let headers = resp.headers_mut();
-    // Built from validated labels and a target hyper parsed, checked above for control
-    // characters; a failure here would be a bug, and a 500 is then the honest answer.
-    match HeaderValue::from_str(location) {
-        Ok(v) => headers.insert(header::LOCATION, v),
-        Err(_) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "geoline redirect: cannot build the Location header\n",
-            );
-        }
-    };
+    headers.insert(header::LOCATION, location_value);
     headers.insert(header::CACHE_CONTROL, rule.cache_control.clone());
     headers.insert(
         header::CONTENT_TYPE,
@@ -233,17 +238,24 @@ pub fn plain(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    html_escape_into(&mut out, s);
     out
+}
+
+fn html_escape_into(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&#39;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
 }
 
 #[cfg(test)]
