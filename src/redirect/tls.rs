@@ -212,31 +212,20 @@ pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>,
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// Reloads `store` when a file in its directories changes or on SIGHUP, until `shutdown`.
+/// A file watch that cannot be set up (inotify limits in a container) is logged and left
+/// out: SIGHUP still works.
 pub fn spawn_reloader(
     store: Arc<CertStore>,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, TlsError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        match event {
-            // Our own reads show up as opens and closes; only changes count.
-            Ok(e) if matches!(e.kind, EventKind::Access(_)) => {
-                if let EventKind::Access(notify::event::AccessKind::Close(
-                    notify::event::AccessMode::Write,
-                )) = e.kind
-                {
-                    let _ = tx.send(());
-                }
-            }
-            Ok(_) => {
-                let _ = tx.send(());
-            }
-            Err(e) => tracing::warn!(error = %e, "redirect: certificate watch error"),
+    let watcher = match watch(&store, tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "redirect: certificate files are not watched; reload them with SIGHUP");
+            None
         }
-    })?;
-    for dir in store.directories() {
-        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    }
+    };
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| TlsError::Watch(notify::Error::io(e)))?;
     Ok(tokio::spawn(async move {
@@ -245,14 +234,11 @@ pub fn spawn_reloader(
         loop {
             let cause = tokio::select! {
                 () = shutdown.cancelled() => return,
-                got = rx.recv() => match got {
-                    Some(()) => {
-                        tokio::time::sleep(SETTLE).await;
-                        while rx.try_recv().is_ok() {}
-                        "file change"
-                    }
-                    None => return,
-                },
+                Some(()) = rx.recv() => {
+                    tokio::time::sleep(SETTLE).await;
+                    while rx.try_recv().is_ok() {}
+                    "file change"
+                }
                 _ = hup.recv() => "SIGHUP",
             };
             match store.reload() {
@@ -265,4 +251,32 @@ pub fn spawn_reloader(
             }
         }
     }))
+}
+
+fn watch(
+    store: &CertStore,
+    tx: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Result<notify::RecommendedWatcher, TlsError> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        match event {
+            // Our own reads show up as opens and closes; only changes count.
+            Ok(e) => {
+                let change = match e.kind {
+                    EventKind::Access(notify::event::AccessKind::Close(
+                        notify::event::AccessMode::Write,
+                    )) => true,
+                    EventKind::Access(_) => false,
+                    _ => true,
+                };
+                if change {
+                    let _ = tx.send(());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "redirect: certificate watch error"),
+        }
+    })?;
+    for dir in store.directories() {
+        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    }
+    Ok(watcher)
 }
