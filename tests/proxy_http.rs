@@ -5,6 +5,7 @@ mod proxy_support;
 use std::time::Duration;
 
 use bytes::Bytes;
+use geoline::proxy::Proxy;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use proxy_support::*;
@@ -528,4 +529,240 @@ async fn post_bodies_reach_the_origin() {
     let (status, _, body) = read(client().request(req).await.expect("answer")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "a=example.cn&b=2");
+}
+
+#[tokio::test]
+async fn head_of_a_rewritten_type_drops_the_length() {
+    let up = serving("text/html", &[("etag", "\"h\"")], HTML_IN).await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+    let req = http::Request::head(format!("http://{proxy}/"))
+        .header("host", "example.cn")
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("request");
+    let (status, h, body) = read(client().request(req).await.expect("answer")).await;
+    assert_eq!(status, StatusCode::OK);
+    // The GET body would not have the origin's length: say nothing rather than lie.
+    assert!(!h.contains_key("content-length"), "{h:?}");
+    assert_eq!(h["etag"], "W/\"h\"");
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn connect_and_absolute_form_to_other_hosts_are_refused() {
+    let up = serving("text/plain", &[], "never").await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+    let mut tcp = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(
+        b"GET http://evil.test/ HTTP/1.1\r\nHost: example.cn\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 421 "), "{answer}");
+    assert!(
+        answer.ends_with("geoline proxy: host \"evil.test\" is not served here\n"),
+        "{answer}"
+    );
+
+    let mut tcp = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    tcp.write_all(b"CONNECT example.cn:443 HTTP/1.1\r\nHost: example.cn:443\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 1024];
+    let n = tcp.read(&mut buf).await.expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
+}
+
+#[tokio::test]
+async fn an_origin_that_never_accepts_gives_502_after_the_connect_timeout() {
+    // A listener whose accept queue is full: further SYNs are dropped, so connecting hangs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let _listener = socket.listen(1).expect("listen");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    let proxy = start(
+        builder(addr)
+            .connect_timeout(Duration::from_millis(300))
+            .response_timeout(Duration::from_secs(5))
+            .build()
+            .expect("proxy"),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = read(get(proxy, "example.cn", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        body,
+        "geoline proxy: cannot connect to the origin example.com\n"
+    );
+    // It was the timeout, not a refusal, that ended the attempt.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn deflate_and_zstd_upstreams_round_trip() {
+    use tokio::io::AsyncReadExt;
+    let mut deflated = Vec::new();
+    async_compression::tokio::bufread::ZlibEncoder::new(HTML_IN.as_bytes())
+        .read_to_end(&mut deflated)
+        .await
+        .expect("deflate");
+    let mut zstded = Vec::new();
+    async_compression::tokio::bufread::ZstdEncoder::new(HTML_IN.as_bytes())
+        .read_to_end(&mut zstded)
+        .await
+        .expect("zstd");
+    let (deflated, zstded): (&'static [u8], &'static [u8]) = (deflated.leak(), zstded.leak());
+    let up = origin(move |req| async move {
+        let (coding, body) = if req.uri().path() == "/d" {
+            ("deflate", deflated)
+        } else {
+            ("zstd", zstded)
+        };
+        response(
+            200,
+            &[("content-type", "text/html"), ("content-encoding", coding)],
+            full(Bytes::from_static(body)),
+        )
+    })
+    .await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+
+    let (_, h, body) =
+        read(get(proxy, "example.cn", "/d", &[("accept-encoding", "deflate")]).await).await;
+    assert_eq!(h["content-encoding"], "deflate");
+    let mut out = Vec::new();
+    async_compression::tokio::bufread::ZlibDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .await
+        .expect("inflate");
+    assert_eq!(out, HTML_OUT.as_bytes());
+
+    let (_, h, body) =
+        read(get(proxy, "example.cn", "/z", &[("accept-encoding", "zstd")]).await).await;
+    assert_eq!(h["content-encoding"], "zstd");
+    let mut out = Vec::new();
+    async_compression::tokio::bufread::ZstdDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .await
+        .expect("unzstd");
+    assert_eq!(out, HTML_OUT.as_bytes());
+
+    // A client taking only gzip gets the zstd body as gzip.
+    let (_, h, body) =
+        read(get(proxy, "example.cn", "/z", &[("accept-encoding", "gzip")]).await).await;
+    assert_eq!(h["content-encoding"], "gzip");
+    assert_eq!(gunzip(&body).await, HTML_OUT.as_bytes());
+}
+
+#[tokio::test]
+async fn a_corrupt_compressed_body_gives_502() {
+    let up = origin(|_req| async move {
+        response(
+            200,
+            &[("content-type", "text/html"), ("content-encoding", "gzip")],
+            full("this is not gzip at all"),
+        )
+    })
+    .await;
+    let proxy = start(builder(up).build().expect("proxy")).await;
+    let (status, _, body) =
+        read(get(proxy, "example.cn", "/", &[("accept-encoding", "gzip")]).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        body,
+        "geoline proxy: the body from the origin example.com cannot be read or decoded\n"
+    );
+}
+
+#[tokio::test]
+async fn pass_through_for_the_redirector() {
+    // The redirector's pass-through: the public name is the origin's own name, dialed at
+    // the origin's real address, nothing rewritten.
+    let up = serving(
+        "text/html",
+        &[("location", "https://example.com/")],
+        HTML_IN,
+    )
+    .await;
+    let proxy = Proxy::builder("http://example.com")
+        .pair("example.com", "example.com")
+        .pair("www.example.com", "www.example.com")
+        .connect_to(up)
+        .rewrite(false)
+        .build()
+        .expect("proxy");
+    let proxy = start(proxy).await;
+    let (status, h, body) = read(get(proxy, "www.example.com", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["location"], "https://example.com/");
+    assert_eq!(body, HTML_IN);
+    let (status, _, _) = read(get(proxy, "example.cn", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let up = origin(|req| async move {
+        if req.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        response(
+            200,
+            &[("content-type", "text/plain")],
+            full("see example.com"),
+        )
+    })
+    .await;
+    let proxy = builder(up)
+        .response_timeout(Duration::from_millis(200))
+        .build()
+        .expect("proxy");
+    let addr = start(proxy.clone()).await;
+    let (_, _, body) = read(get(addr, "example.cn", "/", &[]).await).await;
+    assert_eq!(body, "see example.cn");
+    let (status, _, _) = read(get(addr, "other.test", "/", &[]).await).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    let (status, _, _) = read(get(addr, "example.cn", "/slow", &[]).await).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let m = proxy.metrics().snapshot();
+    assert_eq!(
+        m,
+        geoline::proxy::ProxyMetricsSnapshot {
+            requests: 3,
+            misdirected: 1,
+            bad_gateway: 0,
+            gateway_timeout: 1,
+            rewritten: 1,
+            upgraded: 0,
+            body_bytes: m.body_bytes,
+        }
+    );
+    let own_errors = "geoline proxy: host \"other.test\" is not served here\n".len()
+        + "geoline proxy: the origin example.com did not answer within 200ms\n".len();
+    assert_eq!(m.body_bytes as usize, "see example.cn".len() + own_errors);
 }

@@ -28,6 +28,7 @@ use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::{ReaderStream, StreamReader};
 
+use super::metrics::ProxyMetrics;
 use super::rewrite::{Rewriter, StreamRewriter};
 
 /// The error type of every body the proxy produces.
@@ -49,16 +50,32 @@ pub enum BodyError {
 
 /// A response body from the proxy: the origin's frames as they come, or the rewritten
 /// stream. Usable wherever an `http_body::Body<Data = Bytes>` is.
-pub struct ProxyBody(UnsyncBoxBody<Bytes, BoxError>);
+pub struct ProxyBody {
+    inner: UnsyncBoxBody<Bytes, BoxError>,
+    counter: Option<Arc<ProxyMetrics>>,
+}
 
 impl ProxyBody {
+    fn new(inner: UnsyncBoxBody<Bytes, BoxError>) -> ProxyBody {
+        ProxyBody {
+            inner,
+            counter: None,
+        }
+    }
+
     /// A body of fixed bytes (error pages, tests).
     pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-        ProxyBody(
+        ProxyBody::new(
             Full::new(bytes.into())
                 .map_err(|e| match e {})
                 .boxed_unsync(),
         )
+    }
+
+    /// Adds the bytes of every data frame to `metrics` as they are handed on.
+    pub(crate) fn counted(mut self, metrics: Arc<ProxyMetrics>) -> ProxyBody {
+        self.counter = Some(metrics);
+        self
     }
 
     pub fn empty() -> ProxyBody {
@@ -70,11 +87,11 @@ impl ProxyBody {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        ProxyBody(body.map_err(Into::into).boxed_unsync())
+        ProxyBody::new(body.map_err(Into::into).boxed_unsync())
     }
 
     fn from_stream(stream: ByteStream) -> ProxyBody {
-        ProxyBody(
+        ProxyBody::new(
             BodyExt::map_err(StreamBody::new(stream.map_ok(Frame::data)), BoxError::from)
                 .boxed_unsync(),
         )
@@ -95,15 +112,21 @@ impl Body for ProxyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let (Some(m), Some(Ok(f))) = (&self.counter, &frame)
+            && let Some(data) = f.data_ref()
+        {
+            m.add_body_bytes(data.len() as u64);
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
+        self.inner.size_hint()
     }
 }
 
@@ -145,6 +168,18 @@ pub(crate) struct Plan {
     pub decode: Option<Coding>,
     /// The coding the client gets.
     pub encode: Option<Coding>,
+}
+
+/// `type/subtype` of a `Content-Type`, lower case, without parameters.
+fn essence(content_type: Option<&HeaderValue>) -> Option<String> {
+    let ct = content_type?.to_str().ok()?;
+    Some(
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 /// Whether a `Content-Type` is text the rewriter should see.
@@ -197,7 +232,14 @@ pub(crate) fn plan(response: &HeaderMap, accept_encoding: Option<&HeaderValue>) 
         [c] => Some(*c),
         _ => return None,
     };
-    let encode = decode.and_then(|origin| choose_coding(accept_encoding, origin));
+    // An event stream must reach the client event by event; a compressor holds its input
+    // until a block fills, so events go back uncompressed (always acceptable).
+    let streaming =
+        essence(response.get(header::CONTENT_TYPE)).as_deref() == Some("text/event-stream");
+    let encode = match decode {
+        Some(origin) if !streaming => choose_coding(accept_encoding, origin),
+        _ => None,
+    };
     Some(Plan { decode, encode })
 }
 
@@ -422,6 +464,7 @@ impl Stream for Rewriting {
                 }
                 Some(Err(e)) => {
                     self.finished = true;
+                    tracing::warn!(error = %e, "proxy: rewritten response cut off");
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
@@ -584,6 +627,16 @@ mod tests {
             })
         );
         assert_eq!(plan(&html(Some("compress")), Some(&hv("*"))), None);
+        assert_eq!(
+            plan(
+                &headers("text/event-stream", Some("gzip")),
+                Some(&hv("gzip"))
+            ),
+            Some(Plan {
+                decode: Some(Coding::Gzip),
+                encode: None
+            })
+        );
         assert_eq!(plan(&html(Some("gzip, br")), Some(&hv("*"))), None);
     }
 

@@ -8,6 +8,7 @@
 use std::fmt;
 
 /// One public host and the origin host it stands for, both lower case, without a trailing dot.
+/// They may be the same name: a pass-through for that host, nothing to rewrite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPair {
     /// The name clients use, e.g. `example.cn`.
@@ -29,8 +30,6 @@ pub enum MappingError {
     },
     #[error("{side} host {host:?} appears in more than one pair")]
     Duplicate { side: Side, host: String },
-    #[error("pair {public:?} ↔ {origin:?} maps a host to itself")]
-    Identity { public: String, origin: String },
 }
 
 /// Which half of a pair an error is about.
@@ -68,9 +67,6 @@ impl HostMap {
         for (public, origin) in pairs {
             let public = normalize(public.as_ref(), Side::Public)?;
             let origin = normalize(origin.as_ref(), Side::Origin)?;
-            if public == origin {
-                return Err(MappingError::Identity { public, origin });
-            }
             if out.iter().any(|p| p.public == public) {
                 return Err(MappingError::Duplicate {
                     side: Side::Public,
@@ -103,12 +99,16 @@ impl HostMap {
     /// The origin host for a request's host (port and trailing dot ignored), if it is one of
     /// ours. Only an exact name counts: subdomains of a public host are not served.
     pub fn origin_for(&self, public: &str) -> Option<&str> {
+        self.position(public).map(|i| self.pairs[i].origin.as_str())
+    }
+
+    /// The index in [`pairs`](Self::pairs) of the pair whose public host this is.
+    pub fn position(&self, public: &str) -> Option<usize> {
         let host = strip_port(public);
         let host = host.strip_suffix('.').unwrap_or(host);
         self.pairs
             .iter()
-            .find(|p| p.public.eq_ignore_ascii_case(host))
-            .map(|p| p.origin.as_str())
+            .position(|p| p.public.eq_ignore_ascii_case(host))
     }
 
     /// The public host for an origin host, exact name only.
@@ -215,10 +215,9 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(
-            HostMap::new([("a.cn", "A.cn")]),
-            Err(MappingError::Identity { .. })
-        ));
+        // A host paired with itself is the pass-through the redirector uses.
+        let same = HostMap::new([("a.com", "A.com")]).expect("identity pair");
+        assert_eq!(same.origin_for("a.com"), Some("a.com"));
         for bad in ["", "a..b", "-a.b", "a_b.c", "a b", "a/b", "ex%61mple.com"] {
             assert!(
                 matches!(

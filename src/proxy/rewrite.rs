@@ -2,11 +2,12 @@
 //!
 //! This module owns *what counts as a host* in arbitrary text and the streaming state that
 //! makes chunk boundaries invisible. It does not know about HTTP, content types or
-//! compression; [`super::body`] feeds it decoded chunks and [`super::headers`] whole values.
+//! compression; the body pipeline feeds it decoded chunks and the header rewriting whole
+//! values.
 //!
 //! # What matches
 //!
-//! Every origin host of the [`HostMap`](super::mapping::HostMap), ASCII case-insensitively,
+//! Every origin host of the [`HostMap`], ASCII case-insensitively,
 //! leftmost-longest (so `www.example.com` wins over `example.com` when both are pairs),
 //! replaced by its public host as configured. A match must sit on hostname label
 //! boundaries, which is what `sub_filter` cannot express:
@@ -61,16 +62,17 @@ pub struct RewriteError(#[from] aho_corasick::BuildError);
 #[derive(Debug)]
 pub struct Rewriter {
     searcher: AhoCorasick,
-    /// Finds where a match may start, many times faster than the automaton alone. The
-    /// automaton's own prefilters are off under ASCII case-insensitivity, and its plain
-    /// scan runs at a few hundred MB/s; SIMD (Teddy) over the case variants of each host's
-    /// first bytes runs at several GB/s. `None` where Teddy is unavailable.
-    candidates: Option<packed::Searcher>,
-    /// Pattern indexes, longest first.
-    by_length: Vec<usize>,
+    /// The same hosts for a SIMD (Teddy) search over a lower-cased copy of the text: many
+    /// times faster than the automaton, whose own prefilters are off under ASCII
+    /// case-insensitivity and whose plain scan runs at a few hundred MB/s. Lower-casing a
+    /// chunk costs far less than searching it. `None` where Teddy is unavailable.
+    folded: Option<packed::Searcher>,
     /// Lower-cased origin hosts, indexed like the searcher's patterns.
     patterns: Vec<Vec<u8>>,
     replacements: Vec<Bytes>,
+    /// Hosts paired with themselves: matched, so that `www.example.com` is not taken for
+    /// `www.` + `example.com`, but left as written.
+    keep: Vec<bool>,
     max_len: usize,
     /// Whether a byte can start an origin host, in either case.
     starts: [bool; 256],
@@ -103,13 +105,14 @@ impl Rewriter {
         }
         Ok(Rewriter {
             searcher,
-            candidates: candidate_finder(&patterns),
-            by_length: {
-                let mut v: Vec<usize> = (0..patterns.len()).collect();
-                v.sort_by_key(|&i| std::cmp::Reverse(patterns[i].len()));
-                v
-            },
+            folded: packed::Config::new()
+                .match_kind(packed::MatchKind::LeftmostLongest)
+                .only_teddy(true)
+                .builder()
+                .extend(&patterns)
+                .build(),
             max_len: patterns.iter().map(Vec::len).max().unwrap_or(0),
+            keep: pairs.iter().map(|p| p.public == p.origin).collect(),
             replacements: pairs
                 .iter()
                 .map(|p| Bytes::copy_from_slice(p.public.as_bytes()))
@@ -127,7 +130,7 @@ impl Rewriter {
     /// Rewrites a complete value (a header, a small document).
     pub fn rewrite_all<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
         let mut hits = Vec::new();
-        let end = self.scan(input, &[], true, &mut hits);
+        let end = self.scan(input, &[], true, &mut hits, &mut Vec::new());
         debug_assert_eq!(end, input.len());
         if hits.is_empty() {
             return Cow::Borrowed(input);
@@ -145,6 +148,7 @@ impl Rewriter {
             behind: [0; LOOKBEHIND],
             behind_len: 0,
             hits: Vec::new(),
+            folded: Vec::new(),
             max_held: 0,
         }
     }
@@ -152,8 +156,24 @@ impl Rewriter {
     /// Finds the accepted matches in `buf` and returns how far the output is decided: bytes
     /// from the returned index on must wait for more input (always `buf.len()` at `eof`).
     /// `behind` is the input just before `buf`, for the escape check.
-    fn scan(&self, buf: &[u8], behind: &[u8], eof: bool, hits: &mut Vec<Hit>) -> usize {
+    fn scan(
+        &self,
+        buf: &[u8],
+        behind: &[u8],
+        eof: bool,
+        hits: &mut Vec<Hit>,
+        folded: &mut Vec<u8>,
+    ) -> usize {
         hits.clear();
+        // Hosts are lower case: the lower-cased text has them at the same offsets.
+        let haystack: &[u8] = if self.folded.is_some() {
+            folded.clear();
+            folded.extend_from_slice(buf);
+            folded.make_ascii_lowercase();
+            folded
+        } else {
+            buf
+        };
         let len = buf.len();
         // A match starting at or after this point might continue past the end of `buf`,
         // and leftmost-longest could then pick a shorter pattern than the whole text has.
@@ -165,7 +185,7 @@ impl Rewriter {
         let mut pos = 0;
         let mut cursor = 0;
         while pos < len {
-            let Some(hit) = self.find_at(buf, pos) else {
+            let Some(hit) = self.find_at(haystack, pos) else {
                 break;
             };
             let (start, end) = (hit.start, hit.end);
@@ -177,7 +197,9 @@ impl Rewriter {
                 Some(after) => after && self.before_ok(buf, behind, start),
             };
             if accepted {
-                hits.push(hit);
+                if !self.keep[hit.pattern] {
+                    hits.push(hit);
+                }
                 cursor = end;
                 pos = end;
             } else {
@@ -194,44 +216,18 @@ impl Rewriter {
         }
     }
 
-    /// The leftmost-longest match starting at or after `pos`: `(start, end, pattern)`.
-    fn find_at(&self, buf: &[u8], pos: usize) -> Option<Hit> {
-        let Some(candidates) = &self.candidates else {
-            let m = self.searcher.find(Input::new(buf).range(pos..))?;
-            return Some(Hit {
-                start: m.start(),
-                end: m.end(),
-                pattern: m.pattern().as_usize(),
-            });
+    /// The leftmost-longest match starting at or after `pos` (in the lower-cased text when
+    /// the SIMD searcher is in use).
+    fn find_at(&self, haystack: &[u8], pos: usize) -> Option<Hit> {
+        let m = match &self.folded {
+            Some(teddy) => teddy.find_in(haystack, Span::from(pos..haystack.len()))?,
+            None => self.searcher.find(Input::new(haystack).range(pos..))?,
         };
-        let mut at = pos;
-        while at < buf.len() {
-            // Every match starts where some host's first bytes do, so the first candidate
-            // that holds a whole host is the leftmost match.
-            let start = candidates.find_in(buf, Span::from(at..buf.len()))?.start();
-            if let Some(hit) = self.longest_at(buf, start) {
-                return Some(hit);
-            }
-            at = start + 1;
-        }
-        None
-    }
-
-    /// The longest origin host at `start`, if any. A direct comparison: there are few
-    /// hosts, and this runs only where the candidate finder stopped.
-    fn longest_at(&self, buf: &[u8], start: usize) -> Option<Hit> {
-        let rest = &buf[start..];
-        self.by_length
-            .iter()
-            .find(|&&i| {
-                let p = &self.patterns[i];
-                rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p)
-            })
-            .map(|&i| Hit {
-                start,
-                end: start + self.patterns[i].len(),
-                pattern: i,
-            })
+        Some(Hit {
+            start: m.start(),
+            end: m.end(),
+            pattern: m.pattern().as_usize(),
+        })
     }
 
     /// The first index from `from` on where the rest of `buf` is a proper prefix of an
@@ -279,45 +275,6 @@ impl Rewriter {
     }
 }
 
-/// A Teddy searcher for every case variant of each host's first (up to three) bytes,
-/// fewer bytes if that makes too many variants for Teddy.
-fn candidate_finder(patterns: &[Vec<u8>]) -> Option<packed::Searcher> {
-    for k in (1..=3).rev() {
-        let mut fragments = std::collections::BTreeSet::new();
-        for p in patterns {
-            let mut variants = vec![Vec::new()];
-            for &b in &p[..k.min(p.len())] {
-                let cases = [b.to_ascii_lowercase(), b.to_ascii_uppercase()];
-                let cases = if cases[0] == cases[1] {
-                    &cases[..1]
-                } else {
-                    &cases[..]
-                };
-                variants = variants
-                    .iter()
-                    .flat_map(|v| {
-                        cases.iter().map(move |&c| {
-                            let mut v = v.clone();
-                            v.push(c);
-                            v
-                        })
-                    })
-                    .collect();
-            }
-            fragments.extend(variants);
-        }
-        if fragments.len() > 64 {
-            continue;
-        }
-        return packed::Config::new()
-            .only_teddy(true)
-            .builder()
-            .extend(&fragments)
-            .build();
-    }
-    None
-}
-
 /// Whether the bytes after a match end a hostname; `None` when they have not arrived yet.
 fn after_ok(buf: &[u8], end: usize, eof: bool) -> Option<bool> {
     let undecided = if eof { Some(true) } else { None };
@@ -345,6 +302,8 @@ pub struct StreamRewriter {
     behind: [u8; LOOKBEHIND],
     behind_len: usize,
     hits: Vec<Hit>,
+    /// Scratch space for the lower-cased chunk, reused.
+    folded: Vec<u8>,
     max_held: usize,
 }
 
@@ -380,7 +339,9 @@ impl StreamRewriter {
 
     fn process(&mut self, buf: Bytes, eof: bool) -> Bytes {
         let behind = &self.behind[..self.behind_len];
-        let hold = self.rules.scan(&buf, behind, eof, &mut self.hits);
+        let hold = self
+            .rules
+            .scan(&buf, behind, eof, &mut self.hits, &mut self.folded);
         let out = if self.hits.is_empty() {
             buf.slice(..hold)
         } else {
@@ -434,7 +395,7 @@ mod tests {
     /// The same rules without the Teddy candidate finder: the path CPUs without SIMD take.
     fn plain_rewriter() -> Arc<Rewriter> {
         let mut rw = Arc::into_inner(rewriter()).expect("sole owner");
-        rw.candidates = None;
+        rw.folded = None;
         Arc::new(rw)
     }
 
@@ -519,8 +480,23 @@ mod tests {
     fn the_candidate_finder_is_in_use() {
         // Where Teddy exists (x86_64 with SSSE3/AVX2, aarch64), the fast path is taken.
         if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
-            assert!(rewriter().candidates.is_some());
+            assert!(rewriter().folded.is_some());
         }
+    }
+
+    #[test]
+    fn hosts_paired_with_themselves_are_kept_as_written() {
+        let map = HostMap::new([
+            ("example.cn", "example.com"),
+            ("www.example.com", "www.example.com"),
+        ])
+        .expect("valid pairs");
+        let rw = Rewriter::new(&map).expect("rewriter");
+        assert_eq!(
+            rw.rewrite_all(b"WWW.Example.com example.com cdn.example.com")
+                .as_ref(),
+            b"WWW.Example.com example.cn cdn.example.cn"
+        );
     }
 
     #[test]

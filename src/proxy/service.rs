@@ -28,6 +28,7 @@ use rustls::pki_types::CertificateDer;
 use super::body::{self, BoxError, Limits, ProxyBody, StartError};
 use super::headers::{self, Forwarded};
 use super::mapping::{self, HostMap, MappingError, Side};
+use super::metrics::{Event, ProxyMetrics};
 use super::rewrite::{RewriteError, Rewriter};
 use super::upstream::{self, HttpClient, UpstreamError, UpstreamSettings};
 
@@ -237,6 +238,7 @@ impl ProxyBuilder {
                     read_timeout: self.read_timeout,
                     max_decompressed: self.max_decompressed,
                 },
+                metrics: Arc::default(),
             }),
         })
     }
@@ -265,6 +267,7 @@ struct Inner {
     connect_to: bool,
     response_timeout: Duration,
     limits: Limits,
+    metrics: Arc<ProxyMetrics>,
 }
 
 #[derive(Clone)]
@@ -302,6 +305,11 @@ impl Proxy {
             rewrite: true,
             pass_through: Vec::new(),
         }
+    }
+
+    /// Live counters, shared by every clone of this proxy.
+    pub fn metrics(&self) -> &ProxyMetrics {
+        &self.inner.metrics
     }
 
     /// The host pairs this proxy serves.
@@ -374,8 +382,13 @@ fn under_any<'d>(domains: &'d [String], host: &str) -> Option<&'d str> {
         .map(String::as_str)
 }
 
+/// Marks a response the proxy made itself, for counting; removed before it leaves.
+#[derive(Clone, Copy)]
+struct OwnResponse;
+
 fn error_response(status: StatusCode, message: String) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::full(format!("{message}\n")));
+    resp.extensions_mut().insert(OwnResponse);
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -398,11 +411,38 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-async fn handle<B>(inner: Arc<Inner>, mut req: Request<B>) -> Response<ProxyBody>
+async fn handle<B>(inner: Arc<Inner>, req: Request<B>) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let metrics = &inner.metrics;
+    metrics.count(Event::Request);
+    let mut resp = respond(&inner, req).await;
+    if resp.extensions_mut().remove::<OwnResponse>().is_some() {
+        match resp.status() {
+            StatusCode::MISDIRECTED_REQUEST => metrics.count(Event::Misdirected),
+            StatusCode::BAD_GATEWAY => metrics.count(Event::BadGateway),
+            StatusCode::GATEWAY_TIMEOUT => metrics.count(Event::GatewayTimeout),
+            _ => {}
+        }
+    }
+    resp.map(|b| b.counted(Arc::clone(&inner.metrics)))
+}
+
+async fn respond<B>(inner: &Arc<Inner>, mut req: Request<B>) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if req.method() == Method::CONNECT {
+        // A tunnel to an address of the client's choosing is exactly the open proxy this
+        // must never be.
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "geoline proxy: CONNECT is not supported".into(),
+        );
+    }
     // HTTP/2 and absolute-form requests carry the host in the URI, HTTP/1.1 in `Host`.
     let public_authority = match req.uri().authority() {
         Some(a) => a.as_str().to_string(),
@@ -420,13 +460,9 @@ where
             }
         },
     };
-    let pair = inner
-        .map
-        .origin_for(&public_authority)
-        .and_then(|origin| inner.map.pairs().iter().position(|p| p.origin == origin));
-    let target = match pair {
+    let target = match inner.map.position(&public_authority) {
         Some(index) => std::borrow::Cow::Borrowed(&inner.targets[index]),
-        None => match pass_through_target(&inner, &public_authority) {
+        None => match pass_through_target(inner, &public_authority) {
             Some(t) => std::borrow::Cow::Owned(t),
             None => {
                 return error_response(
@@ -459,11 +495,8 @@ where
             );
         }
     };
-    let origin_authority = |public: &str| {
-        let origin = inner.map.origin_for(public)?;
-        let i = inner.map.pairs().iter().position(|p| p.origin == origin)?;
-        Some(&inner.targets[i].host_header)
-    };
+    let origin_authority =
+        |public: &str| Some(&inner.targets[inner.map.position(public)?].host_header);
     headers::rewrite_request(
         &mut parts.headers,
         origin_authority,
@@ -525,6 +558,7 @@ where
             );
         };
         let origin_upgrade = hyper::upgrade::on(&mut resp);
+        inner.metrics.count(Event::Upgraded);
         tokio::spawn(async move {
             match tokio::try_join!(client_upgrade, origin_upgrade) {
                 Ok((c, o)) => {
@@ -562,7 +596,10 @@ where
                 ProxyBody::empty()
             } else {
                 match body::rewritten(incoming, plan, &rw, inner.limits).await {
-                    Ok(b) => b,
+                    Ok(b) => {
+                        inner.metrics.count(Event::Rewritten);
+                        b
+                    }
                     Err(e) => {
                         tracing::warn!(origin = %target.origin, error = %e, "proxy: origin body refused");
                         let reason = match e {

@@ -100,6 +100,9 @@ pub(crate) fn client(settings: &UpstreamSettings) -> Result<HttpClient, Upstream
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(settings.pool_idle_timeout)
+        // hyper's default buffer limit (about 400 KiB) is kept: on loopback, 128 and 256
+        // KiB cost a 1 MB pass-through 20-40 % more CPU in syscalls, for 5-10 MiB less RSS
+        // at 16 connections.
         .set_host(false)
         .build(https))
 }
