@@ -17,7 +17,8 @@
 # Each server runs alone on core 0, wrk on core 1. ROUNDS rounds, alternating servers, each
 # a WARMUP then DURATION seconds of wrk. Reported per run: requests/s, p99 latency, server
 # CPU per request (utime+stime of the whole process from /proc/PID/stat over the run,
-# divided by the requests wrk counted); then the medians and geoline/nginx ratios.
+# divided by the requests wrk counted); then, per server, the medians and the best runs
+# (on a shared machine the best run is the least disturbed one), and geoline/nginx ratios.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -125,7 +126,7 @@ NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 
 wait_port() {
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
         sleep 0.1
     done
@@ -189,17 +190,23 @@ for round in $(seq "$ROUNDS"); do
 done
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-col() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$WORK/results" | median; }
-n_rps=$(col nginx 2) g_rps=$(col geoline 2)
-n_p99=$(col nginx 3) g_p99=$(col geoline 3)
-n_cpu=$(col nginx 4) g_cpu=$(col geoline 4)
-echo
-echo "== medians"
-printf '| %-22s | %10s | %10s | %14s |\n' '' nginx geoline 'geoline/nginx'
-printf '|%s|%s|%s|%s|\n' ------------------------ ------------ ------------ ----------------
-awk -v n="$n_rps" -v g="$g_rps" 'BEGIN { printf "| %-22s | %10d | %10d | %13.2fx |\n", "requests/s", n, g, g / n }'
-awk -v n="$n_p99" -v g="$g_p99" 'BEGIN { printf "| %-22s | %10.3f | %10.3f | %13.2fx |\n", "p99 latency (ms)", n, g, g / n }'
-awk -v n="$n_cpu" -v g="$g_cpu" 'BEGIN { printf "| %-22s | %10.2f | %10.2f | %13.2fx |\n", "server CPU us/request", n, g, g / n }'
+col() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$WORK/results"; }
+table() { # TITLE PICK-for-rps PICK-for-p99 PICK-for-cpu, each "median", "max" or "min"
+    pick() { case $1 in median) median ;; max) sort -n | tail -1 ;; min) sort -n | head -1 ;; esac; }
+    local n_rps g_rps n_p99 g_p99 n_cpu g_cpu
+    n_rps=$(col nginx 2 | pick "$2") g_rps=$(col geoline 2 | pick "$2")
+    n_p99=$(col nginx 3 | pick "$3") g_p99=$(col geoline 3 | pick "$3")
+    n_cpu=$(col nginx 4 | pick "$4") g_cpu=$(col geoline 4 | pick "$4")
+    echo
+    echo "== $1"
+    printf '| %-22s | %10s | %10s | %14s |\n' '' nginx geoline 'geoline/nginx'
+    printf '|%s|%s|%s|%s|\n' ------------------------ ------------ ------------ ----------------
+    awk -v n="$n_rps" -v g="$g_rps" 'BEGIN { printf "| %-22s | %10d | %10d | %13.2fx |\n", "requests/s", n, g, g / n }'
+    awk -v n="$n_p99" -v g="$g_p99" 'BEGIN { printf "| %-22s | %10.3f | %10.3f | %13.2fx |\n", "p99 latency (ms)", n, g, g / n }'
+    awk -v n="$n_cpu" -v g="$g_cpu" 'BEGIN { printf "| %-22s | %10.2f | %10.2f | %13.2fx |\n", "server CPU us/request", n, g, g / n }'
+}
+table "medians" median median median
+table "best runs (each column on its own)" max min min
 echo
 echo "access-log lines written: nginx $(wc -l <"$WORK/nginx-access.log"), geoline $(grep -c '"status":301' "$WORK/geoline-access.log")"
 echo "logs and wrk output in $WORK"
