@@ -72,6 +72,7 @@ pub struct Config {
     /// Declared lines in match order; `default` is implicit and comes last.
     pub lines: Vec<LineConfig>,
     pub zones: Vec<ZoneConfig>,
+    pub redirect: Option<RedirectConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +190,7 @@ struct RawConfig {
     lines: Vec<RawLine>,
     #[serde(default, rename = "zone")]
     zones: Vec<RawZone>,
+    redirect: Option<RawRedirect>,
 }
 
 #[derive(Deserialize)]
@@ -512,6 +514,11 @@ impl Config {
             }
         };
 
+        let redirect = raw
+            .redirect
+            .map(|r| file.redirect(r, &lines, &resolve))
+            .transpose()?;
+
         Ok(Config {
             path: path.to_path_buf(),
             dns,
@@ -521,6 +528,7 @@ impl Config {
             geoip,
             lines,
             zones,
+            redirect,
         })
     }
 
@@ -693,6 +701,482 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+// ---------------------------------------------------------------------------------------
+// [redirect]: the Hong Kong redirector (src/redirect/).
+
+/// The `[redirect]` section: listeners, certificates, rules, whom to trust for the client
+/// address, and the origin non-matching clients are passed through to.
+#[derive(Debug, Clone)]
+pub struct RedirectConfig {
+    pub listeners: Vec<RedirectListenerConfig>,
+    /// Certificates for the TLS listeners, chosen by SNI; the first is the fallback.
+    pub certificates: Vec<CertificateConfig>,
+    pub rules: Vec<RedirectRuleConfig>,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` / PROXY protocol header is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The one header trusted proxies maintain; any other is the client's to forge.
+    pub client_ip_header: ClientIpHeader,
+    pub origin: OriginConfig,
+    /// Request heads (and TLS handshakes, PROXY headers) slower than this are cut off.
+    pub header_read_timeout: Duration,
+    /// The largest request head, in bytes.
+    pub max_header_bytes: usize,
+    /// The most header fields in one request.
+    pub max_headers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectListenerConfig {
+    pub address: SocketAddr,
+    pub tls: bool,
+    /// Every connection starts with a PROXY protocol v1 or v2 header.
+    pub proxy_protocol: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateConfig {
+    /// Lower-case SNI names this certificate answers, `*.example.com` for one label.
+    pub names: Vec<String>,
+    /// PEM: the leaf certificate first, then its chain.
+    pub cert: PathBuf,
+    /// PEM: PKCS#8, PKCS#1 or SEC1 private key.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectRuleConfig {
+    /// Lower case, no trailing dot; the rule covers it and its subdomains.
+    pub from: String,
+    /// Lower case, no trailing dot; `a.from` is sent to `a.to`.
+    pub to: String,
+    /// The scheme of the `Location`.
+    pub scheme: TargetScheme,
+    /// Clients in these lines are redirected; everyone else is passed through.
+    pub lines: Vec<String>,
+    /// 301, 302, 307 or 308.
+    pub status: u16,
+    /// `Cache-Control: private, max-age=N`.
+    pub max_age_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetScheme {
+    Https,
+    Http,
+}
+
+impl TargetScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetScheme::Https => "https",
+            TargetScheme::Http => "http",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginConfig {
+    /// `https://example.com[:port]`: the scheme and port every passed-through host is
+    /// reached at; its host is one the rules cover.
+    pub url: String,
+    /// Dial this instead of resolving the host; TLS still verifies the host name.
+    pub connect_to: Option<SocketAddr>,
+    /// PEM CA certificates trusted for the origin besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirect {
+    #[serde(rename = "listen")]
+    listeners: Spanned<Vec<RawRedirectListener>>,
+    #[serde(default, rename = "certificate")]
+    certificates: Vec<RawCertificate>,
+    #[serde(rename = "rule")]
+    rules: Spanned<Vec<RawRedirectRule>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default = "default_client_ip_header")]
+    client_ip_header: ClientIpHeader,
+    origin: Spanned<RawOrigin>,
+    #[serde(default = "default_header_read_timeout")]
+    header_read_timeout_secs: Spanned<u64>,
+    #[serde(default = "default_max_header_bytes")]
+    max_header_bytes: Spanned<usize>,
+    #[serde(default = "default_max_headers")]
+    max_headers: Spanned<usize>,
+}
+
+fn default_client_ip_header() -> ClientIpHeader {
+    ClientIpHeader::XForwardedFor
+}
+
+fn default_header_read_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 10)
+}
+
+fn default_max_header_bytes() -> Spanned<usize> {
+    // nginx's large_client_header_buffers (4 8k) allows about this much in all.
+    Spanned::new(0..0, 32 * 1024)
+}
+
+fn default_max_headers() -> Spanned<usize> {
+    Spanned::new(0..0, 100)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirectListener {
+    address: Spanned<SocketAddr>,
+    #[serde(default)]
+    tls: bool,
+    #[serde(default)]
+    proxy_protocol: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertificate {
+    names: Spanned<Vec<Spanned<String>>>,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirectRule {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    #[serde(default = "default_scheme")]
+    scheme: TargetScheme,
+    lines: Spanned<Vec<Spanned<String>>>,
+    #[serde(default = "default_status")]
+    status: Spanned<u16>,
+    #[serde(default = "default_max_age")]
+    max_age_secs: Spanned<u32>,
+}
+
+fn default_scheme() -> TargetScheme {
+    TargetScheme::Https
+}
+
+fn default_status() -> Spanned<u16> {
+    Spanned::new(0..0, 301)
+}
+
+fn default_max_age() -> Spanned<u32> {
+    Spanned::new(0..0, 3600)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrigin {
+    url: Spanned<String>,
+    connect_to: Option<SocketAddr>,
+    ca_file: Option<PathBuf>,
+    #[serde(default = "default_origin_connect_timeout")]
+    connect_timeout_secs: Spanned<u64>,
+    #[serde(default = "default_origin_response_timeout")]
+    response_timeout_secs: Spanned<u64>,
+}
+
+fn default_origin_connect_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 5)
+}
+
+fn default_origin_response_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 30)
+}
+
+/// A host name as the redirector compares them: lower case, no trailing dot, letters,
+/// digits, `-` and `_` in labels of 1 to 63, at most 253 in all. `None` for anything else.
+pub fn normalize_host(name: &str) -> Option<String> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 {
+        return None;
+    }
+    let ok = name.split('.').all(|label| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    ok.then(|| name.to_ascii_lowercase())
+}
+
+/// Whether `host` is `domain` or a subdomain of it; both already normalized.
+pub fn is_under(host: &str, domain: &str) -> bool {
+    host == domain
+        || (host.len() > domain.len()
+            && host.ends_with(domain)
+            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+}
+
+impl SourceFile<'_> {
+    fn redirect(
+        &self,
+        r: RawRedirect,
+        lines: &[LineConfig],
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<RedirectConfig, ConfigError> {
+        if r.listeners.get_ref().is_empty() {
+            return Err(self.invalid(
+                r.listeners.span(),
+                "redirect.listen is empty: give at least one [[redirect.listen]] address".into(),
+            ));
+        }
+        let listeners: Vec<RedirectListenerConfig> = r
+            .listeners
+            .get_ref()
+            .iter()
+            .map(|l| RedirectListenerConfig {
+                address: *l.address.get_ref(),
+                tls: l.tls,
+                proxy_protocol: l.proxy_protocol,
+            })
+            .collect();
+        for (i, l) in r.listeners.get_ref().iter().enumerate() {
+            let addr = l.address.get_ref();
+            if addr.port() != 0 && listeners[..i].iter().any(|o| o.address == *addr) {
+                return Err(self.invalid(
+                    l.address.span(),
+                    format!("redirect.listen: {addr} is given twice"),
+                ));
+            }
+        }
+
+        let mut certificates = Vec::with_capacity(r.certificates.len());
+        for c in &r.certificates {
+            if c.names.get_ref().is_empty() {
+                return Err(self.invalid(
+                    c.names.span(),
+                    "redirect.certificate: names is empty: give the SNI names it serves".into(),
+                ));
+            }
+            let mut names = Vec::new();
+            for n in c.names.get_ref() {
+                let raw = n.get_ref();
+                let (wild, rest) = match raw.strip_prefix("*.") {
+                    Some(rest) => (true, rest),
+                    None => (false, raw.as_str()),
+                };
+                let Some(name) = normalize_host(rest) else {
+                    return Err(self.invalid(
+                        n.span(),
+                        format!("redirect.certificate: `{raw}` is not a host name or `*.` followed by one"),
+                    ));
+                };
+                names.push(if wild { format!("*.{name}") } else { name });
+            }
+            certificates.push(CertificateConfig {
+                names,
+                cert: resolve(&c.cert),
+                key: resolve(&c.key),
+            });
+        }
+        if certificates.is_empty()
+            && let Some(l) = r.listeners.get_ref().iter().find(|l| l.tls)
+        {
+            return Err(self.invalid(
+                l.address.span(),
+                format!(
+                    "redirect.listen {} has tls = true but no [[redirect.certificate]] is configured",
+                    l.address.get_ref()
+                ),
+            ));
+        }
+
+        if r.rules.get_ref().is_empty() {
+            return Err(self.invalid(
+                r.rules.span(),
+                "redirect.rule is empty: give at least one [[redirect.rule]]".into(),
+            ));
+        }
+        let mut rules: Vec<RedirectRuleConfig> = Vec::new();
+        for rule in r.rules.get_ref() {
+            let host = |s: &Spanned<String>, what: &str| {
+                normalize_host(s.get_ref()).ok_or_else(|| {
+                    self.invalid(
+                        s.span(),
+                        format!(
+                            "redirect.rule: {what} `{}` is not a host name such as example.com",
+                            s.get_ref()
+                        ),
+                    )
+                })
+            };
+            let from = host(&rule.from, "from")?;
+            let to = host(&rule.to, "to")?;
+            if rules.iter().any(|o| o.from == from) {
+                return Err(self.invalid(
+                    rule.from.span(),
+                    format!("redirect.rule: `{from}` is the from of two rules"),
+                ));
+            }
+            let status = *rule.status.get_ref();
+            if ![301, 302, 307, 308].contains(&status) {
+                return Err(self.invalid(
+                    rule.status.span(),
+                    format!("redirect.rule `{from}`: status {status} is not 301, 302, 307 or 308"),
+                ));
+            }
+            let max_age = *rule.max_age_secs.get_ref();
+            if max_age > 31_536_000 {
+                return Err(self.invalid(
+                    rule.max_age_secs.span(),
+                    format!("redirect.rule `{from}`: max_age_secs {max_age} is more than a year"),
+                ));
+            }
+            if rule.lines.get_ref().is_empty() {
+                return Err(self.invalid(
+                    rule.lines.span(),
+                    format!("redirect.rule `{from}`: lines is empty: name the lines to redirect"),
+                ));
+            }
+            let mut rule_lines = Vec::new();
+            for l in rule.lines.get_ref() {
+                let name = l.get_ref();
+                if name != DEFAULT_LINE && !lines.iter().any(|d| &d.name == name) {
+                    return Err(self.invalid(
+                        l.span(),
+                        format!(
+                            "redirect.rule `{from}`: line `{name}` is not declared (declared: {})",
+                            declared_names(lines)
+                        ),
+                    ));
+                }
+                rule_lines.push(name.clone());
+            }
+            rules.push(RedirectRuleConfig {
+                from,
+                to,
+                scheme: rule.scheme,
+                lines: rule_lines,
+                status,
+                max_age_secs: max_age,
+            });
+        }
+        // A target inside a covered domain would be redirected again, forever.
+        for (rule, raw) in rules.iter().zip(r.rules.get_ref()) {
+            if let Some(other) = rules.iter().find(|o| is_under(&rule.to, &o.from)) {
+                return Err(self.invalid(
+                    raw.to.span(),
+                    format!(
+                        "redirect.rule `{}`: to `{}` is covered by the rule for `{}`: clients would be redirected in a loop",
+                        rule.from, rule.to, other.from
+                    ),
+                ));
+            }
+        }
+
+        let mut trusted_proxies = Vec::with_capacity(r.trusted_proxies.len());
+        for t in &r.trusted_proxies {
+            let text = t.get_ref();
+            let net = text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    self.invalid(
+                        t.span(),
+                        format!("redirect.trusted_proxies: `{text}` is not an address or CIDR prefix such as 10.0.0.0/8"),
+                    )
+                })?;
+            trusted_proxies.push(net.trunc());
+        }
+
+        let origin = r.origin.get_ref();
+        let url = origin.url.get_ref();
+        let bad_url = |reason: &str| {
+            self.invalid(
+                origin.url.span(),
+                format!("redirect.origin.url `{url}`: {reason}"),
+            )
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| bad_url("give https://host or http://host, with an optional port"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let origin_host = match rest.rsplit_once(':') {
+            Some((h, port)) if port.parse::<u16>().is_ok() => h,
+            _ => rest,
+        };
+        let origin_host = normalize_host(origin_host).ok_or_else(|| {
+            bad_url("a path, user or address is not allowed: only a host name and port")
+        })?;
+        if !rules.iter().any(|rule| is_under(&origin_host, &rule.from)) {
+            return Err(bad_url(
+                "its host is not covered by any rule (passed-through clients keep the host they asked for)",
+            ));
+        }
+        let timeout = |s: &Spanned<u64>, field: &str| {
+            let v = *s.get_ref();
+            if (1..=300).contains(&v) {
+                Ok(Duration::from_secs(v))
+            } else {
+                Err(self.invalid(
+                    s.span(),
+                    format!("redirect.origin.{field} {v} is outside 1..=300"),
+                ))
+            }
+        };
+        let origin = OriginConfig {
+            url: url.clone(),
+            connect_to: origin.connect_to,
+            ca_file: origin.ca_file.as_deref().map(resolve),
+            connect_timeout: timeout(&origin.connect_timeout_secs, "connect_timeout_secs")?,
+            response_timeout: timeout(&origin.response_timeout_secs, "response_timeout_secs")?,
+        };
+
+        let read = *r.header_read_timeout_secs.get_ref();
+        if !(1..=300).contains(&read) {
+            return Err(self.invalid(
+                r.header_read_timeout_secs.span(),
+                format!("redirect.header_read_timeout_secs {read} is outside 1..=300"),
+            ));
+        }
+        let max_header_bytes = *r.max_header_bytes.get_ref();
+        // hyper's read buffer cannot be smaller than 8 KiB.
+        if !(8192..=1 << 20).contains(&max_header_bytes) {
+            return Err(self.invalid(
+                r.max_header_bytes.span(),
+                format!("redirect.max_header_bytes {max_header_bytes} is outside 8192..=1048576"),
+            ));
+        }
+        let max_headers = *r.max_headers.get_ref();
+        if !(8..=1000).contains(&max_headers) {
+            return Err(self.invalid(
+                r.max_headers.span(),
+                format!("redirect.max_headers {max_headers} is outside 8..=1000"),
+            ));
+        }
+
+        Ok(RedirectConfig {
+            listeners,
+            certificates,
+            rules,
+            trusted_proxies,
+            client_ip_header: r.client_ip_header,
+            origin,
+            header_read_timeout: Duration::from_secs(read),
+            max_header_bytes,
+            max_headers,
+        })
+    }
 }
 
 #[cfg(test)]

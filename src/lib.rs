@@ -3,7 +3,7 @@
 //! Three parts share one configuration and one client classification:
 //!
 //! * [`dns`]: an authoritative GeoDNS server answering per-line views of its zones;
-//! * the redirector (`redirect`), sending mainland clients of `example.com` to `example.cn`;
+//! * [`redirect`]: the redirector, sending mainland clients of `example.com` to `example.cn`;
 //! * the rewriting reverse proxy (`proxy`), the nginx `proxy_pass` + `sub_filter` role.
 //!
 //! Classification is [`lines`]: a client address, through the GeoIP databases ([`geoip`]) and
@@ -18,6 +18,7 @@ pub mod lines;
 pub mod lookup;
 pub mod metrics;
 pub mod proxy;
+pub mod redirect;
 pub mod reload;
 pub mod server;
 pub mod watch;

@@ -40,6 +40,8 @@ pub enum LoadError {
 pub enum StartError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Redirect(#[from] crate::redirect::RedirectError),
     #[error("cannot listen on {addr} ({transport}): {source}")]
     Bind {
         addr: SocketAddr,
@@ -170,6 +172,28 @@ impl fmt::Display for Summary<'_> {
                 }
             )?;
         }
+        if let Some(redirect) = &self.config.redirect {
+            let listeners: Vec<String> = redirect
+                .listeners
+                .iter()
+                .map(|l| {
+                    let scheme = if l.tls { "https" } else { "http" };
+                    let pp = if l.proxy_protocol {
+                        " (PROXY protocol)"
+                    } else {
+                        ""
+                    };
+                    format!("{scheme}://{}{pp}", l.address)
+                })
+                .collect();
+            writeln!(
+                f,
+                "redirect: {} rules, {} certificates, on {}",
+                redirect.rules.len(),
+                redirect.certificates.len(),
+                listeners.join(", ")
+            )?;
+        }
         Ok(())
     }
 }
@@ -212,6 +236,8 @@ pub struct Running {
     /// reloads and `/status` work the same).
     pub dns_state: Arc<DnsState>,
     pub reloader: Arc<Reloader>,
+    /// The redirector's listeners, in configuration order.
+    pub redirect: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     udp_workers: Vec<std::thread::JoinHandle<()>>,
@@ -240,11 +266,18 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         proxy: None,
         dns_state: state.clone(),
         reloader: reloader.clone(),
+        redirect: Vec::new(),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
         tcp: None,
     };
+    // One classification for every listener: a database reload reaches them all at once.
+    if let Some(redirect) = &config.redirect {
+        running.redirect =
+            crate::redirect::start(redirect, state.classifier.clone(), &shutdown, &mut tasks)
+                .await?;
+    }
     if let Some(dns) = &config.dns {
         let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
         let (sockets, listeners) = bind_dns(dns, workers).await?;

@@ -402,17 +402,17 @@ struct Binary {
 
 impl Binary {
     async fn start(config: &std::path::Path) -> Binary {
-        // The log goes to standard output.
+        // Events go to standard error (standard output is the redirector's access log).
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
             .args(["serve", "--log-json", "--config"])
             .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start geoline");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
         let dns = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read log") {
                 if line.contains("dns listening") {

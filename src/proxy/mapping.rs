@@ -87,6 +87,11 @@ impl HostMap {
         Ok(HostMap { pairs: out })
     }
 
+    /// No pairs: for a proxy that only passes hosts through under their own name.
+    pub(crate) fn empty() -> HostMap {
+        HostMap { pairs: Vec::new() }
+    }
+
     pub fn pairs(&self) -> &[HostPair] {
         &self.pairs
     }
@@ -130,7 +135,7 @@ pub(crate) fn strip_port(authority: &str) -> &str {
     }
 }
 
-fn normalize(host: &str, side: Side) -> Result<String, MappingError> {
+pub(crate) fn normalize(host: &str, side: Side) -> Result<String, MappingError> {
     let bad = |reason| MappingError::BadName {
         side,
         host: host.to_string(),

@@ -27,7 +27,7 @@ use rustls::pki_types::CertificateDer;
 
 use super::body::{self, BoxError, Limits, ProxyBody, StartError};
 use super::headers::{self, Forwarded};
-use super::mapping::{HostMap, MappingError};
+use super::mapping::{self, HostMap, MappingError, Side};
 use super::metrics::{Event, ProxyMetrics};
 use super::rewrite::{RewriteError, Rewriter};
 use super::upstream::{self, HttpClient, UpstreamError, UpstreamSettings};
@@ -53,6 +53,8 @@ pub enum ProxyError {
     Rewrite(#[from] RewriteError),
     #[error("upstream: {0}")]
     Upstream(#[from] UpstreamError),
+    #[error("pass-through domains: {0}")]
+    PassThrough(&'static str),
 }
 
 /// Builds a [`Proxy`]. Defaults: rewriting on, connect timeout 5 s, response timeout 30 s,
@@ -69,6 +71,7 @@ pub struct ProxyBuilder {
     read_timeout: Duration,
     max_decompressed: u64,
     rewrite: bool,
+    pass_through: Vec<String>,
 }
 
 impl ProxyBuilder {
@@ -129,8 +132,35 @@ impl ProxyBuilder {
         self
     }
 
+    /// Also serves every host under these domains (each domain and its subdomains) by
+    /// sending it to the origin under its own name: the redirector's pass-through, for
+    /// hosts the caller has already vetted. Needs `rewrite(false)`; pairs become optional.
+    pub fn pass_through_domains<I, S>(mut self, domains: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.pass_through
+            .extend(domains.into_iter().map(Into::into));
+        self
+    }
+
     pub fn build(self) -> Result<Proxy, ProxyError> {
-        let map = HostMap::new(self.pairs.iter().map(|(p, o)| (p.as_str(), o.as_str())))?;
+        let pass_through = self
+            .pass_through
+            .iter()
+            .map(|d| mapping::normalize(d, Side::Origin))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !pass_through.is_empty() && self.rewrite {
+            return Err(ProxyError::PassThrough(
+                "passing hosts through under their own name needs rewrite(false)",
+            ));
+        }
+        let map = if self.pairs.is_empty() && !pass_through.is_empty() {
+            HostMap::empty()
+        } else {
+            HostMap::new(self.pairs.iter().map(|(p, o)| (p.as_str(), o.as_str())))?
+        };
         let bad = |reason: &str| ProxyError::Origin {
             url: self.origin.clone(),
             reason: reason.to_string(),
@@ -150,7 +180,9 @@ impl ProxyBuilder {
                 "a path or query is not supported; requests keep their own",
             ));
         }
-        if map.public_for(authority.host()).is_none() {
+        if map.public_for(authority.host()).is_none()
+            && under_any(&pass_through, authority.host()).is_none()
+        {
             return Err(bad("its host is not the origin host of any pair"));
         }
         let port = authority.port_u16();
@@ -198,6 +230,9 @@ impl ProxyBuilder {
                 scheme,
                 rewriter,
                 client,
+                pass_through,
+                port,
+                connect_to: self.connect_to.is_some(),
                 response_timeout: self.response_timeout,
                 limits: Limits {
                     read_timeout: self.read_timeout,
@@ -224,11 +259,18 @@ struct Inner {
     scheme: Scheme,
     rewriter: Option<Arc<Rewriter>>,
     client: HttpClient,
+    /// Domains whose hosts go to the origin under their own name (see
+    /// [`ProxyBuilder::pass_through_domains`]).
+    pass_through: Vec<String>,
+    /// The origin URL's port, if it names one.
+    port: Option<u16>,
+    connect_to: bool,
     response_timeout: Duration,
     limits: Limits,
     metrics: Arc<ProxyMetrics>,
 }
 
+#[derive(Clone)]
 struct Target {
     host_header: HeaderValue,
     uri_authority: Authority,
@@ -261,6 +303,7 @@ impl Proxy {
             read_timeout: Duration::from_secs(60),
             max_decompressed: 64 << 20,
             rewrite: true,
+            pass_through: Vec::new(),
         }
     }
 
@@ -301,6 +344,42 @@ where
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { Ok(handle(inner, req).await) })
     }
+}
+
+/// The origin target for a host under a pass-through domain: the same name, with the
+/// origin URL's port.
+fn pass_through_target(inner: &Inner, public_authority: &str) -> Option<Target> {
+    let host = mapping::strip_port(public_authority);
+    let host = mapping::normalize(host, Side::Origin).ok()?;
+    under_any(&inner.pass_through, &host)?;
+    let host_header = match inner.port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let uri_authority = if inner.connect_to {
+        host.clone()
+    } else {
+        host_header.clone()
+    };
+    Some(Target {
+        host_header: HeaderValue::from_str(&host_header).ok()?,
+        uri_authority: Authority::try_from(uri_authority.as_str()).ok()?,
+        origin: host,
+    })
+}
+
+/// The domain of `domains` that `host` equals or is a subdomain of (ASCII case-insensitive).
+fn under_any<'d>(domains: &'d [String], host: &str) -> Option<&'d str> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    domains
+        .iter()
+        .find(|d| {
+            host.len() >= d.len()
+                && host.is_char_boundary(host.len() - d.len())
+                && host[host.len() - d.len()..].eq_ignore_ascii_case(d)
+                && (host.len() == d.len() || host.as_bytes()[host.len() - d.len() - 1] == b'.')
+        })
+        .map(String::as_str)
 }
 
 /// Marks a response the proxy made itself, for counting; removed before it leaves.
@@ -381,13 +460,18 @@ where
             }
         },
     };
-    let Some(index) = inner.map.position(&public_authority) else {
-        return error_response(
-            StatusCode::MISDIRECTED_REQUEST,
-            format!("geoline proxy: host {public_authority:?} is not served here"),
-        );
+    let target = match inner.map.position(&public_authority) {
+        Some(index) => std::borrow::Cow::Borrowed(&inner.targets[index]),
+        None => match pass_through_target(inner, &public_authority) {
+            Some(t) => std::borrow::Cow::Owned(t),
+            None => {
+                return error_response(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!("geoline proxy: host {public_authority:?} is not served here"),
+                );
+            }
+        },
     };
-    let target = &inner.targets[index];
 
     let upgrade = headers::wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -423,6 +507,11 @@ where
         },
         upgrade,
     );
+    // A pass-through host is no public host of a pair, so the call above left the
+    // client's `Host` (or none, from HTTP/2) as it was; the origin gets the clean name.
+    parts
+        .headers
+        .insert(header::HOST, target.host_header.clone());
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     parts.extensions = http::Extensions::new();
