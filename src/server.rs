@@ -354,6 +354,14 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     Ok(running)
 }
 
+impl Drop for Running {
+    /// A server dropped without [`Running::shutdown`] still stops its UDP worker threads
+    /// (within their receive timeout) rather than leaving them answering.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl Running {
     /// Stops accepting, lets the listeners finish what they hold, and returns.
     pub async fn shutdown(mut self) {
