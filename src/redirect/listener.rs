@@ -34,6 +34,8 @@ use super::proxy_protocol::{self, ProxyHeader, Rewind};
 /// How long open connections get to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// Limits on what a client may send before its request is handled.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -60,8 +62,13 @@ impl Listener {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout)
-            .max_buf_size(self.limits.max_header_bytes)
-            .max_headers(self.limits.max_headers);
+            .max_buf_size(self.limits.max_header_bytes);
+        // hyper's own default is 100; naming any number, even that one, makes it build its
+        // header arrays element by element for every request (3% of the CPU time of a
+        // redirect).
+        if self.limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+            builder.http1().max_headers(self.limits.max_headers);
+        }
         builder
             .http2()
             .timer(TokioTimer::new())
