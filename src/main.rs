@@ -60,10 +60,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, log_json } => {
-            init_logging(log_json);
-            serve(config)
-        }
+        Command::Serve { config, log_json } => init_logging(log_json).and_then(|()| serve(config)),
         Command::Check { config } => check(config),
         Command::Lookup {
             config,
@@ -81,7 +78,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(json: bool) {
+fn init_logging(json: bool) -> anyhow::Result<()> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::layer::SubscriberExt;
@@ -103,8 +100,20 @@ fn init_logging(json: bool) {
     };
     tracing_subscriber::registry()
         .with(events)
-        .with(access_log::layer(std::io::stdout))
+        .with(access_log::layer(access_log_writer()?))
         .init();
+    Ok(())
+}
+
+/// Standard output as a plain file for the access log: one `write` per line, without
+/// `Stdout`'s lock and line buffer (the access log is the only writer there).
+fn access_log_writer() -> anyhow::Result<std::sync::Arc<std::fs::File>> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("cannot duplicate standard output for the access log")?;
+    Ok(std::sync::Arc::new(std::fs::File::from(fd)))
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {

@@ -87,13 +87,30 @@ async fn origin() -> SocketAddr {
                             .to_string()
                     };
                     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    if path == "/slow-body" {
+                        // Three pieces 0.9 s apart: longer than two header timeouts of the
+                        // slow-client test, which must not cut a response being sent.
+                        let pieces = futures_util::stream::unfold(0u8, |i| async move {
+                            if i == 3 {
+                                return None;
+                            }
+                            tokio::time::sleep(Duration::from_millis(900)).await;
+                            let piece = Bytes::from(format!("piece {i}\n"));
+                            Some((Ok::<_, Infallible>(hyper::body::Frame::data(piece)), i + 1))
+                        });
+                        let resp = hyper::Response::builder()
+                            .status(200)
+                            .body(http_body_util::StreamBody::new(pieces).boxed())
+                            .expect("origin response");
+                        return Ok::<_, Infallible>(resp);
+                    }
                     let body = origin_body(&header("host"), path, &header("x-forwarded-for"));
                     let resp = hyper::Response::builder()
                         .status(203)
                         .header("content-type", "text/html; charset=utf-8")
                         .header("set-cookie", "s=1; Domain=example.com; Path=/")
                         .header("x-origin", "yes")
-                        .body(Full::new(Bytes::from(body)))
+                        .body(Full::new(Bytes::from(body)).boxed())
                         .expect("origin response");
                     Ok::<_, Infallible>(resp)
                 });
@@ -1113,6 +1130,46 @@ async fn slow_clients_are_cut_off() {
         idle.elapsed() >= Duration::from_millis(900),
         "{:?}",
         idle.elapsed()
+    );
+
+    // A slowloris: a byte of header every 300 ms is not a request.
+    let mut loris = connect(s.http, TRUSTED).await;
+    let started = Instant::now();
+    let head =
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nX-A: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for b in head {
+        if loris.write_all(&[*b]).await.is_err() || started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        read_until_closed(&mut loris, Duration::from_secs(5)).await,
+        b""
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2600),
+        "a slowloris held on for {took:?}"
+    );
+
+    // A response that takes longer than that to send is not cut off.
+    let started = Instant::now();
+    let mut c = connect(s.http, TRUSTED).await;
+    c.write_all(request("example.com", "/slow-body", &["Connection: close"]).as_bytes())
+        .await
+        .expect("write");
+    let raw =
+        String::from_utf8(read_until_closed(&mut c, Duration::from_secs(10)).await).expect("UTF-8");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    assert!(
+        raw.ends_with("piece 0\n\r\n8\r\npiece 1\n\r\n8\r\npiece 2\n\r\n0\r\n\r\n"),
+        "{raw}"
     );
     s.running.shutdown().await;
 }

@@ -36,6 +36,11 @@ pub struct Connection {
     pub tls: bool,
 }
 
+/// Marks a response whose body streams from elsewhere (the origin), so that the listener
+/// keeps the connection counted busy until the body is sent, not just until the head is.
+#[derive(Debug, Clone, Copy)]
+pub struct Streaming;
+
 /// Everything a request needs, shared by all connections.
 pub struct App {
     pub rules: Rules,
@@ -144,5 +149,7 @@ async fn handle(State(app): State<Arc<App>>, mut req: Request) -> Response<Body>
     }
     let resp = app.proxy.handle(req).await;
     let status = resp.status().as_u16();
-    resp.map(|b| Body::new(LoggedBody::new(b, logged, status)))
+    let mut resp = resp.map(|b| Body::new(LoggedBody::new(b, logged, status)));
+    resp.extensions_mut().insert(Streaming);
+    resp
 }

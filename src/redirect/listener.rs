@@ -3,14 +3,24 @@
 //! This module owns everything between `accept()` and the first request: the PROXY
 //! protocol header on listeners configured for it (believed only from trusted proxies),
 //! the TLS handshake, HTTP/1.1 or HTTP/2 (hyper-util's auto builder, the client's ALPN
-//! choice), the limits on request heads, the time a client gets to send its first request,
-//! and the graceful drain on shutdown. It inserts the [`Connection`] every request carries
-//! and leaves the requests themselves to [`super::app`].
+//! choice), the limits on request heads, the time clients get to send requests, and the
+//! graceful drain on shutdown. It inserts the [`Connection`] every request carries and
+//! leaves the requests themselves to [`super::app`].
+//!
+//! Slow and idle clients are timed out per connection rather than by hyper's per-request
+//! header timer, which allocates and arms a timer for every request head (a tenth of the
+//! user-space CPU time of a redirect): one timer per connection wakes every
+//! `header_read_timeout` and closes the connection if no request head arrived since the
+//! last wake while no response was being produced or sent. A client thus gets between one
+//! and two timeouts to send a request head, whether it is slow (slowloris) or idle.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,12 +37,14 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::app::Connection;
+use super::app::{Connection, Streaming};
 use super::client_addr::TrustedProxies;
 use super::proxy_protocol::{self, ProxyHeader, Rewind};
 
 /// How long open connections get to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Limits on what a client may send before its request is handled.
 #[derive(Debug, Clone, Copy)]
@@ -58,10 +70,15 @@ impl Listener {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout)
-            .max_buf_size(self.limits.max_header_bytes)
-            .max_headers(self.limits.max_headers);
+            // Timed out per connection instead, see the module documentation.
+            .header_read_timeout(None)
+            .max_buf_size(self.limits.max_header_bytes);
+        // hyper's own default is 100; naming any number, even that one, makes it build its
+        // header arrays element by element for every request (3% of the CPU time of a
+        // redirect).
+        if self.limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+            builder.http1().max_headers(self.limits.max_headers);
+        }
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -160,25 +177,30 @@ async fn http<I>(
 ) where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let served = Arc::new(AtomicBool::new(false));
+    let activity = Arc::new(Activity::default());
     let service = ConnService {
         router: config.router.clone(),
         conn,
-        served: served.clone(),
+        activity: activity.clone(),
     };
     let connection =
         watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     tokio::pin!(connection);
-    // hyper times out HTTP/1 request heads itself, but not the protocol sniffing before
-    // them nor an HTTP/2 connection that never opens a stream.
-    let result = tokio::select! {
-        r = &mut connection => r,
-        () = tokio::time::sleep_until(deadline) => {
-            if !served.load(Ordering::Relaxed) {
-                tracing::debug!(peer = %conn.peer, "redirect: no request in time");
-                return;
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
+    let mut seen = 0;
+    let result = loop {
+        tokio::select! {
+            r = &mut connection => break r,
+            () = &mut timer => {
+                let requests = activity.requests.load(Ordering::Relaxed);
+                if requests == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
+                    tracing::debug!(peer = %conn.peer, "redirect: no request in time");
+                    return;
+                }
+                seen = requests;
+                timer.as_mut().reset(Instant::now() + config.limits.header_read_timeout);
             }
-            connection.await
         }
     };
     if let Err(e) = result {
@@ -186,22 +208,103 @@ async fn http<I>(
     }
 }
 
+/// What a connection's timer looks at.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Request heads received.
+    requests: AtomicU64,
+    /// Responses being made or, for streamed ones, sent.
+    in_flight: AtomicU32,
+}
+
 /// The router with the connection's [`Connection`] put into each request.
 #[derive(Clone)]
 struct ConnService {
     router: Router,
     conn: Connection,
-    served: Arc<AtomicBool>,
+    activity: Arc<Activity>,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
     type Response = hyper::Response<Body>;
     type Error = Infallible;
-    type Future = RouteFuture<Infallible>;
+    type Future = Tracked;
 
     fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
-        self.served.store(true, Ordering::Relaxed);
+        self.activity.requests.fetch_add(1, Ordering::Relaxed);
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
         req.extensions_mut().insert(self.conn);
-        tower::Service::call(&mut self.router.clone(), req)
+        Tracked {
+            inner: tower::Service::call(&mut self.router.clone(), req),
+            activity: Some(self.activity.clone()),
+        }
+    }
+}
+
+/// A response in the making; counted in flight until it is made, or for a response the app
+/// marked [`Streaming`], until its body is done.
+struct Tracked {
+    inner: RouteFuture<Infallible>,
+    activity: Option<Arc<Activity>>,
+}
+
+impl Future for Tracked {
+    type Output = Result<hyper::Response<Body>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut resp = match Pin::new(&mut self.inner).poll(cx) {
+            Poll::Ready(Ok(resp)) => resp,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(activity) = self.activity.take() {
+            if resp.extensions_mut().remove::<Streaming>().is_some() {
+                resp = resp.map(|body| Body::new(InFlightBody { body, activity }));
+            } else {
+                activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(Ok(resp))
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        // An HTTP/2 stream reset before its response was made.
+        if let Some(activity) = self.activity.take() {
+            activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A streamed response body, counted in flight until it is dropped.
+struct InFlightBody {
+    body: Body,
+    activity: Arc<Activity>,
+}
+
+impl Drop for InFlightBody {
+    fn drop(&mut self) {
+        self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl http_body::Body for InFlightBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
