@@ -19,6 +19,10 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::proxy::ProxyConfig;
+
+use crate::geoip::{FieldOverrides, FieldPath, Subdivision};
+
 /// The name of the line every client falls back to; it always exists and is never declared.
 pub const DEFAULT_LINE: &str = "default";
 
@@ -60,6 +64,10 @@ pub struct Config {
     /// The file this was read from.
     pub path: PathBuf,
     pub dns: Option<DnsConfig>,
+    pub admin: Option<AdminConfig>,
+    /// The rewriting reverse proxy (`[proxy]`), validated; its CA file is read when it starts.
+    pub proxy: Option<ProxyConfig>,
+    pub reload: ReloadConfig,
     pub geoip: Vec<GeoIpConfig>,
     /// Declared lines in match order; `default` is implicit and comes last.
     pub lines: Vec<LineConfig>,
@@ -75,12 +83,49 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
     pub tcp_idle_timeout: Duration,
+    /// UDP worker threads per address, each with its own `SO_REUSEPORT` socket; `None`
+    /// means one per CPU the process may run on.
+    pub udp_workers: Option<usize>,
 }
+
+/// The admin listener: metrics, status, reload.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// When set, every endpoint but `/healthz` wants `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+/// How databases and zones are reloaded while serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadConfig {
+    /// Reload a database or zone when its file changes on disk.
+    pub watch: bool,
+    /// How long a file must stay quiet after a change before it is read: a copy in
+    /// progress keeps changing it.
+    pub debounce: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> ReloadConfig {
+        ReloadConfig {
+            watch: true,
+            debounce: Duration::from_millis(DEFAULT_DEBOUNCE_MS),
+        }
+    }
+}
+
+const DEFAULT_DEBOUNCE_MS: u64 = 500;
+
+/// Where the admin listener listens when `[admin]` gives no address.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9300";
 
 #[derive(Debug, Clone)]
 pub struct GeoIpConfig {
     pub path: PathBuf,
     pub layout: GeoIpLayoutChoice,
+    /// Field paths replacing the layout's own (`country_field = "country.iso_code"`).
+    pub fields: FieldOverrides,
 }
 
 /// How the fields of a database's records are read.
@@ -89,10 +134,18 @@ pub struct GeoIpConfig {
 pub enum GeoIpLayoutChoice {
     /// Recognised from the database's `database_type` metadata.
     Auto,
-    /// MaxMind GeoIP2 / GeoLite2 Country and City: `country.iso_code`, `continent.code`.
+    /// MaxMind GeoIP2 / GeoLite2 Country, DB-IP country: `country.iso_code`, `continent.code`.
     Geoip2,
-    /// ip-location-db: `country_code`.
+    /// GeoIP2 / GeoLite2 City, DB-IP city: the country fields and `subdivisions[].iso_code`.
+    Geoip2City,
+    /// GeoLite2-ASN, DB-IP ASN: `autonomous_system_number`.
+    Geoip2Asn,
+    /// IPinfo lite: `country_code`, `continent_code`, `asn` ("AS4134").
+    IpinfoLite,
+    /// ip-location-db country and city: `country_code`.
     IpLocationDb,
+    /// ip-location-db ASN: `autonomous_system_number`.
+    IpLocationDbAsn,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +155,10 @@ pub struct LineConfig {
     pub countries: Vec<String>,
     /// Two-letter continent codes as GeoIP2 writes them (AF AN AS EU NA OC SA).
     pub continents: Vec<String>,
+    /// ISO 3166-2 codes, upper case (`CN-GD`); they need a City database.
+    pub subdivisions: Vec<String>,
+    /// Autonomous system numbers; they need an ASN database.
+    pub asns: Vec<u32>,
     /// Inline prefixes and the contents of `cidr_files`, in that order.
     pub cidrs: Vec<IpNet>,
 }
@@ -124,6 +181,9 @@ pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     dns: Option<RawDns>,
+    admin: Option<RawAdmin>,
+    proxy: Option<Spanned<ProxyConfig>>,
+    reload: Option<RawReload>,
     #[serde(default)]
     geoip: Vec<RawGeoIp>,
     #[serde(default, rename = "line")]
@@ -141,6 +201,8 @@ struct RawDns {
     max_udp_payload: Spanned<u16>,
     #[serde(default = "default_tcp_idle_timeout")]
     tcp_idle_timeout_secs: Spanned<u64>,
+    #[serde(default)]
+    udp_workers: Option<Spanned<usize>>,
 }
 
 fn default_max_udp_payload() -> Spanned<u16> {
@@ -154,10 +216,33 @@ fn default_tcp_idle_timeout() -> Spanned<u64> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<SocketAddr>,
+    token: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReload {
+    #[serde(default = "default_watch")]
+    watch: bool,
+    debounce_ms: Option<Spanned<u64>>,
+}
+
+fn default_watch() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawGeoIp {
     path: PathBuf,
     #[serde(default = "default_layout")]
     layout: GeoIpLayoutChoice,
+    country_field: Option<Spanned<String>>,
+    continent_field: Option<Spanned<String>>,
+    subdivision_field: Option<Spanned<String>>,
+    asn_field: Option<Spanned<String>>,
 }
 
 fn default_layout() -> GeoIpLayoutChoice {
@@ -172,6 +257,10 @@ struct RawLine {
     countries: Vec<Spanned<String>>,
     #[serde(default)]
     continents: Vec<Spanned<String>>,
+    #[serde(default)]
+    subdivisions: Vec<Spanned<String>>,
+    #[serde(default)]
+    asns: Vec<Spanned<u32>>,
     #[serde(default)]
     cidrs: Vec<Spanned<String>>,
     #[serde(default)]
@@ -228,6 +317,12 @@ impl Config {
         };
 
         let dns = raw.dns.map(|d| file.dns(d)).transpose()?;
+        let admin = raw.admin.map(|a| file.admin(a)).transpose()?;
+        let reload = raw
+            .reload
+            .map(|r| file.reload(r))
+            .transpose()?
+            .unwrap_or_default();
 
         let mut lines: Vec<LineConfig> = Vec::with_capacity(raw.lines.len());
         for line in raw.lines {
@@ -279,6 +374,32 @@ impl Config {
                 }
                 continents.push(code.clone());
             }
+            let mut subdivisions = Vec::with_capacity(line.subdivisions.len());
+            for c in &line.subdivisions {
+                let text = c.get_ref();
+                match Subdivision::parse(text) {
+                    Some(s) if s.as_str() == text => subdivisions.push(text.clone()),
+                    _ => {
+                        return Err(file.invalid(
+                            c.span(),
+                            format!(
+                                "line `{name}`: subdivision `{text}` is not an ISO 3166-2 code such as CN-GD (upper case)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            let mut asns = Vec::with_capacity(line.asns.len());
+            for a in &line.asns {
+                let n = *a.get_ref();
+                if n == 0 {
+                    return Err(file.invalid(
+                        a.span(),
+                        format!("line `{name}`: AS0 is reserved and never announces a network"),
+                    ));
+                }
+                asns.push(n);
+            }
             let mut cidrs = Vec::new();
             for c in &line.cidrs {
                 let net: IpNet = c.get_ref().parse().map_err(|_| {
@@ -296,32 +417,55 @@ impl Config {
                 let list = resolve(f.get_ref());
                 cidrs.extend(read_cidr_file(&list)?);
             }
-            if countries.is_empty() && continents.is_empty() && cidrs.is_empty() {
+            if countries.is_empty()
+                && continents.is_empty()
+                && subdivisions.is_empty()
+                && asns.is_empty()
+                && cidrs.is_empty()
+            {
                 return Err(file.invalid(
                     line.name.span(),
-                    format!("line `{name}` matches nothing: give countries, continents, cidrs or cidr_files"),
+                    format!("line `{name}` matches nothing: give countries, continents, subdivisions, asns, cidrs or cidr_files"),
                 ));
             }
             lines.push(LineConfig {
                 name: name.clone(),
                 countries,
                 continents,
+                subdivisions,
+                asns,
                 cidrs,
             });
         }
 
-        let geoip: Vec<GeoIpConfig> = raw
-            .geoip
-            .into_iter()
-            .map(|g| GeoIpConfig {
+        let mut geoip: Vec<GeoIpConfig> = Vec::with_capacity(raw.geoip.len());
+        for g in raw.geoip {
+            let path = |p: &Option<Spanned<String>>| -> Result<Option<FieldPath>, ConfigError> {
+                p.as_ref()
+                    .map(|p| {
+                        FieldPath::parse(p.get_ref())
+                            .map_err(|reason| file.invalid(p.span(), reason))
+                    })
+                    .transpose()
+            };
+            geoip.push(GeoIpConfig {
                 path: resolve(&g.path),
                 layout: g.layout,
-            })
-            .collect();
+                fields: FieldOverrides {
+                    country: path(&g.country_field)?,
+                    continent: path(&g.continent_field)?,
+                    subdivision: path(&g.subdivision_field)?,
+                    asn: path(&g.asn_field)?,
+                },
+            });
+        }
         if geoip.is_empty()
-            && let Some(line) = lines
-                .iter()
-                .find(|l| !l.countries.is_empty() || !l.continents.is_empty())
+            && let Some(line) = lines.iter().find(|l| {
+                !l.countries.is_empty()
+                    || !l.continents.is_empty()
+                    || !l.subdivisions.is_empty()
+                    || !l.asns.is_empty()
+            })
         {
             return Err(ConfigError::Invalid {
                 at: Location {
@@ -329,7 +473,7 @@ impl Config {
                     line: None,
                 },
                 reason: format!(
-                    "line `{}` matches countries or continents but no [[geoip]] database is configured",
+                    "line `{}` matches countries, continents, subdivisions or ASNs but no [[geoip]] database is configured",
                     line.name
                 ),
             });
@@ -358,6 +502,18 @@ impl Config {
             });
         }
 
+        let proxy = match raw.proxy {
+            None => None,
+            Some(p) => {
+                let span = p.span();
+                let mut p = p.into_inner();
+                p.resolve_paths(base);
+                p.validate()
+                    .map_err(|e| file.invalid(span, e.to_string()))?;
+                Some(p)
+            }
+        };
+
         let redirect = raw
             .redirect
             .map(|r| file.redirect(r, &lines, &resolve))
@@ -366,6 +522,9 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             dns,
+            admin,
+            proxy,
+            reload,
             geoip,
             lines,
             zones,
@@ -448,6 +607,53 @@ impl SourceFile<'_> {
         }
     }
 
+    fn admin(&self, a: RawAdmin) -> Result<AdminConfig, ConfigError> {
+        let listen = match a.listen {
+            Some(l) => l,
+            None => DEFAULT_ADMIN_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Invalid {
+                    at: self.location(None),
+                    reason: "the default admin address does not parse".into(),
+                })?,
+        };
+        let token = match a.token {
+            Some(t) => {
+                let text = t.get_ref();
+                if text.len() < 16 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(self.invalid(
+                        t.span(),
+                        "admin.token must be at least 16 printable ASCII characters, no spaces"
+                            .into(),
+                    ));
+                }
+                Some(text.clone())
+            }
+            None => None,
+        };
+        Ok(AdminConfig { listen, token })
+    }
+
+    fn reload(&self, r: RawReload) -> Result<ReloadConfig, ConfigError> {
+        let debounce = match r.debounce_ms {
+            Some(d) => {
+                let ms = *d.get_ref();
+                if !(10..=60_000).contains(&ms) {
+                    return Err(self.invalid(
+                        d.span(),
+                        format!("reload.debounce_ms {ms} is outside 10..=60000"),
+                    ));
+                }
+                ms
+            }
+            None => DEFAULT_DEBOUNCE_MS,
+        };
+        Ok(ReloadConfig {
+            watch: r.watch,
+            debounce: Duration::from_millis(debounce),
+        })
+    }
+
     fn dns(&self, d: RawDns) -> Result<DnsConfig, ConfigError> {
         if d.listen.get_ref().is_empty() {
             return Err(self.invalid(
@@ -469,10 +675,20 @@ impl SourceFile<'_> {
                 format!("dns.tcp_idle_timeout_secs {idle} is outside 1..=300"),
             ));
         }
+        let udp_workers = match d.udp_workers {
+            Some(w) if !(1..=256).contains(w.get_ref()) => {
+                return Err(self.invalid(
+                    w.span(),
+                    format!("dns.udp_workers {} is outside 1..=256", w.get_ref()),
+                ));
+            }
+            w => w.map(Spanned::into_inner),
+        };
         Ok(DnsConfig {
             listen: d.listen.into_inner(),
             max_udp_payload: payload,
             tcp_idle_timeout: Duration::from_secs(idle),
+            udp_workers,
         })
     }
 }
@@ -1056,6 +1272,77 @@ overlays = { china = "zones/example.com.china.zone" }
     fn country_line_without_database_is_an_error() {
         let e = error_text(&GOOD.replace("[[geoip]]\npath = \"geoip/db.mmdb\"\n", ""));
         assert!(e.contains("no [[geoip]] database"), "{e}");
+    }
+
+    #[test]
+    fn subdivisions_asns_and_field_paths() {
+        let text = GOOD
+            .replace(
+                "countries = [\"CN\"]",
+                "countries = [\"CN\"]\nsubdivisions = [\"CN-GD\", \"GB-ENG\"]\nasns = [4134, 4837]",
+            )
+            .replace(
+                "path = \"geoip/db.mmdb\"",
+                "path = \"geoip/db.mmdb\"\nlayout = \"geoip2-city\"\ncountry_field = \"registered_country.iso_code\"\nsubdivision_field = \"subdivisions[].iso_code\"",
+            );
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.lines[0].subdivisions, vec!["CN-GD", "GB-ENG"]);
+        assert_eq!(c.lines[0].asns, vec![4134, 4837]);
+        assert_eq!(c.geoip[0].layout, GeoIpLayoutChoice::Geoip2City);
+        assert_eq!(
+            c.geoip[0].fields.country.as_ref().map(|p| p.as_str()),
+            Some("registered_country.iso_code")
+        );
+        assert!(c.geoip[0].fields.asn.is_none());
+
+        let e = error_text(&text.replace("\"CN-GD\"", "\"cn-gd\""));
+        assert!(e.starts_with("test.toml:"), "{e}");
+        assert!(
+            e.contains("subdivision `cn-gd` is not an ISO 3166-2 code"),
+            "{e}"
+        );
+        let e = error_text(&text.replace("4134, 4837", "0"));
+        assert!(e.contains("AS0"), "{e}");
+        let e = error_text(&text.replace("4134, 4837", "-1"));
+        assert!(e.starts_with("test.toml:"), "{e}");
+        let e = error_text(&text.replace("subdivisions[].iso_code", "subdivisions[].[]"));
+        assert_eq!(
+            e,
+            "test.toml:9: field path `subdivisions[].[]` has an empty part"
+        );
+        let e = error_text(&text.replace("geoip2-city", "geoip3"));
+        assert!(e.starts_with("test.toml:7:"), "{e}");
+        let e = error_text(
+            &GOOD
+                .replace("countries = [\"CN\"]", "asns = [4134]")
+                .replace("[[geoip]]\npath = \"geoip/db.mmdb\"\n", ""),
+        );
+        assert!(e.contains("no [[geoip]] database"), "{e}");
+    }
+
+    #[test]
+    fn admin_and_reload_sections() {
+        let c = parse(GOOD).expect("valid");
+        assert!(c.admin.is_none());
+        assert_eq!(c.reload, ReloadConfig::default());
+        let c = parse(&format!(
+            "{GOOD}\n[admin]\ntoken = \"0123456789abcdef\"\n[reload]\nwatch = false\ndebounce_ms = 50\n"
+        ))
+        .expect("valid");
+        let admin = c.admin.expect("admin");
+        assert_eq!(admin.listen, "127.0.0.1:9300".parse().expect("addr"));
+        assert_eq!(admin.token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(
+            c.reload,
+            ReloadConfig {
+                watch: false,
+                debounce: Duration::from_millis(50)
+            }
+        );
+        let e = error_text(&format!("{GOOD}\n[admin]\ntoken = \"short\"\n"));
+        assert!(e.starts_with("test.toml:18: admin.token"), "{e}");
+        let e = error_text(&format!("{GOOD}\n[reload]\ndebounce_ms = 0\n"));
+        assert!(e.starts_with("test.toml:18: reload.debounce_ms 0"), "{e}");
     }
 
     #[test]

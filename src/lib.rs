@@ -10,11 +10,16 @@
 //! CIDR lists, becomes a line (`china`, `default`, ...) and the widest prefix around the
 //! address that falls in the same line (the EDNS Client Subnet scope).
 
+pub mod admin;
 pub mod config;
 pub mod dns;
 pub mod geoip;
 pub mod lines;
+pub mod lookup;
+pub mod metrics;
 pub mod proxy;
 pub mod redirect;
+pub mod reload;
 pub mod server;
+pub mod watch;
 pub mod zone;

@@ -10,6 +10,7 @@
 //! It does not read databases (that is [`crate::geoip`]), does not decide when to reload,
 //! and does not know about DNS.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::iter::Peekable;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -19,7 +20,7 @@ use arc_swap::{ArcSwap, Guard};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::{Config, LineConfig};
-use crate::geoip::{GeoDb, GeoIpError, GeoRecord, Networks};
+use crate::geoip::{Field, FieldSet, GeoDb, GeoIpError, GeoRecord, Networks, Subdivision};
 
 /// A line's index in match order; `default` is always the last one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +80,10 @@ pub struct LineRule {
     pub countries: Vec<[u8; 2]>,
     /// AF AN AS EU NA OC SA.
     pub continents: Vec<[u8; 2]>,
+    /// ISO 3166-2 (`CN-GD`).
+    pub subdivisions: Vec<Subdivision>,
+    /// Autonomous system numbers.
+    pub asns: Vec<u32>,
     /// IPv4 and IPv6 prefixes. An IPv4-mapped IPv6 prefix (`::ffff:1.2.3.0/120`) also
     /// matches the IPv4 addresses it maps, since clients are classified by their IPv4 form.
     pub cidrs: Vec<IpNet>,
@@ -103,10 +108,34 @@ impl LineRule {
                     line: set.id(&l.name)?,
                     countries: l.countries.iter().filter_map(two).collect(),
                     continents: l.continents.iter().filter_map(two).collect(),
+                    subdivisions: l
+                        .subdivisions
+                        .iter()
+                        .filter_map(|s| Subdivision::parse(s))
+                        .collect(),
+                    asns: l.asns.clone(),
                     cidrs: l.cidrs.iter().map(IpNet::trunc).collect(),
                 })
             })
             .collect()
+    }
+
+    /// The record fields this rule matches on.
+    pub fn needs(&self) -> FieldSet {
+        let mut s = FieldSet::default();
+        if !self.countries.is_empty() {
+            s = s.with(Field::Country);
+        }
+        if !self.continents.is_empty() {
+            s = s.with(Field::Continent);
+        }
+        if !self.subdivisions.is_empty() {
+            s = s.with(Field::Subdivision);
+        }
+        if !self.asns.is_empty() {
+            s = s.with(Field::Asn);
+        }
+        s
     }
 
     /// The first of the rule's prefixes containing `addr`, under the same reading of
@@ -390,10 +419,12 @@ fn push_events<A: Addr>(events: &mut Vec<Event<A>>, first: A, last: A, rule: usi
 
 const NO_RULE: usize = usize::MAX;
 
-/// For each country and continent code, the first rule naming it.
+/// For each country, continent, subdivision and ASN, the first rule naming it.
 struct GeoMatcher {
     country: Vec<usize>,
     continent: Vec<usize>,
+    subdivision: HashMap<Subdivision, usize>,
+    asn: HashMap<u32, usize>,
 }
 
 fn code_index(code: [u8; 2]) -> Option<usize> {
@@ -407,6 +438,8 @@ impl GeoMatcher {
         let mut m = GeoMatcher {
             country: vec![NO_RULE; 26 * 26],
             continent: vec![NO_RULE; 26 * 26],
+            subdivision: HashMap::new(),
+            asn: HashMap::new(),
         };
         for (i, rule) in rules.iter().enumerate() {
             for &c in &rule.countries {
@@ -419,6 +452,12 @@ impl GeoMatcher {
                     m.continent[k] = m.continent[k].min(i);
                 }
             }
+            for &s in &rule.subdivisions {
+                m.subdivision.entry(s).or_insert(i);
+            }
+            for &a in &rule.asns {
+                m.asn.entry(a).or_insert(i);
+            }
         }
         m
     }
@@ -427,7 +466,16 @@ impl GeoMatcher {
         let by = |table: &[usize], code: Option<[u8; 2]>| {
             code.and_then(code_index).map_or(NO_RULE, |k| table[k])
         };
-        by(&self.country, rec.country).min(by(&self.continent, rec.continent))
+        let mut best = by(&self.country, rec.country).min(by(&self.continent, rec.continent));
+        if !self.subdivision.is_empty() {
+            for s in rec.subdivisions() {
+                best = best.min(self.subdivision.get(&s).copied().unwrap_or(NO_RULE));
+            }
+        }
+        if let Some(a) = rec.asn {
+            best = best.min(self.asn.get(&a).copied().unwrap_or(NO_RULE));
+        }
+        best
     }
 }
 
@@ -481,8 +529,7 @@ impl Sweep<'_> {
                 if let Some((first, _, rec)) = current[i]
                     && first <= at
                 {
-                    record.country = record.country.or(rec.country);
-                    record.continent = record.continent.or(rec.continent);
+                    record.fill_from(&rec);
                 }
             }
             let mut changed = false;
@@ -582,6 +629,13 @@ pub enum Decision {
     Country { rule: usize, country: [u8; 2] },
     /// Rule `rule` lists the address's continent.
     Continent { rule: usize, continent: [u8; 2] },
+    /// Rule `rule` lists one of the address's subdivisions.
+    Subdivision {
+        rule: usize,
+        subdivision: Subdivision,
+    },
+    /// Rule `rule` lists the address's autonomous system.
+    Asn { rule: usize, asn: u32 },
     /// No rule matches.
     Default,
 }
@@ -598,12 +652,36 @@ pub struct Explanation {
 }
 
 impl Classifier {
-    /// Compiles `rules` over `dbs` into a classifier for the lines of `lines`.
+    /// Compiles `rules` over `dbs` into a classifier for the lines of `lines`. A rule on a
+    /// field that no database has a value for is an error: it would silently match nobody.
     pub fn new(
         lines: LineSet,
         rules: Vec<LineRule>,
         dbs: Vec<Arc<GeoDb>>,
     ) -> Result<Classifier, GeoIpError> {
+        let provided = dbs
+            .iter()
+            .fold(FieldSet::default(), |s, db| s.union(db.provides()));
+        for rule in &rules {
+            if let Some(field) = rule.needs().iter().find(|f| !provided.contains(*f)) {
+                return Err(GeoIpError::MissingField {
+                    line: lines.name(rule.line).to_string(),
+                    field,
+                    databases: dbs
+                        .iter()
+                        .map(|db| {
+                            format!(
+                                "{}: {} with {}",
+                                db.path().display(),
+                                db.record_reader(),
+                                db.provides()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
+        }
         let refs: Vec<&GeoDb> = dbs.iter().map(Arc::as_ref).collect();
         let map = LineMap::compile(&rules, lines.default_line(), &refs)?;
         Ok(Classifier {
@@ -657,8 +735,7 @@ impl Classifier {
             .collect::<Result<Vec<_>, _>>()?;
         let mut record = GeoRecord::default();
         for (_, r) in records.iter().flatten() {
-            record.country = record.country.or(r.country);
-            record.continent = record.continent.or(r.continent);
+            record.fill_from(r);
         }
         let decision = self
             .rules
@@ -671,10 +748,18 @@ impl Classifier {
                 if let Some(country) = record.country.filter(|c| r.countries.contains(c)) {
                     return Some(Decision::Country { rule, country });
                 }
+                if let Some(continent) = record.continent.filter(|c| r.continents.contains(c)) {
+                    return Some(Decision::Continent { rule, continent });
+                }
+                if let Some(subdivision) =
+                    record.subdivisions().find(|s| r.subdivisions.contains(s))
+                {
+                    return Some(Decision::Subdivision { rule, subdivision });
+                }
                 record
-                    .continent
-                    .filter(|c| r.continents.contains(c))
-                    .map(|continent| Decision::Continent { rule, continent })
+                    .asn
+                    .filter(|a| r.asns.contains(a))
+                    .map(|asn| Decision::Asn { rule, asn })
             })
             .unwrap_or(Decision::Default);
         Ok(Explanation {
@@ -754,6 +839,8 @@ mod tests {
             line,
             countries: countries.iter().map(two).collect(),
             continents: continents.iter().map(two).collect(),
+            subdivisions: Vec::new(),
+            asns: Vec::new(),
             cidrs: cidrs.iter().map(|c| c.parse().expect("cidr")).collect(),
         }
     }
@@ -1155,7 +1242,9 @@ mod tests {
                 Decision::Default => c.lines().default_line(),
                 Decision::Cidr { rule, .. }
                 | Decision::Country { rule, .. }
-                | Decision::Continent { rule, .. } => c.rules()[rule].line,
+                | Decision::Continent { rule, .. }
+                | Decision::Subdivision { rule, .. }
+                | Decision::Asn { rule, .. } => c.rules()[rule].line,
             };
             assert_eq!(e.classification.line, want, "{addr}: {e:?}");
             check_scope(c.map(), addr);
@@ -1256,6 +1345,91 @@ continents = ["AS"]
             .with_databases(handle.load().databases().to_vec())
             .expect("compiles");
         assert_eq!(reloaded.databases().len(), 1);
+    }
+
+    #[test]
+    fn subdivision_and_asn_rules_over_a_city_and_an_asn_database() {
+        let city = db(fixtures::geoip2_city_bytes(
+            "GeoLite2-City",
+            &[
+                ("1.0.0.0/8", "CN", "AS", &["BJ"]),
+                ("1.2.0.0/16", "CN", "AS", &["GD"]),
+                ("1.3.0.0/16", "CN", "AS", &["GD"]),
+                ("2400:da00::/32", "CN", "AS", &["GD"]),
+            ],
+        ));
+        let asn = db(fixtures::asn_bytes(
+            "GeoLite2-ASN",
+            &[
+                ("1.4.0.0/16", 4134, "CHINANET"),
+                ("1.5.0.0/16", 4837, "UNICOM"),
+                ("1.2.9.0/24", 4837, "UNICOM"),
+            ],
+        ));
+        let mut gd = rule(CORP, &[], &[], &[]);
+        gd.subdivisions = vec![Subdivision::parse("CN-GD").expect("code")];
+        let mut telecom = rule(CHINA, &[], &[], &[]);
+        telecom.asns = vec![4134, 4837];
+        let lines = LineSet::new(vec!["china".into(), "corp".into(), "default".into()]);
+        let c = Classifier::new(
+            lines.clone(),
+            vec![gd.clone(), telecom.clone()],
+            vec![Arc::new(city), Arc::new(asn)],
+        )
+        .expect("compiles");
+        check_invariants(c.map());
+        let class = |a: &str| {
+            let k = c.classify(ip(a));
+            (k.line, k.scope)
+        };
+        // CN-GD in 1.2.0.0/15 merged; the subdivision rule comes first so 1.2.9.0/24 stays corp.
+        assert_eq!(class("1.2.9.1"), (CORP, 15));
+        assert_eq!(class("1.3.0.1"), (CORP, 15));
+        assert_eq!(class("2400:da00::1"), (CORP, 32));
+        // CN-BJ is not listed; the ASN rule takes 1.4.0.0/15.
+        assert_eq!(class("1.4.0.1"), (CHINA, 15));
+        assert_eq!(class("1.5.0.1"), (CHINA, 15));
+        assert_eq!(class("1.6.0.1").0, DEFAULT);
+        let e = c.explain(ip("1.2.9.1")).expect("explain");
+        assert_eq!(
+            e.decision,
+            Decision::Subdivision {
+                rule: 0,
+                subdivision: Subdivision::parse("CN-GD").expect("code")
+            }
+        );
+        assert_eq!(e.record.asn, Some(4837));
+        let e = c.explain(ip("1.5.0.1")).expect("explain");
+        assert_eq!(e.decision, Decision::Asn { rule: 1, asn: 4837 });
+
+        // Order reversed: the ASN rule wins inside 1.2.9.0/24.
+        let c =
+            Classifier::new(lines, vec![telecom, gd], c.databases().to_vec()).expect("compiles");
+        assert_eq!(c.classify(ip("1.2.9.1")).line, CHINA);
+        assert_eq!(c.classify(ip("1.2.8.1")).line, CORP);
+    }
+
+    #[test]
+    fn a_rule_on_a_field_no_database_has_is_an_error() {
+        let country = Arc::new(geoip2(&[("1.2.0.0/15", "CN", "AS")]));
+        let mut telecom = rule(CHINA, &[], &[], &[]);
+        telecom.asns = vec![4134];
+        let lines = LineSet::new(vec!["china".into(), "corp".into(), "default".into()]);
+        let e = Classifier::new(lines.clone(), vec![telecom], vec![country.clone()])
+            .expect_err("no ASN database");
+        assert_eq!(
+            e.to_string(),
+            "line `china` matches on asn but none of the configured databases has asn data \
+             (test.mmdb: geoip2 with country, continent)"
+        );
+        let mut gd = rule(CORP, &[], &[], &[]);
+        gd.subdivisions = vec![Subdivision::parse("CN-GD").expect("code")];
+        let e = Classifier::new(lines, vec![gd], vec![country]).expect_err("no City database");
+        assert!(
+            e.to_string()
+                .starts_with("line `corp` matches on subdivision"),
+            "{e}"
+        );
     }
 
     /// The database the repository ships.

@@ -1,5 +1,6 @@
-//! The command line: `geoline serve`, `geoline check`.
+//! The command line: `geoline serve`, `geoline check`, `geoline lookup`.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,13 +9,14 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use geoline::config::Config;
+use geoline::lookup::{self, Question};
 use geoline::redirect::access_log;
+use geoline::server;
 
 // glibc's malloc was a tenth of the redirector's CPU time per request (many small,
 // short-lived allocations per request across hyper, axum and the handlers).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use geoline::server;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +43,18 @@ enum Command {
         #[arg(long, default_value = "geoline.toml")]
         config: PathBuf,
     },
+    /// Explain which line an address is in and why; with NAME, the answer it would get.
+    Lookup {
+        #[arg(long, default_value = "geoline.toml")]
+        config: PathBuf,
+        /// The client address (or ECS address) to classify.
+        ip: IpAddr,
+        /// A name to answer on the address's line.
+        name: Option<String>,
+        /// The record type to answer (A when absent).
+        #[arg(value_name = "TYPE")]
+        qtype: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +62,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, log_json } => init_logging(log_json).and_then(|()| serve(config)),
         Command::Check { config } => check(config),
+        Command::Lookup {
+            config,
+            ip,
+            name,
+            qtype,
+        } => lookup(config, ip, name, qtype),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,6 +132,21 @@ fn check(path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn lookup(
+    path: PathBuf,
+    ip: IpAddr,
+    name: Option<String>,
+    qtype: Option<String>,
+) -> anyhow::Result<()> {
+    let question = name
+        .map(|n| Question::parse(&n, qtype.as_deref()))
+        .transpose()?;
+    let config = Config::load(&path)?;
+    let loaded = server::load(&config)?;
+    print!("{}", lookup::explain(&loaded, ip, question.as_ref())?);
+    Ok(())
+}
+
 fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     // On one CPU (a small VM, or `taskset`), a work-stealing pool of one worker only adds
@@ -129,19 +164,7 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
     .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let running = server::start(&config).await?;
-        wait_for_termination().await?;
-        tracing::info!("shutting down");
-        running.shutdown().await;
+        running.run_until_terminated().await?;
         Ok(())
     })
-}
-
-async fn wait_for_termination() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-    }
-    Ok(())
 }

@@ -10,15 +10,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::admin;
 use crate::config::{Config, DnsConfig};
 use crate::dns::{DnsState, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::{Classifier, ClassifierHandle};
+use crate::metrics::QueryMetrics;
+use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
+use crate::reload::{Reloader, Trigger};
+use crate::watch::{self, WatchError};
 use crate::zone::{ZoneError, ZoneSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,8 @@ pub enum LoadError {
     GeoIp(#[from] GeoIpError),
     #[error(transparent)]
     Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyConfigError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +49,22 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("cannot watch for {signal}: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Everything the configuration names, loaded and checked.
 pub struct Loaded {
     pub classifier: Classifier,
     pub zones: ZoneSet,
+    /// The `[proxy]` section built (its CA file read), when there is one.
+    pub proxy: Option<Proxy>,
 }
 
 /// Loads and checks everything `config` names, as `serve` would.
@@ -55,11 +72,16 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
     let databases = config
         .geoip
         .iter()
-        .map(|g| GeoDb::open(&g.path, g.layout).map(Arc::new))
+        .map(|g| GeoDb::open_with(&g.path, g.layout, &g.fields).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let classifier = Classifier::from_config(config, databases)?;
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
-    Ok(Loaded { classifier, zones })
+    let proxy = config.proxy.as_ref().map(ProxyConfig::build).transpose()?;
+    Ok(Loaded {
+        classifier,
+        zones,
+        proxy,
+    })
 }
 
 /// The summary `geoline check` prints.
@@ -70,18 +92,21 @@ pub struct Summary<'a> {
 
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Loaded { classifier, zones } = self.loaded;
+        let Loaded {
+            classifier, zones, ..
+        } = self.loaded;
         let lines = classifier.lines();
         writeln!(f, "config {}: ok", self.config.path.display())?;
         for db in classifier.databases() {
             writeln!(
                 f,
-                "geoip {}: {} (layout {:?}, IPv{}), built {}",
+                "geoip {}: {} (layout {}, IPv{}), built {}, fields: {}",
                 db.path().display(),
                 db.database_type(),
-                db.layout(),
+                db.record_reader(),
                 db.ip_version(),
                 format_epoch(db.build_epoch()),
+                db.provides(),
             )?;
         }
         let (v4, v6) = classifier.map().range_count();
@@ -93,10 +118,12 @@ impl fmt::Display for Summary<'_> {
         for line in &self.config.lines {
             writeln!(
                 f,
-                "  {}: {} countries, {} continents, {} prefixes",
+                "  {}: {} countries, {} continents, {} subdivisions, {} ASNs, {} prefixes",
                 line.name,
                 line.countries.len(),
                 line.continents.len(),
+                line.subdivisions.len(),
+                line.asns.len(),
                 line.cidrs.len()
             )?;
         }
@@ -118,6 +145,32 @@ impl fmt::Display for Summary<'_> {
         if let Some(dns) = &self.config.dns {
             let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
             writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
+        }
+        if let Some(proxy) = &self.config.proxy {
+            let pairs: Vec<String> = proxy
+                .hosts
+                .iter()
+                .map(|h| format!("{} -> {}", h.public, h.origin))
+                .collect();
+            writeln!(
+                f,
+                "proxy: HTTP on {}, origin {}, {}",
+                proxy.listen,
+                proxy.origin,
+                pairs.join(", ")
+            )?;
+        }
+        if let Some(admin) = &self.config.admin {
+            writeln!(
+                f,
+                "admin: http://{}/ (metrics, status, reload){}",
+                admin.listen,
+                if admin.token.is_some() {
+                    ", bearer token required"
+                } else {
+                    ""
+                }
+            )?;
         }
         if let Some(redirect) = &self.config.redirect {
             let listeners: Vec<String> = redirect
@@ -145,6 +198,18 @@ impl fmt::Display for Summary<'_> {
     }
 }
 
+/// Seconds since the epoch as a UTC time, RFC 3339: `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_time(secs: u64) -> String {
+    let s = secs % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        format_epoch(secs),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// Seconds since the epoch as a UTC date, `YYYY-MM-DD`.
 pub fn format_epoch(secs: u64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one line.
@@ -165,49 +230,78 @@ pub fn format_epoch(secs: u64) -> String {
 pub struct Running {
     pub dns_udp: Vec<SocketAddr>,
     pub dns_tcp: Vec<SocketAddr>,
-    pub dns_state: Option<Arc<DnsState>>,
+    pub admin: Option<SocketAddr>,
+    pub proxy: Option<SocketAddr>,
+    /// What queries are answered from (also when no DNS listener is configured, so that
+    /// reloads and `/status` work the same).
+    pub dns_state: Arc<DnsState>,
+    pub reloader: Arc<Reloader>,
     /// The redirector's listeners, in configuration order.
     pub redirect: Vec<SocketAddr>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    udp_workers: Vec<std::thread::JoinHandle<()>>,
     tcp: Option<hickory_server::Server<tcp::TcpHandler>>,
 }
 
-/// Loads everything and starts the listeners the configuration enables.
+/// Loads everything and starts the listeners the configuration enables, the admin
+/// listener and the file watcher.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let lines = loaded.classifier.lines().len();
+    let metrics = Arc::new(QueryMetrics::new(config.zones.len(), lines));
+    let state = Arc::new(DnsState {
+        zones: ArcSwap::from_pointee(loaded.zones),
+        classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
+        max_udp_payload: config.dns.as_ref().map_or(1232, |d| d.max_udp_payload),
+        metrics,
+    });
+    let reloader = Arc::new(Reloader::new(config.clone(), state.clone()));
     let mut running = Running {
         dns_udp: Vec::new(),
         dns_tcp: Vec::new(),
-        dns_state: None,
+        admin: None,
+        proxy: None,
+        dns_state: state.clone(),
+        reloader: reloader.clone(),
         redirect: Vec::new(),
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
+        udp_workers: Vec::new(),
         tcp: None,
     };
     // One classification for every listener: a database reload reaches them all at once.
-    let classifier = Arc::new(ClassifierHandle::new(loaded.classifier));
     if let Some(redirect) = &config.redirect {
         running.redirect =
-            crate::redirect::start(redirect, classifier.clone(), &shutdown, &mut tasks).await?;
+            crate::redirect::start(redirect, state.classifier.clone(), &shutdown, &mut tasks)
+                .await?;
     }
     if let Some(dns) = &config.dns {
-        let state = Arc::new(DnsState {
-            zones: ArcSwap::from_pointee(loaded.zones),
-            classifier: classifier.clone(),
-            max_udp_payload: dns.max_udp_payload,
-        });
-        let (sockets, listeners) = bind_dns(dns).await?;
-        for socket in sockets {
+        let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
+        let (sockets, listeners) = bind_dns(dns, workers).await?;
+        for (i, socket) in sockets.into_iter().enumerate() {
             let addr = socket.local_addr().map_err(|source| StartError::Bind {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 transport: "UDP",
                 source,
             })?;
-            running.dns_udp.push(addr);
-            tasks.spawn(udp::serve(socket, state.clone(), shutdown.clone()));
+            if !running.dns_udp.contains(&addr) {
+                running.dns_udp.push(addr);
+            }
+            let worker = udp::spawn(
+                socket,
+                state.clone(),
+                shutdown.clone(),
+                format!("udp-{}", i % workers),
+            )
+            .map_err(|source| StartError::Bind {
+                addr,
+                transport: "UDP",
+                source,
+            })?;
+            running.udp_workers.push(worker);
         }
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
@@ -215,11 +309,57 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             }
         }
         running.tcp = Some(tcp::server(listeners, state.clone(), dns.tcp_idle_timeout));
-        info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, "dns listening");
-        running.dns_state = Some(state);
+        info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, udp_workers = workers, "dns listening");
+    }
+    if let Some(a) = &config.admin {
+        let bind = |source| StartError::Bind {
+            addr: a.listen,
+            transport: "HTTP admin",
+            source,
+        };
+        let listener = TcpListener::bind(a.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        if !addr.ip().is_loopback() && a.token.is_none() {
+            tracing::warn!(%addr, "the admin listener is reachable from other hosts and has no token");
+        }
+        let router = admin::router(reloader.clone(), a.token.clone());
+        tasks.spawn(admin::serve(listener, router, shutdown.clone()));
+        running.admin = Some(addr);
+        info!(%addr, "admin listening");
+    }
+    if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
+        let bind = |source| StartError::Bind {
+            addr: p.listen,
+            transport: "HTTP proxy",
+            source,
+        };
+        let listener = TcpListener::bind(p.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = serve_proxy(proxy, listener, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "proxy listener failed");
+            }
+        });
+        running.proxy = Some(addr);
+        info!(%addr, "proxy listening");
+    }
+    if config.reload.watch {
+        let handle = watch::spawn(reloader, config.reload.debounce, shutdown.clone())?;
+        tasks.spawn(async move {
+            let _ = handle.await;
+        });
     }
     running.tasks = tasks;
     Ok(running)
+}
+
+impl Drop for Running {
+    /// A server dropped without [`Running::shutdown`] still stops its UDP worker threads
+    /// (within their receive timeout) rather than leaving them answering.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl Running {
@@ -230,33 +370,72 @@ impl Running {
             let _ = tcp.shutdown_gracefully().await;
         }
         while self.tasks.join_next().await.is_some() {}
+        // UDP workers see the cancelled token within their receive timeout.
+        let workers = std::mem::take(&mut self.udp_workers);
+        let _ = tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                let _ = worker.join();
+            }
+        })
+        .await;
+    }
+
+    /// Serves until SIGTERM or SIGINT, reloading every database and zone on SIGHUP, then
+    /// shuts down as [`Running::shutdown`] does.
+    pub async fn run_until_terminated(self) -> Result<(), StartError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &'static str| {
+            signal(kind).map_err(|source| StartError::Signal {
+                signal: name,
+                source,
+            })
+        };
+        let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+        let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
+        let mut hup = watch(SignalKind::hangup(), "SIGHUP")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading every database and zone");
+                    // Each outcome is logged and kept in the status by the reloader.
+                    self.reloader.reload_all(Trigger::Signal).await;
+                }
+            }
+        }
+        info!("shutting down");
+        self.shutdown().await;
+        Ok(())
     }
 }
 
-/// Binds a UDP socket and a TCP listener on each address. Port 0 picks one free port for
-/// both, so that `dig` and tests can use one address for either transport.
-async fn bind_dns(dns: &DnsConfig) -> Result<(Vec<UdpSocket>, Vec<TcpListener>), StartError> {
+/// Binds `workers` UDP sockets (sharing the port with `SO_REUSEPORT`) and a TCP listener
+/// on each address. Port 0 picks one free port for all of them, so that `dig` and tests
+/// can use one address for either transport.
+async fn bind_dns(
+    dns: &DnsConfig,
+    workers: usize,
+) -> Result<(Vec<std::net::UdpSocket>, Vec<TcpListener>), StartError> {
     let mut sockets = Vec::new();
     let mut listeners = Vec::new();
+    let udp_error = |addr, source| StartError::Bind {
+        addr,
+        transport: "UDP",
+        source,
+    };
     for &addr in &dns.listen {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let udp = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr,
-                    transport: "UDP",
-                    source,
-                })?;
-            let bound = udp.local_addr().map_err(|source| StartError::Bind {
-                addr,
-                transport: "UDP",
-                source,
-            })?;
+            let udp = udp::bind(addr).map_err(|e| udp_error(addr, e))?;
+            let bound = udp.local_addr().map_err(|e| udp_error(addr, e))?;
             match TcpListener::bind(bound).await {
                 Ok(tcp) => {
                     sockets.push(udp);
+                    for _ in 1..workers {
+                        sockets.push(udp::bind(bound).map_err(|e| udp_error(bound, e))?);
+                    }
                     listeners.push(tcp);
                     break;
                 }
@@ -277,12 +456,13 @@ async fn bind_dns(dns: &DnsConfig) -> Result<(Vec<UdpSocket>, Vec<TcpListener>),
 
 #[cfg(test)]
 mod tests {
-    use super::format_epoch;
+    use super::{format_epoch, format_time};
 
     #[test]
     fn epoch_dates() {
         assert_eq!(format_epoch(0), "1970-01-01");
         assert_eq!(format_epoch(951_782_400), "2000-02-29");
         assert_eq!(format_epoch(1_795_305_600), "2026-11-22");
+        assert_eq!(format_time(1_795_305_600 + 3_723), "2026-11-22T01:02:03Z");
     }
 }

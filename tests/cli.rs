@@ -23,7 +23,7 @@ fn check_summarises_the_repository_config() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/geoline.toml");
     let (ok, stdout, stderr) = geoline(&["check", "--config", config]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("geoip/geo-whois-asn-country.mmdb: country ipvAll (layout IpLocationDb, IPv6), built 2026-06-17"), "{stdout}");
+    assert!(stdout.contains("geoip/geo-whois-asn-country.mmdb: country ipvAll (layout ip-location-db, IPv6), built 2026-06-17, fields: country, continent"), "{stdout}");
     assert!(
         stdout.contains("lines (in match order): china, default"),
         "{stdout}"
@@ -92,5 +92,139 @@ fn check_names_file_and_line_of_a_broken_config() {
     assert!(
         stderr.contains("/nonexistent/geoline.toml: cannot read"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn lookup_explains_the_repository_config() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/geoline.toml");
+    let (ok, stdout, stderr) =
+        geoline(&["lookup", "--config", config, "1.2.4.8", "www.example.com"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "address 1.2.4.8
+line china
+decided by country CN listed by line china, from database geoip/geo-whois-asn-country.mmdb network 1.2.4.0/22
+fields read: country CN, continent AS
+  geoip/geo-whois-asn-country.mmdb (ip-location-db): network 1.2.4.0/22: country CN, continent AS
+ecs scope /22 for answers that differ by line (1.2.4.0/22 is all in line china)
+www.example.com. A on line china: NOERROR, ecs scope /22
+  answer: www.example.com. 60 IN A 203.0.113.10
+"
+        .replace(
+            "geoip/",
+            &format!("{}/geoip/", env!("CARGO_MANIFEST_DIR"))
+        )
+    );
+    let (ok, stdout, _) = geoline(&["lookup", "--config", config, "8.8.8.8", "example.com", "mx"]);
+    assert!(ok);
+    assert!(
+        stdout.contains("line default\ndecided by no rule matches: the default line\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "example.com. MX on line default: NOERROR, ecs scope /0
+  answer: example.com. 300 IN MX 10 mail.example.com.
+  additional: mail.example.com. 300 IN A 192.0.2.25
+"
+        ),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = geoline(&[
+        "lookup",
+        "--config",
+        config,
+        "8.8.8.8",
+        "example.com",
+        "BOGUS",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "geoline: `BOGUS` is not a record type (A, AAAA, MX, TXT, ...)\n"
+    );
+}
+
+#[test]
+fn lookup_names_the_cidr_subdivision_or_asn_that_decided() {
+    let dir = TempDir::new("cli-lookup");
+    std::fs::write(
+        dir.path().join("city.mmdb"),
+        common::mmdb::geoip2_city_bytes(
+            "GeoLite2-City",
+            &[
+                ("1.2.0.0/16", "CN", "AS", &["GD"]),
+                ("1.3.0.0/16", "CN", "AS", &["BJ"]),
+            ],
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("asn.mmdb"),
+        common::mmdb::asn_bytes("GeoLite2-ASN", &[("1.3.0.0/16", 4134, "CHINANET")]),
+    )
+    .expect("write");
+    dir.write("z.zone", ZONE);
+    let config = dir.write(
+        "g.toml",
+        r#"
+[[geoip]]
+path = "city.mmdb"
+[[geoip]]
+path = "asn.mmdb"
+[[line]]
+name = "lab"
+cidrs = ["1.2.3.0/24"]
+[[line]]
+name = "gd"
+subdivisions = ["CN-GD"]
+[[line]]
+name = "telecom"
+asns = [4134]
+[[zone]]
+file = "z.zone"
+"#,
+    );
+    let config = config.to_str().expect("utf-8");
+    let run = |ip: &str| {
+        let (ok, stdout, stderr) = geoline(&["lookup", "--config", config, ip]);
+        assert!(ok, "{stderr}");
+        stdout
+    };
+    let city = dir.path().join("city.mmdb").display().to_string();
+    let asn = dir.path().join("asn.mmdb").display().to_string();
+    let out = run("1.2.3.4");
+    assert!(
+        out.contains("line lab\ndecided by prefix 1.2.3.0/24 (/24) listed by line lab\n"),
+        "{out}"
+    );
+    assert!(out.contains("ecs scope /24"), "{out}");
+    let out = run("1.2.4.4");
+    assert!(
+        out.contains(&format!(
+            "line gd\ndecided by subdivision CN-GD listed by line gd, from database {city} network 1.2.0.0/16\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("fields read: country CN, continent AS, subdivisions CN-GD\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  {asn} (geoip2-asn): no network holds it\n")),
+        "{out}"
+    );
+    let out = run("1.3.0.1");
+    assert!(
+        out.contains(&format!(
+            "line telecom\ndecided by AS4134 listed by line telecom, from database {asn} network 1.3.0.0/16\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("fields read: country CN, continent AS, subdivisions CN-BJ, asn AS4134\n"),
+        "{out}"
     );
 }

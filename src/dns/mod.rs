@@ -2,12 +2,15 @@
 //!
 //! [`query`] reads a query strictly, [`ecs`] the Client Subnet option, [`respond`] decides
 //! the response from a snapshot of the zones and the line map, [`response`] writes it within
-//! the requester's size. [`udp`] and [`tcp`] only move bytes.
+//! the requester's size. [`prepared`] keeps encoded answers per (line, name, type) so that
+//! UDP answers the common query without deciding again. [`udp`] and [`tcp`] only move bytes.
 //!
 //! This module does not load zones or databases and does not reload them: it reads whatever
 //! [`DnsState`] holds when a query arrives, so a reload never blocks a query.
 
 pub mod ecs;
+pub mod mmsg;
+pub mod prepared;
 pub mod query;
 pub mod respond;
 pub mod response;
@@ -20,14 +23,18 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::lines::ClassifierHandle;
+use crate::metrics::QueryMetrics;
 use crate::zone::ZoneSet;
-use respond::{Decision, Snapshot, Transport};
+use prepared::{AnswerCache, QuickQuery};
+use respond::{Decision, Outcome, Snapshot, Transport};
 
 /// What the listeners answer from: swapped whole on reload, read lock-free per query.
 pub struct DnsState {
     pub zones: ArcSwap<ZoneSet>,
     pub classifier: Arc<ClassifierHandle>,
     pub max_udp_payload: u16,
+    /// Bumped by the listeners for every response they send.
+    pub metrics: Arc<QueryMetrics>,
 }
 
 impl DnsState {
@@ -41,5 +48,42 @@ impl DnsState {
             max_udp_payload: self.max_udp_payload,
         };
         respond::respond(&snapshot, bytes, source, transport)
+    }
+
+    /// Answers one UDP query into `out`: from `cache` when the query has the common shape
+    /// and a zone holds its name, else through [`DnsState::decide`]. `None` means stay
+    /// silent. `out` holds the response when it returns `Some`.
+    pub fn answer_udp(
+        &self,
+        bytes: &[u8],
+        source: IpAddr,
+        cache: &mut AnswerCache,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let zones = self.zones.load();
+        let classifier = self.classifier.load();
+        if let Some(query) = QuickQuery::parse(bytes) {
+            cache.bind(&zones, &classifier);
+            let answered = prepared::answer(
+                &zones,
+                &classifier,
+                cache,
+                (bytes, &query),
+                source,
+                self.max_udp_payload,
+                out,
+            );
+            if answered.is_some() {
+                return answered;
+            }
+        }
+        let snapshot = Snapshot {
+            zones: &zones,
+            lines: classifier.map(),
+            max_udp_payload: self.max_udp_payload,
+        };
+        let decision = respond::respond(&snapshot, bytes, source, Transport::Udp)?;
+        let encoded = decision.response.encode(decision.size_limit, out);
+        Some(decision.outcome(encoded))
     }
 }

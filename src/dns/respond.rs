@@ -12,9 +12,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, RecordType};
 
 use super::query::{EdnsRequest, Query, QueryError};
-use super::response::{EdnsReply, Response};
+use super::response::{EdnsReply, Encoded, Response};
 use crate::lines::{LineId, LineMap};
-use crate::zone::{AnswerCode, ZoneSet};
+use crate::zone::{AnswerCode, Zone, ZoneSet};
 
 /// How the query arrived: it bounds the response size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,32 @@ pub struct Decision {
     /// The zone's index in the [`ZoneSet`] and the line, when a zone answered.
     pub zone: Option<(usize, LineId)>,
     pub had_client_subnet: bool,
+}
+
+/// What was answered, for logs and metrics: the same whether the UDP path answered from a
+/// prepared answer ([`super::prepared`]) or from a [`Decision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The zone's index in the [`ZoneSet`] and the line, when a zone answered.
+    pub zone: Option<(usize, LineId)>,
+    /// The question's type, when there was a readable question.
+    pub qtype: Option<RecordType>,
+    pub rcode: ResponseCode,
+    pub had_client_subnet: bool,
+    pub truncated: bool,
+}
+
+impl Decision {
+    /// The outcome once the response is encoded.
+    pub fn outcome(&self, encoded: Encoded) -> Outcome {
+        Outcome {
+            zone: self.zone,
+            qtype: self.response.question.as_ref().map(|q| q.qtype),
+            rcode: self.response.rcode,
+            had_client_subnet: self.had_client_subnet,
+            truncated: encoded.truncated,
+        }
+    }
 }
 
 /// Decides the response to `bytes` received from `source`; `None` means stay silent.
@@ -98,8 +124,21 @@ pub fn respond(
         Some(s) if s.source_prefix > 0 && zone.varies_by_line(&q.name, q.qtype) => class.scope,
         _ => 0,
     };
+    let mut response = zone_response(zone, class.line, &query);
+    response.edns = reply(scope);
+    Some(Decision {
+        response,
+        size_limit,
+        zone: Some((zone_index, class.line)),
+        had_client_subnet,
+    })
+}
 
-    let mut answer = zone.lookup(class.line, &q.name, q.qtype);
+/// The zone's answer to `query` as `line` sees it, without OPT: the part of a response
+/// that depends on nothing but (zone, line, name, type).
+pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> Response {
+    let q = &query.question;
+    let mut answer = zone.lookup(line, &q.name, q.qtype);
     // Owners equal to the question take its spelling, so the case is echoed and the
     // owner compresses to a pointer at the question.
     for record in answer.answers.iter_mut() {
@@ -111,7 +150,7 @@ pub fn respond(
         AnswerCode::NoError => ResponseCode::NoError,
         AnswerCode::NxDomain => ResponseCode::NXDomain,
     };
-    let response = Response {
+    Response {
         header: query.header,
         rcode,
         authoritative: answer.authoritative,
@@ -120,14 +159,8 @@ pub fn respond(
         answers: answer.answers,
         authority: answer.authority,
         additional: answer.additional,
-        edns: reply(scope),
-    };
-    Some(Decision {
-        response,
-        size_limit,
-        zone: Some((zone_index, class.line)),
-        had_client_subnet,
-    })
+        edns: None,
+    }
 }
 
 fn size_limit(snapshot: &Snapshot<'_>, edns: Option<&EdnsRequest>, transport: Transport) -> usize {

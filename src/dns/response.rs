@@ -52,6 +52,17 @@ pub struct Encoded {
 
 const HEADER_LEN: usize = 12;
 
+/// The encoded length of the OPT record [`write_opt`] writes for `edns`.
+pub(crate) fn opt_len(edns: &EdnsReply) -> usize {
+    // root name, type, class, ttl, rdlength
+    let fixed = 1 + 2 + 2 + 4 + 2;
+    fixed
+        + edns
+            .client_subnet
+            .map(|(s, _)| 4 + 4 + usize::from(s.source_prefix).div_ceil(8))
+            .unwrap_or(0)
+}
+
 impl Response {
     /// A response with no records: errors, REFUSED and the like.
     pub fn empty(
@@ -133,55 +144,110 @@ impl Response {
     }
 
     fn opt_len(&self) -> usize {
-        match &self.edns {
-            None => 0,
-            Some(e) => {
-                // root name, type, class, ttl, rdlength
-                let fixed = 1 + 2 + 2 + 4 + 2;
-                fixed
-                    + e.client_subnet
-                        .map(|(s, _)| 4 + 4 + usize::from(s.source_prefix).div_ceil(8))
-                        .unwrap_or(0)
-            }
-        }
+        self.edns.as_ref().map_or(0, opt_len)
     }
 
     fn write_opt(&self, edns: &EdnsReply, out: &mut Vec<u8>) {
-        let mut rdata = Vec::new();
-        if let Some((subnet, scope)) = &edns.client_subnet {
-            subnet.write_response(*scope, &mut rdata);
-        }
-        let extended_rcode = u32::from(self.rcode.high());
-        let ttl = (extended_rcode << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
-        out.push(0);
-        out.extend_from_slice(&41u16.to_be_bytes());
-        out.extend_from_slice(&edns.udp_payload.to_be_bytes());
-        out.extend_from_slice(&ttl.to_be_bytes());
-        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        out.extend_from_slice(&rdata);
+        write_opt(self.rcode, edns, out);
     }
 
     fn write_header(&self, counts: [u16; 4], truncated: bool, out: &mut [u8]) {
-        let h = &self.header;
-        let mut flags: u16 = 0x8000 | (u16::from(h.opcode & 0xf) << 11);
-        if self.authoritative {
-            flags |= 0x0400;
+        write_header(
+            &self.header,
+            self.authoritative,
+            self.rcode,
+            counts,
+            truncated,
+            out,
+        );
+    }
+
+    /// The whole response without OPT and without any size limit, with the offsets
+    /// [`super::prepared`] needs to reuse its sections for later queries of the same name.
+    /// `None` when a record cannot be encoded (then only [`Response::encode`] can answer).
+    pub fn encode_sections(&self) -> Option<Sections> {
+        let mut out = Vec::with_capacity(512);
+        let mut enc = BinEncoder::new(&mut out);
+        enc.emit_vec(&[0; HEADER_LEN]).ok()?;
+        if let Some(q) = &self.question {
+            q.name.emit(&mut enc).ok()?;
+            enc.emit_u16(q.qtype.into()).ok()?;
+            enc.emit_u16(q.qclass.into()).ok()?;
         }
-        if truncated {
-            flags |= 0x0200;
-        }
-        if h.recursion_desired {
-            flags |= 0x0100;
-        }
-        if h.checking_disabled {
-            flags |= 0x0010;
-        }
-        flags |= u16::from(self.rcode.low());
-        out[0..2].copy_from_slice(&h.id.to_be_bytes());
-        out[2..4].copy_from_slice(&flags.to_be_bytes());
-        for (i, c) in counts.iter().enumerate() {
-            out[4 + 2 * i..6 + 2 * i].copy_from_slice(&c.to_be_bytes());
-        }
+        let question_end = enc.offset();
+        let an = emit_records(&mut enc, &self.answers)?;
+        let ns = emit_records(&mut enc, &self.authority)?;
+        let additional_start = enc.offset();
+        let ar = emit_records(&mut enc, &self.additional)?;
+        let end = enc.offset();
+        drop(enc);
+        out.truncate(end);
+        Some(Sections {
+            bytes: out,
+            question_end,
+            additional_start,
+            counts: [an, ns, ar],
+        })
+    }
+}
+
+/// A response's sections encoded once, after its question: see [`Response::encode_sections`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sections {
+    /// Header (counts not filled in), question, answer, authority and additional sections.
+    pub bytes: Vec<u8>,
+    pub question_end: usize,
+    pub additional_start: usize,
+    /// Answer, authority and additional record counts.
+    pub counts: [u16; 3],
+}
+
+/// The OPT record of a response (RFC 6891 6.1.2), with the Client Subnet option when the
+/// query had one. Written straight into `out`: nothing is allocated per response.
+pub(crate) fn write_opt(rcode: ResponseCode, edns: &EdnsReply, out: &mut Vec<u8>) {
+    let extended_rcode = u32::from(rcode.high());
+    let ttl = (extended_rcode << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
+    out.push(0);
+    out.extend_from_slice(&41u16.to_be_bytes());
+    out.extend_from_slice(&edns.udp_payload.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    let rdlen_at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    if let Some((subnet, scope)) = &edns.client_subnet {
+        subnet.write_response(*scope, out);
+    }
+    // The option is at most 24 bytes: the length always fits.
+    let rdlen = (out.len() - rdlen_at - 2) as u16;
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+}
+
+/// The header of a response to `h`: QR set, RA clear, the query's opcode, RD and CD echoed.
+pub(crate) fn write_header(
+    h: &QueryHeader,
+    authoritative: bool,
+    rcode: ResponseCode,
+    counts: [u16; 4],
+    truncated: bool,
+    out: &mut [u8],
+) {
+    let mut flags: u16 = 0x8000 | (u16::from(h.opcode & 0xf) << 11);
+    if authoritative {
+        flags |= 0x0400;
+    }
+    if truncated {
+        flags |= 0x0200;
+    }
+    if h.recursion_desired {
+        flags |= 0x0100;
+    }
+    if h.checking_disabled {
+        flags |= 0x0010;
+    }
+    flags |= u16::from(rcode.low());
+    out[0..2].copy_from_slice(&h.id.to_be_bytes());
+    out[2..4].copy_from_slice(&flags.to_be_bytes());
+    for (i, c) in counts.iter().enumerate() {
+        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&c.to_be_bytes());
     }
 }
 

@@ -20,7 +20,7 @@ use tracing::debug;
 
 use super::DnsState;
 use super::respond::Transport;
-use super::response::EdnsReply;
+use super::response::{EdnsReply, Encoded};
 
 /// hickory-server's handler for geoline's TCP listeners.
 pub struct TcpHandler {
@@ -54,6 +54,9 @@ impl RequestHandler for TcpHandler {
         else {
             return no_response(request);
         };
+        // A TCP response is at most 65535 bytes and hickory writes it whole: never truncated.
+        let outcome = decision.outcome(Encoded { truncated: false });
+        self.state.metrics.record(&outcome, Transport::Tcp);
         let r = &decision.response;
         let edns = r.edns.as_ref().map(hickory_edns);
         let mut metadata = Metadata::response_from_request(&request.metadata);

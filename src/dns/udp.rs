@@ -1,58 +1,110 @@
-//! The UDP listener: one task per socket, receive, decide, send.
+//! The UDP listener: worker threads, each with its own `SO_REUSEPORT` socket on the same
+//! address, receiving and sending in batches ([`super::mmsg`]) and answering in order.
 //!
 //! geoline answers UDP itself rather than through hickory-server's UDP stream, for two
 //! reasons that are about correctness before speed: hickory sizes a UDP response by the OPT
 //! record of the *response* (not the requester's payload size), and when a response
 //! overflows it drops the OPT record, and with it the Client Subnet option that resolvers
-//! like Google Public DNS require on every answer ([`super::response`] keeps it). Deciding
-//! is CPU-only and fast, so there is no task per datagram: the socket's task answers in
-//! order, and more sockets (or `SO_REUSEPORT`) add parallelism.
+//! like Google Public DNS require on every answer ([`super::response`] keeps it).
+//!
+//! Deciding is CPU-only and fast, so a worker is a plain thread that blocks in the kernel
+//! and answers everything it received before receiving again: no task per datagram, no
+//! wake-ups between. The kernel spreads clients over the workers' sockets by address and
+//! port. Each worker keeps its own [`AnswerCache`], so workers share nothing but the
+//! snapshots.
 
 use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::DnsState;
+use super::mmsg::Batch;
+use super::prepared::AnswerCache;
 use super::respond::Transport;
 
-/// Answers queries on `socket` until `shutdown` is cancelled.
-pub async fn serve(socket: UdpSocket, state: Arc<DnsState>, shutdown: CancellationToken) {
-    let mut query = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        let (len, peer) = tokio::select! {
-            r = socket.recv_from(&mut query) => match r {
-                Ok(r) => r,
-                Err(e) if transient(&e) => {
-                    debug!(error = %e, "udp receive");
-                    continue;
-                }
-                Err(e) => {
-                    warn!(error = %e, "udp receive failed; listener stops");
-                    return;
-                }
-            },
-            _ = shutdown.cancelled() => return,
+/// How often an idle worker looks at the shutdown token.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+
+/// The receive buffer asked for: a burst of a few thousand queries waits in the kernel
+/// while a worker is descheduled, instead of being dropped at the default ~200 KB. The
+/// kernel caps it at `net.core.rmem_max`.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// A UDP socket on `addr` that other sockets of this process may share (`SO_REUSEPORT`).
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    // Best effort: a smaller buffer only means drops under bursts, as before.
+    if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+        debug!(error = %e, "udp receive buffer");
+    }
+    socket.bind(&addr.into())?;
+    socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    Ok(socket.into())
+}
+
+/// The number of workers when the configuration does not say: one per CPU this process
+/// may run on (so `taskset -c 0 geoline serve` gets one).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Starts a worker thread answering on `socket` until `shutdown` is cancelled.
+pub fn spawn(
+    socket: UdpSocket,
+    state: Arc<DnsState>,
+    shutdown: CancellationToken,
+    name: String,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || serve(&socket, &state, &shutdown))
+}
+
+fn serve(socket: &UdpSocket, state: &DnsState, shutdown: &CancellationToken) {
+    let mut batch = Batch::new();
+    // Sized once, for the zones at start; a reload that grows them keeps the size.
+    let mut cache = AnswerCache::for_zones(&state.zones.load());
+    while !shutdown.is_cancelled() {
+        let received = match batch.recv(socket.as_fd()) {
+            Ok(n) => n,
+            Err(e) if transient(&e) => continue,
+            Err(e) => {
+                warn!(error = %e, "udp receive failed; worker stops");
+                return;
+            }
         };
-        if peer.port() == 0 {
+        for i in 0..received {
+            let Some(mut slot) = batch.slot(i) else {
+                break;
+            };
+            let Some(peer) = slot.peer else {
+                continue;
+            };
             // Nobody can receive a reply on port 0: answering would only reflect.
-            continue;
+            if peer.port() == 0 || slot.truncated {
+                continue;
+            }
+            if let Some(outcome) = state.answer_udp(slot.bytes, peer.ip(), &mut cache, slot.reply) {
+                state.metrics.record(&outcome, Transport::Udp);
+                slot.send_reply();
+            }
         }
-        let Some(decision) = state.decide(&query[..len], peer.ip(), Transport::Udp) else {
-            continue;
-        };
-        decision.response.encode(decision.size_limit, &mut out);
-        if let Err(e) = socket.send_to(&out, peer).await {
-            debug!(error = %e, %peer, "udp send");
+        for e in batch.send(socket.as_fd()) {
+            debug!(error = %e, "udp send");
         }
     }
 }
 
 /// Errors a UDP socket reports for one datagram (often an ICMP error from an earlier send)
-/// rather than for the socket.
+/// or for a read timeout, rather than for the socket.
 fn transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -60,8 +112,6 @@ fn transient(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
-    ) || e.raw_os_error() == Some(ENOBUFS)
+            | io::ErrorKind::TimedOut
+    ) || e.raw_os_error() == Some(libc::ENOBUFS)
 }
-
-/// Linux's "no buffer space available": the kernel dropped a datagram, the socket is fine.
-const ENOBUFS: i32 = 105;

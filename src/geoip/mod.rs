@@ -1,7 +1,8 @@
 //! GeoIP databases: MaxMind DB (mmdb) files read into memory and their records.
 //!
 //! This module owns reading a database file, recognising its layout (which fields hold the
-//! country and continent), checking it before anyone uses it, and answering two questions:
+//! country, continent, subdivisions and ASN: [`layout`]), checking it before anyone uses
+//! it, and answering two questions:
 //! what is the record for an address ([`GeoDb::lookup`]), and what are all the networks
 //! with data ([`GeoDb::networks`]), which [`crate::lines`] compiles into its line map.
 //!
@@ -12,6 +13,7 @@
 //! It does not decide lines, hold the swappable snapshot, or watch files for changes.
 
 mod continents;
+mod layout;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,68 +23,74 @@ use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::{LookupResult, MaxMindDbError, Reader, Within, WithinOptions};
-use serde::Deserialize;
 
 use crate::config::GeoIpLayoutChoice;
 
 pub use continents::continent_of;
+pub use layout::{Field, FieldOverrides, FieldPath, FieldSet, Layout, RecordReader};
 
-/// Which fields of a record hold the country and continent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// MaxMind GeoIP2 / GeoLite2 Country and City, and DB-IP's compatible files:
-    /// `country.iso_code` (else `registered_country.iso_code`) and `continent.code`.
-    Geoip2,
-    /// ip-location-db (sapics): `country_code` only; the continent comes from the country.
-    IpLocationDb,
-}
+/// An ISO 3166-2 subdivision code such as `CN-GD`: the country, then one to three letters
+/// or digits, held inline so that a [`GeoRecord`] stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subdivision([u8; 6]);
 
-impl Layout {
-    pub fn name(self) -> &'static str {
-        match self {
-            Layout::Geoip2 => "geoip2",
-            Layout::IpLocationDb => "ip-location-db",
+impl Subdivision {
+    /// `country` and the part after the dash (`GD`), as GeoIP2 City records hold it.
+    pub fn new(country: [u8; 2], code: &str) -> Option<Subdivision> {
+        let b = code.as_bytes();
+        if !(1..=3).contains(&b.len()) || !b.iter().all(u8::is_ascii_alphanumeric) {
+            return None;
         }
+        let mut out = [0u8; 6];
+        out[0] = country[0].to_ascii_uppercase();
+        out[1] = country[1].to_ascii_uppercase();
+        out[2] = b'-';
+        for (o, c) in out[3..].iter_mut().zip(b) {
+            *o = c.to_ascii_uppercase();
+        }
+        Some(Subdivision(out))
     }
 
-    /// The layout a `database_type` metadata string announces, if geoline knows it.
-    pub fn recognise(database_type: &str) -> Option<Layout> {
-        let vendor = ["GeoIP2-", "GeoLite2-", "DBIP-"]
-            .iter()
-            .any(|p| database_type.starts_with(p));
-        // GeoIP2-ISP, GeoLite2-ASN, GeoIP2-Anonymous-IP... share the prefix but carry no
-        // country: reading them as Geoip2 would put every client in `default`.
-        let geo = ["Country", "City", "Enterprise"]
-            .iter()
-            .any(|k| database_type.contains(k));
-        if vendor && geo {
-            return Some(Layout::Geoip2);
-        }
-        // ip-location-db names its files "<kind> ipv4", "<kind> ipv6" and "<kind> ipvAll".
-        let lower = database_type.to_ascii_lowercase();
-        if let Some((kind, family)) = lower.split_once(' ')
-            && matches!(kind, "country" | "city")
-            && matches!(family, "ipv4" | "ipv6" | "ipvall")
-        {
-            return Some(Layout::IpLocationDb);
-        }
-        None
+    /// A full code, `CN-GD` (case-insensitive).
+    pub fn parse(text: &str) -> Option<Subdivision> {
+        let (country, code) = text.split_once('-')?;
+        let country = self::code(country)?;
+        Subdivision::new(country, code)
+    }
+
+    pub fn as_str(&self) -> &str {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(6);
+        std::str::from_utf8(&self.0[..len]).unwrap_or("")
+    }
+
+    pub fn country(&self) -> [u8; 2] {
+        [self.0[0], self.0[1]]
     }
 }
 
-impl fmt::Display for Layout {
+impl fmt::Display for Subdivision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
-/// What geoline uses of a database record. Codes are upper-case ASCII letters.
+impl fmt::Debug for Subdivision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_str())
+    }
+}
+
+/// What geoline uses of a database record. Codes are upper-case ASCII.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct GeoRecord {
     /// ISO 3166-1 alpha-2.
     pub country: Option<[u8; 2]>,
     /// AF AN AS EU NA OC SA.
     pub continent: Option<[u8; 2]>,
+    /// ISO 3166-2, largest first (GeoIP2 City order).
+    pub subdivisions: [Option<Subdivision>; layout::MAX_SUBDIVISIONS],
+    /// The autonomous system announcing the network.
+    pub asn: Option<u32>,
 }
 
 impl GeoRecord {
@@ -98,8 +106,41 @@ impl GeoRecord {
             .and_then(|c| std::str::from_utf8(c).ok())
     }
 
+    pub fn subdivisions(&self) -> impl Iterator<Item = Subdivision> + '_ {
+        self.subdivisions.iter().flatten().copied()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.country.is_none() && self.continent.is_none()
+        self.fields().is_empty()
+    }
+
+    /// The fields this record has a value for.
+    pub fn fields(&self) -> FieldSet {
+        let mut s = FieldSet::default();
+        if self.country.is_some() {
+            s = s.with(Field::Country);
+        }
+        if self.continent.is_some() {
+            s = s.with(Field::Continent);
+        }
+        if self.subdivisions[0].is_some() {
+            s = s.with(Field::Subdivision);
+        }
+        if self.asn.is_some() {
+            s = s.with(Field::Asn);
+        }
+        s
+    }
+
+    /// Takes from `other` every field this record lacks: with several databases, each
+    /// field comes from the first database that has it.
+    pub fn fill_from(&mut self, other: &GeoRecord) {
+        self.country = self.country.or(other.country);
+        self.continent = self.continent.or(other.continent);
+        if self.subdivisions[0].is_none() {
+            self.subdivisions = other.subdivisions;
+        }
+        self.asn = self.asn.or(other.asn);
     }
 }
 
@@ -110,7 +151,20 @@ impl fmt::Display for GeoRecord {
             "country {} continent {}",
             self.country_str().unwrap_or("-"),
             self.continent_str().unwrap_or("-")
-        )
+        )?;
+        let subs: Vec<&str> = self
+            .subdivisions
+            .iter()
+            .flatten()
+            .map(|s| s.as_str())
+            .collect();
+        if !subs.is_empty() {
+            write!(f, " subdivisions {}", subs.join(","))?;
+        }
+        if let Some(asn) = self.asn {
+            write!(f, " asn AS{asn}")?;
+        }
+        Ok(())
     }
 }
 
@@ -132,8 +186,8 @@ pub enum GeoIpError {
     },
     #[error(
         "{path}: database_type `{database_type}` is not a layout geoline recognises \
-         (GeoIP2/GeoLite2/DB-IP Country or City, ip-location-db country); \
-         set `layout` in its [[geoip]] section",
+         (GeoIP2/GeoLite2/DB-IP Country, City or ASN, IPinfo lite, ip-location-db); \
+         set `layout` or field paths in its [[geoip]] section",
         path = path.display()
     )]
     UnknownLayout {
@@ -142,17 +196,27 @@ pub enum GeoIpError {
     },
     #[error("{path}: {reason}", path = path.display())]
     Check { path: PathBuf, reason: String },
+    #[error(
+        "line `{line}` matches on {field} but none of the configured databases has {field} \
+         data ({databases})"
+    )]
+    MissingField {
+        line: String,
+        field: Field,
+        databases: String,
+    },
 }
 
 impl GeoIpError {
-    /// The database file the error is about.
-    pub fn path(&self) -> &Path {
+    /// The database file the error is about; none when it is about the set of them.
+    pub fn path(&self) -> Option<&Path> {
         match self {
             GeoIpError::Read { path, .. }
             | GeoIpError::Empty { path }
             | GeoIpError::Format { path, .. }
             | GeoIpError::UnknownLayout { path, .. }
-            | GeoIpError::Check { path, .. } => path,
+            | GeoIpError::Check { path, .. } => Some(path),
+            GeoIpError::MissingField { .. } => None,
         }
     }
 }
@@ -161,7 +225,9 @@ impl GeoIpError {
 pub struct GeoDb {
     path: PathBuf,
     reader: Reader<Vec<u8>>,
-    layout: Layout,
+    fields: RecordReader,
+    /// The fields at least one network has a value for.
+    provides: FieldSet,
     size: usize,
     v4_networks: usize,
     v6_networks: usize,
@@ -176,7 +242,8 @@ impl fmt::Debug for GeoDb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GeoDb")
             .field("path", &self.path)
-            .field("layout", &self.layout)
+            .field("layout", &self.fields.layout())
+            .field("provides", &self.provides)
             .field("database_type", &self.database_type())
             .field("build_epoch", &self.build_epoch())
             .field("ip_version", &self.ip_version())
@@ -218,11 +285,20 @@ impl GeoDb {
     /// `layout` is `Auto`) and checks it: metadata, a few probe lookups, and a walk over
     /// every network decoding every distinct record.
     pub fn open(path: &Path, layout: GeoIpLayoutChoice) -> Result<GeoDb, GeoIpError> {
+        GeoDb::open_with(path, layout, &FieldOverrides::default())
+    }
+
+    /// As [`GeoDb::open`], with field paths replacing the layout's own.
+    pub fn open_with(
+        path: &Path,
+        layout: GeoIpLayoutChoice,
+        overrides: &FieldOverrides,
+    ) -> Result<GeoDb, GeoIpError> {
         let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        GeoDb::from_bytes(path, bytes, layout)
+        GeoDb::from_bytes_with(path, bytes, layout, overrides)
     }
 
     /// As [`GeoDb::open`], for a file already read; `path` names it in errors.
@@ -230,6 +306,16 @@ impl GeoDb {
         path: &Path,
         bytes: Vec<u8>,
         layout: GeoIpLayoutChoice,
+    ) -> Result<GeoDb, GeoIpError> {
+        GeoDb::from_bytes_with(path, bytes, layout, &FieldOverrides::default())
+    }
+
+    /// As [`GeoDb::open_with`], for a file already read; `path` names it in errors.
+    pub fn from_bytes_with(
+        path: &Path,
+        bytes: Vec<u8>,
+        layout: GeoIpLayoutChoice,
+        overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
         let path = path.to_path_buf();
         if bytes.is_empty() {
@@ -241,23 +327,22 @@ impl GeoDb {
             Err(source) => return Err(GeoIpError::Format { path, source }),
         };
         let database_type = reader.metadata().database_type.clone();
-        let layout = match layout {
-            GeoIpLayoutChoice::Geoip2 => Layout::Geoip2,
-            GeoIpLayoutChoice::IpLocationDb => Layout::IpLocationDb,
-            GeoIpLayoutChoice::Auto => match Layout::recognise(&database_type) {
-                Some(l) => l,
-                None => {
-                    return Err(GeoIpError::UnknownLayout {
-                        path,
-                        database_type,
-                    });
-                }
-            },
+        let layout = match Layout::chosen(layout).or_else(|| Layout::recognise(&database_type)) {
+            Some(l) => l,
+            // Field paths alone are enough to read a database geoline does not know.
+            None if !overrides.is_empty() => Layout::Custom,
+            None => {
+                return Err(GeoIpError::UnknownLayout {
+                    path,
+                    database_type,
+                });
+            }
         };
         let mut db = GeoDb {
             path,
             reader,
-            layout,
+            fields: RecordReader::new(layout, overrides),
+            provides: FieldSet::default(),
             size,
             v4_networks: 0,
             v6_networks: 0,
@@ -272,7 +357,8 @@ impl GeoDb {
         for ip in PROBES {
             self.lookup(ip)?;
         }
-        let (mut v4, mut v6, mut with_country) = (0usize, 0usize, 0usize);
+        let (mut v4, mut v6) = (0usize, 0usize);
+        let mut provides = FieldSet::default();
         let (mut in_6to4, mut in_teredo) = (false, false);
         let overlaps = |a: &Ipv6Net, b: &Ipv6Net| a.contains(b) || b.contains(a);
         for item in self.iter()? {
@@ -285,20 +371,27 @@ impl GeoDb {
                     in_teredo |= overlaps(&n, &TEREDO);
                 }
             }
-            with_country += usize::from(rec.country.is_some());
+            provides = provides.union(rec.fields());
         }
         if v4 + v6 == 0 {
             return Err(self.check_error("the database holds no networks".into()));
         }
-        if with_country == 0 {
+        if provides.is_empty() {
             return Err(self.check_error(format!(
-                "none of its {} networks has a country under the {} layout \
+                "none of its {} networks has a {} under the {} layout \
                  (database_type `{}`): is `layout` right?",
                 v4 + v6,
-                self.layout,
+                self.fields
+                    .fields()
+                    .iter()
+                    .map(Field::name)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                self.fields,
                 self.database_type()
             )));
         }
+        self.provides = provides;
         self.v4_networks = v4;
         self.v6_networks = v6;
         // The walk skips these ranges when they only lead back into the IPv4 tree (as
@@ -328,7 +421,17 @@ impl GeoDb {
     }
 
     pub fn layout(&self) -> Layout {
-        self.layout
+        self.fields.layout()
+    }
+
+    /// The layout with its field paths.
+    pub fn record_reader(&self) -> &RecordReader {
+        &self.fields
+    }
+
+    /// The fields at least one of its networks has a value for.
+    pub fn provides(&self) -> FieldSet {
+        self.provides
     }
 
     pub fn database_type(&self) -> &str {
@@ -423,33 +526,7 @@ impl GeoDb {
     }
 
     fn decode(&self, found: &LookupResult<'_, Vec<u8>>) -> Result<GeoRecord, GeoIpError> {
-        let decoded = match self.layout {
-            Layout::Geoip2 => found.decode::<Geoip2Record<'_>>().map(|r| {
-                r.map(|r| {
-                    let country = r
-                        .country
-                        .and_then(|c| c.iso_code)
-                        .or(r.registered_country.and_then(|c| c.iso_code))
-                        .and_then(code);
-                    GeoRecord {
-                        country,
-                        continent: r.continent.and_then(|c| c.code).and_then(code),
-                    }
-                })
-            }),
-            Layout::IpLocationDb => found.decode::<IpLocationDbRecord<'_>>().map(|r| {
-                r.map(|r| {
-                    let country = r.country_code.and_then(code);
-                    GeoRecord {
-                        country,
-                        continent: country.and_then(continent_of),
-                    }
-                })
-            }),
-        };
-        decoded
-            .map(Option::unwrap_or_default)
-            .map_err(|e| self.format_error(e))
+        self.fields.decode(found).map_err(|e| self.format_error(e))
     }
 }
 
@@ -524,31 +601,6 @@ fn code(s: &str) -> Option<[u8; 2]> {
         }
         _ => None,
     }
-}
-
-#[derive(Deserialize)]
-struct Geoip2Record<'a> {
-    #[serde(borrow)]
-    country: Option<IsoCode<'a>>,
-    #[serde(borrow)]
-    registered_country: Option<IsoCode<'a>>,
-    #[serde(borrow)]
-    continent: Option<ContinentCode<'a>>,
-}
-
-#[derive(Deserialize)]
-struct IsoCode<'a> {
-    iso_code: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct ContinentCode<'a> {
-    code: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct IpLocationDbRecord<'a> {
-    country_code: Option<&'a str>,
 }
 
 /// Data offsets are already well spread; hashing them again with SipHash would dominate

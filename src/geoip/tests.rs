@@ -24,6 +24,7 @@ fn rec(country: &str, continent: &str) -> GeoRecord {
     GeoRecord {
         country: two(country),
         continent: two(continent),
+        ..GeoRecord::default()
     }
 }
 
@@ -54,13 +55,25 @@ fn recognises_layouts_from_database_type() {
     for t in [
         "GeoIP2-Country",
         "GeoLite2-Country",
+        "DBIP-Country-Lite",
+        "DBIP-Country",
+    ] {
+        assert_eq!(Layout::recognise(t), Some(Layout::Geoip2), "{t}");
+    }
+    for t in [
         "GeoIP2-City",
         "GeoLite2-City",
         "GeoIP2-Enterprise",
-        "DBIP-Country-Lite",
         "DBIP-City-Lite",
+        "DBIP-Location-ISP (compat=Enterprise)",
     ] {
-        assert_eq!(Layout::recognise(t), Some(Layout::Geoip2), "{t}");
+        assert_eq!(Layout::recognise(t), Some(Layout::Geoip2City), "{t}");
+    }
+    for t in ["GeoLite2-ASN", "GeoIP2-ISP", "DBIP-ASN-Lite", "DBIP-ISP"] {
+        assert_eq!(Layout::recognise(t), Some(Layout::Geoip2Asn), "{t}");
+    }
+    for t in ["ipinfo lite.mmdb", "IPinfo Lite"] {
+        assert_eq!(Layout::recognise(t), Some(Layout::IpinfoLite), "{t}");
     }
     for t in [
         "country ipvAll",
@@ -70,7 +83,15 @@ fn recognises_layouts_from_database_type() {
     ] {
         assert_eq!(Layout::recognise(t), Some(Layout::IpLocationDb), "{t}");
     }
-    for t in ["GeoLite2-ASN", "GeoIP2-ISP", "asn ipv4", "My-DB", ""] {
+    for t in ["asn ipv4", "asn ipvAll"] {
+        assert_eq!(Layout::recognise(t), Some(Layout::IpLocationDbAsn), "{t}");
+    }
+    for t in [
+        "GeoIP2-Anonymous-IP",
+        "ipinfo country_asn.mmdb",
+        "My-DB",
+        "",
+    ] {
         assert_eq!(Layout::recognise(t), None, "{t}");
     }
 }
@@ -245,7 +266,7 @@ fn open_reads_the_file_and_names_it_in_errors() {
         }
         let e = GeoDb::open(path, Auto).expect_err("must fail");
         let text = e.to_string();
-        assert_eq!(e.path(), path);
+        assert_eq!(e.path(), Some(path));
         assert!(text.starts_with(&path.display().to_string()), "{text}");
         assert!(text.contains(want), "{text}");
     };
@@ -277,21 +298,18 @@ fn open_reads_the_file_and_names_it_in_errors() {
 #[test]
 fn unknown_database_type_asks_for_a_layout() {
     let bytes = fixtures::mmdb_bytes(
-        "GeoLite2-ASN",
+        "Acme-Netblocks",
         IpVersion::V6,
-        &[(
-            "1.2.4.0/24",
-            Value::map([("autonomous_system_number", Value::from(24_151_u32))]),
-        )],
+        &[("1.2.4.0/24", Value::map([("cc", Value::from("CN"))]))],
     );
-    let e = GeoDb::from_bytes(Path::new("asn.mmdb"), bytes, Auto).expect_err("unknown");
+    let e = GeoDb::from_bytes(Path::new("acme.mmdb"), bytes, Auto).expect_err("unknown");
     assert!(matches!(e, GeoIpError::UnknownLayout { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.starts_with("asn.mmdb: database_type `GeoLite2-ASN`"),
+        text.starts_with("acme.mmdb: database_type `Acme-Netblocks`"),
         "{text}"
     );
-    assert!(text.contains("set `layout`"), "{text}");
+    assert!(text.contains("set `layout` or field paths"), "{text}");
 }
 
 #[test]
@@ -308,7 +326,7 @@ fn explicit_layout_overrides_and_a_wrong_one_is_caught() {
         .expect_err("wrong layout");
     assert!(
         e.to_string()
-            .contains("has a country under the geoip2 layout"),
+            .contains("has a country or continent under the geoip2 layout"),
         "{e}"
     );
 }
@@ -347,4 +365,205 @@ fn shipped_database() {
     assert_eq!(country("::ffff:1.2.4.8").as_deref(), Some("CN"));
     let (v4, v6) = db.network_counts();
     assert!(v4 > 100_000 && v6 > 50_000, "{v4} {v6}");
+}
+
+fn sub(s: &str) -> Subdivision {
+    Subdivision::parse(s).expect("subdivision")
+}
+
+fn record_of(db: &GeoDb, addr: &str) -> GeoRecord {
+    db.lookup(ip(addr)).expect("lookup").expect("data").1
+}
+
+#[test]
+fn subdivision_codes() {
+    assert_eq!(sub("CN-GD").as_str(), "CN-GD");
+    assert_eq!(sub("gb-eng").as_str(), "GB-ENG");
+    assert_eq!(
+        Subdivision::new(*b"US", "06").map(|s| s.to_string()),
+        Some("US-06".into())
+    );
+    assert_eq!(Subdivision::parse("CN-"), None);
+    assert_eq!(Subdivision::parse("CN-ABCD"), None);
+    assert_eq!(Subdivision::parse("CHN-GD"), None);
+    assert_eq!(Subdivision::parse("GD"), None);
+}
+
+#[test]
+fn geoip2_city_layout_reads_subdivisions() {
+    for t in ["GeoIP2-City", "GeoLite2-City"] {
+        let db = db(fixtures::geoip2_city_bytes(
+            t,
+            &[
+                ("1.2.0.0/16", "CN", "AS", &["GD"]),
+                ("81.2.69.0/24", "GB", "EU", &["ENG", "WBK"]),
+                ("8.8.8.0/24", "US", "NA", &[]),
+            ],
+        ));
+        assert_eq!(db.layout(), Layout::Geoip2City, "{t}");
+        assert_eq!(
+            db.provides(),
+            FieldSet::default()
+                .with(Field::Country)
+                .with(Field::Continent)
+                .with(Field::Subdivision)
+        );
+        let r = record_of(&db, "1.2.3.4");
+        assert_eq!(r.country_str(), Some("CN"));
+        assert_eq!(r.subdivisions, [Some(sub("CN-GD")), None]);
+        let r = record_of(&db, "81.2.69.1");
+        assert_eq!(r.subdivisions, [Some(sub("GB-ENG")), Some(sub("GB-WBK"))]);
+        assert_eq!(
+            r.to_string(),
+            "country GB continent EU subdivisions GB-ENG,GB-WBK"
+        );
+        assert_eq!(record_of(&db, "8.8.8.8").subdivisions, [None, None]);
+    }
+}
+
+#[test]
+fn dbip_lite_layouts() {
+    let country = db(fixtures::mmdb_bytes(
+        "DBIP-Country-Lite",
+        IpVersion::V6,
+        &[("1.2.0.0/16", fixtures::geoip2_record("CN", "AS"))],
+    ));
+    assert_eq!(country.layout(), Layout::Geoip2);
+    assert_eq!(record_of(&country, "1.2.3.4"), rec("CN", "AS"));
+
+    let city = db(fixtures::geoip2_city_bytes(
+        "DBIP-City-Lite",
+        &[("1.2.0.0/16", "CN", "AS", &["GD"])],
+    ));
+    assert_eq!(city.layout(), Layout::Geoip2City);
+    assert_eq!(
+        record_of(&city, "1.2.3.4").subdivisions[0],
+        Some(sub("CN-GD"))
+    );
+
+    let asn = db(fixtures::asn_bytes(
+        "DBIP-ASN-Lite",
+        &[("1.2.0.0/16", 4134, "CHINANET")],
+    ));
+    assert_eq!(asn.layout(), Layout::Geoip2Asn);
+    assert_eq!(record_of(&asn, "1.2.3.4").asn, Some(4134));
+}
+
+#[test]
+fn asn_layouts_read_the_number() {
+    for (t, layout) in [
+        ("GeoLite2-ASN", Layout::Geoip2Asn),
+        ("asn ipvAll", Layout::IpLocationDbAsn),
+    ] {
+        let db = db(fixtures::asn_bytes(
+            t,
+            &[
+                ("1.2.0.0/16", 4134, "CHINANET"),
+                ("2400:da00::/32", 4837, "CHINA UNICOM"),
+            ],
+        ));
+        assert_eq!(db.layout(), layout, "{t}");
+        assert_eq!(db.provides(), FieldSet::default().with(Field::Asn), "{t}");
+        let r = record_of(&db, "1.2.3.4");
+        assert_eq!((r.asn, r.country), (Some(4134), None), "{t}");
+        assert_eq!(record_of(&db, "2400:da00::1").asn, Some(4837), "{t}");
+        assert_eq!(r.to_string(), "country - continent - asn AS4134");
+    }
+}
+
+#[test]
+fn ipinfo_lite_layout_reads_as_prefixed_asn() {
+    let db = db(fixtures::ipinfo_lite_bytes(&[
+        ("1.2.0.0/16", "CN", "AS", "AS4134"),
+        ("8.8.8.0/24", "US", "NA", "AS15169"),
+        ("9.9.9.0/24", "CH", "EU", ""),
+    ]));
+    assert_eq!(db.layout(), Layout::IpinfoLite);
+    let r = record_of(&db, "1.2.3.4");
+    assert_eq!(
+        (r.country_str(), r.continent_str(), r.asn),
+        (Some("CN"), Some("AS"), Some(4134))
+    );
+    assert_eq!(record_of(&db, "8.8.8.8").asn, Some(15169));
+    assert_eq!(record_of(&db, "9.9.9.9").asn, None);
+    assert_eq!(
+        db.provides(),
+        FieldSet::default()
+            .with(Field::Country)
+            .with(Field::Continent)
+            .with(Field::Asn)
+    );
+}
+
+#[test]
+fn field_paths_override_the_layout() {
+    let bytes = fixtures::mmdb_bytes(
+        "Acme-Netblocks",
+        IpVersion::V6,
+        &[(
+            "1.2.0.0/16",
+            Value::map([
+                ("geo", Value::map([("cc", Value::from("CN"))])),
+                ("regions", Value::Array(vec![Value::from("CN-GD")])),
+                (
+                    "origin",
+                    Value::Array(vec![Value::from(4134_u32), Value::from(4812_u32)]),
+                ),
+            ]),
+        )],
+    );
+    let overrides = FieldOverrides {
+        country: Some(FieldPath::parse("geo.cc").expect("path")),
+        subdivision: Some(FieldPath::parse("regions[]").expect("path")),
+        asn: Some(FieldPath::parse("origin.1").expect("path")),
+        ..FieldOverrides::default()
+    };
+    let db = GeoDb::from_bytes_with(Path::new("acme.mmdb"), bytes, Auto, &overrides)
+        .expect("readable through field paths");
+    assert_eq!(db.layout(), Layout::Custom);
+    let r = record_of(&db, "1.2.3.4");
+    assert_eq!(r.country_str(), Some("CN"));
+    // The continent is derived from the country when no path gives it.
+    assert_eq!(r.continent_str(), Some("AS"));
+    assert_eq!(r.subdivisions[0], Some(sub("CN-GD")));
+    assert_eq!(r.asn, Some(4812));
+    assert_eq!(
+        db.record_reader().to_string(),
+        "custom with configured field paths"
+    );
+
+    // An override of one field keeps the layout's other paths.
+    let city = fixtures::geoip2_city_bytes("GeoIP2-City", &[("1.2.0.0/16", "CN", "AS", &["GD"])]);
+    let overrides = FieldOverrides {
+        country: Some(FieldPath::parse("registered_country.iso_code").expect("path")),
+        ..FieldOverrides::default()
+    };
+    let db = GeoDb::from_bytes_with(Path::new("c.mmdb"), city, Auto, &overrides).expect("opens");
+    assert_eq!(db.layout(), Layout::Geoip2City);
+    assert_eq!(
+        record_of(&db, "1.2.3.4").subdivisions[0],
+        Some(sub("CN-GD"))
+    );
+}
+
+#[test]
+fn field_path_syntax() {
+    assert!(FieldPath::parse("country.iso_code").is_ok());
+    assert!(FieldPath::parse("subdivisions[].iso_code").is_ok());
+    assert!(FieldPath::parse("a.0.b").is_ok());
+    for bad in ["", "a..b", "a.b.", "a[].b[]", "a b", "[]"] {
+        assert!(FieldPath::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_path_through_a_string_is_a_database_error() {
+    let bytes = fixtures::ip_location_db_bytes(&[("1.2.0.0/15", "CN")], IpVersion::V6);
+    let overrides = FieldOverrides {
+        country: Some(FieldPath::parse("country_code.iso_code").expect("path")),
+        ..FieldOverrides::default()
+    };
+    let e = GeoDb::from_bytes_with(Path::new("x.mmdb"), bytes, Auto, &overrides)
+        .expect_err("wrong path");
+    assert!(e.to_string().starts_with("x.mmdb: "), "{e}");
 }

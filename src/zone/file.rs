@@ -162,9 +162,14 @@ fn check_located(
     })
 }
 
-/// The first thing wrong with a parsed file beyond its syntax, if any.
+/// The first thing wrong with a parsed file beyond its syntax, if any: a problem with one
+/// RRset first, else the first name (in name order) with a CNAME beside other data.
 fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
-    let mut types_at: BTreeMap<&Name, Vec<RecordType>> = BTreeMap::new();
+    // The map is ordered by (name, type), so a name's RRsets are adjacent: a name's types
+    // are gathered as its RRsets go by, without a second map over a million names.
+    let mut conflict: Option<String> = None;
+    let mut current: Option<&Name> = None;
+    let mut types: Vec<RecordType> = Vec::new();
     for set in parsed.values() {
         let owner = set.name();
         let rtype = set.record_type();
@@ -200,20 +205,32 @@ fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
             }
             _ => {}
         }
-        types_at.entry(owner).or_default().push(rtype);
+        if current != Some(owner) {
+            if let Some(name) = current.filter(|_| conflict.is_none()) {
+                conflict = cname_conflict(name, &types);
+            }
+            current = Some(owner);
+            types.clear();
+        }
+        types.push(rtype);
     }
-    types_at.into_iter().find_map(|(owner, types)| {
-        (types.len() > 1 && types.contains(&RecordType::CNAME)).then(|| {
-            let others: Vec<String> = types
-                .iter()
-                .filter(|t| **t != RecordType::CNAME)
-                .map(ToString::to_string)
-                .collect();
-            format!(
-                "`{owner}` has a CNAME and other data ({}): a CNAME must be alone at its name",
-                others.join(" ")
-            )
-        })
+    if let Some(name) = current.filter(|_| conflict.is_none()) {
+        conflict = cname_conflict(name, &types);
+    }
+    conflict
+}
+
+fn cname_conflict(owner: &Name, types: &[RecordType]) -> Option<String> {
+    (types.len() > 1 && types.contains(&RecordType::CNAME)).then(|| {
+        let others: Vec<String> = types
+            .iter()
+            .filter(|t| **t != RecordType::CNAME)
+            .map(ToString::to_string)
+            .collect();
+        format!(
+            "`{owner}` has a CNAME and other data ({}): a CNAME must be alone at its name",
+            others.join(" ")
+        )
     })
 }
 

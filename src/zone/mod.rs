@@ -54,6 +54,42 @@ impl ZoneSet {
         Ok(ZoneSet { zones: loaded })
     }
 
+    /// This set with zone `index` loaded again from `config`, the others kept as they are:
+    /// what reloading one changed zone file builds.
+    pub fn with_zone_reloaded(
+        &self,
+        index: usize,
+        config: &ZoneConfig,
+        lines: &LineSet,
+    ) -> Result<ZoneSet, ZoneError> {
+        let zone = Zone::load(config, lines)?;
+        if let Some(other) = self
+            .zones
+            .iter()
+            .enumerate()
+            .find(|(i, z)| *i != index && z.origin == zone.origin)
+            .map(|(_, z)| z)
+        {
+            return Err(ZoneError::Invalid {
+                at: Location {
+                    path: config.file.clone(),
+                    line: None,
+                },
+                reason: format!(
+                    "zone `{}` is already loaded from {}",
+                    zone.origin,
+                    other.file.display()
+                ),
+            });
+        }
+        let mut zones = self.zones.clone();
+        match zones.get_mut(index) {
+            Some(slot) => *slot = zone,
+            None => zones.push(zone),
+        }
+        Ok(ZoneSet { zones })
+    }
+
     /// The zone whose origin is the longest suffix of qname (case-insensitive), or None (→ REFUSED).
     pub fn find(&self, qname: &Name) -> Option<&Zone> {
         self.find_indexed(qname).map(|(_, zone)| zone)
@@ -70,6 +106,11 @@ impl ZoneSet {
 
     pub fn zones(&self) -> &[Zone] {
         &self.zones
+    }
+
+    /// The number of names in every zone's base data (a size hint, in constant time).
+    pub fn name_count(&self) -> usize {
+        self.zones.iter().map(|z| z.base.own_names()).sum()
     }
 }
 
@@ -141,7 +182,11 @@ impl Zone {
             RData::SOA(soa) => soa.serial,
             _ => 0,
         };
-        let mut view = View::new(base.origin.clone(), file::negative_soa(&base.soa));
+        let mut view = View::with_capacity(
+            base.origin.clone(),
+            file::negative_soa(&base.soa),
+            base.rrsets.len(),
+        );
         for rrset in base.rrsets {
             view.insert(rrset);
         }
@@ -150,7 +195,7 @@ impl Zone {
         let mut overlay_views = Vec::with_capacity(overlays.len());
         for (line, src) in overlays {
             let rrsets = file::load_overlay(src, &base.origin)?;
-            let view = Arc::new(base_view.with_overlay(&rrsets));
+            let view = Arc::new(View::with_overlay(&base_view, &rrsets));
             if let Some(slot) = views.get_mut(line.index()) {
                 *slot = view.clone();
             }
@@ -172,6 +217,11 @@ impl Zone {
 
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// The base file the zone was loaded from.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// records per line, for `geoline check`'s summary: (line id, number of records in that line's view)

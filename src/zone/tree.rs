@@ -1,9 +1,11 @@
 //! One line's view of a zone: its names, each with its RRsets, and the empty non-terminals
 //! between them and the apex.
 //!
-//! A view is built once, at load time, and only read afterwards. RRsets are shared
-//! (`Arc`) between the base view and the overlay views built from it, so an overlay costs
-//! one map of names, not a copy of the records.
+//! A view is built once, at load time, and only read afterwards. An overlay view holds
+//! only the names its overlay touches (with their RRsets merged) and reads every other name
+//! from the base view beneath it, so a line's overlay costs memory in proportion to the
+//! overlay, not to the zone: a zone of a million names with a small overlay stays one map.
+//! RRsets are shared (`Arc`) between the views.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,22 +70,32 @@ pub(crate) struct View {
     /// The SOA for negative answers, its TTL already capped (RFC 2308 section 5).
     pub(crate) negative_soa: Record,
     /// Every name with data, and every empty non-terminal (as an empty node), so that
-    /// "does this name exist" is one map lookup.
+    /// "does this name exist" is one map lookup (two in an overlay view, for names it
+    /// does not touch).
     nodes: HashMap<Name, Node>,
-    /// Whether any non-apex name has NS records, so most lookups skip the cut search.
+    /// The base view an overlay view reads the names it does not hold from.
+    below: Option<Arc<View>>,
+    /// Whether any non-apex name may have NS records, so most lookups skip the cut search.
     has_cuts: bool,
 }
 
 impl View {
+    #[cfg(test)]
     pub(crate) fn new(origin: Name, negative_soa: Record) -> View {
+        View::with_capacity(origin, negative_soa, 1)
+    }
+
+    /// A view with room for `names` names, so that a large zone loads without rehashing.
+    pub(crate) fn with_capacity(origin: Name, negative_soa: Record, names: usize) -> View {
         let origin_labels = label_count(&origin);
-        let mut nodes = HashMap::new();
+        let mut nodes = HashMap::with_capacity(names);
         nodes.insert(origin.clone(), Node::default());
         View {
             origin,
             origin_labels,
             negative_soa,
             nodes,
+            below: None,
             has_cuts: false,
         }
     }
@@ -104,11 +116,19 @@ impl View {
         }
     }
 
-    /// A copy of this view with an overlay's RRsets applied, following DESIGN.md: an RRset
-    /// replaces the base RRset of its name and type; a CNAME replaces everything at its
-    /// name; other data at a name where the base has a CNAME removes that CNAME.
-    pub(crate) fn with_overlay(&self, overlay: &[Rrset]) -> View {
-        let mut view = self.clone();
+    /// This view with an overlay's RRsets applied, following DESIGN.md: an RRset replaces
+    /// the base RRset of its name and type; a CNAME replaces everything at its name; other
+    /// data at a name where the base has a CNAME removes that CNAME. The new view holds the
+    /// names the overlay touches and reads the rest from `base`.
+    pub(crate) fn with_overlay(base: &Arc<View>, overlay: &[Rrset]) -> View {
+        let mut view = View {
+            origin: base.origin.clone(),
+            origin_labels: base.origin_labels,
+            negative_soa: base.negative_soa.clone(),
+            nodes: HashMap::with_capacity(overlay.len()),
+            below: Some(base.clone()),
+            has_cuts: base.has_cuts,
+        };
         for rrset in overlay {
             let Some(first) = rrset.first() else {
                 continue;
@@ -116,20 +136,18 @@ impl View {
             let owner = first.name.clone();
             let rtype = first.record_type();
             view.ensure_name(&owner);
-            if let Some(node) = view.nodes.get_mut(&owner) {
-                if rtype == RecordType::CNAME {
-                    node.rrsets.clear();
-                } else {
-                    node.remove(RecordType::CNAME);
-                }
-                node.set(rtype, rrset.clone());
+            let inherited = base.node(&owner).cloned().unwrap_or_default();
+            let node = view.nodes.entry(owner.clone()).or_insert(inherited);
+            if rtype == RecordType::CNAME {
+                node.rrsets.clear();
+            } else {
+                node.remove(RecordType::CNAME);
+            }
+            node.set(rtype, rrset.clone());
+            if rtype == RecordType::NS && owner != view.origin {
+                view.has_cuts = true;
             }
         }
-        // A CNAME may have replaced a delegation's NS.
-        view.has_cuts = view
-            .nodes
-            .iter()
-            .any(|(name, node)| *name != view.origin && node.get(RecordType::NS).is_some());
         view
     }
 
@@ -141,7 +159,7 @@ impl View {
             } else {
                 name.trim_to(n)
             };
-            if self.nodes.contains_key(&ancestor) {
+            if self.node(&ancestor).is_some() {
                 break;
             }
             self.nodes.insert(ancestor, Node::default());
@@ -150,7 +168,10 @@ impl View {
 
     /// The node of `name` if the name exists (with data or as an empty non-terminal).
     pub(crate) fn node(&self, name: &Name) -> Option<&Node> {
-        self.nodes.get(name)
+        match self.nodes.get(name) {
+            Some(node) => Some(node),
+            None => self.below.as_ref().and_then(|below| below.node(name)),
+        }
     }
 
     /// The zone cut `name` is at or below: the NS RRset of the highest non-apex ancestor
@@ -162,7 +183,7 @@ impl View {
         }
         let labels = label_count(name);
         (self.origin_labels + 1..=labels).find_map(|n| {
-            let node = self.nodes.get(&name.trim_to(n))?;
+            let node = self.node(&name.trim_to(n))?;
             node.get(RecordType::NS).map(|ns| (node, ns))
         })
     }
@@ -174,18 +195,33 @@ impl View {
         let encloser = (self.origin_labels..labels)
             .rev()
             .map(|n| name.trim_to(n))
-            .find(|ancestor| self.nodes.contains_key(ancestor))?;
+            .find(|ancestor| self.node(ancestor).is_some())?;
         let source = encloser.prepend_label(&b"*"[..]).ok()?;
-        self.nodes.get(&source)
+        self.node(&source)
+    }
+
+    /// The number of names this view holds itself (an overlay view's base holds the rest).
+    pub(crate) fn own_names(&self) -> usize {
+        self.nodes.len()
     }
 
     pub(crate) fn record_count(&self) -> usize {
-        self.nodes.values().map(Node::record_count).sum()
+        self.names().map(|(_, node)| node.record_count()).sum()
     }
 
-    #[cfg(test)]
-    pub(crate) fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
-        self.nodes.iter()
+    /// Every name of the view with its node: this view's, then the base's it does not hide.
+    pub(crate) fn names(&self) -> Box<dyn Iterator<Item = (&Name, &Node)> + '_> {
+        let own = self.nodes.iter();
+        match &self.below {
+            None => Box::new(own),
+            Some(below) => Box::new(
+                own.chain(
+                    below
+                        .names()
+                        .filter(|(name, _)| !self.nodes.contains_key(*name)),
+                ),
+            ),
+        }
     }
 }
 
@@ -276,7 +312,8 @@ mod tests {
                 RData::CNAME(CNAME(name("w.example.com."))),
             ),
         ];
-        let v = base.with_overlay(&overlay);
+        let base = Arc::new(base);
+        let v = View::with_overlay(&base, &overlay);
         let w = v.node(&name("w.example.com.")).expect("w");
         assert_eq!(w.types().collect::<Vec<_>>(), vec![RecordType::A]);
         let abc = v.node(&name("a.b.c.example.com.")).expect("abc");
@@ -284,5 +321,9 @@ mod tests {
         // The base is untouched.
         let w = base.node(&name("w.example.com.")).expect("w");
         assert_eq!(w.types().collect::<Vec<_>>(), vec![RecordType::CNAME]);
+        // The overlay view holds the two names it touches, and sees all the base's others.
+        assert_eq!(v.own_names(), 2);
+        assert_eq!(v.names().count(), base.names().count());
+        assert!(v.node(&name("c.example.com.")).is_some_and(Node::is_empty));
     }
 }

@@ -106,3 +106,83 @@ pub fn mmdb_bytes(database_type: &str, version: IpVersion, records: &[(&str, Val
     }
     writer.to_bytes().expect("fixture database")
 }
+
+/// A GeoIP2 City layout (`database_type` "GeoIP2-City" or "GeoLite2-City", or DB-IP's
+/// "DBIP-City-Lite"): `(cidr, country, continent, subdivision codes)`, each subdivision
+/// the part after the dash ("GD" for CN-GD), largest first, with a city and a location as
+/// real City records have.
+pub fn geoip2_city_bytes(database_type: &str, entries: &[(&str, &str, &str, &[&str])]) -> Vec<u8> {
+    let records: Vec<(&str, Value)> = entries
+        .iter()
+        .map(|&(cidr, country, continent, subdivisions)| {
+            let Value::Map(mut map) = geoip2_record(country, continent) else {
+                unreachable!("geoip2_record returns a map")
+            };
+            if !subdivisions.is_empty() {
+                let subs: Vec<Value> = subdivisions
+                    .iter()
+                    .map(|s| {
+                        Value::map([
+                            ("iso_code", Value::from(*s)),
+                            ("names", Value::map([("en", Value::from(*s))])),
+                        ])
+                    })
+                    .collect();
+                map.insert("subdivisions".into(), Value::Array(subs));
+            }
+            map.insert(
+                "city".into(),
+                Value::map([("names", Value::map([("en", Value::from("Somewhere"))]))]),
+            );
+            map.insert(
+                "location".into(),
+                Value::map([
+                    ("latitude", Value::Double(23.1)),
+                    ("longitude", Value::Double(113.3)),
+                ]),
+            );
+            (cidr, Value::from(map))
+        })
+        .collect();
+    mmdb_bytes(database_type, IpVersion::V6, &records)
+}
+
+/// An ASN layout as GeoLite2-ASN, DB-IP ("DBIP-ASN-Lite") and ip-location-db ("asn
+/// ipvAll") write it: `(cidr, autonomous_system_number, organization)`.
+pub fn asn_bytes(database_type: &str, entries: &[(&str, u32, &str)]) -> Vec<u8> {
+    let records: Vec<(&str, Value)> = entries
+        .iter()
+        .map(|&(cidr, asn, org)| {
+            (
+                cidr,
+                Value::map([
+                    ("autonomous_system_number", Value::from(asn)),
+                    ("autonomous_system_organization", Value::from(org)),
+                ]),
+            )
+        })
+        .collect();
+    mmdb_bytes(database_type, IpVersion::V6, &records)
+}
+
+/// IPinfo lite ("ipinfo lite.mmdb"): `(cidr, country_code, continent_code, asn)` with the
+/// ASN written as IPinfo does, "AS4134"; an empty ASN leaves the AS fields out.
+pub fn ipinfo_lite_bytes(entries: &[(&str, &str, &str, &str)]) -> Vec<u8> {
+    let records: Vec<(&str, Value)> = entries
+        .iter()
+        .map(|&(cidr, country, continent, asn)| {
+            let mut map: BTreeMap<String, Value> = BTreeMap::new();
+            map.insert("country_code".into(), Value::from(country));
+            map.insert("country".into(), Value::from(country));
+            map.insert("continent_code".into(), Value::from(continent));
+            map.insert("continent".into(), Value::from(continent));
+            if !asn.is_empty() {
+                map.insert("asn".into(), Value::from(asn));
+                map.insert("as_name".into(), Value::from("Some Network"));
+                map.insert("as_domain".into(), Value::from("example.net"));
+            }
+            (cidr, Value::from(map))
+        })
+        .collect();
+    mmdb_bytes("ipinfo lite.mmdb", IpVersion::V6, &records)
+}

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod http;
 pub mod mmdb;
+pub mod site;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,8 +35,22 @@ impl TempDir {
     }
 
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        self.write_bytes(name, contents.as_bytes())
+    }
+
+    pub fn write_bytes(&self, name: &str, contents: &[u8]) -> PathBuf {
         let path = self.0.join(name);
         std::fs::write(&path, contents).expect("write fixture");
+        path
+    }
+
+    /// Writes `contents` to a temporary name and renames it over `name`, as `geoipupdate`
+    /// replaces a database.
+    pub fn replace(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let tmp = self.0.join(format!("{name}.tmp-replace"));
+        std::fs::write(&tmp, contents).expect("write temporary");
+        let path = self.0.join(name);
+        std::fs::rename(&tmp, &path).expect("rename into place");
         path
     }
 }
@@ -52,6 +68,7 @@ pub struct TestServer {
     pub tcp4: SocketAddr,
     pub udp6: Option<SocketAddr>,
     pub tcp6: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
 }
 
 impl TestServer {
@@ -66,6 +83,7 @@ impl TestServer {
             tcp4: pick(&running.dns_tcp, true).expect("an IPv4 TCP listener"),
             udp6: pick(&running.dns_udp, false),
             tcp6: pick(&running.dns_tcp, false),
+            admin: running.admin,
             running,
         }
     }

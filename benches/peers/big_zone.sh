@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# A zone of a million records: how long geoline takes to load it, how much memory it holds
+# per record, and whether it answers at the rate it answers the small example zone.
+#
+#   benches/peers/big_zone.sh [--records N] [--duration S]
+#
+# The zone is zones/example.com.zone plus N host A records, with a china overlay
+# replacing every tenth. It is queried with dnsperf (ECS mainland) on the peer benchmark's
+# four-name mix, then on 100,000 random names of the zone. geoline runs on core 0,
+# dnsperf on core 1. Everything started here is stopped on exit.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+RECORDS=1000000
+DURATION=10
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --records) RECORDS="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+WORK="$(mktemp -d /tmp/geoline-big.XXXXXX)"
+PID=""
+cleanup() {
+    [[ -n "$PID" ]] && kill "$PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+(cd "$ROOT" && cargo build --release --quiet --bin geoline)
+GEOLINE="$CARGO_TARGET_DIR/release/geoline"
+
+python3 - "$ROOT" "$WORK" "$RECORDS" <<'EOF'
+import random, sys
+root, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+base = open(f"{root}/zones/example.com.zone").read()
+with open(f"{work}/big.zone", "w") as f:
+    f.write(base)
+    for i in range(n):
+        f.write(f"h{i} IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
+with open(f"{work}/big.china.zone", "w") as f:
+    f.write(open(f"{root}/zones/example.com.china.zone").read())
+    for i in range(0, n, 10):
+        f.write(f"h{i} 60 IN A 203.0.{(i >> 8) & 255}.{i & 255}\n")
+random.seed(1)
+with open(f"{work}/random.txt", "w") as f:
+    for _ in range(100_000):
+        f.write(f"h{random.randrange(n)}.example.com A\n")
+with open(f"{work}/mix.txt", "w") as f:
+    f.write("www.example.com A\napi.example.com A\nexample.com MX\nnx.example.com A\n")
+EOF
+for name in big small; do
+    if [[ $name == big ]]; then
+        zone="$WORK/big.zone"; overlay="$WORK/big.china.zone"; port=5330
+    else
+        zone="$ROOT/zones/example.com.zone"; overlay="$ROOT/zones/example.com.china.zone"; port=5331
+    fi
+    cat > "$WORK/$name.toml" <<EOF
+[dns]
+listen = ["127.0.0.1:$port"]
+udp_workers = 1
+[[geoip]]
+path = "$ROOT/geoip/geo-whois-asn-country.mmdb"
+[[line]]
+name = "china"
+countries = ["CN"]
+[[zone]]
+file = "$zone"
+overlays = { china = "$overlay" }
+EOF
+done
+
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+echo "== loading $RECORDS records (+ $((RECORDS / 10)) in the china overlay)"
+/usr/bin/env time -f "%e s, peak RSS %M kB" "$GEOLINE" check --config "$WORK/big.toml" 2>&1 \
+    | grep -E "^zone|peak RSS"
+
+run() { # pid port file
+    taskset -c 1 dnsperf -s 127.0.0.1 -p "$2" -d "$3" -l 2 -c 8 -q 400 -E 8:00011800010204 \
+        > /dev/null 2>&1 || true
+    local before after out completed
+    before=$(awk '{print $14 + $15}' "/proc/$1/stat")
+    out="$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$2" -d "$3" -l "$DURATION" -c 8 -q 400 \
+        -E 8:00011800010204 2>&1)"
+    after=$(awk '{print $14 + $15}' "/proc/$1/stat")
+    completed=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    printf '  %-22s %8.0f queries/s  %5.2f us/query CPU  lost %s\n' "$(basename "$3")" \
+        "$(echo "$out" | awk '/Queries per second/ {print $4}')" \
+        "$(python3 -c "print(($after - $before) / $(getconf CLK_TCK) * 1e6 / $completed)")" \
+        "$(echo "$out" | awk '/Queries lost/ {print $3}')"
+}
+
+for name in small big; do
+    port=$([[ $name == big ]] && echo 5330 || echo 5331)
+    start=$(date +%s.%N)
+    taskset -c 0 "$GEOLINE" serve --config "$WORK/$name.toml" > "$WORK/$name.log" 2>&1 &
+    PID=$!
+    until dig +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null \
+        | grep -q 'status: NOERROR'; do
+        kill -0 "$PID" || { cat "$WORK/$name.log"; exit 1; }
+        sleep 0.2
+    done
+    ready=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+    echo "== $name zone: answering after ${ready}s, RSS $(rss "$PID") kB (peak $(hwm "$PID") kB)"
+    run "$PID" "$port" "$WORK/mix.txt"
+    if [[ $name == big ]]; then
+        run "$PID" "$port" "$WORK/random.txt"
+        run "$PID" "$port" "$WORK/random.txt"
+    fi
+    echo "  RSS after the runs: $(rss "$PID") kB"
+    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+done

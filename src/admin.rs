@@ -1,0 +1,380 @@
+//! The admin listener: `/metrics`, `/status`, `/healthz` and `POST /reload`.
+//!
+//! This module owns the HTTP side of operating geoline: the routes, the optional bearer
+//! token, the Prometheus families for databases and zones, and the JSON shape of the
+//! status. It reads the counters ([`crate::metrics`]) and the reload status
+//! ([`crate::reload`]); it does not count queries or reload anything itself.
+//!
+//! It listens on 127.0.0.1 unless told otherwise: it can trigger reloads and shows the
+//! file layout of the host.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Exposition;
+use crate::reload::{Reloader, SourceStatus, Target, Trigger};
+use crate::server::{format_epoch, format_time};
+
+struct Admin {
+    reloader: Arc<Reloader>,
+    token: Option<String>,
+}
+
+/// The admin routes over `reloader`'s state.
+pub fn router(reloader: Arc<Reloader>, token: Option<String>) -> Router {
+    let admin = Arc::new(Admin { reloader, token });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .route("/reload", post(reload))
+        .with_state(admin)
+}
+
+/// Serves `router` on `listener` until `shutdown`, then lets requests in flight finish.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "admin listener stopped");
+    }
+}
+
+/// `None` when the request may go on; otherwise the 401 to send.
+fn refuse_unauthorized(admin: &Admin, headers: &HeaderMap) -> Option<Response> {
+    let want = admin.token.as_deref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
+        return None;
+    }
+    let mut response = (StatusCode::UNAUTHORIZED, "a bearer token is required\n").into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"geoline admin\""),
+    );
+    Some(response)
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell an
+/// attacker how much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    let text = render_metrics(&admin.reloader);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    axum::Json(status_json(&admin.reloader)).into_response()
+}
+
+async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    let results = admin.reloader.reload_all(Trigger::Admin).await;
+    let ok = results.iter().all(|(_, r)| r.is_ok());
+    let entry = |target: Target, r: &Result<(), String>| {
+        json!({
+            "path": admin.reloader.describe(target),
+            "ok": r.is_ok(),
+            "error": r.as_ref().err(),
+        })
+    };
+    let databases: Vec<Value> = results
+        .iter()
+        .filter(|(t, _)| matches!(t, Target::Database(_)))
+        .map(|(t, r)| entry(*t, r))
+        .collect();
+    let zones: Vec<Value> = results
+        .iter()
+        .filter(|(t, _)| matches!(t, Target::Zone(_)))
+        .map(|(t, r)| entry(*t, r))
+        .collect();
+    // A file that fails its checks is the operator's to fix, not a server fault.
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (
+        code,
+        axum::Json(json!({ "ok": ok, "databases": databases, "zones": zones })),
+    )
+        .into_response()
+}
+
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn last_reload_json(s: &SourceStatus) -> Value {
+    let at = s
+        .last
+        .at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "result": if s.last.error.is_none() { "ok" } else { "error" },
+        "error": s.last.error,
+        "trigger": s.last.trigger.name(),
+        "at": format_time(at),
+        "duration_ms": s.last.duration.as_secs_f64() * 1000.0,
+    })
+}
+
+/// The `/status` document.
+pub fn status_json(reloader: &Reloader) -> Value {
+    let status = reloader.status();
+    let state = reloader.state();
+    let classifier = state.classifier.load_full();
+    let zones = state.zones.load_full();
+    let lines = classifier.lines();
+    let databases: Vec<Value> = classifier
+        .databases()
+        .iter()
+        .zip(&status.databases)
+        .map(|(db, s)| {
+            let (v4, v6) = db.network_counts();
+            json!({
+                "path": s.path.display().to_string(),
+                "type": db.database_type(),
+                "layout": db.record_reader().to_string(),
+                "fields": db.provides().iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "ip_version": db.ip_version(),
+                "build_epoch": db.build_epoch(),
+                "build_date": format_epoch(db.build_epoch()),
+                "networks": { "ipv4": v4, "ipv6": v6 },
+                "size_bytes": db.size_bytes(),
+                "loaded_at": format_time(epoch_secs(s.loaded_at) as u64),
+                "reloads": { "success": s.successes, "failure": s.failures },
+                "last_reload": last_reload_json(s),
+            })
+        })
+        .collect();
+    let zone_list: Vec<Value> = zones
+        .zones()
+        .iter()
+        .zip(&status.zones)
+        .map(|(z, s)| {
+            let records: serde_json::Map<String, Value> = z
+                .record_counts()
+                .into_iter()
+                .map(|(line, n)| (lines.name(line).to_string(), json!(n)))
+                .collect();
+            json!({
+                "origin": z.origin().to_string(),
+                "file": s.path.display().to_string(),
+                "serial": z.serial(),
+                "records": records,
+                "loaded_at": format_time(epoch_secs(s.loaded_at) as u64),
+                "reloads": { "success": s.successes, "failure": s.failures },
+                "last_reload": last_reload_json(s),
+            })
+        })
+        .collect();
+    let (v4, v6) = classifier.map().range_count();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "lines": lines.ids().map(|l| lines.name(l)).collect::<Vec<_>>(),
+        "line_map": { "ipv4_ranges": v4, "ipv6_ranges": v6 },
+        "databases": databases,
+        "zones": zone_list,
+    })
+}
+
+/// The `/metrics` document.
+pub fn render_metrics(reloader: &Reloader) -> String {
+    let status = reloader.status();
+    let state = reloader.state();
+    let classifier = state.classifier.load_full();
+    let zones = state.zones.load_full();
+    let lines = classifier.lines();
+    let mut out = Exposition::new();
+
+    let zone_name = |i: usize| {
+        zones
+            .zones()
+            .get(i)
+            .map_or_else(|| format!("zone{i}"), |z| z.origin().to_string())
+    };
+    state.metrics.expose(&mut out, zone_name, |i| {
+        lines
+            .ids()
+            .nth(i)
+            .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
+    });
+
+    let db_label = |s: &SourceStatus| s.path.display().to_string();
+    out.family(
+        "geoline_geoip_build_timestamp_seconds",
+        "gauge",
+        "When the serving GeoIP database was built (its metadata build_epoch).",
+    );
+    for (db, s) in classifier.databases().iter().zip(&status.databases) {
+        out.sample(
+            "geoline_geoip_build_timestamp_seconds",
+            &[("database", &db_label(s)), ("type", db.database_type())],
+            db.build_epoch() as f64,
+        );
+    }
+    out.family(
+        "geoline_geoip_networks",
+        "gauge",
+        "Networks with data in the serving GeoIP database.",
+    );
+    for (db, s) in classifier.databases().iter().zip(&status.databases) {
+        out.sample(
+            "geoline_geoip_networks",
+            &[("database", &db_label(s))],
+            db.network_count() as f64,
+        );
+    }
+    sources(&mut out, "geoip", "database", &status.databases, db_label);
+
+    out.family(
+        "geoline_zone_serial",
+        "gauge",
+        "The SOA serial of the serving zone data.",
+    );
+    for z in zones.zones() {
+        out.sample(
+            "geoline_zone_serial",
+            &[("zone", &z.origin().to_string())],
+            f64::from(z.serial()),
+        );
+    }
+    out.family(
+        "geoline_zone_records",
+        "gauge",
+        "Records in the serving zone data, by line.",
+    );
+    for z in zones.zones() {
+        for (line, n) in z.record_counts() {
+            out.sample(
+                "geoline_zone_records",
+                &[
+                    ("zone", &z.origin().to_string()),
+                    ("line", lines.name(line)),
+                ],
+                n as f64,
+            );
+        }
+    }
+    let zone_label = |s: &SourceStatus| s.path.display().to_string();
+    sources(&mut out, "zone", "file", &status.zones, zone_label);
+
+    let (v4, v6) = classifier.map().range_count();
+    out.family(
+        "geoline_line_map_ranges",
+        "gauge",
+        "Address ranges in the compiled line map, by family.",
+    );
+    out.sample("geoline_line_map_ranges", &[("family", "ipv4")], v4 as f64);
+    out.sample("geoline_line_map_ranges", &[("family", "ipv6")], v6 as f64);
+    out.finish()
+}
+
+/// The reload families of databases (`kind` "geoip") or zones ("zone").
+fn sources(
+    out: &mut Exposition,
+    kind: &str,
+    label: &str,
+    list: &[SourceStatus],
+    name: impl Fn(&SourceStatus) -> String,
+) {
+    let reloads = format!("geoline_{kind}_reloads_total");
+    out.family(
+        &reloads,
+        "counter",
+        "Reloads since start, by result (failed ones leave the previous data serving).",
+    );
+    for s in list {
+        let n = name(s);
+        out.sample(
+            &reloads,
+            &[(label, &n), ("result", "success")],
+            s.successes as f64,
+        );
+        out.sample(
+            &reloads,
+            &[(label, &n), ("result", "failure")],
+            s.failures as f64,
+        );
+    }
+    let last_ok = format!("geoline_{kind}_last_reload_success");
+    out.family(
+        &last_ok,
+        "gauge",
+        "1 when the last load or reload succeeded, 0 when it failed.",
+    );
+    for s in list {
+        out.sample(
+            &last_ok,
+            &[(label, &name(s))],
+            if s.last.error.is_none() { 1.0 } else { 0.0 },
+        );
+    }
+    let last_at = format!("geoline_{kind}_last_reload_timestamp_seconds");
+    out.family(
+        &last_at,
+        "gauge",
+        "When the last load or reload was attempted.",
+    );
+    for s in list {
+        out.sample(
+            &last_at,
+            &[(label, &name(s))],
+            epoch_secs(s.last.at).floor(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,775 @@
+//! The UDP fast path: answers prepared once per (zone, line, name, type) and reused.
+//!
+//! A zone's answer depends only on the line's view, the name (case aside) and the type;
+//! everything else in a response — ID, flags, the question as spelled, the OPT record and
+//! its Client Subnet scope, truncation — is cheap to add per query. So the first query
+//! for a (line, name, type) runs the full path ([`super::respond`], [`super::response`])
+//! and keeps the encoded sections in an [`AnswerCache`]; later ones are a header, two
+//! copies and an OPT record, with no allocation. Whether the answer varies by line (which
+//! decides the ECS scope) is computed once, with the entry.
+//!
+//! [`QuickQuery`] reads only the common shape of a query (one uncompressed question, at
+//! most an OPT record, EDNS version 0, a valid Client Subnet); anything else, and every
+//! name outside the zones, takes the strict path, so both paths give the same answers.
+//!
+//! The cache belongs to one worker (no locks) and is keyed to the snapshot it was filled
+//! from: it holds that [`ZoneSet`] and [`Classifier`], and empties itself when either
+//! is swapped, so a reload can never be answered from stale data. It has a fixed number
+//! of slots, and a new entry replaces whatever shared its slot, so memory stays bounded
+//! whatever names clients ask for.
+//!
+//! This module does not decide answers (the zone lookup does) or move bytes ([`super::udp`]).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use super::ecs::ClientSubnet;
+use super::query::{Query, QueryHeader};
+use super::respond::{Outcome, zone_response};
+use super::response::{EdnsReply, opt_len, write_header, write_opt};
+use crate::lines::{Classifier, LineId};
+use crate::zone::ZoneSet;
+
+const HEADER_LEN: usize = 12;
+const MAX_NAME: usize = 255;
+
+/// What a query in the common shape asks, read without allocating.
+#[derive(Debug)]
+pub struct QuickQuery<'a> {
+    header: QueryHeader,
+    /// The question as sent (name, type, class): echoed byte for byte.
+    question: &'a [u8],
+    /// The name in wire form, ASCII letters lower-cased: the cache key.
+    name: [u8; MAX_NAME],
+    name_len: usize,
+    qtype: u16,
+    edns: Option<QuickEdns>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct QuickEdns {
+    udp_payload: u16,
+    dnssec_ok: bool,
+    client_subnet: Option<ClientSubnet>,
+}
+
+const OPT: u16 = 41;
+
+impl<'a> QuickQuery<'a> {
+    /// Reads `bytes` if it is a query of the common shape that [`Query::parse`] accepts;
+    /// `None` sends it to the strict path (which also decides every error).
+    pub fn parse(bytes: &'a [u8]) -> Option<QuickQuery<'a>> {
+        if bytes.len() < HEADER_LEN {
+            return None;
+        }
+        let word = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
+        let flags = word(2);
+        // A response, or an opcode other than QUERY.
+        if flags & 0x8000 != 0 || (flags >> 11) & 0xf != 0 {
+            return None;
+        }
+        if word(4) != 1 || word(6) != 0 || word(8) != 0 || word(10) > 1 {
+            return None;
+        }
+        let additional = word(10);
+
+        let mut name = [0u8; MAX_NAME];
+        let mut at = HEADER_LEN;
+        loop {
+            let len = usize::from(*bytes.get(at)?);
+            // Compression pointers and extended label types: the strict reader decides.
+            if len & 0xc0 != 0 {
+                return None;
+            }
+            let end = at + 1 + len;
+            if end - HEADER_LEN > MAX_NAME {
+                return None;
+            }
+            let label = bytes.get(at..end)?;
+            for (dst, src) in name[at - HEADER_LEN..end - HEADER_LEN]
+                .iter_mut()
+                .zip(label)
+            {
+                *dst = src.to_ascii_lowercase();
+            }
+            at = end;
+            if len == 0 {
+                break;
+            }
+        }
+        let name_len = at - HEADER_LEN;
+        let fixed = bytes.get(at..at + 4)?;
+        let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
+        // Not IN, zone transfers, OPT as a question, MAILA/MAILB: the strict path refuses.
+        if qclass != 1 || matches!(qtype, OPT | 251..=254) {
+            return None;
+        }
+        at += 4;
+        let question = &bytes[HEADER_LEN..at];
+
+        let edns = if additional == 1 {
+            let rest = &bytes[at..];
+            // Owner (the root), type, class, TTL, rdata length: 11 bytes.
+            if rest.len() < 11 || rest[0] != 0 || u16::from_be_bytes([rest[1], rest[2]]) != OPT {
+                return None;
+            }
+            let payload = u16::from_be_bytes([rest[3], rest[4]]);
+            let ttl = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]);
+            let rdlen = usize::from(u16::from_be_bytes([rest[9], rest[10]]));
+            // EDNS versions above 0 get BADVERS from the strict path.
+            if (ttl >> 16) & 0xff != 0 || rest.len() != 11 + rdlen {
+                return None;
+            }
+            let mut options = &rest[11..];
+            let mut client_subnet = None;
+            while !options.is_empty() {
+                if options.len() < 4 {
+                    return None;
+                }
+                let code = u16::from_be_bytes([options[0], options[1]]);
+                let len = usize::from(u16::from_be_bytes([options[2], options[3]]));
+                let data = options.get(4..4 + len)?;
+                if code == ClientSubnet::OPTION_CODE {
+                    // A second or malformed option is a FORMERR: the strict path writes it.
+                    if client_subnet.is_some() {
+                        return None;
+                    }
+                    client_subnet = Some(ClientSubnet::parse(data).ok()?);
+                }
+                options = &options[4 + len..];
+            }
+            Some(QuickEdns {
+                udp_payload: payload.max(512),
+                dnssec_ok: ttl & 0x8000 != 0,
+                client_subnet,
+            })
+        } else {
+            if at != bytes.len() {
+                return None;
+            }
+            None
+        };
+        Some(QuickQuery {
+            header: QueryHeader {
+                id: word(0),
+                opcode: 0,
+                recursion_desired: flags & 0x0100 != 0,
+                checking_disabled: flags & 0x0010 != 0,
+            },
+            question,
+            name,
+            name_len,
+            qtype,
+            edns,
+        })
+    }
+
+    /// The name in wire form, lower-cased.
+    pub fn name(&self) -> &[u8] {
+        &self.name[..self.name_len]
+    }
+
+    pub fn qtype(&self) -> u16 {
+        self.qtype
+    }
+
+    pub fn client_subnet(&self) -> Option<ClientSubnet> {
+        self.edns.and_then(|e| e.client_subnet)
+    }
+
+    /// The address that decides the line: the Client Subnet's unless its source prefix
+    /// is 0 (RFC 7871 7.1.2), else the packet's source.
+    pub fn client(&self, source: IpAddr) -> IpAddr {
+        match self.client_subnet() {
+            Some(s) if s.source_prefix > 0 => s.address,
+            _ => source,
+        }
+    }
+}
+
+/// A zone's answer for one (line, name, type), encoded after a question of that name.
+#[derive(Debug)]
+pub struct Prepared {
+    line: LineId,
+    qtype: u16,
+    zone: usize,
+    rcode: ResponseCode,
+    authoritative: bool,
+    /// Whether some line gets a different answer: then the ECS scope is the line's.
+    varies: bool,
+    additional_is_optional: bool,
+    /// The key's name (wire form, lower-cased), then the answer, authority and additional
+    /// sections: one allocation, so a hit touches one block of memory. Name compression in
+    /// the sections points into the question at offset 12, which every query for this name
+    /// spells with the same label lengths.
+    bytes: Box<[u8]>,
+    name_len: usize,
+    /// Where the additional section starts in the sections.
+    additional_start: usize,
+    counts: [u16; 3],
+}
+
+impl Prepared {
+    /// Runs the strict path for `query` on `line`: `None` when no zone holds the name or
+    /// a record cannot be encoded (the strict path answers those itself).
+    pub fn build(zones: &ZoneSet, query: &Query, line: LineId) -> Option<Prepared> {
+        let q = &query.question;
+        let (zone_index, zone) = zones.find_indexed(&q.name)?;
+        let response = zone_response(zone, line, query);
+        let encoded = response.encode_sections()?;
+        let body = encoded.bytes.get(encoded.question_end..)?;
+        let question = encoded.bytes.get(HEADER_LEN..encoded.question_end)?;
+        let name_len = question.len().checked_sub(4)?;
+        let mut bytes = Vec::with_capacity(name_len + body.len());
+        bytes.extend(question[..name_len].iter().map(u8::to_ascii_lowercase));
+        bytes.extend_from_slice(body);
+        Some(Prepared {
+            line,
+            qtype: q.qtype.into(),
+            bytes: bytes.into(),
+            name_len,
+            zone: zone_index,
+            rcode: response.rcode,
+            authoritative: response.authoritative,
+            varies: zone.varies_by_line(&q.name, q.qtype),
+            additional_is_optional: response.additional_is_optional,
+            additional_start: encoded.additional_start - encoded.question_end,
+            counts: encoded.counts,
+        })
+    }
+
+    fn name(&self) -> &[u8] {
+        &self.bytes[..self.name_len]
+    }
+
+    fn sections(&self) -> &[u8] {
+        &self.bytes[self.name_len..]
+    }
+
+    fn matches(&self, line: LineId, qtype: u16, name: &[u8]) -> bool {
+        self.line == line && self.qtype == qtype && self.name() == name
+    }
+
+    /// Writes the response to `query` into `out`, within the requester's size as
+    /// [`super::response::Response::encode`] would: optional additional records are left
+    /// out first, then everything but the question and OPT, with TC.
+    pub fn write(
+        &self,
+        query: &QuickQuery<'_>,
+        scope: u8,
+        max_udp_payload: u16,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let edns = query.edns.map(|e| EdnsReply {
+            udp_payload: max_udp_payload,
+            dnssec_ok: e.dnssec_ok,
+            client_subnet: e.client_subnet.map(|s| {
+                (
+                    s,
+                    if self.varies && s.source_prefix > 0 {
+                        scope
+                    } else {
+                        0
+                    },
+                )
+            }),
+        });
+        let limit = match query.edns {
+            None => 512,
+            Some(e) => usize::from(e.udp_payload.min(max_udp_payload)),
+        };
+        let fixed = HEADER_LEN + query.question.len() + edns.as_ref().map_or(0, opt_len);
+        let all = self.sections();
+        let (sections, counts, truncated) = if fixed + all.len() <= limit {
+            (all, self.counts, false)
+        } else if fixed + self.additional_start <= limit && self.additional_is_optional {
+            let [an, ns, _] = self.counts;
+            (&all[..self.additional_start], [an, ns, 0], false)
+        } else {
+            (&[][..], [0; 3], true)
+        };
+        out.clear();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        out.extend_from_slice(query.question);
+        out.extend_from_slice(sections);
+        let mut ar = counts[2];
+        if let Some(edns) = &edns {
+            ar += 1;
+            write_opt(self.rcode, edns, out);
+        }
+        write_header(
+            &query.header,
+            self.authoritative,
+            self.rcode,
+            [1, counts[0], counts[1], ar],
+            truncated,
+            out,
+        );
+        truncated
+    }
+}
+
+/// One worker's prepared answers, keyed to the snapshot they were prepared from.
+pub struct AnswerCache {
+    zones: Option<Arc<ZoneSet>>,
+    classifier: Option<Arc<Classifier>>,
+    slots: Box<[Option<Box<Prepared>>]>,
+}
+
+impl AnswerCache {
+    /// The default number of slots: far more than a zone's hot names, and at most a few
+    /// megabytes when every slot is filled.
+    pub const SLOTS: usize = 16 * 1024;
+
+    /// The most slots [`AnswerCache::for_zones`] gives: an 8 MB table, and at most about
+    /// 150 MB of answers when every slot is filled (a zone that large holds far more).
+    pub const MAX_SLOTS: usize = 1024 * 1024;
+
+    /// A cache sized for `zones`: two slots per name (so that few names share a slot),
+    /// between [`AnswerCache::SLOTS`] and [`AnswerCache::MAX_SLOTS`], so that a large zone
+    /// queried all over still mostly hits.
+    pub fn for_zones(zones: &ZoneSet) -> AnswerCache {
+        AnswerCache::new(
+            zones
+                .name_count()
+                .saturating_mul(2)
+                .clamp(Self::SLOTS, Self::MAX_SLOTS),
+        )
+    }
+
+    /// A cache of `slots` entries (rounded up to a power of two).
+    pub fn new(slots: usize) -> AnswerCache {
+        let slots = slots.max(1).next_power_of_two();
+        AnswerCache {
+            zones: None,
+            classifier: None,
+            slots: (0..slots).map(|_| None).collect(),
+        }
+    }
+
+    /// Makes the cache answer for this snapshot: if either part differs from the one the
+    /// entries were prepared from, they are dropped. The cache holds the snapshot's `Arc`s,
+    /// so a freed snapshot's address can never be mistaken for the current one.
+    pub fn bind(&mut self, zones: &Arc<ZoneSet>, classifier: &Arc<Classifier>) {
+        fn same<T>(held: &Option<Arc<T>>, now: &Arc<T>) -> bool {
+            held.as_ref().is_some_and(|h| Arc::ptr_eq(h, now))
+        }
+        if same(&self.zones, zones) && same(&self.classifier, classifier) {
+            return;
+        }
+        self.slots.iter_mut().for_each(|slot| *slot = None);
+        self.zones = Some(zones.clone());
+        self.classifier = Some(classifier.clone());
+    }
+
+    fn slot(&self, line: LineId, qtype: u16, name: &[u8]) -> usize {
+        // A multiplicative hash over 8-byte words: names are short, and a collision only
+        // costs a replaced entry, never a wrong answer (entries keep their whole key).
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = (u64::from(line.0) << 16 | u64::from(qtype)).wrapping_mul(K);
+        for chunk in name.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        (h as usize) & (self.slots.len() - 1)
+    }
+
+    pub fn get(&self, line: LineId, qtype: u16, name: &[u8]) -> Option<&Prepared> {
+        self.slots[self.slot(line, qtype, name)]
+            .as_deref()
+            .filter(|p| p.matches(line, qtype, name))
+    }
+
+    pub fn insert(&mut self, prepared: Prepared) -> &Prepared {
+        let i = self.slot(prepared.line, prepared.qtype, prepared.name());
+        self.slots[i].insert(Box::new(prepared))
+    }
+
+    /// The entry for the key, built by `build` (and kept) when there is none.
+    pub fn entry(
+        &mut self,
+        line: LineId,
+        qtype: u16,
+        name: &[u8],
+        build: impl FnOnce() -> Option<Prepared>,
+    ) -> Option<&Prepared> {
+        let i = self.slot(line, qtype, name);
+        let hit = self.slots[i]
+            .as_deref()
+            .is_some_and(|p| p.matches(line, qtype, name));
+        if !hit {
+            let prepared = build()?;
+            // The strict reader spells the key the same way, or the entry would be useless.
+            if !prepared.matches(line, qtype, name) {
+                return None;
+            }
+            self.slots[i] = Some(Box::new(prepared));
+        }
+        self.slots[i].as_deref()
+    }
+
+    /// The number of filled slots.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for AnswerCache {
+    fn default() -> Self {
+        AnswerCache::new(AnswerCache::SLOTS)
+    }
+}
+
+/// Answers a [`QuickQuery`] from `cache`, preparing the entry first if needed. `None`
+/// when the strict path must answer (no zone holds the name).
+pub fn answer(
+    zones: &ZoneSet,
+    classifier: &Classifier,
+    cache: &mut AnswerCache,
+    (bytes, query): (&[u8], &QuickQuery<'_>),
+    source: IpAddr,
+    max_udp_payload: u16,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let class = classifier.map().classify(query.client(source));
+    let entry = cache.entry(class.line, query.qtype, query.name(), || {
+        let strict = Query::parse(bytes).ok()?;
+        Prepared::build(zones, &strict, class.line)
+    })?;
+    let truncated = entry.write(query, class.scope, max_udp_payload, out);
+    Some(Outcome {
+        zone: Some((entry.zone, class.line)),
+        qtype: Some(RecordType::from(query.qtype)),
+        rcode: entry.rcode,
+        had_client_subnet: query.client_subnet().is_some(),
+        truncated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use arc_swap::ArcSwap;
+    use hickory_proto::op::Message;
+
+    use super::*;
+    use crate::config::{GeoIpLayoutChoice, ZoneConfig};
+    use crate::dns::DnsState;
+    use crate::dns::respond::{Snapshot, Transport, respond};
+    use crate::geoip::{GeoDb, fixtures};
+    use crate::lines::{ClassifierHandle, LineRule, LineSet};
+
+    fn lines() -> LineSet {
+        LineSet::new(vec!["china".into(), "default".into()])
+    }
+
+    fn example_zones() -> ZoneSet {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("zones");
+        let config = ZoneConfig {
+            origin: None,
+            file: dir.join("example.com.zone"),
+            overlays: BTreeMap::from([("china".to_string(), dir.join("example.com.china.zone"))]),
+        };
+        ZoneSet::load(&[config], &lines()).expect("zones load")
+    }
+
+    fn classifier() -> Classifier {
+        let bytes = fixtures::geoip2_country_bytes(&[
+            ("1.2.0.0/16", "CN", "AS"),
+            ("8.0.0.0/8", "US", "NA"),
+            ("2400:da00::/32", "CN", "AS"),
+        ]);
+        let db = GeoDb::from_bytes(Path::new("t.mmdb"), bytes, GeoIpLayoutChoice::Auto)
+            .expect("fixture");
+        let rule = LineRule {
+            line: LineId(0),
+            countries: vec![*b"CN"],
+            continents: vec![],
+            subdivisions: vec![],
+            asns: vec![],
+            cidrs: vec![],
+        };
+        Classifier::new(lines(), vec![rule], vec![Arc::new(db)]).expect("compiles")
+    }
+
+    fn state() -> DnsState {
+        DnsState {
+            zones: ArcSwap::from_pointee(example_zones()),
+            classifier: Arc::new(ClassifierHandle::new(classifier())),
+            max_udp_payload: 1232,
+            metrics: Arc::new(crate::metrics::QueryMetrics::new(1, 2)),
+        }
+    }
+
+    /// A query with an optional OPT record: (payload, TTL bits, options).
+    fn query(name: &str, qtype: u16, opt: Option<(u16, u32, &[u8])>) -> Vec<u8> {
+        let mut b = vec![
+            0x12,
+            0x34,
+            0x01,
+            0x10,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(opt.is_some()),
+        ];
+        for label in name.trim_end_matches('.').split('.') {
+            b.push(label.len() as u8);
+            b.extend_from_slice(label.as_bytes());
+        }
+        b.push(0);
+        b.extend_from_slice(&qtype.to_be_bytes());
+        b.extend_from_slice(&1u16.to_be_bytes());
+        if let Some((payload, ttl, options)) = opt {
+            b.extend_from_slice(&[0, 0, 41]);
+            b.extend_from_slice(&payload.to_be_bytes());
+            b.extend_from_slice(&ttl.to_be_bytes());
+            b.extend_from_slice(&(options.len() as u16).to_be_bytes());
+            b.extend_from_slice(options);
+        }
+        b
+    }
+
+    fn ecs(addr: [u8; 3]) -> Vec<u8> {
+        let mut o = vec![0, 8, 0, 7, 0, 1, 24, 0];
+        o.extend_from_slice(&addr);
+        o
+    }
+
+    fn strict(state: &DnsState, bytes: &[u8], source: IpAddr) -> Vec<u8> {
+        let zones = state.zones.load();
+        let classifier = state.classifier.load();
+        let snapshot = Snapshot {
+            zones: &zones,
+            lines: classifier.map(),
+            max_udp_payload: state.max_udp_payload,
+        };
+        let decision = respond(&snapshot, bytes, source, Transport::Udp).expect("answered");
+        let mut out = Vec::new();
+        decision.response.encode(decision.size_limit, &mut out);
+        out
+    }
+
+    const SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 4, 4));
+
+    #[test]
+    fn prepared_answers_are_the_strict_answers() {
+        let state = state();
+        let mut cache = AnswerCache::new(64);
+        let cn = ecs([1, 2, 4]);
+        let us = ecs([8, 8, 8]);
+        let zero = [0, 8, 0, 4, 0, 1, 0, 0];
+        let opts: [Option<(u16, u32, &[u8])>; 6] = [
+            None,
+            Some((1232, 0, &cn)),
+            Some((4096, 0x8000, &us)),
+            Some((512, 0, &zero)),
+            Some((100, 0, &[])),
+            Some((1232, 0, &[0xfd, 0xe9, 0, 2, 1, 2])),
+        ];
+        let questions = [
+            ("www.example.com", 1),
+            ("www.example.com", 28),
+            ("api.example.com", 1),
+            ("shop.example.com", 1),
+            ("example.com", 15),
+            ("example.com", 2),
+            ("example.com", 255),
+            ("nx.example.com", 1),
+            ("x.apps.example.com", 1),
+            ("host.sub.example.com", 1),
+            ("sub.example.com", 43),
+            ("cdn.example.com", 1),
+            ("mail.example.com", 16),
+        ];
+        for (name, qtype) in questions {
+            for opt in opts {
+                let bytes = query(name, qtype, opt);
+                let expected = strict(&state, &bytes, SOURCE);
+                // The first answer prepares the entry, the second comes from it.
+                for round in 0..2 {
+                    let mut out = Vec::new();
+                    let outcome = state
+                        .answer_udp(&bytes, SOURCE, &mut cache, &mut out)
+                        .expect("answered");
+                    assert_eq!(out, expected, "{name}/{qtype} {opt:?} round {round}");
+                    assert_eq!(outcome.zone.map(|(z, _)| z), Some(0));
+                }
+            }
+        }
+        assert!(!cache.is_empty());
+    }
+
+    #[test]
+    fn another_spelling_reuses_the_entry_and_keeps_its_own_case() {
+        let state = state();
+        let mut cache = AnswerCache::new(64);
+        let mut out = Vec::new();
+        state.answer_udp(
+            &query("www.example.com", 1, None),
+            SOURCE,
+            &mut cache,
+            &mut out,
+        );
+        let filled = cache.len();
+        let bytes = query("WwW.ExAmPlE.CoM", 1, None);
+        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        assert_eq!(cache.len(), filled);
+        let got = Message::from_vec(&out).expect("decodes");
+        let want = Message::from_vec(&strict(&state, &bytes, SOURCE)).expect("decodes");
+        assert_eq!(got.queries[0].name().to_string(), "WwW.ExAmPlE.CoM.");
+        assert_eq!(got.answers[0].name.to_string(), "WwW.ExAmPlE.CoM.");
+        assert_eq!(got.answers, want.answers);
+    }
+
+    #[test]
+    fn swapping_zones_or_classifier_empties_the_cache() {
+        let state = state();
+        let mut cache = AnswerCache::new(64);
+        let bytes = query("www.example.com", 1, None);
+        let mut out = Vec::new();
+        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        assert!(out.ends_with(&[192, 0, 2, 10]));
+        assert_eq!(cache.len(), 1);
+
+        let dir = std::env::temp_dir().join(format!("geoline-prepared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("example.com.zone");
+        std::fs::write(
+            &file,
+            "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\n",
+        )
+        .expect("write");
+        let config = ZoneConfig {
+            origin: Some("example.com".into()),
+            file,
+            overlays: BTreeMap::new(),
+        };
+        state
+            .zones
+            .store(Arc::new(ZoneSet::load(&[config], &lines()).expect("loads")));
+        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        assert!(out.ends_with(&[192, 0, 2, 99]), "{out:?}");
+        assert_eq!(cache.len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+
+        // A new classifier (a database reload) empties it too, before the next entry.
+        state.classifier.store(classifier());
+        let zones = state.zones.load_full();
+        cache.bind(&zones, &state.classifier.load_full());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_slots() {
+        let state = state();
+        let mut cache = AnswerCache::new(4);
+        let mut out = Vec::new();
+        for i in 0..100 {
+            let bytes = query(&format!("n{i}.example.com"), 1, None);
+            state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+            assert_eq!(out, strict(&state, &bytes, SOURCE));
+        }
+        assert!(cache.len() <= 4);
+    }
+
+    #[test]
+    fn names_outside_the_zones_take_the_strict_path() {
+        let state = state();
+        let mut cache = AnswerCache::new(4);
+        let bytes = query("example.org", 1, None);
+        let mut out = Vec::new();
+        let outcome = state
+            .answer_udp(&bytes, SOURCE, &mut cache, &mut out)
+            .expect("answered");
+        assert_eq!(outcome.rcode, ResponseCode::Refused);
+        assert_eq!(out, strict(&state, &bytes, SOURCE));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_quick_reader_leaves_the_unusual_to_the_strict_one() {
+        let plain = query("a.example.com", 1, None);
+        assert!(QuickQuery::parse(&plain).is_some());
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        let mut b = plain.clone();
+        b[2] |= 0x80; // a response
+        cases.push(b);
+        let mut b = plain.clone();
+        b[2] |= 4 << 3; // NOTIFY
+        cases.push(b);
+        let mut b = plain.clone();
+        b[5] = 2; // two questions
+        cases.push(b);
+        let mut b = plain.clone();
+        b.push(0); // trailing byte
+        cases.push(b);
+        cases.push(query("a.example.com", 252, None)); // AXFR
+        cases.push(query("a.example.com", 41, None)); // OPT as the question
+        let mut b = plain.clone();
+        let class_at = b.len() - 1;
+        b[class_at] = 3; // CHAOS
+        cases.push(b);
+        cases.push(query("a.example.com", 1, Some((1232, 0x0001_0000, &[])))); // EDNS 1
+        let bad = [0, 8, 0, 7, 0, 1, 22, 0, 1, 2, 5]; // bits beyond the prefix
+        cases.push(query("a.example.com", 1, Some((1232, 0, &bad))));
+        let mut twice = ecs([1, 2, 4]);
+        twice.extend(ecs([1, 2, 4]));
+        cases.push(query("a.example.com", 1, Some((1232, 0, &twice))));
+        let mut b = plain[..12].to_vec();
+        b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]); // a compressed question
+        cases.push(b);
+        for (i, case) in cases.iter().enumerate() {
+            assert!(QuickQuery::parse(case).is_none(), "case {i}");
+        }
+    }
+
+    #[test]
+    fn whatever_the_quick_reader_takes_the_strict_one_takes_alike() {
+        let opt = ecs([1, 2, 4]);
+        let base = query("Www.Example.com", 28, Some((1232, 0x8000, &opt)));
+        let check = |b: &[u8]| {
+            if let Some(quick) = QuickQuery::parse(b) {
+                let strict = Query::parse(b).expect("strict reader accepts it too");
+                let mut name = Vec::new();
+                for label in strict.question.name.iter() {
+                    name.push(label.len() as u8);
+                    name.extend(label.iter().map(u8::to_ascii_lowercase));
+                }
+                name.push(0);
+                assert_eq!(quick.name(), &name[..]);
+                assert_eq!(quick.qtype(), u16::from(strict.question.qtype));
+                assert_eq!(
+                    quick.client_subnet(),
+                    strict.edns.and_then(|e| e.client_subnet)
+                );
+            }
+        };
+        for end in 0..=base.len() {
+            check(&base[..end]);
+        }
+        for i in 0..base.len() {
+            for v in [0u8, 1, 2, 0x3f, 0x40, 0x80, 0xc0, 0xff] {
+                let mut b = base.clone();
+                b[i] = v;
+                check(&b);
+            }
+        }
+    }
+}

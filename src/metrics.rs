@@ -1,0 +1,311 @@
+//! Query counters for the DNS listeners, and the Prometheus text format they are read in.
+//!
+//! This module owns [`QueryMetrics`], the counters a listener bumps for every response it
+//! sends, and [`Exposition`], a writer for the Prometheus text exposition format (0.0.4)
+//! that the admin listener uses for these and for its own gauges.
+//!
+//! Counting must cost the hot path next to nothing: every counter exists from the start in
+//! one flat array of atomics indexed by (zone, line, query type, rcode), so recording a
+//! query is an index computation and one relaxed `fetch_add` — no lock, no map, no
+//! allocation. It does not know where zones or databases come from, or serve HTTP.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use crate::dns::respond::{Outcome, Transport};
+
+/// The query types counted on their own; every other type is counted as `other`.
+const QTYPES: [RecordType; 15] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::NS,
+    RecordType::SOA,
+    RecordType::TXT,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::HTTPS,
+    RecordType::SVCB,
+    RecordType::PTR,
+    RecordType::DS,
+    RecordType::DNSKEY,
+    RecordType::ANY,
+];
+const QTYPE_BUCKETS: usize = QTYPES.len() + 1;
+
+/// The rcodes an authoritative server sends, with the mnemonics `dig` prints; anything
+/// else is counted as `other`.
+const RCODE_NAMES: [&str; 7] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS",
+];
+const RCODES: [ResponseCode; 7] = [
+    ResponseCode::NoError,
+    ResponseCode::FormErr,
+    ResponseCode::ServFail,
+    ResponseCode::NXDomain,
+    ResponseCode::NotImp,
+    ResponseCode::Refused,
+    ResponseCode::BADVERS,
+];
+const RCODE_BUCKETS: usize = RCODES.len() + 1;
+
+fn qtype_bucket(qtype: Option<RecordType>) -> usize {
+    qtype
+        .and_then(|t| QTYPES.iter().position(|&q| q == t))
+        .unwrap_or(QTYPES.len())
+}
+
+fn rcode_bucket(rcode: ResponseCode) -> usize {
+    RCODES
+        .iter()
+        .position(|&r| r == rcode)
+        .unwrap_or(RCODES.len())
+}
+
+fn qtype_label(bucket: usize) -> String {
+    QTYPES
+        .get(bucket)
+        .map_or_else(|| "other".to_string(), |t| t.to_string())
+}
+
+fn rcode_label(bucket: usize) -> String {
+    RCODE_NAMES
+        .get(bucket)
+        .copied()
+        .unwrap_or("other")
+        .to_string()
+}
+
+fn transport_index(t: Transport) -> usize {
+    match t {
+        Transport::Udp => 0,
+        Transport::Tcp => 1,
+    }
+}
+
+const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+
+/// Counters of the responses the DNS listeners send.
+///
+/// Zone and line are indices: zone `i` is the `i`th configured zone (a reload never
+/// changes how many zones there are or their order), and one more slot stands for
+/// "no zone" (REFUSED, malformed queries). Lines are [`crate::lines::LineId`]s, with one
+/// more slot for "no line".
+pub struct QueryMetrics {
+    zones: usize,
+    lines: usize,
+    by_answer: Box<[AtomicU64]>,
+    by_transport: [AtomicU64; 2],
+    truncated: [AtomicU64; 2],
+    with_client_subnet: AtomicU64,
+}
+
+impl QueryMetrics {
+    /// Counters for `zones` zones and `lines` lines (`default` included).
+    pub fn new(zones: usize, lines: usize) -> QueryMetrics {
+        let len = (zones + 1) * (lines + 1) * QTYPE_BUCKETS * RCODE_BUCKETS;
+        QueryMetrics {
+            zones,
+            lines,
+            by_answer: (0..len).map(|_| AtomicU64::new(0)).collect(),
+            by_transport: Default::default(),
+            truncated: Default::default(),
+            with_client_subnet: AtomicU64::new(0),
+        }
+    }
+
+    fn index(&self, zone: usize, line: usize, qtype: usize, rcode: usize) -> usize {
+        ((zone * (self.lines + 1) + line) * QTYPE_BUCKETS + qtype) * RCODE_BUCKETS + rcode
+    }
+
+    /// Counts one response sent: what [`crate::dns::respond::respond`] decided, and whether
+    /// encoding it had to truncate.
+    pub fn record(&self, outcome: &Outcome, transport: Transport) {
+        let (zone, line) = match outcome.zone {
+            Some((z, l)) if z < self.zones && l.index() < self.lines => (z, l.index()),
+            _ => (self.zones, self.lines),
+        };
+        let qtype = qtype_bucket(outcome.qtype);
+        let i = self.index(zone, line, qtype, rcode_bucket(outcome.rcode));
+        if let Some(c) = self.by_answer.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        let t = transport_index(transport);
+        self.by_transport[t].fetch_add(1, Ordering::Relaxed);
+        if outcome.truncated {
+            self.truncated[t].fetch_add(1, Ordering::Relaxed);
+        }
+        if outcome.had_client_subnet {
+            self.with_client_subnet.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes the query families. `zone_name(i)` names zone `i`, `line_name(i)` line `i`.
+    pub fn expose(
+        &self,
+        out: &mut Exposition,
+        zone_name: impl Fn(usize) -> String,
+        line_name: impl Fn(usize) -> String,
+    ) {
+        out.family(
+            "geoline_dns_responses_total",
+            "counter",
+            "DNS responses sent, by zone, line, query type and rcode (zone and line \"none\" when no zone answered).",
+        );
+        for zone in 0..=self.zones {
+            let zone_label = if zone == self.zones {
+                "none".to_string()
+            } else {
+                zone_name(zone)
+            };
+            for line in 0..=self.lines {
+                let line_label = if line == self.lines {
+                    "none".to_string()
+                } else {
+                    line_name(line)
+                };
+                for qtype in 0..QTYPE_BUCKETS {
+                    for rcode in 0..RCODE_BUCKETS {
+                        let n = self.by_answer[self.index(zone, line, qtype, rcode)]
+                            .load(Ordering::Relaxed);
+                        // Families stay small: a series appears once it has counted something.
+                        if n == 0 {
+                            continue;
+                        }
+                        out.sample(
+                            "geoline_dns_responses_total",
+                            &[
+                                ("zone", &zone_label),
+                                ("line", &line_label),
+                                ("qtype", &qtype_label(qtype)),
+                                ("rcode", &rcode_label(rcode)),
+                            ],
+                            n as f64,
+                        );
+                    }
+                }
+            }
+        }
+        out.family(
+            "geoline_dns_transport_responses_total",
+            "counter",
+            "DNS responses sent, by transport.",
+        );
+        for (t, name) in TRANSPORTS.iter().enumerate() {
+            out.sample(
+                "geoline_dns_transport_responses_total",
+                &[("transport", name)],
+                self.by_transport[t].load(Ordering::Relaxed) as f64,
+            );
+        }
+        out.family(
+            "geoline_dns_truncated_responses_total",
+            "counter",
+            "DNS responses sent with TC set because they did not fit, by transport.",
+        );
+        for (t, name) in TRANSPORTS.iter().enumerate() {
+            out.sample(
+                "geoline_dns_truncated_responses_total",
+                &[("transport", name)],
+                self.truncated[t].load(Ordering::Relaxed) as f64,
+            );
+        }
+        out.family(
+            "geoline_dns_client_subnet_queries_total",
+            "counter",
+            "DNS queries that carried an EDNS Client Subnet option.",
+        );
+        out.sample(
+            "geoline_dns_client_subnet_queries_total",
+            &[],
+            self.with_client_subnet.load(Ordering::Relaxed) as f64,
+        );
+    }
+}
+
+/// A Prometheus text exposition (format 0.0.4) being written.
+#[derive(Default)]
+pub struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    pub fn new() -> Exposition {
+        Exposition::default()
+    }
+
+    /// Starts a metric family: its `# HELP` and `# TYPE` lines.
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    /// One sample of the family last started.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"");
+                for c in v.chars() {
+                    match c {
+                        '\\' => self.text.push_str("\\\\"),
+                        '"' => self.text.push_str("\\\""),
+                        '\n' => self.text.push_str("\\n"),
+                        c => self.text.push(c),
+                    }
+                }
+                self.text.push('"');
+            }
+            self.text.push('}');
+        }
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            let _ = writeln!(self.text, " {}", value as i64);
+        } else {
+            let _ = writeln!(self.text, " {value}");
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_labels() {
+        assert_eq!(qtype_label(qtype_bucket(Some(RecordType::AAAA))), "AAAA");
+        assert_eq!(qtype_label(qtype_bucket(Some(RecordType::NULL))), "other");
+        assert_eq!(qtype_label(qtype_bucket(None)), "other");
+        assert_eq!(
+            rcode_label(rcode_bucket(ResponseCode::NXDomain)),
+            "NXDOMAIN"
+        );
+        assert_eq!(rcode_label(rcode_bucket(ResponseCode::Refused)), "REFUSED");
+        assert_eq!(rcode_label(rcode_bucket(ResponseCode::BADVERS)), "BADVERS");
+        assert_eq!(rcode_label(rcode_bucket(ResponseCode::YXDomain)), "other");
+    }
+
+    #[test]
+    fn exposition_escapes_label_values() {
+        let mut e = Exposition::new();
+        e.family("x_total", "counter", "An example.");
+        e.sample("x_total", &[("a", "q\"u\\o\nte")], 3.0);
+        e.sample("x_total", &[], 0.5);
+        assert_eq!(
+            e.finish(),
+            "# HELP x_total An example.\n# TYPE x_total counter\nx_total{a=\"q\\\"u\\\\o\\nte\"} 3\nx_total 0.5\n"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Watching database and zone files, and reloading them when they change.
+//!
+//! This module owns the file watcher (the `notify` crate: inotify on Linux) and the
+//! debounce. It watches the *directories* holding the files, not the files: `geoipupdate`
+//! writes a temporary file and renames it over the old one, and a watch on the old file
+//! would follow the replaced inode and never see the new one. A plain `cp` over the file
+//! shows as writes and a close. Both are debounced: a target is reloaded once its files
+//! have been quiet for the configured time, so a copy in progress is not read half-written
+//! (and if one is, the reload fails its checks, the old data keeps serving, and the next
+//! event reloads the finished file).
+//!
+//! It does not read or check anything itself: [`Reloader`] does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::reload::{Reloader, Target, Trigger};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {dir} for changes: {source}", dir = dir.display())]
+pub struct WatchError {
+    dir: PathBuf,
+    #[source]
+    source: notify::Error,
+}
+
+/// Starts watching every file `reloader` reads; the task runs until `shutdown`.
+pub fn spawn(
+    reloader: Arc<Reloader>,
+    debounce: Duration,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, WatchError> {
+    // Directory → file name → targets read from that file.
+    let mut watched: HashMap<PathBuf, HashMap<OsString, Vec<Target>>> = HashMap::new();
+    for (path, target) in reloader.files() {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            continue;
+        };
+        let dir = canonical_dir(dir);
+        watched
+            .entry(dir)
+            .or_default()
+            .entry(name.to_os_string())
+            .or_default()
+            .push(target);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+        // The receiver is gone only when the task has stopped.
+        let _ = tx.send(event);
+    })
+    .map_err(|source| WatchError {
+        dir: PathBuf::new(),
+        source,
+    })?;
+    for dir in watched.keys() {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|source| WatchError {
+                dir: dir.clone(),
+                source,
+            })?;
+    }
+    Ok(tokio::spawn(run(
+        watcher, watched, rx, reloader, debounce, shutdown,
+    )))
+}
+
+/// `dir` made absolute with symlinks resolved, as the watcher reports event paths under it.
+fn canonical_dir(dir: &Path) -> PathBuf {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Whether an event can mean new contents. Opening, reading and closing a file unwritten
+/// are left out: the reload's own read of the file would otherwise trigger another reload.
+fn changes_contents(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Any | EventKind::Other => true,
+        EventKind::Access(_) => false,
+    }
+}
+
+async fn run(
+    // Dropping the watcher stops it: the task keeps it alive.
+    _watcher: RecommendedWatcher,
+    watched: HashMap<PathBuf, HashMap<OsString, Vec<Target>>>,
+    mut events: mpsc::UnboundedReceiver<notify::Result<Event>>,
+    reloader: Arc<Reloader>,
+    debounce: Duration,
+    shutdown: CancellationToken,
+) {
+    // Target → when it is due: the last change to its files plus the debounce.
+    let mut due: BTreeMap<Target, Instant> = BTreeMap::new();
+    loop {
+        let next = due.values().min().copied();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = events.recv() => {
+                let Some(event) = event else { return };
+                let event = match event {
+                    Ok(e) => e,
+                    Err(e) => {
+                        warn!(error = %e, "file watcher");
+                        continue;
+                    }
+                };
+                if !changes_contents(&event.kind) {
+                    continue;
+                }
+                for path in &event.paths {
+                    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                        continue;
+                    };
+                    let Some(targets) = watched.get(dir).and_then(|files| files.get(name)) else {
+                        continue;
+                    };
+                    debug!(path = %path.display(), kind = ?event.kind, "file changed");
+                    for &t in targets {
+                        due.insert(t, Instant::now() + debounce);
+                    }
+                }
+            }
+            _ = sleep_until(next) => {
+                let now = Instant::now();
+                let ready: Vec<Target> =
+                    due.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
+                for t in ready {
+                    due.remove(&t);
+                    // The outcome is logged and kept in the status by the reloader.
+                    let _ = reloader.reload(t, Trigger::Watch).await;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn only_events_that_can_change_contents_count() {
+        for kind in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ] {
+            assert!(changes_contents(&kind), "{kind:?}");
+        }
+        // The reload's own read of the file, and a chmod.
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+        ] {
+            assert!(!changes_contents(&kind), "{kind:?}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `geoline serve` with a `[proxy]` section: the rewriting proxy on its own listener, driven
+//! through the same configuration file and start-up as the DNS server.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use common::{TempDir, TestServer, site};
+
+/// An origin that names itself in a header and in an HTML body.
+async fn origin() -> SocketAddr {
+    let app = Router::new().route(
+        "/page",
+        get(|| async {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (header::LOCATION, "https://www.example.com/next"),
+                ],
+                "<a href=\"https://www.example.com/x\">x</a> notexample.com example.com.au",
+            )
+                .into_response()
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+    let addr = listener.local_addr().expect("origin addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+async fn fetch(proxy: SocketAddr, host: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    String::from_utf8(raw).expect("utf-8 response")
+}
+
+#[tokio::test]
+async fn serve_runs_the_proxy_section() {
+    let origin = origin().await;
+    let dir = TempDir::new("serve-proxy");
+    let config = site::write(
+        &dir,
+        &format!(
+            r#"
+[proxy]
+listen = "127.0.0.1:0"
+origin = "http://www.example.com:{port}"
+connect_to = "{origin}"
+hosts = [
+  {{ public = "example.cn", origin = "example.com" }},
+  {{ public = "www.example.cn", origin = "www.example.com" }},
+]
+"#,
+            port = origin.port()
+        ),
+    );
+    let server = TestServer::start(&dir, &config).await;
+    let proxy = server.running.proxy.expect("a proxy listener");
+
+    let response = fetch(proxy, "www.example.cn", "/page").await;
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        response.contains("\r\nlocation: https://www.example.cn/next\r\n"),
+        "{response}"
+    );
+    // Chunked: the body changed length, so Content-Length went.
+    assert!(
+        response.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("\r\n<a href=\"https://www.example.cn/x\">x</a> notexample.com example.com.au\r\n0\r\n\r\n"),
+        "{response}"
+    );
+
+    // Only configured hosts: never an open proxy.
+    let response = fetch(proxy, "elsewhere.example.org", "/page").await;
+    assert!(response.starts_with("HTTP/1.1 421 "), "{response}");
+    server.running.shutdown().await;
+}
+
+#[test]
+fn a_bad_proxy_section_names_file_and_line() {
+    let dir = TempDir::new("serve-proxy-bad");
+    let config = site::write(
+        &dir,
+        "[proxy]\nlisten = \"127.0.0.1:0\"\norigin = \"http://example.com\"\nhosts = []\nconnect_timeout_secs = 0\n",
+    );
+    let path = dir.write("geoline.toml", &config);
+    let e = geoline::config::Config::load(&path).expect_err("invalid proxy section");
+    // The error names the line of the [proxy] table.
+    let table = config
+        .lines()
+        .position(|l| l == "[proxy]")
+        .expect("a [proxy] line")
+        + 1;
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:{}: proxy.connect_timeout_secs = 0: outside the allowed range (seconds)",
+            path.display(),
+            table
+        )
+    );
+}
