@@ -70,8 +70,9 @@
 //!
 //! [`ProxyBuilder::rewrite`]`(false)` leaves bodies and response headers untouched: the
 //! redirector's pass-through for clients outside mainland China, with a host paired with
-//! itself (`.pair("example.com", "example.com")`) and [`ProxyBuilder::connect_to`] naming
-//! the origin's real address. A [`ClientInfo`] in the request's extensions gives
+//! itself (`.pair("example.com", "example.com")`), or a domain and every name under it
+//! ([`ProxyBuilder::pass_through_domains`], what the redirector uses), and
+//! [`ProxyBuilder::connect_to`] naming the origin's real address. A [`ClientInfo`] in the request's extensions gives
 //! `X-Forwarded-For` and `X-Forwarded-Proto` ([`serve_proxy`] inserts it; in axum, a
 //! middleware can copy it from `ConnectInfo`, see `examples/proxy_axum.rs`).
 //! [`Proxy::metrics`] counts requests, the proxy's own 421 / 502 / 504 answers, rewritten
