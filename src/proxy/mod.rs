@@ -66,6 +66,18 @@
 //! * **Validators stay honest**: a rewritten body loses `Content-Length` and its strong
 //!   `ETag` becomes weak.
 //!
+//! # Pass-through, client addresses, counters
+//!
+//! [`ProxyBuilder::rewrite`]`(false)` leaves bodies and response headers untouched: the
+//! redirector's pass-through for clients outside mainland China, with a host paired with
+//! itself (`.pair("example.com", "example.com")`), or a domain and every name under it
+//! ([`ProxyBuilder::pass_through_domains`], what the redirector uses), and
+//! [`ProxyBuilder::connect_to`] naming the origin's real address. A [`ClientInfo`] in the request's extensions gives
+//! `X-Forwarded-For` and `X-Forwarded-Proto` ([`serve_proxy`] inserts it; in axum, a
+//! middleware can copy it from `ConnectInfo`, see `examples/proxy_axum.rs`).
+//! [`Proxy::metrics`] counts requests, the proxy's own 421 / 502 / 504 answers, rewritten
+//! responses, upgrades and body bytes, for the admin endpoint.
+//!
 //! # What it does not do
 //!
 //! No caching, no load balancing across origins, no request-body rewriting, no rewriting

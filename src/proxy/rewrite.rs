@@ -65,8 +65,11 @@ pub struct Rewriter {
     /// The same hosts for a SIMD (Teddy) search over a lower-cased copy of the text: many
     /// times faster than the automaton, whose own prefilters are off under ASCII
     /// case-insensitivity and whose plain scan runs at a few hundred MB/s. Lower-casing a
-    /// chunk costs far less than searching it. `None` where Teddy is unavailable.
+    /// block costs far less than searching it. `None` where Teddy is unavailable.
     folded: Option<packed::Searcher>,
+    /// How much text is lower-cased at a time: small enough to stay in cache and to keep
+    /// the scratch buffer small whatever the chunk size.
+    fold_block: usize,
     /// Lower-cased origin hosts, indexed like the searcher's patterns.
     patterns: Vec<Vec<u8>>,
     replacements: Vec<Bytes>,
@@ -111,6 +114,7 @@ impl Rewriter {
                 .builder()
                 .extend(&patterns)
                 .build(),
+            fold_block: FOLD_BLOCK,
             max_len: patterns.iter().map(Vec::len).max().unwrap_or(0),
             keep: pairs.iter().map(|p| p.public == p.origin).collect(),
             replacements: pairs
@@ -165,15 +169,12 @@ impl Rewriter {
         folded: &mut Vec<u8>,
     ) -> usize {
         hits.clear();
-        // Hosts are lower case: the lower-cased text has them at the same offsets.
-        let haystack: &[u8] = if self.folded.is_some() {
-            folded.clear();
-            folded.extend_from_slice(buf);
-            folded.make_ascii_lowercase();
-            folded
-        } else {
-            buf
+        let mut window = Window {
+            buf,
+            folded,
+            from: 0,
         };
+        window.folded.clear();
         let len = buf.len();
         // A match starting at or after this point might continue past the end of `buf`,
         // and leftmost-longest could then pick a shorter pattern than the whole text has.
@@ -185,7 +186,7 @@ impl Rewriter {
         let mut pos = 0;
         let mut cursor = 0;
         while pos < len {
-            let Some(hit) = self.find_at(haystack, pos) else {
+            let Some(hit) = self.find_at(&mut window, pos) else {
                 break;
             };
             let (start, end) = (hit.start, hit.end);
@@ -216,18 +217,45 @@ impl Rewriter {
         }
     }
 
-    /// The leftmost-longest match starting at or after `pos` (in the lower-cased text when
-    /// the SIMD searcher is in use).
-    fn find_at(&self, haystack: &[u8], pos: usize) -> Option<Hit> {
-        let m = match &self.folded {
-            Some(teddy) => teddy.find_in(haystack, Span::from(pos..haystack.len()))?,
-            None => self.searcher.find(Input::new(haystack).range(pos..))?,
+    /// The leftmost-longest match starting at or after `pos`.
+    fn find_at(&self, w: &mut Window<'_>, pos: usize) -> Option<Hit> {
+        let Some(teddy) = &self.folded else {
+            let m = self.searcher.find(Input::new(w.buf).range(pos..))?;
+            return Some(Hit {
+                start: m.start(),
+                end: m.end(),
+                pattern: m.pattern().as_usize(),
+            });
         };
-        Some(Hit {
-            start: m.start(),
-            end: m.end(),
-            pattern: m.pattern().as_usize(),
-        })
+        let len = w.buf.len();
+        let mut pos = pos;
+        while pos < len {
+            let end = w.from + w.folded.len();
+            if pos < w.from || pos >= end || (end < len && end - pos < self.max_len) {
+                w.fold(pos, self.fold_block);
+            }
+            let end = w.from + w.folded.len();
+            // Hosts are lower case: the lower-cased text has them at the same offsets.
+            // A match starting past `decided` could be cut short by the window's end
+            // (leftmost-longest would then report a shorter host); the next window has it.
+            let decided = if end == len {
+                len
+            } else {
+                end + 1 - self.max_len
+            };
+            match teddy.find_in(&w.folded[..], Span::from(pos - w.from..w.folded.len())) {
+                Some(m) if w.from + m.start() < decided => {
+                    return Some(Hit {
+                        start: w.from + m.start(),
+                        end: w.from + m.end(),
+                        pattern: m.pattern().as_usize(),
+                    });
+                }
+                _ if end == len => return None,
+                _ => pos = decided,
+            }
+        }
+        None
     }
 
     /// The first index from `from` on where the rest of `buf` is a proper prefix of an
@@ -272,6 +300,27 @@ impl Rewriter {
             at = h.end;
         }
         out.extend(buf[at..upto].iter().copied());
+    }
+}
+
+/// Default for [`Rewriter::fold_block`].
+const FOLD_BLOCK: usize = 32 * 1024;
+
+/// The lower-cased copy of one block of the text being scanned.
+struct Window<'a> {
+    buf: &'a [u8],
+    folded: &'a mut Vec<u8>,
+    /// Where in `buf` the copy starts.
+    from: usize,
+}
+
+impl Window<'_> {
+    fn fold(&mut self, from: usize, block: usize) {
+        let to = (from + block).min(self.buf.len());
+        self.folded.clear();
+        self.folded.extend_from_slice(&self.buf[from..to]);
+        self.folded.make_ascii_lowercase();
+        self.from = from;
     }
 }
 
@@ -396,6 +445,14 @@ mod tests {
     fn plain_rewriter() -> Arc<Rewriter> {
         let mut rw = Arc::into_inner(rewriter()).expect("sole owner");
         rw.folded = None;
+        Arc::new(rw)
+    }
+
+    /// The same rules lower-casing a few bytes at a time, so that small test inputs cross
+    /// many window boundaries.
+    fn small_window_rewriter() -> Arc<Rewriter> {
+        let mut rw = Arc::into_inner(rewriter()).expect("sole owner");
+        rw.fold_block = rw.max_len + 1;
         Arc::new(rw)
     }
 
@@ -567,7 +624,9 @@ mod tests {
             prop_assert_eq!(&out, &want);
             prop_assert!(held <= rewriter().max_held_back());
             let plain = plain_rewriter().rewrite_all(input.as_bytes()).into_owned();
-            prop_assert_eq!(plain, want);
+            prop_assert_eq!(&plain, &want);
+            let windowed = small_window_rewriter().rewrite_all(input.as_bytes()).into_owned();
+            prop_assert_eq!(windowed, want);
         }
     }
 }
