@@ -60,6 +60,7 @@ fn state() -> DnsState {
             config.zones.len(),
             config.lines.len() + 1,
         )),
+        rrl: None,
     }
 }
 

@@ -241,6 +241,10 @@ pub fn render_metrics(reloader: &Reloader) -> String {
             .nth(i)
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
+    match &state.rrl {
+        Some(rrl) => rrl.metrics().expose(&mut out),
+        None => crate::metrics::RrlMetrics::default().expose(&mut out),
+    }
 
     let db_label = |s: &SourceStatus| s.path.display().to_string();
     out.family(

@@ -86,6 +86,38 @@ pub struct DnsConfig {
     /// UDP worker threads per address, each with its own `SO_REUSEPORT` socket; `None`
     /// means one per CPU the process may run on.
     pub udp_workers: Option<usize>,
+    /// Response rate limiting for UDP (`[dns.rrl]`); `None` when off.
+    pub rrl: Option<RrlConfig>,
+}
+
+/// `[dns.rrl]`: response rate limiting, with Knot's `rrl` module's meaning and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrlConfig {
+    /// Responses per second each bucket passes (Knot `rate-limit`, BIND `responses-per-second`).
+    pub responses_per_second: u32,
+    /// Every `slip`th limited response is sent truncated; 0 never, 1 always.
+    pub slip: u32,
+    pub ipv4_prefix_length: u8,
+    pub ipv6_prefix_length: u8,
+    /// Buckets in the shared table (rounded up to a power of two, 8 bytes each).
+    pub table_size: usize,
+    /// Networks never limited (monitoring, known resolvers).
+    pub whitelist: Vec<IpNet>,
+}
+
+impl Default for RrlConfig {
+    fn default() -> RrlConfig {
+        RrlConfig {
+            responses_per_second: 20,
+            // Knot's default: every limited response is truncated, never silently lost,
+            // and a truncated response is no larger than the query (no amplification).
+            slip: 1,
+            ipv4_prefix_length: 24,
+            ipv6_prefix_length: 56,
+            table_size: 1 << 19,
+            whitelist: Vec::new(),
+        }
+    }
 }
 
 /// The admin listener: metrics, status, reload.
@@ -203,6 +235,27 @@ struct RawDns {
     tcp_idle_timeout_secs: Spanned<u64>,
     #[serde(default)]
     udp_workers: Option<Spanned<usize>>,
+    rrl: Option<RawRrl>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRrl {
+    /// A `[dns.rrl]` section turns limiting on, as configuring Knot's module does;
+    /// `enabled = false` keeps the settings and turns it off.
+    #[serde(default = "default_true")]
+    enabled: bool,
+    responses_per_second: Option<Spanned<u32>>,
+    slip: Option<Spanned<u32>>,
+    ipv4_prefix_length: Option<Spanned<u8>>,
+    ipv6_prefix_length: Option<Spanned<u8>>,
+    table_size: Option<Spanned<usize>>,
+    #[serde(default)]
+    whitelist: Vec<Spanned<String>>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_udp_payload() -> Spanned<u16> {
@@ -684,12 +737,94 @@ impl SourceFile<'_> {
             }
             w => w.map(Spanned::into_inner),
         };
+        let rrl = match d.rrl {
+            Some(r) if r.enabled => Some(self.rrl(r)?),
+            _ => None,
+        };
         Ok(DnsConfig {
             listen: d.listen.into_inner(),
             max_udp_payload: payload,
             tcp_idle_timeout: Duration::from_secs(idle),
             udp_workers,
+            rrl,
         })
+    }
+
+    fn rrl(&self, r: RawRrl) -> Result<RrlConfig, ConfigError> {
+        let d = RrlConfig::default();
+        let whitelist = r
+            .whitelist
+            .iter()
+            .map(|c| {
+                c.get_ref().parse::<IpNet>().map_err(|_| {
+                    self.invalid(
+                        c.span(),
+                        format!(
+                            "dns.rrl.whitelist: `{}` is not a CIDR prefix such as 192.0.2.0/24",
+                            c.get_ref()
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RrlConfig {
+            responses_per_second: self.in_range(
+                r.responses_per_second,
+                d.responses_per_second,
+                1..=crate::dns::rrl::MAX_RATE,
+                "dns.rrl.responses_per_second",
+            )?,
+            slip: self.in_range(
+                r.slip,
+                d.slip,
+                0..=crate::dns::rrl::MAX_SLIP,
+                "dns.rrl.slip",
+            )?,
+            ipv4_prefix_length: self.in_range(
+                r.ipv4_prefix_length,
+                d.ipv4_prefix_length,
+                1..=32,
+                "dns.rrl.ipv4_prefix_length",
+            )?,
+            ipv6_prefix_length: self.in_range(
+                r.ipv6_prefix_length,
+                d.ipv6_prefix_length,
+                1..=128,
+                "dns.rrl.ipv6_prefix_length",
+            )?,
+            table_size: self.in_range(
+                r.table_size,
+                d.table_size,
+                1024..=1 << 26,
+                "dns.rrl.table_size",
+            )?,
+            whitelist,
+        })
+    }
+
+    /// The value given (or `default`), checked against `range`; the error names the key.
+    fn in_range<T>(
+        &self,
+        value: Option<Spanned<T>>,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        key: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + Copy + fmt::Display,
+    {
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        let n = *v.get_ref();
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(self.invalid(
+                v.span(),
+                format!("{key} {n} is outside {}..={}", range.start(), range.end()),
+            ))
+        }
     }
 }
 
@@ -1217,6 +1352,69 @@ overlays = { china = "zones/example.com.china.zone" }
         assert_eq!(
             c.zones[0].overlays["china"],
             PathBuf::from("zones/example.com.china.zone")
+        );
+    }
+
+    #[test]
+    fn rrl_section_turns_limiting_on_with_knot_defaults() {
+        let dns = |text: &str| parse(text).expect("valid").dns.expect("dns section");
+        assert_eq!(dns(GOOD).rrl, None);
+        let on = dns(&format!("{GOOD}\n[dns.rrl]\n"));
+        assert_eq!(on.rrl, Some(RrlConfig::default()));
+        let off = dns(&format!("{GOOD}\n[dns.rrl]\nenabled = false\nslip = 3\n"));
+        assert_eq!(off.rrl, None);
+        let tuned = dns(&format!(
+            "{GOOD}\n[dns.rrl]\nresponses_per_second = 50\nslip = 0\nipv4_prefix_length = 32\nipv6_prefix_length = 64\ntable_size = 2048\nwhitelist = [\"192.0.2.0/24\", \"2001:db8::/32\"]\n"
+        ));
+        let rrl = tuned.rrl.expect("on");
+        assert_eq!(
+            (
+                rrl.responses_per_second,
+                rrl.slip,
+                rrl.ipv4_prefix_length,
+                rrl.ipv6_prefix_length,
+                rrl.table_size
+            ),
+            (50, 0, 32, 64, 2048)
+        );
+        assert_eq!(rrl.whitelist.len(), 2);
+    }
+
+    #[test]
+    fn rrl_errors_name_the_line() {
+        // GOOD ends on line 16, a blank line, then "[dns.rrl]": the key is on line 18.
+        for (key, message) in [
+            (
+                "responses_per_second = 0",
+                "dns.rrl.responses_per_second 0 is outside 1..=1048575",
+            ),
+            ("slip = 5000", "dns.rrl.slip 5000 is outside 0..=4095"),
+            (
+                "ipv4_prefix_length = 33",
+                "dns.rrl.ipv4_prefix_length 33 is outside 1..=32",
+            ),
+            (
+                "ipv6_prefix_length = 0",
+                "dns.rrl.ipv6_prefix_length 0 is outside 1..=128",
+            ),
+            (
+                "table_size = 10",
+                "dns.rrl.table_size 10 is outside 1024..=67108864",
+            ),
+            (
+                "whitelist = [\"192.0.2.0/33\"]",
+                "dns.rrl.whitelist: `192.0.2.0/33` is not a CIDR prefix",
+            ),
+        ] {
+            let text = format!("{GOOD}\n[dns.rrl]\n{key}\n");
+            let err = error_text(&text);
+            assert!(
+                err.starts_with(&format!("test.toml:18: {message}")),
+                "{err}"
+            );
+        }
+        assert!(
+            error_text(&format!("{GOOD}\n[dns.rrl]\nrate = 5\n")).contains("unknown field `rate`")
         );
     }
 

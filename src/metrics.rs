@@ -16,6 +16,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::dns::respond::{Outcome, Transport};
+use crate::dns::rrl::{Action, ResponseKind};
 
 /// The query types counted on their own; every other type is counted as `other`.
 const QTYPES: [RecordType; 15] = [
@@ -224,6 +225,55 @@ impl QueryMetrics {
             &[],
             self.with_client_subnet.load(Ordering::Relaxed) as f64,
         );
+    }
+}
+
+/// What response rate limiting ([`crate::dns::rrl`]) held back, by response kind: dropped
+/// and slipped (sent truncated). Responses it let through are counted as sent, above.
+#[derive(Default)]
+pub struct RrlMetrics {
+    limited: [[AtomicU64; 2]; ResponseKind::ALL.len()],
+}
+
+impl RrlMetrics {
+    fn action_index(action: Action) -> Option<usize> {
+        match action {
+            Action::Send => None,
+            Action::Drop => Some(0),
+            Action::Slip => Some(1),
+        }
+    }
+
+    pub fn record(&self, kind: ResponseKind, action: Action) {
+        if let Some(a) = Self::action_index(action) {
+            self.limited[kind.index()][a].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many responses of `kind` were dropped or slipped.
+    pub fn count(&self, kind: ResponseKind, action: Action) -> u64 {
+        Self::action_index(action)
+            .map_or(0, |a| self.limited[kind.index()][a].load(Ordering::Relaxed))
+    }
+
+    /// Writes `geoline_dns_rrl_responses_total`, every series, zeros included, so that a
+    /// dashboard sees the family whether or not limiting is on.
+    pub fn expose(&self, out: &mut Exposition) {
+        const NAME: &str = "geoline_dns_rrl_responses_total";
+        out.family(
+            NAME,
+            "counter",
+            "UDP responses held back by response rate limiting, by response kind and action (dropped, or slipped: sent truncated).",
+        );
+        for kind in ResponseKind::ALL {
+            for (action, label) in [(Action::Drop, "dropped"), (Action::Slip, "slipped")] {
+                out.sample(
+                    NAME,
+                    &[("kind", kind.label()), ("action", label)],
+                    self.count(kind, action) as f64,
+                );
+            }
+        }
     }
 }
 

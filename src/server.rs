@@ -257,6 +257,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
         max_udp_payload: config.dns.as_ref().map_or(1232, |d| d.max_udp_payload),
         metrics,
+        rrl: config
+            .dns
+            .as_ref()
+            .and_then(|d| d.rrl.as_ref())
+            .map(crate::dns::rrl::Rrl::new),
     });
     let reloader = Arc::new(Reloader::new(config.clone(), state.clone()));
     let mut running = Running {

@@ -3,7 +3,8 @@
 //! [`query`] reads a query strictly, [`ecs`] the Client Subnet option, [`respond`] decides
 //! the response from a snapshot of the zones and the line map, [`response`] writes it within
 //! the requester's size. [`prepared`] keeps encoded answers per (line, name, type) so that
-//! UDP answers the common query without deciding again. [`udp`] and [`tcp`] only move bytes.
+//! UDP answers the common query without deciding again. [`rrl`] limits the rate of UDP
+//! responses per client network. [`udp`] and [`tcp`] only move bytes.
 //!
 //! This module does not load zones or databases and does not reload them: it reads whatever
 //! [`DnsState`] holds when a query arrives, so a reload never blocks a query.
@@ -14,6 +15,7 @@ pub mod prepared;
 pub mod query;
 pub mod respond;
 pub mod response;
+pub mod rrl;
 pub mod tcp;
 pub mod udp;
 
@@ -27,6 +29,7 @@ use crate::metrics::QueryMetrics;
 use crate::zone::ZoneSet;
 use prepared::{AnswerCache, QuickQuery};
 use respond::{Decision, Outcome, Snapshot, Transport};
+use rrl::{Action, Rrl, Subject};
 
 /// What the listeners answer from: swapped whole on reload, read lock-free per query.
 pub struct DnsState {
@@ -35,6 +38,8 @@ pub struct DnsState {
     pub max_udp_payload: u16,
     /// Bumped by the listeners for every response they send.
     pub metrics: Arc<QueryMetrics>,
+    /// Response rate limiting of UDP answers, when configured.
+    pub rrl: Option<Rrl>,
 }
 
 impl DnsState {
@@ -51,8 +56,8 @@ impl DnsState {
     }
 
     /// Answers one UDP query into `out`: from `cache` when the query has the common shape
-    /// and a zone holds its name, else through [`DnsState::decide`]. `None` means stay
-    /// silent. `out` holds the response when it returns `Some`.
+    /// and a zone holds its name, else through [`DnsState::decide`], then through rate
+    /// limiting. `None` means stay silent. `out` holds the response when it returns `Some`.
     pub fn answer_udp(
         &self,
         bytes: &[u8],
@@ -73,8 +78,8 @@ impl DnsState {
                 self.max_udp_payload,
                 out,
             );
-            if answered.is_some() {
-                return answered;
+            if let Some(outcome) = answered {
+                return self.limit(source, outcome, query.name(), out);
             }
         }
         let snapshot = Snapshot {
@@ -84,6 +89,43 @@ impl DnsState {
         };
         let decision = respond::respond(&snapshot, bytes, source, Transport::Udp)?;
         let encoded = decision.response.encode(decision.size_limit, out);
-        Some(decision.outcome(encoded))
+        let outcome = decision.outcome(encoded);
+        if self.rrl.is_none() {
+            return Some(outcome);
+        }
+        let mut name = [0u8; 255];
+        let name = match &decision.response.question {
+            Some(q) => rrl::wire_name(&q.name, &mut name),
+            None => &[],
+        };
+        self.limit(source, outcome, name, out)
+    }
+
+    /// Passes the response in `out` through rate limiting: as it is, slipped (rewritten
+    /// truncated) or dropped (`None`). `name` is the question's, lower-cased wire form.
+    fn limit(
+        &self,
+        source: IpAddr,
+        mut outcome: Outcome,
+        name: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let Some(rrl) = &self.rrl else {
+            return Some(outcome);
+        };
+        let subject = Subject {
+            kind: outcome.kind,
+            zone: outcome.zone.map(|(z, _)| z),
+            name,
+            qtype: outcome.qtype.map_or(0, u16::from),
+        };
+        match rrl.check(source, &subject, rrl::now_secs()) {
+            Action::Send => Some(outcome),
+            Action::Drop => None,
+            Action::Slip => {
+                outcome.truncated = true;
+                rrl::slip(out).then_some(outcome)
+            }
+        }
     }
 }

@@ -30,6 +30,7 @@ use super::ecs::ClientSubnet;
 use super::query::{Query, QueryHeader};
 use super::respond::{Outcome, zone_response};
 use super::response::{EdnsReply, opt_len, write_header, write_opt};
+use super::rrl::ResponseKind;
 use crate::lines::{Classifier, LineId};
 use crate::zone::ZoneSet;
 
@@ -453,6 +454,12 @@ pub fn answer(
         rcode: entry.rcode,
         had_client_subnet: query.client_subnet().is_some(),
         truncated,
+        kind: ResponseKind::classify(
+            entry.rcode,
+            entry.authoritative,
+            usize::from(entry.counts[0]),
+            true,
+        ),
     })
 }
 
@@ -510,6 +517,7 @@ mod tests {
             classifier: Arc::new(ClassifierHandle::new(classifier())),
             max_udp_payload: 1232,
             metrics: Arc::new(crate::metrics::QueryMetrics::new(1, 2)),
+            rrl: None,
         }
     }
 

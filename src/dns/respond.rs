@@ -13,6 +13,7 @@ use hickory_proto::rr::{DNSClass, RecordType};
 
 use super::query::{EdnsRequest, Query, QueryError};
 use super::response::{EdnsReply, Encoded, Response};
+use super::rrl::ResponseKind;
 use crate::lines::{LineId, LineMap};
 use crate::zone::{AnswerCode, Zone, ZoneSet};
 
@@ -53,6 +54,8 @@ pub struct Outcome {
     pub rcode: ResponseCode,
     pub had_client_subnet: bool,
     pub truncated: bool,
+    /// What the response is, for rate limiting.
+    pub kind: ResponseKind,
 }
 
 impl Decision {
@@ -64,6 +67,12 @@ impl Decision {
             rcode: self.response.rcode,
             had_client_subnet: self.had_client_subnet,
             truncated: encoded.truncated,
+            kind: ResponseKind::classify(
+                self.response.rcode,
+                self.response.authoritative,
+                self.response.answers.len(),
+                self.zone.is_some(),
+            ),
         }
     }
 }

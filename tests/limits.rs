@@ -1,0 +1,207 @@
+//! Limits against hostile clients, over real sockets: response rate limiting on UDP
+//! (answers, then drops and slips exactly per `slip`; per network; never over TCP; the
+//! metrics), and the TCP listener's limits.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::dns::{self, A, Query, Reply, Tcp};
+use common::{TempDir, TestServer, http};
+use tokio::net::UdpSocket;
+
+const ZONE: &str = r#"$ORIGIN example.com.
+$TTL 300
+@       IN SOA ns1 hostmaster 2026112901 7200 900 1209600 60
+        NS   ns1
+ns1     A    192.0.2.53
+www     A    192.0.2.10
+mail    A    192.0.2.25
+"#;
+
+/// Starts a server on 127.0.0.1 with one UDP worker (so that one client's datagrams are
+/// answered in order), the admin listener, and `extra` appended to `[dns]`.
+async fn start(dir: &TempDir, extra: &str) -> TestServer {
+    dir.write("example.com.zone", ZONE);
+    let config = format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+
+[reload]
+watch = false
+
+[[zone]]
+file = "example.com.zone"
+
+[dns]
+listen = ["127.0.0.1:0"]
+udp_workers = 1
+{extra}
+"#
+    );
+    TestServer::start(dir, &config).await
+}
+
+/// Waits for the rate limiter's clock to start a new second, so that a burst sent now
+/// falls in one second.
+async fn second_starts() {
+    let now = geoline::dns::rrl::now_secs();
+    while geoline::dns::rrl::now_secs() == now {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Sends every query at once from `socket`, then collects replies until none come for a
+/// while; returns them by query ID (`None`: no reply).
+async fn burst(socket: &UdpSocket, server: SocketAddr, queries: &[Query]) -> Vec<Option<Reply>> {
+    for q in queries {
+        socket.send_to(&q.bytes(), server).await.expect("send");
+    }
+    let mut replies: Vec<Option<Reply>> = queries.iter().map(|_| None).collect();
+    let mut buf = vec![0u8; 65535];
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
+    {
+        let reply = Reply::parse(buf[..n].to_vec());
+        let i = queries
+            .iter()
+            .position(|q| q.id == reply.id())
+            .expect("a reply to a query sent");
+        assert!(replies[i].is_none(), "one reply per query");
+        replies[i] = Some(reply);
+    }
+    replies
+}
+
+fn numbered(q: &Query, n: u16) -> Vec<Query> {
+    (0..n)
+        .map(|i| {
+            let mut q = q.clone();
+            q.id = 1000 + i;
+            q
+        })
+        .collect()
+}
+
+async fn metric(admin: SocketAddr, series: &str) -> u64 {
+    let body = http::get(admin, "/metrics", None).await.body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{body}"))
+}
+
+fn rrl_series(kind: &str, action: &str) -> String {
+    format!("geoline_dns_rrl_responses_total{{kind=\"{kind}\",action=\"{action}\"}}")
+}
+
+fn assert_full_answer(r: &Reply, address: &str) {
+    assert!(!r.tc() && r.aa(), "a full answer");
+    assert_eq!(r.answers().len(), 1);
+    assert!(r.answers()[0].ends_with(address), "{:?}", r.answers());
+}
+
+/// A slipped response: TC, the question echoed as sent, no records but the OPT, which is
+/// there exactly when the query had one.
+fn assert_slipped(r: &Reply, q: &Query) {
+    assert!(r.tc(), "TC set");
+    assert_eq!(r.rcode(), 0);
+    assert_eq!(r.question_name(), format!("{}.", q.name));
+    assert_eq!(r.message.queries.len(), 1);
+    assert!(r.answers().is_empty() && r.authority().is_empty() && r.additional().is_empty());
+    assert_eq!(
+        r.opt().is_some(),
+        q.edns.is_some(),
+        "OPT iff the query had one"
+    );
+    let records = usize::from(u16::from_be_bytes([r.raw[10], r.raw[11]]));
+    assert_eq!(records, usize::from(q.edns.is_some()));
+}
+
+#[tokio::test]
+async fn rrl_answers_then_drops_and_slips_per_network_udp_only() {
+    let dir = TempDir::new("limits-rrl");
+    let s = start(&dir, "[dns.rrl]\nresponses_per_second = 5\nslip = 2\n").await;
+    let admin = s.admin.expect("admin");
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+
+    // With EDNS: 5 answers, then drop, slip, drop, slip, drop, slip.
+    let q = Query::new("WwW.example.com", A).edns();
+    let queries = numbered(&q, 11);
+    second_starts().await;
+    let replies = burst(&client, s.udp4, &queries).await;
+    for r in &replies[..5] {
+        assert_full_answer(r.as_ref().expect("answered"), "192.0.2.10");
+    }
+    for (i, r) in replies[5..].iter().enumerate() {
+        match r {
+            Some(r) if i % 2 == 1 => assert_slipped(r, &q),
+            None if i % 2 == 0 => {}
+            other => panic!("limited response {i}: {other:?}"),
+        }
+    }
+    // The same second: another /24 has a bucket of its own, and TCP is never limited.
+    let r = dns::udp_from("127.0.1.1:0", s.udp4, &q).await;
+    assert_full_answer(&r, "192.0.2.10");
+    let mut tcp = Tcp::connect(s.tcp4).await;
+    for _ in 0..10 {
+        assert_full_answer(&tcp.ask(&q).await, "192.0.2.10");
+    }
+    assert_eq!(metric(admin, &rrl_series("answer", "dropped")).await, 3);
+    assert_eq!(metric(admin, &rrl_series("answer", "slipped")).await, 3);
+
+    // Without EDNS the slipped response has no OPT either.
+    let q = Query::new("mail.example.com", A);
+    second_starts().await;
+    let replies = burst(&client, s.udp4, &numbered(&q, 7)).await;
+    for r in &replies[..5] {
+        assert_full_answer(r.as_ref().expect("answered"), "192.0.2.25");
+    }
+    assert!(replies[5].is_none());
+    assert_slipped(replies[6].as_ref().expect("slipped"), &q);
+    assert_eq!(metric(admin, &rrl_series("answer", "dropped")).await, 4);
+    assert_eq!(metric(admin, &rrl_series("answer", "slipped")).await, 4);
+}
+
+#[tokio::test]
+async fn rrl_random_subdomain_flood_shares_the_zone_bucket() {
+    let dir = TempDir::new("limits-rrl-nx");
+    let s = start(&dir, "[dns.rrl]\nresponses_per_second = 4\nslip = 0\n").await;
+    let admin = s.admin.expect("admin");
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let queries: Vec<Query> = (0..10u16)
+        .map(|i| {
+            let mut q = Query::new(&format!("rnd{i}x.example.com"), A).edns();
+            q.id = 2000 + i;
+            q
+        })
+        .collect();
+    second_starts().await;
+    let replies = burst(&client, s.udp4, &queries).await;
+    for r in &replies[..4] {
+        assert_eq!(r.as_ref().expect("answered").rcode(), 3, "NXDOMAIN");
+    }
+    assert!(replies[4..].iter().all(Option::is_none), "slip 0: dropped");
+    assert_eq!(metric(admin, &rrl_series("nxdomain", "dropped")).await, 6);
+    assert_eq!(metric(admin, &rrl_series("nxdomain", "slipped")).await, 0);
+    // A name that exists is another bucket.
+    let r = dns::udp(s.udp4, &Query::new("www.example.com", A)).await;
+    assert_full_answer(&r, "192.0.2.10");
+}
+
+#[tokio::test]
+async fn rrl_off_by_default_and_when_disabled() {
+    for extra in ["", "[dns.rrl]\nenabled = false\nresponses_per_second = 1\n"] {
+        let dir = TempDir::new("limits-rrl-off");
+        let s = start(&dir, extra).await;
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let q = Query::new("www.example.com", A);
+        let replies = burst(&client, s.udp4, &numbered(&q, 30)).await;
+        for r in &replies {
+            assert_full_answer(r.as_ref().expect("answered"), "192.0.2.10");
+        }
+        let admin = s.admin.expect("admin");
+        assert_eq!(metric(admin, &rrl_series("answer", "dropped")).await, 0);
+    }
+}
