@@ -7,7 +7,7 @@
 #
 # geoline runs one UDP worker on core 0, the flood (dnsperf, every query a new random name
 # under example.com, from 127.0.0.1) and the legitimate client (dnsperf at a fixed rate
-# from 127.0.1.1, another /24, over the benchmark mix) on core 1. On two cores one dnsperf
+# from 127.0.1.1, another /24, over 2,000 names of a wildcard) on core 1. On two cores one dnsperf
 # cannot send faster than one core of geoline answers, so by default geoline gets half a
 # core (a cgroup CPU quota, --quota 50; 0 = no limit): the flood then outruns it, as an
 # attack outruns a real server.
@@ -37,8 +37,10 @@ with open(sys.argv[1], "w") as f:
         label = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(12))
         f.write(f"{label}.example.com A\n")
 PY
-printf '%s\n' "www.example.com A" "api.example.com A" "example.com MX" \
-    "nx.example.com A" > "$WORK/legit.txt"
+# The legitimate side stands for many resolvers, each asking for a name now and then: 2,000
+# names under the line-dependent wildcard *.apps, so that at the default rate each (name,
+# type) is asked about once a second, far below any RRL limit, as a resolver's cache does.
+for i in $(seq 1 2000); do echo "host$i.apps.example.com A"; done > "$WORK/legit.txt"
 
 CGROUP=""
 if [[ $QUOTA != 0 ]]; then
@@ -97,9 +99,10 @@ for rrl in off on; do
     # The flood waits for nothing: a short timeout keeps its window of queries moving
     # when answers are dropped.
     taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -a 127.0.0.1 -d "$WORK/flood.txt" \
-        -l "$DURATION" -c 8 -q 2000 -t 0.2 > "$WORK/flood-$rrl.out" 2>&1 &
+        -l "$DURATION" -c 8 -q 20000 -t 0.1 > "$WORK/flood-$rrl.out" 2>&1 &
     flood=$!
-    legit_out="$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -a 127.0.1.1 -d "$WORK/legit.txt" \
+    # Ahead of the flood for core 1, so that it sends at its rate whatever the flood does.
+    legit_out="$(nice -n -10 taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -a 127.0.1.1 -d "$WORK/legit.txt" \
         -l "$DURATION" -Q "$LEGIT_RATE" -c 1 -q 100 -t 1 2>&1)"
     wait "$flood" || true
     flood_out="$(cat "$WORK/flood-$rrl.out")"
