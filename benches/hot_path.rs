@@ -10,9 +10,7 @@
 use std::hint::black_box;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -21,7 +19,7 @@ use geoline::dns::DnsState;
 use geoline::dns::prepared::{AnswerCache, QuickQuery};
 use geoline::dns::query::Query;
 use geoline::dns::respond::Transport;
-use geoline::lines::{ClassifierHandle, LineId};
+use geoline::lines::LineId;
 
 fn query(name: &str, qtype: u16, subnet: Option<[u8; 3]>) -> Vec<u8> {
     let mut b = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
@@ -52,16 +50,7 @@ fn state() -> DnsState {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
-    DnsState {
-        zones: ArcSwap::from_pointee(loaded.zones),
-        classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
-        max_udp_payload: 1232,
-        metrics: Arc::new(geoline::metrics::QueryMetrics::new(
-            config.zones.len(),
-            config.lines.len() + 1,
-        )),
-        rrl: None,
-    }
+    DnsState::new(loaded.zones, loaded.classifier, 1232, None)
 }
 
 const SOURCE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));

@@ -6,16 +6,13 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use geoline::config::{Config, RrlConfig};
 use geoline::dns::DnsState;
 use geoline::dns::prepared::AnswerCache;
 use geoline::dns::rrl::{ResponseKind, Rrl, Subject, now_secs};
-use geoline::lines::ClassifierHandle;
 
 const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
 
@@ -64,16 +61,7 @@ fn state(rrl: Option<RrlConfig>) -> DnsState {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
-    DnsState {
-        zones: ArcSwap::from_pointee(loaded.zones),
-        classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
-        max_udp_payload: 1232,
-        metrics: Arc::new(geoline::metrics::QueryMetrics::new(
-            config.zones.len(),
-            config.lines.len() + 1,
-        )),
-        rrl: rrl.as_ref().map(Rrl::new),
-    }
+    DnsState::new(loaded.zones, loaded.classifier, 1232, rrl.as_ref())
 }
 
 fn query(name: &str) -> Vec<u8> {

@@ -9,7 +9,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,8 +18,7 @@ use crate::admin;
 use crate::config::{Config, DnsConfig};
 use crate::dns::{DnsState, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
-use crate::lines::{Classifier, ClassifierHandle};
-use crate::metrics::QueryMetrics;
+use crate::lines::Classifier;
 use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
 use crate::reload::{Reloader, Trigger};
 use crate::watch::{self, WatchError};
@@ -250,19 +248,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let lines = loaded.classifier.lines().len();
-    let metrics = Arc::new(QueryMetrics::new(config.zones.len(), lines));
-    let state = Arc::new(DnsState {
-        zones: ArcSwap::from_pointee(loaded.zones),
-        classifier: Arc::new(ClassifierHandle::new(loaded.classifier)),
-        max_udp_payload: config.dns.as_ref().map_or(1232, |d| d.max_udp_payload),
-        metrics,
-        rrl: config
-            .dns
-            .as_ref()
-            .and_then(|d| d.rrl.as_ref())
-            .map(crate::dns::rrl::Rrl::new),
-    });
+    let dns = config.dns.as_ref();
+    let state = Arc::new(DnsState::new(
+        loaded.zones,
+        loaded.classifier,
+        dns.map_or(1232, |d| d.max_udp_payload),
+        dns.and_then(|d| d.rrl.as_ref()),
+    ));
     let reloader = Arc::new(Reloader::new(config.clone(), state.clone()));
     let mut running = Running {
         dns_udp: Vec::new(),
@@ -300,6 +292,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 state.clone(),
                 shutdown.clone(),
                 format!("udp-{}", i % workers),
+                dns.udp_coalesce,
             )
             .map_err(|source| StartError::Bind {
                 addr,

@@ -715,3 +715,110 @@ overlays = { china = "example.com.china.zone" }
     // 1.3.0.0 to 127.x is all default here: 8.0.0.0/5 is the widest prefix in it.
     assert_eq!(r.subnet(), scoped(v4("8.8.8.0/24"), 5));
 }
+
+/// The test zone behind one UDP worker that lets datagrams gather for `coalesce_us`.
+async fn start_one_worker(dir: &TempDir, coalesce_us: u64) -> TestServer {
+    dir.write("example.com.zone", ZONE);
+    dir.write("example.com.china.zone", CHINA);
+    mmdb::write_geoip2_country(
+        &dir.path().join("country.mmdb"),
+        &[("1.2.0.0/16", "CN", "AS"), ("8.0.0.0/8", "US", "NA")],
+    );
+    let config = format!(
+        r#"
+[dns]
+listen = ["127.0.0.1:0"]
+udp_workers = 1
+udp_coalesce_us = {coalesce_us}
+
+[[geoip]]
+path = "country.mmdb"
+
+[[line]]
+name = "china"
+countries = ["CN"]
+
+[[zone]]
+file = "example.com.zone"
+overlays = {{ china = "example.com.china.zone" }}
+"#
+    );
+    TestServer::start(dir, &config).await
+}
+
+#[tokio::test]
+async fn udp_bursts_are_answered_in_order_with_and_without_coalescing() {
+    const BURST: u16 = 300;
+    for coalesce_us in [0, 200] {
+        let dir = TempDir::new("dns-burst");
+        let s = start_one_worker(&dir, coalesce_us).await;
+        // Room for a whole burst of replies (the default, ~200 KiB, holds about 250).
+        let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+            .expect("socket");
+        client.set_recv_buffer_size(1 << 20).expect("buffer");
+        client
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .expect("addr")
+                    .into(),
+            )
+            .expect("bind");
+        client.set_nonblocking(true).expect("nonblocking");
+        let client =
+            tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(client)).expect("tokio");
+        // Three rounds: the second and third bursts reach a worker that may be sleeping
+        // after the batches of the one before.
+        for round in 0..3 {
+            for id in 0..BURST {
+                let mut q = Query::new("www.example.com", A).subnet(if id % 2 == 0 {
+                    "1.2.4.0/24"
+                } else {
+                    "8.8.8.0/24"
+                });
+                q.id = id;
+                client.send_to(&q.bytes(), s.udp4).await.expect("send");
+            }
+            let mut buf = vec![0u8; 4096];
+            for id in 0..BURST {
+                let (n, from) =
+                    tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+                        .await
+                        .unwrap_or_else(|_| panic!("reply {id} of round {round}, {coalesce_us} µs"))
+                        .expect("recv");
+                assert_eq!(from, s.udp4);
+                let r = dns::Reply::parse(buf[..n].to_vec());
+                assert_eq!(r.id(), id, "round {round}, {coalesce_us} µs");
+                let want = if id % 2 == 0 {
+                    "www.example.com. 60 IN A 203.0.113.10"
+                } else {
+                    "www.example.com. 300 IN A 192.0.2.10"
+                };
+                assert_eq!(r.answers(), [want], "id {id}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn udp_queries_longer_than_4096_bytes_are_dropped() {
+    let dir = TempDir::new("dns-long");
+    let s = start_one_worker(&dir, 200).await;
+    // EDNS padding (option 12) makes a good query exactly `len` bytes long.
+    let padded = |len: usize| {
+        let mut q = Query::new("www.example.com", A).edns();
+        let short = q.bytes().len() + 4;
+        if let Some(e) = q.edns.as_mut() {
+            e.options.push((12, vec![0; len - short]));
+        }
+        let bytes = q.bytes();
+        assert_eq!(bytes.len(), len);
+        bytes
+    };
+    let raw = dns::udp_raw_from("127.0.0.1:0", s.udp4, &padded(4096))
+        .await
+        .expect("a reply to 4096 bytes");
+    let r = dns::Reply::parse(raw);
+    assert_eq!(r.answers(), ["www.example.com. 300 IN A 192.0.2.10"]);
+    assert!(dns::udp_expect_silence(s.udp4, &padded(4097)).await);
+}

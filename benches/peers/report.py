@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Prints benches/peers/run.sh's table.
 
-results.tsv: server, ECS variant, run, server CPU ticks over the run, VmHWM (kB), dnsperf's
-output with newlines as '|'. latency.tsv: server, latency in seconds (one line per query
+results.tsv: phase (full or fixed), server, ECS variant, run, server CPU ticks over the run,
+VmHWM (kB), dnsperf's output with newlines as '|'. latency.tsv: server, latency in seconds (one line per query
 of the verbose run). Medians over runs; CPU per query is the server's utime + stime over
-the run divided by the queries dnsperf saw answered."""
+the run divided by the queries dnsperf saw answered. One pair of tables per phase; the
+fourth argument is the fixed phase's rate, for its title."""
 import re
 import statistics
 import sys
 from collections import defaultdict
 
-results, latency, tick = sys.argv[1], sys.argv[2], int(sys.argv[3])
+results, latency, tick, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 
 def field(text, label):
@@ -18,11 +19,11 @@ def field(text, label):
     return float(m.group(1)) if m else float("nan")
 
 
-runs = defaultdict(list)
+runs = defaultdict(lambda: defaultdict(list))
 order = []
 with open(results) as f:
     for line in f:
-        server, variant, _run, ticks, hwm, out = line.rstrip("\n").split("\t", 5)
+        phase, server, variant, _run, ticks, hwm, out = line.rstrip("\n").split("\t", 6)
         out = out.replace("|", "\n")
         completed = field(out, "Queries completed")
         row = {
@@ -33,7 +34,7 @@ with open(results) as f:
             "us": int(ticks) / tick * 1e6 / completed if completed else float("nan"),
             "hwm_mb": int(hwm or 0) / 1024,
         }
-        runs[(server, variant)].append(row)
+        runs[phase][(server, variant)].append(row)
         if server not in order:
             order.append(server)
 
@@ -58,37 +59,47 @@ def med(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
-header = f"{'server':8} {'ECS':9} {'queries/s':>10} {'CPU us/q':>9} {'avg ms':>7} {'lost':>7} {'VmHWM MB':>9}"
-print(header)
-print("-" * len(header))
-per_server = {}
-for server in order:
-    all_rows = []
-    for (s, variant), rows in runs.items():
-        if s != server:
+def tables(title, runs):
+    print(f"== {title}")
+    header = f"{'server':8} {'ECS':9} {'queries/s':>10} {'CPU us/q':>9} {'avg ms':>7} {'lost':>7} {'VmHWM MB':>9}"
+    print(header)
+    print("-" * len(header))
+    per_server = {}
+    for server in order:
+        all_rows = []
+        for (s, variant), rows in runs.items():
+            if s != server:
+                continue
+            all_rows += rows
+            print(
+                f"{server:8} {variant:9} {med(rows, 'qps'):10.0f} {med(rows, 'us'):9.2f} "
+                f"{med(rows, 'avg_ms'):7.3f} {sum(r['lost'] for r in rows):7.0f} {max(r['hwm_mb'] for r in rows):9.1f}"
+            )
+        if not all_rows:
             continue
-        all_rows += rows
-        print(
-            f"{server:8} {variant:9} {med(rows, 'qps'):10.0f} {med(rows, 'us'):9.2f} "
-            f"{med(rows, 'avg_ms'):7.3f} {sum(r['lost'] for r in rows):7.0f} {max(r['hwm_mb'] for r in rows):9.1f}"
-        )
-    per_server[server] = {
-        "qps": med(all_rows, "qps"),
-        "us": med(all_rows, "us"),
-        "lost": sum(r["lost"] for r in all_rows),
-        "sent": sum(r["sent"] for r in all_rows),
-        "hwm": max(r["hwm_mb"] for r in all_rows),
-    }
+        per_server[server] = {
+            "qps": med(all_rows, "qps"),
+            "us": med(all_rows, "us"),
+            "lost": sum(r["lost"] for r in all_rows),
+            "sent": sum(r["sent"] for r in all_rows),
+            "hwm": max(r["hwm_mb"] for r in all_rows),
+        }
 
-print()
-header = f"{'server':8} {'queries/s':>10} {'CPU us/q':>9} {'p99 ms':>7} {'lost/sent':>16} {'VmHWM MB':>9} {'geoline CPU/q ratio':>20}"
-print(header)
-print("-" * len(header))
-base = per_server.get("geoline", {}).get("us")
-for server in order:
-    s = per_server[server]
-    ratio = f"{base / s['us']:.2f}x" if base and server != "geoline" else ""
-    p = f"{p99[server]:7.3f}" if server in p99 else f"{'n/a':>7}"
-    print(
-        f"{server:8} {s['qps']:10.0f} {s['us']:9.2f} {p} {s['lost']:>7.0f}/{s['sent']:<8.0f} {s['hwm']:9.1f} {ratio:>20}"
-    )
+    print()
+    header = f"{'server':8} {'queries/s':>10} {'CPU us/q':>9} {'p99 ms':>7} {'lost/sent':>16} {'VmHWM MB':>9} {'geoline CPU/q ratio':>20}"
+    print(header)
+    print("-" * len(header))
+    base = per_server.get("geoline", {}).get("us")
+    for server, s in per_server.items():
+        ratio = f"{base / s['us']:.2f}x" if base and server != "geoline" else ""
+        p = f"{p99[server]:7.3f}" if server in p99 else f"{'n/a':>7}"
+        print(
+            f"{server:8} {s['qps']:10.0f} {s['us']:9.2f} {p} {s['lost']:>7.0f}/{s['sent']:<8.0f} {s['hwm']:9.1f} {ratio:>20}"
+        )
+    print()
+
+
+titles = {"full": "full load (as fast as dnsperf sends)", "fixed": f"fixed rate: {rate} queries/s"}
+for phase in ("full", "fixed"):
+    if phase in runs:
+        tables(titles[phase], runs[phase])

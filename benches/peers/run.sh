@@ -3,19 +3,23 @@
 # and optionally BIND (geoip ACL views), on the same zone, lines and database, loaded with
 # dnsperf. See README.md, "Performance", for what it prints and how to read it.
 #
-#   benches/peers/run.sh [--install] [--duration S] [--runs N] [--bind]
+#   benches/peers/run.sh [--install] [--duration S] [--runs N] [--rate Q] [--bind]
 #                        [--servers "geoline knot gdnsd pdns"] [--geoline-workers N]
-#                        [--server-cpus 0] [--dnsperf-cpus 1] [--out FILE]
+#                        [--server-cpus 0] [--dnsperf-cpus 1] [--realtime] [--out FILE]
 #
-# --install      apt-get install the peers and dnsperf (Debian), stopping any service a
-#                package starts.
+# --install      apt-get install the peers, dnsperf, dig and python3 (Debian), stopping
+#                any service a package starts.
 # --duration S   seconds per dnsperf run (default 10)
-# --runs N       runs per (server, ECS variant); the table shows medians (default 3)
+# --runs N       runs per (server, ECS variant, phase); tables show medians (default 3)
+# --rate Q       the fixed-rate phase's queries/s (dnsperf -Q; default 100000; 0 skips
+#                it): every server answers all of it, so CPU per query compares equal work
 # --bind         add BIND 9 (views by source address: it cannot choose a view by ECS)
-# --out FILE     also write the final table to FILE
+# --realtime     run the servers SCHED_FIFO (chrt -f 50): less disturbed by other load
+# --out FILE     also write the final tables to FILE
 #
 # Every server is pinned to --server-cpus (default core 0) and dnsperf to --dnsperf-cpus
-# (default core 1). Everything started here is stopped on exit.
+# (default core 1). Each run is a full-load phase (as fast as dnsperf sends) and a
+# fixed-rate phase. Everything started here is stopped on exit.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,6 +34,8 @@ DNSPERF_CPUS=1
 CLIENTS=8
 OUTSTANDING=400
 LATENCY_QPS=20000
+RATE=100000
+REALTIME=0
 OUT=""
 
 while [[ $# -gt 0 ]]; do
@@ -37,13 +43,15 @@ while [[ $# -gt 0 ]]; do
         --install) INSTALL=1 ;;
         --duration) DURATION="$2"; shift ;;
         --runs) RUNS="$2"; shift ;;
+        --rate) RATE="$2"; shift ;;
+        --realtime) REALTIME=1 ;;
         --bind) SERVERS="$SERVERS bind" ;;
         --servers) SERVERS="$2"; shift ;;
         --geoline-workers) GEOLINE_WORKERS="$2"; shift ;;
         --server-cpus) SERVER_CPUS="$2"; shift ;;
         --dnsperf-cpus) DNSPERF_CPUS="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -59,7 +67,7 @@ if [[ $INSTALL == 1 ]]; then
         REMOVE_POLICY=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y knot knot-module-geoip gdnsd \
-        pdns-server pdns-backend-geoip bind9 dnsperf mmdb-bin
+        pdns-server pdns-backend-geoip bind9 dnsperf mmdb-bin bind9-dnsutils python3
     [[ ${REMOVE_POLICY:-0} == 1 ]] && rm -f /usr/sbin/policy-rc.d
     for unit in knot gdnsd pdns named bind9; do
         if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
@@ -76,7 +84,7 @@ if [[ $INSTALL == 1 ]]; then
     done
 fi
 
-for tool in dnsperf dig taskset; do
+for tool in dnsperf dig taskset python3; do
     command -v "$tool" >/dev/null || { echo "$tool missing: run with --install" >&2; exit 1; }
 done
 
@@ -107,9 +115,12 @@ declare -A PORT=([geoline]=5310 [knot]=5311 [gdnsd]=5312 [pdns]=5313 [bind]=5314
 
 "$HERE/configs.sh" "$ROOT" "$WORK" "$DB" "${GEOLINE_WORKERS}"
 
+SCHED=()
+[[ $REALTIME == 1 ]] && SCHED=(chrt -f 50)
+
 start() { # name, command...
     local name="$1"; shift
-    taskset -c "$SERVER_CPUS" "$@" > "$WORK/$name.log" 2>&1 &
+    taskset -c "$SERVER_CPUS" "${SCHED[@]}" "$@" > "$WORK/$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$name=$pid"
@@ -181,7 +192,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 TICK=$(getconf CLK_TCK)
 
-echo "== load: $RUNS x ${DURATION}s per server and variant, dnsperf -c $CLIENTS -q $OUTSTANDING on CPU $DNSPERF_CPUS, servers on CPU $SERVER_CPUS"
+PHASES="full"
+[[ $RATE != 0 ]] && PHASES="full fixed"
+echo "== load: $RUNS x ${DURATION}s per server, variant and phase (full load; fixed $RATE/s), dnsperf -c $CLIENTS -q $OUTSTANDING on CPU $DNSPERF_CPUS, servers on CPU $SERVER_CPUS"
 RESULTS="$WORK/results.tsv"
 for run in $(seq 1 "$RUNS"); do
     for v in $VARIANTS; do
@@ -190,14 +203,19 @@ for run in $(seq 1 "$RUNS"); do
             # Warm-up, so that caches (geoline's, PowerDNS's) are filled as in steady state.
             taskset -c "$DNSPERF_CPUS" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$MIX" -l 1 \
                 -c "$CLIENTS" -q "$OUTSTANDING" ${ECS[$v]:+-E ${ECS[$v]}} > /dev/null 2>&1 || true
-            before=$(cpu_ticks "$pid")
-            out="$(taskset -c "$DNSPERF_CPUS" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$MIX" \
-                -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" ${ECS[$v]:+-E ${ECS[$v]}} 2>&1)"
-            after=$(cpu_ticks "$pid")
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$v" "$run" "$((after - before))" \
-                "$(hwm_kb "$pid")" "$(echo "$out" | tr '\n' '|')" >> "$RESULTS"
-            printf '  run %s %-8s %-9s %s\n' "$run" "$s" "$v" \
-                "$(echo "$out" | grep -E 'Queries per second' | tr -s ' ')"
+            for phase in $PHASES; do
+                rate=()
+                [[ $phase == fixed ]] && rate=(-Q "$RATE")
+                before=$(cpu_ticks "$pid")
+                out="$(taskset -c "$DNSPERF_CPUS" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$MIX" \
+                    -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" "${rate[@]}" \
+                    ${ECS[$v]:+-E ${ECS[$v]}} 2>&1)"
+                after=$(cpu_ticks "$pid")
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$s" "$v" "$run" \
+                    "$((after - before))" "$(hwm_kb "$pid")" "$(echo "$out" | tr '\n' '|')" >> "$RESULTS"
+                printf '  run %s %-5s %-8s %-9s %s, CPU %s ticks\n' "$run" "$phase" "$s" "$v" \
+                    "$(echo "$out" | grep -E 'Queries per second' | tr -s ' ')" "$((after - before))"
+            done
         done
     done
 done
@@ -214,7 +232,7 @@ done
 cat "$WORK"/lat-*.tsv > "$WORK/latency.tsv" 2>/dev/null || true
 
 echo "== results ($(date -u +%F), $(nproc) cores, $(uname -r))"
-python3 "$HERE/report.py" "$RESULTS" "$WORK/latency.tsv" "$TICK" | tee "$WORK/table.txt"
+python3 "$HERE/report.py" "$RESULTS" "$WORK/latency.tsv" "$TICK" "$RATE" | tee "$WORK/table.txt"
 if [[ -n "$OUT" ]]; then
     cp "$WORK/table.txt" "$OUT"
     echo "table written to $OUT"

@@ -13,8 +13,22 @@ use std::ptr;
 
 /// Datagrams per system call: enough to amortise the call, small enough for the cache.
 pub const BATCH: usize = 32;
-/// The largest UDP payload: a datagram is never cut short (a cut query could parse).
-const DATAGRAM: usize = 65_535;
+/// The largest datagram received whole. A longer one arrives cut short and marked
+/// [`Slot::truncated`] (a cut query could parse), and is dropped: a DNS query, even with
+/// EDNS options, is a few hundred bytes, and no requester may send a UDP message larger
+/// than the 4096-byte payload size geoline's own configuration can advertise.
+pub const DATAGRAM: usize = 4096;
+/// The distance between two receive slots: a page and a cache line. Slots a whole number
+/// of pages apart would start at the same cache set, so the 32 headers the workers read
+/// after each receive would compete for the same few ways of the L1 cache.
+const SLOT_STRIDE: usize = DATAGRAM + 64;
+
+/// Whether [`Batch::recv`] waits for a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    ForOne,
+    No,
+}
 
 /// Receive buffers, source addresses and replies for one batch.
 pub struct Batch {
@@ -57,8 +71,7 @@ impl Default for Batch {
 impl Batch {
     pub fn new() -> Batch {
         Batch {
-            // Zeroed memory is mapped lazily: only the pages datagrams touch become resident.
-            data: vec![0; BATCH * DATAGRAM],
+            data: vec![0; BATCH * SLOT_STRIDE],
             addrs: (0..BATCH).map(|_| zeroed_storage()).collect(),
             addr_lens: [0; BATCH],
             lens: [0; BATCH],
@@ -76,12 +89,13 @@ impl Batch {
         }
     }
 
-    /// Blocks until at least one datagram arrives (or the socket's read timeout passes),
-    /// then takes every datagram already queued, up to [`BATCH`].
-    pub fn recv(&mut self, socket: BorrowedFd<'_>) -> io::Result<usize> {
+    /// Takes every datagram already queued, up to [`BATCH`]. With [`Wait::ForOne`] it first
+    /// blocks until one arrives (or the socket's read timeout passes); with [`Wait::No`] an
+    /// empty queue is an error of kind [`io::ErrorKind::WouldBlock`].
+    pub fn recv(&mut self, socket: BorrowedFd<'_>, wait: Wait) -> io::Result<usize> {
         for i in 0..BATCH {
             self.iovecs[i] = libc::iovec {
-                iov_base: self.data[i * DATAGRAM..].as_mut_ptr().cast(),
+                iov_base: self.data[i * SLOT_STRIDE..].as_mut_ptr().cast(),
                 iov_len: DATAGRAM,
             };
             let h = &mut self.headers[i];
@@ -98,13 +112,17 @@ impl Batch {
         self.received = 0;
         // SAFETY: every header points at buffers owned by `self` that outlive the call:
         // `iovecs[i]` at a DATAGRAM-byte slice of `data`, `msg_name` at `addrs[i]` with its
-        // size; the kernel writes at most those lengths. `headers` has BATCH entries.
+        // size; the kernel writes at most those lengths (SLOT_STRIDE >= DATAGRAM, and the
+        // last slot's DATAGRAM bytes end inside `data`). `headers` has BATCH entries.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
                 self.headers.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                match wait {
+                    Wait::ForOne => libc::MSG_WAITFORONE,
+                    Wait::No => libc::MSG_DONTWAIT,
+                },
                 ptr::null_mut(),
             )
         };
@@ -127,7 +145,7 @@ impl Batch {
         if i >= self.received {
             return None;
         }
-        let start = i * DATAGRAM;
+        let start = i * SLOT_STRIDE;
         Some(Slot {
             bytes: &self.data[start..start + self.lens[i]],
             peer: socket_addr(&self.addrs[i], self.addr_lens[i]),
@@ -252,7 +270,7 @@ mod tests {
         let mut batch = Batch::new();
         let mut seen = 0;
         while seen < clients.len() {
-            let n = batch.recv(server.as_fd()).expect("recv");
+            let n = batch.recv(server.as_fd(), Wait::ForOne).expect("recv");
             for i in 0..n {
                 let mut slot = batch.slot(i).expect("slot");
                 let peer = slot.peer.expect("peer");
@@ -284,9 +302,51 @@ mod tests {
             .send_to(b"x", server.local_addr().expect("addr"))
             .expect("send");
         let mut batch = Batch::new();
-        assert_eq!(batch.recv(server.as_fd()).expect("recv"), 1);
+        assert_eq!(batch.recv(server.as_fd(), Wait::ForOne).expect("recv"), 1);
         let slot = batch.slot(0).expect("slot");
         assert_eq!(slot.peer, Some(client.local_addr().expect("addr")));
         assert!(batch.slot(1).is_none());
+    }
+
+    #[test]
+    fn full_slots_stay_apart_and_longer_datagrams_are_marked_truncated() {
+        // Room for a whole batch of full datagrams (the default holds fewer).
+        let server = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+            .expect("socket");
+        server.set_recv_buffer_size(1 << 20).expect("buffer");
+        server
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind");
+        let server = UdpSocket::from(server);
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let addr = server.local_addr().expect("addr");
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut batch = Batch::new();
+        // Nothing queued: not waiting means an error, not a block.
+        let empty = batch.recv(server.as_fd(), Wait::No).expect_err("empty");
+        assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+
+        for i in 0..BATCH - 1 {
+            client.send_to(&[i as u8; DATAGRAM], addr).expect("send");
+        }
+        client.send_to(&[0xee; DATAGRAM + 1], addr).expect("send");
+        let mut seen = 0;
+        while seen < BATCH {
+            let n = batch.recv(server.as_fd(), Wait::ForOne).expect("recv");
+            for i in seen..seen + n {
+                let slot = batch.slot(i - seen).expect("slot");
+                if i < BATCH - 1 {
+                    assert!(!slot.truncated, "datagram {i}");
+                    assert_eq!(slot.bytes.len(), DATAGRAM);
+                    assert!(slot.bytes.iter().all(|&b| b == i as u8), "datagram {i}");
+                } else {
+                    assert!(slot.truncated);
+                    assert_eq!(slot.bytes.len(), DATAGRAM);
+                }
+            }
+            seen += n;
+        }
     }
 }

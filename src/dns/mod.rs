@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::lines::ClassifierHandle;
+use crate::config::RrlConfig;
+use crate::lines::{Classifier, ClassifierHandle};
 use crate::metrics::QueryMetrics;
 use crate::zone::ZoneSet;
 use prepared::{AnswerCache, QuickQuery};
@@ -43,6 +44,24 @@ pub struct DnsState {
 }
 
 impl DnsState {
+    /// The state for `zones` and `classifier`, with metrics sized for them, rate limiting
+    /// UDP answers when `rrl` is given.
+    pub fn new(
+        zones: ZoneSet,
+        classifier: Classifier,
+        max_udp_payload: u16,
+        rrl: Option<&RrlConfig>,
+    ) -> DnsState {
+        let metrics = QueryMetrics::new(zones.zones().len(), classifier.lines().len());
+        DnsState {
+            zones: ArcSwap::from_pointee(zones),
+            classifier: Arc::new(ClassifierHandle::new(classifier)),
+            max_udp_payload,
+            metrics: Arc::new(metrics),
+            rrl: rrl.map(Rrl::new),
+        }
+    }
+
     /// Decides the response to one query against the current snapshots.
     pub fn decide(&self, bytes: &[u8], source: IpAddr, transport: Transport) -> Option<Decision> {
         let zones = self.zones.load();

@@ -468,7 +468,6 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    use arc_swap::ArcSwap;
     use hickory_proto::op::Message;
 
     use super::*;
@@ -476,7 +475,7 @@ mod tests {
     use crate::dns::DnsState;
     use crate::dns::respond::{Snapshot, Transport, respond};
     use crate::geoip::{GeoDb, fixtures};
-    use crate::lines::{ClassifierHandle, LineRule, LineSet};
+    use crate::lines::{LineRule, LineSet};
 
     fn lines() -> LineSet {
         LineSet::new(vec!["china".into(), "default".into()])
@@ -512,13 +511,7 @@ mod tests {
     }
 
     fn state() -> DnsState {
-        DnsState {
-            zones: ArcSwap::from_pointee(example_zones()),
-            classifier: Arc::new(ClassifierHandle::new(classifier())),
-            max_udp_payload: 1232,
-            metrics: Arc::new(crate::metrics::QueryMetrics::new(1, 2)),
-            rrl: None,
-        }
+        DnsState::new(example_zones(), classifier(), 1232, None)
     }
 
     /// A query with an optional OPT record: (payload, TTL bits, options).
