@@ -119,7 +119,7 @@ for f in mainland foreign; do
 done
 serving=$(metric 'geoline_zone_serial{zone="example.com."}')
 echo "== result"
-echo "queries sent $sent, answered $done_, lost $lost"
+echo "queries sent $sent ($((sent / DURATION)) per second), answered $done_, lost $lost"
 echo "server CPU per query $(awk -v t=$((end_ticks - start_ticks)) -v hz="$TICK" -v n="$done_" \
     'BEGIN { printf "%.2f", n ? t / hz * 1e6 / n : 0 }') µs"
 echo "resident memory: start ${start_rss} kB, end ${end_rss} kB, peak $(hwm_kb "$pid") kB"
