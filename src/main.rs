@@ -80,17 +80,12 @@ fn main() -> ExitCode {
 
 fn init_logging(json: bool) -> anyhow::Result<()> {
     use tracing_subscriber::Layer;
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
     // hickory-server logs every TCP query at info; that is a query log, not an event log.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_net=warn"));
-    // The access log has its own layer and format, whatever RUST_LOG says. Its events are
-    // turned away by target before RUST_LOG's directives are even consulted: one string
-    // comparison per request instead of the EnvFilter's matching.
-    let filter = filter_fn(|meta| meta.target() != access_log::TARGET).and(filter);
     // Events on stderr, the access log alone on stdout: `serve >access.log 2>events.log`.
     let events = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let events = if json {
@@ -98,22 +93,27 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
     } else {
         events.with_filter(filter).boxed()
     };
-    tracing_subscriber::registry()
-        .with(events)
-        .with(access_log::layer(access_log_writer()?))
-        .init();
-    Ok(())
+    tracing_subscriber::registry().with(events).init();
+    install_access_log()
 }
 
-/// Standard output as a plain file for the access log: one `write` per line, without
-/// `Stdout`'s lock and line buffer (the access log is the only writer there).
-fn access_log_writer() -> anyhow::Result<std::sync::Arc<std::fs::File>> {
+/// The redirector's access log on standard output, whatever RUST_LOG says: one `write` per
+/// line to a duplicate of the descriptor, without `Stdout`'s lock and line buffer (the
+/// access log is the only writer there), unbuffered so that a line is on disk, as nginx's
+/// are without `buffer=`, when its response is sent.
+fn install_access_log() -> anyhow::Result<()> {
+    use std::io::Write as _;
     use std::os::fd::AsFd;
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .context("cannot duplicate standard output for the access log")?;
-    Ok(std::sync::Arc::new(std::fs::File::from(fd)))
+    let file = std::fs::File::from(fd);
+    access_log::install(Box::new(move |line| {
+        // A full disk or a closed pipe loses lines, not requests.
+        let _ = (&file).write_all(line);
+    }))?;
+    Ok(())
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {

@@ -416,24 +416,13 @@ fn access_lines() -> &'static Mutex<Vec<u8>> {
     LINES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-struct Capture;
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        access_lines().lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn capture_access_log() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(access_log::layer(|| Capture));
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        access_log::install(Box::new(|line| {
+            access_lines().lock().expect("lock").extend_from_slice(line)
+        }))
+        .expect("the only sink");
     });
 }
 
@@ -1172,6 +1161,58 @@ async fn slow_clients_are_cut_off() {
         "{raw}"
     );
     s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_open_connections() {
+    let s = start(DEFAULTS).await;
+    // A kept-alive connection, idle after one request.
+    let mut idle = connect(s.http, TRUSTED).await;
+    let xff = format!("X-Forwarded-For: {MAINLAND}");
+    let resp = exchange(
+        &mut idle,
+        request("example.com", "/before", &[&xff]).as_bytes(),
+    )
+    .await;
+    assert_redirect(&resp, "https://example.cn/before");
+    // A passed-through response still coming from the origin (three pieces 0.9 s apart).
+    let mut slow = connect(s.http, TRUSTED).await;
+    slow.write_all(request("example.com", "/slow-body", &[]).as_bytes())
+        .await
+        .expect("write");
+    let mut head = [0u8; 17];
+    slow.read_exact(&mut head).await.expect("response head");
+    assert_eq!(&head, b"HTTP/1.1 200 OK\r\n");
+
+    let started = Instant::now();
+    let Server { running, dir, .. } = s;
+    let shutdown = tokio::spawn(running.shutdown());
+    // The idle connection is closed at once, the streaming one is let finish.
+    assert_eq!(
+        read_until_closed(&mut idle, Duration::from_secs(5)).await,
+        b""
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let rest = String::from_utf8(read_until_closed(&mut slow, Duration::from_secs(5)).await)
+        .expect("UTF-8");
+    assert!(
+        rest.ends_with("piece 0\n\r\n8\r\npiece 1\n\r\n8\r\npiece 2\n\r\n0\r\n\r\n"),
+        "{rest}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("shutdown within the drain")
+        .expect("shutdown task");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "shutdown did not wait for the response: {:?}",
+        started.elapsed()
+    );
+    drop(dir);
 }
 
 #[tokio::test]

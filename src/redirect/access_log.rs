@@ -1,30 +1,40 @@
 //! The access log: one JSON line per request, the record a mainland operator must keep.
 //!
 //! This module owns what a line holds (time, client address, line, host, method, path,
-//! status, bytes, duration) and how it is written: as a `tracing` event with the target
-//! [`TARGET`], which [`layer`] formats as flat JSON and which the ordinary log leaves out.
-//! A response whose size is known is logged when it is made; a passed-through one when its
-//! body has been sent (or abandoned), so that bytes and duration are what went out. It does
-//! not decide anything about requests.
+//! status, bytes, duration) and how it is written: formatted into a per-thread buffer
+//! without `core::fmt` and handed in one call to the sink the binary installs with
+//! [`install`] (standard output, one `write` per line). A response whose size is known is
+//! logged when it is made; a passed-through one when its body has been sent (or abandoned),
+//! so that bytes and duration are what went out. It does not decide anything about requests
+//! and does not go through `tracing`: an event's dispatch, field visitors and filters cost
+//! more than formatting the line itself.
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::Poll;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Method, Version};
 use http_body::{Body, Frame, SizeHint};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{Context, Layer};
 
-/// The `tracing` target of access-log events.
-pub const TARGET: &str = "geoline::access";
+/// Where finished lines go: called once per line, with the line and its `\n`.
+pub type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// A sink was installed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the access log's sink is installed already")]
+pub struct AlreadyInstalled;
+
+/// Sends every access-log line of this process to `sink`. Until a sink is installed (a
+/// library user that wants no access log never installs one), lines are not even made.
+pub fn install(sink: Sink) -> Result<(), AlreadyInstalled> {
+    SINK.set(sink).map_err(|_| AlreadyInstalled)
+}
 
 /// What is known about a request before its response is sent.
 #[derive(Debug, Clone)]
@@ -40,21 +50,47 @@ pub struct Entry<'a> {
 }
 
 impl Entry<'_> {
+    /// Writes the request's line, with the response's status and body size.
     pub fn emit(&self, status: u16, bytes: u64) {
+        let Some(sink) = SINK.get() else {
+            return;
+        };
         let duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let mut client = IpText::new();
-        tracing::info!(
-            target: TARGET,
-            client = client.format(self.client),
-            line = self.line,
-            host = self.host,
-            method = self.method.as_str(),
-            path = self.path,
-            proto = version_str(self.version),
-            status,
-            bytes,
-            duration_us,
-        );
+        LINE.with(|cell| {
+            // Only a sink that logs a request itself could re-enter; it gets no line.
+            let Ok(mut state) = cell.try_borrow_mut() else {
+                return;
+            };
+            let LineState { buf, clock } = &mut *state;
+            buf.clear();
+            buf.extend_from_slice(b"{\"time\":\"");
+            clock.write_now(buf);
+            self.write_fields(buf, status, bytes, duration_us);
+            sink(buf);
+        });
+    }
+
+    /// Everything after the time: `","client":…,"duration_us":N}\n`.
+    fn write_fields(&self, out: &mut Vec<u8>, status: u16, bytes: u64, duration_us: u64) {
+        out.extend_from_slice(b"\",\"client\":\"");
+        write_ip(out, self.client);
+        out.extend_from_slice(b"\",\"line\":\"");
+        escape_into(out, self.line);
+        out.extend_from_slice(b"\",\"host\":\"");
+        escape_into(out, self.host);
+        out.extend_from_slice(b"\",\"method\":\"");
+        escape_into(out, self.method.as_str());
+        out.extend_from_slice(b"\",\"path\":\"");
+        escape_into(out, self.path);
+        out.extend_from_slice(b"\",\"proto\":\"");
+        out.extend_from_slice(version_str(self.version).as_bytes());
+        out.extend_from_slice(b"\",\"status\":");
+        push_decimal(out, u64::from(status));
+        out.extend_from_slice(b",\"bytes\":");
+        push_decimal(out, bytes);
+        out.extend_from_slice(b",\"duration_us\":");
+        push_decimal(out, duration_us);
+        out.extend_from_slice(b"}\n");
     }
 
     pub fn to_owned(&self) -> OwnedEntry {
@@ -70,47 +106,25 @@ impl Entry<'_> {
     }
 }
 
-/// An address as text without `core::fmt` (a tenth of the access log's cost went there).
-struct IpText {
-    /// The longest IPv6 text is 45 bytes.
-    buf: [u8; 48],
-    len: usize,
-}
-
-impl IpText {
-    fn new() -> IpText {
-        IpText {
-            buf: [0; 48],
-            len: 0,
-        }
-    }
-
-    fn format(&mut self, ip: IpAddr) -> &str {
-        match ip {
-            IpAddr::V4(v4) => {
-                let mut n = 0;
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        self.buf[n] = b'.';
-                        n += 1;
-                    }
-                    n += write_decimal(&mut self.buf[n..], u64::from(octet));
+/// An address as text without `core::fmt` for IPv4 (IPv6 is rare enough for it).
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
                 }
-                self.len = n;
-            }
-            IpAddr::V6(v6) => {
-                let mut cursor = std::io::Cursor::new(&mut self.buf[..]);
-                let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{v6}"));
-                self.len = usize::try_from(cursor.position()).unwrap_or(0);
+                push_decimal(out, u64::from(octet));
             }
         }
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        IpAddr::V6(v6) => {
+            let _ = std::io::Write::write_fmt(out, format_args!("{v6}"));
+        }
     }
 }
 
-/// Writes `v` in decimal at the start of `out` (which must be long enough for it: 20 bytes
-/// holds any u64) and returns how many bytes it took.
-fn write_decimal(out: &mut [u8], mut v: u64) -> usize {
+/// Appends `v` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -121,15 +135,7 @@ fn write_decimal(out: &mut [u8], mut v: u64) -> usize {
             break;
         }
     }
-    let n = digits.len() - i;
-    out[..n].copy_from_slice(&digits[i..]);
-    n
-}
-
-fn push_decimal(out: &mut String, v: u64) {
-    let mut buf = [0u8; 20];
-    let n = write_decimal(&mut buf, v);
-    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or("0"));
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// An [`Entry`] that outlives the request, for a body still being sent.
@@ -221,60 +227,14 @@ impl<B: Body<Data = Bytes> + Unpin> Body for LoggedBody<B> {
     }
 }
 
-/// The access log as a `tracing` layer: only [`TARGET`] events, one flat JSON object per
-/// line (`{"time":"2026-11-22T05:31:04.843875Z","client":…,"line":…,…}`), written to
-/// `writer` in one `write_all` each.
-///
-/// It is written out by hand rather than with `tracing_subscriber::fmt().json()`: that
-/// formatter goes through serde and checks every piece it writes for UTF-8, which was a
-/// tenth of the redirector's CPU time per request.
-pub fn layer<W>(writer: W) -> AccessLayer<W>
-where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
-{
-    AccessLayer { writer }
-}
-
-/// See [`layer`].
-pub struct AccessLayer<W> {
-    writer: W,
-}
-
-impl<S, W> Layer<S> for AccessLayer<W>
-where
-    S: Subscriber,
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
-{
-    // No `enabled` filter here: in a layered subscriber that would turn events off for the
-    // other layers too. Other events are simply not written.
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if event.metadata().target() != TARGET {
-            return;
-        }
-        LINE.with(|cell| {
-            let Ok(mut state) = cell.try_borrow_mut() else {
-                return;
-            };
-            let LineState { buf, clock } = &mut *state;
-            buf.clear();
-            buf.push_str("{\"time\":\"");
-            clock.write_now(buf);
-            buf.push('"');
-            event.record(&mut JsonFields { out: buf });
-            buf.push_str("}\n");
-            let _ = self.writer.make_writer().write_all(buf.as_bytes());
-        });
-    }
-}
-
 struct LineState {
-    buf: String,
+    buf: Vec<u8>,
     clock: Clock,
 }
 
 thread_local! {
     static LINE: RefCell<LineState> = RefCell::new(LineState {
-        buf: String::with_capacity(512),
+        buf: Vec::with_capacity(512),
         clock: Clock { second: u64::MAX, prefix: String::new() },
     });
 }
@@ -287,7 +247,7 @@ struct Clock {
 }
 
 impl Clock {
-    fn write_now(&mut self, out: &mut String) {
+    fn write_now(&mut self, out: &mut Vec<u8>) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -303,113 +263,79 @@ impl Clock {
                 day % 60
             );
         }
-        out.push_str(&self.prefix);
-        out.push('.');
-        let micros = u64::from(now.subsec_micros());
-        let mut buf = [0u8; 20];
-        let n = write_decimal(&mut buf, micros);
-        for _ in n..6 {
-            out.push('0');
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.push(b'.');
+        let mut micros = now.subsec_micros();
+        let mut digits = [b'0'; 6];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
         }
-        out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or(""));
-        out.push('Z');
+        out.extend_from_slice(&digits);
+        out.push(b'Z');
     }
 }
 
-/// Writes each field as `,"name":value`: numbers and booleans bare, everything else as a
-/// JSON string.
-struct JsonFields<'a> {
-    out: &'a mut String,
-}
-
-impl JsonFields<'_> {
-    fn key(&mut self, field: &Field) {
-        self.out.push_str(",\"");
-        self.out.push_str(field.name());
-        self.out.push_str("\":");
+/// The bytes a JSON string cannot hold as they are: `"`, `\\` and control characters.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
     }
-}
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
-impl Visit for JsonFields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        self.out.push('"');
-        escape_into(self.out, value);
-        self.out.push('"');
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        push_decimal(self.out, value);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        let _ = write!(self.out, "{value}");
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.out.push_str(if value { "true" } else { "false" });
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        self.out.push('"');
-        let _ = write!(Escaping(self.out), "{value:?}");
-        self.out.push('"');
-    }
-}
-
-/// A `fmt::Write` that JSON-escapes what goes through it.
-struct Escaping<'a>(&'a mut String);
-
-impl fmt::Write for Escaping<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape_into(self.0, s);
-        Ok(())
-    }
-}
-
-fn escape_into(out: &mut String, s: &str) {
-    let mut rest = s;
-    while let Some(i) = rest
-        .bytes()
-        .position(|b| b == b'"' || b == b'\\' || b < 0x20)
-    {
-        out.push_str(&rest[..i]);
-        match rest.as_bytes()[i] {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            b => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
+/// Appends `s` as the inside of a JSON string.
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]) {
+        out.extend_from_slice(&rest[..i]);
+        match rest[i] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
         }
         rest = &rest[i + 1..];
     }
-    out.push_str(rest);
+    out.extend_from_slice(rest);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
     #[test]
     fn escapes_json() {
-        let mut out = String::new();
-        escape_into(&mut out, "a\"b\\c\nd\u{1}é/");
-        assert_eq!(out, r#"a\"b\\c\nd\u0001é/"#);
+        let out = text(|o| escape_into(o, "a\"b\\c\nd\u{1}\u{1f}é/"));
+        assert_eq!(out, r#"a\"b\\c\nd\u0001\u001fé/"#);
         let v: serde_json::Value =
             serde_json::from_str(&format!("\"{out}\"")).expect("valid JSON string");
-        assert_eq!(v, "a\"b\\c\nd\u{1}é/");
+        assert_eq!(v, "a\"b\\c\nd\u{1}\u{1f}é/");
     }
 
     #[test]
     fn addresses_and_numbers() {
-        let mut t = IpText::new();
         for ip in [
             "0.0.0.0",
             "1.2.4.8",
@@ -417,18 +343,40 @@ mod tests {
             "10.200.30.4",
             "2001:da8::1",
             "::",
+            "1111:2222:3333:4444:5555:6666:7777:8888",
+            "::ffff:1.2.3.4",
         ] {
-            assert_eq!(t.format(ip.parse().expect("ip")), ip);
+            assert_eq!(text(|o| write_ip(o, ip.parse().expect("ip"))), ip);
         }
-        let long = "1111:2222:3333:4444:5555:6666:7777:8888";
-        assert_eq!(t.format(long.parse().expect("ip")), long);
-        let mapped = "::ffff:1.2.3.4";
-        assert_eq!(t.format(mapped.parse().expect("ip")), mapped);
         for v in [0, 7, 10, 99, 100, 1234567, u64::MAX] {
-            let mut out = String::new();
-            push_decimal(&mut out, v);
-            assert_eq!(out, v.to_string());
+            assert_eq!(text(|o| push_decimal(o, v)), v.to_string());
         }
+    }
+
+    #[test]
+    fn line_fields() {
+        let method = Method::GET;
+        let entry = Entry {
+            client: "1.2.4.8".parse().expect("ip"),
+            line: "china",
+            host: "example.com",
+            method: &method,
+            path: "/a/\"b\"?c=1",
+            version: Version::HTTP_11,
+            start: Instant::now(),
+        };
+        let line = text(|o| {
+            o.extend_from_slice(b"{\"time\":\"T");
+            entry.write_fields(o, 301, 192, 7);
+        });
+        assert_eq!(
+            line,
+            "{\"time\":\"T\",\"client\":\"1.2.4.8\",\"line\":\"china\",\"host\":\"example.com\",\
+             \"method\":\"GET\",\"path\":\"/a/\\\"b\\\"?c=1\",\"proto\":\"HTTP/1.1\",\
+             \"status\":301,\"bytes\":192,\"duration_us\":7}\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        assert_eq!(v["path"], "/a/\"b\"?c=1");
     }
 
     #[test]
@@ -437,13 +385,16 @@ mod tests {
             second: u64::MAX,
             prefix: String::new(),
         };
-        let mut out = String::new();
-        clock.write_now(&mut out);
+        let out = text(|o| clock.write_now(o));
         // 2026-11-22T05:31:04.843875Z
         assert_eq!(out.len(), 27, "{out}");
         assert_eq!(&out[4..5], "-");
         assert_eq!(&out[10..11], "T");
         assert_eq!(&out[19..20], ".");
         assert!(out.ends_with('Z'));
+        // The cached prefix and the microseconds stay well formed a second time.
+        let again = text(|o| clock.write_now(o));
+        assert_eq!(again.len(), 27, "{again}");
+        assert!(again[20..26].bytes().all(|b| b.is_ascii_digit()), "{again}");
     }
 }

@@ -1,45 +1,41 @@
-//! The redirector's request handling, as an axum [`Router`].
+//! The redirector's request handling: from a request to its response, without a router.
 //!
 //! This module owns the decision for each request: read its host, find the rule covering
 //! it, work out the client address and its line (through the same [`ClassifierHandle`] the
 //! DNS server uses), then redirect the client (the rule lists its line) or pass the request
 //! through to the origin untouched (it does not: sending it back to `example.com` would
-//! loop). Hosts no rule covers get 421. `GET /healthz` answers load balancers, which probe
-//! by address; under a covered host that path belongs to the site like any other. It does
-//! not accept connections or read PROXY headers ([`super::listener`]), and the pass-through
-//! itself is [`crate::proxy`].
+//! loop). Hosts no rule covers get 421. `/healthz` answers load balancers, which probe by
+//! address; under a covered host that path belongs to the site like any other. Everything
+//! but the pass-through is answered on the spot, in the call that receives the request. It
+//! does not accept connections or read PROXY headers ([`super::listener`]), and the
+//! pass-through itself is [`crate::proxy`].
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::routing::any;
+use bytes::Bytes;
 use http::header::HOST;
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
 
 use super::access_log::{Entry, LoggedBody};
 use super::client_addr::{TrustedProxies, client_address};
 use super::rules::{self, Lookup, Rules};
 use crate::config::ClientIpHeader;
 use crate::lines::ClassifierHandle;
-use crate::proxy::{ClientInfo, Proxy};
+use crate::proxy::{BoxError, ClientInfo, Proxy, ProxyBody};
 
-/// What the listener knows about a request's connection; it inserts this into every
-/// request's extensions.
+/// What the listener knows about a request's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection {
     /// The socket peer, or the source a trusted proxy gave in a PROXY protocol header.
     pub peer: SocketAddr,
     pub tls: bool,
 }
-
-/// Marks a response whose body streams from elsewhere (the origin), so that the listener
-/// keeps the connection counted busy until the body is sent, not just until the head is.
-#[derive(Debug, Clone, Copy)]
-pub struct Streaming;
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
@@ -51,25 +47,85 @@ pub struct App {
     pub proxy: Proxy,
 }
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", any(healthz))
-        .fallback(handle)
-        .with_state(app)
+/// A request's response: made on the spot, or coming from the origin.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "boxing the ready response would cost every redirect an allocation"
+)]
+pub enum Reply {
+    Ready(Response<ResponseBody>),
+    PassThrough(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
 }
 
-async fn healthz(State(app): State<Arc<App>>, req: Request) -> Response<Body> {
-    if matches!(app.rules.lookup(authority(&req)), Ok(Lookup::Covered(_))) {
-        return handle(State(app), req).await;
+impl App {
+    /// Answers `req`, which arrived on `conn`.
+    pub fn respond<B>(&self, req: Request<B>, conn: Connection) -> Reply
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let start = Instant::now();
+        let client = client_address(
+            conn.peer.ip(),
+            req.headers(),
+            self.client_ip_header,
+            &self.trusted,
+        );
+        let lookup = self.rules.lookup(authority(&req));
+        let covered = match lookup {
+            Ok(Lookup::Covered(c)) => c,
+            _ if req.uri().path() == "/healthz" => {
+                let resp = rules::plain(StatusCode::OK, Bytes::from_static(b"ok\n"));
+                return ready(resp, &entry(&req, client, "", start));
+            }
+            Err(e) => {
+                let body = Bytes::from(format!("geoline redirect: {e}\n"));
+                let resp = rules::plain(StatusCode::BAD_REQUEST, body);
+                return ready(resp, &entry(&req, client, "", start));
+            }
+            Ok(Lookup::NotCovered) => {
+                let resp = rules::plain(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    Bytes::from_static(
+                        b"geoline redirect: no redirect rule covers this host; \
+                          this server only answers for the domains it is configured with\n",
+                    ),
+                );
+                return ready(resp, &entry(&req, client, "", start));
+            }
+        };
+        let classifier = self.classifier.load();
+        let line = classifier.lines().name(classifier.classify(client).line);
+
+        if covered.rule.redirects(line) {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let resp = rules::redirect(covered, path).unwrap_or_else(|e| {
+                let body = Bytes::from(format!("geoline redirect: {e}\n"));
+                rules::plain(StatusCode::BAD_REQUEST, body)
+            });
+            return ready(resp, &entry(&req, client, line, start));
+        }
+
+        let logged = entry(&req, client, line, start).to_owned();
+        drop(classifier);
+        let mut req = req;
+        req.extensions_mut().insert(ClientInfo {
+            peer: conn.peer,
+            tls: conn.tls,
+        });
+        let proxy = self.proxy.clone();
+        Reply::PassThrough(Box::pin(async move {
+            let resp = proxy.handle(req).await;
+            let status = resp.status().as_u16();
+            resp.map(|body| {
+                ResponseBody::new(Inner::Streamed(LoggedBody::new(body, logged, status)))
+            })
+        }))
     }
-    let start = Instant::now();
-    let resp = rules::plain(StatusCode::OK, "ok\n");
-    entry(&req, client(&app, &req), "", start).emit(200, 3);
-    resp
 }
 
 /// The host a request names: the URI's authority (HTTP/2, absolute-form), else `Host`.
-fn authority(req: &Request) -> &str {
+fn authority<B>(req: &Request<B>) -> &str {
     match req.uri().authority() {
         Some(a) => a.as_str(),
         None => req
@@ -80,18 +136,7 @@ fn authority(req: &Request) -> &str {
     }
 }
 
-fn peer(req: &Request) -> Option<Connection> {
-    req.extensions().get::<Connection>().copied()
-}
-
-fn client(app: &App, req: &Request) -> IpAddr {
-    // Without a listener's Connection (the router mounted elsewhere) nothing is known of
-    // the client; the unspecified address falls in the default line.
-    let peer = peer(req).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.peer.ip());
-    client_address(peer, req.headers(), app.client_ip_header, &app.trusted)
-}
-
-fn entry<'a>(req: &'a Request, client: IpAddr, line: &'a str, start: Instant) -> Entry<'a> {
+fn entry<'a, B>(req: &'a Request<B>, client: IpAddr, line: &'a str, start: Instant) -> Entry<'a> {
     Entry {
         client,
         line,
@@ -103,53 +148,61 @@ fn entry<'a>(req: &'a Request, client: IpAddr, line: &'a str, start: Instant) ->
     }
 }
 
-fn emit(resp: Response<Body>, entry: &Entry<'_>) -> Response<Body> {
-    let bytes = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
-    entry.emit(resp.status().as_u16(), bytes);
-    resp
+/// Logs a response made on the spot and hands it out.
+fn ready(resp: Response<Bytes>, entry: &Entry<'_>) -> Reply {
+    entry.emit(resp.status().as_u16(), resp.body().len() as u64);
+    Reply::Ready(resp.map(|b| ResponseBody::new(Inner::Full(Some(b).filter(|b| !b.is_empty())))))
 }
 
-async fn handle(State(app): State<Arc<App>>, mut req: Request) -> Response<Body> {
-    let start = Instant::now();
-    let client = client(&app, &req);
-    let covered = match app.rules.lookup(authority(&req)) {
-        Err(e) => {
-            let resp = rules::plain(StatusCode::BAD_REQUEST, format!("geoline redirect: {e}\n"));
-            return emit(resp, &entry(&req, client, "", start));
-        }
-        Ok(Lookup::NotCovered) => {
-            let resp = rules::plain(
-                StatusCode::MISDIRECTED_REQUEST,
-                "geoline redirect: no redirect rule covers this host; \
-                 this server only answers for the domains it is configured with\n",
-            );
-            return emit(resp, &entry(&req, client, "", start));
-        }
-        Ok(Lookup::Covered(c)) => c,
-    };
-    let classifier = app.classifier.load();
-    let line = classifier.lines().name(classifier.classify(client).line);
+/// A response body: all of it at once, or the origin's, logged when it has been sent.
+pub struct ResponseBody {
+    inner: Inner,
+    /// Whatever [`ResponseBody::hold`] was given.
+    held: Option<Box<dyn Send>>,
+}
 
-    if covered.rule.redirects(line) {
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let resp = match rules::location(covered, path) {
-            Ok(location) => rules::redirect_response(covered.rule, &location),
-            Err(e) => rules::plain(StatusCode::BAD_REQUEST, format!("geoline redirect: {e}\n")),
-        };
-        return emit(resp, &entry(&req, client, line, start));
+enum Inner {
+    Full(Option<Bytes>),
+    Streamed(LoggedBody<ProxyBody>),
+}
+
+impl ResponseBody {
+    fn new(inner: Inner) -> ResponseBody {
+        ResponseBody { inner, held: None }
     }
 
-    let logged = entry(&req, client, line, start).to_owned();
-    drop(classifier);
-    if let Some(conn) = peer(&req) {
-        req.extensions_mut().insert(ClientInfo {
-            peer: conn.peer,
-            tls: conn.tls,
-        });
+    /// Keeps `guard` until the body has been sent or dropped (the listener counts a
+    /// passed-through response as in flight until then).
+    pub fn hold(&mut self, guard: impl Send + 'static) {
+        self.held = Some(Box::new(guard));
     }
-    let resp = app.proxy.handle(req).await;
-    let status = resp.status().as_u16();
-    let mut resp = resp.map(|b| Body::new(LoggedBody::new(b, logged, status)));
-    resp.extensions_mut().insert(Streaming);
-    resp
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.inner {
+            Inner::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Inner::Streamed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(data) => data.is_none(),
+            Inner::Streamed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Inner::Streamed(body) => body.size_hint(),
+        }
+    }
 }

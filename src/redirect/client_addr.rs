@@ -11,10 +11,13 @@
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
-use http::header::{FORWARDED, HeaderValue};
+use http::header::{FORWARDED, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
 use crate::config::ClientIpHeader;
+
+/// Named once rather than by a string per request, which `HeaderMap` would parse first.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The configured trusted proxies.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +58,7 @@ pub fn client_address(
         ClientIpHeader::XForwardedFor => walk(
             peer,
             headers
-                .get_all("x-forwarded-for")
+                .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .rev()
                 .flat_map(|v| split_rev(v, b',').map(parse_node)),

@@ -4,40 +4,43 @@
 //! protocol header on listeners configured for it (believed only from trusted proxies),
 //! the TLS handshake, HTTP/1.1 or HTTP/2 (hyper-util's auto builder, the client's ALPN
 //! choice), the limits on request heads, the time clients get to send requests, and the
-//! graceful drain on shutdown. It inserts the [`Connection`] every request carries and
-//! leaves the requests themselves to [`super::app`].
+//! graceful drain on shutdown. It hands each request with its [`Connection`] to
+//! [`App::respond`] and leaves the requests themselves to [`super::app`].
 //!
-//! Slow and idle clients are timed out per connection rather than by hyper's per-request
-//! header timer, which allocates and arms a timer for every request head (a tenth of the
-//! user-space CPU time of a redirect): one timer per connection wakes every
-//! `header_read_timeout` and closes the connection if no request head arrived since the
-//! last wake while no response was being produced or sent. A client thus gets between one
-//! and two timeouts to send a request head, whether it is slow (slowloris) or idle.
+//! Slow and idle clients, and the drain, cost nothing per request: no timer or shutdown
+//! signal is polled with the connection (hyper's per-request header timer, a per-connection
+//! timer and hyper-util's graceful watcher each cost a few hundred instructions per request,
+//! since a connection's task is woken two or three times per request and every branch of a
+//! `select!` is polled each time). Instead each listener keeps a registry of its open
+//! connections, and one sweep per `header_read_timeout` closes those on which no request
+//! head arrived since the previous sweep while no response was being produced or sent: a
+//! client thus gets between one and two timeouts to send a request head, whether it is slow
+//! (slowloris) or idle. A connection learns that it is to close or drain from a flag it
+//! reads when polled; the sweep or the drain sets it and wakes the connection's task.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::routing::future::RouteFuture;
 use bytes::BytesMut;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::app::{Connection, Streaming};
+use super::app::{App, Connection, Reply, ResponseBody};
 use super::client_addr::TrustedProxies;
 use super::proxy_protocol::{self, ProxyHeader, Rewind};
 
@@ -58,7 +61,7 @@ pub struct Limits {
 
 /// One listener's settings and what its connections share.
 pub struct Listener {
-    pub router: Router,
+    pub app: Arc<App>,
     pub tls: Option<TlsAcceptor>,
     pub proxy_protocol: bool,
     pub trusted: TrustedProxies,
@@ -95,7 +98,10 @@ impl Listener {
 pub async fn serve(listener: TcpListener, config: Listener, shutdown: CancellationToken) {
     let builder = Arc::new(config.builder());
     let config = Arc::new(config);
-    let graceful = GracefulShutdown::new();
+    let open = Arc::new(OpenConnections::default());
+    let period = config.limits.header_read_timeout;
+    let mut sweep = tokio::time::interval_at(Instant::now() + period, period);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -107,21 +113,22 @@ pub async fn serve(listener: TcpListener, config: Listener, shutdown: Cancellati
                     continue;
                 }
             },
+            _ = sweep.tick() => {
+                open.sweep();
+                continue;
+            }
             () = shutdown.cancelled() => break,
         };
-        let watcher = graceful.watcher();
+        // Registered here, not in the task, so that the drain knows of every connection
+        // accepted before it began.
+        let registration = open.register();
         let (config, builder) = (config.clone(), builder.clone());
         tokio::spawn(async move {
-            connection(stream, peer, &config, &builder, watcher).await;
+            connection(stream, peer, &config, &builder, registration).await;
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("redirect: connections still open after the drain timeout");
-    }
+    open.drain(DRAIN_TIMEOUT).await;
 }
 
 async fn connection(
@@ -129,7 +136,7 @@ async fn connection(
     socket_peer: SocketAddr,
     config: &Listener,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
+    registration: Registration,
 ) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + config.limits.header_read_timeout;
@@ -157,13 +164,14 @@ async fn connection(
         peer,
         tls: config.tls.is_some(),
     };
+    let shared = &registration.shared;
     match &config.tls {
         Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
-            Ok(Ok(tls)) => http(tls, conn, config, builder, watcher, deadline).await,
+            Ok(Ok(tls)) => http(tls, conn, config, builder, shared).await,
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "redirect: TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "redirect: TLS handshake timed out"),
         },
-        None => http(io, conn, config, builder, watcher, deadline).await,
+        None => http(io, conn, config, builder, shared).await,
     }
 }
 
@@ -172,139 +180,274 @@ async fn http<I>(
     conn: Connection,
     config: &Listener,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
-    deadline: Instant,
+    shared: &Arc<Shared>,
 ) where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let activity = Arc::new(Activity::default());
     let service = ConnService {
-        router: config.router.clone(),
+        app: config.app.clone(),
         conn,
-        activity: activity.clone(),
+        shared: shared.clone(),
     };
-    let connection =
-        watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
-    tokio::pin!(connection);
-    let timer = tokio::time::sleep_until(deadline);
-    tokio::pin!(timer);
-    let mut seen = 0;
-    let result = loop {
-        tokio::select! {
-            r = &mut connection => break r,
-            () = &mut timer => {
-                let requests = activity.requests.load(Ordering::Relaxed);
-                if requests == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
-                    tracing::debug!(peer = %conn.peer, "redirect: no request in time");
-                    return;
-                }
-                seen = requests;
-                timer.as_mut().reset(Instant::now() + config.limits.header_read_timeout);
-            }
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    match supervise(connection, shared).await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            tracing::debug!(peer = %conn.peer, error = %e, "redirect: connection ended with an error");
         }
-    };
-    if let Err(e) = result {
-        tracing::debug!(peer = %conn.peer, error = %e, "redirect: connection ended with an error");
+        None => {
+            tracing::debug!(peer = %conn.peer, "redirect: connection closed: idle, or still open at the end of the drain")
+        }
     }
 }
 
-/// What a connection's timer looks at.
-#[derive(Debug, Default)]
-struct Activity {
-    /// Request heads received.
-    requests: AtomicU64,
-    /// Responses being made or, for streamed ones, sent.
-    in_flight: AtomicU32,
+/// Runs `conn` until it ends (`Some`) or is closed by the sweep or the drain's end (`None`),
+/// shutting it down gracefully once the drain begins. Per poll, besides the connection's
+/// own work: one waker comparison and one atomic load.
+async fn supervise<C: GracefulConnection>(conn: C, shared: &Shared) -> Option<C::Output> {
+    tokio::pin!(conn);
+    let mut known: Option<Waker> = None;
+    let mut draining = false;
+    std::future::poll_fn(|cx| {
+        if !known.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            // The first poll (a task's waker stays the same for its life, so normally
+            // only then): from now on the sweep and the drain can wake this connection.
+            *shared.waker() = Some(cx.waker().clone());
+            known = Some(cx.waker().clone());
+        }
+        match shared.state.load(Ordering::Acquire) {
+            OPEN => {}
+            DRAIN => {
+                if !draining {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ => return Poll::Ready(None),
+        }
+        conn.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
-/// The router with the connection's [`Connection`] put into each request.
+/// Connection states, in the order they can only move in.
+const OPEN: u8 = 0;
+const DRAIN: u8 = 1;
+const CLOSE: u8 = 2;
+
+/// What a connection, the sweep and the drain share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// [`OPEN`], [`DRAIN`] or [`CLOSE`].
+    state: AtomicU8,
+    /// Request heads received.
+    requests: AtomicU64,
+    /// Responses being made or, for passed-through ones, sent.
+    in_flight: AtomicU32,
+    /// The connection's task, once it has been polled.
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Shared {
+    fn waker(&self) -> MutexGuard<'_, Option<Waker>> {
+        self.waker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the connection on to `state` (never back) and wakes it to act on it.
+    fn signal(&self, state: u8) {
+        self.state.fetch_max(state, Ordering::AcqRel);
+        if let Some(waker) = &*self.waker() {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+/// A listener's open connections, for the idle sweep and the drain.
+#[derive(Default)]
+struct OpenConnections {
+    registry: Mutex<Registry>,
+    /// Told when the last connection goes during the drain.
+    emptied: Notify,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    draining: bool,
+    open: HashMap<u64, Watched>,
+}
+
+struct Watched {
+    shared: Arc<Shared>,
+    /// The connection's request count at the previous sweep, if it was open then.
+    seen: Option<u64>,
+}
+
+impl OpenConnections {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(self: &Arc<Self>) -> Registration {
+        let shared = Arc::new(Shared::default());
+        let mut registry = self.registry();
+        if registry.draining {
+            shared.state.store(DRAIN, Ordering::Release);
+        }
+        let id = registry.next_id;
+        registry.next_id += 1;
+        registry.open.insert(
+            id,
+            Watched {
+                shared: shared.clone(),
+                seen: None,
+            },
+        );
+        Registration {
+            id,
+            shared,
+            open: self.clone(),
+        }
+    }
+
+    /// Closes the connections that received no request head since the previous sweep and
+    /// are not making or sending a response.
+    fn sweep(&self) {
+        let mut idle = Vec::new();
+        for watched in self.registry().open.values_mut() {
+            let requests = watched.shared.requests.load(Ordering::Relaxed);
+            if watched.seen == Some(requests)
+                && watched.shared.in_flight.load(Ordering::Relaxed) == 0
+            {
+                idle.push(watched.shared.clone());
+            } else {
+                watched.seen = Some(requests);
+            }
+        }
+        for shared in idle {
+            shared.signal(CLOSE);
+        }
+    }
+
+    /// Shuts every connection down gracefully and waits for them to end, at most `within`;
+    /// closes those still open then.
+    async fn drain(&self, within: Duration) {
+        let open: Vec<Arc<Shared>> = {
+            let mut registry = self.registry();
+            registry.draining = true;
+            registry.open.values().map(|w| w.shared.clone()).collect()
+        };
+        for shared in &open {
+            shared.signal(DRAIN);
+        }
+        drop(open);
+        let emptied = async {
+            while !self.registry().open.is_empty() {
+                // `notify_one` keeps the wake-up if it comes before this waits.
+                self.emptied.notified().await;
+            }
+        };
+        if tokio::time::timeout(within, emptied).await.is_err() {
+            tracing::warn!("redirect: connections still open after the drain timeout");
+            let open: Vec<Arc<Shared>> = self
+                .registry()
+                .open
+                .values()
+                .map(|w| w.shared.clone())
+                .collect();
+            for shared in open {
+                shared.signal(CLOSE);
+            }
+        }
+    }
+}
+
+/// A connection's place in its listener's registry, given up when the connection ends.
+struct Registration {
+    id: u64,
+    shared: Arc<Shared>,
+    open: Arc<OpenConnections>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut registry = self.open.registry();
+        registry.open.remove(&self.id);
+        if registry.draining && registry.open.is_empty() {
+            self.open.emptied.notify_one();
+        }
+    }
+}
+
+/// The app, with the connection each request came on.
 #[derive(Clone)]
 struct ConnService {
-    router: Router,
+    app: Arc<App>,
     conn: Connection,
-    activity: Arc<Activity>,
+    shared: Arc<Shared>,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
-    type Response = hyper::Response<Body>;
+    type Response = hyper::Response<ResponseBody>;
     type Error = Infallible;
-    type Future = Tracked;
+    type Future = Served;
 
-    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
-        self.activity.requests.fetch_add(1, Ordering::Relaxed);
-        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        req.extensions_mut().insert(self.conn);
-        Tracked {
-            inner: tower::Service::call(&mut self.router.clone(), req),
-            activity: Some(self.activity.clone()),
-        }
-    }
-}
-
-/// A response in the making; counted in flight until it is made, or for a response the app
-/// marked [`Streaming`], until its body is done.
-struct Tracked {
-    inner: RouteFuture<Infallible>,
-    activity: Option<Arc<Activity>>,
-}
-
-impl Future for Tracked {
-    type Output = Result<hyper::Response<Body>, Infallible>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut resp = match Pin::new(&mut self.inner).poll(cx) {
-            Poll::Ready(Ok(resp)) => resp,
-            Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => return Poll::Pending,
-        };
-        if let Some(activity) = self.activity.take() {
-            if resp.extensions_mut().remove::<Streaming>().is_some() {
-                resp = resp.map(|body| Body::new(InFlightBody { body, activity }));
-            } else {
-                activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+    fn call(&self, req: hyper::Request<Incoming>) -> Served {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        match self.app.respond(req, self.conn) {
+            Reply::Ready(resp) => Served::Ready(Some(resp)),
+            Reply::PassThrough(response) => {
+                self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                Served::PassThrough {
+                    response,
+                    in_flight: Some(InFlight(self.shared.clone())),
+                }
             }
         }
-        Poll::Ready(Ok(resp))
     }
 }
 
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        // An HTTP/2 stream reset before its response was made.
-        if let Some(activity) = self.activity.take() {
-            activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+/// A response: made already, or a pass-through counted in flight until its body is sent.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "boxing the ready response would cost every redirect an allocation"
+)]
+enum Served {
+    Ready(Option<hyper::Response<ResponseBody>>),
+    PassThrough {
+        response: Pin<Box<dyn Future<Output = hyper::Response<ResponseBody>> + Send>>,
+        in_flight: Option<InFlight>,
+    },
+}
+
+impl Future for Served {
+    type Output = Result<hyper::Response<ResponseBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Served::Ready(resp) => Poll::Ready(Ok(resp
+                .take()
+                .expect("a response future polled after completion"))),
+            Served::PassThrough {
+                response,
+                in_flight,
+            } => response.as_mut().poll(cx).map(|mut resp| {
+                if let Some(in_flight) = in_flight.take() {
+                    resp.body_mut().hold(in_flight);
+                }
+                Ok(resp)
+            }),
         }
     }
 }
 
-/// A streamed response body, counted in flight until it is dropped.
-struct InFlightBody {
-    body: Body,
-    activity: Arc<Activity>,
-}
+/// One response counted in flight on its connection until this is dropped (with the
+/// response future, if an HTTP/2 stream is reset before the response is made, or else
+/// with its body).
+struct InFlight(Arc<Shared>);
 
-impl Drop for InFlightBody {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl http_body::Body for InFlightBody {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! The parts: [`rules`] (host → rule → `Location`), [`client_addr`] (who the client is
 //! behind trusted proxies), [`proxy_protocol`] (PROXY v1/v2), [`tls`] (certificates by
-//! SNI, reloaded from disk), [`app`] (the per-request decision, an axum router),
+//! SNI, reloaded from disk), [`app`] (the per-request decision),
 //! [`access_log`] (one JSON line per request) and [`listener`] (connections).
 //!
 //! This module wires them from the `[redirect]` configuration; it does not load GeoIP
@@ -90,7 +90,6 @@ pub async fn start(
         client_ip_header: config.client_ip_header,
         proxy: origin_proxy(config)?,
     });
-    let router = app::router(app);
     let acceptor = if config.listeners.iter().any(|l| l.tls) {
         let store = Arc::new(tls::CertStore::load(&config.certificates)?);
         let server_config = tls::server_config(store.clone())?;
@@ -123,7 +122,7 @@ pub async fn start(
         bound.push((
             tcp,
             listener::Listener {
-                router: router.clone(),
+                app: app.clone(),
                 tls: if l.tls { acceptor.clone() } else { None },
                 proxy_protocol: l.proxy_protocol,
                 trusted: client_addr::TrustedProxies::new(&config.trusted_proxies),

@@ -7,8 +7,10 @@
 //! come from the request, and those are checked to be plain DNS labels, so a request can
 //! never choose where it is sent. It does not classify clients or talk to the network.
 
-use axum::body::Body;
-use http::header::{self, HeaderValue};
+use std::cell::RefCell;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::config::RedirectRuleConfig;
@@ -24,6 +26,8 @@ pub struct Rule {
     scheme: &'static str,
     status: StatusCode,
     cache_control: HeaderValue,
+    /// The redirect page up to the link's `href` value; it depends on the status only.
+    page_head: Bytes,
 }
 
 impl Rule {
@@ -81,6 +85,7 @@ impl Rules {
                     r.max_age_secs
                 ))
                 .unwrap_or(HeaderValue::from_static("private")),
+                page_head: page_head(r.status),
             })
             .collect();
         rules.sort_by_key(|r| std::cmp::Reverse(r.from.len()));
@@ -95,7 +100,9 @@ impl Rules {
     /// `[v6]:port`, `v4:port`).
     pub fn lookup<'a>(&'a self, authority: &'a str) -> Result<Lookup<'a>, HostError> {
         let host = strip_port(authority)?;
-        if host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok() {
+        // An IPv4 literal ends in a digit; a name usually does not, and is not parsed.
+        let ends_in_digit = host.as_bytes().last().is_some_and(u8::is_ascii_digit);
+        if host.starts_with('[') || (ends_in_digit && host.parse::<std::net::Ipv4Addr>().is_ok()) {
             return Ok(Lookup::NotCovered);
         }
         let host = host.strip_suffix('.').unwrap_or(host);
@@ -142,13 +149,27 @@ fn valid_port(p: &str) -> bool {
 /// Letters, digits, `-` and `_` in dot-separated labels of 1 to 63, at most 253 in all:
 /// nothing that could end the authority of the `Location` built from it.
 fn valid_name(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    if host.is_empty() || host.len() > 253 {
+        return false;
+    }
+    // One pass over the bytes: this runs for every request.
+    let mut label = 0;
+    for &b in host.as_bytes() {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 /// Why a request target cannot be carried into a `Location`.
@@ -160,9 +181,35 @@ pub enum TargetError {
     ControlCharacter,
 }
 
-/// `scheme://` + the request's labels under the rule's `from` (lower-cased) + the rule's
-/// `to` + the request's path and query exactly as sent.
-pub fn location(covered: Covered<'_>, path_and_query: &str) -> Result<String, TargetError> {
+/// The redirect page up to the link: `<!DOCTYPE html>…<a href="`.
+fn page_head(status: u16) -> Bytes {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+    let reason = status.canonical_reason().unwrap_or("Redirect");
+    Bytes::from(format!(
+        "<!DOCTYPE html>\n<html><head><title>{} {reason}</title></head><body><h1>{reason}</h1><p><a href=\"",
+        status.as_str()
+    ))
+}
+
+/// Between the two copies of the link in the redirect page, and after them.
+const PAGE_MIDDLE: &[u8] = b"\">";
+const PAGE_TAIL: &[u8] = b"</a></p></body></html>\n";
+
+/// Bigger than any redirect (`Location` plus page); the buffer they are made in is reused
+/// from the start once the responses made in it have been sent.
+const SCRATCH_SIZE: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Appends `scheme://` + the request's labels under the rule's `from` (lower-cased) + the
+/// rule's `to` + the request's path and query exactly as sent.
+pub fn write_location(
+    covered: Covered<'_>,
+    path_and_query: &str,
+    out: &mut BytesMut,
+) -> Result<(), TargetError> {
     if !path_and_query.starts_with('/') {
         return Err(TargetError::NotAPath);
     }
@@ -172,90 +219,103 @@ pub fn location(covered: Covered<'_>, path_and_query: &str) -> Result<String, Ta
         return Err(TargetError::ControlCharacter);
     }
     let rule = covered.rule;
-    let mut out = String::with_capacity(
-        rule.scheme.len() + 3 + covered.prefix.len() + rule.to.len() + path_and_query.len(),
-    );
-    out.push_str(rule.scheme);
-    out.push_str("://");
-    for c in covered.prefix.chars() {
-        out.push(c.to_ascii_lowercase());
-    }
-    out.push_str(&rule.to);
-    out.push_str(path_and_query);
-    Ok(out)
+    out.put_slice(rule.scheme.as_bytes());
+    out.put_slice(b"://");
+    out.extend(covered.prefix.bytes().map(|b| b.to_ascii_lowercase()));
+    out.put_slice(rule.to.as_bytes());
+    out.put_slice(path_and_query.as_bytes());
+    Ok(())
 }
 
-/// The redirect response: `Location`, `Cache-Control: private, max-age=N` (the answer
-/// depends on the client's address, which no shared cache keys on), and a short HTML page
-/// with the link for clients that do not follow redirects.
-pub fn redirect_response(rule: &Rule, location: &str) -> Response<Body> {
-    // Built from validated labels and a target hyper parsed, checked above for control
-    // characters; a failure here would be a bug, and a 500 is then the honest answer.
-    let Ok(location_value) = HeaderValue::from_str(location) else {
-        return plain(
+/// The redirect response for a request for `path_and_query` under `covered`: `Location`,
+/// `Cache-Control: private, max-age=N` (the answer depends on the client's address, which
+/// no shared cache keys on), and a short HTML page with the link for clients that do not
+/// follow redirects. Header value and page are cut from one per-thread buffer.
+pub fn redirect(
+    covered: Covered<'_>,
+    path_and_query: &str,
+) -> Result<Response<Bytes>, TargetError> {
+    let rule = covered.rule;
+    let (location, page) = SCRATCH.with_borrow_mut(|buf| {
+        let location_len =
+            rule.scheme.len() + 3 + covered.prefix.len() + rule.to.len() + path_and_query.len();
+        // The link is written twice, HTML-escaped (at most 6 bytes for 1).
+        let needed = location_len * 13 + rule.page_head.len() + PAGE_MIDDLE.len() + PAGE_TAIL.len();
+        if buf.capacity() < needed {
+            buf.reserve(needed.max(SCRATCH_SIZE));
+        }
+        write_location(covered, path_and_query, buf)?;
+        let location = buf.split().freeze();
+        buf.put_slice(&rule.page_head);
+        // Escaped only if it has to be: usually it need not (`'` and `&` are allowed in
+        // a path and query, but rare).
+        let link = |buf: &mut BytesMut| {
+            if location.iter().any(|&b| needs_html_escape(b)) {
+                html_escape_into(buf, &location);
+            } else {
+                buf.put_slice(&location);
+            }
+        };
+        link(buf);
+        buf.put_slice(PAGE_MIDDLE);
+        link(buf);
+        buf.put_slice(PAGE_TAIL);
+        Ok((location, buf.split().freeze()))
+    })?;
+    // Built from validated labels and a target checked above for control characters; a
+    // failure here would be a bug, and a 500 is then the honest answer.
+    let Ok(location) = HeaderValue::from_maybe_shared(location) else {
+        return Ok(plain(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "geoline redirect: cannot build the Location header\n",
-        );
+            Bytes::from_static(b"geoline redirect: cannot build the Location header\n"),
+        ));
     };
-    let reason = rule.status.canonical_reason().unwrap_or("Redirect");
-    let mut body = String::with_capacity(160 + 2 * location.len());
-    body.push_str("<!DOCTYPE html>\n<html><head><title>");
-    body.push_str(rule.status.as_str());
-    body.push(' ');
-    body.push_str(reason);
-    body.push_str("</title></head><body><h1>");
-    body.push_str(reason);
-    body.push_str("</h1><p><a href=\"");
-    html_escape_into(&mut body, location);
-    body.push_str("\">");
-    html_escape_into(&mut body, location);
-    body.push_str("</a></p></body></html>\n");
-
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = rule.status;
-    let headers = resp.headers_mut();
-    headers.insert(header::LOCATION, location_value);
+    // Room for these and the two hyper adds (content-length, date) without growing.
+    let mut headers = HeaderMap::with_capacity(5);
+    headers.insert(header::LOCATION, location);
     headers.insert(header::CACHE_CONTROL, rule.cache_control.clone());
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    resp
+    let mut resp = Response::new(page);
+    *resp.status_mut() = rule.status;
+    *resp.headers_mut() = headers;
+    Ok(resp)
 }
 
 /// A short plain-text answer that no cache keeps.
-pub fn plain(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut resp = Response::new(Body::from(body.into()));
-    *resp.status_mut() = status;
-    let headers = resp.headers_mut();
+pub fn plain(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
     resp
 }
 
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    html_escape_into(&mut out, s);
-    out
+fn needs_html_escape(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
 }
 
-fn html_escape_into(out: &mut String, s: &str) {
+fn html_escape_into(out: &mut BytesMut, s: &[u8]) {
     let mut rest = s;
-    while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => "&#39;",
+    while let Some(i) = rest.iter().position(|&b| needs_html_escape(b)) {
+        out.put_slice(&rest[..i]);
+        out.put_slice(match rest[i] {
+            b'&' => b"&amp;",
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'"' => b"&quot;",
+            _ => b"&#39;",
         });
         rest = &rest[i + 1..];
     }
-    out.push_str(rest);
+    out.put_slice(rest);
 }
 
 #[cfg(test)]
@@ -276,6 +336,12 @@ mod tests {
             rule("example.com", "example.cn", 301),
             rule("api.example.com", "api.example.net", 308),
         ])
+    }
+
+    fn location(c: Covered<'_>, path: &str) -> Result<String, TargetError> {
+        let mut out = BytesMut::new();
+        write_location(c, path, &mut out)?;
+        Ok(String::from_utf8(out.to_vec()).expect("UTF-8"))
     }
 
     fn loc(rules: &Rules, host: &str, path: &str) -> String {
@@ -323,11 +389,23 @@ mod tests {
             "example.com:80:80",
             "example.com:http",
             "..example.com",
+            "example..com",
+            ".example.com",
             "[::1",
         ] {
             assert_eq!(r.lookup(host).err(), Some(HostError::Malformed), "{host}");
         }
         assert_eq!(r.lookup("").err(), Some(HostError::Missing));
+        let longest = format!("{}.example.com", "a".repeat(63));
+        assert!(matches!(r.lookup(&longest), Ok(Lookup::Covered(_))));
+        let too_long = format!("{}.example.com", "a".repeat(64));
+        assert_eq!(r.lookup(&too_long).err(), Some(HostError::Malformed));
+        // Ending in a digit without being an address is a name like any other.
+        assert!(matches!(
+            r.lookup("v2.example.com9"),
+            Ok(Lookup::NotCovered)
+        ));
+        assert!(matches!(r.lookup("1.2.3.4:80"), Ok(Lookup::NotCovered)));
     }
 
     #[test]
@@ -357,10 +435,38 @@ mod tests {
     }
 
     #[test]
-    fn escapes_html() {
+    fn redirect_page_escapes_the_link() {
+        let r = rules();
+        let Ok(Lookup::Covered(c)) = r.lookup("WWW.api.example.com") else {
+            panic!("covered")
+        };
+        let resp = redirect(c, "/a?b=1&c='<x>\"").expect("redirect");
+        let location = "https://www.api.example.net/a?b=1&c='<x>\"";
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(resp.headers()[header::LOCATION], location);
         assert_eq!(
-            html_escape(r#"/a?b=1&c="<x>'"#),
-            "/a?b=1&amp;c=&quot;&lt;x&gt;&#39;"
+            resp.headers()[header::CACHE_CONTROL],
+            "private, max-age=600"
+        );
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let link = "https://www.api.example.net/a?b=1&amp;c=&#39;&lt;x&gt;&quot;";
+        assert_eq!(
+            resp.body(),
+            &format!(
+                "<!DOCTYPE html>\n<html><head><title>308 Permanent Redirect</title></head>\
+                 <body><h1>Permanent Redirect</h1><p><a href=\"{link}\">{link}</a></p></body></html>\n"
+            )
+        );
+        // The per-thread buffer is cut, not overwritten: a second redirect leaves the
+        // first one's bytes alone.
+        let other = redirect(c, "/other").expect("redirect");
+        assert_eq!(resp.headers()[header::LOCATION], location);
+        assert_eq!(
+            other.headers()[header::LOCATION],
+            "https://www.api.example.net/other"
         );
     }
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# User-space instructions per redirect, geoline and nginx, under callgrind.
+#
+#   bash benches/redirect/callgrind.sh     # needs valgrind, nginx, libnginx-mod-http-geoip2, wrk
+#   GEOLINE_BIN=/path/to/geoline bash benches/redirect/callgrind.sh   # another build, as is
+#
+# The same job and configurations as run.sh (configs.sh). Each server runs alone under
+# `valgrind --tool=callgrind` on core 0; wrk warms it up, the counters are zeroed
+# (callgrind_control -z), wrk sends DURATION seconds of requests, the counters are dumped
+# (callgrind_control -d). Instructions per request = the dump's total / the access-log lines
+# written in between. Callgrind counts user-space instructions only, the same for every run:
+# a measure of the work done per request that the machine's load does not disturb (the
+# kernel's part, the same for both servers, is in run.sh's CPU per request).
+# The dumps stay in WORK for callgrind_annotate.
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CONNECTIONS=${CONNECTIONS:-50}
+WORK=${WORK:-/tmp/geoline-redirect-callgrind}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+GEOLINE_PORT=18190 NGINX_PORT=18191
+# shellcheck source=benches/redirect/configs.sh
+. "$HERE/configs.sh"
+
+if [ -z "${GEOLINE_BIN:-}" ]; then
+    (cd "$ROOT" && cargo build --release --bin geoline -q)
+    GEOLINE_BIN=$CARGO_TARGET_DIR/release/geoline
+fi
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+write_configs "$WORK" "$GEOLINE_PORT" "$NGINX_PORT"
+
+PID=
+cleanup() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 600); do
+        if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listening on port $1" >&2
+    exit 1
+}
+
+load() { # PORT SECONDS
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$2s" \
+        -H 'Host: example.com' -H 'X-Forwarded-For: 1.2.4.8' \
+        "http://127.0.0.1:$1/a/b?c=1" >"$WORK/wrk-last.txt"
+    if grep -q 'Non-2xx or 3xx' "$WORK/wrk-last.txt"; then
+        echo "errors in the responses:" >&2
+        cat "$WORK/wrk-last.txt" >&2
+        exit 1
+    fi
+}
+
+# measure NAME PORT ACCESS_LOG COMMAND... -> "NAME instructions requests instructions/request"
+measure() {
+    local name=$1 port=$2 log=$3
+    shift 3
+    taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.$name" \
+        "$@" >"$WORK/$name-stdout.log" 2>"$WORK/$name-stderr.log" &
+    PID=$!
+    wait_port "$port"
+    load "$port" "$WARMUP"
+    local before after
+    before=$(wc -l <"$log")
+    callgrind_control -z "$PID" >/dev/null 2>&1
+    load "$port" "$DURATION"
+    callgrind_control -d "$PID" >/dev/null 2>&1
+    after=$(wc -l <"$log")
+    cleanup
+    PID=
+    local dump total
+    dump=$(ls -t "$WORK/callgrind.$name".* | head -1)
+    total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+    awk -v n="$name" -v t="$total" -v r=$((after - before)) \
+        'BEGIN { printf "%-8s %14d %9d %12.0f\n", n, t, r, t / r }'
+}
+
+printf '%-8s %14s %9s %12s\n' server instructions requests 'per request'
+measure nginx "$NGINX_PORT" "$WORK/nginx-access.log" nginx -c "$WORK/nginx.conf" -p "$WORK"
+measure geoline "$GEOLINE_PORT" "$WORK/geoline-stdout.log" \
+    "$GEOLINE_BIN" serve --config "$WORK/geoline.toml"
+echo "dumps in $WORK (callgrind_annotate $WORK/callgrind.geoline.*)"
