@@ -99,8 +99,8 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
 
 /// The redirector's access log on standard output, whatever RUST_LOG says: one `write` per
 /// line to a duplicate of the descriptor, without `Stdout`'s lock and line buffer (the
-/// access log is the only writer there), unbuffered so that a line is on disk, as nginx's
-/// are without `buffer=`, when its response is sent.
+/// access log is the only writer there). Unbuffered, as nginx's is without `buffer=`: a
+/// line reaches the file when its response is made.
 fn install_access_log() -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::fd::AsFd;
