@@ -83,6 +83,13 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
     pub tcp_idle_timeout: Duration,
+    /// TCP connections open at once, in total and from one source address.
+    pub tcp_max_connections: usize,
+    pub tcp_max_connections_per_client: usize,
+    /// A started TCP message must arrive whole, and a response be taken, within this.
+    pub tcp_read_timeout: Duration,
+    /// Queries answered on one TCP connection before it is closed.
+    pub tcp_max_queries_per_connection: usize,
     /// UDP worker threads per address, each with its own `SO_REUSEPORT` socket; `None`
     /// means one per CPU the process may run on.
     pub udp_workers: Option<usize>,
@@ -239,6 +246,10 @@ struct RawDns {
     #[serde(default)]
     udp_workers: Option<Spanned<usize>>,
     udp_coalesce_us: Option<Spanned<u64>>,
+    tcp_max_connections: Option<Spanned<usize>>,
+    tcp_max_connections_per_client: Option<Spanned<usize>>,
+    tcp_read_timeout_secs: Option<Spanned<u64>>,
+    tcp_max_queries_per_connection: Option<Spanned<usize>>,
     rrl: Option<RawRrl>,
 }
 
@@ -752,6 +763,30 @@ impl SourceFile<'_> {
             listen: d.listen.into_inner(),
             max_udp_payload: payload,
             tcp_idle_timeout: Duration::from_secs(idle),
+            tcp_max_connections: self.in_range(
+                d.tcp_max_connections,
+                1024,
+                1..=1_000_000,
+                "dns.tcp_max_connections",
+            )?,
+            tcp_max_connections_per_client: self.in_range(
+                d.tcp_max_connections_per_client,
+                16,
+                1..=65_535,
+                "dns.tcp_max_connections_per_client",
+            )?,
+            tcp_read_timeout: Duration::from_secs(self.in_range(
+                d.tcp_read_timeout_secs,
+                5,
+                1..=300,
+                "dns.tcp_read_timeout_secs",
+            )?),
+            tcp_max_queries_per_connection: self.in_range(
+                d.tcp_max_queries_per_connection,
+                100,
+                1..=65_535,
+                "dns.tcp_max_queries_per_connection",
+            )?,
             udp_workers,
             rrl,
             udp_coalesce: Duration::from_micros(coalesce),
@@ -1355,6 +1390,15 @@ overlays = { china = "zones/example.com.china.zone" }
         assert_eq!(dns.max_udp_payload, 1232);
         assert_eq!(dns.tcp_idle_timeout, Duration::from_secs(10));
         assert_eq!(dns.udp_coalesce, Duration::from_micros(200));
+        assert_eq!(
+            (
+                dns.tcp_max_connections,
+                dns.tcp_max_connections_per_client,
+                dns.tcp_read_timeout,
+                dns.tcp_max_queries_per_connection
+            ),
+            (1024, 16, Duration::from_secs(5), 100)
+        );
         assert_eq!(c.line_names(), vec!["china", "default"]);
         assert_eq!(c.lines[0].cidrs.len(), 2);
         assert_eq!(c.geoip[0].layout, GeoIpLayoutChoice::Auto);
@@ -1424,6 +1468,14 @@ overlays = { china = "zones/example.com.china.zone" }
         }
         assert!(
             error_text(&format!("{GOOD}\n[dns.rrl]\nrate = 5\n")).contains("unknown field `rate`")
+        );
+        let tcp = GOOD.replace("[dns]\n", "[dns]\ntcp_max_connections_per_client = 0\n");
+        let err = error_text(&tcp);
+        assert!(
+            err.starts_with(
+                "test.toml:3: dns.tcp_max_connections_per_client 0 is outside 1..=65535"
+            ),
+            "{err}"
         );
     }
 

@@ -83,9 +83,7 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    // hickory-server logs every TCP query at info; that is a query log, not an event log.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_net=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Events on stderr, the access log alone on stdout: `serve >access.log 2>events.log`.
     let events = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let events = if json {

@@ -103,6 +103,8 @@ pub struct QueryMetrics {
     by_transport: [AtomicU64; 2],
     truncated: [AtomicU64; 2],
     with_client_subnet: AtomicU64,
+    /// The TCP listener's connections.
+    pub tcp: TcpMetrics,
 }
 
 impl QueryMetrics {
@@ -116,6 +118,7 @@ impl QueryMetrics {
             by_transport: Default::default(),
             truncated: Default::default(),
             with_client_subnet: AtomicU64::new(0),
+            tcp: TcpMetrics::default(),
         }
     }
 
@@ -225,6 +228,113 @@ impl QueryMetrics {
             &[],
             self.with_client_subnet.load(Ordering::Relaxed) as f64,
         );
+        self.tcp.expose(out);
+    }
+}
+
+/// Why a TCP connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpRefusal {
+    /// `tcp_max_connections` were open.
+    Total,
+    /// `tcp_max_connections_per_client` were open from the address.
+    PerClient,
+}
+
+/// Why geoline closed a TCP connection (clients closing, and errors, are not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpClose {
+    IdleTimeout,
+    /// A started message did not arrive whole in time.
+    ReadTimeout,
+    /// A response was not taken in time.
+    WriteTimeout,
+    /// `tcp_max_queries_per_connection` answered.
+    QueryLimit,
+}
+
+/// Labels, in the order of the enums' variants (which index the counters).
+const TCP_REFUSALS: [&str; 2] = ["total", "per_client"];
+const TCP_CLOSES: [&str; 4] = [
+    "idle_timeout",
+    "read_timeout",
+    "write_timeout",
+    "query_limit",
+];
+
+/// The TCP listener's connections: open now, accepted, refused by limit, closed by geoline.
+#[derive(Default)]
+pub struct TcpMetrics {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    refused: [AtomicU64; TCP_REFUSALS.len()],
+    closed: [AtomicU64; TCP_CLOSES.len()],
+}
+
+impl TcpMetrics {
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, reason: TcpRefusal) {
+        self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn close_reason(&self, reason: TcpClose) {
+        self.closed[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn open_now(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn expose(&self, out: &mut Exposition) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+        out.family(
+            "geoline_dns_tcp_connections_open",
+            "gauge",
+            "DNS TCP connections open now.",
+        );
+        out.sample("geoline_dns_tcp_connections_open", &[], load(&self.open));
+        out.family(
+            "geoline_dns_tcp_connections_accepted_total",
+            "counter",
+            "DNS TCP connections accepted within the limits.",
+        );
+        out.sample(
+            "geoline_dns_tcp_connections_accepted_total",
+            &[],
+            load(&self.accepted),
+        );
+        out.family(
+            "geoline_dns_tcp_connections_refused_total",
+            "counter",
+            "DNS TCP connections closed on accept because a limit was reached, by limit.",
+        );
+        for (i, label) in TCP_REFUSALS.iter().enumerate() {
+            out.sample(
+                "geoline_dns_tcp_connections_refused_total",
+                &[("limit", label)],
+                load(&self.refused[i]),
+            );
+        }
+        out.family(
+            "geoline_dns_tcp_connections_closed_total",
+            "counter",
+            "DNS TCP connections geoline closed, by reason (timeouts and the query limit).",
+        );
+        for (i, label) in TCP_CLOSES.iter().enumerate() {
+            out.sample(
+                "geoline_dns_tcp_connections_closed_total",
+                &[("reason", label)],
+                load(&self.closed[i]),
+            );
+        }
     }
 }
 

@@ -239,7 +239,6 @@ pub struct Running {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     udp_workers: Vec<std::thread::JoinHandle<()>>,
-    tcp: Option<hickory_server::Server<tcp::TcpHandler>>,
 }
 
 /// Loads everything and starts the listeners the configuration enables, the admin
@@ -267,7 +266,6 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
-        tcp: None,
     };
     // One classification for every listener: a database reload reaches them all at once.
     if let Some(redirect) = &config.redirect {
@@ -306,7 +304,14 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 running.dns_tcp.push(addr);
             }
         }
-        running.tcp = Some(tcp::server(listeners, state.clone(), dns.tcp_idle_timeout));
+        let limits = tcp::TcpLimits {
+            max_connections: dns.tcp_max_connections,
+            max_connections_per_client: dns.tcp_max_connections_per_client,
+            idle_timeout: dns.tcp_idle_timeout,
+            read_timeout: dns.tcp_read_timeout,
+            max_queries_per_connection: dns.tcp_max_queries_per_connection,
+        };
+        tcp::spawn(listeners, state.clone(), limits, &shutdown, &mut tasks);
         info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, udp_workers = workers, "dns listening");
     }
     if let Some(a) = &config.admin {
@@ -364,9 +369,6 @@ impl Running {
     /// Stops accepting, lets the listeners finish what they hold, and returns.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        if let Some(mut tcp) = self.tcp.take() {
-            let _ = tcp.shutdown_gracefully().await;
-        }
         while self.tasks.join_next().await.is_some() {}
         // UDP workers see the cancelled token within their receive timeout.
         let workers = std::mem::take(&mut self.udp_workers);

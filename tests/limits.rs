@@ -205,3 +205,159 @@ async fn rrl_off_by_default_and_when_disabled() {
         assert_eq!(metric(admin, &rrl_series("answer", "dropped")).await, 0);
     }
 }
+
+async fn tcp_answers(conn: &mut Tcp, id: u16) {
+    let mut q = Query::new("www.example.com", A);
+    q.id = id;
+    assert_full_answer(&conn.ask(&q).await, "192.0.2.10");
+}
+
+#[tokio::test]
+async fn tcp_connections_per_client_capped() {
+    let dir = TempDir::new("limits-tcp-client");
+    let s = start(&dir, "").await;
+    let admin = s.admin.expect("admin");
+    let mut held = Vec::new();
+    for i in 0..16 {
+        let mut conn = Tcp::connect_from("127.0.0.1:0", s.tcp4).await;
+        tcp_answers(&mut conn, i).await;
+        held.push(conn);
+    }
+    // The 17th from the same address is closed at once; another address is served.
+    let mut extra = Tcp::connect_from("127.0.0.1:0", s.tcp4).await;
+    assert!(extra.closed_within(Duration::from_secs(2)).await);
+    let mut other = Tcp::connect_from("127.0.0.7:0", s.tcp4).await;
+    tcp_answers(&mut other, 100).await;
+    for (i, conn) in held.iter_mut().enumerate() {
+        tcp_answers(conn, 200 + i as u16).await;
+    }
+    let refused = "geoline_dns_tcp_connections_refused_total{limit=\"per_client\"}";
+    assert_eq!(metric(admin, refused).await, 1);
+    assert_eq!(metric(admin, "geoline_dns_tcp_connections_open").await, 17);
+
+    // A closed connection frees its place.
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        let mut conn = Tcp::connect_from("127.0.0.1:0", s.tcp4).await;
+        if !conn.closed_within(Duration::from_millis(100)).await {
+            again = Some(conn);
+            break;
+        }
+    }
+    tcp_answers(&mut again.expect("admitted once one closed"), 300).await;
+}
+
+#[tokio::test]
+async fn tcp_connections_capped_in_total() {
+    let dir = TempDir::new("limits-tcp-total");
+    let s = start(&dir, "tcp_max_connections = 3\n").await;
+    let admin = s.admin.expect("admin");
+    let mut held = Vec::new();
+    for i in 0..3u16 {
+        let mut conn = Tcp::connect_from(&format!("127.0.0.{}:0", 10 + i), s.tcp4).await;
+        tcp_answers(&mut conn, i).await;
+        held.push(conn);
+    }
+    let mut extra = Tcp::connect_from("127.0.0.20:0", s.tcp4).await;
+    assert!(extra.closed_within(Duration::from_secs(2)).await);
+    for conn in &mut held {
+        tcp_answers(conn, 9).await;
+    }
+    let refused = "geoline_dns_tcp_connections_refused_total{limit=\"total\"}";
+    assert_eq!(metric(admin, refused).await, 1);
+    assert_eq!(
+        metric(admin, "geoline_dns_tcp_connections_accepted_total").await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn tcp_slowloris_cut_off_while_others_are_answered() {
+    let dir = TempDir::new("limits-tcp-slow");
+    let s = start(
+        &dir,
+        "tcp_read_timeout_secs = 1\ntcp_idle_timeout_secs = 30\n",
+    )
+    .await;
+    let admin = s.admin.expect("admin");
+    let mut slow = Tcp::connect(s.tcp4).await;
+    slow.write_all(&[0]).await.expect("one byte");
+    let started = std::time::Instant::now();
+    let mut good = Tcp::connect(s.tcp4).await;
+    for i in 0..5 {
+        tcp_answers(&mut good, i).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slow.closed_within(Duration::from_secs(3)).await, "cut off");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    // The patient client is still answered: it is idle, not slow.
+    tcp_answers(&mut good, 99).await;
+    let closed = "geoline_dns_tcp_connections_closed_total{reason=\"read_timeout\"}";
+    assert_eq!(metric(admin, closed).await, 1);
+}
+
+#[tokio::test]
+async fn tcp_pipelined_answers_in_order_up_to_the_query_limit() {
+    let dir = TempDir::new("limits-tcp-queries");
+    let s = start(&dir, "tcp_max_queries_per_connection = 4\n").await;
+    let admin = s.admin.expect("admin");
+    let mut conn = Tcp::connect(s.tcp4).await;
+    // Six queries in one write; names alternate so that order is visible in the answers.
+    let mut wire = Vec::new();
+    for i in 0..6u16 {
+        let name = if i % 2 == 0 {
+            "www.example.com"
+        } else {
+            "mail.example.com"
+        };
+        let mut q = Query::new(name, A);
+        q.id = 500 + i;
+        let bytes = q.bytes();
+        wire.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&bytes);
+    }
+    conn.write_all(&wire).await.expect("write");
+    for i in 0..4u16 {
+        let raw = conn.recv_raw(Duration::from_secs(5)).await.expect("answer");
+        let r = Reply::parse(raw);
+        assert_eq!(r.id(), 500 + i, "in order");
+        let address = if i % 2 == 0 {
+            "192.0.2.10"
+        } else {
+            "192.0.2.25"
+        };
+        assert_full_answer(&r, address);
+    }
+    // The limit reached: closed after the fourth answer, the rest unanswered.
+    assert!(conn.closed_within(Duration::from_secs(2)).await);
+    let closed = "geoline_dns_tcp_connections_closed_total{reason=\"query_limit\"}";
+    assert_eq!(metric(admin, closed).await, 1);
+}
+
+#[tokio::test]
+async fn tcp_malformed_messages_and_shutdown() {
+    let dir = TempDir::new("limits-tcp-bad");
+    let s = start(&dir, "").await;
+    // A header with no question: FORMERR, and the connection goes on.
+    let mut conn = Tcp::connect(s.tcp4).await;
+    conn.send_raw(&[0x77, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        .await;
+    let raw = conn
+        .recv_raw(Duration::from_secs(5))
+        .await
+        .expect("FORMERR");
+    assert_eq!((raw[0], raw[1], raw[3] & 0x0f), (0x77, 0x01, 1));
+    tcp_answers(&mut conn, 1).await;
+    // Too short for an ID: nothing to answer, the connection is closed.
+    conn.send_raw(&[1, 2, 3]).await;
+    assert!(conn.closed_within(Duration::from_secs(2)).await);
+
+    // Shutdown closes idle connections and returns promptly.
+    let mut idle = Tcp::connect(s.tcp4).await;
+    tcp_answers(&mut idle, 2).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(3), s.running.shutdown()).await;
+    assert!(stopped.is_ok(), "shutdown waited for an idle connection");
+    assert!(idle.closed_within(Duration::from_secs(1)).await);
+}

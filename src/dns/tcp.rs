@@ -1,106 +1,236 @@
-//! DNS over TCP (RFC 7766) through hickory-server.
+//! DNS over TCP (RFC 7766): geoline's own accept loop, with the limits a public server
+//! needs against clients that hold connections open.
 //!
-//! hickory-server owns the connections: accepting, length-prefixed framing, several queries
-//! per connection, and closing a connection idle for the configured timeout. This module is
-//! the adapter from its [`RequestHandler`] to [`super::respond`], so TCP answers are decided
-//! exactly as UDP ones are; only the size limit differs. A message hickory cannot decode at
-//! all gets hickory's own FORMERR.
+//! This module owns the connections: accepting them within the limits (in total and per
+//! source address; over a limit a connection is accepted and closed at once), the 2-byte
+//! length framing, several queries per connection answered in order (pipelined queries
+//! are read from the buffer as they come), and closing a connection that is idle too long,
+//! takes too long to send a started message or to take a response (slowloris), or has
+//! asked its share of queries. Answers are decided by [`DnsState::decide`] exactly as UDP
+//! ones are; only the size limit differs. A message that does not parse gets FORMERR when
+//! it has a header to answer, else the connection is closed.
+//!
+//! It does not decide answers or rate-limit them: a TCP client has proven its address.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet as HickorySubnet, EdnsOption};
-use hickory_server::Server;
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::DnsState;
 use super::respond::Transport;
-use super::response::{EdnsReply, Encoded};
+use crate::metrics::{TcpClose, TcpMetrics, TcpRefusal};
 
-/// hickory-server's handler for geoline's TCP listeners.
-pub struct TcpHandler {
-    state: Arc<DnsState>,
+/// The limits of the TCP listener (`[dns]` `tcp_*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections open at once, over every listener.
+    pub max_connections: usize,
+    /// Connections open at once from one source address.
+    pub max_connections_per_client: usize,
+    /// How long a connection may wait between messages (RFC 7766 6.2.3).
+    pub idle_timeout: Duration,
+    /// How long a started message may take to arrive whole, and a response to be taken.
+    pub read_timeout: Duration,
+    /// Queries answered on one connection before it is closed.
+    pub max_queries_per_connection: usize,
 }
 
-/// Starts hickory-server on `listeners`; the caller keeps the server to shut it down.
-pub fn server(
+/// Starts an accept loop on each listener in `tasks`. They stop accepting when `shutdown`
+/// is cancelled, and finish once every connection has (a connection stops when it is
+/// idle, after answering the message it is reading).
+pub fn spawn(
     listeners: Vec<TcpListener>,
     state: Arc<DnsState>,
-    idle_timeout: Duration,
-) -> Server<TcpHandler> {
-    let mut server = Server::new(TcpHandler { state });
+    limits: TcpLimits,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let shared = Arc::new(Shared {
+        state,
+        limits,
+        open: Mutex::new(Open::default()),
+    });
     for listener in listeners {
-        server.register_listener(listener, idle_timeout, 64);
+        tasks.spawn(accept_loop(listener, shared.clone(), shutdown.clone()));
     }
-    server
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for TcpHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let src = request.src();
-        let Some(decision) = self
-            .state
-            .decide(request.as_slice(), src.ip(), Transport::Tcp)
-        else {
-            return no_response(request);
-        };
-        // A TCP response is at most 65535 bytes and hickory writes it whole: never truncated.
-        let outcome = decision.outcome(Encoded { truncated: false });
-        self.state.metrics.record(&outcome, Transport::Tcp);
-        let r = &decision.response;
-        let edns = r.edns.as_ref().map(hickory_edns);
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = r.authoritative;
-        metadata.response_code = r.rcode;
-        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
-        let message = builder.build(
-            metadata,
-            r.answers.iter(),
-            r.authority.iter(),
-            std::iter::empty(),
-            r.additional.iter(),
-        );
-        match response_handle.send_response(message).await {
-            Ok(info) => info,
-            Err(e) => {
-                debug!(error = %e, %src, "tcp send");
-                no_response(request)
+/// What every connection of every listener shares.
+struct Shared {
+    state: Arc<DnsState>,
+    limits: TcpLimits,
+    open: Mutex<Open>,
+}
+
+/// The connections open: in total and by source address. Touched on accept and close
+/// only, never per query.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_client: HashMap<IpAddr, usize>,
+}
+
+impl Shared {
+    fn metrics(&self) -> &TcpMetrics {
+        &self.state.metrics.tcp
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, Open> {
+        // Nothing can panic while the lock is held; a poisoned lock still holds valid counts.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection from `client` in, or says which limit it is over.
+    fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Admitted, TcpRefusal> {
+        let mut open = self.open();
+        if open.total >= self.limits.max_connections {
+            return Err(TcpRefusal::Total);
+        }
+        let n = open.by_client.entry(client).or_insert(0);
+        if *n >= self.limits.max_connections_per_client {
+            return Err(TcpRefusal::PerClient);
+        }
+        *n += 1;
+        open.total += 1;
+        self.metrics().opened();
+        Ok(Admitted {
+            shared: self.clone(),
+            client,
+        })
+    }
+}
+
+/// A connection counted in [`Open`]; dropping it counts it out.
+struct Admitted {
+    shared: Arc<Shared>,
+    client: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.shared.open();
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.by_client.remove(&self.client);
             }
         }
+        self.shared.metrics().closed();
     }
 }
 
-fn hickory_edns(reply: &EdnsReply) -> Edns {
-    let mut edns = Edns::new();
-    edns.set_max_payload(reply.udp_payload);
-    edns.set_version(0);
-    edns.set_dnssec_ok(reply.dnssec_ok);
-    if let Some((subnet, scope)) = reply.client_subnet {
-        edns.options_mut()
-            .insert(EdnsOption::Subnet(HickorySubnet::new(
-                subnet.address,
-                subnet.source_prefix,
-                scope,
-            )));
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => match shared.admit(peer.ip().to_canonical()) {
+                    Ok(admitted) => {
+                        connections.spawn(connection(stream, peer, admitted, shutdown.clone()));
+                    }
+                    // Dropping the stream closes it at once.
+                    Err(reason) => shared.metrics().refused(reason),
+                },
+                // Out of descriptors or the like: pause rather than spin.
+                Err(e) => {
+                    debug!(error = %e, "tcp accept");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
     }
-    edns
+    while connections.join_next().await.is_some() {}
 }
 
-fn no_response(request: &Request) -> ResponseInfo {
-    let mut metadata = Metadata::response_from_request(&request.metadata);
-    metadata.response_code = ResponseCode::ServFail;
-    ResponseInfo::from(Header {
-        metadata,
-        counts: HeaderCounts::default(),
-    })
+/// Serves one connection until it closes, and counts why it closed.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+    shutdown: CancellationToken,
+) {
+    let shared = &admitted.shared;
+    // Nagle would hold back a response while the previous one is unacknowledged.
+    let _ = stream.set_nodelay(true);
+    let why = serve(BufReader::new(stream), peer, shared, &shutdown).await;
+    if let Some(why) = why {
+        shared.metrics().close_reason(why);
+    }
+}
+
+/// Answers queries in order; returns why it stopped (`None`: the client closed, an I/O
+/// error, an unreadable message, or shutdown).
+async fn serve(
+    mut stream: BufReader<TcpStream>,
+    peer: SocketAddr,
+    shared: &Shared,
+    shutdown: &CancellationToken,
+) -> Option<TcpClose> {
+    let limits = &shared.limits;
+    let mut message = Vec::with_capacity(512);
+    let mut body = Vec::with_capacity(512);
+    let mut frame = Vec::with_capacity(514);
+    for _ in 0..limits.max_queries_per_connection {
+        // Wait for the next message to start.
+        let started = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = tokio::time::timeout(limits.idle_timeout, stream.fill_buf()) => r,
+        };
+        match started {
+            Err(_) => return Some(TcpClose::IdleTimeout),
+            Ok(Ok(buf)) if !buf.is_empty() => {}
+            Ok(_) => return None,
+        }
+        // It must arrive whole in time: a client sending a byte now and then is cut off.
+        match tokio::time::timeout(limits.read_timeout, read_message(&mut stream, &mut message))
+            .await
+        {
+            Err(_) => return Some(TcpClose::ReadTimeout),
+            Ok(Err(e)) => {
+                debug!(error = %e, %peer, "tcp read");
+                return None;
+            }
+            Ok(Ok(())) => {}
+        }
+        // Not even a header to answer: nothing to say on this connection.
+        let decision = shared.state.decide(&message, peer.ip(), Transport::Tcp)?;
+        let encoded = decision.response.encode(decision.size_limit, &mut body);
+        let len = u16::try_from(body.len()).ok()?;
+        shared
+            .state
+            .metrics
+            .record(&decision.outcome(encoded), Transport::Tcp);
+        frame.clear();
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&body);
+        match tokio::time::timeout(limits.read_timeout, stream.get_mut().write_all(&frame)).await {
+            Err(_) => return Some(TcpClose::WriteTimeout),
+            Ok(Err(e)) => {
+                debug!(error = %e, %peer, "tcp write");
+                return None;
+            }
+            Ok(Ok(())) => {}
+        }
+    }
+    Some(TcpClose::QueryLimit)
+}
+
+/// Reads one length-prefixed message into `message`.
+async fn read_message(stream: &mut BufReader<TcpStream>, message: &mut Vec<u8>) -> io::Result<()> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    message.resize(usize::from(u16::from_be_bytes(len)), 0);
+    stream.read_exact(message).await?;
+    Ok(())
 }

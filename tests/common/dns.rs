@@ -355,6 +355,22 @@ impl Tcp {
         }
     }
 
+    /// Connects from `from` (an address on this host, such as 127.0.0.5: every 127/8
+    /// address is local on Linux), so that a test can be several clients.
+    pub async fn connect_from(from: &str, server: SocketAddr) -> Tcp {
+        let from: SocketAddr = from.parse().expect("client address");
+        let socket = if from.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .expect("tcp socket");
+        socket.bind(from).expect("bind client");
+        Tcp {
+            stream: socket.connect(server).await.expect("tcp connect"),
+        }
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream
             .write_all(&(bytes.len() as u16).to_be_bytes())
