@@ -5,16 +5,20 @@
 #   GEOLINE_BIN=/path/to/geoline bash benches/redirect/callgrind.sh   # another build, as is
 #
 # The same job and configurations as run.sh (configs.sh). Each server runs alone under
-# `valgrind --tool=callgrind` on core 0; wrk warms it up, the counters are zeroed
-# (callgrind_control -z), wrk sends DURATION seconds of requests, the counters are dumped
-# (callgrind_control -d). Instructions per request = the dump's total / the access-log lines
-# written in between. Callgrind counts user-space instructions only, the same for every run:
-# a measure of the work done per request that the machine's load does not disturb (the
-# kernel's part, the same for both servers, is in run.sh's CPU per request).
-# The dumps stay in WORK for callgrind_annotate.
+# `valgrind --tool=callgrind` on core 0; wrk warms it up, then two measured runs follow,
+# SHORT and DURATION seconds, each with the counters zeroed before (callgrind_control -z)
+# and dumped after (callgrind_control -d), and the access-log lines it wrote counted.
+# Instructions per request = (long run's total - short run's) / (long run's requests -
+# short run's): both runs open the same 50 connections, so what a connection costs once
+# (accept, task, buffers) cancels out, and what is left is the cost of one more request on
+# a kept-alive connection. Callgrind counts user-space instructions only, the same for every
+# run: a measure of the work per request that the machine's load does not disturb (the
+# kernel's part, the same for both servers, is in run.sh's CPU per request). The dumps stay
+# in WORK for callgrind_annotate.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+SHORT=${SHORT:-2}
 WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 WORK=${WORK:-/tmp/geoline-redirect-callgrind}
@@ -57,7 +61,19 @@ load() { # PORT SECONDS
     fi
 }
 
-# measure NAME PORT ACCESS_LOG COMMAND... -> "NAME instructions requests instructions/request"
+# counted NAME PORT PID ACCESS_LOG SECONDS -> "instructions requests" of one run
+counted() {
+    local name=$1 port=$2 pid=$3 log=$4 seconds=$5 before after dump
+    before=$(wc -l <"$log")
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    load "$port" "$seconds"
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    after=$(wc -l <"$log")
+    dump=$(ls -t "$WORK/callgrind.$name".* | head -1)
+    echo "$(awk '/^(summary|totals):/ { print $2; exit }' "$dump") $((after - before))"
+}
+
+# measure NAME PORT ACCESS_LOG COMMAND... -> one line of the table
 measure() {
     local name=$1 port=$2 log=$3
     shift 3
@@ -66,22 +82,19 @@ measure() {
     PID=$!
     wait_port "$port"
     load "$port" "$WARMUP"
-    local before after
-    before=$(wc -l <"$log")
-    callgrind_control -z "$PID" >/dev/null 2>&1
-    load "$port" "$DURATION"
-    callgrind_control -d "$PID" >/dev/null 2>&1
-    after=$(wc -l <"$log")
+    local short long
+    short=$(counted "$name" "$port" "$PID" "$log" "$SHORT")
+    long=$(counted "$name" "$port" "$PID" "$log" "$DURATION")
     cleanup
     PID=
-    local dump total
-    dump=$(ls -t "$WORK/callgrind.$name".* | head -1)
-    total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
-    awk -v n="$name" -v t="$total" -v r=$((after - before)) \
-        'BEGIN { printf "%-8s %14d %9d %12.0f\n", n, t, r, t / r }'
+    # shellcheck disable=SC2086
+    set -- $short $long
+    awk -v n="$name" -v si="$1" -v sr="$2" -v li="$3" -v lr="$4" 'BEGIN {
+        printf "%-8s %9d %12.0f %9d %12.0f %14.0f\n", n, sr, si / sr, lr, li / lr, (li - si) / (lr - sr) }'
 }
 
-printf '%-8s %14s %9s %12s\n' server instructions requests 'per request'
+printf '%-8s %9s %12s %9s %12s %14s\n' server requests 'instr/req' requests 'instr/req' 'per extra req'
+printf '%-8s %22s %22s\n' '' "(${SHORT}s run)" "(${DURATION}s run)"
 measure nginx "$NGINX_PORT" "$WORK/nginx-access.log" nginx -c "$WORK/nginx.conf" -p "$WORK"
 measure geoline "$GEOLINE_PORT" "$WORK/geoline-stdout.log" \
     "$GEOLINE_BIN" serve --config "$WORK/geoline.toml"
