@@ -6,6 +6,7 @@
 pub mod dns;
 pub mod http;
 pub mod mmdb;
+pub mod raw_http;
 pub mod site;
 
 use std::net::SocketAddr;
