@@ -6,11 +6,12 @@
 mod common;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::raw_http::{connect, read_until_closed};
 use common::{TempDir, mmdb};
 use geoline::config::Config;
 use geoline::redirect::{access_log, proxy_protocol};
@@ -23,7 +24,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
 
 const MAINLAND: &str = "1.2.4.8";
@@ -264,13 +265,6 @@ impl Resp {
     }
 }
 
-async fn connect(to: SocketAddr, from: &str) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    let from: IpAddr = from.parse().expect("from address");
-    socket.bind(SocketAddr::new(from, 0)).expect("bind source");
-    socket.connect(to).await.expect("connect")
-}
-
 /// Reads one response: the head, then `content-length` bytes.
 async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> Resp {
     let mut buf = Vec::new();
@@ -341,19 +335,6 @@ fn request(host: &str, path: &str, extra: &[&str]) -> String {
     }
     r.push_str("\r\n");
     r
-}
-
-/// Reads until the server closes; returns what it sent before closing.
-async fn read_until_closed(s: &mut (impl AsyncRead + Unpin), within: Duration) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(within, s.read(&mut chunk)).await {
-            Err(_) => panic!("still open after {within:?}; got {out:?}"),
-            Ok(Ok(0)) | Ok(Err(_)) => return out,
-            Ok(Ok(n)) => out.extend_from_slice(&chunk[..n]),
-        }
-    }
 }
 
 fn redirect_body(code: u16, reason: &str, location: &str) -> String {
