@@ -169,6 +169,17 @@ impl Zone {
         )
     }
 
+    /// Builds a zone from text instead of files, as if the base file had been read from
+    /// `path`: the base file's text and, optionally, an overlay's for the first of two lines.
+    /// What the loader says of a file, without the file system (the `zone_file` fuzz target).
+    pub fn from_text(path: &Path, base: &str, overlay: Option<&str>) -> Result<Zone, ZoneError> {
+        let overlays = overlay
+            .map(|text| (LineId(0), Source { path, text }))
+            .into_iter()
+            .collect();
+        Zone::build(None, Source { path, text: base }, overlays, 2)
+    }
+
     /// Builds a zone from file contents; `lines` is the number of lines, `default` included.
     pub(crate) fn build(
         origin: Option<&Name>,
