@@ -103,7 +103,7 @@ for rrl in off on; do
     flood=$!
     # Ahead of the flood for core 1, so that it sends at its rate whatever the flood does.
     legit_out="$(nice -n -10 taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -a 127.0.1.1 -d "$WORK/legit.txt" \
-        -l "$DURATION" -Q "$LEGIT_RATE" -c 1 -q 100 -t 1 2>&1)"
+        -l "$DURATION" -Q "$LEGIT_RATE" -c 1 -q 4000 -t 1 2>&1)"
     wait "$flood" || true
     flood_out="$(cat "$WORK/flood-$rrl.out")"
     fs=$(dnsperf_field "$flood_out" "Queries sent:")
