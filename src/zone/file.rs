@@ -316,6 +316,8 @@ fn entries(text: &str) -> Vec<Entry> {
             // feed: text after a bare CR in a comment is read, and rejected, as data.
             if c == '\r' {
                 in_comment = false;
+                // A CR with no LF after it is an error the entry must be blamed for.
+                has_token |= !text[i + 1..].starts_with('\n');
             }
             continue;
         }
@@ -578,6 +580,8 @@ ns1 A 192.0.2.53
         let e = base_error(&format!("{HEAD}www A 192.0.2.1\n; a\rb\nok A 192.0.2.2\n"));
         assert!(e.starts_with("z.zone:10: "), "{e}");
         assert!(e.contains("illegal character"), "{e}");
+        let e = base_error(&format!("{HEAD}www A 192.0.2.1\n; a\r"));
+        assert!(e.starts_with("z.zone:10: "), "{e}");
     }
 
     #[test]
