@@ -84,9 +84,9 @@ impl DnsState {
         cache: &mut AnswerCache,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
-        let zones = self.zones.load();
-        let classifier = self.classifier.load();
         if let Some(query) = QuickQuery::parse(bytes) {
+            let zones = self.zones.load();
+            let classifier = self.classifier.load();
             cache.bind(&zones, &classifier);
             let answered = prepared::answer(
                 &zones,
@@ -101,12 +101,7 @@ impl DnsState {
                 return self.limit(source, outcome, query.name(), out);
             }
         }
-        let snapshot = Snapshot {
-            zones: &zones,
-            lines: classifier.map(),
-            max_udp_payload: self.max_udp_payload,
-        };
-        let decision = respond::respond(&snapshot, bytes, source, Transport::Udp)?;
+        let decision = self.decide(bytes, source, Transport::Udp)?;
         let encoded = decision.response.encode(decision.size_limit, out);
         let outcome = decision.outcome(encoded);
         if self.rrl.is_none() {

@@ -1,11 +1,12 @@
 //! The UDP listener: worker threads, each with its own `SO_REUSEPORT` socket on the same
 //! address, receiving and sending in batches ([`super::mmsg`]) and answering in order.
 //!
-//! geoline answers UDP itself rather than through hickory-server's UDP stream, for two
-//! reasons that are about correctness before speed: hickory sizes a UDP response by the OPT
-//! record of the *response* (not the requester's payload size), and when a response
-//! overflows it drops the OPT record, and with it the Client Subnet option that resolvers
-//! like Google Public DNS require on every answer ([`super::response`] keeps it).
+//! geoline answers UDP (and TCP, [`super::tcp`]) itself rather than through hickory-server,
+//! for two reasons that are about correctness before speed: hickory-server sizes a UDP
+//! response by the OPT record of the *response* (not the requester's payload size), and
+//! when a response overflows it drops the OPT record, and with it the Client Subnet option
+//! that resolvers like Google Public DNS require on every answer ([`super::response`]
+//! keeps it).
 //!
 //! Deciding is CPU-only and fast, so a worker is a plain thread that blocks in the kernel
 //! and answers everything it received before receiving again: no task per datagram, no
