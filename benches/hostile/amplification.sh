@@ -12,7 +12,7 @@ build_geoline
 
 # The shipped zone plus one large TXT RRset: seven strings of 230 characters.
 ZONE="$WORK/example.com.zone"
-cp "$ROOT/zones/example.com.zone" "$ZONE"
+cp "$ROOT/zones/example.com.zone" "$ROOT/zones/example.com.china.zone" "$WORK/"
 {
     printf 'big IN TXT'
     for i in 1 2 3 4 5 6 7; do printf ' "%s"' "$(printf "$i%.0s" $(seq 1 230))"; done
@@ -23,23 +23,8 @@ printf '%-10s %-6s %-10s %6s %6s %7s %3s %3s\n' max_udp query edns q_bytes r_byt
 port=5330
 for max in 1232 4096; do
     port=$((port + 1))
-    cat > "$WORK/geoline-$max.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$port"]
-max_udp_payload = $max
-udp_workers = 1
-
-[[geoip]]
-path = "$ROOT/geoip/geo-whois-asn-country.mmdb"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "$ZONE"
-overlays = { china = "$ROOT/zones/example.com.china.zone" }
-TOML
+    geoline_config "$port" "$ROOT/geoip/geo-whois-asn-country.mmdb" "$WORK" \
+        "max_udp_payload = $max" > "$WORK/geoline-$max.toml"
     start_geoline "g$max" 0 "$WORK/geoline-$max.toml"
     pid_var="PID_g$max"
     wait_dns "$port"

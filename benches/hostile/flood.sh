@@ -62,26 +62,8 @@ fi
 
 PORT=5340
 config() { # RRL_BLOCK
-    cat <<TOML
-[dns]
-listen = ["127.0.0.1:$PORT"]
-udp_workers = 1
-
-[admin]
-listen = "127.0.0.1:9340"
-
-[[geoip]]
-path = "$ROOT/geoip/geo-whois-asn-country.mmdb"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "$ROOT/zones/example.com.zone"
-overlays = { china = "$ROOT/zones/example.com.china.zone" }
-$1
-TOML
+    geoline_config "$PORT" "$ROOT/geoip/geo-whois-asn-country.mmdb" "$ROOT/zones" "" \
+        "$(printf '[admin]\nlisten = "127.0.0.1:9340"\n\n%s' "$1")"
 }
 
 echo "== ${DURATION}s per phase; flood at full rate from 127.0.0.1, legitimate $LEGIT_RATE q/s from 127.0.1.1; geoline CPU quota ${QUOTA:-0}% of core 0"

@@ -39,6 +39,31 @@ start_geoline() {
     eval "PID_$name=$pid"
 }
 
+# geoline_config PORT DB ZONE_DIR [DNS_KEYS] [SECTIONS]: on stdout, a geoline.toml with one
+# UDP worker on 127.0.0.1:PORT, the china line from DB, and ZONE_DIR/example.com.zone with
+# its overlay ZONE_DIR/example.com.china.zone; DNS_KEYS go into [dns], SECTIONS after it.
+geoline_config() {
+    cat <<TOML
+[dns]
+listen = ["127.0.0.1:$1"]
+udp_workers = 1
+${4:-}
+
+${5:-}
+
+[[geoip]]
+path = "$2"
+
+[[line]]
+name = "china"
+countries = ["CN"]
+
+[[zone]]
+file = "$3/example.com.zone"
+overlays = { china = "$3/example.com.china.zone" }
+TOML
+}
+
 # wait_dns PORT: until the server answers the apex SOA.
 wait_dns() {
     for _ in $(seq 1 100); do

@@ -34,28 +34,9 @@ cp "$ROOT/geoip/geo-whois-asn-country.mmdb" "$WORK/geoip/country.mmdb"
 cp "$ROOT/zones/example.com.zone" "$ROOT/zones/example.com.china.zone" "$WORK/zones/"
 PORT=5350
 ADMIN=127.0.0.1:9350
-cat > "$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$PORT"]
-udp_workers = 1
-
-[admin]
-listen = "$ADMIN"
-
-[reload]
-debounce_ms = 200
-
-[[geoip]]
-path = "$WORK/geoip/country.mmdb"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "$WORK/zones/example.com.zone"
-overlays = { china = "$WORK/zones/example.com.china.zone" }
-TOML
+geoline_config "$PORT" "$WORK/geoip/country.mmdb" "$WORK/zones" "" \
+    "$(printf '[admin]\nlisten = "%s"\n\n[reload]\ndebounce_ms = 200' "$ADMIN")" \
+    > "$WORK/geoline.toml"
 start_geoline soak 0 "$WORK/geoline.toml"
 pid="$PID_soak"
 wait_dns "$PORT"
