@@ -311,14 +311,16 @@ fn entries(text: &str) -> Vec<Entry> {
             }
             continue;
         }
+        if c == '\r' && !in_quote && !in_list {
+            // Outside quotes and parentheses hickory's lexer reads a CR, in a comment or not,
+            // as the start of a line end, which must be CRs and then a LF. Anything else after
+            // it is an error; the entry it is in (if only a CR, a new one) takes the blame.
+            in_comment = false;
+            in_token = false;
+            has_token |= !text[i + 1..].trim_start_matches('\r').starts_with('\n');
+            continue;
+        }
         if in_comment {
-            // hickory's lexer ends a comment at a carriage return too, and then wants a line
-            // feed: text after a bare CR in a comment is read, and rejected, as data.
-            if c == '\r' {
-                in_comment = false;
-                // A CR with no LF after it is an error the entry must be blamed for.
-                has_token |= !text[i + 1..].starts_with('\n');
-            }
             continue;
         }
         if in_quote {
@@ -575,13 +577,22 @@ ns1 A 192.0.2.53
     }
 
     #[test]
-    fn bare_carriage_return_in_a_comment_names_its_line() {
+    fn bare_carriage_return_names_its_line() {
         // Found by the zone_file fuzz target: the error had no line.
         let e = base_error(&format!("{HEAD}www A 192.0.2.1\n; a\rb\nok A 192.0.2.2\n"));
         assert!(e.starts_with("z.zone:10: "), "{e}");
         assert!(e.contains("illegal character"), "{e}");
         let e = base_error(&format!("{HEAD}www A 192.0.2.1\n; a\r"));
         assert!(e.starts_with("z.zone:10: "), "{e}");
+        // A CR outside a comment: alone in a file, before data, after data.
+        let e = base_error("\r");
+        assert!(e.starts_with("z.zone:1: "), "{e}");
+        let e = base_error(&format!("{HEAD}\rwww A 192.0.2.1\n"));
+        assert!(e.starts_with("z.zone:9: "), "{e}");
+        let e = base_error(&format!("{HEAD}www A 192.0.2.1\rok A 192.0.2.2\n"));
+        assert!(e.starts_with("z.zone:9: "), "{e}");
+        // CRs before the LF are one line end, as in hickory's lexer.
+        assert_eq!(lines_of("a A 1.2.3.4\r\r\nb A 1.2.3.4\r\n"), vec![1, 2]);
     }
 
     #[test]
