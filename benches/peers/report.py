@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Prints benches/peers/run.sh's table.
 
-results.tsv: phase (full or fixed), server, ECS variant, run, server CPU ticks over the run,
-VmHWM (kB), dnsperf's output with newlines as '|'. latency.tsv: server, latency in seconds (one line per query
+results.tsv: phase (full or fixed), server, ECS variant, run, server CPU ticks over the run
+(user + system), of which user, VmHWM (kB), dnsperf's output with newlines as '|'. latency.tsv: server, latency in seconds (one line per query
 of the verbose run). Medians over runs; CPU per query is the server's utime + stime over
 the run divided by the queries dnsperf saw answered. One pair of tables per phase; the
 fourth argument is the fixed phase's rate, for its title."""
@@ -23,7 +23,7 @@ runs = defaultdict(lambda: defaultdict(list))
 order = []
 with open(results) as f:
     for line in f:
-        phase, server, variant, _run, ticks, hwm, out = line.rstrip("\n").split("\t", 6)
+        phase, server, variant, _run, ticks, user, hwm, out = line.rstrip("\n").split("\t", 7)
         out = out.replace("|", "\n")
         completed = field(out, "Queries completed")
         row = {
@@ -32,6 +32,7 @@ with open(results) as f:
             "sent": field(out, "Queries sent"),
             "avg_ms": field(out, "Average Latency (s)") * 1000,
             "us": int(ticks) / tick * 1e6 / completed if completed else float("nan"),
+            "user_us": int(user) / tick * 1e6 / completed if completed else float("nan"),
             "hwm_mb": int(hwm or 0) / 1024,
         }
         runs[phase][(server, variant)].append(row)
@@ -80,21 +81,31 @@ def tables(title, runs):
         per_server[server] = {
             "qps": med(all_rows, "qps"),
             "us": med(all_rows, "us"),
+            "user_us": med(all_rows, "user_us"),
             "lost": sum(r["lost"] for r in all_rows),
             "sent": sum(r["sent"] for r in all_rows),
             "hwm": max(r["hwm_mb"] for r in all_rows),
         }
 
     print()
-    header = f"{'server':8} {'queries/s':>10} {'CPU us/q':>9} {'p99 ms':>7} {'lost/sent':>16} {'VmHWM MB':>9} {'geoline CPU/q ratio':>20}"
+    # "kernel only": geoline's system time per query over the peer's whole CPU per query,
+    # the ratio geoline would have if its own code cost nothing.
+    header = (
+        f"{'server':8} {'queries/s':>10} {'CPU us/q':>9} {'user us/q':>9} {'p99 ms':>7} "
+        f"{'lost/sent':>16} {'VmHWM MB':>9} {'geoline CPU/q ratio':>20} {'kernel only':>11}"
+    )
     print(header)
     print("-" * len(header))
-    base = per_server.get("geoline", {}).get("us")
+    base = per_server.get("geoline", {})
     for server, s in per_server.items():
-        ratio = f"{base / s['us']:.2f}x" if base and server != "geoline" else ""
+        ratio = floor = ""
+        if base and server != "geoline":
+            ratio = f"{base['us'] / s['us']:.2f}x"
+            floor = f"{(base['us'] - base['user_us']) / s['us']:.2f}x"
         p = f"{p99[server]:7.3f}" if server in p99 else f"{'n/a':>7}"
         print(
-            f"{server:8} {s['qps']:10.0f} {s['us']:9.2f} {p} {s['lost']:>7.0f}/{s['sent']:<8.0f} {s['hwm']:9.1f} {ratio:>20}"
+            f"{server:8} {s['qps']:10.0f} {s['us']:9.2f} {s['user_us']:9.2f} {p} "
+            f"{s['lost']:>7.0f}/{s['sent']:<8.0f} {s['hwm']:9.1f} {ratio:>20} {floor:>11}"
         )
     print()
 

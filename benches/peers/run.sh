@@ -189,6 +189,7 @@ column -t -s $'\t' "$WORK/answers.txt" | sort -k3,3 -k2,2 -s | sed 's/^/  /'
 [[ $MISMATCH == 0 ]] && echo "all servers agree (BIND's ECS differences aside, if it runs)"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 TICK=$(getconf CLK_TCK)
 
@@ -206,13 +207,14 @@ for run in $(seq 1 "$RUNS"); do
             for phase in $PHASES; do
                 rate=()
                 [[ $phase == fixed ]] && rate=(-Q "$RATE")
-                before=$(cpu_ticks "$pid")
+                before=$(cpu_ticks "$pid"); user_before=$(user_ticks "$pid")
                 out="$(taskset -c "$DNSPERF_CPUS" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" -d "$MIX" \
                     -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" "${rate[@]}" \
                     ${ECS[$v]:+-E ${ECS[$v]}} 2>&1)"
-                after=$(cpu_ticks "$pid")
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$s" "$v" "$run" \
-                    "$((after - before))" "$(hwm_kb "$pid")" "$(echo "$out" | tr '\n' '|')" >> "$RESULTS"
+                after=$(cpu_ticks "$pid"); user_after=$(user_ticks "$pid")
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$s" "$v" "$run" \
+                    "$((after - before))" "$((user_after - user_before))" "$(hwm_kb "$pid")" \
+                    "$(echo "$out" | tr '\n' '|')" >> "$RESULTS"
                 printf '  run %s %-5s %-8s %-9s %s, CPU %s ticks\n' "$run" "$phase" "$s" "$v" \
                     "$(echo "$out" | grep -E 'Queries per second' | tr -s ' ')" "$((after - before))"
             done
