@@ -83,7 +83,7 @@ pub struct DnsConfig {
     pub max_udp_payload: u16,
     /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
     pub tcp_idle_timeout: Duration,
-    /// TCP connections open at once, in total and from one source address.
+    /// TCP connections open at once, in total and from one client (IPv4 address, IPv6 /64).
     pub tcp_max_connections: usize,
     pub tcp_max_connections_per_client: usize,
     /// A started TCP message must arrive whole, and a response be taken, within this.

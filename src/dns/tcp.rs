@@ -2,7 +2,8 @@
 //! needs against clients that hold connections open.
 //!
 //! This module owns the connections: accepting them within the limits (in total and per
-//! source address; over a limit a connection is accepted and closed at once), the 2-byte
+//! client, an IPv4 address or an IPv6 /64; over a limit a connection is accepted and
+//! closed at once), the 2-byte
 //! length framing, several queries per connection answered in order (pipelined queries
 //! are read from the buffer as they come), and closing a connection that is idle too long,
 //! takes too long to send a started message or to take a response (slowloris), or has
@@ -33,7 +34,7 @@ use crate::metrics::{TcpClose, TcpMetrics, TcpRefusal};
 pub struct TcpLimits {
     /// Connections open at once, over every listener.
     pub max_connections: usize,
-    /// Connections open at once from one source address.
+    /// Connections open at once from one client ([`client_of`]).
     pub max_connections_per_client: usize,
     /// How long a connection may wait between messages (RFC 7766 6.2.3).
     pub idle_timeout: Duration,
@@ -70,8 +71,8 @@ struct Shared {
     open: Mutex<Open>,
 }
 
-/// The connections open: in total and by source address. Touched on accept and close
-/// only, never per query.
+/// The connections open: in total and by client ([`client_of`]). Touched on accept and
+/// close only, never per query.
 #[derive(Default)]
 struct Open {
     total: usize,
@@ -135,7 +136,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Cance
             _ = shutdown.cancelled() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match shared.admit(peer.ip().to_canonical()) {
+                Ok((stream, peer)) => match shared.admit(client_of(peer.ip())) {
                     Ok(admitted) => {
                         connections.spawn(connection(stream, peer, admitted, shutdown.clone()));
                     }
@@ -151,6 +152,17 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Cance
         }
     }
     while connections.join_next().await.is_some() {}
+}
+
+/// Whom a connection from `addr` is counted against: an IPv4 address, or the /64 of an
+/// IPv6 one, since a single host is routinely given a whole /64 and could otherwise open
+/// `max_connections_per_client` connections from each of its 2^64 addresses. An
+/// IPv4-mapped IPv6 address counts as the IPv4 address.
+fn client_of(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
+        v4 => v4,
+    }
 }
 
 /// Serves one connection until it closes, and counts why it closed.
@@ -233,4 +245,21 @@ async fn read_message(stream: &mut BufReader<TcpStream>, message: &mut Vec<u8>) 
     message.resize(usize::from(u16::from_be_bytes(len)), 0);
     stream.read_exact(message).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_ipv4_addresses_and_ipv6_slash_64s() {
+        let client = |s: &str| client_of(s.parse().expect("address")).to_string();
+        assert_eq!(client("192.0.2.1"), "192.0.2.1");
+        assert_eq!(client("192.0.2.2"), "192.0.2.2");
+        assert_eq!(client("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(client("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(client("2001:db8:1:2::1"), "2001:db8:1:2::");
+        assert_eq!(client("2001:db8:1:3::1"), "2001:db8:1:3::");
+        assert_eq!(client("::1"), "::");
+    }
 }
