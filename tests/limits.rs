@@ -18,6 +18,7 @@ $TTL 300
 ns1     A    192.0.2.53
 www     A    192.0.2.10
 mail    A    192.0.2.25
+*.apps  A    192.0.2.20
 "#;
 
 /// Starts a server on 127.0.0.1 with one UDP worker (so that one client's datagrams are
@@ -185,6 +186,31 @@ async fn rrl_random_subdomain_flood_shares_the_zone_bucket() {
     assert!(replies[4..].iter().all(Option::is_none), "slip 0: dropped");
     assert_eq!(metric(admin, &rrl_series("nxdomain", "dropped")).await, 6);
     assert_eq!(metric(admin, &rrl_series("nxdomain", "slipped")).await, 0);
+    // A name that exists is another bucket.
+    let r = dns::udp(s.udp4, &Query::new("www.example.com", A)).await;
+    assert_full_answer(&r, "192.0.2.10");
+}
+
+#[tokio::test]
+async fn rrl_answers_from_one_wildcard_share_a_bucket() {
+    let dir = TempDir::new("limits-rrl-wild");
+    let s = start(&dir, "[dns.rrl]\nresponses_per_second = 4\nslip = 0\n").await;
+    let admin = s.admin.expect("admin");
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let queries: Vec<Query> = (0..10u16)
+        .map(|i| {
+            let mut q = Query::new(&format!("rnd{i}x.apps.example.com"), A);
+            q.id = 3000 + i;
+            q
+        })
+        .collect();
+    second_starts().await;
+    let replies = burst(&client, s.udp4, &queries).await;
+    for r in &replies[..4] {
+        assert_full_answer(r.as_ref().expect("answered"), "192.0.2.20");
+    }
+    assert!(replies[4..].iter().all(Option::is_none), "slip 0: dropped");
+    assert_eq!(metric(admin, &rrl_series("answer", "dropped")).await, 6);
     // A name that exists is another bucket.
     let r = dns::udp(s.udp4, &Query::new("www.example.com", A)).await;
     assert_full_answer(&r, "192.0.2.10");

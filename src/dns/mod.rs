@@ -97,8 +97,8 @@ impl DnsState {
                 self.max_udp_payload,
                 out,
             );
-            if let Some(outcome) = answered {
-                return self.limit(source, outcome, query.name(), out);
+            if let Some((outcome, wildcard)) = answered {
+                return self.limit(source, outcome, wildcard.unwrap_or(query.name()), out);
             }
         }
         let decision = self.decide(bytes, source, Transport::Udp)?;
@@ -108,15 +108,17 @@ impl DnsState {
             return Some(outcome);
         }
         let mut name = [0u8; 255];
-        let name = match &decision.response.question {
-            Some(q) => rrl::wire_name(&q.name, &mut name),
-            None => &[],
+        let name = match (&decision.wildcard, &decision.response.question) {
+            (Some(wildcard), _) => rrl::wire_name(wildcard, &mut name),
+            (None, Some(q)) => rrl::wire_name(&q.name, &mut name),
+            (None, None) => &[],
         };
         self.limit(source, outcome, name, out)
     }
 
     /// Passes the response in `out` through rate limiting: as it is, slipped (rewritten
-    /// truncated) or dropped (`None`). `name` is the question's, lower-cased wire form.
+    /// truncated) or dropped (`None`). `name` is what an answer is counted by, in
+    /// lower-cased wire form: the wildcard it was synthesized from, else the question's.
     fn limit(
         &self,
         source: IpAddr,

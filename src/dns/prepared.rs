@@ -30,7 +30,7 @@ use super::ecs::ClientSubnet;
 use super::query::{Query, QueryHeader};
 use super::respond::{Outcome, zone_response};
 use super::response::{EdnsReply, opt_len, write_header, write_opt};
-use super::rrl::ResponseKind;
+use super::rrl::{self, ResponseKind};
 use crate::lines::{Classifier, LineId};
 use crate::zone::ZoneSet;
 
@@ -212,6 +212,9 @@ pub struct Prepared {
     /// Where the additional section starts in the sections.
     additional_start: usize,
     counts: [u16; 3],
+    /// The wildcard the answer was synthesized from, in wire form, lower-cased: what rate
+    /// limiting counts the answer by instead of the name.
+    wildcard: Option<Box<[u8]>>,
 }
 
 impl Prepared {
@@ -220,7 +223,7 @@ impl Prepared {
     pub fn build(zones: &ZoneSet, query: &Query, line: LineId) -> Option<Prepared> {
         let q = &query.question;
         let (zone_index, zone) = zones.find_indexed(&q.name)?;
-        let response = zone_response(zone, line, query);
+        let (response, wildcard) = zone_response(zone, line, query);
         let encoded = response.encode_sections()?;
         let body = encoded.bytes.get(encoded.question_end..)?;
         let question = encoded.bytes.get(HEADER_LEN..encoded.question_end)?;
@@ -240,6 +243,7 @@ impl Prepared {
             additional_is_optional: response.additional_is_optional,
             additional_start: encoded.additional_start - encoded.question_end,
             counts: encoded.counts,
+            wildcard: wildcard.map(|w| rrl::wire_name(&w, &mut [0; 255]).into()),
         })
     }
 
@@ -431,24 +435,25 @@ impl Default for AnswerCache {
     }
 }
 
-/// Answers a [`QuickQuery`] from `cache`, preparing the entry first if needed. `None`
-/// when the strict path must answer (no zone holds the name).
-pub fn answer(
+/// Answers a [`QuickQuery`] from `cache`, preparing the entry first if needed, and gives
+/// the wildcard the answer was synthesized from (wire form, lower-cased), if it was.
+/// `None` when the strict path must answer (no zone holds the name).
+pub fn answer<'c>(
     zones: &ZoneSet,
     classifier: &Classifier,
-    cache: &mut AnswerCache,
+    cache: &'c mut AnswerCache,
     (bytes, query): (&[u8], &QuickQuery<'_>),
     source: IpAddr,
     max_udp_payload: u16,
     out: &mut Vec<u8>,
-) -> Option<Outcome> {
+) -> Option<(Outcome, Option<&'c [u8]>)> {
     let class = classifier.map().classify(query.client(source));
     let entry = cache.entry(class.line, query.qtype, query.name(), || {
         let strict = Query::parse(bytes).ok()?;
         Prepared::build(zones, &strict, class.line)
     })?;
     let truncated = entry.write(query, class.scope, max_udp_payload, out);
-    Some(Outcome {
+    let outcome = Outcome {
         zone: Some((entry.zone, class.line)),
         qtype: Some(RecordType::from(query.qtype)),
         rcode: entry.rcode,
@@ -460,7 +465,8 @@ pub fn answer(
             usize::from(entry.counts[0]),
             true,
         ),
-    })
+    };
+    Some((outcome, entry.wildcard.as_deref()))
 }
 
 #[cfg(test)]

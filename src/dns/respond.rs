@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::query::{EdnsRequest, Query, QueryError};
 use super::response::{EdnsReply, Encoded, Response};
@@ -41,6 +41,8 @@ pub struct Decision {
     /// The zone's index in the [`ZoneSet`] and the line, when a zone answered.
     pub zone: Option<(usize, LineId)>,
     pub had_client_subnet: bool,
+    /// The wildcard the answer was synthesized from ([`crate::zone::Answer::wildcard`]).
+    pub wildcard: Option<Name>,
 }
 
 /// What was answered, for logs and metrics: the same whether the UDP path answered from a
@@ -104,6 +106,7 @@ pub fn respond(
         size_limit,
         zone: None,
         had_client_subnet,
+        wildcard: None,
     };
 
     if q.qclass != DNSClass::IN {
@@ -133,19 +136,21 @@ pub fn respond(
         Some(s) if s.source_prefix > 0 && zone.varies_by_line(&q.name, q.qtype) => class.scope,
         _ => 0,
     };
-    let mut response = zone_response(zone, class.line, &query);
+    let (mut response, wildcard) = zone_response(zone, class.line, &query);
     response.edns = reply(scope);
     Some(Decision {
         response,
         size_limit,
         zone: Some((zone_index, class.line)),
         had_client_subnet,
+        wildcard,
     })
 }
 
 /// The zone's answer to `query` as `line` sees it, without OPT: the part of a response
-/// that depends on nothing but (zone, line, name, type).
-pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> Response {
+/// that depends on nothing but (zone, line, name, type); and the wildcard it was
+/// synthesized from, if it was.
+pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> (Response, Option<Name>) {
     let q = &query.question;
     let mut answer = zone.lookup(line, &q.name, q.qtype);
     // Owners equal to the question take its spelling, so the case is echoed and the
@@ -159,7 +164,7 @@ pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> Respons
         AnswerCode::NoError => ResponseCode::NoError,
         AnswerCode::NxDomain => ResponseCode::NXDomain,
     };
-    Response {
+    let response = Response {
         header: query.header,
         rcode,
         authoritative: answer.authoritative,
@@ -169,7 +174,8 @@ pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> Respons
         authority: answer.authority,
         additional: answer.additional,
         edns: None,
-    }
+    };
+    (response, answer.wildcard)
 }
 
 fn size_limit(snapshot: &Snapshot<'_>, edns: Option<&EdnsRequest>, transport: Transport) -> usize {
@@ -236,5 +242,6 @@ fn error_response(
         size_limit,
         zone: None,
         had_client_subnet: false,
+        wildcard: None,
     })
 }

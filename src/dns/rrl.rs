@@ -4,8 +4,10 @@
 //!
 //! Every UDP response is counted in a bucket keyed by the client's network (a /24 for
 //! IPv4, a /56 for IPv6, configurable), the [`ResponseKind`], and what that kind is keyed
-//! by: the name and type for answers, the name for NODATA, the zone for NXDOMAIN and
-//! referrals (so random names under one zone share one bucket), nothing more for errors.
+//! by: the name and type for answers, the name for NODATA (for both, the wildcard instead
+//! when the answer was synthesized from one), the zone for NXDOMAIN and referrals (so
+//! random names under one zone, or one wildcard, share one bucket), nothing more for
+//! errors.
 //! A bucket passes `responses_per_second` responses in each second; past that a response
 //! is dropped, except every `slip`th, which is sent truncated (TC, question and OPT only)
 //! so that a real resolver behind a spoofed address retries over TCP and gets its answer.
@@ -99,7 +101,8 @@ pub struct Subject<'a> {
     pub kind: ResponseKind,
     /// The answering zone's index.
     pub zone: Option<usize>,
-    /// The question's name in wire form, lower-cased (only answers and NODATA use it).
+    /// The question's name, or the wildcard the answer was synthesized from, in wire form,
+    /// lower-cased (only answers and NODATA use it).
     pub name: &'a [u8],
     pub qtype: u16,
 }

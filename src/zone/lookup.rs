@@ -19,6 +19,7 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
         answers: Vec::new(),
         authority: Vec::new(),
         additional: Vec::new(),
+        wildcard: None,
     };
     if !view.origin.zone_of(qname) {
         // Not ours: ZoneSet::find never hands such a name to a zone.
@@ -51,7 +52,14 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
         let (node, synthesized) = match view.node(&current) {
             Some(node) => (node, false),
             None => match view.wildcard(&current) {
-                Some(node) => (node, true),
+                Some((source, node)) => {
+                    // Only the query name's own match: a CNAME chain that reaches a
+                    // wildcard is still the answer for the name asked.
+                    if answer.answers.is_empty() {
+                        answer.wildcard = Some(source);
+                    }
+                    (node, true)
+                }
                 None => return negative(view, answer, AnswerCode::NxDomain),
             },
         };
@@ -130,6 +138,7 @@ fn referral(view: &View, ns: &Rrset) -> Answer {
         answers: Vec::new(),
         authority: ns.to_vec(),
         additional,
+        wildcard: None,
     }
 }
 

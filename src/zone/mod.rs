@@ -295,6 +295,10 @@ pub struct Answer {
     pub answers: Vec<Record>,
     pub authority: Vec<Record>,
     pub additional: Vec<Record>,
+    /// The wildcard (`*.` and the closest encloser) the query name's own answer was
+    /// synthesized from, if it was: every name it covers gets the same answer, so rate
+    /// limiting counts them together.
+    pub wildcard: Option<Name>,
 }
 
 #[derive(Debug, thiserror::Error)]

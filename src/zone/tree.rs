@@ -189,15 +189,16 @@ impl View {
     }
 
     /// RFC 4592 section 3.3.1: the closest encloser of a name that does not exist, and the
-    /// wildcard node below it, if that wildcard exists.
-    pub(crate) fn wildcard(&self, name: &Name) -> Option<&Node> {
+    /// wildcard below it (its name and node), if that wildcard exists.
+    pub(crate) fn wildcard(&self, name: &Name) -> Option<(Name, &Node)> {
         let labels = label_count(name);
         let encloser = (self.origin_labels..labels)
             .rev()
             .map(|n| name.trim_to(n))
             .find(|ancestor| self.node(ancestor).is_some())?;
         let source = encloser.prepend_label(&b"*"[..]).ok()?;
-        self.node(&source)
+        let node = self.node(&source)?;
+        Some((source, node))
     }
 
     /// The number of names this view holds itself (an overlay view's base holds the rest).

@@ -329,6 +329,18 @@ fn wildcard_synthesis_takes_the_query_name() {
         &[SOA],
         &[],
     );
+    // Each answer says which wildcard it came from; a name that exists says none.
+    for (qname, qtype) in [
+        ("Host.wild.example.com.", RecordType::A),
+        ("a.b.wild.example.com.", RecordType::TXT),
+        ("host.wild.example.com.", RecordType::MX),
+    ] {
+        let wildcard = q(&z, qname, qtype).wildcard.map(|w| w.to_string());
+        assert_eq!(wildcard.as_deref(), Some("*.wild.example.com."), "{qname}");
+    }
+    assert_eq!(q(&z, "www.example.com.", RecordType::A).wildcard, None);
+    // A chain from a name that exists to one under the wildcard is the name's own answer.
+    assert_eq!(q(&z, "viawild.example.com.", RecordType::A).wildcard, None);
 }
 
 #[test]
