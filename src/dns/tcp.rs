@@ -6,9 +6,10 @@
 //! closed at once), the 2-byte length framing, several queries per connection answered in
 //! order (pipelined queries are read from the buffer as they come), and closing a
 //! connection that is idle too long, takes too long to send a started message or to take
-//! a response (slowloris), or has asked its share of queries. Answers are decided by [`DnsState::decide`] exactly as UDP
-//! ones are; only the size limit differs. A message that does not parse gets FORMERR when
-//! it has a header to answer, else the connection is closed.
+//! a response (slowloris), or has asked its share of queries. Answers are decided by
+//! [`DnsState::decide`] exactly as UDP ones are; only the size limit differs. A message
+//! that does not parse gets FORMERR when it has a header to answer, else the connection
+//! is closed.
 //!
 //! It does not decide answers or rate-limit them: a TCP client has proven its address.
 
