@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::dns::{self, A, Query, Reply, Tcp};
+use common::dns::{self, A, Query, Reply, TXT, Tcp};
 use common::{TempDir, TestServer, http};
 use tokio::net::UdpSocket;
 
@@ -24,7 +24,9 @@ mail    A    192.0.2.25
 /// Starts a server on 127.0.0.1 with one UDP worker (so that one client's datagrams are
 /// answered in order), the admin listener, and `extra` appended to `[dns]`.
 async fn start(dir: &TempDir, extra: &str) -> TestServer {
-    dir.write("example.com.zone", ZONE);
+    // A 16 KB TXT record: a few hundred responses fill any socket buffer.
+    let big = format!("\"{}\" ", "x".repeat(250)).repeat(64);
+    dir.write("example.com.zone", &format!("{ZONE}big TXT {big}\n"));
     let config = format!(
         r#"
 [admin]
@@ -322,6 +324,44 @@ async fn tcp_slowloris_cut_off_while_others_are_answered() {
     tcp_answers(&mut good, 99).await;
     let closed = "geoline_dns_tcp_connections_closed_total{reason=\"read_timeout\"}";
     assert_eq!(metric(admin, closed).await, 1);
+}
+
+#[tokio::test]
+async fn tcp_client_that_does_not_read_is_cut_off_by_the_write_timeout() {
+    let dir = TempDir::new("limits-tcp-write");
+    let s = start(
+        &dir,
+        "tcp_read_timeout_secs = 1\ntcp_idle_timeout_secs = 30\ntcp_max_queries_per_connection = 2000\n",
+    )
+    .await;
+    let admin = s.admin.expect("admin");
+    // A small receive window and no reading: once the server's send buffer is full (at
+    // most net.ipv4.tcp_wmem's 4 MB by default; 2,000 responses are 32 MB), its writes
+    // cannot complete.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("receive buffer");
+    let mut stuck = socket.connect(s.tcp4).await.expect("connect");
+    let query = Query::new("big.example.com", TXT).bytes();
+    let mut frames = Vec::new();
+    for _ in 0..2000 {
+        frames.extend_from_slice(&(query.len() as u16).to_be_bytes());
+        frames.extend_from_slice(&query);
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut stuck, &frames)
+        .await
+        .expect("queries sent");
+    let closed = "geoline_dns_tcp_connections_closed_total{reason=\"write_timeout\"}";
+    let started = std::time::Instant::now();
+    let mut good = Tcp::connect(s.tcp4).await;
+    while metric(admin, closed).await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "not cut off");
+        tcp_answers(&mut good, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(metric(admin, closed).await, 1);
+    // Others are served all along, and after.
+    tcp_answers(&mut good, 2).await;
+    drop(stuck);
 }
 
 #[tokio::test]
