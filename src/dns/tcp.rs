@@ -44,6 +44,11 @@ pub struct TcpLimits {
     pub max_queries_per_connection: usize,
 }
 
+/// A connection's send buffer (the kernel doubles it for its bookkeeping): room for the
+/// largest DNS message, so a client that stops reading ties up this much kernel memory,
+/// not megabytes, until the write timeout closes it.
+const SEND_BUFFER: usize = 64 * 1024;
+
 /// Starts an accept loop on each listener in `tasks`. They stop accepting when `shutdown`
 /// is cancelled, and finish once every connection has (a connection stops when it is
 /// idle, after answering the message it is reading).
@@ -175,6 +180,9 @@ async fn connection(
     let shared = &admitted.shared;
     // Nagle would hold back a response while the previous one is unacknowledged.
     let _ = stream.set_nodelay(true);
+    // Best effort, as Nagle: without it the kernel may grow a connection's send buffer to
+    // net.ipv4.tcp_wmem's maximum (4 MB by default) for a client that does not read.
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
     let why = serve(BufReader::new(stream), peer, shared, &shutdown).await;
     if let Some(why) = why {
         shared.metrics().close_reason(why);
