@@ -1,7 +1,7 @@
 //! Arbitrary text through the zone loader (src/zone/file.rs): the text up to the first NUL
 //! is a base file, what follows an overlay for the first line. Oracle: no panic; a zone, or
 //! an error that names the file and a line within it (only "no SOA", "no NS" and a file
-//! that never sets `$ORIGIN`, such as an empty one, concern the file as a whole).
+//! that never sets `$ORIGIN`, such as one of `$TTL` alone, concern the file as a whole).
 //!
 //! Inputs with `$INCLUDE` are skipped: the parser would read the named file from this
 //! machine (`$INCLUDE /dev/zero` never ends), which is the file system, not the loader.

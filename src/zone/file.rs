@@ -47,6 +47,11 @@ enum Kind {
 /// owner of the file's SOA is the origin (the parser's own answer is the *last* `$ORIGIN`,
 /// which is not the apex in files that switch origins part way through).
 pub(crate) fn load_base(src: Source<'_>, origin: Option<&Name>) -> Result<Base, ZoneError> {
+    const NO_SOA: &str = "no SOA record: a zone needs exactly one, at its apex";
+    // The parser would say "$ORIGIN was not specified" of a file with nothing in it.
+    if origin.is_none() && entries(src.text).is_empty() {
+        return Err(whole_file(src, NO_SOA));
+    }
     let parsed = parse_located(src, origin)?;
     let origin = match origin {
         Some(origin) => origin.clone(),
@@ -54,9 +59,7 @@ pub(crate) fn load_base(src: Source<'_>, origin: Option<&Name>) -> Result<Base, 
             .values()
             .find(|set| set.record_type() == RecordType::SOA)
             .map(|set| set.name().clone())
-            .ok_or_else(|| {
-                whole_file(src, "no SOA record: a zone needs exactly one, at its apex")
-            })?,
+            .ok_or_else(|| whole_file(src, NO_SOA))?,
     };
     check_located(src, Some(&origin), &parsed, &origin, Kind::Base)?;
 
@@ -645,6 +648,14 @@ www 300 A nonsense
             e,
             "z.zone: no SOA record: a zone needs exactly one, at its apex"
         );
+        // An empty file, or one of comments only, says the same (not "$ORIGIN was not
+        // specified").
+        for text in ["", "\n", "; nothing yet\n\n"] {
+            assert_eq!(
+                base_error(text),
+                "z.zone: no SOA record: a zone needs exactly one, at its apex"
+            );
+        }
         let e = base_error(&HEAD.replace("  NS ns1\n", ""));
         assert_eq!(e, "z.zone: no NS records at the zone apex `example.com.`");
         let e = base_error(&format!("{HEAD}sub SOA ns1 h 1 2 3 4 5\n"));
