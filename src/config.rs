@@ -81,15 +81,8 @@ pub struct DnsConfig {
     pub listen: Vec<SocketAddr>,
     /// The EDNS UDP payload size geoline advertises and the most it sends over UDP.
     pub max_udp_payload: u16,
-    /// A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).
-    pub tcp_idle_timeout: Duration,
-    /// TCP connections open at once, in total and from one client (IPv4 address, IPv6 /64).
-    pub tcp_max_connections: usize,
-    pub tcp_max_connections_per_client: usize,
-    /// A started TCP message must arrive whole, and a response be taken, within this.
-    pub tcp_read_timeout: Duration,
-    /// Queries answered on one TCP connection before it is closed.
-    pub tcp_max_queries_per_connection: usize,
+    /// The TCP listener's limits (the `tcp_*` keys).
+    pub tcp: TcpLimits,
     /// UDP worker threads per address, each with its own `SO_REUSEPORT` socket; `None`
     /// means one per CPU the process may run on.
     pub udp_workers: Option<usize>,
@@ -98,6 +91,21 @@ pub struct DnsConfig {
     pub udp_coalesce: Duration,
     /// Response rate limiting for UDP (`[dns.rrl]`); `None` when off.
     pub rrl: Option<RrlConfig>,
+}
+
+/// The limits of the DNS TCP listener (`[dns]` `tcp_*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections open at once, over every listener.
+    pub max_connections: usize,
+    /// Connections open at once from one client: an IPv4 address or an IPv6 /64.
+    pub max_connections_per_client: usize,
+    /// How long a connection may wait between messages (RFC 7766 6.2.3).
+    pub idle_timeout: Duration,
+    /// How long a started message may take to arrive whole, and a response to be taken.
+    pub read_timeout: Duration,
+    /// Queries answered on one connection before it is closed.
+    pub max_queries_per_connection: usize,
 }
 
 /// `[dns.rrl]`: response rate limiting, with Knot's `rrl` module's meaning and defaults.
@@ -239,10 +247,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawDns {
     listen: Spanned<Vec<SocketAddr>>,
-    #[serde(default = "default_max_udp_payload")]
-    max_udp_payload: Spanned<u16>,
-    #[serde(default = "default_tcp_idle_timeout")]
-    tcp_idle_timeout_secs: Spanned<u64>,
+    max_udp_payload: Option<Spanned<u16>>,
+    tcp_idle_timeout_secs: Option<Spanned<u64>>,
     #[serde(default)]
     udp_workers: Option<Spanned<usize>>,
     udp_coalesce_us: Option<Spanned<u64>>,
@@ -271,15 +277,6 @@ struct RawRrl {
 
 fn default_true() -> bool {
     true
-}
-
-fn default_max_udp_payload() -> Spanned<u16> {
-    // The DNS Flag Day 2020 value: fits every path MTU without fragmentation.
-    Spanned::new(0..0, 1232)
-}
-
-fn default_tcp_idle_timeout() -> Spanned<u64> {
-    Spanned::new(0..0, 10)
 }
 
 #[derive(Deserialize)]
@@ -729,20 +726,8 @@ impl SourceFile<'_> {
                 "dns.listen is empty: give at least one address such as \"127.0.0.1:5300\"".into(),
             ));
         }
-        let payload = *d.max_udp_payload.get_ref();
-        if !(512..=4096).contains(&payload) {
-            return Err(self.invalid(
-                d.max_udp_payload.span(),
-                format!("dns.max_udp_payload {payload} is outside 512..=4096"),
-            ));
-        }
-        let idle = *d.tcp_idle_timeout_secs.get_ref();
-        if !(1..=300).contains(&idle) {
-            return Err(self.invalid(
-                d.tcp_idle_timeout_secs.span(),
-                format!("dns.tcp_idle_timeout_secs {idle} is outside 1..=300"),
-            ));
-        }
+        // The DNS Flag Day 2020 value: fits every path MTU without fragmentation.
+        let payload = self.in_range(d.max_udp_payload, 1232, 512..=4096, "dns.max_udp_payload")?;
         let udp_workers = match d.udp_workers {
             Some(w) if !(1..=256).contains(w.get_ref()) => {
                 return Err(self.invalid(
@@ -762,31 +747,38 @@ impl SourceFile<'_> {
         Ok(DnsConfig {
             listen: d.listen.into_inner(),
             max_udp_payload: payload,
-            tcp_idle_timeout: Duration::from_secs(idle),
-            tcp_max_connections: self.in_range(
-                d.tcp_max_connections,
-                1024,
-                1..=1_000_000,
-                "dns.tcp_max_connections",
-            )?,
-            tcp_max_connections_per_client: self.in_range(
-                d.tcp_max_connections_per_client,
-                16,
-                1..=65_535,
-                "dns.tcp_max_connections_per_client",
-            )?,
-            tcp_read_timeout: Duration::from_secs(self.in_range(
-                d.tcp_read_timeout_secs,
-                5,
-                1..=300,
-                "dns.tcp_read_timeout_secs",
-            )?),
-            tcp_max_queries_per_connection: self.in_range(
-                d.tcp_max_queries_per_connection,
-                100,
-                1..=65_535,
-                "dns.tcp_max_queries_per_connection",
-            )?,
+            tcp: TcpLimits {
+                max_connections: self.in_range(
+                    d.tcp_max_connections,
+                    1024,
+                    1..=1_000_000,
+                    "dns.tcp_max_connections",
+                )?,
+                max_connections_per_client: self.in_range(
+                    d.tcp_max_connections_per_client,
+                    16,
+                    1..=65_535,
+                    "dns.tcp_max_connections_per_client",
+                )?,
+                idle_timeout: Duration::from_secs(self.in_range(
+                    d.tcp_idle_timeout_secs,
+                    10,
+                    1..=300,
+                    "dns.tcp_idle_timeout_secs",
+                )?),
+                read_timeout: Duration::from_secs(self.in_range(
+                    d.tcp_read_timeout_secs,
+                    5,
+                    1..=300,
+                    "dns.tcp_read_timeout_secs",
+                )?),
+                max_queries_per_connection: self.in_range(
+                    d.tcp_max_queries_per_connection,
+                    100,
+                    1..=65_535,
+                    "dns.tcp_max_queries_per_connection",
+                )?,
+            },
             udp_workers,
             rrl,
             udp_coalesce: Duration::from_micros(coalesce),
@@ -1388,14 +1380,14 @@ overlays = { china = "zones/example.com.china.zone" }
         let dns = c.dns.as_ref().expect("dns section");
         assert_eq!(dns.listen.len(), 2);
         assert_eq!(dns.max_udp_payload, 1232);
-        assert_eq!(dns.tcp_idle_timeout, Duration::from_secs(10));
+        assert_eq!(dns.tcp.idle_timeout, Duration::from_secs(10));
         assert_eq!(dns.udp_coalesce, Duration::from_micros(200));
         assert_eq!(
             (
-                dns.tcp_max_connections,
-                dns.tcp_max_connections_per_client,
-                dns.tcp_read_timeout,
-                dns.tcp_max_queries_per_connection
+                dns.tcp.max_connections,
+                dns.tcp.max_connections_per_client,
+                dns.tcp.read_timeout,
+                dns.tcp.max_queries_per_connection
             ),
             (1024, 16, Duration::from_secs(5), 100)
         );

@@ -237,7 +237,7 @@ impl QueryMetrics {
 pub enum TcpRefusal {
     /// `tcp_max_connections` were open.
     Total,
-    /// `tcp_max_connections_per_client` were open from the address.
+    /// `tcp_max_connections_per_client` were open from the client.
     PerClient,
 }
 
@@ -287,10 +287,6 @@ impl TcpMetrics {
 
     pub fn close_reason(&self, reason: TcpClose) {
         self.closed[reason as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn open_now(&self) -> u64 {
-        self.open.load(Ordering::Relaxed)
     }
 
     fn expose(&self, out: &mut Exposition) {

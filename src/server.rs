@@ -304,14 +304,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 running.dns_tcp.push(addr);
             }
         }
-        let limits = tcp::TcpLimits {
-            max_connections: dns.tcp_max_connections,
-            max_connections_per_client: dns.tcp_max_connections_per_client,
-            idle_timeout: dns.tcp_idle_timeout,
-            read_timeout: dns.tcp_read_timeout,
-            max_queries_per_connection: dns.tcp_max_queries_per_connection,
-        };
-        tcp::spawn(listeners, state.clone(), limits, &shutdown, &mut tasks);
+        tcp::spawn(listeners, state.clone(), dns.tcp, &shutdown, &mut tasks);
         info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, udp_workers = workers, "dns listening");
     }
     if let Some(a) = &config.admin {

@@ -27,26 +27,13 @@ use tracing::debug;
 
 use super::DnsState;
 use super::respond::Transport;
+use crate::config::TcpLimits;
 use crate::metrics::{TcpClose, TcpMetrics, TcpRefusal};
-
-/// The limits of the TCP listener (`[dns]` `tcp_*` keys).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpLimits {
-    /// Connections open at once, over every listener.
-    pub max_connections: usize,
-    /// Connections open at once from one client ([`client_of`]).
-    pub max_connections_per_client: usize,
-    /// How long a connection may wait between messages (RFC 7766 6.2.3).
-    pub idle_timeout: Duration,
-    /// How long a started message may take to arrive whole, and a response to be taken.
-    pub read_timeout: Duration,
-    /// Queries answered on one connection before it is closed.
-    pub max_queries_per_connection: usize,
-}
 
 /// A connection's send buffer (the kernel doubles it for its bookkeeping): room for the
 /// largest DNS message, so a client that stops reading ties up this much kernel memory,
-/// not megabytes, until the write timeout closes it.
+/// not megabytes, until the write timeout closes it. Set on the listener, whose accepted
+/// connections inherit it.
 const SEND_BUFFER: usize = 64 * 1024;
 
 /// Starts an accept loop on each listener in `tasks`. They stop accepting when `shutdown`
@@ -65,6 +52,9 @@ pub fn spawn(
         open: Mutex::new(Open::default()),
     });
     for listener in listeners {
+        // Best effort: without it the kernel may grow a connection's send buffer to
+        // net.ipv4.tcp_wmem's maximum (4 MB by default) for a client that does not read.
+        let _ = socket2::SockRef::from(&listener).set_send_buffer_size(SEND_BUFFER);
         tasks.spawn(accept_loop(listener, shared.clone(), shutdown.clone()));
     }
 }
@@ -180,9 +170,6 @@ async fn connection(
     let shared = &admitted.shared;
     // Nagle would hold back a response while the previous one is unacknowledged.
     let _ = stream.set_nodelay(true);
-    // Best effort, as Nagle: without it the kernel may grow a connection's send buffer to
-    // net.ipv4.tcp_wmem's maximum (4 MB by default) for a client that does not read.
-    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
     let why = serve(BufReader::new(stream), peer, shared, &shutdown).await;
     if let Some(why) = why {
         shared.metrics().close_reason(why);
