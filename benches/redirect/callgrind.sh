@@ -41,15 +41,6 @@ PID=
 cleanup() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
-wait_port() {
-    for _ in $(seq 600); do
-        if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listening on port $1" >&2
-    exit 1
-}
-
 load() { # PORT SECONDS
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$2s" \
         -H 'Host: example.com' -H 'X-Forwarded-For: 1.2.4.8' \

@@ -1,5 +1,6 @@
-# The two servers' configurations for the redirector benchmarks (run.sh, callgrind.sh):
-# the same job for geoline and nginx. Sourced, not run, with ROOT set to the repository.
+# What the redirector benchmarks (run.sh, callgrind.sh) share: the two servers'
+# configurations, the same job for geoline and nginx, and waiting for them to listen.
+# Sourced, not run, with ROOT set to the repository.
 
 DB=$ROOT/geoip/geo-whois-asn-country.mmdb
 GEOIP2_MODULE=/usr/lib/nginx/modules/ngx_http_geoip2_module.so
@@ -71,4 +72,15 @@ http {
     }
 }
 EOF
+}
+
+# wait_port PORT: until an HTTP server answers on 127.0.0.1:PORT (at most a minute: under
+# callgrind geoline starts slowly).
+wait_port() {
+    for _ in $(seq 600); do
+        if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing listening on port $1" >&2
+    exit 1
 }

@@ -62,14 +62,6 @@ taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 
-wait_port() {
-    for _ in $(seq 300); do
-        if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listening on port $1" >&2
-    exit 1
-}
 wait_port "$GEOLINE_PORT"
 wait_port "$NGINX_PORT"
 
