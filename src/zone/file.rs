@@ -48,11 +48,14 @@ enum Kind {
 /// which is not the apex in files that switch origins part way through).
 pub(crate) fn load_base(src: Source<'_>, origin: Option<&Name>) -> Result<Base, ZoneError> {
     const NO_SOA: &str = "no SOA record: a zone needs exactly one, at its apex";
-    // The parser would say "$ORIGIN was not specified" of a file with nothing in it.
-    if origin.is_none() && entries(src.text).is_empty() {
-        return Err(whole_file(src, NO_SOA));
-    }
-    let parsed = parse_located(src, origin)?;
+    let parsed = match parse_located(src, origin) {
+        Ok(parsed) => parsed,
+        // The parser says "$ORIGIN was not specified" of a file with nothing in it.
+        Err(_) if origin.is_none() && entries(src.text).is_empty() => {
+            return Err(whole_file(src, NO_SOA));
+        }
+        Err(e) => return Err(e),
+    };
     let origin = match origin {
         Some(origin) => origin.clone(),
         None => parsed
