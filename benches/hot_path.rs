@@ -15,11 +15,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_proto::rr::{Name, RecordType};
 
 use geoline::config::Config;
-use geoline::dns::DnsState;
-use geoline::dns::prepared::{AnswerCache, QuickQuery};
-use geoline::dns::query::Query;
-use geoline::dns::respond::Transport;
-use geoline::lines::LineId;
+use geoline::internal::DnsState;
+use geoline::internal::LineId;
+use geoline::internal::Query;
+use geoline::internal::Transport;
+use geoline::internal::{AnswerCache, QuickQuery};
 
 fn query(name: &str, qtype: u16, subnet: Option<[u8; 3]>) -> Vec<u8> {
     let mut b = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use geoline::config::{Config, GeoIpLayoutChoice};
-use geoline::geoip::GeoDb;
-use geoline::lines::Classifier;
-use geoline::reload::{Target, Trigger};
+use geoline::internal::Classifier;
+use geoline::internal::GeoDb;
+use geoline::internal::{Target, Trigger};
 use mmdb_writer::ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use mmdb_writer::{IpVersion, Value, Writer};
 

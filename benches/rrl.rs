@@ -10,9 +10,9 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use geoline::config::{Config, RrlConfig};
-use geoline::dns::DnsState;
-use geoline::dns::prepared::AnswerCache;
-use geoline::dns::rrl::{ResponseKind, Rrl, Subject, now_secs};
+use geoline::internal::AnswerCache;
+use geoline::internal::DnsState;
+use geoline::internal::{ResponseKind, Rrl, Subject, now_secs};
 
 const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
 

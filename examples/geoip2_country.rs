@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use geoline::config::GeoIpLayoutChoice;
-use geoline::geoip::GeoDb;
+use geoline::internal::GeoDb;
 use mmdb_writer::{IpVersion, Value, Writer};
 
 fn main() -> ExitCode {

@@ -30,7 +30,7 @@ struct Admin {
 }
 
 /// The admin routes over `reloader`'s state.
-pub fn router(reloader: Arc<Reloader>, token: Option<String>) -> Router {
+pub(crate) fn router(reloader: Arc<Reloader>, token: Option<String>) -> Router {
     let admin = Arc::new(Admin { reloader, token });
     Router::new()
         .route("/healthz", get(healthz))
@@ -41,7 +41,7 @@ pub fn router(reloader: Arc<Reloader>, token: Option<String>) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown`, then lets requests in flight finish.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
@@ -161,7 +161,7 @@ fn last_reload_json(s: &SourceStatus) -> Value {
 }
 
 /// The `/status` document.
-pub fn status_json(reloader: &Reloader) -> Value {
+pub(crate) fn status_json(reloader: &Reloader) -> Value {
     let status = reloader.status();
     let state = reloader.state();
     let classifier = state.classifier.load_full();
@@ -221,7 +221,7 @@ pub fn status_json(reloader: &Reloader) -> Value {
 }
 
 /// The `/metrics` document.
-pub fn render_metrics(reloader: &Reloader) -> String {
+pub(crate) fn render_metrics(reloader: &Reloader) -> String {
     let status = reloader.status();
     let state = reloader.state();
     let classifier = state.classifier.load_full();

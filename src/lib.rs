@@ -2,24 +2,44 @@
 //!
 //! Three parts share one configuration and one client classification:
 //!
-//! * [`dns`]: an authoritative GeoDNS server answering per-line views of its zones;
-//! * [`redirect`]: the redirector, sending mainland clients of `example.com` to `example.cn`;
+//! * `dns`: an authoritative GeoDNS server answering per-line views of its zones;
+//! * `redirect`: the redirector, sending mainland clients of `example.com` to `example.cn`;
 //! * the rewriting reverse proxy (`proxy`), the nginx `proxy_pass` + `sub_filter` role.
 //!
-//! Classification is [`lines`]: a client address, through the GeoIP databases ([`geoip`]) and
+//! Classification is `lines`: a client address, through the GeoIP databases (`geoip`) and
 //! CIDR lists, becomes a line (`china`, `default`, ...) and the widest prefix around the
 //! address that falls in the same line (the EDNS Client Subnet scope).
 
-pub mod admin;
+#![warn(unreachable_pub)]
+
 pub mod config;
-pub mod dns;
-pub mod geoip;
-pub mod lines;
-pub mod lookup;
-pub mod metrics;
 pub mod proxy;
-pub mod redirect;
-pub mod reload;
 pub mod server;
-pub mod watch;
-pub mod zone;
+
+mod admin;
+mod dns;
+mod geoip;
+mod lines;
+mod lookup;
+mod metrics;
+mod redirect;
+mod reload;
+mod watch;
+mod zone;
+
+/// Parts of the crate that the binary, the benches, the fuzz targets and the integration
+/// tests reach into. Not a stable interface: anything here may change in any release.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::dns::DnsState;
+    pub use crate::dns::prepared::{AnswerCache, QuickQuery};
+    pub use crate::dns::query::Query;
+    pub use crate::dns::respond::Transport;
+    pub use crate::dns::rrl::{ResponseKind, Rrl, Subject, now_secs};
+    pub use crate::geoip::GeoDb;
+    pub use crate::lines::{Classifier, LineId};
+    pub use crate::lookup::{Question, explain};
+    pub use crate::redirect::{access_log, check as check_redirect, proxy_protocol};
+    pub use crate::reload::{Target, Trigger};
+    pub use crate::zone::{Zone, ZoneError};
+}

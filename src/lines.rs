@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::iter::Peekable;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
@@ -274,35 +274,12 @@ impl LineMap {
     pub fn range_count(&self) -> (usize, usize) {
         (self.v4.starts.len(), self.v6.starts.len())
     }
-
-    /// The heap memory the map holds.
-    pub fn memory_bytes(&self) -> usize {
-        self.v4.memory_bytes() + self.v6.memory_bytes()
-    }
-
-    /// Every range with its line, IPv4 then IPv6, as first and last address.
-    pub fn ranges(&self) -> impl Iterator<Item = (IpAddr, IpAddr, LineId)> + '_ {
-        let v4 = self.v4.iter().map(|(lo, hi, line)| {
-            (
-                IpAddr::V4(Ipv4Addr::from(lo)),
-                IpAddr::V4(Ipv4Addr::from(hi)),
-                line,
-            )
-        });
-        let v6 = self.v6.iter().map(|(lo, hi, line)| {
-            (
-                IpAddr::V6(Ipv6Addr::from(lo)),
-                IpAddr::V6(Ipv6Addr::from(hi)),
-                line,
-            )
-        });
-        v4.chain(v6)
-    }
 }
 
 /// An unsigned address of one family, as the sweep and the search need it.
 trait Addr: Copy + Ord + fmt::Debug {
     const ZERO: Self;
+    #[cfg(test)]
     const MAX: Self;
     fn succ(self) -> Option<Self>;
     fn pred(self) -> Option<Self>;
@@ -314,6 +291,7 @@ trait Addr: Copy + Ord + fmt::Debug {
 
 impl Addr for u32 {
     const ZERO: u32 = 0;
+    #[cfg(test)]
     const MAX: u32 = u32::MAX;
     fn succ(self) -> Option<u32> {
         self.checked_add(1)
@@ -334,6 +312,7 @@ impl Addr for u32 {
 
 impl Addr for u128 {
     const ZERO: u128 = 0;
+    #[cfg(test)]
     const MAX: u128 = u128::MAX;
     fn succ(self) -> Option<u128> {
         self.checked_add(1)
@@ -377,6 +356,8 @@ impl<A: Addr> Ranges<A> {
         }
     }
 
+    /// Every range as (first, last, line); the tests check scopes against it.
+    #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = (A, A, LineId)> + '_ {
         self.starts.iter().enumerate().map(|(i, &lo)| {
             let hi = self
@@ -386,11 +367,6 @@ impl<A: Addr> Ranges<A> {
                 .unwrap_or(A::MAX);
             (lo, hi, self.lines[i])
         })
-    }
-
-    fn memory_bytes(&self) -> usize {
-        self.starts.capacity() * std::mem::size_of::<A>()
-            + self.lines.capacity() * std::mem::size_of::<LineId>()
     }
 }
 
@@ -812,6 +788,7 @@ mod tests {
     use super::*;
     use crate::config::GeoIpLayoutChoice;
     use crate::geoip::fixtures;
+    use std::net::Ipv4Addr;
 
     const CHINA: LineId = LineId(0);
     const CORP: LineId = LineId(1);

@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use geoline::config::Config;
-use geoline::lookup::{self, Question};
-use geoline::redirect::access_log;
+use geoline::internal::access_log;
+use geoline::internal::{Question, explain};
 use geoline::server;
 
 // glibc's malloc was a tenth of the redirector's CPU time per request (many small,
@@ -118,7 +118,7 @@ fn check(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     let loaded = server::load(&config)?;
     if let Some(redirect) = &config.redirect {
-        geoline::redirect::check(redirect)?;
+        geoline::internal::check_redirect(redirect)?;
     }
     print!(
         "{}",
@@ -141,7 +141,7 @@ fn lookup(
         .transpose()?;
     let config = Config::load(&path)?;
     let loaded = server::load(&config)?;
-    print!("{}", lookup::explain(&loaded, ip, question.as_ref())?);
+    print!("{}", explain(&loaded, ip, question.as_ref())?);
     Ok(())
 }
 

@@ -35,7 +35,7 @@ pub struct WatchError {
 }
 
 /// Starts watching every file `reloader` reads; the task runs until `shutdown`.
-pub fn spawn(
+pub(crate) fn spawn(
     reloader: Arc<Reloader>,
     debounce: Duration,
     shutdown: CancellationToken,

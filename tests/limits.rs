@@ -50,8 +50,8 @@ udp_workers = 1
 /// Waits for the rate limiter's clock to start a new second, so that a burst sent now
 /// falls in one second.
 async fn second_starts() {
-    let now = geoline::dns::rrl::now_secs();
-    while geoline::dns::rrl::now_secs() == now {
+    let now = geoline::internal::now_secs();
+    while geoline::internal::now_secs() == now {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use common::raw_http::{connect, read_until_closed};
 use common::{TempDir, mmdb};
 use geoline::config::Config;
-use geoline::redirect::{access_log, proxy_protocol};
+use geoline::internal::{access_log, proxy_protocol};
 use geoline::server::{self, Running};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::service::service_fn;

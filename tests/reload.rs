@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::dns::{A, Query};
 use common::site::{self, CHINA_ANSWER, DEFAULT_ANSWER, WATCH_LIMIT, answer, wait_until};
 use common::{TempDir, TestServer, http, mmdb};
-use geoline::reload::{Target, Trigger};
+use geoline::internal::{Target, Trigger};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UdpSocket;

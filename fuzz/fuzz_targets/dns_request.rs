@@ -15,9 +15,9 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use geoline::config::Config;
-use geoline::dns::DnsState;
-use geoline::dns::prepared::AnswerCache;
-use geoline::dns::respond::Transport;
+use geoline::internal::DnsState;
+use geoline::internal::AnswerCache;
+use geoline::internal::Transport;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use libfuzzer_sys::fuzz_target;

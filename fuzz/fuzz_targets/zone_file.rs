@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use geoline::zone::{Zone, ZoneError};
+use geoline::internal::{Zone, ZoneError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

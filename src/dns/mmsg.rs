@@ -12,12 +12,12 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;
 
 /// Datagrams per system call: enough to amortise the call, small enough for the cache.
-pub const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 /// The largest datagram received whole. A longer one arrives cut short and marked
 /// [`Slot::truncated`] (a cut query could parse), and is dropped: a DNS query, even with
 /// EDNS options, is a few hundred bytes, and no requester may send a UDP message larger
 /// than the 4096-byte payload size geoline's own configuration can advertise.
-pub const DATAGRAM: usize = 4096;
+pub(crate) const DATAGRAM: usize = 4096;
 /// The distance between two receive slots: a page and a cache line. Slots a whole number
 /// of pages apart would start at the same cache set, so the 32 headers the workers read
 /// after each receive would compete for the same few ways of the L1 cache.
@@ -25,13 +25,13 @@ const SLOT_STRIDE: usize = DATAGRAM + 64;
 
 /// Whether [`Batch::recv`] waits for a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     ForOne,
     No,
 }
 
 /// Receive buffers, source addresses and replies for one batch.
-pub struct Batch {
+pub(crate) struct Batch {
     data: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
     addr_lens: [libc::socklen_t; BATCH],
@@ -45,7 +45,7 @@ pub struct Batch {
 }
 
 /// One received datagram and the buffer for its reply.
-pub struct Slot<'a> {
+pub(crate) struct Slot<'a> {
     pub bytes: &'a [u8],
     /// `None` when the kernel gave an address of another family (never, for UDP/IP).
     pub peer: Option<SocketAddr>,
@@ -57,7 +57,7 @@ pub struct Slot<'a> {
 
 impl Slot<'_> {
     /// Sends `reply` back to `peer` with the batch.
-    pub fn send_reply(&mut self) {
+    pub(crate) fn send_reply(&mut self) {
         *self.ready = true;
     }
 }
@@ -69,7 +69,7 @@ impl Default for Batch {
 }
 
 impl Batch {
-    pub fn new() -> Batch {
+    pub(crate) fn new() -> Batch {
         Batch {
             data: vec![0; BATCH * SLOT_STRIDE],
             addrs: (0..BATCH).map(|_| zeroed_storage()).collect(),
@@ -92,7 +92,7 @@ impl Batch {
     /// Takes every datagram already queued, up to [`BATCH`]. With [`Wait::ForOne`] it first
     /// blocks until one arrives (or the socket's read timeout passes); with [`Wait::No`] an
     /// empty queue is an error of kind [`io::ErrorKind::WouldBlock`].
-    pub fn recv(&mut self, socket: BorrowedFd<'_>, wait: Wait) -> io::Result<usize> {
+    pub(crate) fn recv(&mut self, socket: BorrowedFd<'_>, wait: Wait) -> io::Result<usize> {
         for i in 0..BATCH {
             self.iovecs[i] = libc::iovec {
                 iov_base: self.data[i * SLOT_STRIDE..].as_mut_ptr().cast(),
@@ -141,7 +141,7 @@ impl Batch {
     }
 
     /// Datagram `i` of the last [`Batch::recv`].
-    pub fn slot(&mut self, i: usize) -> Option<Slot<'_>> {
+    pub(crate) fn slot(&mut self, i: usize) -> Option<Slot<'_>> {
         if i >= self.received {
             return None;
         }
@@ -157,7 +157,7 @@ impl Batch {
 
     /// Sends every reply marked with [`Slot::send_reply`], each to its datagram's source.
     /// A reply the kernel refuses (say, an unreachable destination) is skipped.
-    pub fn send(&mut self, socket: BorrowedFd<'_>) -> Vec<io::Error> {
+    pub(crate) fn send(&mut self, socket: BorrowedFd<'_>) -> Vec<io::Error> {
         let mut count = 0;
         for i in 0..self.received {
             if !self.reply_ready[i] {

@@ -9,15 +9,15 @@
 //! This module does not load zones or databases and does not reload them: it reads whatever
 //! [`DnsState`] holds when a query arrives, so a reload never blocks a query.
 
-pub mod ecs;
-pub mod mmsg;
-pub mod prepared;
-pub mod query;
-pub mod respond;
-pub mod response;
-pub mod rrl;
-pub mod tcp;
-pub mod udp;
+pub(crate) mod ecs;
+pub(crate) mod mmsg;
+pub(crate) mod prepared;
+pub(crate) mod query;
+pub(crate) mod respond;
+pub(crate) mod response;
+pub(crate) mod rrl;
+pub(crate) mod tcp;
+pub(crate) mod udp;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -385,17 +385,6 @@ impl AnswerCache {
         (h as usize) & (self.slots.len() - 1)
     }
 
-    pub fn get(&self, line: LineId, qtype: u16, name: &[u8]) -> Option<&Prepared> {
-        self.slots[self.slot(line, qtype, name)]
-            .as_deref()
-            .filter(|p| p.matches(line, qtype, name))
-    }
-
-    pub fn insert(&mut self, prepared: Prepared) -> &Prepared {
-        let i = self.slot(prepared.line, prepared.qtype, prepared.name());
-        self.slots[i].insert(Box::new(prepared))
-    }
-
     /// The entry for the key, built by `build` (and kept) when there is none.
     pub fn entry(
         &mut self,
@@ -438,7 +427,7 @@ impl Default for AnswerCache {
 /// Answers a [`QuickQuery`] from `cache`, preparing the entry first if needed, and gives
 /// the wildcard the answer was synthesized from (wire form, lower-cased), if it was.
 /// `None` when the strict path must answer (no zone holds the name).
-pub fn answer<'c>(
+pub(crate) fn answer<'c>(
     zones: &ZoneSet,
     classifier: &Classifier,
     cache: &'c mut AnswerCache,

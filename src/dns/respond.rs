@@ -25,7 +25,7 @@ pub enum Transport {
 }
 
 /// The data a response is decided from, one consistent snapshot per query.
-pub struct Snapshot<'a> {
+pub(crate) struct Snapshot<'a> {
     pub zones: &'a ZoneSet,
     pub lines: &'a LineMap,
     /// Advertised in every OPT and the most geoline sends over UDP.
@@ -80,7 +80,7 @@ impl Decision {
 }
 
 /// Decides the response to `bytes` received from `source`; `None` means stay silent.
-pub fn respond(
+pub(crate) fn respond(
     snapshot: &Snapshot<'_>,
     bytes: &[u8],
     source: IpAddr,

@@ -108,9 +108,9 @@ pub struct Subject<'a> {
 }
 
 /// The most `responses_per_second` a bucket can count (its field is 20 bits wide).
-pub const MAX_RATE: u32 = (1 << 20) - 1;
+pub(crate) const MAX_RATE: u32 = (1 << 20) - 1;
 /// The largest `slip` (its counter is 12 bits wide).
-pub const MAX_SLIP: u32 = (1 << 12) - 1;
+pub(crate) const MAX_SLIP: u32 = (1 << 12) - 1;
 
 // A slot: the second it was last used (32 bits), responses passed in that second (20),
 // limited responses since the last slip (12). An unused slot (0) has passed nothing.
@@ -287,7 +287,7 @@ impl Hash {
 
 /// Writes `name` in wire form, lower-cased, into `buf`; returns the part written. The
 /// strict path's names are hickory [`Name`]s; the prepared path has the wire form already.
-pub fn wire_name<'b>(name: &Name, buf: &'b mut [u8; 255]) -> &'b [u8] {
+pub(crate) fn wire_name<'b>(name: &Name, buf: &'b mut [u8; 255]) -> &'b [u8] {
     let mut at = 0;
     for label in name.iter() {
         // A name read off the wire fits in 255 bytes; stop rather than panic if not.
@@ -311,7 +311,7 @@ pub fn wire_name<'b>(name: &Name, buf: &'b mut [u8; 255]) -> &'b [u8] {
 /// set, the question, and the OPT record if the response had one (with its Client Subnet
 /// option, so that a resolver still sees ECS handled), nothing else. Allocates nothing.
 /// `false` when `out` does not read as a response (then it must not be sent).
-pub fn slip(out: &mut Vec<u8>) -> bool {
+pub(crate) fn slip(out: &mut Vec<u8>) -> bool {
     slip_in_place(out).is_some()
 }
 

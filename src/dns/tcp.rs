@@ -39,7 +39,7 @@ const SEND_BUFFER: usize = 64 * 1024;
 /// Starts an accept loop on each listener in `tasks`. They stop accepting when `shutdown`
 /// is cancelled, and finish once every connection has (a connection stops when it is
 /// idle, after answering the message it is reading).
-pub fn spawn(
+pub(crate) fn spawn(
     listeners: Vec<TcpListener>,
     state: Arc<DnsState>,
     limits: TcpLimits,

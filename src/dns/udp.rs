@@ -46,7 +46,7 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 const RECEIVE_BUFFER: usize = 4 << 20;
 
 /// A UDP socket on `addr` that other sockets of this process may share (`SO_REUSEPORT`).
-pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
     // Best effort: a smaller buffer only means drops under bursts, as before.
@@ -60,13 +60,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 /// The number of workers when the configuration does not say: one per CPU this process
 /// may run on (so `taskset -c 0 geoline serve` gets one).
-pub fn default_workers() -> usize {
+pub(crate) fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Starts a worker thread answering on `socket` until `shutdown` is cancelled. `coalesce`
 /// is how long it lets datagrams gather after a batch (zero: never).
-pub fn spawn(
+pub(crate) fn spawn(
     socket: UdpSocket,
     state: Arc<DnsState>,
     shutdown: CancellationToken,

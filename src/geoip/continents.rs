@@ -6,7 +6,7 @@
 //! Caribbean are North America, Timor-Leste and Christmas Island are Oceania.
 
 /// Returns the two-letter continent code (AF AN AS EU NA OC SA) of an upper-case country code.
-pub fn continent_of(country: [u8; 2]) -> Option<[u8; 2]> {
+pub(crate) fn continent_of(country: [u8; 2]) -> Option<[u8; 2]> {
     TABLE
         .binary_search_by(|(code, _)| code.cmp(&&country))
         .ok()

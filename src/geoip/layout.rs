@@ -360,7 +360,7 @@ pub struct RecordReader {
 }
 
 /// GeoIP2 City records hold at most two subdivision levels; geoline keeps that many.
-pub const MAX_SUBDIVISIONS: usize = 2;
+pub(super) const MAX_SUBDIVISIONS: usize = 2;
 
 impl RecordReader {
     pub fn new(layout: Layout, overrides: &FieldOverrides) -> RecordReader {

@@ -26,8 +26,8 @@ use maxminddb::{LookupResult, MaxMindDbError, Reader, Within, WithinOptions};
 
 use crate::config::GeoIpLayoutChoice;
 
-pub use continents::continent_of;
-pub use layout::{Field, FieldOverrides, FieldPath, FieldSet, Layout, RecordReader};
+pub(crate) use continents::continent_of;
+pub(crate) use layout::{Field, FieldOverrides, FieldPath, FieldSet, Layout, RecordReader};
 
 /// An ISO 3166-2 subdivision code such as `CN-GD`: the country, then one to three letters
 /// or digits, held inline so that a [`GeoRecord`] stays `Copy`.

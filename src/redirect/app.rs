@@ -31,14 +31,14 @@ use crate::proxy::{BoxError, ClientInfo, Proxy, ProxyBody};
 
 /// What the listener knows about a request's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// The socket peer, or the source a trusted proxy gave in a PROXY protocol header.
     pub peer: SocketAddr,
     pub tls: bool,
 }
 
 /// Everything a request needs, shared by all connections.
-pub struct App {
+pub(crate) struct App {
     pub rules: Rules,
     pub classifier: Arc<ClassifierHandle>,
     pub trusted: TrustedProxies,
@@ -52,14 +52,14 @@ pub struct App {
     clippy::large_enum_variant,
     reason = "boxing the ready response would cost every redirect an allocation"
 )]
-pub enum Reply {
+pub(crate) enum Reply {
     Ready(Response<ResponseBody>),
     PassThrough(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
 }
 
 impl App {
     /// Answers `req`, which arrived on `conn`.
-    pub fn respond<B>(&self, req: Request<B>, conn: Connection) -> Reply
+    pub(crate) fn respond<B>(&self, req: Request<B>, conn: Connection) -> Reply
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -155,7 +155,7 @@ fn ready(resp: Response<Bytes>, entry: &Entry<'_>) -> Reply {
 }
 
 /// A response body: all of it at once, or the origin's, logged when it has been sent.
-pub struct ResponseBody {
+pub(crate) struct ResponseBody {
     inner: Inner,
     /// Whatever [`ResponseBody::hold`] was given.
     held: Option<Box<dyn Send>>,
@@ -173,7 +173,7 @@ impl ResponseBody {
 
     /// Keeps `guard` until the body has been sent or dropped (the listener counts a
     /// passed-through response as in flight until then).
-    pub fn hold(&mut self, guard: impl Send + 'static) {
+    pub(crate) fn hold(&mut self, guard: impl Send + 'static) {
         self.held = Some(Box::new(guard));
     }
 }

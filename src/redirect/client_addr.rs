@@ -21,30 +21,26 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The configured trusted proxies.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies {
+pub(crate) struct TrustedProxies {
     nets: Vec<IpNet>,
 }
 
 impl TrustedProxies {
-    pub fn new(nets: &[IpNet]) -> TrustedProxies {
+    pub(crate) fn new(nets: &[IpNet]) -> TrustedProxies {
         TrustedProxies {
             nets: nets.to_vec(),
         }
     }
 
     /// Whether `addr` (IPv4-mapped IPv6 read as IPv4) is a trusted proxy.
-    pub fn contains(&self, addr: IpAddr) -> bool {
+    pub(crate) fn contains(&self, addr: IpAddr) -> bool {
         let addr = addr.to_canonical();
         self.nets.iter().any(|n| n.contains(&addr))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
     }
 }
 
 /// The client address of a request that reached us from `peer`.
-pub fn client_address(
+pub(crate) fn client_address(
     peer: IpAddr,
     headers: &HeaderMap,
     which: ClientIpHeader,

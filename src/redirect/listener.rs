@@ -45,13 +45,13 @@ use super::client_addr::TrustedProxies;
 use super::proxy_protocol::{self, ProxyHeader, Rewind};
 
 /// How long open connections get to finish after shutdown begins.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Limits on what a client may send before its request is handled.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// For the PROXY header, the TLS handshake and the first request head together, and
     /// for each later request head.
     pub header_read_timeout: Duration,
@@ -60,7 +60,7 @@ pub struct Limits {
 }
 
 /// One listener's settings and what its connections share.
-pub struct Listener {
+pub(crate) struct Listener {
     pub app: Arc<App>,
     pub tls: Option<TlsAcceptor>,
     pub proxy_protocol: bool,
@@ -95,7 +95,7 @@ impl Listener {
 }
 
 /// Accepts on `listener` until `shutdown`, then drains (at most [`DRAIN_TIMEOUT`]).
-pub async fn serve(listener: TcpListener, config: Listener, shutdown: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, config: Listener, shutdown: CancellationToken) {
     let builder = Arc::new(config.builder());
     let config = Arc::new(config);
     let open = Arc::new(OpenConnections::default());

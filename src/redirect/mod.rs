@@ -18,12 +18,12 @@
 //! databases or decide when they reload.
 
 pub mod access_log;
-pub mod app;
-pub mod client_addr;
-pub mod listener;
+pub(crate) mod app;
+pub(crate) mod client_addr;
+pub(crate) mod listener;
 pub mod proxy_protocol;
-pub mod rules;
-pub mod tls;
+pub(crate) mod rules;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub enum RedirectError {
 }
 
 /// The pass-through to the origin: every covered host under its own name, no rewriting.
-pub fn origin_proxy(config: &RedirectConfig) -> Result<Proxy, ProxyError> {
+pub(crate) fn origin_proxy(config: &RedirectConfig) -> Result<Proxy, ProxyError> {
     let origin = &config.origin;
     let mut builder = Proxy::builder(origin.url.clone())
         .rewrite(false)
@@ -77,7 +77,7 @@ pub fn check(config: &RedirectConfig) -> Result<(), RedirectError> {
 
 /// Binds every listener, then serves on them in `tasks` until `shutdown`. Returns the
 /// bound addresses in configuration order.
-pub async fn start(
+pub(crate) async fn start(
     config: &RedirectConfig,
     classifier: Arc<ClassifierHandle>,
     shutdown: &CancellationToken,

@@ -17,7 +17,7 @@ use crate::config::RedirectRuleConfig;
 
 /// One rule, ready for the hot path.
 #[derive(Debug)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Lower case, no trailing dot.
     pub from: String,
     pub to: String,
@@ -31,7 +31,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn redirects(&self, line: &str) -> bool {
+    pub(crate) fn redirects(&self, line: &str) -> bool {
         self.lines.iter().any(|l| l == line)
     }
 }
@@ -40,7 +40,7 @@ impl Rule {
 /// (`www.` for `www.example.com` under `example.com`, empty for `example.com` itself),
 /// in the letter case the client sent.
 #[derive(Debug, Clone, Copy)]
-pub struct Covered<'a> {
+pub(crate) struct Covered<'a> {
     pub rule: &'a Rule,
     pub prefix: &'a str,
 }
@@ -48,7 +48,7 @@ pub struct Covered<'a> {
 /// Why a request's host cannot be looked up at all (as opposed to naming a host no rule
 /// covers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum HostError {
+pub(crate) enum HostError {
     #[error("the request names no host")]
     Missing,
     #[error("the request's host is not a valid host name")]
@@ -57,7 +57,7 @@ pub enum HostError {
 
 /// What a request's host is to the rules.
 #[derive(Debug, Clone, Copy)]
-pub enum Lookup<'a> {
+pub(crate) enum Lookup<'a> {
     Covered(Covered<'a>),
     /// A well-formed name or an address literal no rule covers.
     NotCovered,
@@ -65,12 +65,12 @@ pub enum Lookup<'a> {
 
 /// The rules, longest `from` first so that `api.example.com` wins over `example.com`.
 #[derive(Debug)]
-pub struct Rules {
+pub(crate) struct Rules {
     rules: Vec<Rule>,
 }
 
 impl Rules {
-    pub fn new(config: &[RedirectRuleConfig]) -> Rules {
+    pub(crate) fn new(config: &[RedirectRuleConfig]) -> Rules {
         let mut rules: Vec<Rule> = config
             .iter()
             .map(|r| Rule {
@@ -92,13 +92,9 @@ impl Rules {
         Rules { rules }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.iter()
-    }
-
     /// The rule covering `authority` (a `Host` value or URI authority: `name[:port]`,
     /// `[v6]:port`, `v4:port`).
-    pub fn lookup<'a>(&'a self, authority: &'a str) -> Result<Lookup<'a>, HostError> {
+    pub(crate) fn lookup<'a>(&'a self, authority: &'a str) -> Result<Lookup<'a>, HostError> {
         let host = strip_port(authority)?;
         // An IPv4 literal ends in a digit; a name usually does not, and is not parsed.
         let ends_in_digit = host.as_bytes().last().is_some_and(u8::is_ascii_digit);
@@ -174,7 +170,7 @@ fn valid_name(host: &str) -> bool {
 
 /// Why a request target cannot be carried into a `Location`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     #[error("the request target is not a path")]
     NotAPath,
     #[error("the request target contains control characters or spaces")]
@@ -205,7 +201,7 @@ thread_local! {
 
 /// Appends `scheme://` + the request's labels under the rule's `from` (lower-cased) + the
 /// rule's `to` + the request's path and query exactly as sent.
-pub fn write_location(
+pub(crate) fn write_location(
     covered: Covered<'_>,
     path_and_query: &str,
     out: &mut BytesMut,
@@ -231,7 +227,7 @@ pub fn write_location(
 /// `Cache-Control: private, max-age=N` (the answer depends on the client's address, which
 /// no shared cache keys on), and a short HTML page with the link for clients that do not
 /// follow redirects. Header value and page are cut from one per-thread buffer.
-pub fn redirect(
+pub(crate) fn redirect(
     covered: Covered<'_>,
     path_and_query: &str,
 ) -> Result<Response<Bytes>, TargetError> {
@@ -285,7 +281,7 @@ pub fn redirect(
 }
 
 /// A short plain-text answer that no cache keeps.
-pub fn plain(status: StatusCode, body: Bytes) -> Response<Bytes> {
+pub(crate) fn plain(status: StatusCode, body: Bytes) -> Response<Bytes> {
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         header::CONTENT_TYPE,

@@ -57,7 +57,7 @@ struct Entry {
 }
 
 /// The certificates in use; the first is the fallback for unknown or missing SNI.
-pub struct CertStore {
+pub(crate) struct CertStore {
     configs: Vec<CertificateConfig>,
     provider: Arc<CryptoProvider>,
     current: ArcSwap<Vec<Entry>>,
@@ -73,7 +73,7 @@ impl fmt::Debug for CertStore {
 
 impl CertStore {
     /// Reads every configured certificate; any failure is an error naming its file.
-    pub fn load(configs: &[CertificateConfig]) -> Result<CertStore, TlsError> {
+    pub(crate) fn load(configs: &[CertificateConfig]) -> Result<CertStore, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let entries = read_all(configs, &provider)?;
         Ok(CertStore {
@@ -84,14 +84,14 @@ impl CertStore {
     }
 
     /// Reads every file again and swaps the new set in, or keeps the old one whole.
-    pub fn reload(&self) -> Result<(), TlsError> {
+    pub(crate) fn reload(&self) -> Result<(), TlsError> {
         let entries = read_all(&self.configs, &self.provider)?;
         self.current.store(Arc::new(entries));
         Ok(())
     }
 
     /// The certificate for a handshake naming `sni`.
-    pub fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    pub(crate) fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let entries = self.current.load();
         if let Some(sni) = sni {
             let sni = sni.strip_suffix('.').unwrap_or(sni);
@@ -157,7 +157,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 /// A chain and its key from PEM files, checked to belong together.
-pub fn read_certified_key(
+pub(crate) fn read_certified_key(
     cert: &Path,
     key: &Path,
     provider: &CryptoProvider,
@@ -198,7 +198,7 @@ pub fn read_certified_key(
 
 /// The rustls server configuration: certificates from `store`, HTTP/2 and HTTP/1.1 offered
 /// by ALPN.
-pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub(crate) fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(store.provider.clone())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -214,7 +214,7 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// Reloads `store` when a file in its directories changes or on SIGHUP, until `shutdown`.
 /// A file watch that cannot be set up (inotify limits in a container) is logged and left
 /// out: SIGHUP still works.
-pub fn spawn_reloader(
+pub(crate) fn spawn_reloader(
     store: Arc<CertStore>,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, TlsError> {
