@@ -9,7 +9,6 @@
 //! file layout of the host.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
@@ -22,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Exposition;
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
-use crate::server::{format_epoch, format_time};
+use crate::util::time::{format_date, format_rfc3339, unix_secs};
 
 struct Admin {
     reloader: Arc<Reloader>,
@@ -139,23 +138,12 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
-fn epoch_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn last_reload_json(s: &SourceStatus) -> Value {
-    let at = s
-        .last
-        .at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     json!({
         "result": if s.last.error.is_none() { "ok" } else { "error" },
         "error": s.last.error,
         "trigger": s.last.trigger.name(),
-        "at": format_time(at),
+        "at": format_rfc3339(unix_secs(s.last.at)),
         "duration_ms": s.last.duration.as_secs_f64() * 1000.0,
     })
 }
@@ -180,10 +168,10 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
                 "fields": db.provides().iter().map(|f| f.name()).collect::<Vec<_>>(),
                 "ip_version": db.ip_version(),
                 "build_epoch": db.build_epoch(),
-                "build_date": format_epoch(db.build_epoch()),
+                "build_date": format_date(db.build_epoch()),
                 "networks": { "ipv4": v4, "ipv6": v6 },
                 "size_bytes": db.size_bytes(),
-                "loaded_at": format_time(epoch_secs(s.loaded_at) as u64),
+                "loaded_at": format_rfc3339(unix_secs(s.loaded_at)),
                 "reloads": { "success": s.successes, "failure": s.failures },
                 "last_reload": last_reload_json(s),
             })
@@ -204,7 +192,7 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
                 "file": s.path.display().to_string(),
                 "serial": z.serial(),
                 "records": records,
-                "loaded_at": format_time(epoch_secs(s.loaded_at) as u64),
+                "loaded_at": format_rfc3339(unix_secs(s.loaded_at)),
                 "reloads": { "success": s.successes, "failure": s.failures },
                 "last_reload": last_reload_json(s),
             })
@@ -363,11 +351,7 @@ fn sources(
         "When the last load or reload was attempted.",
     );
     for s in list {
-        out.sample(
-            &last_at,
-            &[(label, &name(s))],
-            epoch_secs(s.last.at).floor(),
-        );
+        out.sample(&last_at, &[(label, &name(s))], unix_secs(s.last.at) as f64);
     }
 }
 

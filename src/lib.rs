@@ -20,10 +20,10 @@ mod admin;
 mod dns;
 mod geoip;
 mod lines;
-mod lookup;
 mod metrics;
 mod redirect;
 mod reload;
+mod util;
 mod watch;
 mod zone;
 
@@ -36,10 +36,10 @@ pub mod internal {
     pub use crate::dns::query::Query;
     pub use crate::dns::respond::Transport;
     pub use crate::dns::rrl::{ResponseKind, Rrl, Subject, now_secs};
-    pub use crate::geoip::GeoDb;
-    pub use crate::lines::{Classifier, LineId};
-    pub use crate::lookup::{Question, explain};
+    pub use crate::geoip::{Field, GeoDb, GeoIpError};
+    pub use crate::lines::{Classifier, Decision, Explanation, LineId};
     pub use crate::redirect::{access_log, check as check_redirect, proxy_protocol};
     pub use crate::reload::{Target, Trigger};
-    pub use crate::zone::{Zone, ZoneError};
+    pub use crate::util::time::format_date;
+    pub use crate::zone::{AnswerCode, Zone, ZoneError};
 }

@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 use geoline::config::Config;
 use geoline::internal::access_log;
-use geoline::internal::{Question, explain};
 use geoline::server;
+
+mod cli;
 
 // glibc's malloc was a tenth of the redirector's CPU time per request (many small,
 // short-lived allocations per request across hyper, axum and the handlers).
@@ -61,21 +62,35 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, log_json } => init_logging(log_json).and_then(|()| serve(config)),
-        Command::Check { config } => check(config),
+        Command::Check { config } => cli::check::run(&config),
         Command::Lookup {
             config,
             ip,
             name,
             qtype,
-        } => lookup(config, ip, name, qtype),
+        } => cli::explain::run(&config, ip, name.as_deref(), qtype.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("geoline: {e:#}");
+            eprintln!("geoline: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and its causes, `: `-separated, each said once: a message that already ends
+/// with its cause's text (`cannot listen on ...: {source}`) is not followed by it again.
+fn report(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn init_logging(json: bool) -> anyhow::Result<()> {
@@ -114,37 +129,6 @@ fn install_access_log() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check(path: PathBuf) -> anyhow::Result<()> {
-    let config = Config::load(&path)?;
-    let loaded = server::load(&config)?;
-    if let Some(redirect) = &config.redirect {
-        geoline::internal::check_redirect(redirect)?;
-    }
-    print!(
-        "{}",
-        server::Summary {
-            config: &config,
-            loaded: &loaded
-        }
-    );
-    Ok(())
-}
-
-fn lookup(
-    path: PathBuf,
-    ip: IpAddr,
-    name: Option<String>,
-    qtype: Option<String>,
-) -> anyhow::Result<()> {
-    let question = name
-        .map(|n| Question::parse(&n, qtype.as_deref()))
-        .transpose()?;
-    let config = Config::load(&path)?;
-    let loaded = server::load(&config)?;
-    print!("{}", explain(&loaded, ip, question.as_ref())?);
-    Ok(())
-}
-
 fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&path)?;
     // On one CPU (a small VM, or `taskset`), a work-stealing pool of one worker only adds
@@ -165,4 +149,27 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
         running.run_until_terminated().await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen on 127.0.0.1:53 (UDP): {source}")]
+    struct Bind {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let e = anyhow::Error::new(Bind { source: io });
+        assert_eq!(
+            report(&e),
+            "cannot listen on 127.0.0.1:53 (UDP): Address already in use"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(report(&e), "outer: inner");
+    }
 }

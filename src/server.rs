@@ -5,9 +5,9 @@
 //! and the life of the listeners. It does not parse anything itself: each part reports its
 //! own errors with its own file names, and this module only adds which part failed.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::admin;
-use crate::config::{Config, DnsConfig};
+use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{DnsState, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::Classifier;
@@ -57,6 +57,20 @@ pub enum StartError {
     },
 }
 
+impl StartError {
+    /// The error of a failed bind (or address query) of `transport` on `addr`.
+    fn bind(
+        addr: SocketAddr,
+        transport: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> StartError {
+        move |source| StartError::Bind {
+            addr,
+            transport,
+            source,
+        }
+    }
+}
+
 /// Everything the configuration names, loaded and checked.
 pub struct Loaded {
     pub classifier: Classifier,
@@ -82,148 +96,6 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
     })
 }
 
-/// The summary `geoline check` prints.
-pub struct Summary<'a> {
-    pub config: &'a Config,
-    pub loaded: &'a Loaded,
-}
-
-impl fmt::Display for Summary<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Loaded {
-            classifier, zones, ..
-        } = self.loaded;
-        let lines = classifier.lines();
-        writeln!(f, "config {}: ok", self.config.path.display())?;
-        for db in classifier.databases() {
-            writeln!(
-                f,
-                "geoip {}: {} (layout {}, IPv{}), built {}, fields: {}",
-                db.path().display(),
-                db.database_type(),
-                db.record_reader(),
-                db.ip_version(),
-                format_epoch(db.build_epoch()),
-                db.provides(),
-            )?;
-        }
-        let (v4, v6) = classifier.map().range_count();
-        writeln!(
-            f,
-            "lines (in match order): {}",
-            self.config.line_names().join(", ")
-        )?;
-        for line in &self.config.lines {
-            writeln!(
-                f,
-                "  {}: {} countries, {} continents, {} subdivisions, {} ASNs, {} prefixes",
-                line.name,
-                line.countries.len(),
-                line.continents.len(),
-                line.subdivisions.len(),
-                line.asns.len(),
-                line.cidrs.len()
-            )?;
-        }
-        writeln!(f, "line map: {v4} IPv4 ranges, {v6} IPv6 ranges")?;
-        for zone in zones.zones() {
-            let counts = zone
-                .record_counts()
-                .into_iter()
-                .map(|(line, n)| format!("{} {n}", lines.name(line)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            writeln!(
-                f,
-                "zone {}: serial {}, records per line: {counts}",
-                zone.origin(),
-                zone.serial()
-            )?;
-        }
-        if let Some(dns) = &self.config.dns {
-            let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
-            writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
-        }
-        if let Some(proxy) = &self.config.proxy {
-            let pairs: Vec<String> = proxy
-                .hosts
-                .iter()
-                .map(|h| format!("{} -> {}", h.public, h.origin))
-                .collect();
-            writeln!(
-                f,
-                "proxy: HTTP on {}, origin {}, {}",
-                proxy.listen,
-                proxy.origin,
-                pairs.join(", ")
-            )?;
-        }
-        if let Some(admin) = &self.config.admin {
-            writeln!(
-                f,
-                "admin: http://{}/ (metrics, status, reload){}",
-                admin.listen,
-                if admin.token.is_some() {
-                    ", bearer token required"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        if let Some(redirect) = &self.config.redirect {
-            let listeners: Vec<String> = redirect
-                .listeners
-                .iter()
-                .map(|l| {
-                    let scheme = if l.tls { "https" } else { "http" };
-                    let pp = if l.proxy_protocol {
-                        " (PROXY protocol)"
-                    } else {
-                        ""
-                    };
-                    format!("{scheme}://{}{pp}", l.address)
-                })
-                .collect();
-            writeln!(
-                f,
-                "redirect: {} rules, {} certificates, on {}",
-                redirect.rules.len(),
-                redirect.certificates.len(),
-                listeners.join(", ")
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Seconds since the epoch as a UTC time, RFC 3339: `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn format_time(secs: u64) -> String {
-    let s = secs % 86_400;
-    format!(
-        "{}T{:02}:{:02}:{:02}Z",
-        format_epoch(secs),
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// Seconds since the epoch as a UTC date, `YYYY-MM-DD`.
-pub fn format_epoch(secs: u64) -> String {
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one line.
-    let days = (secs / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// A started server: its bound addresses and the handle to stop it.
 pub struct Running {
     pub dns_udp: Vec<SocketAddr>,
@@ -246,7 +118,6 @@ pub struct Running {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
     let dns = config.dns.as_ref();
     let state = Arc::new(DnsState::new(
         loaded.zones,
@@ -267,87 +138,141 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
     };
-    // One classification for every listener: a database reload reaches them all at once.
     if let Some(redirect) = &config.redirect {
-        running.redirect =
-            crate::redirect::start(redirect, state.classifier.clone(), &shutdown, &mut tasks)
-                .await?;
+        running.start_redirect(redirect, &state).await?;
     }
     if let Some(dns) = &config.dns {
+        running.start_dns(dns, &state).await?;
+    }
+    if let Some(admin) = &config.admin {
+        running.start_admin(admin, &reloader).await?;
+    }
+    if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
+        running.start_proxy(p.listen, proxy).await?;
+    }
+    if config.reload.watch {
+        running.start_watch(reloader, config.reload.debounce)?;
+    }
+    Ok(running)
+}
+
+/// Binds a TCP listener for `transport` on `addr`; returns it with the address it got.
+async fn bind_tcp(
+    addr: SocketAddr,
+    transport: &'static str,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(StartError::bind(addr, transport))?;
+    let bound = listener
+        .local_addr()
+        .map_err(StartError::bind(addr, transport))?;
+    Ok((listener, bound))
+}
+
+impl Running {
+    /// The redirector's listeners.
+    async fn start_redirect(
+        &mut self,
+        config: &RedirectConfig,
+        state: &DnsState,
+    ) -> Result<(), StartError> {
+        // One classification for every listener: a database reload reaches them all at once.
+        self.redirect = crate::redirect::start(
+            config,
+            state.classifier.clone(),
+            &self.shutdown,
+            &mut self.tasks,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The DNS listeners: UDP worker threads and the TCP accept loops.
+    async fn start_dns(
+        &mut self,
+        dns: &DnsConfig,
+        state: &Arc<DnsState>,
+    ) -> Result<(), StartError> {
         let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
         let (sockets, listeners) = bind_dns(dns, workers).await?;
         for (i, socket) in sockets.into_iter().enumerate() {
-            let addr = socket.local_addr().map_err(|source| StartError::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                transport: "UDP",
-                source,
-            })?;
-            if !running.dns_udp.contains(&addr) {
-                running.dns_udp.push(addr);
+            let addr = socket
+                .local_addr()
+                .map_err(StartError::bind(SocketAddr::from(([0, 0, 0, 0], 0)), "UDP"))?;
+            if !self.dns_udp.contains(&addr) {
+                self.dns_udp.push(addr);
             }
             let worker = udp::spawn(
                 socket,
                 state.clone(),
-                shutdown.clone(),
+                self.shutdown.clone(),
                 format!("udp-{}", i % workers),
                 dns.udp_coalesce,
             )
-            .map_err(|source| StartError::Bind {
-                addr,
-                transport: "UDP",
-                source,
-            })?;
-            running.udp_workers.push(worker);
+            .map_err(StartError::bind(addr, "UDP"))?;
+            self.udp_workers.push(worker);
         }
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
-                running.dns_tcp.push(addr);
+                self.dns_tcp.push(addr);
             }
         }
-        tcp::spawn(listeners, state.clone(), dns.tcp, &shutdown, &mut tasks);
-        info!(udp = ?running.dns_udp, tcp = ?running.dns_tcp, udp_workers = workers, "dns listening");
+        tcp::spawn(
+            listeners,
+            state.clone(),
+            dns.tcp,
+            &self.shutdown,
+            &mut self.tasks,
+        );
+        info!(udp = ?self.dns_udp, tcp = ?self.dns_tcp, udp_workers = workers, "dns listening");
+        Ok(())
     }
-    if let Some(a) = &config.admin {
-        let bind = |source| StartError::Bind {
-            addr: a.listen,
-            transport: "HTTP admin",
-            source,
-        };
-        let listener = TcpListener::bind(a.listen).await.map_err(bind)?;
-        let addr = listener.local_addr().map_err(bind)?;
-        if !addr.ip().is_loopback() && a.token.is_none() {
+
+    /// The admin listener: metrics, status and reloads.
+    async fn start_admin(
+        &mut self,
+        config: &AdminConfig,
+        reloader: &Arc<Reloader>,
+    ) -> Result<(), StartError> {
+        let (listener, addr) = bind_tcp(config.listen, "HTTP admin").await?;
+        if !addr.ip().is_loopback() && config.token.is_none() {
             tracing::warn!(%addr, "the admin listener is reachable from other hosts and has no token");
         }
-        let router = admin::router(reloader.clone(), a.token.clone());
-        tasks.spawn(admin::serve(listener, router, shutdown.clone()));
-        running.admin = Some(addr);
+        let router = admin::router(reloader.clone(), config.token.clone());
+        self.tasks
+            .spawn(admin::serve(listener, router, self.shutdown.clone()));
+        self.admin = Some(addr);
         info!(%addr, "admin listening");
+        Ok(())
     }
-    if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
-        let bind = |source| StartError::Bind {
-            addr: p.listen,
-            transport: "HTTP proxy",
-            source,
-        };
-        let listener = TcpListener::bind(p.listen).await.map_err(bind)?;
-        let addr = listener.local_addr().map_err(bind)?;
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
+
+    /// The `[proxy]` listener.
+    async fn start_proxy(&mut self, listen: SocketAddr, proxy: Proxy) -> Result<(), StartError> {
+        let (listener, addr) = bind_tcp(listen, "HTTP proxy").await?;
+        let stop = self.shutdown.clone();
+        self.tasks.spawn(async move {
             if let Err(e) = serve_proxy(proxy, listener, stop.cancelled_owned()).await {
                 tracing::error!(error = %e, "proxy listener failed");
             }
         });
-        running.proxy = Some(addr);
+        self.proxy = Some(addr);
         info!(%addr, "proxy listening");
+        Ok(())
     }
-    if config.reload.watch {
-        let handle = watch::spawn(reloader, config.reload.debounce, shutdown.clone())?;
-        tasks.spawn(async move {
+
+    /// The file watcher, reloading what changes on disk.
+    fn start_watch(
+        &mut self,
+        reloader: Arc<Reloader>,
+        debounce: Duration,
+    ) -> Result<(), StartError> {
+        let handle = watch::spawn(reloader, debounce, self.shutdown.clone())?;
+        self.tasks.spawn(async move {
             let _ = handle.await;
         });
+        Ok(())
     }
-    running.tasks = tasks;
-    Ok(running)
 }
 
 impl Drop for Running {
@@ -412,50 +337,26 @@ async fn bind_dns(
 ) -> Result<(Vec<std::net::UdpSocket>, Vec<TcpListener>), StartError> {
     let mut sockets = Vec::new();
     let mut listeners = Vec::new();
-    let udp_error = |addr, source| StartError::Bind {
-        addr,
-        transport: "UDP",
-        source,
-    };
     for &addr in &dns.listen {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let udp = udp::bind(addr).map_err(|e| udp_error(addr, e))?;
-            let bound = udp.local_addr().map_err(|e| udp_error(addr, e))?;
+            let udp = udp::bind(addr).map_err(StartError::bind(addr, "UDP"))?;
+            let bound = udp.local_addr().map_err(StartError::bind(addr, "UDP"))?;
             match TcpListener::bind(bound).await {
                 Ok(tcp) => {
                     sockets.push(udp);
                     for _ in 1..workers {
-                        sockets.push(udp::bind(bound).map_err(|e| udp_error(bound, e))?);
+                        sockets.push(udp::bind(bound).map_err(StartError::bind(bound, "UDP"))?);
                     }
                     listeners.push(tcp);
                     break;
                 }
                 // Another process holds the TCP side of the port UDP got: try another.
                 Err(_) if addr.port() == 0 && attempts < 16 => continue,
-                Err(source) => {
-                    return Err(StartError::Bind {
-                        addr: bound,
-                        transport: "TCP",
-                        source,
-                    });
-                }
+                Err(source) => return Err(StartError::bind(bound, "TCP")(source)),
             }
         }
     }
     Ok((sockets, listeners))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{format_epoch, format_time};
-
-    #[test]
-    fn epoch_dates() {
-        assert_eq!(format_epoch(0), "1970-01-01");
-        assert_eq!(format_epoch(951_782_400), "2000-02-29");
-        assert_eq!(format_epoch(1_795_305_600), "2026-11-22");
-        assert_eq!(format_time(1_795_305_600 + 3_723), "2026-11-22T01:02:03Z");
-    }
 }

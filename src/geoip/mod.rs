@@ -27,7 +27,8 @@ use maxminddb::{LookupResult, MaxMindDbError, Reader, Within, WithinOptions};
 use crate::config::GeoIpLayoutChoice;
 
 pub(crate) use continents::continent_of;
-pub(crate) use layout::{Field, FieldOverrides, FieldPath, FieldSet, Layout, RecordReader};
+pub use layout::Field;
+pub(crate) use layout::{FieldOverrides, FieldPath, FieldSet, Layout, RecordReader};
 
 /// An ISO 3166-2 subdivision code such as `CN-GD`: the country, then one to three letters
 /// or digits, held inline so that a [`GeoRecord`] stays `Copy`.
@@ -144,27 +145,31 @@ impl GeoRecord {
     }
 }
 
+/// The fields a record has, as `geoline lookup` shows them: `country CN, continent AS,
+/// subdivisions CN-GD, asn AS4134` (those it lacks left out), or `none`.
 impl fmt::Display for GeoRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "country {} continent {}",
-            self.country_str().unwrap_or("-"),
-            self.continent_str().unwrap_or("-")
-        )?;
-        let subs: Vec<&str> = self
-            .subdivisions
-            .iter()
-            .flatten()
-            .map(|s| s.as_str())
+        let mut parts = Vec::new();
+        if let Some(c) = self.country_str() {
+            parts.push(format!("country {c}"));
+        }
+        if let Some(c) = self.continent_str() {
+            parts.push(format!("continent {c}"));
+        }
+        let subs: Vec<String> = self
+            .subdivisions()
+            .map(|s| s.as_str().to_string())
             .collect();
         if !subs.is_empty() {
-            write!(f, " subdivisions {}", subs.join(","))?;
+            parts.push(format!("subdivisions {}", subs.join(" ")));
         }
         if let Some(asn) = self.asn {
-            write!(f, " asn AS{asn}")?;
+            parts.push(format!("asn AS{asn}"));
         }
-        Ok(())
+        if parts.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&parts.join(", "))
     }
 }
 

@@ -415,7 +415,7 @@ fn geoip2_city_layout_reads_subdivisions() {
         assert_eq!(r.subdivisions, [Some(sub("GB-ENG")), Some(sub("GB-WBK"))]);
         assert_eq!(
             r.to_string(),
-            "country GB continent EU subdivisions GB-ENG,GB-WBK"
+            "country GB, continent EU, subdivisions GB-ENG GB-WBK"
         );
         assert_eq!(record_of(&db, "8.8.8.8").subdivisions, [None, None]);
     }
@@ -467,7 +467,7 @@ fn asn_layouts_read_the_number() {
         let r = record_of(&db, "1.2.3.4");
         assert_eq!((r.asn, r.country), (Some(4134), None), "{t}");
         assert_eq!(record_of(&db, "2400:da00::1").asn, Some(4837), "{t}");
-        assert_eq!(r.to_string(), "country - continent - asn AS4134");
+        assert_eq!(r.to_string(), "asn AS4134");
     }
 }
 

@@ -20,6 +20,8 @@ use bytes::Bytes;
 use http::{Method, Version};
 use http_body::{Body, Frame, SizeHint};
 
+use crate::util::time::format_date_time;
+
 /// Where finished lines go: called once per line, with the line and its `\n`.
 pub type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
 
@@ -254,14 +256,7 @@ impl Clock {
         let secs = now.as_secs();
         if secs != self.second {
             self.second = secs;
-            let day = secs % 86_400;
-            self.prefix = format!(
-                "{}T{:02}:{:02}:{:02}",
-                crate::server::format_epoch(secs),
-                day / 3600,
-                day / 60 % 60,
-                day % 60
-            );
+            self.prefix = format_date_time(secs);
         }
         out.extend_from_slice(self.prefix.as_bytes());
         out.push(b'.');

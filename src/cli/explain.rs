@@ -3,24 +3,24 @@
 //! This module owns the explanation an operator reads: the line, the rule and the database
 //! network (or configured CIDR) that decided it, the fields each database gave, the ECS
 //! scope a response would carry, and the answer to a name and type on that line. It
-//! decides nothing itself: the line comes from [`Classifier::explain`], the answer from
-//! [`crate::zone::Zone::lookup`], so the explanation cannot disagree with what `serve`
+//! decides nothing itself: the line comes from `Classifier::explain`, the answer from
+//! `Zone::lookup`, so the explanation cannot disagree with what `serve`
 //! answers.
 
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::path::Path;
 use std::str::FromStr;
 
 use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 
-use crate::geoip::{Field, GeoIpError, GeoRecord};
-use crate::lines::{Classifier, Decision, Explanation};
-use crate::server::Loaded;
-use crate::zone::AnswerCode;
+use geoline::config::Config;
+use geoline::internal::{AnswerCode, Classifier, Decision, Explanation, Field, GeoIpError};
+use geoline::server::{self, Loaded};
 
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub(crate) enum LookupError {
     #[error("`{0}` is not a domain name")]
     Name(String),
     #[error("`{0}` is not a record type (A, AAAA, MX, TXT, ...)")]
@@ -30,14 +30,14 @@ pub enum LookupError {
 }
 
 /// A name and type to answer, parsed from the command line.
-pub struct Question {
-    pub name: Name,
-    pub qtype: RecordType,
+struct Question {
+    name: Name,
+    qtype: RecordType,
 }
 
 impl Question {
     /// `name` (relative names are taken as absolute) and `qtype` (A when absent).
-    pub fn parse(name: &str, qtype: Option<&str>) -> Result<Question, LookupError> {
+    fn parse(name: &str, qtype: Option<&str>) -> Result<Question, LookupError> {
         let mut n = Name::from_ascii(name).map_err(|_| LookupError::Name(name.to_string()))?;
         n.set_fqdn(true);
         let qtype = match qtype {
@@ -49,8 +49,23 @@ impl Question {
     }
 }
 
+/// Loads the configuration at `path` as `serve` would, then prints the explanation of `ip`
+/// and, with `name`, the answer to `name` and `qtype` (A when absent) on its line.
+pub(crate) fn run(
+    path: &Path,
+    ip: IpAddr,
+    name: Option<&str>,
+    qtype: Option<&str>,
+) -> anyhow::Result<()> {
+    let question = name.map(|n| Question::parse(n, qtype)).transpose()?;
+    let config = Config::load(path)?;
+    let loaded = server::load(&config)?;
+    print!("{}", explain(&loaded, ip, question.as_ref())?);
+    Ok(())
+}
+
 /// Explains `ip` against what `loaded` holds, and answers `question` on its line.
-pub fn explain(
+fn explain(
     loaded: &Loaded,
     ip: IpAddr,
     question: Option<&Question>,
@@ -62,7 +77,7 @@ pub fn explain(
     let _ = writeln!(out, "address {ip}");
     let _ = writeln!(out, "line {line}");
     let _ = writeln!(out, "decided by {}", Why { c, e: &e });
-    let _ = writeln!(out, "fields read: {}", Fields(&e.record));
+    let _ = writeln!(out, "fields read: {}", e.record);
     for (db, record) in c.databases().iter().zip(&e.records) {
         match record {
             Some((net, r)) => {
@@ -71,7 +86,7 @@ pub fn explain(
                     "  {} ({}): network {net}: {}",
                     db.path().display(),
                     db.record_reader(),
-                    Fields(r)
+                    r
                 );
             }
             None => {
@@ -198,37 +213,5 @@ impl fmt::Display for Why<'_> {
             write!(f, ", from {source}")?;
         }
         Ok(())
-    }
-}
-
-/// A record's fields as `country CN, continent AS, ...`.
-struct Fields<'a>(&'a GeoRecord);
-
-impl fmt::Display for Fields<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.0;
-        let mut parts = Vec::new();
-        if let Some(c) = r.country_str() {
-            parts.push(format!("country {c}"));
-        }
-        if let Some(c) = r.continent_str() {
-            parts.push(format!("continent {c}"));
-        }
-        let subs: Vec<&str> = r
-            .subdivisions
-            .iter()
-            .flatten()
-            .map(|s| s.as_str())
-            .collect();
-        if !subs.is_empty() {
-            parts.push(format!("subdivisions {}", subs.join(" ")));
-        }
-        if let Some(a) = r.asn {
-            parts.push(format!("asn AS{a}"));
-        }
-        if parts.is_empty() {
-            return f.write_str("none");
-        }
-        f.write_str(&parts.join(", "))
     }
 }

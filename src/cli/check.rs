@@ -1,0 +1,161 @@
+//! `geoline check`: load everything `serve` would, without listening, and summarise it.
+//!
+//! This module owns the summary an operator reads after a successful check: the databases,
+//! the lines, the zones and the listeners, one section each. It loads nothing itself
+//! ([`server::load`] and [`check_redirect`] do, with the errors `serve` would give).
+
+use std::fmt;
+use std::path::Path;
+
+use geoline::config::Config;
+use geoline::internal::{check_redirect, format_date};
+use geoline::server::{self, Loaded};
+
+/// Checks the configuration at `path` and everything it names; prints the summary.
+pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    let loaded = server::load(&config)?;
+    if let Some(redirect) = &config.redirect {
+        check_redirect(redirect)?;
+    }
+    print!(
+        "{}",
+        Summary {
+            config: &config,
+            loaded: &loaded
+        }
+    );
+    Ok(())
+}
+
+/// The summary `geoline check` prints.
+struct Summary<'a> {
+    config: &'a Config,
+    loaded: &'a Loaded,
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "config {}: ok", self.config.path.display())?;
+        self.databases(f)?;
+        self.lines(f)?;
+        self.zones(f)?;
+        self.listeners(f)
+    }
+}
+
+impl Summary<'_> {
+    fn databases(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for db in self.loaded.classifier.databases() {
+            writeln!(
+                f,
+                "geoip {}: {} (layout {}, IPv{}), built {}, fields: {}",
+                db.path().display(),
+                db.database_type(),
+                db.record_reader(),
+                db.ip_version(),
+                format_date(db.build_epoch()),
+                db.provides(),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn lines(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "lines (in match order): {}",
+            self.config.line_names().join(", ")
+        )?;
+        for line in &self.config.lines {
+            writeln!(
+                f,
+                "  {}: {} countries, {} continents, {} subdivisions, {} ASNs, {} prefixes",
+                line.name,
+                line.countries.len(),
+                line.continents.len(),
+                line.subdivisions.len(),
+                line.asns.len(),
+                line.cidrs.len()
+            )?;
+        }
+        let (v4, v6) = self.loaded.classifier.map().range_count();
+        writeln!(f, "line map: {v4} IPv4 ranges, {v6} IPv6 ranges")
+    }
+
+    fn zones(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines = self.loaded.classifier.lines();
+        for zone in self.loaded.zones.zones() {
+            let counts = zone
+                .record_counts()
+                .into_iter()
+                .map(|(line, n)| format!("{} {n}", lines.name(line)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            writeln!(
+                f,
+                "zone {}: serial {}, records per line: {counts}",
+                zone.origin(),
+                zone.serial()
+            )?;
+        }
+        Ok(())
+    }
+
+    fn listeners(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = self.config;
+        if let Some(dns) = &config.dns {
+            let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
+            writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
+        }
+        if let Some(proxy) = &config.proxy {
+            let pairs: Vec<String> = proxy
+                .hosts
+                .iter()
+                .map(|h| format!("{} -> {}", h.public, h.origin))
+                .collect();
+            writeln!(
+                f,
+                "proxy: HTTP on {}, origin {}, {}",
+                proxy.listen,
+                proxy.origin,
+                pairs.join(", ")
+            )?;
+        }
+        if let Some(admin) = &config.admin {
+            let token = if admin.token.is_some() {
+                ", bearer token required"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "admin: http://{}/ (metrics, status, reload){token}",
+                admin.listen
+            )?;
+        }
+        if let Some(redirect) = &config.redirect {
+            let listeners: Vec<String> = redirect
+                .listeners
+                .iter()
+                .map(|l| {
+                    let scheme = if l.tls { "https" } else { "http" };
+                    let pp = if l.proxy_protocol {
+                        " (PROXY protocol)"
+                    } else {
+                        ""
+                    };
+                    format!("{scheme}://{}{pp}", l.address)
+                })
+                .collect();
+            writeln!(
+                f,
+                "redirect: {} rules, {} certificates, on {}",
+                redirect.rules.len(),
+                redirect.certificates.len(),
+                listeners.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Small leaves the rest of the crate shares, with no imports from it.
+
+pub(crate) mod time;
