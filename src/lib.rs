@@ -32,10 +32,11 @@ mod zone;
 #[doc(hidden)]
 pub mod internal {
     pub use crate::dns::DnsState;
-    pub use crate::dns::prepared::{AnswerCache, QuickQuery};
-    pub use crate::dns::query::Query;
-    pub use crate::dns::respond::Transport;
-    pub use crate::dns::rrl::{ResponseKind, Rrl, Subject, now_secs};
+    pub use crate::dns::cache::AnswerCache;
+    pub use crate::dns::outcome::{ResponseKind, Transport};
+    pub use crate::dns::rrl::{Rrl, Subject, now_secs};
+    pub use crate::dns::wire::ecs::scope_of_address as ecs_scope_of_address;
+    pub use crate::dns::wire::query::{Query, QuickQuery};
     pub use crate::geoip::{Field, GeoDb, GeoIpError};
     pub use crate::lines::{Classifier, Decision, Explanation, LineId};
     pub use crate::redirect::{access_log, check as check_redirect, proxy_protocol};

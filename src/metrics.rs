@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::dns::respond::{Outcome, Transport};
-use crate::dns::rrl::{Action, ResponseKind};
+use crate::dns::outcome::{Outcome, ResponseKind, Transport};
+use crate::dns::rrl::Action;
 
 /// The query types counted on their own; every other type is counted as `other`.
 const QTYPES: [RecordType; 15] = [

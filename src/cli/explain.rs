@@ -16,7 +16,9 @@ use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 
 use geoline::config::Config;
-use geoline::internal::{AnswerCode, Classifier, Decision, Explanation, Field, GeoIpError};
+use geoline::internal::{
+    AnswerCode, Classifier, Decision, Explanation, Field, GeoIpError, ecs_scope_of_address,
+};
 use geoline::server::{self, Loaded};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,11 +125,7 @@ fn explain(
         AnswerCode::NoError => "NOERROR",
         AnswerCode::NxDomain => "NXDOMAIN",
     };
-    let answer_scope = if zone.varies_by_line(&q.name, q.qtype) {
-        scope
-    } else {
-        0
-    };
+    let answer_scope = ecs_scope_of_address(ip, || zone.varies_by_line(&q.name, q.qtype), scope);
     let _ = writeln!(
         out,
         "{} {} on line {line}: {rcode}{}, ecs scope /{answer_scope}",

@@ -17,80 +17,26 @@
 //! `table_size` whatever addresses and names an attacker sends. A bucket holds no key:
 //! keys that hash to one slot share it, which can only make limiting stricter for them.
 //!
-//! This module decides and rewrites; it does not read queries or count responses sent
-//! (the listener does). TCP is never limited: a TCP client has proven its address.
+//! This module decides, and has a slipped response rewritten by
+//! [`super::wire::response::slip`]; it does not read queries or count the responses sent.
+//! TCP is never limited: a TCP client has proven its address.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
+use super::outcome::{Answered, CountedName, Outcome, ResponseKind};
+use super::wire::response::slip;
+use super::wire::{MAX_NAME, write_name_lower};
 use crate::config::RrlConfig;
 use crate::metrics::RrlMetrics;
-
-/// What a response is, for rate limiting: each kind has its own buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseKind {
-    /// NOERROR with records in the answer section.
-    Answer,
-    /// NOERROR, authoritative, no answer: the name exists without the type.
-    NoData,
-    /// NOERROR, not authoritative, no answer: a delegation.
-    Referral,
-    NxDomain,
-    /// REFUSED, FORMERR, NOTIMP, BADVERS and the like.
-    Error,
-}
-
-impl ResponseKind {
-    pub const ALL: [ResponseKind; 5] = [
-        ResponseKind::Answer,
-        ResponseKind::NoData,
-        ResponseKind::Referral,
-        ResponseKind::NxDomain,
-        ResponseKind::Error,
-    ];
-
-    /// The kind of a response with `rcode`, `answers` answer records, from a zone or not.
-    pub fn classify(
-        rcode: ResponseCode,
-        authoritative: bool,
-        answers: usize,
-        from_zone: bool,
-    ) -> ResponseKind {
-        match rcode {
-            ResponseCode::NXDomain => ResponseKind::NxDomain,
-            ResponseCode::NoError if !from_zone => ResponseKind::Error,
-            ResponseCode::NoError if answers > 0 => ResponseKind::Answer,
-            ResponseCode::NoError if authoritative => ResponseKind::NoData,
-            ResponseCode::NoError => ResponseKind::Referral,
-            _ => ResponseKind::Error,
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            ResponseKind::Answer => "answer",
-            ResponseKind::NoData => "nodata",
-            ResponseKind::Referral => "referral",
-            ResponseKind::NxDomain => "nxdomain",
-            ResponseKind::Error => "error",
-        }
-    }
-}
 
 /// What to do with a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Send,
-    /// Send it truncated: see [`slip`].
+    /// Send it truncated: see [`super::wire::response::slip`].
     Slip,
     Drop,
 }
@@ -224,6 +170,40 @@ impl Rrl {
         }
     }
 
+    /// Passes the response in `out` through rate limiting: as it is, slipped (rewritten
+    /// truncated) or dropped (`None`), counted by the name `answered` carries.
+    pub(crate) fn limit(
+        &self,
+        source: IpAddr,
+        answered: &Answered<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let mut outcome = answered.outcome;
+        let mut written: [u8; MAX_NAME];
+        let name = match answered.name {
+            CountedName::Wire(name) => name,
+            CountedName::Name(name) => {
+                written = [0; MAX_NAME];
+                write_name_lower(name, &mut written)
+            }
+            CountedName::None => &[],
+        };
+        let subject = Subject {
+            kind: outcome.kind,
+            zone: outcome.zone.map(|(z, _)| z),
+            name,
+            qtype: outcome.qtype.map_or(0, u16::from),
+        };
+        match self.check(source, &subject, now_secs()) {
+            Action::Send => Some(outcome),
+            Action::Drop => None,
+            Action::Slip => {
+                outcome.truncated = true;
+                slip(out).then_some(outcome)
+            }
+        }
+    }
+
     fn count(&self, kind: ResponseKind, action: Action) {
         if action != Action::Send {
             self.metrics.record(kind, action);
@@ -285,104 +265,9 @@ impl Hash {
     }
 }
 
-/// Writes `name` in wire form, lower-cased, into `buf`; returns the part written. The
-/// strict path's names are hickory [`Name`]s; the prepared path has the wire form already.
-pub(crate) fn wire_name<'b>(name: &Name, buf: &'b mut [u8; 255]) -> &'b [u8] {
-    let mut at = 0;
-    for label in name.iter() {
-        // A name read off the wire fits in 255 bytes; stop rather than panic if not.
-        let Some(dst) = buf.get_mut(at..at + 1 + label.len()) else {
-            break;
-        };
-        dst[0] = label.len() as u8;
-        for (d, s) in dst[1..].iter_mut().zip(label) {
-            *d = s.to_ascii_lowercase();
-        }
-        at += 1 + label.len();
-    }
-    if at < buf.len() {
-        buf[at] = 0;
-        at += 1;
-    }
-    &buf[..at]
-}
-
-/// Rewrites the encoded response in `out` into its slipped form: the same header with TC
-/// set, the question, and the OPT record if the response had one (with its Client Subnet
-/// option, so that a resolver still sees ECS handled), nothing else. Allocates nothing.
-/// `false` when `out` does not read as a response (then it must not be sent).
-pub(crate) fn slip(out: &mut Vec<u8>) -> bool {
-    slip_in_place(out).is_some()
-}
-
-fn slip_in_place(out: &mut Vec<u8>) -> Option<()> {
-    let count = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-    if out.len() < 12 {
-        return None;
-    }
-    let records =
-        usize::from(count(out, 6)) + usize::from(count(out, 8)) + usize::from(count(out, 10));
-    let mut at = 12;
-    for _ in 0..count(out, 4) {
-        at = skip_name(out, at)? + 4;
-    }
-    let question_end = at;
-    if question_end > out.len() {
-        return None;
-    }
-    // Both encoders write the OPT record last; look at every record to find it anyway.
-    let mut opt = None;
-    for _ in 0..records {
-        let start = at;
-        at = skip_name(out, at)?;
-        let fixed = out.get(at..at + 10)?;
-        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let end = at + 10 + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        if end > out.len() {
-            return None;
-        }
-        if rtype == 41 {
-            opt = Some(start..end);
-        }
-        at = end;
-    }
-    let additional = match opt {
-        Some(range) => {
-            let len = range.len();
-            out.copy_within(range, question_end);
-            out.truncate(question_end + len);
-            1u16
-        }
-        None => {
-            out.truncate(question_end);
-            0
-        }
-    };
-    out[2] |= 0x02;
-    out[6..10].fill(0);
-    out[10..12].copy_from_slice(&additional.to_be_bytes());
-    Some(())
-}
-
-fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
-    loop {
-        let len = *bytes.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            l if l & 0xc0 == 0xc0 => return Some(at + 2),
-            l if l & 0xc0 == 0 => at += 1 + usize::from(l),
-            _ => return None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
     use std::str::FromStr;
-
-    use hickory_proto::op::Message;
-    use hickory_proto::rr::RecordType;
 
     use super::*;
 
@@ -531,89 +416,5 @@ mod tests {
         let www = answer(WWW);
         assert_eq!(run(&rrl, "192.0.2.1", &www, 1, 3), [S, S, S]);
         assert_eq!(run(&rrl, "192.0.2.200", &www, 1, 2), [S, D]);
-    }
-
-    #[test]
-    fn kinds() {
-        use ResponseCode as R;
-        let k = ResponseKind::classify;
-        assert_eq!(k(R::NoError, true, 1, true), ResponseKind::Answer);
-        assert_eq!(k(R::NoError, true, 0, true), ResponseKind::NoData);
-        assert_eq!(k(R::NoError, false, 0, true), ResponseKind::Referral);
-        assert_eq!(k(R::NXDomain, true, 1, true), ResponseKind::NxDomain);
-        assert_eq!(k(R::Refused, false, 0, false), ResponseKind::Error);
-        assert_eq!(k(R::FormErr, false, 0, false), ResponseKind::Error);
-    }
-
-    #[test]
-    fn wire_names_lower_cased() {
-        let mut buf = [0u8; 255];
-        let name = Name::from_ascii("WWW.Example.com.").expect("name");
-        assert_eq!(wire_name(&name, &mut buf), WWW);
-        assert_eq!(wire_name(&Name::root(), &mut buf), b"\x00");
-    }
-
-    fn response(with_opt: bool) -> Vec<u8> {
-        use crate::dns::query::{QueryHeader, Question};
-        use crate::dns::response::{EdnsReply, Response};
-        use hickory_proto::rr::rdata::A;
-        use hickory_proto::rr::{DNSClass, RData, Record};
-        let name = Name::from_ascii("Www.example.com.").expect("name");
-        let mut r = Response::empty(
-            QueryHeader {
-                id: 7,
-                opcode: 0,
-                recursion_desired: true,
-                checking_disabled: false,
-            },
-            ResponseCode::NoError,
-            Some(Question {
-                name: name.clone(),
-                qtype: RecordType::A,
-                qclass: DNSClass::IN,
-            }),
-            with_opt.then_some(EdnsReply {
-                udp_payload: 1232,
-                dnssec_ok: true,
-                client_subnet: None,
-            }),
-        );
-        r.authoritative = true;
-        r.answers = vec![Record::from_rdata(
-            name.clone(),
-            300,
-            RData::A(A(Ipv4Addr::new(192, 0, 2, 10))),
-        )];
-        r.additional = vec![Record::from_rdata(
-            name,
-            300,
-            RData::A(A(Ipv4Addr::new(192, 0, 2, 11))),
-        )];
-        let mut out = Vec::new();
-        r.encode(1232, &mut out);
-        out
-    }
-
-    #[test]
-    fn slipped_response_keeps_question_and_opt() {
-        for with_opt in [true, false] {
-            let mut out = response(with_opt);
-            assert!(slip(&mut out));
-            let m = Message::from_vec(&out).expect("decodes");
-            assert!(m.metadata.truncation && m.metadata.authoritative);
-            assert_eq!(m.metadata.id, 7);
-            assert_eq!(m.queries.len(), 1);
-            assert_eq!(m.queries[0].name().to_string(), "Www.example.com.");
-            assert!(m.answers.is_empty() && m.authorities.is_empty() && m.additionals.is_empty());
-            assert_eq!(m.edns.is_some(), with_opt, "OPT iff the response had one");
-            if let Some(edns) = m.edns {
-                assert!(edns.flags().dnssec_ok);
-                assert_eq!(edns.max_payload(), 1232);
-            }
-            // header + question (17 + 4) + OPT (11)
-            assert_eq!(out.len(), 12 + 21 + if with_opt { 11 } else { 0 });
-        }
-        let mut short = vec![0u8; 5];
-        assert!(!slip(&mut short));
     }
 }

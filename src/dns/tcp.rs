@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::DnsState;
-use super::respond::Transport;
+use super::outcome::Transport;
 use crate::config::TcpLimits;
 use crate::metrics::{TcpClose, TcpMetrics, TcpRefusal};
 
@@ -211,13 +211,13 @@ async fn serve(
             Ok(Ok(())) => {}
         }
         // Not even a header to answer: nothing to say on this connection.
-        let decision = shared.state.decide(&message, peer.ip(), Transport::Tcp)?;
-        let encoded = decision.response.encode(decision.size_limit, &mut body);
+        let decided = shared.state.decide(&message, peer.ip(), Transport::Tcp)?;
+        let encoded = decided.response.encode(decided.size_limit, &mut body);
         let len = u16::try_from(body.len()).ok()?;
         shared
             .state
             .metrics
-            .record(&decision.outcome(encoded), Transport::Tcp);
+            .record(&decided.answered(encoded).outcome, Transport::Tcp);
         frame.clear();
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&body);

@@ -33,9 +33,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::DnsState;
+use super::cache::AnswerCache;
 use super::mmsg::{Batch, Wait};
-use super::prepared::AnswerCache;
-use super::respond::Transport;
+use super::outcome::Transport;
 
 /// How often an idle worker looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);

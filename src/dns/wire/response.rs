@@ -1,8 +1,10 @@
-//! Writing a response onto the wire, within the size the requester can take.
+//! Writing a response onto the wire, within the size the requester can take, and
+//! rewriting an encoded one into its slipped form for rate limiting.
 //!
 //! This module owns the response's wire form: header bits, the echoed question, the record
 //! sections, the OPT record with the Client Subnet option, and truncation. It does not
-//! decide what goes in the sections ([`super::respond`] does).
+//! decide what goes in the sections ([`crate::dns::decide`] does) or how large a response
+//! may be ([`crate::dns::decide::size_limit`]).
 //!
 //! Truncation keeps the OPT record, and with it the Client Subnet option: a resolver that
 //! retries over TCP still learns the scope, and one that only sees the truncated answer still
@@ -15,17 +17,42 @@ use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::ecs::ClientSubnet;
-use super::query::{QueryHeader, Question};
+use super::query::{EdnsRequest, QueryHeader, Question};
+use super::{
+    AA, ADDITIONAL, ANSWER, AUTHORITY, CD, HEADER_LEN, Header, OPT, OPT_FIXED_LEN, QUESTION, RD,
+    RR_FIXED_LEN, TC, opt_ttl, skip_name,
+};
 
 /// What a response carries back in its OPT record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EdnsReply {
     /// The UDP payload size geoline accepts, advertised to the requester.
-    pub udp_payload: u16,
+    pub(crate) udp_payload: u16,
     /// Copied from the query (RFC 3225 3).
-    pub dnssec_ok: bool,
+    pub(crate) dnssec_ok: bool,
     /// The query's option with the scope the answer deserves.
-    pub client_subnet: Option<(ClientSubnet, u8)>,
+    pub(crate) client_subnet: Option<(ClientSubnet, u8)>,
+}
+
+impl EdnsReply {
+    /// The OPT record answering `request`: `max_udp_payload` advertised, DO copied, the
+    /// Client Subnet echoed with `scope` ([`super::ecs::scope`]).
+    pub(crate) fn answering(request: &EdnsRequest, max_udp_payload: u16, scope: u8) -> EdnsReply {
+        EdnsReply {
+            udp_payload: max_udp_payload,
+            dnssec_ok: request.dnssec_ok,
+            client_subnet: request.client_subnet.map(|s| (s, scope)),
+        }
+    }
+
+    /// The OPT record of an error response: `max_udp_payload` advertised, nothing else.
+    pub(crate) fn plain(max_udp_payload: u16) -> EdnsReply {
+        EdnsReply {
+            udp_payload: max_udp_payload,
+            dnssec_ok: false,
+            client_subnet: None,
+        }
+    }
 }
 
 /// A response, ready to encode.
@@ -50,13 +77,9 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
-const HEADER_LEN: usize = 12;
-
 /// The encoded length of the OPT record [`write_opt`] writes for `edns`.
 pub(crate) fn opt_len(edns: &EdnsReply) -> usize {
-    // root name, type, class, ttl, rdlength
-    let fixed = 1 + 2 + 2 + 4 + 2;
-    fixed
+    OPT_FIXED_LEN
         + edns
             .client_subnet
             .map(|(s, _)| 4 + 4 + usize::from(s.source_prefix).div_ceil(8))
@@ -96,13 +119,13 @@ impl Response {
             // The header is written last, when the counts are known.
             let _ = enc.emit_vec(&[0; HEADER_LEN]);
             if let Some(q) = &self.question {
-                counts[0] = 1;
+                counts[QUESTION] = 1;
                 if q.name.emit(&mut enc).is_err()
                     || enc.emit_u16(q.qtype.into()).is_err()
                     || enc.emit_u16(q.qclass.into()).is_err()
                 {
                     // Only a name hickory cannot write; it was read from the wire, so it can.
-                    counts[0] = 0;
+                    counts[QUESTION] = 0;
                 }
             }
             let after_question = enc.offset();
@@ -110,18 +133,18 @@ impl Response {
                 .and_then(|a| emit_records(&mut enc, &self.authority).map(|n| (a, n)));
             match emitted {
                 Some((a, n)) if enc.offset() + opt_len <= limit => {
-                    counts[1] = a;
-                    counts[2] = n;
+                    counts[ANSWER] = a;
+                    counts[AUTHORITY] = n;
                     let before_additional = enc.offset();
                     match emit_records(&mut enc, &self.additional) {
-                        Some(ar) if enc.offset() + opt_len <= limit => counts[3] = ar,
+                        Some(ar) if enc.offset() + opt_len <= limit => counts[ADDITIONAL] = ar,
                         _ if self.additional_is_optional => {
                             enc.set_offset(before_additional);
                         }
                         _ => {
                             truncated = true;
-                            counts[1] = 0;
-                            counts[2] = 0;
+                            counts[ANSWER] = 0;
+                            counts[AUTHORITY] = 0;
                             enc.set_offset(after_question);
                         }
                     }
@@ -136,7 +159,7 @@ impl Response {
             out.truncate(end);
         }
         if let Some(edns) = &self.edns {
-            counts[3] += 1;
+            counts[ADDITIONAL] += 1;
             self.write_opt(edns, out);
         }
         self.write_header(counts, truncated, out);
@@ -205,10 +228,9 @@ pub struct Sections {
 /// The OPT record of a response (RFC 6891 6.1.2), with the Client Subnet option when the
 /// query had one. Written straight into `out`: nothing is allocated per response.
 pub(crate) fn write_opt(rcode: ResponseCode, edns: &EdnsReply, out: &mut Vec<u8>) {
-    let extended_rcode = u32::from(rcode.high());
-    let ttl = (extended_rcode << 24) | if edns.dnssec_ok { 0x8000 } else { 0 };
+    let ttl = opt_ttl(rcode.high(), edns.dnssec_ok);
     out.push(0);
-    out.extend_from_slice(&41u16.to_be_bytes());
+    out.extend_from_slice(&OPT.to_be_bytes());
     out.extend_from_slice(&edns.udp_payload.to_be_bytes());
     out.extend_from_slice(&ttl.to_be_bytes());
     let rdlen_at = out.len();
@@ -230,25 +252,68 @@ pub(crate) fn write_header(
     truncated: bool,
     out: &mut [u8],
 ) {
-    let mut flags: u16 = 0x8000 | (u16::from(h.opcode & 0xf) << 11);
-    if authoritative {
-        flags |= 0x0400;
+    let mut header = Header::response(h.id, counts);
+    header.set_opcode(h.opcode);
+    header.set(AA, authoritative);
+    header.set(TC, truncated);
+    header.set(RD, h.recursion_desired);
+    header.set(CD, h.checking_disabled);
+    header.set_rcode(rcode.low());
+    header.write(out);
+}
+
+/// Rewrites the encoded response in `out` into its slipped form: the same header with TC
+/// set, the question, and the OPT record if the response had one (with its Client Subnet
+/// option, so that a resolver still sees ECS handled), nothing else. Allocates nothing.
+/// `false` when `out` does not read as a response (then it must not be sent).
+pub(crate) fn slip(out: &mut Vec<u8>) -> bool {
+    slip_in_place(out).is_some()
+}
+
+fn slip_in_place(out: &mut Vec<u8>) -> Option<()> {
+    let mut header = Header::read(out)?;
+    let [questions, answers, authority, additional] = header.counts.map(usize::from);
+    let mut at = HEADER_LEN;
+    for _ in 0..questions {
+        at = skip_name(out, at)? + 4;
     }
-    if truncated {
-        flags |= 0x0200;
+    let question_end = at;
+    if question_end > out.len() {
+        return None;
     }
-    if h.recursion_desired {
-        flags |= 0x0100;
+    // Both encoders write the OPT record last; look at every record to find it anyway.
+    let mut opt = None;
+    for _ in 0..answers + authority + additional {
+        let start = at;
+        at = skip_name(out, at)?;
+        let fixed = out.get(at..at + RR_FIXED_LEN)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let end = at + RR_FIXED_LEN + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        if end > out.len() {
+            return None;
+        }
+        if rtype == OPT {
+            opt = Some(start..end);
+        }
+        at = end;
     }
-    if h.checking_disabled {
-        flags |= 0x0010;
-    }
-    flags |= u16::from(rcode.low());
-    out[0..2].copy_from_slice(&h.id.to_be_bytes());
-    out[2..4].copy_from_slice(&flags.to_be_bytes());
-    for (i, c) in counts.iter().enumerate() {
-        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&c.to_be_bytes());
-    }
+    header.counts[ANSWER] = 0;
+    header.counts[AUTHORITY] = 0;
+    header.counts[ADDITIONAL] = match opt {
+        Some(range) => {
+            let len = range.len();
+            out.copy_within(range, question_end);
+            out.truncate(question_end + len);
+            1
+        }
+        None => {
+            out.truncate(question_end);
+            0
+        }
+    };
+    header.set(TC, true);
+    header.write(out);
+    Some(())
 }
 
 fn emit_records(enc: &mut BinEncoder<'_>, records: &[Record]) -> Option<u16> {
@@ -407,5 +472,65 @@ mod tests {
         r.encode(512, &mut out);
         // header 12 + question 11+4 + answer (pointer 2 + 10 + 4)
         assert_eq!(out.len(), 12 + 15 + 16);
+    }
+
+    fn response(with_opt: bool) -> Vec<u8> {
+        let name = Name::from_ascii("Www.example.com.").expect("name");
+        let mut r = Response::empty(
+            QueryHeader {
+                id: 7,
+                opcode: 0,
+                recursion_desired: true,
+                checking_disabled: false,
+            },
+            ResponseCode::NoError,
+            Some(Question {
+                name: name.clone(),
+                qtype: RecordType::A,
+                qclass: DNSClass::IN,
+            }),
+            with_opt.then_some(EdnsReply {
+                udp_payload: 1232,
+                dnssec_ok: true,
+                client_subnet: None,
+            }),
+        );
+        r.authoritative = true;
+        r.answers = vec![Record::from_rdata(
+            name.clone(),
+            300,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 10))),
+        )];
+        r.additional = vec![Record::from_rdata(
+            name,
+            300,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 11))),
+        )];
+        let mut out = Vec::new();
+        r.encode(1232, &mut out);
+        out
+    }
+
+    #[test]
+    fn slipped_response_keeps_question_and_opt() {
+        for with_opt in [true, false] {
+            let mut out = response(with_opt);
+            assert!(slip(&mut out));
+            let m = Message::from_vec(&out).expect("decodes");
+            assert!(m.metadata.truncation && m.metadata.authoritative);
+            assert_eq!(m.metadata.id, 7);
+            assert_eq!(m.queries.len(), 1);
+            assert_eq!(m.queries[0].name().to_string(), "Www.example.com.");
+            assert!(m.answers.is_empty() && m.authorities.is_empty() && m.additionals.is_empty());
+            assert_eq!(m.edns.is_some(), with_opt, "OPT iff the response had one");
+            if let Some(edns) = m.edns {
+                assert!(edns.flags().dnssec_ok);
+                assert_eq!(edns.max_payload(), 1232);
+            }
+            // header + question (17 + 4) + OPT (11)
+            assert_eq!(out.len(), 12 + 21 + if with_opt { 11 } else { 0 });
+        }
+        let mut short = vec![0u8; 5];
+        assert!(!slip(&mut short));
     }
 }

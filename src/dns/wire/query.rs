@@ -1,52 +1,110 @@
-//! Reading a query off the wire.
+//! Reading a query off the wire, in two stages as Knot does: [`QuickQuery`] reads the
+//! common shape without allocating (the question stage the answer cache needs), [`Query`]
+//! reads anything strictly. Both go through the same readers: the header
+//! ([`QueryHeader::read`]) and the OPT record ([`read_edns`]).
 //!
 //! This module owns the decision of whether a datagram is a query geoline can answer, and
 //! what in it matters: the header bits, the one question (its name with the sender's letter
 //! case), and the OPT record with its Client Subnet option. It is stricter than a general
 //! message decoder because a query is small and its shape is fixed: anything else is
-//! FORMERR, and what cannot even carry a FORMERR is dropped.
+//! FORMERR, and what cannot even carry a FORMERR is dropped. Which rcode each error gets,
+//! and whether its response carries an OPT record, is said here too, beside the error
+//! ([`QueryError::rcode`]).
 //!
-//! It does not decide answers ([`super::respond`]) and does not encode anything.
+//! It does not decide answers ([`crate::dns::decide`]) and does not encode anything.
 
-use hickory_proto::op::OpCode;
+use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::ecs::{ClientSubnet, EcsError};
+use super::{
+    ADDITIONAL, ANSWER, AUTHORITY, CD, HEADER_LEN, Header, MAX_NAME, MIN_PAYLOAD, OPT,
+    OPT_FIXED_LEN, QR, QUESTION, RD, dnssec_ok, edns_version, options, read_name_lower,
+};
 
 /// Header bits and counts of the query, enough to build any response to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryHeader {
-    pub id: u16,
-    pub opcode: u8,
-    pub recursion_desired: bool,
-    pub checking_disabled: bool,
+    pub(crate) id: u16,
+    pub(crate) opcode: u8,
+    pub(crate) recursion_desired: bool,
+    pub(crate) checking_disabled: bool,
 }
 
+impl QueryHeader {
+    /// The header of a message, and its section counts; `None` when it is too short for a
+    /// header or is a response: answering could reflect traffic, so it gets nothing.
+    #[inline]
+    fn read(message: &[u8]) -> Option<(QueryHeader, [u16; 4])> {
+        let h = Header::read(message)?;
+        if h.has(QR) {
+            return None;
+        }
+        let header = QueryHeader {
+            id: h.id,
+            opcode: h.opcode(),
+            recursion_desired: h.has(RD),
+            checking_disabled: h.has(CD),
+        };
+        Some((header, h.counts))
+    }
+}
+
+/// A question as the query asked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
     /// As the sender spelled it: the response echoes its letter case.
-    pub name: Name,
-    pub qtype: RecordType,
-    pub qclass: DNSClass,
+    pub(crate) name: Name,
+    pub(crate) qtype: RecordType,
+    pub(crate) qclass: DNSClass,
 }
 
 /// What the query's OPT record asked for (RFC 6891).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EdnsRequest {
-    pub version: u8,
+pub(crate) struct EdnsRequest {
+    pub(crate) version: u8,
     /// The requester's UDP payload size, raised to 512 when it says less (RFC 6891 6.2.5).
-    pub udp_payload: u16,
-    pub dnssec_ok: bool,
-    pub client_subnet: Option<ClientSubnet>,
+    pub(crate) udp_payload: u16,
+    pub(crate) dnssec_ok: bool,
+    pub(crate) client_subnet: Option<ClientSubnet>,
+}
+
+/// Reads an OPT record from its class (the payload size), TTL and rdata; `None` when its
+/// options cannot be read. A malformed Client Subnet is reported beside the request rather
+/// than instead of it, because BADVERS takes precedence and needs the version.
+#[inline]
+fn read_edns(class: u16, ttl: u32, rdata: &[u8]) -> Option<(EdnsRequest, Option<EcsError>)> {
+    let mut client_subnet = None;
+    let mut error = None;
+    for option in options(rdata) {
+        let (code, data) = option.ok()?;
+        if code == ClientSubnet::OPTION_CODE && error.is_none() {
+            if client_subnet.is_some() {
+                error = Some(EcsError::Repeated);
+            } else {
+                match ClientSubnet::parse(data) {
+                    Ok(ecs) => client_subnet = Some(ecs),
+                    Err(e) => error = Some(e),
+                }
+            }
+        }
+    }
+    let edns = EdnsRequest {
+        version: edns_version(ttl),
+        udp_payload: class.max(MIN_PAYLOAD),
+        dnssec_ok: dnssec_ok(ttl),
+        client_subnet,
+    };
+    Some((edns, error))
 }
 
 /// A query geoline can answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    pub header: QueryHeader,
-    pub question: Question,
-    pub edns: Option<EdnsRequest>,
+    pub(crate) header: QueryHeader,
+    pub(crate) question: Question,
+    pub(crate) edns: Option<EdnsRequest>,
 }
 
 /// Why a datagram is not an answerable query.
@@ -80,27 +138,50 @@ pub enum QueryError {
     },
 }
 
-const HEADER_LEN: usize = 12;
-const OPT: u16 = 41;
+impl QueryError {
+    /// The rcode of the response to the query; `None`: no response at all.
+    pub(crate) fn rcode(&self) -> Option<ResponseCode> {
+        match self {
+            QueryError::Drop => None,
+            QueryError::NotImplemented { .. } => Some(ResponseCode::NotImp),
+            QueryError::FormErr { .. } => Some(ResponseCode::FormErr),
+            QueryError::BadVersion { .. } => Some(ResponseCode::BADVERS),
+        }
+    }
+
+    /// Whether the response carries an OPT record: BADVERS always (its rcode needs one), a
+    /// FORMERR when the query had a readable one, NOTIMP never (the query was not read
+    /// that far).
+    pub(crate) fn echoes_opt(&self) -> bool {
+        match self {
+            QueryError::Drop | QueryError::NotImplemented { .. } => false,
+            QueryError::FormErr { had_edns, .. } => *had_edns,
+            QueryError::BadVersion { .. } => true,
+        }
+    }
+
+    /// The query's header and question (when it could be read), for the response;
+    /// `None` for [`QueryError::Drop`].
+    pub(crate) fn into_parts(self) -> Option<(QueryHeader, Option<Question>)> {
+        match self {
+            QueryError::Drop => None,
+            QueryError::NotImplemented {
+                header, question, ..
+            }
+            | QueryError::FormErr {
+                header, question, ..
+            } => Some((header, question)),
+            QueryError::BadVersion {
+                header, question, ..
+            } => Some((header, Some(question))),
+        }
+    }
+}
 
 impl Query {
     /// Parses `bytes` as a DNS query.
     pub fn parse(bytes: &[u8]) -> Result<Query, QueryError> {
-        if bytes.len() < HEADER_LEN {
-            return Err(QueryError::Drop);
-        }
-        let flags = u16::from_be_bytes([bytes[2], bytes[3]]);
-        if flags & 0x8000 != 0 {
-            return Err(QueryError::Drop);
-        }
-        let header = QueryHeader {
-            id: u16::from_be_bytes([bytes[0], bytes[1]]),
-            opcode: ((flags >> 11) & 0xf) as u8,
-            recursion_desired: flags & 0x0100 != 0,
-            checking_disabled: flags & 0x0010 != 0,
-        };
-        let count = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
-        let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+        let (header, counts) = QueryHeader::read(bytes).ok_or(QueryError::Drop)?;
         let formerr = |reason, question, had_edns| QueryError::FormErr {
             header,
             reason,
@@ -113,7 +194,7 @@ impl Query {
         if decoder.read_slice(HEADER_LEN).is_err() {
             return Err(QueryError::Drop);
         }
-        if qdcount != 1 {
+        if counts[QUESTION] != 1 {
             return Err(formerr(
                 "a query must hold exactly one question",
                 None,
@@ -130,7 +211,7 @@ impl Query {
                 question: Some(question),
             });
         }
-        if ancount != 0 || nscount != 0 {
+        if counts[ANSWER] != 0 || counts[AUTHORITY] != 0 {
             return Err(formerr(
                 "a query carries no answer or authority records",
                 Some(question),
@@ -140,7 +221,7 @@ impl Query {
 
         let mut edns: Option<EdnsRequest> = None;
         let mut ecs_error: Option<EcsError> = None;
-        for _ in 0..arcount {
+        for _ in 0..counts[ADDITIONAL] {
             let had_edns = edns.is_some();
             let Some(record) = read_record(&mut decoder) else {
                 return Err(formerr(
@@ -160,8 +241,7 @@ impl Query {
             if !record.owner_is_root {
                 return Err(formerr("OPT owner is not the root", Some(question), false));
             }
-            let (opt, error) = read_opt(&record);
-            let Some(opt) = opt else {
+            let Some((opt, error)) = read_edns(record.class, record.ttl, record.rdata) else {
                 return Err(formerr("OPT options cannot be read", Some(question), true));
             };
             ecs_error = error;
@@ -230,79 +310,110 @@ fn read_record<'a>(decoder: &mut BinDecoder<'a>) -> Option<RawRecord<'a>> {
     })
 }
 
-/// Reads an OPT record. A malformed Client Subnet is reported beside the result rather than
-/// instead of it, because BADVERS takes precedence and needs the version.
-fn read_opt(record: &RawRecord<'_>) -> (Option<EdnsRequest>, Option<EcsError>) {
-    let version = ((record.ttl >> 16) & 0xff) as u8;
-    let dnssec_ok = record.ttl & 0x8000 != 0;
-    let mut client_subnet = None;
-    let mut error = None;
-    let mut rest = record.rdata;
-    while !rest.is_empty() {
-        if rest.len() < 4 {
-            return (None, None);
+/// What a query in the common shape asks, read without allocating: the question stage.
+#[derive(Debug)]
+pub struct QuickQuery<'a> {
+    pub(crate) header: QueryHeader,
+    /// The question as sent (name, type, class): echoed byte for byte.
+    pub(crate) question: &'a [u8],
+    /// The name in wire form, ASCII letters lower-cased: the cache key.
+    name: [u8; MAX_NAME],
+    name_len: usize,
+    qtype: u16,
+    pub(crate) edns: Option<EdnsRequest>,
+}
+
+impl<'a> QuickQuery<'a> {
+    /// Reads `bytes` if it is a query of the common shape that [`Query::parse`] accepts: one
+    /// uncompressed question, at most an OPT record, EDNS version 0, a valid Client Subnet.
+    /// `None` sends it to the strict path (which also decides every error).
+    pub fn parse(bytes: &'a [u8]) -> Option<QuickQuery<'a>> {
+        let (header, counts) = QueryHeader::read(bytes)?;
+        if header.opcode != u8::from(OpCode::Query) || counts[..3] != [1, 0, 0] {
+            return None;
         }
-        let code = u16::from_be_bytes([rest[0], rest[1]]);
-        let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
-        let Some(data) = rest.get(4..4 + len) else {
-            return (None, None);
+        let with_opt = match counts[ADDITIONAL] {
+            0 => false,
+            1 => true,
+            _ => return None,
         };
-        if code == ClientSubnet::OPTION_CODE && error.is_none() {
-            if client_subnet.is_some() {
-                error = Some(EcsError::Repeated);
-            } else {
-                match ClientSubnet::parse(data) {
-                    Ok(ecs) => client_subnet = Some(ecs),
-                    Err(e) => error = Some(e),
-                }
-            }
+
+        let mut name = [0u8; MAX_NAME];
+        let mut at = read_name_lower(bytes, HEADER_LEN, &mut name)?;
+        let name_len = at - HEADER_LEN;
+        let fixed = bytes.get(at..at + 4)?;
+        let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
+        // Not IN, zone transfers, OPT as a question, MAILA/MAILB: the strict path refuses.
+        if qclass != u16::from(DNSClass::IN) || matches!(qtype, OPT | 251..=254) {
+            return None;
         }
-        rest = &rest[4 + len..];
+        at += 4;
+        let question = &bytes[HEADER_LEN..at];
+
+        let edns = if with_opt {
+            let rest = &bytes[at..];
+            if rest.len() < OPT_FIXED_LEN
+                || rest[0] != 0
+                || u16::from_be_bytes([rest[1], rest[2]]) != OPT
+            {
+                return None;
+            }
+            let class = u16::from_be_bytes([rest[3], rest[4]]);
+            let ttl = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]);
+            let rdlen = usize::from(u16::from_be_bytes([rest[9], rest[10]]));
+            if rest.len() != OPT_FIXED_LEN + rdlen {
+                return None;
+            }
+            // EDNS versions above 0 get BADVERS from the strict path, a second or malformed
+            // Client Subnet a FORMERR.
+            match read_edns(class, ttl, &rest[OPT_FIXED_LEN..])? {
+                (edns, None) if edns.version == 0 => Some(edns),
+                _ => return None,
+            }
+        } else {
+            if at != bytes.len() {
+                return None;
+            }
+            None
+        };
+        Some(QuickQuery {
+            header,
+            question,
+            name,
+            name_len,
+            qtype,
+            edns,
+        })
     }
-    let edns = EdnsRequest {
-        version,
-        udp_payload: record.class.max(512),
-        dnssec_ok,
-        client_subnet,
-    };
-    (Some(edns), error)
+
+    /// The name in wire form, lower-cased.
+    pub(crate) fn name(&self) -> &[u8] {
+        &self.name[..self.name_len]
+    }
+
+    pub fn qtype(&self) -> u16 {
+        self.qtype
+    }
+
+    pub(crate) fn client_subnet(&self) -> Option<ClientSubnet> {
+        self.edns.and_then(|e| e.client_subnet)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::wire::tests::query as build;
     use std::net::IpAddr;
 
-    /// A query for `name`/`qtype` with optional OPT rdata.
-    pub(crate) fn build(
-        id: u16,
-        name: &str,
-        qtype: u16,
-        opt: Option<(u16, u32, &[u8])>,
-    ) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&id.to_be_bytes());
-        b.extend_from_slice(&0x0100u16.to_be_bytes());
-        b.extend_from_slice(&1u16.to_be_bytes());
-        b.extend_from_slice(&0u16.to_be_bytes());
-        b.extend_from_slice(&0u16.to_be_bytes());
-        b.extend_from_slice(&(opt.is_some() as u16).to_be_bytes());
-        for label in name.trim_end_matches('.').split('.') {
-            b.push(label.len() as u8);
-            b.extend_from_slice(label.as_bytes());
-        }
-        b.push(0);
-        b.extend_from_slice(&qtype.to_be_bytes());
-        b.extend_from_slice(&1u16.to_be_bytes());
-        if let Some((payload, ttl, rdata)) = opt {
-            b.push(0);
-            b.extend_from_slice(&OPT.to_be_bytes());
-            b.extend_from_slice(&payload.to_be_bytes());
-            b.extend_from_slice(&ttl.to_be_bytes());
-            b.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-            b.extend_from_slice(rdata);
-        }
-        b
+    /// A query with an optional OPT record: (payload, TTL bits, options).
+    fn query(name: &str, qtype: u16, opt: Option<(u16, u32, &[u8])>) -> Vec<u8> {
+        build(0x1234, name, qtype, opt)
+    }
+
+    fn ecs(addr: [u8; 3]) -> Vec<u8> {
+        ecs_option(1, 24, 0, &addr)
     }
 
     fn ecs_option(family: u16, source: u8, scope: u8, addr: &[u8]) -> Vec<u8> {
@@ -454,6 +565,76 @@ mod tests {
                 let mut b = base.clone();
                 b[i] = v;
                 let _ = Query::parse(&b);
+            }
+        }
+    }
+
+    #[test]
+    fn the_quick_reader_leaves_the_unusual_to_the_strict_one() {
+        let plain = query("a.example.com", 1, None);
+        assert!(QuickQuery::parse(&plain).is_some());
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        let mut b = plain.clone();
+        b[2] |= 0x80; // a response
+        cases.push(b);
+        let mut b = plain.clone();
+        b[2] |= 4 << 3; // NOTIFY
+        cases.push(b);
+        let mut b = plain.clone();
+        b[5] = 2; // two questions
+        cases.push(b);
+        let mut b = plain.clone();
+        b.push(0); // trailing byte
+        cases.push(b);
+        cases.push(query("a.example.com", 252, None)); // AXFR
+        cases.push(query("a.example.com", 41, None)); // OPT as the question
+        let mut b = plain.clone();
+        let class_at = b.len() - 1;
+        b[class_at] = 3; // CHAOS
+        cases.push(b);
+        cases.push(query("a.example.com", 1, Some((1232, 0x0001_0000, &[])))); // EDNS 1
+        let bad = [0, 8, 0, 7, 0, 1, 22, 0, 1, 2, 5]; // bits beyond the prefix
+        cases.push(query("a.example.com", 1, Some((1232, 0, &bad))));
+        let mut twice = ecs([1, 2, 4]);
+        twice.extend(ecs([1, 2, 4]));
+        cases.push(query("a.example.com", 1, Some((1232, 0, &twice))));
+        let mut b = plain[..12].to_vec();
+        b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]); // a compressed question
+        cases.push(b);
+        for (i, case) in cases.iter().enumerate() {
+            assert!(QuickQuery::parse(case).is_none(), "case {i}");
+        }
+    }
+
+    #[test]
+    fn whatever_the_quick_reader_takes_the_strict_one_takes_alike() {
+        let opt = ecs([1, 2, 4]);
+        let base = query("Www.Example.com", 28, Some((1232, 0x8000, &opt)));
+        let check = |b: &[u8]| {
+            if let Some(quick) = QuickQuery::parse(b) {
+                let strict = Query::parse(b).expect("strict reader accepts it too");
+                let mut name = Vec::new();
+                for label in strict.question.name.iter() {
+                    name.push(label.len() as u8);
+                    name.extend(label.iter().map(u8::to_ascii_lowercase));
+                }
+                name.push(0);
+                assert_eq!(quick.name(), &name[..]);
+                assert_eq!(quick.qtype(), u16::from(strict.question.qtype));
+                assert_eq!(
+                    quick.client_subnet(),
+                    strict.edns.and_then(|e| e.client_subnet)
+                );
+            }
+        };
+        for end in 0..=base.len() {
+            check(&base[..end]);
+        }
+        for i in 0..base.len() {
+            for v in [0u8, 1, 2, 0x3f, 0x40, 0x80, 0xc0, 0xff] {
+                let mut b = base.clone();
+                b[i] = v;
+                check(&b);
             }
         }
     }

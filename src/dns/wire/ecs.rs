@@ -1,21 +1,26 @@
-//! EDNS Client Subnet (RFC 7871): reading the option strictly and writing it back.
+//! EDNS Client Subnet (RFC 7871): reading the option strictly, writing it back, and the two
+//! rules it decides, written once for the cache, the strict path and `geoline lookup`.
 //!
-//! This module owns the option's wire form and its validity rules. What scope an answer
-//! deserves is decided by [`crate::lines`] (the widest same-line prefix) and
-//! [`super::respond`] (whether the answer depends on the line at all).
+//! This module owns the option's wire form, its validity rules, which address decides the
+//! line ([`client`]) and what scope a response carries back ([`scope`]). The scope's value
+//! comes from [`crate::lines`] (the widest same-line prefix around the client) and whether
+//! it applies from the zone (whether the answer depends on the line at all).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A Client Subnet option as a query carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientSubnet {
+pub(crate) struct ClientSubnet {
     /// Already truncated to `source_prefix` bits: non-zero bits beyond it are a FORMERR.
-    pub address: IpAddr,
-    pub source_prefix: u8,
+    pub(crate) address: IpAddr,
+    pub(crate) source_prefix: u8,
 }
 
+/// Why a Client Subnet option is refused. Its text is [`EcsError::reason`], a static
+/// string that becomes part of a FORMERR's reason without allocating, rather than a
+/// `Display` impl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EcsError {
+pub(crate) enum EcsError {
     Family,
     SourceTooLong,
     ScopeInQuery,
@@ -25,7 +30,7 @@ pub enum EcsError {
 }
 
 impl EcsError {
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             EcsError::Family => "client subnet family is neither IPv4 nor IPv6",
             EcsError::SourceTooLong => "client subnet source prefix is longer than the address",
@@ -38,11 +43,11 @@ impl EcsError {
 }
 
 impl ClientSubnet {
-    pub const OPTION_CODE: u16 = 8;
+    pub(crate) const OPTION_CODE: u16 = 8;
 
     /// Parses the option data (after code and length). RFC 7871 7.1.2 asks for FORMERR on
     /// each of the errors, so that broken resolvers are noticed rather than guessed at.
-    pub fn parse(data: &[u8]) -> Result<ClientSubnet, EcsError> {
+    pub(crate) fn parse(data: &[u8]) -> Result<ClientSubnet, EcsError> {
         if data.len() < 4 {
             return Err(EcsError::AddressLength);
         }
@@ -85,7 +90,7 @@ impl ClientSubnet {
 
     /// The option (code, length and data) for a response: family, source prefix and
     /// address as the query sent them, with `scope` (RFC 7871 7.2.1).
-    pub fn write_response(&self, scope: u8, out: &mut Vec<u8>) {
+    pub(crate) fn write_response(&self, scope: u8, out: &mut Vec<u8>) {
         let mut octets = [0u8; 16];
         let family: u16 = match &self.address {
             IpAddr::V4(a) => {
@@ -105,6 +110,47 @@ impl ClientSubnet {
         out.push(scope);
         out.extend_from_slice(&octets[..len]);
     }
+}
+
+/// The address that decides the line: the Client Subnet's, unless the query has none or
+/// its source prefix is 0, which asks that the resolver's own address decide (RFC 7871
+/// 7.1.2).
+#[inline]
+pub(crate) fn client(subnet: Option<ClientSubnet>, source: IpAddr) -> IpAddr {
+    match subnet {
+        Some(s) if s.source_prefix > 0 => s.address,
+        _ => source,
+    }
+}
+
+/// The scope prefix a response carries back (RFC 7871 7.2.1): the line's `line_scope`
+/// when the subnet decided the line ([`client`]) and the answer varies by line, else 0
+/// ("the same for every client"). `varies_by_line` is asked only when it matters.
+#[inline]
+pub(crate) fn scope(
+    subnet: Option<ClientSubnet>,
+    varies_by_line: impl FnOnce() -> bool,
+    line_scope: u8,
+) -> u8 {
+    match subnet {
+        Some(s) if s.source_prefix > 0 && varies_by_line() => line_scope,
+        _ => 0,
+    }
+}
+
+/// The scope of a response to a query whose Client Subnet is `address` itself, at its full
+/// length: what `geoline lookup` explains. [`scope`], for a subnet that decided the line.
+pub fn scope_of_address(
+    address: IpAddr,
+    varies_by_line: impl FnOnce() -> bool,
+    line_scope: u8,
+) -> u8 {
+    let source_prefix = if address.is_ipv4() { 32 } else { 128 };
+    let subnet = ClientSubnet {
+        address,
+        source_prefix,
+    };
+    scope(Some(subnet), varies_by_line, line_scope)
 }
 
 #[cfg(test)]
@@ -154,5 +200,22 @@ mod tests {
         let mut out = Vec::new();
         e.write_response(15, &mut out);
         assert_eq!(out, [0, 8, 0, 7, 0, 1, 22, 15, 1, 2, 4]);
+    }
+
+    #[test]
+    fn the_subnet_decides_unless_its_prefix_is_zero() {
+        let source = IpAddr::from([8, 8, 4, 4]);
+        let subnet = ClientSubnet::parse(&[0, 1, 24, 0, 1, 2, 4]).expect("v4");
+        let zero = ClientSubnet::parse(&[0, 1, 0, 0]).expect("v4 /0");
+        assert_eq!(client(Some(subnet), source), subnet.address);
+        assert_eq!(client(Some(zero), source), source);
+        assert_eq!(client(None, source), source);
+        assert_eq!(scope(Some(subnet), || true, 16), 16);
+        assert_eq!(scope(Some(subnet), || false, 16), 0);
+        assert_eq!(scope(Some(zero), || panic!("not asked"), 16), 0);
+        assert_eq!(scope(None, || panic!("not asked"), 16), 0);
+        let v6 = "2400:da00::1".parse().expect("ip");
+        assert_eq!(scope_of_address(v6, || true, 32), 32);
+        assert_eq!(scope_of_address(v6, || false, 32), 0);
     }
 }
