@@ -11,9 +11,11 @@
 
 pub(crate) mod cache;
 pub(crate) mod decide;
-pub(crate) mod mmsg;
 pub(crate) mod outcome;
 pub(crate) mod rrl;
+// The crate's only `unsafe` code, each block with its SAFETY note.
+#[allow(unsafe_code)]
+pub(crate) mod sys;
 pub(crate) mod tcp;
 pub(crate) mod udp;
 pub(crate) mod wire;

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ipnet::IpNet;
 
 use super::outcome::{Answered, CountedName, Outcome, ResponseKind};
+use super::sys::now_secs;
 use super::wire::response::slip;
 use super::wire::{MAX_NAME, write_name_lower};
 use crate::config::RrlConfig;
@@ -87,19 +88,6 @@ pub struct Rrl {
     ipv6_mask: u128,
     whitelist: Vec<IpNet>,
     metrics: RrlMetrics,
-}
-
-/// Seconds on the coarse monotonic clock, the limiter's notion of "this second". Public so
-/// that tests can start a burst at the beginning of a second.
-pub fn now_secs() -> u32 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE exists on every
-    // Linux since 2.6.32 and is read from the vDSO without a system call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u32
 }
 
 impl Rrl {

@@ -1,5 +1,5 @@
 //! The UDP listener: worker threads, each with its own `SO_REUSEPORT` socket on the same
-//! address, receiving and sending in batches ([`super::mmsg`]) and answering in order.
+//! address, receiving and sending in batches ([`super::sys`]) and answering in order.
 //!
 //! geoline answers UDP (and TCP, [`super::tcp`]) itself rather than through hickory-server,
 //! for two reasons that are about correctness before speed: hickory-server sizes a UDP
@@ -34,8 +34,8 @@ use tracing::{debug, warn};
 
 use super::DnsState;
 use super::cache::AnswerCache;
-use super::mmsg::{Batch, Wait};
 use super::outcome::Transport;
+use super::sys::{Batch, Wait};
 
 /// How often an idle worker looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);

@@ -1,9 +1,14 @@
-//! Batched UDP receive and send: `recvmmsg(2)` and `sendmmsg(2)`.
+//! The system calls std does not offer, and the crate's only `unsafe` code: batched UDP
+//! receive and send (`recvmmsg(2)`, `sendmmsg(2)`) and the coarse monotonic clock.
 //!
 //! Under load a DNS server's time goes mostly to the socket layer, one system call per
-//! datagram each way. These calls move up to [`BATCH`] datagrams per system call. This
-//! module owns the buffers and the only `unsafe` code of the UDP path (the two calls and
-//! reading the source address the kernel wrote); it knows nothing of DNS.
+//! datagram each way. [`Batch`] moves up to [`BATCH`] datagrams per system call; it owns the
+//! buffers the kernel reads and writes, and reads the source address the kernel wrote.
+//! [`now_secs`] is rate limiting's notion of "this second", read once per UDP response
+//! without a system call. Every `unsafe` block here says why it is sound (`SAFETY:`);
+//! `unsafe_code` is denied everywhere else in the crate (Cargo.toml `[lints]`).
+//!
+//! It knows nothing of DNS.
 
 use std::io;
 use std::mem;
@@ -241,6 +246,22 @@ fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option
         }
         _ => None,
     }
+}
+
+/// Seconds on the coarse monotonic clock, the rate limiter's notion of "this second".
+/// Public so that tests can start a burst at the beginning of a second.
+pub fn now_secs() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call. The return
+    // value is not looked at because the call cannot fail with these arguments: it fails
+    // only for an unknown clock (CLOCK_MONOTONIC_COARSE exists on every Linux since 2.6.32)
+    // or an unwritable `ts`. It is read from the vDSO without a system call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    // Wraps after 136 years of uptime; the limiter treats any change as a new second.
+    ts.tv_sec as u32
 }
 
 #[cfg(test)]
