@@ -408,17 +408,17 @@ async fn the_bearer_token_is_enforced() {
     let admin = server.admin.expect("admin");
     let token = Some("s3cret-t0ken-for-tests");
     for (method, path) in [("GET", "/metrics"), ("GET", "/status"), ("POST", "/reload")] {
-        let r = http::request(admin, method, path, None).await;
+        let r = http::admin_request(admin, method, path, None).await;
         assert_eq!(r.status, 401, "{method} {path}");
         assert_eq!(
             r.header("www-authenticate"),
             Some("Bearer realm=\"geoline admin\"")
         );
-        let r = http::request(admin, method, path, Some("s3cret-t0ken-for-testz")).await;
+        let r = http::admin_request(admin, method, path, Some("s3cret-t0ken-for-testz")).await;
         assert_eq!(r.status, 401, "{method} {path} with a wrong token");
-        let r = http::request(admin, method, path, Some("s3cret")).await;
+        let r = http::admin_request(admin, method, path, Some("s3cret")).await;
         assert_eq!(r.status, 401, "{method} {path} with a prefix of the token");
-        let r = http::request(admin, method, path, token).await;
+        let r = http::admin_request(admin, method, path, token).await;
         assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
     }
     // Health checks carry no credentials.

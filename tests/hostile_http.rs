@@ -10,7 +10,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::raw_http::{self, RecordingOrigin, send_raw, status_lines};
+use common::http::{self, send_raw, status_lines};
+use common::origin::RecordingOrigin;
 use common::{TempDir, TestServer, site};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -304,7 +305,7 @@ async fn a_trickled_body_is_cut_off() {
     let setup = setup().await;
     for front in setup.fronts {
         let target = format!("/{}-trickle", front.name);
-        let mut c = raw_http::connect(front.addr, TRUSTED).await;
+        let mut c = http::connect(front.addr, TRUSTED).await;
         c.write_all(head(front, "POST", &target, "Content-Length: 1000\r\n").as_bytes())
             .await
             .expect("write head");

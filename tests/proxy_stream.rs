@@ -3,12 +3,13 @@
 //! Alone in its test binary: it reads the process's peak RSS, which other tests running in
 //! parallel threads would disturb.
 
-mod proxy_support;
+mod common;
 
 use bytes::Bytes;
+use common::origin::*;
+use common::proxy::*;
 use http::StatusCode;
 use http_body_util::BodyExt;
-use proxy_support::*;
 
 const TOTAL: usize = 100 << 20;
 const PIECE: usize = 64 << 10;

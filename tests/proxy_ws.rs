@@ -1,49 +1,47 @@
 //! WebSocket upgrades pass through the proxy both ways.
 
-mod proxy_support;
+mod common;
 
 use std::sync::{Arc, Mutex};
 
+use common::origin::*;
+use common::proxy::*;
 use futures_util::{SinkExt, StreamExt};
-use proxy_support::*;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 /// A WebSocket echo origin; records the `Host` of each handshake.
 async fn echo_origin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let hosts = Arc::new(Mutex::new(Vec::new()));
     let record = hosts.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                // The callback's shape, error type included, is tungstenite's.
-                #[allow(clippy::result_large_err)]
-                let callback = |req: &Request, resp: Response| {
-                    let host = req.headers().get("host").and_then(|h| h.to_str().ok());
-                    record
-                        .lock()
-                        .expect("lock")
-                        .push(host.unwrap_or("-").to_string());
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if msg.is_close() {
-                        break;
-                    }
-                    if ws.send(msg).await.is_err() {
-                        break;
-                    }
+    let addr = listen(move |tcp| {
+        let record = record.clone();
+        async move {
+            // The callback's shape, error type included, is tungstenite's.
+            #[allow(clippy::result_large_err)]
+            let callback = |req: &Request, resp: Response| {
+                let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+                record
+                    .lock()
+                    .expect("lock")
+                    .push(host.unwrap_or("-").to_string());
+                Ok(resp)
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                return;
+            };
+            while let Some(Ok(msg)) = ws.next().await {
+                if msg.is_close() {
+                    break;
                 }
-            });
+                if ws.send(msg).await.is_err() {
+                    break;
+                }
+            }
         }
-    });
+    })
+    .await;
     (addr, hosts)
 }
 

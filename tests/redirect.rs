@@ -5,26 +5,23 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::raw_http::{connect, read_until_closed};
+use common::http::{self, Response, connect, read_until_closed};
+use common::origin::{full, pieces, response};
+use common::tls::{TestCa, client_config};
 use common::{TempDir, mmdb};
 use geoline::config::Config;
 use geoline::internal::{access_log, proxy_protocol};
 use geoline::server::{self, Running};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::service::service_fn;
+use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 const MAINLAND: &str = "1.2.4.8";
@@ -36,36 +33,6 @@ const UNTRUSTED: &str = "127.0.0.2";
 // ------------------------------------------------------------------------------------
 // Fixtures
 
-struct TestCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl TestCa {
-    fn new() -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "geoline redirect test CA");
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("ca key");
-        TestCa {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("ca cert"),
-        }
-    }
-
-    /// A leaf for `names` (subject CN = the first name): certificate DER, cert PEM, key PEM.
-    fn leaf(&self, names: &[&str]) -> (CertificateDer<'static>, String, String) {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("leaf params");
-        params.distinguished_name.push(DnType::CommonName, names[0]);
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
-        (cert.der().clone(), cert.pem(), key.serialize_pem())
-    }
-}
-
 /// What the origin saw of a passed-through request, echoed in its body.
 fn origin_body(host: &str, path: &str, xff: &str) -> String {
     format!("<a href=\"https://example.com/x\">origin: host={host} path={path} xff={xff}</a>\n")
@@ -74,54 +41,37 @@ fn origin_body(host: &str, path: &str, xff: &str) -> String {
 /// An origin answering every request with headers and a body a rewriting proxy would
 /// change (`example.com` in both), echoing what it received.
 async fn origin() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = listener.local_addr().expect("origin addr");
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let header = |name: &str| {
-                        req.headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-")
-                            .to_string()
-                    };
-                    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                    if path == "/slow-body" {
-                        // Three pieces 0.9 s apart: longer than two header timeouts of the
-                        // slow-client test, which must not cut a response being sent.
-                        let pieces = futures_util::stream::unfold(0u8, |i| async move {
-                            if i == 3 {
-                                return None;
-                            }
-                            tokio::time::sleep(Duration::from_millis(900)).await;
-                            let piece = Bytes::from(format!("piece {i}\n"));
-                            Some((Ok::<_, Infallible>(hyper::body::Frame::data(piece)), i + 1))
-                        });
-                        let resp = hyper::Response::builder()
-                            .status(200)
-                            .body(http_body_util::StreamBody::new(pieces).boxed())
-                            .expect("origin response");
-                        return Ok::<_, Infallible>(resp);
-                    }
-                    let body = origin_body(&header("host"), path, &header("x-forwarded-for"));
-                    let resp = hyper::Response::builder()
-                        .status(203)
-                        .header("content-type", "text/html; charset=utf-8")
-                        .header("set-cookie", "s=1; Domain=example.com; Path=/")
-                        .header("x-origin", "yes")
-                        .body(Full::new(Bytes::from(body)).boxed())
-                        .expect("origin response");
-                    Ok::<_, Infallible>(resp)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
-            });
+    common::origin::origin(|req| async move {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string()
+        };
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        if path == "/slow-body" {
+            // Three pieces 0.9 s apart: longer than two header timeouts of the
+            // slow-client test, which must not cut a response being sent.
+            let parts = (0..3).map(|i| Bytes::from(format!("piece {i}\n")));
+            return response(
+                200,
+                &[],
+                pieces(parts.collect(), Duration::from_millis(900)),
+            );
         }
-    });
-    addr
+        let body = origin_body(&header("host"), path, &header("x-forwarded-for"));
+        response(
+            203,
+            &[
+                ("content-type", "text/html; charset=utf-8"),
+                ("set-cookie", "s=1; Domain=example.com; Path=/"),
+                ("x-origin", "yes"),
+            ],
+            full(body),
+        )
+    })
+    .await
 }
 
 struct Server {
@@ -159,12 +109,12 @@ async fn start(options: Options) -> Server {
         ],
     );
     let test_ca = TestCa::new();
-    let (cert_a, pem_a, key_a) = test_ca.leaf(&["example.com", "*.example.com"]);
-    let (cert_b, pem_b, key_b) = test_ca.leaf(&["example.net"]);
-    dir.write("a.pem", &pem_a);
-    dir.write("a.key", &key_a);
-    dir.write("b.pem", &pem_b);
-    dir.write("b.key", &key_b);
+    let a = test_ca.leaf(&["example.com", "*.example.com"]);
+    let b = test_ca.leaf(&["example.net"]);
+    dir.write("a.pem", &a.cert_pem);
+    dir.write("a.key", &a.key_pem);
+    dir.write("b.pem", &b.cert_pem);
+    dir.write("b.key", &b.key_pem);
     let origin = origin().await;
     let config = format!(
         r#"
@@ -233,9 +183,9 @@ connect_to = "{origin}"
         http,
         proxied,
         https,
-        ca: test_ca.issuer.der().clone(),
-        cert_a,
-        cert_b,
+        ca: test_ca.der(),
+        cert_a: a.der,
+        cert_b: b.der,
         test_ca,
         dir,
     }
@@ -244,97 +194,22 @@ connect_to = "{origin}"
 // ------------------------------------------------------------------------------------
 // A raw HTTP/1.1 client
 
-#[derive(Debug)]
-struct Resp {
-    status_line: String,
-    /// Lower-case names, in order, `date` left out (its value is the clock's).
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn body(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("UTF-8 body")
-    }
-}
-
-/// Reads one response: the head, then `content-length` bytes.
-async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> Resp {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
-            .await
-            .expect("response in time")
-            .expect("read");
-        assert!(
-            n > 0,
-            "connection closed before a full response head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8(buf[..head_end].to_vec()).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line").to_string();
-    let mut headers = Vec::new();
-    let mut date = false;
-    for line in lines {
-        let (n, v) = line.split_once(": ").expect("header line");
-        if n.eq_ignore_ascii_case("date") {
-            date = true;
-            continue;
-        }
-        headers.push((n.to_ascii_lowercase(), v.to_string()));
-    }
-    assert!(date, "no date header in {head}");
-    let len: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().expect("content-length"));
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let mut chunk = vec![0u8; len - body.len()];
-        let n = s.read(&mut chunk).await.expect("read body");
-        assert!(n > 0, "body cut short");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Resp {
-        status_line,
-        headers,
-        body,
-    }
-}
-
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, request: &[u8]) -> Resp {
-    s.write_all(request).await.expect("write request");
-    read_response(s).await
+/// Writes `request` and reads the response, which (as every response of the redirector)
+/// carries a `date`.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, request: &[u8]) -> Response {
+    let resp = http::exchange(s, request, Duration::from_secs(10)).await;
+    assert!(resp.date.is_some(), "no date header in {resp:?}");
+    resp
 }
 
 /// `GET path` for `host` from the address `from`, with extra header lines.
-async fn get(to: SocketAddr, from: &str, host: &str, path: &str, extra: &[&str]) -> Resp {
+async fn get(to: SocketAddr, from: &str, host: &str, path: &str, extra: &[&str]) -> Response {
     let mut s = connect(to, from).await;
     exchange(&mut s, request(host, path, extra).as_bytes()).await
 }
 
 fn request(host: &str, path: &str, extra: &[&str]) -> String {
-    let mut r = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
-    for h in extra {
-        r.push_str(h);
-        r.push_str("\r\n");
-    }
-    r.push_str("\r\n");
-    r
+    http::request("GET", host, path, extra)
 }
 
 fn redirect_body(code: u16, reason: &str, location: &str) -> String {
@@ -350,7 +225,7 @@ fn redirect_body(code: u16, reason: &str, location: &str) -> String {
     )
 }
 
-fn assert_redirect(resp: &Resp, location: &str) {
+fn assert_redirect(resp: &Response, location: &str) {
     let body = redirect_body(301, "Moved Permanently", location);
     assert_eq!(
         resp.status_line, "HTTP/1.1 301 Moved Permanently",
@@ -366,11 +241,11 @@ fn assert_redirect(resp: &Resp, location: &str) {
         ]
         .map(|(n, v)| (n.to_string(), v.to_string()))
     );
-    assert_eq!(resp.body(), body);
+    assert_eq!(resp.body, body);
 }
 
 /// The origin's response, exactly as it sent it (hyper adds only `date`).
-fn assert_passed_through(resp: &Resp, host: &str, path: &str, xff: &str) {
+fn assert_passed_through(resp: &Response, host: &str, path: &str, xff: &str) {
     let body = origin_body(host, path, xff);
     assert_eq!(
         resp.status_line,
@@ -386,7 +261,7 @@ fn assert_passed_through(resp: &Resp, host: &str, path: &str, xff: &str) {
         ]
         .map(|(n, v)| (n.to_string(), v.to_string()))
     );
-    assert_eq!(resp.body(), body);
+    assert_eq!(resp.body, body);
 }
 
 // ------------------------------------------------------------------------------------
@@ -447,10 +322,10 @@ async fn mainland_client_gets_the_exact_redirect() {
     // The link in the body is HTML-escaped.
     let resp = get(s.http, TRUSTED, "example.com", "/q\"'&", &[&xff]).await;
     assert!(
-        resp.body()
+        resp.body
             .contains("<a href=\"https://example.cn/q&quot;&#39;&amp;\">"),
         "{}",
-        resp.body()
+        resp.body
     );
 
     // Raw UTF-8 in the target (browsers encode it, some clients do not) stays as sent.
@@ -503,7 +378,7 @@ async fn mainland_client_gets_the_exact_redirect() {
         ]
         .map(|(n, v)| (n.to_string(), v.to_string()))
     );
-    assert_eq!(resp.body(), body);
+    assert_eq!(resp.body, body);
 
     // HEAD: the same head, no body.
     let mut c = connect(s.http, TRUSTED).await;
@@ -769,20 +644,6 @@ async fn proxy_protocol_headers() {
 // ------------------------------------------------------------------------------------
 // TLS
 
-fn client_config(ca: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.clone()).expect("CA root");
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
 /// A verified TLS connection (the certificate must be valid for `sni` under the test CA).
 async fn tls_connect(s: &Server, sni: &str, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
     let tcp = connect(s.https, TRUSTED).await;
@@ -836,7 +697,7 @@ async fn http2_by_alpn() {
         .body(Empty::<Bytes>::new())
         .expect("request");
     let resp = sender.send_request(req).await.expect("response");
-    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.version(), ::http::Version::HTTP_2);
     assert_eq!(resp.status(), 301);
     let h = resp.headers();
     assert_eq!(h["location"], "https://www.example.cn/h2/%E4%B8%AD?x=%2F");
@@ -882,17 +743,17 @@ async fn replaced_certificate_is_served_without_restart() {
     assert_redirect(&resp, "https://example.cn/1");
 
     // Renewed the way certbot and editors do it: new files renamed over the old ones.
-    let (new_der, new_pem, new_key) = s.test_ca.leaf(&["example.com", "*.example.com"]);
+    let renewed = s.test_ca.leaf(&["example.com", "*.example.com"]);
     let dir = s.dir.path();
-    std::fs::write(dir.join("a.key.tmp"), new_key).expect("write key");
-    std::fs::write(dir.join("a.pem.tmp"), new_pem).expect("write cert");
+    std::fs::write(dir.join("a.key.tmp"), &renewed.key_pem).expect("write key");
+    std::fs::write(dir.join("a.pem.tmp"), &renewed.cert_pem).expect("write cert");
     std::fs::rename(dir.join("a.key.tmp"), dir.join("a.key")).expect("rename key");
     std::fs::rename(dir.join("a.pem.tmp"), dir.join("a.pem")).expect("rename cert");
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let tls = tls_connect(&s, "example.com", &[b"http/1.1"]).await;
-        if served_cert(&tls) == new_der {
+        if served_cert(&tls) == renewed.der {
             break;
         }
         assert!(
@@ -919,7 +780,7 @@ async fn replaced_certificate_is_served_without_restart() {
     .expect("write");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let tls = tls_connect(&s, "example.com", &[b"http/1.1"]).await;
-    assert_eq!(served_cert(&tls), new_der);
+    assert_eq!(served_cert(&tls), renewed.der);
     s.running.shutdown().await;
 }
 
@@ -1000,7 +861,7 @@ async fn malformed_requests_are_refused() {
             ]
             .map(|(n, v)| (n.to_string(), v.to_string()))
         );
-        assert_eq!(resp.body(), body);
+        assert_eq!(resp.body, body);
     }
     // A host that is not a host name: 400, and nothing of it is echoed.
     for host in ["evil.com/.example.com", "a@example.com", "example.com:http"] {
@@ -1014,7 +875,7 @@ async fn malformed_requests_are_refused() {
         .await;
         assert_eq!(resp.status_line, "HTTP/1.1 400 Bad Request", "{host}");
         assert_eq!(
-            resp.body(),
+            resp.body,
             "geoline redirect: the request's host is not a valid host name\n"
         );
     }
@@ -1022,7 +883,7 @@ async fn malformed_requests_are_refused() {
     let mut c = connect(s.http, TRUSTED).await;
     let resp = exchange(&mut c, b"GET / HTTP/1.0\r\n\r\n").await;
     assert_eq!(resp.status_line, "HTTP/1.0 400 Bad Request");
-    assert_eq!(resp.body(), "geoline redirect: the request names no host\n");
+    assert_eq!(resp.body, "geoline redirect: the request names no host\n");
     // An absolute-form target names the host; it cannot smuggle another one in.
     let mut c = connect(s.http, TRUSTED).await;
     let resp = exchange(
@@ -1211,7 +1072,7 @@ async fn healthz_for_load_balancers() {
             ]
             .map(|(n, v)| (n.to_string(), v.to_string()))
         );
-        assert_eq!(resp.body(), "ok\n");
+        assert_eq!(resp.body, "ok\n");
     }
     // Under a covered host the path is the site's like any other.
     let resp = get(

@@ -5,45 +5,28 @@ mod common;
 
 use std::net::SocketAddr;
 
-use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
+use common::http::{self, send_raw};
+use common::origin::{full, response};
 use common::{TempDir, TestServer, site};
 
 /// An origin that names itself in a header and in an HTML body.
 async fn origin() -> SocketAddr {
-    let app = Router::new().route(
-        "/page",
-        get(|| async {
-            (
-                [
-                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                    (header::LOCATION, "https://www.example.com/next"),
-                ],
-                "<a href=\"https://www.example.com/x\">x</a> notexample.com example.com.au",
-            )
-                .into_response()
-        }),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = listener.local_addr().expect("origin addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    common::origin::origin(|_req| async {
+        response(
+            200,
+            &[
+                ("content-type", "text/html; charset=utf-8"),
+                ("location", "https://www.example.com/next"),
+            ],
+            full("<a href=\"https://www.example.com/x\">x</a> notexample.com example.com.au"),
+        )
+    })
+    .await
 }
 
 async fn fetch(proxy: SocketAddr, host: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    String::from_utf8(raw).expect("utf-8 response")
+    let request = http::request("GET", host, path, &["Connection: close"]);
+    send_raw(proxy, "127.0.0.1", request.as_bytes()).await
 }
 
 #[tokio::test]

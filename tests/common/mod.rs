@@ -1,13 +1,26 @@
-//! Shared by the integration tests: fixtures written on the spot and servers started
-//! in-process on ephemeral ports.
+//! The integration tests' one support kit: fixtures written on the spot (files, GeoIP
+//! databases, certificates, configurations) and servers started in-process on ephemeral
+//! ports, with the clients that talk to them.
+//!
+//! - [`dns`]: DNS queries built and replies parsed byte by byte, over UDP and TCP.
+//! - [`http`]: raw HTTP/1.1 on a socket, for the redirector, the proxy's listener and the
+//!   admin listener.
+//! - [`origin`]: origins behind the proxy and the redirector (plain, TLS, recording).
+//! - [`proxy`]: the library proxy on a port and the hyper client that talks to it.
+//! - [`tls`]: the test CA and rustls configurations trusting it.
+//! - [`mmdb`]: GeoIP databases in the layouts geoline reads.
+//! - [`site`]: the example site's files and the configuration builder.
 
+// Each test binary uses a part of the kit.
 #![allow(dead_code)]
 
 pub mod dns;
 pub mod http;
 pub mod mmdb;
-pub mod raw_http;
+pub mod origin;
+pub mod proxy;
 pub mod site;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
