@@ -19,12 +19,11 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::geoip::{FieldOverrides, FieldPath, Subdivision};
+use crate::lines::LineSet;
 use crate::proxy::ProxyConfig;
 
-use crate::geoip::{FieldOverrides, FieldPath, Subdivision};
-
-/// The name of the line every client falls back to; it always exists and is never declared.
-pub const DEFAULT_LINE: &str = "default";
+pub use crate::lines::DEFAULT_LINE;
 
 /// Where in a file something is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +72,8 @@ pub struct Config {
     pub lines: Vec<LineConfig>,
     pub zones: Vec<ZoneConfig>,
     pub redirect: Option<RedirectConfig>,
+    /// The names of `lines`, numbered in match order, and `default`.
+    line_set: LineSet,
 }
 
 #[derive(Debug, Clone)]
@@ -389,6 +390,7 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let mut line_set = LineSet::default_only();
         let mut lines: Vec<LineConfig> = Vec::with_capacity(raw.lines.len());
         for line in raw.lines {
             let name = line.name.get_ref();
@@ -411,6 +413,15 @@ impl Config {
                 return Err(
                     file.invalid(line.name.span(), format!("line `{name}` is declared twice"))
                 );
+            }
+            if line_set.declare(name.clone()).is_none() {
+                return Err(file.invalid(
+                    line.name.span(),
+                    format!(
+                        "line `{name}` is one too many: at most {} lines can be declared",
+                        LineSet::MAX_DECLARED
+                    ),
+                ));
             }
             let mut countries = Vec::with_capacity(line.countries.len());
             for c in &line.countries {
@@ -594,16 +605,18 @@ impl Config {
             lines,
             zones,
             redirect,
+            line_set,
         })
     }
 
-    /// Line names in match order, `default` last: the index of a name is its [`crate::lines::LineId`].
+    /// Line names in match order, `default` last: the index of a name is its line's id.
     pub fn line_names(&self) -> Vec<String> {
-        self.lines
-            .iter()
-            .map(|l| l.name.clone())
-            .chain(std::iter::once(DEFAULT_LINE.to_string()))
-            .collect()
+        self.line_set.names().to_vec()
+    }
+
+    /// The declared lines and `default`, numbered in match order.
+    pub(crate) fn line_set(&self) -> &LineSet {
+        &self.line_set
     }
 }
 
@@ -1524,6 +1537,26 @@ overlays = { china = "zones/example.com.china.zone" }
     fn default_line_cannot_be_declared() {
         let e = error_text(&GOOD.replace("name = \"china\"", "name = \"default\""));
         assert!(e.contains("implicit"), "{e}");
+    }
+
+    #[test]
+    fn at_most_255_lines_can_be_declared() {
+        // Each line is three lines of text: line `l{i}` is named on line 3i + 2.
+        let lines = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("[[line]]\nname = \"l{i}\"\ncidrs = [\"10.0.{i}.0/24\"]\n"))
+                .collect()
+        };
+        let c = parse(&lines(255)).expect("255 lines are accepted");
+        let set = c.line_set();
+        assert_eq!(set.len(), 256);
+        assert_eq!(set.name(set.default_line()), DEFAULT_LINE);
+        assert_eq!(set.id("l254").map(|id| id.index()), Some(254));
+        assert_eq!(set.default_line().index(), 255);
+        assert_eq!(
+            error_text(&lines(256)),
+            "test.toml:767: line `l255` is one too many: at most 255 lines can be declared"
+        );
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl Reloader {
             zones: config.zones.iter().map(|z| started(&z.file)).collect(),
         };
         Reloader {
-            lines: LineSet::new(config.line_names()),
+            lines: config.line_set().clone(),
             config,
             state,
             status: Mutex::new(status),

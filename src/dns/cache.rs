@@ -212,7 +212,7 @@ impl AnswerCache {
         // A multiplicative hash over 8-byte words: names are short, and a collision only
         // costs a replaced entry, never a wrong answer (entries keep their whole key).
         const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut h = (u64::from(line.0) << 16 | u64::from(qtype)).wrapping_mul(K);
+        let mut h = ((line.index() as u64) << 16 | u64::from(qtype)).wrapping_mul(K);
         for chunk in name.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -314,7 +314,7 @@ mod tests {
     use crate::lines::{LineRule, LineSet};
 
     fn lines() -> LineSet {
-        LineSet::new(vec!["china".into(), "default".into()])
+        LineSet::new(["china"]).expect("one line")
     }
 
     fn example_zones() -> ZoneSet {
@@ -336,7 +336,7 @@ mod tests {
         let db = GeoDb::from_bytes(Path::new("t.mmdb"), bytes, GeoIpLayoutChoice::Auto)
             .expect("fixture");
         let rule = LineRule {
-            line: LineId(0),
+            line: LineId::new(0).expect("a line id"),
             countries: vec![*b"CN"],
             continents: vec![],
             subdivisions: vec![],

@@ -173,8 +173,9 @@ impl Zone {
     /// `path`: the base file's text and, optionally, an overlay's for the first of two lines.
     /// What the loader says of a file, without the file system (the `zone_file` fuzz target).
     pub fn from_text(path: &Path, base: &str, overlay: Option<&str>) -> Result<Zone, ZoneError> {
+        const FIRST_LINE: LineId = LineId::new(0).expect("0 is a line id");
         let overlays = overlay
-            .map(|text| (LineId(0), Source { path, text }))
+            .map(|text| (FIRST_LINE, Source { path, text }))
             .into_iter()
             .collect();
         Zone::build(None, Source { path, text: base }, overlays, 2)
@@ -240,7 +241,7 @@ impl Zone {
         self.views
             .iter()
             .enumerate()
-            .map(|(i, view)| (LineId(i as u8), view.record_count()))
+            .filter_map(|(i, view)| Some((LineId::new(i)?, view.record_count())))
             .collect()
     }
 
@@ -328,7 +329,7 @@ mod tests {
     }
 
     fn lines() -> LineSet {
-        LineSet::new(vec!["china".into(), "default".into()])
+        LineSet::new(["china"]).expect("one line")
     }
 
     fn example_config() -> ZoneConfig {
@@ -355,8 +356,8 @@ mod tests {
         assert_eq!(zone.origin(), &name("example.com."));
         assert_eq!(zone.serial(), 2026112201);
         assert!(zone.has_overlays());
-        let china = LineId(0);
-        let default = LineId(1);
+        let china = LineId::new(0).expect("a line id");
+        let default = LineId::new(1).expect("a line id");
         let counts = zone.record_counts();
         assert_eq!(counts[1], (default, 18));
         // www A and AAAA, api and *.apps replaced; cdn added.

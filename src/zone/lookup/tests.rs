@@ -49,8 +49,8 @@ _sip._tcp SRV 0 5 5060 sip.example.net.
 sip     A     192.0.2.50
 "#;
 
-const CHINA: LineId = LineId(0);
-const DEFAULT: LineId = LineId(1);
+const CHINA: LineId = LineId::new(0).expect("a line id");
+const DEFAULT: LineId = LineId::new(1).expect("a line id");
 
 fn zone_with(base: &str, overlay: Option<&str>) -> Zone {
     let overlays = overlay
@@ -791,6 +791,10 @@ fn lines_without_an_overlay_share_the_base() {
         in_china(&z, "www.example.com.", RecordType::A)
     );
     // An unknown line id sees the base rather than panicking.
-    let answer = z.lookup(LineId(200), &name("www.example.com."), RecordType::A);
+    let answer = z.lookup(
+        LineId::new(200).expect("a line id"),
+        &name("www.example.com."),
+        RecordType::A,
+    );
     assert_eq!(answer.answers.len(), 1);
 }

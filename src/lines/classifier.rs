@@ -1,0 +1,218 @@
+//! The classifier: the compiled map with the rules and databases it came from.
+//!
+//! This module owns [`Classifier`] (what the hot path classifies with; also what reloads
+//! recompile and what `geoline lookup` explains with [`Classifier::explain`]) and
+//! [`ClassifierHandle`], the swappable snapshot queries read.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use ipnet::IpNet;
+
+use super::{Classification, LineMap, LineRule, LineSet};
+use crate::config::Config;
+use crate::geoip::{FieldSet, GeoDb, GeoIpError, GeoRecord, Subdivision};
+
+/// What the hot path needs to classify a client: the compiled map, and the rules and
+/// databases it was compiled from (kept for explanations, summaries and recompiling).
+pub struct Classifier {
+    lines: LineSet,
+    rules: Vec<LineRule>,
+    dbs: Vec<Arc<GeoDb>>,
+    map: LineMap,
+}
+
+impl fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Classifier")
+            .field("lines", &self.lines)
+            .field("databases", &self.dbs)
+            .field("map", &self.map)
+            .finish()
+    }
+}
+
+/// Why an address is in its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Rule `rule` (an index into [`Classifier::rules`]) lists a prefix containing the address.
+    Cidr { rule: usize, cidr: IpNet },
+    /// Rule `rule` lists the address's country.
+    Country { rule: usize, country: [u8; 2] },
+    /// Rule `rule` lists the address's continent.
+    Continent { rule: usize, continent: [u8; 2] },
+    /// Rule `rule` lists one of the address's subdivisions.
+    Subdivision {
+        rule: usize,
+        subdivision: Subdivision,
+    },
+    /// Rule `rule` lists the address's autonomous system.
+    Asn { rule: usize, asn: u32 },
+    /// No rule matches.
+    Default,
+}
+
+/// [`Classifier::explain`]'s answer, for `geoline lookup` and the admin endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub classification: Classification,
+    pub decision: Decision,
+    /// Each database's network and record for the address, in configuration order.
+    pub records: Vec<Option<(IpNet, GeoRecord)>>,
+    /// The fields the rules saw: each from the first database that has it.
+    pub record: GeoRecord,
+}
+
+impl Classifier {
+    /// Compiles `rules` over `dbs` into a classifier for the lines of `lines`. A rule on a
+    /// field that no database has a value for is an error: it would silently match nobody.
+    pub fn new(
+        lines: LineSet,
+        rules: Vec<LineRule>,
+        dbs: Vec<Arc<GeoDb>>,
+    ) -> Result<Classifier, GeoIpError> {
+        let provided = dbs
+            .iter()
+            .fold(FieldSet::default(), |s, db| s.union(db.provides()));
+        for rule in &rules {
+            if let Some(field) = rule.needs().iter().find(|f| !provided.contains(*f)) {
+                return Err(GeoIpError::MissingField {
+                    line: lines.name(rule.line).to_string(),
+                    field,
+                    databases: dbs
+                        .iter()
+                        .map(|db| {
+                            format!(
+                                "{}: {} with {}",
+                                db.path().display(),
+                                db.record_reader(),
+                                db.provides()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
+        }
+        let refs: Vec<&GeoDb> = dbs.iter().map(Arc::as_ref).collect();
+        let map = LineMap::compile(&rules, lines.default_line(), &refs)?;
+        Ok(Classifier {
+            lines,
+            rules,
+            dbs,
+            map,
+        })
+    }
+
+    /// The configuration's lines over databases already opened from its `[[geoip]]`
+    /// sections, in the same order.
+    pub fn from_config(config: &Config, dbs: Vec<Arc<GeoDb>>) -> Result<Classifier, GeoIpError> {
+        let lines = config.line_set().clone();
+        let rules = LineRule::from_config(&config.lines, &lines);
+        Classifier::new(lines, rules, dbs)
+    }
+
+    /// The same lines and rules over other databases: what a database reload builds.
+    pub fn with_databases(&self, dbs: Vec<Arc<GeoDb>>) -> Result<Classifier, GeoIpError> {
+        Classifier::new(self.lines.clone(), self.rules.clone(), dbs)
+    }
+
+    pub fn classify(&self, addr: IpAddr) -> Classification {
+        self.map.classify(addr)
+    }
+
+    pub fn lines(&self) -> &LineSet {
+        &self.lines
+    }
+
+    pub fn rules(&self) -> &[LineRule] {
+        &self.rules
+    }
+
+    pub fn databases(&self) -> &[Arc<GeoDb>] {
+        &self.dbs
+    }
+
+    pub fn map(&self) -> &LineMap {
+        &self.map
+    }
+
+    /// Classifies `addr` and says why, by evaluating the rules on it directly (not the
+    /// hot path: it looks the address up in every database).
+    pub fn explain(&self, addr: IpAddr) -> Result<Explanation, GeoIpError> {
+        let records = self
+            .dbs
+            .iter()
+            .map(|db| db.lookup(addr))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut record = GeoRecord::default();
+        for (_, r) in records.iter().flatten() {
+            record.fill_from(r);
+        }
+        let decision = self
+            .rules
+            .iter()
+            .enumerate()
+            .find_map(|(rule, r)| {
+                if let Some(cidr) = r.cidr_containing(addr) {
+                    return Some(Decision::Cidr { rule, cidr });
+                }
+                if let Some(country) = record.country.filter(|c| r.countries.contains(c)) {
+                    return Some(Decision::Country { rule, country });
+                }
+                if let Some(continent) = record.continent.filter(|c| r.continents.contains(c)) {
+                    return Some(Decision::Continent { rule, continent });
+                }
+                if let Some(subdivision) =
+                    record.subdivisions().find(|s| r.subdivisions.contains(s))
+                {
+                    return Some(Decision::Subdivision { rule, subdivision });
+                }
+                record
+                    .asn
+                    .filter(|a| r.asns.contains(a))
+                    .map(|asn| Decision::Asn { rule, asn })
+            })
+            .unwrap_or(Decision::Default);
+        Ok(Explanation {
+            classification: self.classify(addr),
+            decision,
+            records,
+            record,
+        })
+    }
+}
+
+/// The current [`Classifier`], replaced whole on reload. A query takes a snapshot with
+/// [`ClassifierHandle::load`] and is never blocked by a store.
+pub struct ClassifierHandle(pub ArcSwap<Classifier>);
+
+impl ClassifierHandle {
+    pub fn new(classifier: Classifier) -> ClassifierHandle {
+        ClassifierHandle(ArcSwap::from_pointee(classifier))
+    }
+
+    /// A snapshot for the duration of one query.
+    pub fn load(&self) -> Guard<Arc<Classifier>> {
+        self.0.load()
+    }
+
+    /// A snapshot to keep (across awaits or for long-lived work).
+    pub fn load_full(&self) -> Arc<Classifier> {
+        self.0.load_full()
+    }
+
+    pub fn store(&self, classifier: impl Into<Arc<Classifier>>) {
+        self.0.store(classifier.into());
+    }
+}
+
+impl fmt::Debug for ClassifierHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClassifierHandle")
+            .field(&*self.load())
+            .finish()
+    }
+}
