@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
 use common::dns::{self, A, MX, Query, TXT};
-use common::site;
+use common::site::{self, NO_WATCH};
 use common::{TempDir, TestServer, http};
 
 /// One sample: metric name, labels, value.
@@ -192,7 +192,7 @@ fn the_strict_parser_rejects_what_prometheus_would() {
 #[tokio::test]
 async fn metrics_are_valid_and_count_what_was_sent() {
     let dir = TempDir::new("admin-metrics");
-    let config = site::write(&dir, "[reload]\nwatch = false\n");
+    let config = site::write(&dir).table("[reload]", NO_WATCH);
     // A TXT RRset too large for a 512-byte UDP response.
     let big: String = (0..4)
         .map(|i| {
@@ -346,7 +346,7 @@ async fn metrics_are_valid_and_count_what_was_sent() {
 #[tokio::test]
 async fn status_describes_what_serves() {
     let dir = TempDir::new("admin-status");
-    let config = site::write(&dir, "[reload]\nwatch = false\n");
+    let config = site::write(&dir).table("[reload]", NO_WATCH);
     let server = TestServer::start(&dir, &config).await;
     let admin = server.admin.expect("admin");
     let r = http::get(admin, "/status", None).await;
@@ -400,10 +400,9 @@ async fn status_describes_what_serves() {
 #[tokio::test]
 async fn the_bearer_token_is_enforced() {
     let dir = TempDir::new("admin-token");
-    let config = site::write(&dir, "[reload]\nwatch = false\n").replace(
-        "listen = \"127.0.0.1:0\"",
-        "listen = \"127.0.0.1:0\"\ntoken = \"s3cret-t0ken-for-tests\"",
-    );
+    let config = site::write(&dir)
+        .set("[admin]", &[r#"token = "s3cret-t0ken-for-tests""#])
+        .table("[reload]", NO_WATCH);
     let server = TestServer::start(&dir, &config).await;
     let admin = server.admin.expect("admin");
     let token = Some("s3cret-t0ken-for-tests");

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::dns::{self, A, AAAA, ANY, CNAME, DS, MX, NS, Query, TXT, Tcp};
+use common::site::{self, Config};
 use common::{TempDir, TestServer, mmdb};
 
 const ZONE: &str = r#"; the test zone: every shape the semantics tests need
@@ -80,28 +81,31 @@ async fn start(dir: &TempDir) -> TestServer {
             ("2a00::/16", "DE", "EU"),
         ],
     );
-    let config = r#"
-[dns]
-listen = ["127.0.0.1:0", "[::1]:0"]
-tcp_idle_timeout_secs = 1
-
-[[geoip]]
-path = "country.mmdb"
-
-# listed before china: inside 1.2.8.0/24 it wins although the database says CN
-[[line]]
-name = "probe"
-cidrs = ["1.2.8.0/24"]
-
-[[line]]
-name = "china"
-countries = ["CN"]
-cidrs = ["127.0.0.2/32", "::1/128"]
-
-[[zone]]
-file = "example.com.zone"
-overlays = { china = "example.com.china.zone", probe = "example.com.probe.zone" }
-"#;
+    let config = Config::dns()
+        .set(
+            "[dns]",
+            &[
+                r#"listen = ["127.0.0.1:0", "[::1]:0"]"#,
+                "tcp_idle_timeout_secs = 1",
+            ],
+        )
+        .geoip("country.mmdb")
+        // listed before china: inside 1.2.8.0/24 it wins although the database says CN
+        .line("probe", &[r#"cidrs = ["1.2.8.0/24"]"#])
+        .line(
+            "china",
+            &[
+                r#"countries = ["CN"]"#,
+                r#"cidrs = ["127.0.0.2/32", "::1/128"]"#,
+            ],
+        )
+        .zone(
+            "example.com.zone",
+            &[
+                ("china", "example.com.china.zone"),
+                ("probe", "example.com.probe.zone"),
+            ],
+        );
     TestServer::start(dir, config).await
 }
 
@@ -684,22 +688,7 @@ async fn ip_location_db_layout_decides_lines_too() {
             ("240e::/20", "CN"),
         ],
     );
-    let config = r#"
-[dns]
-listen = ["127.0.0.1:0"]
-
-[[geoip]]
-path = "country.mmdb"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "example.com.zone"
-overlays = { china = "example.com.china.zone" }
-"#;
-    let s = TestServer::start(&dir, config).await;
+    let s = TestServer::start(&dir, Config::example()).await;
     let q = Query::new("www.example.com", A);
     let r = dns::udp(s.udp4, &q.clone().subnet("1.2.4.0/24")).await;
     assert_eq!(r.answers(), ["www.example.com. 60 IN A 203.0.113.10"]);
@@ -720,30 +709,15 @@ overlays = { china = "example.com.china.zone" }
 async fn start_one_worker(dir: &TempDir, coalesce_us: u64) -> TestServer {
     dir.write("example.com.zone", ZONE);
     dir.write("example.com.china.zone", CHINA);
-    mmdb::write_geoip2_country(
-        &dir.path().join("country.mmdb"),
-        &[("1.2.0.0/16", "CN", "AS"), ("8.0.0.0/8", "US", "NA")],
+    dir.write_bytes("country.mmdb", &site::cn_db());
+    let config = Config::example().set(
+        "[dns]",
+        &[
+            "udp_workers = 1",
+            &format!("udp_coalesce_us = {coalesce_us}"),
+        ],
     );
-    let config = format!(
-        r#"
-[dns]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-udp_coalesce_us = {coalesce_us}
-
-[[geoip]]
-path = "country.mmdb"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "example.com.zone"
-overlays = {{ china = "example.com.china.zone" }}
-"#
-    );
-    TestServer::start(dir, &config).await
+    TestServer::start(dir, config).await
 }
 
 #[tokio::test]

@@ -42,40 +42,33 @@ const REDIRECT_RESPONSE_TIMEOUT: u64 = 2;
 async fn setup() -> Setup {
     let origin = RecordingOrigin::start().await;
     let dir = TempDir::new("hostile-http");
-    let config = site::write(
-        &dir,
-        &format!(
-            r#"
-[redirect]
-trusted_proxies = ["{TRUSTED}"]
-client_ip_header = "x-forwarded-for"
-header_read_timeout_secs = 2
-max_header_bytes = 16384
-max_headers = 50
-
-[[redirect.listen]]
-address = "127.0.0.1:0"
-
-[[redirect.rule]]
-from = "example.com"
-to = "example.cn"
-lines = ["china"]
-
-[redirect.origin]
-url = "http://example.com"
-connect_to = "{origin}"
-response_timeout_secs = {REDIRECT_RESPONSE_TIMEOUT}
-
-[proxy]
-listen = "127.0.0.1:0"
-origin = "http://example.com"
-connect_to = "{origin}"
-hosts = [{{ public = "example.cn", origin = "example.com" }}]
-response_timeout_secs = 2
-"#,
-            origin = origin.addr,
-        ),
-    );
+    let config = site::write(&dir)
+        .redirect(TRUSTED, origin.addr)
+        .set(
+            "[redirect]",
+            &[
+                r#"client_ip_header = "x-forwarded-for""#,
+                "header_read_timeout_secs = 2",
+                "max_header_bytes = 16384",
+                "max_headers = 50",
+            ],
+        )
+        .set(
+            "[redirect.origin]",
+            &[&format!(
+                "response_timeout_secs = {REDIRECT_RESPONSE_TIMEOUT}"
+            )],
+        )
+        .table(
+            "[proxy]",
+            &[
+                r#"listen = "127.0.0.1:0""#,
+                r#"origin = "http://example.com""#,
+                &format!(r#"connect_to = "{}""#, origin.addr),
+                r#"hosts = [{ public = "example.cn", origin = "example.com" }]"#,
+                "response_timeout_secs = 2",
+            ],
+        );
     let server = TestServer::start(&dir, &config).await;
     let fronts = [
         Front {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::dns::{self, A, Query, Reply, TXT, Tcp};
+use common::site::{Config, NO_WATCH};
 use common::{TempDir, TestServer, http};
 use tokio::net::UdpSocket;
 
@@ -21,30 +22,22 @@ mail    A    192.0.2.25
 *.apps  A    192.0.2.20
 "#;
 
-/// Starts a server on 127.0.0.1 with one UDP worker (so that one client's datagrams are
-/// answered in order), the admin listener, and `extra` appended to `[dns]`.
-async fn start(dir: &TempDir, extra: &str) -> TestServer {
+/// A server on 127.0.0.1 with one UDP worker (so that one client's datagrams are
+/// answered in order) and the admin listener, serving the zone [`start`] writes.
+fn config() -> Config {
+    Config::dns()
+        .set("[dns]", &["udp_workers = 1"])
+        .admin()
+        .table("[reload]", NO_WATCH)
+        .zone("example.com.zone", &[])
+}
+
+/// Writes the zone and starts the server from `config`.
+async fn start(dir: &TempDir, config: Config) -> TestServer {
     // A 16 KB TXT record: a few hundred responses fill any socket buffer.
     let big = format!("\"{}\" ", "x".repeat(250)).repeat(64);
     dir.write("example.com.zone", &format!("{ZONE}big TXT {big}\n"));
-    let config = format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-
-[reload]
-watch = false
-
-[[zone]]
-file = "example.com.zone"
-
-[dns]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-{extra}
-"#
-    );
-    TestServer::start(dir, &config).await
+    TestServer::start(dir, config).await
 }
 
 /// Waits for the rate limiter's clock to start a new second, so that a burst sent now
@@ -125,7 +118,11 @@ fn assert_slipped(r: &Reply, q: &Query) {
 #[tokio::test]
 async fn rrl_answers_then_drops_and_slips_per_network_udp_only() {
     let dir = TempDir::new("limits-rrl");
-    let s = start(&dir, "[dns.rrl]\nresponses_per_second = 5\nslip = 2\n").await;
+    let s = start(
+        &dir,
+        config().table("[dns.rrl]", &["responses_per_second = 5", "slip = 2"]),
+    )
+    .await;
     let admin = s.admin.expect("admin");
     let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
 
@@ -170,7 +167,11 @@ async fn rrl_answers_then_drops_and_slips_per_network_udp_only() {
 #[tokio::test]
 async fn rrl_random_subdomain_flood_shares_the_zone_bucket() {
     let dir = TempDir::new("limits-rrl-nx");
-    let s = start(&dir, "[dns.rrl]\nresponses_per_second = 4\nslip = 0\n").await;
+    let s = start(
+        &dir,
+        config().table("[dns.rrl]", &["responses_per_second = 4", "slip = 0"]),
+    )
+    .await;
     let admin = s.admin.expect("admin");
     let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let queries: Vec<Query> = (0..10u16)
@@ -196,7 +197,11 @@ async fn rrl_random_subdomain_flood_shares_the_zone_bucket() {
 #[tokio::test]
 async fn rrl_answers_from_one_wildcard_share_a_bucket() {
     let dir = TempDir::new("limits-rrl-wild");
-    let s = start(&dir, "[dns.rrl]\nresponses_per_second = 4\nslip = 0\n").await;
+    let s = start(
+        &dir,
+        config().table("[dns.rrl]", &["responses_per_second = 4", "slip = 0"]),
+    )
+    .await;
     let admin = s.admin.expect("admin");
     let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let queries: Vec<Query> = (0..10u16)
@@ -220,9 +225,13 @@ async fn rrl_answers_from_one_wildcard_share_a_bucket() {
 
 #[tokio::test]
 async fn rrl_off_by_default_and_when_disabled() {
-    for extra in ["", "[dns.rrl]\nenabled = false\nresponses_per_second = 1\n"] {
+    let disabled = config().table(
+        "[dns.rrl]",
+        &["enabled = false", "responses_per_second = 1"],
+    );
+    for config in [config(), disabled] {
         let dir = TempDir::new("limits-rrl-off");
-        let s = start(&dir, extra).await;
+        let s = start(&dir, config).await;
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let q = Query::new("www.example.com", A);
         let replies = burst(&client, s.udp4, &numbered(&q, 30)).await;
@@ -243,7 +252,7 @@ async fn tcp_answers(conn: &mut Tcp, id: u16) {
 #[tokio::test]
 async fn tcp_connections_per_client_capped() {
     let dir = TempDir::new("limits-tcp-client");
-    let s = start(&dir, "").await;
+    let s = start(&dir, config()).await;
     let admin = s.admin.expect("admin");
     let mut held = Vec::new();
     for i in 0..16 {
@@ -279,7 +288,7 @@ async fn tcp_connections_per_client_capped() {
 #[tokio::test]
 async fn tcp_connections_capped_in_total() {
     let dir = TempDir::new("limits-tcp-total");
-    let s = start(&dir, "tcp_max_connections = 3\n").await;
+    let s = start(&dir, config().set("[dns]", &["tcp_max_connections = 3"])).await;
     let admin = s.admin.expect("admin");
     let mut held = Vec::new();
     for i in 0..3u16 {
@@ -305,7 +314,10 @@ async fn tcp_slowloris_cut_off_while_others_are_answered() {
     let dir = TempDir::new("limits-tcp-slow");
     let s = start(
         &dir,
-        "tcp_read_timeout_secs = 1\ntcp_idle_timeout_secs = 30\n",
+        config().set(
+            "[dns]",
+            &["tcp_read_timeout_secs = 1", "tcp_idle_timeout_secs = 30"],
+        ),
     )
     .await;
     let admin = s.admin.expect("admin");
@@ -331,7 +343,10 @@ async fn tcp_client_that_does_not_read_fills_a_bounded_buffer_and_is_cut_off() {
     let dir = TempDir::new("limits-tcp-write");
     let s = start(
         &dir,
-        "tcp_read_timeout_secs = 1\ntcp_idle_timeout_secs = 30\n",
+        config().set(
+            "[dns]",
+            &["tcp_read_timeout_secs = 1", "tcp_idle_timeout_secs = 30"],
+        ),
     )
     .await;
     let admin = s.admin.expect("admin");
@@ -367,7 +382,11 @@ async fn tcp_client_that_does_not_read_fills_a_bounded_buffer_and_is_cut_off() {
 #[tokio::test]
 async fn tcp_pipelined_answers_in_order_up_to_the_query_limit() {
     let dir = TempDir::new("limits-tcp-queries");
-    let s = start(&dir, "tcp_max_queries_per_connection = 4\n").await;
+    let s = start(
+        &dir,
+        config().set("[dns]", &["tcp_max_queries_per_connection = 4"]),
+    )
+    .await;
     let admin = s.admin.expect("admin");
     let mut conn = Tcp::connect(s.tcp4).await;
     // Six queries in one write; names alternate so that order is visible in the answers.
@@ -405,7 +424,7 @@ async fn tcp_pipelined_answers_in_order_up_to_the_query_limit() {
 #[tokio::test]
 async fn tcp_malformed_messages_and_shutdown() {
     let dir = TempDir::new("limits-tcp-bad");
-    let s = start(&dir, "").await;
+    let s = start(&dir, config()).await;
     // A header with no question: FORMERR, and the connection goes on.
     let mut conn = Tcp::connect(s.tcp4).await;
     conn.send_raw(&[0x77, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])

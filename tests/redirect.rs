@@ -13,7 +13,7 @@ use bytes::Bytes;
 use common::http::{self, Response, connect, read_until_closed};
 use common::origin::{full, pieces, response};
 use common::tls::{TestCa, client_config};
-use common::{TempDir, mmdb};
+use common::{TempDir, mmdb, site};
 use geoline::config::Config;
 use geoline::internal::{access_log, proxy_protocol};
 use geoline::server::{self, Running};
@@ -115,64 +115,58 @@ async fn start(options: Options) -> Server {
     dir.write("a.key", &a.key_pem);
     dir.write("b.pem", &b.cert_pem);
     dir.write("b.key", &b.key_pem);
-    let origin = origin().await;
-    let config = format!(
-        r#"
-[[geoip]]
-path = "geo.mmdb"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[redirect]
-trusted_proxies = ["{TRUSTED}"]
-client_ip_header = "{header}"
-header_read_timeout_secs = {timeout}
-max_header_bytes = 16384
-max_headers = 50
-
-[[redirect.listen]]
-address = "127.0.0.1:0"
-
-[[redirect.listen]]
-address = "127.0.0.1:0"
-proxy_protocol = true
-
-[[redirect.listen]]
-address = "127.0.0.1:0"
-tls = true
-
-[[redirect.certificate]]
-names = ["example.com", "*.example.com"]
-cert = "a.pem"
-key = "a.key"
-
-[[redirect.certificate]]
-names = ["example.net"]
-cert = "b.pem"
-key = "b.key"
-
-[[redirect.rule]]
-from = "example.com"
-to = "example.cn"
-lines = ["china"]
-
-[[redirect.rule]]
-from = "example.net"
-to = "example.org"
-lines = ["china"]
-status = 308
-max_age_secs = 60
-
-[redirect.origin]
-url = "http://example.com"
-connect_to = "{origin}"
-"#,
-        header = options.client_ip_header,
-        timeout = options.header_read_timeout_secs,
-    );
-    let path = dir.write("geoline.toml", &config);
+    let config = site::Config::default()
+        .geoip("geo.mmdb")
+        .line("china", &[r#"countries = ["CN"]"#])
+        .redirect(TRUSTED, origin().await)
+        .set(
+            "[redirect]",
+            &[
+                &format!("client_ip_header = {:?}", options.client_ip_header),
+                &format!(
+                    "header_read_timeout_secs = {}",
+                    options.header_read_timeout_secs
+                ),
+                "max_header_bytes = 16384",
+                "max_headers = 50",
+            ],
+        )
+        // After the plain listener: PROXY protocol, then HTTPS.
+        .table(
+            "[[redirect.listen]]",
+            &[r#"address = "127.0.0.1:0""#, "proxy_protocol = true"],
+        )
+        .table(
+            "[[redirect.listen]]",
+            &[r#"address = "127.0.0.1:0""#, "tls = true"],
+        )
+        .table(
+            "[[redirect.certificate]]",
+            &[
+                r#"names = ["example.com", "*.example.com"]"#,
+                r#"cert = "a.pem""#,
+                r#"key = "a.key""#,
+            ],
+        )
+        .table(
+            "[[redirect.certificate]]",
+            &[
+                r#"names = ["example.net"]"#,
+                r#"cert = "b.pem""#,
+                r#"key = "b.key""#,
+            ],
+        )
+        .table(
+            "[[redirect.rule]]",
+            &[
+                r#"from = "example.net""#,
+                r#"to = "example.org""#,
+                r#"lines = ["china"]"#,
+                "status = 308",
+                "max_age_secs = 60",
+            ],
+        );
+    let path = dir.write("geoline.toml", &config.to_string());
     let config = Config::load(&path).expect("config loads");
     let running = server::start(&config).await.expect("server starts");
     let [http, proxied, https] = running.redirect[..] else {

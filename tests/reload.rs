@@ -5,21 +5,24 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::dns::{A, Query};
-use common::site::{self, CHINA_ANSWER, DEFAULT_ANSWER, WATCH_LIMIT, answer, wait_until};
+use common::site::{
+    self, CHINA_ANSWER, Config, DEFAULT_ANSWER, NO_WATCH, WATCH_LIMIT, answer, wait_until,
+};
 use common::{TempDir, TestServer, http, mmdb};
 use geoline::internal::{Target, Trigger};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UdpSocket;
 
-const WATCH_FAST: &str = "[reload]\ndebounce_ms = 50\n";
-const NO_WATCH: &str = "[reload]\nwatch = false\n";
+/// `[reload]` keys: the watcher reloads 50 ms after the last change.
+const WATCH_FAST: &[&str] = &["debounce_ms = 50"];
 
 async fn status(admin: SocketAddr) -> Value {
     let r = http::get(admin, "/status", None).await;
@@ -45,7 +48,7 @@ async fn answer_becomes(server: SocketAddr, want: &str) {
 #[tokio::test]
 async fn a_database_renamed_into_place_is_reloaded() {
     let dir = TempDir::new("reload-rename");
-    let server = TestServer::start(&dir, &site::write(&dir, WATCH_FAST)).await;
+    let server = TestServer::start(&dir, &site::write(&dir).table("[reload]", WATCH_FAST)).await;
     let admin = server.admin.expect("admin");
     assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
 
@@ -64,7 +67,7 @@ async fn a_database_renamed_into_place_is_reloaded() {
 #[tokio::test]
 async fn a_database_copied_over_with_cp_is_reloaded() {
     let dir = TempDir::new("reload-cp");
-    let server = TestServer::start(&dir, &site::write(&dir, WATCH_FAST)).await;
+    let server = TestServer::start(&dir, &site::write(&dir).table("[reload]", WATCH_FAST)).await;
     assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
 
     let new = dir.write_bytes("jp.mmdb", &site::jp_db());
@@ -82,7 +85,7 @@ async fn a_database_copied_over_with_cp_is_reloaded() {
 #[tokio::test]
 async fn post_reload_reloads_everything() {
     let dir = TempDir::new("reload-post");
-    let server = TestServer::start(&dir, &site::write(&dir, NO_WATCH)).await;
+    let server = TestServer::start(&dir, &site::write(&dir).table("[reload]", NO_WATCH)).await;
     let admin = server.admin.expect("admin");
     assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
 
@@ -119,7 +122,7 @@ async fn post_reload_reloads_everything() {
 #[tokio::test]
 async fn broken_database_files_keep_the_old_data_serving() {
     let dir = TempDir::new("reload-broken");
-    let server = TestServer::start(&dir, &site::write(&dir, WATCH_FAST)).await;
+    let server = TestServer::start(&dir, &site::write(&dir).table("[reload]", WATCH_FAST)).await;
     let admin = server.admin.expect("admin");
     let failures = || async {
         db_status(admin).await["reloads"]["failure"]
@@ -155,42 +158,50 @@ async fn broken_database_files_keep_the_old_data_serving() {
         "{metrics}"
     );
 
-    // Garbage copied over the live file with cp.
-    let before = failures().await;
-    let garbage = dir.write("garbage.txt", &"not a MaxMind DB\n".repeat(100));
+    // Each of these fails to load, and the old data goes on serving.
     let live = dir.path().join("country.mmdb");
-    assert!(
-        Command::new("cp")
-            .arg(&garbage)
-            .arg(&live)
-            .status()
-            .expect("cp")
-            .success()
-    );
-    wait_until("a failed reload of garbage", WATCH_LIMIT, || async {
-        failures().await > before
-    })
-    .await;
-    assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
-    let error = db_status(admin).await["last_reload"]["error"]
-        .as_str()
-        .expect("error")
-        .to_string();
-    assert!(error.contains("not a valid MaxMind DB file"), "{error}");
-
-    // The file removed.
-    let before = failures().await;
-    std::fs::remove_file(&live).expect("remove");
-    wait_until("a failed reload of a missing file", WATCH_LIMIT, || async {
-        failures().await > before
-    })
-    .await;
-    assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
-    let error = db_status(admin).await["last_reload"]["error"]
-        .as_str()
-        .expect("error")
-        .to_string();
-    assert!(error.contains("cannot read"), "{error}");
+    let garbage = dir.write("garbage.txt", &"not a MaxMind DB\n".repeat(100));
+    // Breaks the live file (the first path), given a file of garbage (the second).
+    type Break = fn(&Path, &Path);
+    let breakages: [(&str, Break, &str); 2] = [
+        // Garbage copied over the live file with cp.
+        (
+            "garbage",
+            |live, garbage| {
+                assert!(
+                    Command::new("cp")
+                        .arg(garbage)
+                        .arg(live)
+                        .status()
+                        .expect("cp")
+                        .success()
+                )
+            },
+            "not a valid MaxMind DB file",
+        ),
+        // The file removed.
+        (
+            "a missing file",
+            |live, _| std::fs::remove_file(live).expect("remove"),
+            "cannot read",
+        ),
+    ];
+    for (what, break_live_file, want) in breakages {
+        let before = failures().await;
+        break_live_file(&live, &garbage);
+        wait_until(
+            &format!("a failed reload of {what}"),
+            WATCH_LIMIT,
+            || async { failures().await > before },
+        )
+        .await;
+        assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
+        let error = db_status(admin).await["last_reload"]["error"]
+            .as_str()
+            .expect("error")
+            .to_string();
+        assert!(error.contains(want), "{what}: {error}");
+    }
 
     // The next good file loads.
     dir.replace("country.mmdb", &site::jp_db());
@@ -210,27 +221,17 @@ async fn broken_database_files_keep_the_old_data_serving() {
 #[tokio::test]
 async fn a_database_without_a_field_the_rules_need_is_refused() {
     let dir = TempDir::new("reload-field");
-    site::write(&dir, "");
+    site::write(&dir);
     dir.write_bytes(
         "asn.mmdb",
         &mmdb::asn_bytes("GeoLite2-ASN", &[("1.2.0.0/16", 4134, "CHINANET")]),
     );
-    let config = r#"
-[dns]
-listen = ["127.0.0.1:0"]
-[admin]
-listen = "127.0.0.1:0"
-[reload]
-watch = false
-[[geoip]]
-path = "asn.mmdb"
-[[line]]
-name = "china"
-asns = [4134]
-[[zone]]
-file = "example.com.zone"
-overlays = { china = "example.com.china.zone" }
-"#;
+    let config = Config::dns()
+        .admin()
+        .table("[reload]", NO_WATCH)
+        .geoip("asn.mmdb")
+        .line("china", &["asns = [4134]"])
+        .zone("example.com.zone", &[("china", "example.com.china.zone")]);
     let server = TestServer::start(&dir, config).await;
     let admin = server.admin.expect("admin");
     assert_eq!(answer(server.udp4).await, CHINA_ANSWER);
@@ -259,7 +260,7 @@ overlays = { china = "example.com.china.zone" }
 #[tokio::test]
 async fn zone_reloads_and_a_broken_zone_keeps_the_old_one() {
     let dir = TempDir::new("reload-zone");
-    let server = TestServer::start(&dir, &site::write(&dir, WATCH_FAST)).await;
+    let server = TestServer::start(&dir, &site::write(&dir).table("[reload]", WATCH_FAST)).await;
     let admin = server.admin.expect("admin");
 
     // An overlay edited in place.
@@ -318,7 +319,7 @@ async fn zone_reloads_and_a_broken_zone_keeps_the_old_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_during_fifty_reloads_are_all_answered_consistently() {
     let dir = TempDir::new("reload-stress");
-    let server = TestServer::start(&dir, &site::write(&dir, NO_WATCH)).await;
+    let server = TestServer::start(&dir, &site::write(&dir).table("[reload]", NO_WATCH)).await;
     let target = server.udp4;
     let done = Arc::new(AtomicBool::new(false));
     let total = Arc::new(AtomicU64::new(0));
@@ -460,7 +461,7 @@ fn address_in(line: &str) -> SocketAddr {
 #[tokio::test]
 async fn sighup_reloads_the_real_binary_and_sigterm_stops_it_cleanly() {
     let dir = TempDir::new("reload-sighup");
-    let config = site::write(&dir, NO_WATCH);
+    let config = site::write(&dir).table("[reload]", NO_WATCH).to_string();
     let path = dir.write("geoline.toml", &config);
     let bin = Binary::start(&path).await;
     assert_eq!(answer(bin.dns).await, CHINA_ANSWER);

@@ -33,21 +33,17 @@ async fn fetch(proxy: SocketAddr, host: &str, path: &str) -> String {
 async fn serve_runs_the_proxy_section() {
     let origin = origin().await;
     let dir = TempDir::new("serve-proxy");
-    let config = site::write(
-        &dir,
-        &format!(
-            r#"
-[proxy]
-listen = "127.0.0.1:0"
-origin = "http://www.example.com:{port}"
-connect_to = "{origin}"
-hosts = [
-  {{ public = "example.cn", origin = "example.com" }},
-  {{ public = "www.example.cn", origin = "www.example.com" }},
-]
-"#,
-            port = origin.port()
-        ),
+    let config = site::write(&dir).table(
+        "[proxy]",
+        &[
+            r#"listen = "127.0.0.1:0""#,
+            &format!(r#"origin = "http://www.example.com:{}""#, origin.port()),
+            &format!(r#"connect_to = "{origin}""#),
+            r#"hosts = [
+  { public = "example.cn", origin = "example.com" },
+  { public = "www.example.cn", origin = "www.example.com" },
+]"#,
+        ],
     );
     let server = TestServer::start(&dir, &config).await;
     let proxy = server.running.proxy.expect("a proxy listener");
@@ -77,10 +73,17 @@ hosts = [
 #[test]
 fn a_bad_proxy_section_names_file_and_line() {
     let dir = TempDir::new("serve-proxy-bad");
-    let config = site::write(
-        &dir,
-        "[proxy]\nlisten = \"127.0.0.1:0\"\norigin = \"http://example.com\"\nhosts = []\nconnect_timeout_secs = 0\n",
-    );
+    let config = site::write(&dir)
+        .table(
+            "[proxy]",
+            &[
+                r#"listen = "127.0.0.1:0""#,
+                r#"origin = "http://example.com""#,
+                "hosts = []",
+                "connect_timeout_secs = 0",
+            ],
+        )
+        .to_string();
     let path = dir.write("geoline.toml", &config);
     let e = geoline::config::Config::load(&path).expect_err("invalid proxy section");
     // The error names the line of the [proxy] table.

@@ -86,8 +86,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(dir: &TempDir, config_text: &str) -> TestServer {
-        let path = dir.write("geoline.toml", config_text);
+    /// Starts the server from `config` (a [`site::Config`] or the text of one).
+    pub async fn start(dir: &TempDir, config: impl std::fmt::Display) -> TestServer {
+        let path = dir.write("geoline.toml", &config.to_string());
         let config = Config::load(&path).expect("config loads");
         let running = server::start(&config).await.expect("server starts");
         let pick =

@@ -1,6 +1,6 @@
 //! A small site for the reload and admin tests: `example.com` with a `china` overlay, a
-//! GeoIP2 Country database in which 1.2.0.0/16 is either in CN or in JP, and a
-//! configuration with the admin listener on an ephemeral port.
+//! GeoIP2 Country database in which 1.2.0.0/16 is either in CN or in JP; and the
+//! configuration builder every test writes its geoline.toml with.
 
 #![allow(dead_code)]
 
@@ -37,34 +37,147 @@ pub fn jp_db() -> Vec<u8> {
     mmdb::geoip2_country_bytes(&[("1.2.0.0/16", "JP", "AS"), ("8.0.0.0/8", "US", "NA")])
 }
 
-/// Writes the zone, its overlay and `country.mmdb` (the CN version); returns the
-/// configuration text with `extra` appended (e.g. a `[reload]` section).
-pub fn write(dir: &TempDir, extra: &str) -> String {
+/// Writes the zone, its overlay and `country.mmdb` (the CN version); returns the example
+/// site's configuration ([`Config::example`]) with the admin listener.
+pub fn write(dir: &TempDir) -> Config {
     dir.write("example.com.zone", ZONE);
     dir.write("example.com.china.zone", CHINA);
     dir.write_bytes("country.mmdb", &cn_db());
-    format!(
-        r#"
-[dns]
-listen = ["127.0.0.1:0"]
+    Config::example().admin()
+}
 
-[admin]
-listen = "127.0.0.1:0"
+/// `[reload]` keys: the file watcher off (reloads by request or signal only).
+pub const NO_WATCH: &[&str] = &["watch = false"];
 
-[[geoip]]
-path = "country.mmdb"
+/// geoline.toml for a test, table by table, in the order the tables were added. The
+/// presets ([`Config::dns`], [`Config::example`], [`Config::redirect`]) hold what a test
+/// needs to start; a test sets the keys it depends on itself ([`Config::set`]), so that
+/// they stand in the test.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    tables: Vec<Table>,
+}
 
-[[line]]
-name = "china"
-countries = ["CN"]
+#[derive(Clone, Debug)]
+struct Table {
+    /// `[name]` or `[[name]]`.
+    header: String,
+    /// `key = value` lines.
+    keys: Vec<String>,
+}
 
-[[zone]]
-file = "example.com.zone"
-overlays = {{ china = "example.com.china.zone" }}
+impl Config {
+    /// DNS on 127.0.0.1 (an ephemeral port), nothing else.
+    pub fn dns() -> Config {
+        Config::default().table("[dns]", &[r#"listen = ["127.0.0.1:0"]"#])
+    }
 
-{extra}
-"#
-    )
+    /// The example site ([`write`] writes its files): DNS on 127.0.0.1, `country.mmdb`, a
+    /// `china` line of the clients in CN, and example.com with its china overlay.
+    pub fn example() -> Config {
+        Config::dns()
+            .geoip("country.mmdb")
+            .line("china", &[r#"countries = ["CN"]"#])
+            .zone("example.com.zone", &[("china", "example.com.china.zone")])
+    }
+
+    /// Appends a table: `header` is `[name]` or `[[name]]`, `keys` its `key = value` lines.
+    pub fn table(mut self, header: &str, keys: &[&str]) -> Config {
+        self.tables.push(Table {
+            header: header.to_string(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Sets each `key = value` in the last table `header`, in place of the key's value if
+    /// the table has one.
+    pub fn set(mut self, header: &str, keys: &[&str]) -> Config {
+        let table = self
+            .tables
+            .iter_mut()
+            .rev()
+            .find(|t| t.header == header)
+            .unwrap_or_else(|| panic!("no table {header} to set {keys:?} in"));
+        for key in keys {
+            let name = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
+            match table.keys.iter_mut().find(|k| name(k) == name(key)) {
+                Some(line) => *line = key.to_string(),
+                None => table.keys.push(key.to_string()),
+            }
+        }
+        self
+    }
+
+    /// The admin listener on 127.0.0.1 (an ephemeral port).
+    pub fn admin(self) -> Config {
+        self.table("[admin]", &[r#"listen = "127.0.0.1:0""#])
+    }
+
+    /// A `[[geoip]]` database.
+    pub fn geoip(self, path: &str) -> Config {
+        self.table("[[geoip]]", &[&format!("path = {path:?}")])
+    }
+
+    /// A `[[line]]` named `name`, with its rules.
+    pub fn line(self, name: &str, rules: &[&str]) -> Config {
+        let name = format!("name = {name:?}");
+        let keys: Vec<&str> = std::iter::once(name.as_str())
+            .chain(rules.iter().copied())
+            .collect();
+        self.table("[[line]]", &keys)
+    }
+
+    /// A `[[zone]]` from `file`, with `(line, file)` overlays.
+    pub fn zone(self, file: &str, overlays: &[(&str, &str)]) -> Config {
+        let file = format!("file = {file:?}");
+        if overlays.is_empty() {
+            return self.table("[[zone]]", &[&file]);
+        }
+        let overlays: Vec<String> = overlays
+            .iter()
+            .map(|(line, file)| format!("{line} = {file:?}"))
+            .collect();
+        let overlays = format!("overlays = {{ {} }}", overlays.join(", "));
+        self.table("[[zone]]", &[&file, &overlays])
+    }
+
+    /// The redirector trusting `trusted`: one plain listener on 127.0.0.1, the rule
+    /// example.com → example.cn for the `china` line, and example.com's origin at
+    /// `origin`.
+    pub fn redirect(self, trusted: &str, origin: SocketAddr) -> Config {
+        self.table("[redirect]", &[&format!("trusted_proxies = [{trusted:?}]")])
+            .table("[[redirect.listen]]", &[r#"address = "127.0.0.1:0""#])
+            .table(
+                "[[redirect.rule]]",
+                &[
+                    r#"from = "example.com""#,
+                    r#"to = "example.cn""#,
+                    r#"lines = ["china"]"#,
+                ],
+            )
+            .table(
+                "[redirect.origin]",
+                &[
+                    r#"url = "http://example.com""#,
+                    &format!(r#"connect_to = "{origin}""#),
+                ],
+            )
+    }
+}
+
+/// The TOML text, each table followed by an empty line.
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for t in &self.tables {
+            writeln!(f, "{}", t.header)?;
+            for k in &t.keys {
+                writeln!(f, "{k}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
 }
 
 /// The address `www.example.com A` gets for a client in 1.2.3.0/24 (by ECS).
