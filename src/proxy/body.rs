@@ -41,9 +41,18 @@ const CHUNK: usize = 64 * 1024;
 /// What went wrong inside a body after the status line was sent; the response is then cut
 /// off, which the client sees as a truncated transfer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BodyError {
+    /// A compressed body decoded to more than
+    /// [`max_decompressed_bytes`](super::ProxyBuilder::max_decompressed_bytes): the guard
+    /// against compression bombs.
     #[error("decompressed body exceeds the limit of {limit} bytes")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit, in decoded bytes.
+        limit: u64,
+    },
+    /// The origin sent no byte of the body for this long
+    /// ([`read_timeout`](super::ProxyBuilder::read_timeout)).
     #[error("origin sent nothing for {0:?}")]
     ReadTimeout(Duration),
 }
@@ -78,6 +87,7 @@ impl ProxyBody {
         self
     }
 
+    /// A body with no bytes (`HEAD`, `204`, `304` and the like).
     pub fn empty() -> ProxyBody {
         ProxyBody::full(Bytes::new())
     }
@@ -135,10 +145,13 @@ type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 /// A content coding the proxy can decode and produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coding {
+    /// `gzip` (also accepted as `x-gzip`).
     Gzip,
     /// `deflate` in HTTP is the zlib format (RFC 9110 8.4.1.2).
     Deflate,
+    /// `br`.
     Brotli,
+    /// `zstd`.
     Zstd,
 }
 
@@ -312,7 +325,7 @@ pub(crate) struct Limits {
 
 /// Why a rewritten body could not even start.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StartError {
+pub(crate) enum BodyStartError {
     #[error("decompressed body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("origin body cannot be read or decoded: {0}")]
@@ -335,7 +348,7 @@ pub(crate) async fn rewritten<B>(
     plan: Plan,
     rewriter: &Arc<Rewriter>,
     limits: Limits,
-) -> Result<ProxyBody, StartError>
+) -> Result<ProxyBody, BodyStartError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -356,9 +369,9 @@ where
         Some(Err(e)) => {
             if let Some(BodyError::TooLarge { limit }) = e.get_ref().and_then(|r| r.downcast_ref())
             {
-                return Err(StartError::TooLarge { limit: *limit });
+                return Err(BodyStartError::TooLarge { limit: *limit });
             }
-            return Err(StartError::Broken(e));
+            return Err(BodyStartError::Broken(e));
         }
         None => None,
     };

@@ -28,7 +28,9 @@ use super::service::{Proxy, ProxyError};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostPairConfig {
+    /// The host clients ask for, e.g. `example.cn`.
     pub public: String,
+    /// The host it stands for at the origin, e.g. `example.com`.
     pub origin: String,
 }
 
@@ -45,19 +47,28 @@ pub struct ProxyConfig {
     /// the origin host name.
     #[serde(default)]
     pub connect_to: Option<SocketAddr>,
+    /// The host pairs served; at least one, no host in two pairs.
     pub hosts: Vec<HostPairConfig>,
     /// A PEM file of CA certificates trusted besides the webpki roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Seconds to get a TCP connection to the origin before answering 502 (default 5,
+    /// 1 to 300).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// Seconds to get the origin's response head before answering 504 (default 30, 1 to
+    /// 3600).
     #[serde(default = "default_response_timeout")]
     pub response_timeout_secs: u64,
+    /// Seconds the origin's body may stall before the response is cut off (default 60, 1 to
+    /// 3600).
     #[serde(default = "default_read_timeout")]
     pub read_timeout_secs: u64,
+    /// The most bytes a compressed body may decode to before it is cut off (default 64 MiB,
+    /// at least 1024).
     #[serde(default = "default_max_decompressed")]
     pub max_decompressed_bytes: u64,
-    /// `false` passes bodies and response headers through untouched.
+    /// `false` passes bodies and response headers through untouched (default `true`).
     #[serde(default = "default_rewrite")]
     pub rewrite: bool,
 }
@@ -80,13 +91,19 @@ fn default_rewrite() -> bool {
 
 /// A `[proxy]` section that cannot work.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProxyConfigError {
+    /// A number outside its range.
     #[error("proxy.{field} = {value}: {reason}")]
     Value {
+        /// The key, without the `proxy.` prefix.
         field: &'static str,
+        /// The value as written.
         value: String,
+        /// What the value must be.
         reason: &'static str,
     },
+    /// The builder refused the origin URL, the host pairs or the CA file.
     #[error("proxy: {0}")]
     Proxy(#[from] ProxyError),
 }

@@ -19,23 +19,37 @@ pub struct HostPair {
 
 /// Why a set of pairs was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MappingError {
+    /// No pairs at all.
     #[error("no host pairs: the proxy would serve nothing")]
     Empty,
+    /// A host that is not a DNS host name (IDNs must be given in punycode).
     #[error("{side} host {host:?} is not a DNS name: {reason}")]
     BadName {
+        /// Which half of the pair.
         side: Side,
+        /// The host as given.
         host: String,
+        /// The rule it breaks.
         reason: &'static str,
     },
+    /// A host in two pairs, which would make one direction of the mapping ambiguous.
     #[error("{side} host {host:?} appears in more than one pair")]
-    Duplicate { side: Side, host: String },
+    Duplicate {
+        /// Which half of the pairs.
+        side: Side,
+        /// The host, normalized (lower case, no trailing dot).
+        host: String,
+    },
 }
 
 /// Which half of a pair an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The host clients use.
     Public,
+    /// The host the origin serves.
     Origin,
 }
 
@@ -92,6 +106,7 @@ impl HostMap {
         HostMap { pairs: Vec::new() }
     }
 
+    /// The pairs, in the order given.
     pub fn pairs(&self) -> &[HostPair] {
         &self.pairs
     }

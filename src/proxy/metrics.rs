@@ -63,6 +63,8 @@ impl ProxyMetrics {
         self.body_bytes.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// The counters now. Each is read on its own, so a snapshot taken while requests run
+    /// may be a few events apart between counters.
     pub fn snapshot(&self) -> ProxyMetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ProxyMetricsSnapshot {

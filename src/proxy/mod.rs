@@ -84,6 +84,8 @@
 //! of `206` partial responses (they pass through untouched: a range of a rewritten body is
 //! not the same range of the origin's), and HTTP/1.1 only towards the origin.
 
+#![warn(missing_docs)]
+
 mod body;
 pub mod config;
 mod headers;

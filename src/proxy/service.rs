@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
-use super::body::{self, BoxError, Limits, ProxyBody, StartError};
+use super::body::{self, BodyStartError, BoxError, Limits, ProxyBody};
 use super::headers::{self, Forwarded};
 use super::mapping::{self, HostMap, MappingError, Side};
 use super::metrics::{Event, ProxyMetrics};
@@ -37,6 +37,8 @@ use super::upstream::{self, HttpClient, UpstreamError, UpstreamSettings};
 /// [`serve_proxy`](super::serve_proxy) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientInfo {
+    /// The client's address (after any PROXY protocol header), appended to
+    /// `X-Forwarded-For`.
     pub peer: SocketAddr,
     /// Whether the client reached us over TLS.
     pub tls: bool,
@@ -44,15 +46,27 @@ pub struct ClientInfo {
 
 /// Why a [`Proxy`] could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProxyError {
+    /// The host pairs (or a pass-through domain) were refused.
     #[error("host pairs: {0}")]
     Mapping(#[from] MappingError),
+    /// The origin URL is not `http(s)://host[:port]` naming an origin host of the pairs.
     #[error("origin URL {url:?}: {reason}")]
-    Origin { url: String, reason: String },
+    Origin {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The host matcher could not be built.
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    /// A CA file could not be read, or TLS could not be set up.
     #[error("upstream: {0}")]
     Upstream(#[from] UpstreamError),
+    /// [`pass_through_domains`](ProxyBuilder::pass_through_domains) was used with
+    /// rewriting on.
     #[error("pass-through domains: {0}")]
     PassThrough(&'static str),
 }
@@ -145,6 +159,8 @@ impl ProxyBuilder {
         self
     }
 
+    /// Checks the pairs and the origin URL, reads the CA files and sets up the client. No
+    /// connection is made: an unreachable origin shows up as 502 responses, not here.
     pub fn build(self) -> Result<Proxy, ProxyError> {
         let pass_through = self
             .pass_through
@@ -603,10 +619,10 @@ where
                     Err(e) => {
                         tracing::warn!(origin = %target.origin, error = %e, "proxy: origin body refused");
                         let reason = match e {
-                            StartError::TooLarge { limit } => {
+                            BodyStartError::TooLarge { limit } => {
                                 format!("decompresses to more than {limit} bytes")
                             }
-                            StartError::Broken(_) => "cannot be read or decoded".to_string(),
+                            BodyStartError::Broken(_) => "cannot be read or decoded".to_string(),
                         };
                         return error_response(
                             StatusCode::BAD_GATEWAY,

@@ -38,9 +38,17 @@ pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector<Dialer>>, Upstr
 
 /// Why the upstream client could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UpstreamError {
+    /// A CA file that cannot be read, is not PEM or holds no certificate.
     #[error("CA file {path}: {reason}", path = path.display())]
-    CaFile { path: PathBuf, reason: String },
+    CaFile {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// rustls refused a CA certificate or the client configuration.
     #[error("TLS setup: {0}")]
     Tls(#[from] rustls::Error),
 }
