@@ -9,9 +9,7 @@
 //! file, so that `geoline --config /etc/geoline/geoline.toml` works from any directory.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,42 +17,13 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::diag::Source;
 use crate::geoip::{FieldOverrides, FieldPath, Subdivision};
 use crate::lines::LineSet;
 use crate::proxy::ProxyConfig;
 
+pub use crate::diag::{ConfigError, Location};
 pub use crate::lines::DEFAULT_LINE;
-
-/// Where in a file something is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    pub path: PathBuf,
-    /// 1-based; absent when the error concerns the file as a whole.
-    pub line: Option<usize>,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}", self.path.display(), line),
-            None => write!(f, "{}", self.path.display()),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {source}", path = path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{at}: {message}")]
-    Syntax { at: Location, message: String },
-    #[error("{at}: {reason}")]
-    Invalid { at: Location, reason: String },
-}
 
 /// The whole configuration, validated, with every path made absolute or relative to the
 /// working directory.
@@ -265,7 +234,7 @@ struct RawDns {
 struct RawRrl {
     /// A `[dns.rrl]` section turns limiting on, as configuring Knot's module does;
     /// `enabled = false` keeps the settings and turns it off.
-    #[serde(default = "default_true")]
+    #[serde(default = "crate::diag::default_true")]
     enabled: bool,
     responses_per_second: Option<Spanned<u32>>,
     slip: Option<Spanned<u32>>,
@@ -274,10 +243,6 @@ struct RawRrl {
     table_size: Option<Spanned<usize>>,
     #[serde(default)]
     whitelist: Vec<Spanned<String>>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 #[derive(Deserialize)]
@@ -290,13 +255,9 @@ struct RawAdmin {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReload {
-    #[serde(default = "default_watch")]
+    #[serde(default = "crate::diag::default_true")]
     watch: bool,
     debounce_ms: Option<Spanned<u64>>,
-}
-
-fn default_watch() -> bool {
-    true
 }
 
 #[derive(Deserialize)]
@@ -368,25 +329,17 @@ impl Config {
     /// assert_eq!(config.line_names(), ["lab", "default"]);
     /// ```
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let file = SourceFile { path, text };
+        let file = Source::new(path, text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             at: file.location(e.span()),
             message: e.message().to_string(),
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let resolve = |p: &Path| -> PathBuf {
-            if p.is_absolute() || base.as_os_str().is_empty() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
 
-        let dns = raw.dns.map(|d| file.dns(d)).transpose()?;
-        let admin = raw.admin.map(|a| file.admin(a)).transpose()?;
+        let dns = raw.dns.map(|d| dns(&file, d)).transpose()?;
+        let admin = raw.admin.map(|a| admin(&file, a)).transpose()?;
         let reload = raw
             .reload
-            .map(|r| file.reload(r))
+            .map(|r| reload(&file, r))
             .transpose()?
             .unwrap_or_default();
 
@@ -490,7 +443,7 @@ impl Config {
                 cidrs.push(net.trunc());
             }
             for f in &line.cidr_files {
-                let list = resolve(f.get_ref());
+                let list = file.resolve(f.get_ref());
                 cidrs.extend(read_cidr_file(&list)?);
             }
             if countries.is_empty()
@@ -525,7 +478,7 @@ impl Config {
                     .transpose()
             };
             geoip.push(GeoIpConfig {
-                path: resolve(&g.path),
+                path: file.resolve(&g.path),
                 layout: g.layout,
                 fields: FieldOverrides {
                     country: path(&g.country_field)?,
@@ -543,16 +496,10 @@ impl Config {
                     || !l.asns.is_empty()
             })
         {
-            return Err(ConfigError::Invalid {
-                at: Location {
-                    path: path.to_path_buf(),
-                    line: None,
-                },
-                reason: format!(
-                    "line `{}` matches countries, continents, subdivisions or ASNs but no [[geoip]] database is configured",
-                    line.name
-                ),
-            });
+            return Err(file.invalid_file(format!(
+                "line `{}` matches countries, continents, subdivisions or ASNs but no [[geoip]] database is configured",
+                line.name
+            )));
         }
 
         let mut zones = Vec::with_capacity(raw.zones.len());
@@ -569,11 +516,11 @@ impl Config {
                         ),
                     ));
                 }
-                overlays.insert(line.into_inner(), resolve(&overlay));
+                overlays.insert(line.into_inner(), file.resolve(&overlay));
             }
             zones.push(ZoneConfig {
                 origin: z.origin,
-                file: resolve(&z.file),
+                file: file.resolve(&z.file),
                 overlays,
             });
         }
@@ -583,7 +530,7 @@ impl Config {
             Some(p) => {
                 let span = p.span();
                 let mut p = p.into_inner();
-                p.resolve_paths(base);
+                p.resolve_paths(file.dir());
                 p.validate()
                     .map_err(|e| file.invalid(span, e.to_string()))?;
                 Some(p)
@@ -592,7 +539,7 @@ impl Config {
 
         let redirect = raw
             .redirect
-            .map(|r| file.redirect(r, &lines, &resolve))
+            .map(|r| redirect(&file, r, &lines))
             .transpose()?;
 
         Ok(Config {
@@ -662,228 +609,168 @@ pub fn read_cidr_file(path: &Path) -> Result<Vec<IpNet>, ConfigError> {
     Ok(nets)
 }
 
-struct SourceFile<'a> {
-    path: &'a Path,
-    text: &'a str,
-}
-
-impl SourceFile<'_> {
-    fn location(&self, span: Option<Range<usize>>) -> Location {
-        let line = span.map(|s| line_of(self.text, s.start));
-        Location {
-            path: self.path.to_path_buf(),
-            line,
-        }
-    }
-
-    fn invalid(&self, span: Range<usize>, reason: String) -> ConfigError {
-        // Defaults carry an empty span at 0: they name no line.
-        let span = (span != (0..0)).then_some(span);
-        ConfigError::Invalid {
-            at: self.location(span),
-            reason,
-        }
-    }
-
-    fn admin(&self, a: RawAdmin) -> Result<AdminConfig, ConfigError> {
-        let listen = match a.listen {
-            Some(l) => l,
-            None => DEFAULT_ADMIN_LISTEN
-                .parse()
-                .map_err(|_| ConfigError::Invalid {
-                    at: self.location(None),
-                    reason: "the default admin address does not parse".into(),
-                })?,
-        };
-        let token = match a.token {
-            Some(t) => {
-                let text = t.get_ref();
-                if text.len() < 16 || !text.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(self.invalid(
-                        t.span(),
-                        "admin.token must be at least 16 printable ASCII characters, no spaces"
-                            .into(),
-                    ));
-                }
-                Some(text.clone())
-            }
-            None => None,
-        };
-        Ok(AdminConfig { listen, token })
-    }
-
-    fn reload(&self, r: RawReload) -> Result<ReloadConfig, ConfigError> {
-        let debounce = match r.debounce_ms {
-            Some(d) => {
-                let ms = *d.get_ref();
-                if !(10..=60_000).contains(&ms) {
-                    return Err(self.invalid(
-                        d.span(),
-                        format!("reload.debounce_ms {ms} is outside 10..=60000"),
-                    ));
-                }
-                ms
-            }
-            None => DEFAULT_DEBOUNCE_MS,
-        };
-        Ok(ReloadConfig {
-            watch: r.watch,
-            debounce: Duration::from_millis(debounce),
-        })
-    }
-
-    fn dns(&self, d: RawDns) -> Result<DnsConfig, ConfigError> {
-        if d.listen.get_ref().is_empty() {
-            return Err(self.invalid(
-                d.listen.span(),
-                "dns.listen is empty: give at least one address such as \"127.0.0.1:5300\"".into(),
-            ));
-        }
-        // The DNS Flag Day 2020 value: fits every path MTU without fragmentation.
-        let payload = self.in_range(d.max_udp_payload, 1232, 512..=4096, "dns.max_udp_payload")?;
-        let udp_workers = match d.udp_workers {
-            Some(w) if !(1..=256).contains(w.get_ref()) => {
-                return Err(self.invalid(
-                    w.span(),
-                    format!("dns.udp_workers {} is outside 1..=256", w.get_ref()),
+fn admin(file: &Source<'_>, a: RawAdmin) -> Result<AdminConfig, ConfigError> {
+    let listen = match a.listen {
+        Some(l) => l,
+        None => DEFAULT_ADMIN_LISTEN
+            .parse()
+            .map_err(|_| ConfigError::Invalid {
+                at: file.location(None),
+                reason: "the default admin address does not parse".into(),
+            })?,
+    };
+    let token = match a.token {
+        Some(t) => {
+            let text = t.get_ref();
+            if text.len() < 16 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(file.invalid(
+                    t.span(),
+                    "admin.token must be at least 16 printable ASCII characters, no spaces".into(),
                 ));
             }
-            w => w.map(Spanned::into_inner),
-        };
-        let rrl = match d.rrl {
-            Some(r) if r.enabled => Some(self.rrl(r)?),
-            _ => None,
-        };
-        // A few hundred microseconds gathers a batch of dozens at 100,000 queries/s, and is
-        // small beside any resolver's round trip.
-        let coalesce = self.in_range(d.udp_coalesce_us, 200, 0..=1000, "dns.udp_coalesce_us")?;
-        Ok(DnsConfig {
-            listen: d.listen.into_inner(),
-            max_udp_payload: payload,
-            tcp: TcpLimits {
-                max_connections: self.in_range(
-                    d.tcp_max_connections,
-                    1024,
-                    1..=1_000_000,
-                    "dns.tcp_max_connections",
-                )?,
-                max_connections_per_client: self.in_range(
-                    d.tcp_max_connections_per_client,
-                    16,
-                    1..=65_535,
-                    "dns.tcp_max_connections_per_client",
-                )?,
-                idle_timeout: Duration::from_secs(self.in_range(
-                    d.tcp_idle_timeout_secs,
-                    10,
-                    1..=300,
-                    "dns.tcp_idle_timeout_secs",
-                )?),
-                read_timeout: Duration::from_secs(self.in_range(
-                    d.tcp_read_timeout_secs,
-                    5,
-                    1..=300,
-                    "dns.tcp_read_timeout_secs",
-                )?),
-                max_queries_per_connection: self.in_range(
-                    d.tcp_max_queries_per_connection,
-                    100,
-                    1..=65_535,
-                    "dns.tcp_max_queries_per_connection",
-                )?,
-            },
-            udp_workers,
-            rrl,
-            udp_coalesce: Duration::from_micros(coalesce),
-        })
-    }
-
-    fn rrl(&self, r: RawRrl) -> Result<RrlConfig, ConfigError> {
-        let d = RrlConfig::default();
-        let whitelist = r
-            .whitelist
-            .iter()
-            .map(|c| {
-                c.get_ref().parse::<IpNet>().map_err(|_| {
-                    self.invalid(
-                        c.span(),
-                        format!(
-                            "dns.rrl.whitelist: `{}` is not a CIDR prefix such as 192.0.2.0/24",
-                            c.get_ref()
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(RrlConfig {
-            responses_per_second: self.in_range(
-                r.responses_per_second,
-                d.responses_per_second,
-                1..=crate::dns::rrl::MAX_RATE,
-                "dns.rrl.responses_per_second",
-            )?,
-            slip: self.in_range(
-                r.slip,
-                d.slip,
-                0..=crate::dns::rrl::MAX_SLIP,
-                "dns.rrl.slip",
-            )?,
-            ipv4_prefix_length: self.in_range(
-                r.ipv4_prefix_length,
-                d.ipv4_prefix_length,
-                1..=32,
-                "dns.rrl.ipv4_prefix_length",
-            )?,
-            ipv6_prefix_length: self.in_range(
-                r.ipv6_prefix_length,
-                d.ipv6_prefix_length,
-                1..=128,
-                "dns.rrl.ipv6_prefix_length",
-            )?,
-            table_size: self.in_range(
-                r.table_size,
-                d.table_size,
-                1024..=1 << 26,
-                "dns.rrl.table_size",
-            )?,
-            whitelist,
-        })
-    }
-
-    /// The value given (or `default`), checked against `range`; the error names the key.
-    fn in_range<T>(
-        &self,
-        value: Option<Spanned<T>>,
-        default: T,
-        range: std::ops::RangeInclusive<T>,
-        key: &str,
-    ) -> Result<T, ConfigError>
-    where
-        T: PartialOrd + Copy + fmt::Display,
-    {
-        let Some(v) = value else {
-            return Ok(default);
-        };
-        let n = *v.get_ref();
-        if range.contains(&n) {
-            Ok(n)
-        } else {
-            Err(self.invalid(
-                v.span(),
-                format!("{key} {n} is outside {}..={}", range.start(), range.end()),
-            ))
+            Some(text.clone())
         }
-    }
+        None => None,
+    };
+    Ok(AdminConfig { listen, token })
 }
 
-/// The 1-based line number of byte `offset` in `text`.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
+fn reload(file: &Source<'_>, r: RawReload) -> Result<ReloadConfig, ConfigError> {
+    let debounce = match r.debounce_ms {
+        Some(d) => {
+            let ms = *d.get_ref();
+            if !(10..=60_000).contains(&ms) {
+                return Err(file.invalid(
+                    d.span(),
+                    format!("reload.debounce_ms {ms} is outside 10..=60000"),
+                ));
+            }
+            ms
+        }
+        None => DEFAULT_DEBOUNCE_MS,
+    };
+    Ok(ReloadConfig {
+        watch: r.watch,
+        debounce: Duration::from_millis(debounce),
+    })
+}
+
+fn dns(file: &Source<'_>, d: RawDns) -> Result<DnsConfig, ConfigError> {
+    if d.listen.get_ref().is_empty() {
+        return Err(file.invalid(
+            d.listen.span(),
+            "dns.listen is empty: give at least one address such as \"127.0.0.1:5300\"".into(),
+        ));
+    }
+    // The DNS Flag Day 2020 value: fits every path MTU without fragmentation.
+    let payload = file.in_range(d.max_udp_payload, 1232, 512..=4096, "dns.max_udp_payload")?;
+    let udp_workers = match d.udp_workers {
+        Some(w) if !(1..=256).contains(w.get_ref()) => {
+            return Err(file.invalid(
+                w.span(),
+                format!("dns.udp_workers {} is outside 1..=256", w.get_ref()),
+            ));
+        }
+        w => w.map(Spanned::into_inner),
+    };
+    let rrl = match d.rrl {
+        Some(r) if r.enabled => Some(rrl(file, r)?),
+        _ => None,
+    };
+    // A few hundred microseconds gathers a batch of dozens at 100,000 queries/s, and is
+    // small beside any resolver's round trip.
+    let coalesce = file.in_range(d.udp_coalesce_us, 200, 0..=1000, "dns.udp_coalesce_us")?;
+    Ok(DnsConfig {
+        listen: d.listen.into_inner(),
+        max_udp_payload: payload,
+        tcp: TcpLimits {
+            max_connections: file.in_range(
+                d.tcp_max_connections,
+                1024,
+                1..=1_000_000,
+                "dns.tcp_max_connections",
+            )?,
+            max_connections_per_client: file.in_range(
+                d.tcp_max_connections_per_client,
+                16,
+                1..=65_535,
+                "dns.tcp_max_connections_per_client",
+            )?,
+            idle_timeout: Duration::from_secs(file.in_range(
+                d.tcp_idle_timeout_secs,
+                10,
+                1..=300,
+                "dns.tcp_idle_timeout_secs",
+            )?),
+            read_timeout: Duration::from_secs(file.in_range(
+                d.tcp_read_timeout_secs,
+                5,
+                1..=300,
+                "dns.tcp_read_timeout_secs",
+            )?),
+            max_queries_per_connection: file.in_range(
+                d.tcp_max_queries_per_connection,
+                100,
+                1..=65_535,
+                "dns.tcp_max_queries_per_connection",
+            )?,
+        },
+        udp_workers,
+        rrl,
+        udp_coalesce: Duration::from_micros(coalesce),
+    })
+}
+
+fn rrl(file: &Source<'_>, r: RawRrl) -> Result<RrlConfig, ConfigError> {
+    let d = RrlConfig::default();
+    let whitelist = r
+        .whitelist
         .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+        .map(|c| {
+            c.get_ref().parse::<IpNet>().map_err(|_| {
+                file.invalid(
+                    c.span(),
+                    format!(
+                        "dns.rrl.whitelist: `{}` is not a CIDR prefix such as 192.0.2.0/24",
+                        c.get_ref()
+                    ),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(RrlConfig {
+        responses_per_second: file.in_range(
+            r.responses_per_second,
+            d.responses_per_second,
+            1..=crate::dns::rrl::MAX_RATE,
+            "dns.rrl.responses_per_second",
+        )?,
+        slip: file.in_range(
+            r.slip,
+            d.slip,
+            0..=crate::dns::rrl::MAX_SLIP,
+            "dns.rrl.slip",
+        )?,
+        ipv4_prefix_length: file.in_range(
+            r.ipv4_prefix_length,
+            d.ipv4_prefix_length,
+            1..=32,
+            "dns.rrl.ipv4_prefix_length",
+        )?,
+        ipv6_prefix_length: file.in_range(
+            r.ipv6_prefix_length,
+            d.ipv6_prefix_length,
+            1..=128,
+            "dns.rrl.ipv6_prefix_length",
+        )?,
+        table_size: file.in_range(
+            r.table_size,
+            d.table_size,
+            1024..=1 << 26,
+            "dns.rrl.table_size",
+        )?,
+        whitelist,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1109,257 +996,256 @@ pub fn is_under(host: &str, domain: &str) -> bool {
             && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
 }
 
-impl SourceFile<'_> {
-    fn redirect(
-        &self,
-        r: RawRedirect,
-        lines: &[LineConfig],
-        resolve: &dyn Fn(&Path) -> PathBuf,
-    ) -> Result<RedirectConfig, ConfigError> {
-        if r.listeners.get_ref().is_empty() {
-            return Err(self.invalid(
-                r.listeners.span(),
-                "redirect.listen is empty: give at least one [[redirect.listen]] address".into(),
-            ));
-        }
-        let listeners: Vec<RedirectListenerConfig> = r
-            .listeners
-            .get_ref()
-            .iter()
-            .map(|l| RedirectListenerConfig {
-                address: *l.address.get_ref(),
-                tls: l.tls,
-                proxy_protocol: l.proxy_protocol,
-            })
-            .collect();
-        for (i, l) in r.listeners.get_ref().iter().enumerate() {
-            let addr = l.address.get_ref();
-            if addr.port() != 0 && listeners[..i].iter().any(|o| o.address == *addr) {
-                return Err(self.invalid(
-                    l.address.span(),
-                    format!("redirect.listen: {addr} is given twice"),
-                ));
-            }
-        }
-
-        let mut certificates = Vec::with_capacity(r.certificates.len());
-        for c in &r.certificates {
-            if c.names.get_ref().is_empty() {
-                return Err(self.invalid(
-                    c.names.span(),
-                    "redirect.certificate: names is empty: give the SNI names it serves".into(),
-                ));
-            }
-            let mut names = Vec::new();
-            for n in c.names.get_ref() {
-                let raw = n.get_ref();
-                let (wild, rest) = match raw.strip_prefix("*.") {
-                    Some(rest) => (true, rest),
-                    None => (false, raw.as_str()),
-                };
-                let Some(name) = normalize_host(rest) else {
-                    return Err(self.invalid(
-                        n.span(),
-                        format!("redirect.certificate: `{raw}` is not a host name or `*.` followed by one"),
-                    ));
-                };
-                names.push(if wild { format!("*.{name}") } else { name });
-            }
-            certificates.push(CertificateConfig {
-                names,
-                cert: resolve(&c.cert),
-                key: resolve(&c.key),
-            });
-        }
-        if certificates.is_empty()
-            && let Some(l) = r.listeners.get_ref().iter().find(|l| l.tls)
-        {
-            return Err(self.invalid(
+fn redirect(
+    file: &Source<'_>,
+    r: RawRedirect,
+    lines: &[LineConfig],
+) -> Result<RedirectConfig, ConfigError> {
+    if r.listeners.get_ref().is_empty() {
+        return Err(file.invalid(
+            r.listeners.span(),
+            "redirect.listen is empty: give at least one [[redirect.listen]] address".into(),
+        ));
+    }
+    let listeners: Vec<RedirectListenerConfig> = r
+        .listeners
+        .get_ref()
+        .iter()
+        .map(|l| RedirectListenerConfig {
+            address: *l.address.get_ref(),
+            tls: l.tls,
+            proxy_protocol: l.proxy_protocol,
+        })
+        .collect();
+    for (i, l) in r.listeners.get_ref().iter().enumerate() {
+        let addr = l.address.get_ref();
+        if addr.port() != 0 && listeners[..i].iter().any(|o| o.address == *addr) {
+            return Err(file.invalid(
                 l.address.span(),
-                format!(
-                    "redirect.listen {} has tls = true but no [[redirect.certificate]] is configured",
-                    l.address.get_ref()
-                ),
+                format!("redirect.listen: {addr} is given twice"),
             ));
         }
+    }
 
-        if r.rules.get_ref().is_empty() {
-            return Err(self.invalid(
-                r.rules.span(),
-                "redirect.rule is empty: give at least one [[redirect.rule]]".into(),
+    let mut certificates = Vec::with_capacity(r.certificates.len());
+    for c in &r.certificates {
+        if c.names.get_ref().is_empty() {
+            return Err(file.invalid(
+                c.names.span(),
+                "redirect.certificate: names is empty: give the SNI names it serves".into(),
             ));
         }
-        let mut rules: Vec<RedirectRuleConfig> = Vec::new();
-        for rule in r.rules.get_ref() {
-            let host = |s: &Spanned<String>, what: &str| {
-                normalize_host(s.get_ref()).ok_or_else(|| {
-                    self.invalid(
-                        s.span(),
-                        format!(
-                            "redirect.rule: {what} `{}` is not a host name such as example.com",
-                            s.get_ref()
-                        ),
-                    )
-                })
+        let mut names = Vec::new();
+        for n in c.names.get_ref() {
+            let raw = n.get_ref();
+            let (wild, rest) = match raw.strip_prefix("*.") {
+                Some(rest) => (true, rest),
+                None => (false, raw.as_str()),
             };
-            let from = host(&rule.from, "from")?;
-            let to = host(&rule.to, "to")?;
-            if rules.iter().any(|o| o.from == from) {
-                return Err(self.invalid(
-                    rule.from.span(),
-                    format!("redirect.rule: `{from}` is the from of two rules"),
+            let Some(name) = normalize_host(rest) else {
+                return Err(file.invalid(
+                    n.span(),
+                    format!(
+                        "redirect.certificate: `{raw}` is not a host name or `*.` followed by one"
+                    ),
                 ));
-            }
-            let status = *rule.status.get_ref();
-            if ![301, 302, 307, 308].contains(&status) {
-                return Err(self.invalid(
-                    rule.status.span(),
-                    format!("redirect.rule `{from}`: status {status} is not 301, 302, 307 or 308"),
-                ));
-            }
-            let max_age = *rule.max_age_secs.get_ref();
-            if max_age > 31_536_000 {
-                return Err(self.invalid(
-                    rule.max_age_secs.span(),
-                    format!("redirect.rule `{from}`: max_age_secs {max_age} is more than a year"),
-                ));
-            }
-            if rule.lines.get_ref().is_empty() {
-                return Err(self.invalid(
-                    rule.lines.span(),
-                    format!("redirect.rule `{from}`: lines is empty: name the lines to redirect"),
-                ));
-            }
-            let mut rule_lines = Vec::new();
-            for l in rule.lines.get_ref() {
-                let name = l.get_ref();
-                if name != DEFAULT_LINE && !lines.iter().any(|d| &d.name == name) {
-                    return Err(self.invalid(
-                        l.span(),
-                        format!(
-                            "redirect.rule `{from}`: line `{name}` is not declared (declared: {})",
-                            declared_names(lines)
-                        ),
-                    ));
-                }
-                rule_lines.push(name.clone());
-            }
-            rules.push(RedirectRuleConfig {
-                from,
-                to,
-                scheme: rule.scheme,
-                lines: rule_lines,
-                status,
-                max_age_secs: max_age,
-            });
+            };
+            names.push(if wild { format!("*.{name}") } else { name });
         }
-        // A target inside a covered domain would be redirected again, forever.
-        for (rule, raw) in rules.iter().zip(r.rules.get_ref()) {
-            if let Some(other) = rules.iter().find(|o| is_under(&rule.to, &o.from)) {
-                return Err(self.invalid(
+        certificates.push(CertificateConfig {
+            names,
+            cert: file.resolve(&c.cert),
+            key: file.resolve(&c.key),
+        });
+    }
+    if certificates.is_empty()
+        && let Some(l) = r.listeners.get_ref().iter().find(|l| l.tls)
+    {
+        return Err(file.invalid(
+            l.address.span(),
+            format!(
+                "redirect.listen {} has tls = true but no [[redirect.certificate]] is configured",
+                l.address.get_ref()
+            ),
+        ));
+    }
+
+    if r.rules.get_ref().is_empty() {
+        return Err(file.invalid(
+            r.rules.span(),
+            "redirect.rule is empty: give at least one [[redirect.rule]]".into(),
+        ));
+    }
+    let mut rules: Vec<RedirectRuleConfig> = Vec::new();
+    for rule in r.rules.get_ref() {
+        let host = |s: &Spanned<String>, what: &str| {
+            normalize_host(s.get_ref()).ok_or_else(|| {
+                file.invalid(
+                    s.span(),
+                    format!(
+                        "redirect.rule: {what} `{}` is not a host name such as example.com",
+                        s.get_ref()
+                    ),
+                )
+            })
+        };
+        let from = host(&rule.from, "from")?;
+        let to = host(&rule.to, "to")?;
+        if rules.iter().any(|o| o.from == from) {
+            return Err(file.invalid(
+                rule.from.span(),
+                format!("redirect.rule: `{from}` is the from of two rules"),
+            ));
+        }
+        let status = *rule.status.get_ref();
+        if ![301, 302, 307, 308].contains(&status) {
+            return Err(file.invalid(
+                rule.status.span(),
+                format!("redirect.rule `{from}`: status {status} is not 301, 302, 307 or 308"),
+            ));
+        }
+        let max_age = *rule.max_age_secs.get_ref();
+        if max_age > 31_536_000 {
+            return Err(file.invalid(
+                rule.max_age_secs.span(),
+                format!("redirect.rule `{from}`: max_age_secs {max_age} is more than a year"),
+            ));
+        }
+        if rule.lines.get_ref().is_empty() {
+            return Err(file.invalid(
+                rule.lines.span(),
+                format!("redirect.rule `{from}`: lines is empty: name the lines to redirect"),
+            ));
+        }
+        let mut rule_lines = Vec::new();
+        for l in rule.lines.get_ref() {
+            let name = l.get_ref();
+            if name != DEFAULT_LINE && !lines.iter().any(|d| &d.name == name) {
+                return Err(file.invalid(
+                    l.span(),
+                    format!(
+                        "redirect.rule `{from}`: line `{name}` is not declared (declared: {})",
+                        declared_names(lines)
+                    ),
+                ));
+            }
+            rule_lines.push(name.clone());
+        }
+        rules.push(RedirectRuleConfig {
+            from,
+            to,
+            scheme: rule.scheme,
+            lines: rule_lines,
+            status,
+            max_age_secs: max_age,
+        });
+    }
+    // A target inside a covered domain would be redirected again, forever.
+    for (rule, raw) in rules.iter().zip(r.rules.get_ref()) {
+        if let Some(other) = rules.iter().find(|o| is_under(&rule.to, &o.from)) {
+            return Err(file.invalid(
                     raw.to.span(),
                     format!(
                         "redirect.rule `{}`: to `{}` is covered by the rule for `{}`: clients would be redirected in a loop",
                         rule.from, rule.to, other.from
                     ),
                 ));
-            }
         }
+    }
 
-        let mut trusted_proxies = Vec::with_capacity(r.trusted_proxies.len());
-        for t in &r.trusted_proxies {
-            let text = t.get_ref();
-            let net = text
+    let mut trusted_proxies = Vec::with_capacity(r.trusted_proxies.len());
+    for t in &r.trusted_proxies {
+        let text = t.get_ref();
+        let net = text
                 .parse::<IpNet>()
                 .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
                 .map_err(|_| {
-                    self.invalid(
+                    file.invalid(
                         t.span(),
                         format!("redirect.trusted_proxies: `{text}` is not an address or CIDR prefix such as 10.0.0.0/8"),
                     )
                 })?;
-            trusted_proxies.push(net.trunc());
-        }
-
-        let origin = r.origin.get_ref();
-        let url = origin.url.get_ref();
-        let bad_url = |reason: &str| {
-            self.invalid(
-                origin.url.span(),
-                format!("redirect.origin.url `{url}`: {reason}"),
-            )
-        };
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| bad_url("give https://host or http://host, with an optional port"))?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let origin_host = match rest.rsplit_once(':') {
-            Some((h, port)) if port.parse::<u16>().is_ok() => h,
-            _ => rest,
-        };
-        let origin_host = normalize_host(origin_host).ok_or_else(|| {
-            bad_url("a path, user or address is not allowed: only a host name and port")
-        })?;
-        if !rules.iter().any(|rule| is_under(&origin_host, &rule.from)) {
-            return Err(bad_url(
-                "its host is not covered by any rule (passed-through clients keep the host they asked for)",
-            ));
-        }
-        let timeout = |s: &Spanned<u64>, field: &str| {
-            let v = *s.get_ref();
-            if (1..=300).contains(&v) {
-                Ok(Duration::from_secs(v))
-            } else {
-                Err(self.invalid(
-                    s.span(),
-                    format!("redirect.origin.{field} {v} is outside 1..=300"),
-                ))
-            }
-        };
-        let origin = OriginConfig {
-            url: url.clone(),
-            connect_to: origin.connect_to,
-            ca_file: origin.ca_file.as_deref().map(resolve),
-            connect_timeout: timeout(&origin.connect_timeout_secs, "connect_timeout_secs")?,
-            response_timeout: timeout(&origin.response_timeout_secs, "response_timeout_secs")?,
-        };
-
-        let read = *r.header_read_timeout_secs.get_ref();
-        if !(1..=300).contains(&read) {
-            return Err(self.invalid(
-                r.header_read_timeout_secs.span(),
-                format!("redirect.header_read_timeout_secs {read} is outside 1..=300"),
-            ));
-        }
-        let max_header_bytes = *r.max_header_bytes.get_ref();
-        // hyper's read buffer cannot be smaller than 8 KiB.
-        if !(8192..=1 << 20).contains(&max_header_bytes) {
-            return Err(self.invalid(
-                r.max_header_bytes.span(),
-                format!("redirect.max_header_bytes {max_header_bytes} is outside 8192..=1048576"),
-            ));
-        }
-        let max_headers = *r.max_headers.get_ref();
-        if !(8..=1000).contains(&max_headers) {
-            return Err(self.invalid(
-                r.max_headers.span(),
-                format!("redirect.max_headers {max_headers} is outside 8..=1000"),
-            ));
-        }
-
-        Ok(RedirectConfig {
-            listeners,
-            certificates,
-            rules,
-            trusted_proxies,
-            client_ip_header: r.client_ip_header,
-            origin,
-            header_read_timeout: Duration::from_secs(read),
-            max_header_bytes,
-            max_headers,
-        })
+        trusted_proxies.push(net.trunc());
     }
+
+    let origin = r.origin.get_ref();
+    let url = origin.url.get_ref();
+    let bad_url = |reason: &str| {
+        file.invalid(
+            origin.url.span(),
+            format!("redirect.origin.url `{url}`: {reason}"),
+        )
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| bad_url("give https://host or http://host, with an optional port"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let origin_host = match rest.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() => h,
+        _ => rest,
+    };
+    let origin_host = normalize_host(origin_host).ok_or_else(|| {
+        bad_url("a path, user or address is not allowed: only a host name and port")
+    })?;
+    if !rules.iter().any(|rule| is_under(&origin_host, &rule.from)) {
+        return Err(bad_url(
+            "its host is not covered by any rule (passed-through clients keep the host they asked for)",
+        ));
+    }
+    let timeout = |s: &Spanned<u64>, field: &str| {
+        let v = *s.get_ref();
+        if (1..=300).contains(&v) {
+            Ok(Duration::from_secs(v))
+        } else {
+            Err(file.invalid(
+                s.span(),
+                format!("redirect.origin.{field} {v} is outside 1..=300"),
+            ))
+        }
+    };
+    let origin = OriginConfig {
+        url: url.clone(),
+        connect_to: origin.connect_to,
+        ca_file: origin.ca_file.as_deref().map(|p| file.resolve(p)),
+        connect_timeout: timeout(&origin.connect_timeout_secs, "connect_timeout_secs")?,
+        response_timeout: timeout(&origin.response_timeout_secs, "response_timeout_secs")?,
+    };
+
+    let read = *r.header_read_timeout_secs.get_ref();
+    if !(1..=300).contains(&read) {
+        return Err(file.invalid(
+            r.header_read_timeout_secs.span(),
+            format!("redirect.header_read_timeout_secs {read} is outside 1..=300"),
+        ));
+    }
+    let max_header_bytes = *r.max_header_bytes.get_ref();
+    // hyper's read buffer cannot be smaller than 8 KiB.
+    if !(8192..=1 << 20).contains(&max_header_bytes) {
+        return Err(file.invalid(
+            r.max_header_bytes.span(),
+            format!("redirect.max_header_bytes {max_header_bytes} is outside 8192..=1048576"),
+        ));
+    }
+    let max_headers = *r.max_headers.get_ref();
+    if !(8..=1000).contains(&max_headers) {
+        return Err(file.invalid(
+            r.max_headers.span(),
+            format!("redirect.max_headers {max_headers} is outside 8..=1000"),
+        ));
+    }
+
+    Ok(RedirectConfig {
+        listeners,
+        certificates,
+        rules,
+        trusted_proxies,
+        client_ip_header: r.client_ip_header,
+        origin,
+        header_read_timeout: Duration::from_secs(read),
+        max_header_bytes,
+        max_headers,
+    })
 }
 
 #[cfg(test)]

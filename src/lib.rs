@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod server;
 
 mod admin;
+mod diag;
 mod dns;
 mod geoip;
 mod lines;

@@ -19,7 +19,7 @@ use hickory_proto::serialize::txt::{ParseError, Parser};
 
 use super::ZoneError;
 use super::tree::Rrset;
-use crate::config::Location;
+use crate::diag::Location;
 
 /// A zone file's name (for messages and relative `$INCLUDE`s) and text.
 #[derive(Debug, Clone, Copy)]
@@ -98,10 +98,7 @@ pub(crate) fn load_overlay(src: Source<'_>, origin: &Name) -> Result<Vec<Rrset>,
 
 fn whole_file(src: Source<'_>, reason: &str) -> ZoneError {
     ZoneError::Invalid {
-        at: Location {
-            path: src.path.to_path_buf(),
-            line: None,
-        },
+        at: Location::file(src.path),
         reason: reason.to_string(),
     }
 }

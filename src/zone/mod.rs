@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::config::{Location, ZoneConfig};
+use crate::config::ZoneConfig;
+use crate::diag::Location;
 use crate::lines::{LineId, LineSet};
 use file::Source;
 use tree::View;
@@ -38,10 +39,7 @@ impl ZoneSet {
             let zone = Zone::load(config, lines)?;
             if let Some(other) = loaded.iter().find(|z| z.origin == zone.origin) {
                 return Err(ZoneError::Invalid {
-                    at: Location {
-                        path: config.file.clone(),
-                        line: None,
-                    },
+                    at: Location::file(&config.file),
                     reason: format!(
                         "zone `{}` is already loaded from {}",
                         zone.origin,
@@ -71,10 +69,7 @@ impl ZoneSet {
             .map(|(_, z)| z)
         {
             return Err(ZoneError::Invalid {
-                at: Location {
-                    path: config.file.clone(),
-                    line: None,
-                },
+                at: Location::file(&config.file),
                 reason: format!(
                     "zone `{}` is already loaded from {}",
                     zone.origin,
@@ -132,10 +127,7 @@ impl Zone {
         let origin = match &config.origin {
             Some(text) => {
                 let mut name = Name::from_ascii(text).map_err(|e| ZoneError::Invalid {
-                    at: Location {
-                        path: config.file.clone(),
-                        line: None,
-                    },
+                    at: Location::file(&config.file),
                     reason: format!("the configured origin `{text}` is not a domain name: {e}"),
                 })?;
                 name.set_fqdn(true);
@@ -147,10 +139,7 @@ impl Zone {
         let mut overlays = Vec::with_capacity(config.overlays.len());
         for (line_name, path) in &config.overlays {
             let line = lines.id(line_name).ok_or_else(|| ZoneError::Invalid {
-                at: Location {
-                    path: path.clone(),
-                    line: None,
-                },
+                at: Location::file(path),
                 reason: format!("overlay for line `{line_name}`, which is not declared"),
             })?;
             overlays.push((line, path.as_path(), read(path)?));
