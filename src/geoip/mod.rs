@@ -629,9 +629,12 @@ impl Hasher for OffsetHasher {
     }
 }
 
+// The databases of the unit tests here, in lines/ and in dns/cache.rs. The writer is a
+// dev-dependency crate (crates/mmdb-fixtures), not a file included by path, because the
+// integration tests write the same databases: one writer for both, and no test of the
+// library depends on a file under tests/.
 #[cfg(test)]
-#[path = "../../tests/common/mmdb.rs"]
-pub(crate) mod fixtures;
+pub(crate) use geoline_mmdb_fixtures as fixtures;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //! - [`origin`]: origins behind the proxy and the redirector (plain, TLS, recording).
 //! - [`proxy`]: the library proxy on a port and the hyper client that talks to it.
 //! - [`tls`]: the test CA and rustls configurations trusting it.
-//! - [`mmdb`]: GeoIP databases in the layouts geoline reads.
+//! - [`mmdb`]: GeoIP databases in the layouts geoline reads (crates/mmdb-fixtures, which
+//!   the library's unit tests use too).
 //! - [`site`]: the example site's files and the configuration builder.
 
 // Each test binary uses a part of the kit.
@@ -16,11 +17,12 @@
 
 pub mod dns;
 pub mod http;
-pub mod mmdb;
 pub mod origin;
 pub mod proxy;
 pub mod site;
 pub mod tls;
+
+pub use geoline_mmdb_fixtures as mmdb;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,15 +1,16 @@
 //! Test fixtures: small MaxMind DB files in the layouts geoline reads, written with
 //! mmdb-writer.
 //!
-//! Shared by the integration tests (`mod common;`) and by the unit tests of
-//! `src/geoip` and `src/lines.rs`, which include this file by path. Each entry becomes a
-//! record of its own, so adjacent entries with the same country stay separate database
-//! networks, as they often are in real databases (the writer would otherwise merge them).
-//! Entries are inserted in order and later ones win where they overlap.
+//! A dev-dependency of geoline, used by the integration tests (as `common::mmdb`) and by
+//! the unit tests of `src/geoip`, `src/lines` and `src/dns/cache.rs` (as
+//! `crate::geoip::fixtures`).
+//!
+//! Each entry becomes a record of its own, so adjacent entries with the same country stay
+//! separate database networks, as they often are in real databases (the writer would
+//! otherwise merge them). Entries are inserted in order and later ones win where they
+//! overlap.
 //!
 //! Helpers panic on bad input: they are for tests only.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,15 +20,15 @@ use mmdb_writer::ipnet::IpNet;
 use mmdb_writer::{IpVersion, Value, Writer};
 
 /// A fixed build time, so that fixtures are reproducible byte for byte.
-pub(crate) const BUILD_EPOCH: u64 = 1_700_000_000;
+pub const BUILD_EPOCH: u64 = 1_700_000_000;
 
 /// A GeoIP2 Country layout (`database_type` "GeoIP2-Country", IPv6 with IPv4 in it):
 /// `(cidr, country, continent)`; an empty country or continent leaves the field out.
-pub(crate) fn write_geoip2_country(path: &Path, entries: &[(&str, &str, &str)]) {
+pub fn write_geoip2_country(path: &Path, entries: &[(&str, &str, &str)]) {
     std::fs::write(path, geoip2_country_bytes(entries)).expect("write fixture");
 }
 
-pub(crate) fn geoip2_country_bytes(entries: &[(&str, &str, &str)]) -> Vec<u8> {
+pub fn geoip2_country_bytes(entries: &[(&str, &str, &str)]) -> Vec<u8> {
     let records: Vec<(&str, Value)> = entries
         .iter()
         .map(|&(cidr, country, continent)| (cidr, geoip2_record(country, continent)))
@@ -37,7 +38,7 @@ pub(crate) fn geoip2_country_bytes(entries: &[(&str, &str, &str)]) -> Vec<u8> {
 
 /// A GeoIP2 record as MaxMind writes it: `continent.code`, `country.iso_code` and
 /// `registered_country.iso_code`, with English names.
-pub(crate) fn geoip2_record(country: &str, continent: &str) -> Value {
+pub fn geoip2_record(country: &str, continent: &str) -> Value {
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
     if !continent.is_empty() {
         map.insert(
@@ -61,17 +62,17 @@ pub(crate) fn geoip2_record(country: &str, continent: &str) -> Value {
 
 /// An ip-location-db country layout with IPv4 and IPv6 (`database_type` "country ipvAll",
 /// like geo-whois-asn-country.mmdb): `(cidr, country)`.
-pub(crate) fn write_ip_location_db(path: &Path, entries: &[(&str, &str)]) {
+pub fn write_ip_location_db(path: &Path, entries: &[(&str, &str)]) {
     std::fs::write(path, ip_location_db_bytes(entries, IpVersion::V6)).expect("write fixture");
 }
 
 /// An IPv4-only ip-location-db country layout (`database_type` "country ipv4", like
 /// geo-whois-asn-country-ipv4.mmdb).
-pub(crate) fn write_ip_location_db_v4(path: &Path, entries: &[(&str, &str)]) {
+pub fn write_ip_location_db_v4(path: &Path, entries: &[(&str, &str)]) {
     std::fs::write(path, ip_location_db_bytes(entries, IpVersion::V4)).expect("write fixture");
 }
 
-pub(crate) fn ip_location_db_bytes(entries: &[(&str, &str)], version: IpVersion) -> Vec<u8> {
+pub fn ip_location_db_bytes(entries: &[(&str, &str)], version: IpVersion) -> Vec<u8> {
     let database_type = match version {
         IpVersion::V4 => "country ipv4",
         _ => "country ipvAll",
@@ -85,11 +86,7 @@ pub(crate) fn ip_location_db_bytes(entries: &[(&str, &str)], version: IpVersion)
 
 /// Any layout: each `(cidr, record)` is stored with an extra `fixture_entry` index so that
 /// no two entries share a record.
-pub(crate) fn mmdb_bytes(
-    database_type: &str,
-    version: IpVersion,
-    records: &[(&str, Value)],
-) -> Vec<u8> {
+pub fn mmdb_bytes(database_type: &str, version: IpVersion, records: &[(&str, Value)]) -> Vec<u8> {
     let mut writer = Writer::builder(database_type)
         .ip_version(version)
         .description(&[("en", "geoline test fixture")])
@@ -115,10 +112,7 @@ pub(crate) fn mmdb_bytes(
 /// "DBIP-City-Lite"): `(cidr, country, continent, subdivision codes)`, each subdivision
 /// the part after the dash ("GD" for CN-GD), largest first, with a city and a location as
 /// real City records have.
-pub(crate) fn geoip2_city_bytes(
-    database_type: &str,
-    entries: &[(&str, &str, &str, &[&str])],
-) -> Vec<u8> {
+pub fn geoip2_city_bytes(database_type: &str, entries: &[(&str, &str, &str, &[&str])]) -> Vec<u8> {
     let records: Vec<(&str, Value)> = entries
         .iter()
         .map(|&(cidr, country, continent, subdivisions)| {
@@ -156,7 +150,7 @@ pub(crate) fn geoip2_city_bytes(
 
 /// An ASN layout as GeoLite2-ASN, DB-IP ("DBIP-ASN-Lite") and ip-location-db ("asn
 /// ipvAll") write it: `(cidr, autonomous_system_number, organization)`.
-pub(crate) fn asn_bytes(database_type: &str, entries: &[(&str, u32, &str)]) -> Vec<u8> {
+pub fn asn_bytes(database_type: &str, entries: &[(&str, u32, &str)]) -> Vec<u8> {
     let records: Vec<(&str, Value)> = entries
         .iter()
         .map(|&(cidr, asn, org)| {
@@ -174,7 +168,7 @@ pub(crate) fn asn_bytes(database_type: &str, entries: &[(&str, u32, &str)]) -> V
 
 /// IPinfo lite ("ipinfo lite.mmdb"): `(cidr, country_code, continent_code, asn)` with the
 /// ASN written as IPinfo does, "AS4134"; an empty ASN leaves the AS fields out.
-pub(crate) fn ipinfo_lite_bytes(entries: &[(&str, &str, &str, &str)]) -> Vec<u8> {
+pub fn ipinfo_lite_bytes(entries: &[(&str, &str, &str, &str)]) -> Vec<u8> {
     let records: Vec<(&str, Value)> = entries
         .iter()
         .map(|&(cidr, country, continent, asn)| {
