@@ -3,6 +3,7 @@
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+source "$ROOT/benches/lib.sh"
 WORK="$(mktemp -d /tmp/geoline-hostile.XXXXXX)"
 PIDS=()
 
@@ -43,25 +44,9 @@ start_geoline() {
 # UDP worker on 127.0.0.1:PORT, the china line from DB, and ZONE_DIR/example.com.zone with
 # its overlay ZONE_DIR/example.com.china.zone; DNS_KEYS go into [dns], SECTIONS after it.
 geoline_config() {
-    cat <<TOML
-[dns]
-listen = ["127.0.0.1:$1"]
-udp_workers = 1
-${4:-}
-
-${5:-}
-
-[[geoip]]
-path = "$2"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "$3/example.com.zone"
-overlays = { china = "$3/example.com.china.zone" }
-TOML
+    geoline_toml "$1" "$2" "$3/example.com.zone" "$3/example.com.china.zone" \
+        "udp_workers = 1" ${4:+"$4"}
+    if [[ -n ${5:-} ]]; then printf '\n%s\n' "$5"; fi
 }
 
 # wait_dns PORT: until the server answers the apex SOA.

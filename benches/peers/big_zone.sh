@@ -12,6 +12,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+source "$ROOT/benches/lib.sh"
 RECORDS=1000000
 DURATION=10
 while [[ $# -gt 0 ]]; do
@@ -61,19 +62,8 @@ for name in big small; do
     else
         zone="$ROOT/zones/example.com.zone"; overlay="$ROOT/zones/example.com.china.zone"; port=5331
     fi
-    cat > "$WORK/$name.toml" <<EOF
-[dns]
-listen = ["127.0.0.1:$port"]
-udp_workers = 1
-[[geoip]]
-path = "$ROOT/geoip/geo-whois-asn-country.mmdb"
-[[line]]
-name = "china"
-countries = ["CN"]
-[[zone]]
-file = "$zone"
-overlays = { china = "$overlay" }
-EOF
+    geoline_toml "$port" "$ROOT/geoip/geo-whois-asn-country.mmdb" "$zone" "$overlay" \
+        "udp_workers = 1" > "$WORK/$name.toml"
 done
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }

@@ -8,25 +8,12 @@
 set -euo pipefail
 ROOT="$1"; WORK="$2"; DB="$3"; WORKERS="${4:-}"
 ZONE="$ROOT/zones/example.com.zone"
+source "$ROOT/benches/lib.sh"
 
 # geoline: the repository's zone and overlay as they are.
 mkdir -p "$WORK/geoline"
-cat > "$WORK/geoline/geoline.toml" <<EOF
-[dns]
-listen = ["127.0.0.1:5310"]
-${WORKERS:+udp_workers = $WORKERS}
-
-[[geoip]]
-path = "$DB"
-
-[[line]]
-name = "china"
-countries = ["CN"]
-
-[[zone]]
-file = "$ZONE"
-overlays = { china = "$ROOT/zones/example.com.china.zone" }
-EOF
+geoline_toml 5310 "$DB" "$ZONE" "$ROOT/zones/example.com.china.zone" \
+    ${WORKERS:+"udp_workers = $WORKERS"} > "$WORK/geoline/geoline.toml"
 
 # Knot DNS: the base zone as is; the geoip module answers the china line's RRsets. One
 # module instance per TTL, since the module gives all its records one TTL.
