@@ -143,7 +143,13 @@ fn hot_path(c: &mut Criterion) {
     g.bench_function("udp: prepared answer", |b| {
         b.iter(|| {
             for q in &queries {
-                black_box(state.answer_udp(black_box(q), SOURCE, &mut cache, &mut out));
+                black_box(state.answer(
+                    black_box(q),
+                    SOURCE,
+                    Transport::Udp,
+                    Some(&mut cache),
+                    &mut out,
+                ));
             }
         })
     });

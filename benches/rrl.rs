@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use geoline::config::{Config, RrlConfig};
 use geoline::internal::AnswerCache;
 use geoline::internal::DnsState;
-use geoline::internal::{ResponseKind, Rrl, Subject, now_secs};
+use geoline::internal::{ResponseKind, Rrl, Subject, Transport, now_secs};
 
 const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
 
@@ -96,7 +96,13 @@ fn answer_udp(c: &mut Criterion) {
             b.iter(|| {
                 n = n.wrapping_add(0x9e37);
                 let source = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (n & 0xffff)));
-                black_box(state.answer_udp(black_box(&q), source, &mut cache, &mut out))
+                black_box(state.answer(
+                    black_box(&q),
+                    source,
+                    Transport::Udp,
+                    Some(&mut cache),
+                    &mut out,
+                ))
             })
         });
     }

@@ -1,6 +1,7 @@
-//! Arbitrary bytes as a DNS query, through the entry points the listeners use: the UDP
-//! path (`DnsState::answer_udp`, prepared answers first) and `DnsState::decide` for UDP and
-//! TCP, against the repository's own zones/ and geoip/ (geoline.toml).
+//! Arbitrary bytes as a DNS query, through the one entry point the listeners use,
+//! `DnsState::answer`: over UDP with an answer cache (prepared answers first, as the UDP
+//! workers call it) and without one (the strict path alone), and over TCP, against the
+//! repository's own zones/ and geoip/ (geoline.toml).
 //!
 //! The first byte picks the client address (mainland, abroad, documentation, IPv6); the
 //! rest is the message. The oracle, for every response: it decodes with hickory-proto, its
@@ -51,36 +52,32 @@ fuzz_target!(|data: &[u8]| {
         .expect("address");
     let state = &*STATE;
 
-    let slow = state.decide(query, source, Transport::Udp).map(|d| {
-        let mut out = Vec::new();
-        let encoded = d.response.encode(d.size_limit, &mut out);
-        (out, encoded.truncated)
-    });
-    if let Some((bytes, _)) = &slow {
-        check(query, bytes, Some(udp_limit(query)));
+    let mut slow_bytes = Vec::new();
+    let slow = state.answer(query, source, Transport::Udp, None, &mut slow_bytes);
+    if slow.is_some() {
+        check(query, &slow_bytes, Some(udp_limit(query)));
     }
 
     // Twice on one cache: the first answer prepares the entry, the second is served from it.
     let mut cache = AnswerCache::new(8);
     for _ in 0..2 {
         let mut out = Vec::new();
-        let fast = state.answer_udp(query, source, &mut cache, &mut out);
+        let fast = state.answer(query, source, Transport::Udp, Some(&mut cache), &mut out);
         assert_eq!(
             fast.is_some(),
             slow.is_some(),
-            "answer_udp and decide disagree on answering at all"
+            "the cache and the strict path disagree on answering at all"
         );
-        if let (Some(outcome), Some((slow_bytes, slow_truncated))) = (fast, &slow) {
+        if let (Some(fast), Some(slow)) = (fast, slow) {
             check(query, &out, Some(udp_limit(query)));
-            assert_eq!(outcome.truncated, *slow_truncated, "TC differs");
-            same_answer(&out, slow_bytes);
+            assert_eq!(fast.truncated, slow.truncated, "TC differs");
+            same_answer(&out, &slow_bytes);
         }
     }
 
-    if let Some(d) = state.decide(query, source, Transport::Tcp) {
-        let mut out = Vec::new();
-        let encoded = d.response.encode(d.size_limit, &mut out);
-        assert!(!encoded.truncated, "a TCP response was truncated");
+    let mut out = Vec::new();
+    if let Some(outcome) = state.answer(query, source, Transport::Tcp, None, &mut out) {
+        assert!(!outcome.truncated, "a TCP response was truncated");
         check(query, &out, None);
     }
 });

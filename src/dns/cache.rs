@@ -361,12 +361,12 @@ mod tests {
         o
     }
 
+    /// The strict path's response: no cache to answer from.
     fn strict(state: &DnsState, bytes: &[u8], source: IpAddr) -> Vec<u8> {
-        let decided = state
-            .decide(bytes, source, Transport::Udp)
-            .expect("answered");
         let mut out = Vec::new();
-        decided.response.encode(decided.size_limit, &mut out);
+        state
+            .answer(bytes, source, Transport::Udp, None, &mut out)
+            .expect("answered");
         out
     }
 
@@ -410,7 +410,7 @@ mod tests {
                 for round in 0..2 {
                     let mut out = Vec::new();
                     let outcome = state
-                        .answer_udp(&bytes, SOURCE, &mut cache, &mut out)
+                        .answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out)
                         .expect("answered");
                     assert_eq!(out, expected, "{name}/{qtype} {opt:?} round {round}");
                     assert_eq!(outcome.zone.map(|(z, _)| z), Some(0));
@@ -425,15 +425,16 @@ mod tests {
         let state = state();
         let mut cache = AnswerCache::new(64);
         let mut out = Vec::new();
-        state.answer_udp(
+        state.answer(
             &query("www.example.com", 1, None),
             SOURCE,
-            &mut cache,
+            Transport::Udp,
+            Some(&mut cache),
             &mut out,
         );
         let filled = cache.len();
         let bytes = query("WwW.ExAmPlE.CoM", 1, None);
-        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        state.answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out);
         assert_eq!(cache.len(), filled);
         let got = Message::from_vec(&out).expect("decodes");
         let want = Message::from_vec(&strict(&state, &bytes, SOURCE)).expect("decodes");
@@ -448,7 +449,7 @@ mod tests {
         let mut cache = AnswerCache::new(64);
         let bytes = query("www.example.com", 1, None);
         let mut out = Vec::new();
-        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        state.answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out);
         assert!(out.ends_with(&[192, 0, 2, 10]));
         assert_eq!(cache.len(), 1);
 
@@ -468,7 +469,7 @@ mod tests {
         state
             .zones
             .store(Arc::new(ZoneSet::load(&[config], &lines()).expect("loads")));
-        state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+        state.answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out);
         assert!(out.ends_with(&[192, 0, 2, 99]), "{out:?}");
         assert_eq!(cache.len(), 1);
         std::fs::remove_dir_all(&dir).ok();
@@ -487,7 +488,7 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..100 {
             let bytes = query(&format!("n{i}.example.com"), 1, None);
-            state.answer_udp(&bytes, SOURCE, &mut cache, &mut out);
+            state.answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out);
             assert_eq!(out, strict(&state, &bytes, SOURCE));
         }
         assert!(cache.len() <= 4);
@@ -500,7 +501,7 @@ mod tests {
         let bytes = query("example.org", 1, None);
         let mut out = Vec::new();
         let outcome = state
-            .answer_udp(&bytes, SOURCE, &mut cache, &mut out)
+            .answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out)
             .expect("answered");
         assert_eq!(outcome.rcode, ResponseCode::Refused);
         assert_eq!(out, strict(&state, &bytes, SOURCE));

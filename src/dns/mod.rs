@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use hickory_proto::op::OpCode;
 
 use crate::config::RrlConfig;
 use crate::lines::{Classifier, ClassifierHandle};
@@ -33,6 +34,7 @@ use cache::AnswerCache;
 use decide::{Decided, Snapshot};
 use outcome::{Outcome, Transport};
 use rrl::Rrl;
+use wire::Header;
 
 /// What the listeners answer from: swapped whole on reload, read lock-free per query.
 pub struct DnsState {
@@ -75,35 +77,58 @@ impl DnsState {
         })
     }
 
-    /// Decides the response to one query against the current snapshots.
-    pub fn decide(&self, bytes: &[u8], source: IpAddr, transport: Transport) -> Option<Decided> {
-        self.with_snapshot(|snapshot| decide::decide(snapshot, bytes, source, transport))
+    /// A cache for one UDP worker, sized for the zones served now (a reload that grows
+    /// them keeps the size).
+    pub fn answer_cache(&self) -> AnswerCache {
+        AnswerCache::for_zones(&self.zones.load())
     }
 
-    /// Answers one UDP query into `out`: from `cache` when the query has the common shape
-    /// and a zone holds its name, else through the strict path, then through rate
-    /// limiting. `None` means stay silent. `out` holds the response when it returns `Some`.
-    pub fn answer_udp(
+    /// Answers one DNS message into `out`, whatever the transport: the one way every
+    /// message is answered. UDP workers pass their `cache`, which answers the common
+    /// query without deciding again; TCP passes none. UDP responses then go through rate
+    /// limiting, and every response sent is counted. `None` means send nothing; `out`
+    /// holds the response when it returns `Some`.
+    pub fn answer(
         &self,
-        bytes: &[u8],
-        source: IpAddr,
-        cache: &mut AnswerCache,
+        message: &[u8],
+        from: IpAddr,
+        via: Transport,
+        cache: Option<&mut AnswerCache>,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
-        self.with_snapshot(|snapshot| {
+        let outcome = self.with_snapshot(|snapshot| {
+            let opcode = Header::read(message).map(|h| OpCode::from_u8(h.opcode()));
+            let answered = match opcode {
+                Some(OpCode::Query) => cache.and_then(|c| c.answer(snapshot, message, from, out)),
+                // NOTIFY, UPDATE and zone transfers (over TCP only) get arms of their own
+                // here, behind a TSIG check; until then the strict path answers every other
+                // opcode NOTIMP.
+                _ => None,
+            };
+            // What no arm answered, errors included (FORMERR, NOTIMP or silence).
             let decided;
-            let answered = match cache.answer(snapshot, bytes, source, out) {
+            let answered = match answered {
                 Some(answered) => answered,
                 None => {
-                    decided = decide::decide(snapshot, bytes, source, Transport::Udp)?;
+                    decided = decide::decide(snapshot, message, from, via)?;
                     let encoded = decided.response.encode(decided.size_limit, out);
                     decided.answered(encoded)
                 }
             };
-            match &self.rrl {
-                Some(rrl) => rrl.limit(source, &answered, out),
-                None => Some(answered.outcome),
+            match (&self.rrl, via) {
+                (Some(rrl), Transport::Udp) => rrl.limit(from, &answered, out),
+                _ => Some(answered.outcome),
             }
-        })
+        })?;
+        self.metrics.record(&outcome, via);
+        Some(outcome)
+    }
+
+    /// The strict path alone, without cache, rate limiting or counting: the decided
+    /// response before encoding, which `benches/hot_path.rs` times apart. The listeners
+    /// go through [`DnsState::answer`].
+    #[doc(hidden)]
+    pub fn decide(&self, message: &[u8], from: IpAddr, via: Transport) -> Option<Decided> {
+        self.with_snapshot(|snapshot| decide::decide(snapshot, message, from, via))
     }
 }

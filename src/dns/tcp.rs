@@ -6,8 +6,9 @@
 //! closed at once), the 2-byte length framing, several queries per connection answered in
 //! order (pipelined queries are read from the buffer as they come), and closing a
 //! connection that is idle too long, takes too long to send a started message or to take
-//! a response (slowloris), or has asked its share of queries. Answers are decided by
-//! [`DnsState::decide`] exactly as UDP ones are; only the size limit differs. A message
+//! a response (slowloris), or has asked its share of queries. Each message is answered
+//! by [`DnsState::answer`], the door UDP goes through too, with no cache and no rate
+//! limiting; only the size limit differs. A message
 //! that does not parse gets FORMERR when it has a header to answer, else the connection
 //! is closed.
 //!
@@ -211,13 +212,10 @@ async fn serve(
             Ok(Ok(())) => {}
         }
         // Not even a header to answer: nothing to say on this connection.
-        let decided = shared.state.decide(&message, peer.ip(), Transport::Tcp)?;
-        let encoded = decided.response.encode(decided.size_limit, &mut body);
-        let len = u16::try_from(body.len()).ok()?;
         shared
             .state
-            .metrics
-            .record(&decided.answered(encoded).outcome, Transport::Tcp);
+            .answer(&message, peer.ip(), Transport::Tcp, None, &mut body)?;
+        let len = u16::try_from(body.len()).ok()?;
         frame.clear();
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&body);

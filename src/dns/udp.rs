@@ -11,7 +11,7 @@
 //! Deciding is CPU-only and fast, so a worker is a plain thread that blocks in the kernel
 //! and answers everything it received before receiving again: no task per datagram, no
 //! wake-ups between. The kernel spreads clients over the workers' sockets by address and
-//! port. Each worker keeps its own [`AnswerCache`], so workers share nothing but the
+//! port. Each worker keeps its own [`super::cache::AnswerCache`], so workers share nothing but the
 //! snapshots.
 //!
 //! Under steady load a worker would otherwise wake for every few datagrams: the kernel
@@ -33,7 +33,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::DnsState;
-use super::cache::AnswerCache;
 use super::outcome::Transport;
 use super::sys::{Batch, Wait};
 
@@ -80,8 +79,7 @@ pub(crate) fn spawn(
 
 fn serve(socket: &UdpSocket, state: &DnsState, shutdown: &CancellationToken, coalesce: Duration) {
     let mut batch = Batch::new();
-    // Sized once, for the zones at start; a reload that grows them keeps the size.
-    let mut cache = AnswerCache::for_zones(&state.zones.load());
+    let mut cache = state.answer_cache();
     let mut wait = Wait::ForOne;
     while !shutdown.is_cancelled() {
         let received = match batch.recv(socket.as_fd(), wait) {
@@ -110,8 +108,14 @@ fn serve(socket: &UdpSocket, state: &DnsState, shutdown: &CancellationToken, coa
             if peer.port() == 0 || slot.truncated {
                 continue;
             }
-            if let Some(outcome) = state.answer_udp(slot.bytes, peer.ip(), &mut cache, slot.reply) {
-                state.metrics.record(&outcome, Transport::Udp);
+            let answered = state.answer(
+                slot.bytes,
+                peer.ip(),
+                Transport::Udp,
+                Some(&mut cache),
+                slot.reply,
+            );
+            if answered.is_some() {
                 slot.send_reply();
             }
         }
