@@ -24,20 +24,6 @@ const JS_OUT: &str = r#"var u="https:\/\/example.cn\/x";fetch("https%3A%2F%2Fapi
 const JSON_IN: &str = r#"{"url":"https://example.com/a","cdn":"https://static.example.com","other":"example.com.au","esc":"https:\/\/www.example.com\/","email":"ops@example.com","n":1}"#;
 const JSON_OUT: &str = r#"{"url":"https://example.cn/a","cdn":"https://static.example.cn","other":"example.com.au","esc":"https:\/\/www.example.cn\/","email":"ops@example.cn","n":1}"#;
 
-/// An origin serving `body` with `content_type` (and any extra headers) for every request.
-async fn serving(
-    content_type: &'static str,
-    extra: &'static [(&'static str, &'static str)],
-    body: &'static str,
-) -> std::net::SocketAddr {
-    origin(move |_req| async move {
-        let mut headers = vec![("content-type", content_type)];
-        headers.extend_from_slice(extra);
-        response(200, &headers, full(body))
-    })
-    .await
-}
-
 #[tokio::test]
 async fn request_headers_reach_the_origin_rewritten() {
     // The origin echoes the headers it got, as a type the proxy must not rewrite.
@@ -202,18 +188,12 @@ async fn a_body_sent_one_byte_per_chunk_is_rewritten_whole() {
 
 #[tokio::test]
 async fn gzip_upstream_for_clients_accepting_gzip_or_nothing() {
-    let compressed: &'static [u8] = encode("gzip", HTML_IN.as_bytes()).await.leak();
-    let up = origin(move |_req| async move {
-        response(
-            200,
-            &[
-                ("content-type", "text/html"),
-                ("content-encoding", "gzip"),
-                ("etag", "\"g1\""),
-            ],
-            full(Bytes::from_static(compressed)),
-        )
-    })
+    let compressed = encode("gzip", HTML_IN.as_bytes()).await;
+    let up = serving(
+        "text/html",
+        &[("content-encoding", "gzip"), ("etag", "\"g1\"")],
+        compressed,
+    )
     .await;
     let proxy = start(builder(up).build().expect("proxy")).await;
 
@@ -255,17 +235,12 @@ async fn gzip_upstream_for_clients_accepting_gzip_or_nothing() {
 
 #[tokio::test]
 async fn brotli_upstream_for_clients_accepting_br_gzip_or_nothing() {
-    let compressed: &'static [u8] = encode("br", JSON_IN.as_bytes()).await.leak();
-    let up = origin(move |_req| async move {
-        response(
-            200,
-            &[
-                ("content-type", "application/json"),
-                ("content-encoding", "br"),
-            ],
-            full(Bytes::from_static(compressed)),
-        )
-    })
+    let compressed = encode("br", JSON_IN.as_bytes()).await;
+    let up = serving(
+        "application/json",
+        &[("content-encoding", "br")],
+        compressed,
+    )
     .await;
     let proxy = start(builder(up).build().expect("proxy")).await;
 
@@ -299,17 +274,7 @@ async fn binary_bodies_pass_byte_identical() {
         }
     }
     let data: &'static [u8] = data.leak();
-    let up = origin(move |_req| async move {
-        response(
-            200,
-            &[
-                ("content-type", "application/octet-stream"),
-                ("etag", "\"bin\""),
-            ],
-            full(Bytes::from_static(data)),
-        )
-    })
-    .await;
+    let up = serving("application/octet-stream", &[("etag", "\"bin\"")], data).await;
     let proxy = start(builder(up).build().expect("proxy")).await;
     let (status, h, body) = read(get(proxy, "example.cn", "/f.bin", &[]).await).await;
     assert_eq!(status, StatusCode::OK);
@@ -422,14 +387,7 @@ async fn bomb() -> &'static [u8] {
 #[tokio::test]
 async fn compression_bomb_is_refused_before_headers() {
     let bomb = bomb().await;
-    let up = origin(move |_req| async move {
-        response(
-            200,
-            &[("content-type", "text/html"), ("content-encoding", "gzip")],
-            full(Bytes::from_static(bomb)),
-        )
-    })
-    .await;
+    let up = serving("text/html", &[("content-encoding", "gzip")], bomb).await;
     // Smaller than the first decoded piece: caught before the status line is sent.
     let proxy = start(
         builder(up)
@@ -450,14 +408,7 @@ async fn compression_bomb_is_refused_before_headers() {
 #[tokio::test]
 async fn compression_bomb_is_cut_off_mid_body() {
     let bomb = bomb().await;
-    let up = origin(move |_req| async move {
-        response(
-            200,
-            &[("content-type", "text/html"), ("content-encoding", "gzip")],
-            full(Bytes::from_static(bomb)),
-        )
-    })
-    .await;
+    let up = serving("text/html", &[("content-encoding", "gzip")], bomb).await;
     let limit = 1 << 20;
     let proxy = start(
         builder(up)
@@ -658,13 +609,11 @@ async fn deflate_and_zstd_upstreams_round_trip() {
 
 #[tokio::test]
 async fn a_corrupt_compressed_body_gives_502() {
-    let up = origin(|_req| async move {
-        response(
-            200,
-            &[("content-type", "text/html"), ("content-encoding", "gzip")],
-            full("this is not gzip at all"),
-        )
-    })
+    let up = serving(
+        "text/html",
+        &[("content-encoding", "gzip")],
+        "this is not gzip at all",
+    )
     .await;
     let proxy = start(builder(up).build().expect("proxy")).await;
     let (status, _, body) =

@@ -6,21 +6,16 @@ mod common;
 use std::net::SocketAddr;
 
 use common::http::{self, send_raw};
-use common::origin::{full, response};
+use common::origin::serving;
 use common::{TempDir, TestServer, site};
 
 /// An origin that names itself in a header and in an HTML body.
 async fn origin() -> SocketAddr {
-    common::origin::origin(|_req| async {
-        response(
-            200,
-            &[
-                ("content-type", "text/html; charset=utf-8"),
-                ("location", "https://www.example.com/next"),
-            ],
-            full("<a href=\"https://www.example.com/x\">x</a> notexample.com example.com.au"),
-        )
-    })
+    serving(
+        "text/html; charset=utf-8",
+        &[("location", "https://www.example.com/next")],
+        "<a href=\"https://www.example.com/x\">x</a> notexample.com example.com.au",
+    )
     .await
 }
 

@@ -162,3 +162,22 @@ impl RecordingOrigin {
         self.seen().into_iter().map(|s| s.target).collect()
     }
 }
+
+/// An origin answering every request `200` with `content_type`, then the `extra` headers,
+/// and `body`.
+pub async fn serving(
+    content_type: &'static str,
+    extra: &'static [(&'static str, &'static str)],
+    body: impl Into<Bytes>,
+) -> SocketAddr {
+    let body = body.into();
+    origin(move |_req| {
+        let body = body.clone();
+        async move {
+            let mut headers = vec![("content-type", content_type)];
+            headers.extend_from_slice(extra);
+            response(200, &headers, full(body))
+        }
+    })
+    .await
+}
