@@ -2,7 +2,7 @@
 //!
 //! This module owns the HTTP side of operating geoline: the routes, the optional bearer
 //! token, the Prometheus families for databases and zones, and the JSON shape of the
-//! status. It reads the counters ([`crate::metrics`]) and the reload status
+//! status. It reads the counters (each subsystem renders its own series) and the reload status
 //! ([`crate::reload`]); it does not count queries or reload anything itself.
 //!
 //! It listens on 127.0.0.1 unless told otherwise: it can trigger reloads and shows the
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Exposition;
+use crate::exposition::Exposition;
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
 use crate::util::time::{format_date, format_rfc3339, unix_secs};
 
@@ -223,16 +223,12 @@ pub(crate) fn render_metrics(reloader: &Reloader) -> String {
             .get(i)
             .map_or_else(|| format!("zone{i}"), |z| z.origin().to_string())
     };
-    state.metrics.expose(&mut out, zone_name, |i| {
+    crate::dns::render_metrics(Some(state), &mut out, zone_name, |i| {
         lines
             .ids()
             .nth(i)
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
-    match &state.rrl {
-        Some(rrl) => rrl.metrics().expose(&mut out),
-        None => crate::metrics::RrlMetrics::default().expose(&mut out),
-    }
 
     let db_label = |s: &SourceStatus| s.path.display().to_string();
     out.family(

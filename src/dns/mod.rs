@@ -11,6 +11,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod decide;
+pub(crate) mod metrics;
 pub(crate) mod outcome;
 pub(crate) mod rrl;
 // The crate's only `unsafe` code, each block with its SAFETY note.
@@ -27,13 +28,14 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::OpCode;
 
 use crate::config::RrlConfig;
+use crate::exposition::Exposition;
 use crate::lines::{Classifier, ClassifierHandle};
-use crate::metrics::QueryMetrics;
 use crate::zone::ZoneSet;
 use cache::AnswerCache;
 use decide::{Decided, Snapshot};
+use metrics::DnsMetrics;
 use outcome::{Outcome, Transport};
-use rrl::Rrl;
+use rrl::{Rrl, RrlMetrics};
 use wire::Header;
 
 /// What the listeners answer from: swapped whole on reload, read lock-free per query.
@@ -42,7 +44,7 @@ pub struct DnsState {
     pub classifier: Arc<ClassifierHandle>,
     pub max_udp_payload: u16,
     /// Bumped by the listeners for every response they send.
-    pub metrics: Arc<QueryMetrics>,
+    pub metrics: Arc<DnsMetrics>,
     /// Response rate limiting of UDP answers, when configured.
     pub rrl: Option<Rrl>,
 }
@@ -56,7 +58,7 @@ impl DnsState {
         max_udp_payload: u16,
         rrl: Option<&RrlConfig>,
     ) -> DnsState {
-        let metrics = QueryMetrics::new(zones.zones().len(), classifier.lines().len());
+        let metrics = DnsMetrics::new(zones.zones().len(), classifier.lines().len());
         DnsState {
             zones: ArcSwap::from_pointee(zones),
             classifier: Arc::new(ClassifierHandle::new(classifier)),
@@ -130,5 +132,25 @@ impl DnsState {
     #[doc(hidden)]
     pub fn decide(&self, message: &[u8], from: IpAddr, via: Transport) -> Option<Decided> {
         self.with_snapshot(|snapshot| decide::decide(snapshot, message, from, via))
+    }
+}
+
+/// Writes every DNS series into `out`: responses and TCP connections ([`DnsMetrics`]), then
+/// what rate limiting held back, every series zeros included, so that a dashboard sees the
+/// families whether or not limiting is on. `zone_name(i)` names zone `i`, `line_name(i)`
+/// line `i`.
+pub(crate) fn render_metrics(
+    dns: Option<&DnsState>,
+    out: &mut Exposition,
+    zone_name: impl Fn(usize) -> String,
+    line_name: impl Fn(usize) -> String,
+) {
+    match dns {
+        Some(dns) => dns.metrics.render(out, zone_name, line_name),
+        None => DnsMetrics::new(0, 0).render(out, zone_name, line_name),
+    }
+    match dns.and_then(|dns| dns.rrl.as_ref()) {
+        Some(rrl) => rrl.metrics().render(out),
+        None => RrlMetrics::default().render(out),
     }
 }

@@ -31,7 +31,7 @@ use super::sys::now_secs;
 use super::wire::response::slip;
 use super::wire::{MAX_NAME, write_name_lower};
 use crate::config::RrlConfig;
-use crate::metrics::RrlMetrics;
+use crate::exposition::Exposition;
 
 /// What to do with a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +250,55 @@ impl Hash {
 
     fn finish(&self) -> u64 {
         self.0.wrapping_mul(Self::K)
+    }
+}
+
+/// What rate limiting held back, by response kind: dropped and slipped (sent truncated).
+/// Responses it let through are counted as sent ([`super::metrics::DnsMetrics`]).
+#[derive(Default)]
+pub struct RrlMetrics {
+    limited: [[AtomicU64; 2]; ResponseKind::ALL.len()],
+}
+
+impl RrlMetrics {
+    fn action_index(action: Action) -> Option<usize> {
+        match action {
+            Action::Send => None,
+            Action::Drop => Some(0),
+            Action::Slip => Some(1),
+        }
+    }
+
+    pub fn record(&self, kind: ResponseKind, action: Action) {
+        if let Some(a) = Self::action_index(action) {
+            self.limited[kind.index()][a].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many responses of `kind` were dropped or slipped.
+    pub fn count(&self, kind: ResponseKind, action: Action) -> u64 {
+        Self::action_index(action)
+            .map_or(0, |a| self.limited[kind.index()][a].load(Ordering::Relaxed))
+    }
+
+    /// Writes `geoline_dns_rrl_responses_total`, every series, zeros included, so that a
+    /// dashboard sees the family whether or not limiting is on.
+    pub fn render(&self, out: &mut Exposition) {
+        const NAME: &str = "geoline_dns_rrl_responses_total";
+        out.family(
+            NAME,
+            "counter",
+            "UDP responses held back by response rate limiting, by response kind and action (dropped, or slipped: sent truncated).",
+        );
+        for kind in ResponseKind::ALL {
+            for (action, label) in [(Action::Drop, "dropped"), (Action::Slip, "slipped")] {
+                out.sample(
+                    NAME,
+                    &[("kind", kind.label()), ("action", label)],
+                    self.count(kind, action) as f64,
+                );
+            }
+        }
     }
 }
 

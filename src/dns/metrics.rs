@@ -1,22 +1,22 @@
-//! Query counters for the DNS listeners, and the Prometheus text format they are read in.
-//!
-//! This module owns [`QueryMetrics`], the counters a listener bumps for every response it
-//! sends, and [`Exposition`], a writer for the Prometheus text exposition format (0.0.4)
-//! that the admin listener uses for these and for its own gauges.
+//! The DNS server's counters: every response sent (by zone, line, query type and rcode,
+//! by transport, truncated, with Client Subnet) and the TCP listener's connections, and
+//! their series in the Prometheus text format ([`DnsMetrics::render`]).
 //!
 //! Counting must cost the hot path next to nothing: every counter exists from the start in
 //! one flat array of atomics indexed by (zone, line, query type, rcode), so recording a
-//! query is an index computation and one relaxed `fetch_add` — no lock, no map, no
-//! allocation. It does not know where zones or databases come from, or serve HTTP.
+//! response is an index computation and one relaxed `fetch_add` — no lock, no map, no
+//! allocation. [`super::DnsState::answer`] records every response it gives; the TCP listener
+//! counts its connections. Rate limiting counts what it holds back itself
+//! ([`super::rrl::RrlMetrics`]). This module does not know where zones or databases come
+//! from, or serve HTTP.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::dns::outcome::{Outcome, ResponseKind, Transport};
-use crate::dns::rrl::Action;
+use super::outcome::{Outcome, Transport};
+use crate::exposition::Exposition;
 
 /// The query types counted on their own; every other type is counted as `other`.
 const QTYPES: [RecordType; 15] = [
@@ -96,7 +96,7 @@ const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 /// changes how many zones there are or their order), and one more slot stands for
 /// "no zone" (REFUSED, malformed queries). Lines are [`crate::lines::LineId`]s, with one
 /// more slot for "no line".
-pub struct QueryMetrics {
+pub struct DnsMetrics {
     zones: usize,
     lines: usize,
     by_answer: Box<[AtomicU64]>,
@@ -107,11 +107,11 @@ pub struct QueryMetrics {
     pub tcp: TcpMetrics,
 }
 
-impl QueryMetrics {
+impl DnsMetrics {
     /// Counters for `zones` zones and `lines` lines (`default` included).
-    pub fn new(zones: usize, lines: usize) -> QueryMetrics {
+    pub fn new(zones: usize, lines: usize) -> DnsMetrics {
         let len = (zones + 1) * (lines + 1) * QTYPE_BUCKETS * RCODE_BUCKETS;
-        QueryMetrics {
+        DnsMetrics {
             zones,
             lines,
             by_answer: (0..len).map(|_| AtomicU64::new(0)).collect(),
@@ -126,8 +126,8 @@ impl QueryMetrics {
         ((zone * (self.lines + 1) + line) * QTYPE_BUCKETS + qtype) * RCODE_BUCKETS + rcode
     }
 
-    /// Counts one response sent: what [`crate::dns::respond::respond`] decided, and whether
-    /// encoding it had to truncate.
+    /// Counts one response sent: what was answered, over which transport, and whether it
+    /// was truncated.
     pub fn record(&self, outcome: &Outcome, transport: Transport) {
         let (zone, line) = match outcome.zone {
             Some((z, l)) if z < self.zones && l.index() < self.lines => (z, l.index()),
@@ -148,8 +148,9 @@ impl QueryMetrics {
         }
     }
 
-    /// Writes the query families. `zone_name(i)` names zone `i`, `line_name(i)` line `i`.
-    pub fn expose(
+    /// Writes the response and TCP families. `zone_name(i)` names zone `i`, `line_name(i)`
+    /// line `i`.
+    pub fn render(
         &self,
         out: &mut Exposition,
         zone_name: impl Fn(usize) -> String,
@@ -228,7 +229,7 @@ impl QueryMetrics {
             &[],
             self.with_client_subnet.load(Ordering::Relaxed) as f64,
         );
-        self.tcp.expose(out);
+        self.tcp.render(out);
     }
 }
 
@@ -289,7 +290,7 @@ impl TcpMetrics {
         self.closed[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn expose(&self, out: &mut Exposition) {
+    fn render(&self, out: &mut Exposition) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
         out.family(
             "geoline_dns_tcp_connections_open",
@@ -334,107 +335,6 @@ impl TcpMetrics {
     }
 }
 
-/// What response rate limiting ([`crate::dns::rrl`]) held back, by response kind: dropped
-/// and slipped (sent truncated). Responses it let through are counted as sent, above.
-#[derive(Default)]
-pub struct RrlMetrics {
-    limited: [[AtomicU64; 2]; ResponseKind::ALL.len()],
-}
-
-impl RrlMetrics {
-    fn action_index(action: Action) -> Option<usize> {
-        match action {
-            Action::Send => None,
-            Action::Drop => Some(0),
-            Action::Slip => Some(1),
-        }
-    }
-
-    pub fn record(&self, kind: ResponseKind, action: Action) {
-        if let Some(a) = Self::action_index(action) {
-            self.limited[kind.index()][a].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// How many responses of `kind` were dropped or slipped.
-    pub fn count(&self, kind: ResponseKind, action: Action) -> u64 {
-        Self::action_index(action)
-            .map_or(0, |a| self.limited[kind.index()][a].load(Ordering::Relaxed))
-    }
-
-    /// Writes `geoline_dns_rrl_responses_total`, every series, zeros included, so that a
-    /// dashboard sees the family whether or not limiting is on.
-    pub fn expose(&self, out: &mut Exposition) {
-        const NAME: &str = "geoline_dns_rrl_responses_total";
-        out.family(
-            NAME,
-            "counter",
-            "UDP responses held back by response rate limiting, by response kind and action (dropped, or slipped: sent truncated).",
-        );
-        for kind in ResponseKind::ALL {
-            for (action, label) in [(Action::Drop, "dropped"), (Action::Slip, "slipped")] {
-                out.sample(
-                    NAME,
-                    &[("kind", kind.label()), ("action", label)],
-                    self.count(kind, action) as f64,
-                );
-            }
-        }
-    }
-}
-
-/// A Prometheus text exposition (format 0.0.4) being written.
-#[derive(Default)]
-pub struct Exposition {
-    text: String,
-}
-
-impl Exposition {
-    pub fn new() -> Exposition {
-        Exposition::default()
-    }
-
-    /// Starts a metric family: its `# HELP` and `# TYPE` lines.
-    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
-    }
-
-    /// One sample of the family last started.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                let _ = write!(self.text, "{k}=\"");
-                for c in v.chars() {
-                    match c {
-                        '\\' => self.text.push_str("\\\\"),
-                        '"' => self.text.push_str("\\\""),
-                        '\n' => self.text.push_str("\\n"),
-                        c => self.text.push(c),
-                    }
-                }
-                self.text.push('"');
-            }
-            self.text.push('}');
-        }
-        if value.fract() == 0.0 && value.abs() < 1e15 {
-            let _ = writeln!(self.text, " {}", value as i64);
-        } else {
-            let _ = writeln!(self.text, " {value}");
-        }
-    }
-
-    pub fn finish(self) -> String {
-        self.text
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,17 +351,5 @@ mod tests {
         assert_eq!(rcode_label(rcode_bucket(ResponseCode::Refused)), "REFUSED");
         assert_eq!(rcode_label(rcode_bucket(ResponseCode::BADVERS)), "BADVERS");
         assert_eq!(rcode_label(rcode_bucket(ResponseCode::YXDomain)), "other");
-    }
-
-    #[test]
-    fn exposition_escapes_label_values() {
-        let mut e = Exposition::new();
-        e.family("x_total", "counter", "An example.");
-        e.sample("x_total", &[("a", "q\"u\\o\nte")], 3.0);
-        e.sample("x_total", &[], 0.5);
-        assert_eq!(
-            e.finish(),
-            "# HELP x_total An example.\n# TYPE x_total counter\nx_total{a=\"q\\\"u\\\\o\\nte\"} 3\nx_total 0.5\n"
-        );
     }
 }
