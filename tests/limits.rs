@@ -92,6 +92,32 @@ fn rrl_series(kind: &str, action: &str) -> String {
     format!("geoline_dns_rrl_responses_total{{kind=\"{kind}\",action=\"{action}\"}}")
 }
 
+/// A random-subdomain flood: `A` queries for `rnd0x.<under>` to `rnd9x.<under>`, numbered
+/// from `first_id`, each passed through `shape`.
+fn random_subdomains(under: &str, first_id: u16, shape: fn(Query) -> Query) -> Vec<Query> {
+    (0..10u16)
+        .map(|i| {
+            let mut q = shape(Query::new(&format!("rnd{i}x.{under}"), A));
+            q.id = first_id + i;
+            q
+        })
+        .collect()
+}
+
+/// Starts the server from `config` and sends `queries` at once, within one second of
+/// the rate limiter's clock, from one socket; returns the server and the replies by query.
+async fn flood(
+    dir: &TempDir,
+    config: Config,
+    queries: &[Query],
+) -> (TestServer, Vec<Option<Reply>>) {
+    let s = start(dir, config).await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    second_starts().await;
+    let replies = burst(&client, s.udp4, queries).await;
+    (s, replies)
+}
+
 fn assert_full_answer(r: &Reply, address: &str) {
     assert!(!r.tc() && r.aa(), "a full answer");
     assert_eq!(r.answers().len(), 1);
@@ -167,22 +193,10 @@ async fn rrl_answers_then_drops_and_slips_per_network_udp_only() {
 #[tokio::test]
 async fn rrl_random_subdomain_flood_shares_the_zone_bucket() {
     let dir = TempDir::new("limits-rrl-nx");
-    let s = start(
-        &dir,
-        config().table("[dns.rrl]", &["responses_per_second = 4", "slip = 0"]),
-    )
-    .await;
+    let rrl = config().table("[dns.rrl]", &["responses_per_second = 4", "slip = 0"]);
+    let queries = random_subdomains("example.com", 2000, |q| q.edns());
+    let (s, replies) = flood(&dir, rrl, &queries).await;
     let admin = s.admin.expect("admin");
-    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let queries: Vec<Query> = (0..10u16)
-        .map(|i| {
-            let mut q = Query::new(&format!("rnd{i}x.example.com"), A).edns();
-            q.id = 2000 + i;
-            q
-        })
-        .collect();
-    second_starts().await;
-    let replies = burst(&client, s.udp4, &queries).await;
     for r in &replies[..4] {
         assert_eq!(r.as_ref().expect("answered").rcode(), 3, "NXDOMAIN");
     }
@@ -197,22 +211,10 @@ async fn rrl_random_subdomain_flood_shares_the_zone_bucket() {
 #[tokio::test]
 async fn rrl_answers_from_one_wildcard_share_a_bucket() {
     let dir = TempDir::new("limits-rrl-wild");
-    let s = start(
-        &dir,
-        config().table("[dns.rrl]", &["responses_per_second = 4", "slip = 0"]),
-    )
-    .await;
+    let rrl = config().table("[dns.rrl]", &["responses_per_second = 4", "slip = 0"]);
+    let queries = random_subdomains("apps.example.com", 3000, |q| q);
+    let (s, replies) = flood(&dir, rrl, &queries).await;
     let admin = s.admin.expect("admin");
-    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let queries: Vec<Query> = (0..10u16)
-        .map(|i| {
-            let mut q = Query::new(&format!("rnd{i}x.apps.example.com"), A);
-            q.id = 3000 + i;
-            q
-        })
-        .collect();
-    second_starts().await;
-    let replies = burst(&client, s.udp4, &queries).await;
     for r in &replies[..4] {
         assert_full_answer(r.as_ref().expect("answered"), "192.0.2.20");
     }

@@ -14,22 +14,14 @@ use http_body_util::BodyExt;
 const TOTAL: usize = 100 << 20;
 const PIECE: usize = 64 << 10;
 
-fn peak_rss_kib() -> u64 {
+/// A line of /proc/self/status in kB: `VmHWM` (the peak resident size) or `VmRSS`.
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM line")
-}
-
-fn current_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
+        .unwrap_or_else(|| panic!("{field} line"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +67,7 @@ async fn hundred_megabytes_stream_with_bounded_memory() {
 
     // Reset the peak to what is resident now (Linux: "5" > clear_refs).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let before = current_rss_kib();
+    let before = status_kib("VmRSS");
 
     let resp = get(proxy, "example.cn", "/big.txt", &[]).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -95,7 +87,7 @@ async fn hundred_megabytes_stream_with_bounded_memory() {
         let keep = carry.len().min(18);
         carry.drain(..carry.len() - keep);
     }
-    let growth = peak_rss_kib().saturating_sub(before);
+    let growth = status_kib("VmHWM").saturating_sub(before);
     eprintln!("peak RSS growth while streaming 100 MiB: {growth} KiB");
 
     // The URLs inside pieces, plus the one split across each boundary between two pieces,
