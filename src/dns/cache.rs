@@ -33,7 +33,7 @@ use hickory_proto::rr::RecordType;
 use super::decide::{Snapshot, size_limit, zone_response};
 use super::outcome::{Answered, CountedName, Outcome, ResponseKind, Transport};
 use super::wire::query::{Query, QuickQuery};
-use super::wire::response::{EdnsReply, opt_len, write_header, write_opt};
+use super::wire::response::{EdnsReply, Fit, opt_len, write_header, write_opt};
 use super::wire::{HEADER_LEN, MAX_NAME, ecs, write_name_lower};
 use crate::lines::{Classifier, LineId};
 use crate::zone::ZoneSet;
@@ -126,13 +126,19 @@ impl Prepared {
         );
         let fixed = HEADER_LEN + query.question.len() + edns.as_ref().map_or(0, opt_len);
         let all = self.sections();
-        let (sections, counts, truncated) = if fixed + all.len() <= limit {
-            (all, self.counts, false)
-        } else if fixed + self.additional_start <= limit && self.additional_is_optional {
-            let [an, ns, _] = self.counts;
-            (&all[..self.additional_start], [an, ns, 0], false)
-        } else {
-            (&[][..], [0; 3], true)
+        let fits = Fit::of(
+            fixed + self.additional_start,
+            Some(fixed + all.len()),
+            self.additional_is_optional,
+            limit,
+        );
+        let (sections, counts, truncated) = match fits {
+            Fit::Whole => (all, self.counts, false),
+            Fit::WithoutAdditional => {
+                let [an, ns, _] = self.counts;
+                (&all[..self.additional_start], [an, ns, 0], false)
+            }
+            Fit::Truncated => (&[][..], [0; 3], true),
         };
         out.clear();
         out.extend_from_slice(&[0; HEADER_LEN]);

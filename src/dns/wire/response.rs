@@ -71,6 +71,39 @@ pub struct Response {
     pub edns: Option<EdnsReply>,
 }
 
+/// How much of a response fits in the requester's size: the one truncation rule for
+/// [`Response::encode`] and the answer cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    Whole,
+    /// Only optional additional records are left out, without TC (RFC 2181 9).
+    WithoutAdditional,
+    /// The question and OPT only, with TC.
+    Truncated,
+}
+
+impl Fit {
+    /// `without_additional` and `whole` are the encoded lengths (header, question and OPT
+    /// included) without the additional section and with it; `whole` is `None` when the
+    /// additional section cannot be written.
+    #[inline]
+    pub(crate) fn of(
+        without_additional: usize,
+        whole: Option<usize>,
+        additional_is_optional: bool,
+        limit: usize,
+    ) -> Fit {
+        if without_additional > limit {
+            return Fit::Truncated;
+        }
+        match whole {
+            Some(whole) if whole <= limit => Fit::Whole,
+            _ if additional_is_optional => Fit::WithoutAdditional,
+            _ => Fit::Truncated,
+        }
+    }
+}
+
 /// What encoding did, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoded {
@@ -131,23 +164,28 @@ impl Response {
             let after_question = enc.offset();
             let emitted = emit_records(&mut enc, &self.answers)
                 .and_then(|a| emit_records(&mut enc, &self.authority).map(|n| (a, n)));
-            match emitted {
-                Some((a, n)) if enc.offset() + opt_len <= limit => {
-                    counts[ANSWER] = a;
-                    counts[AUTHORITY] = n;
-                    let before_additional = enc.offset();
-                    match emit_records(&mut enc, &self.additional) {
-                        Some(ar) if enc.offset() + opt_len <= limit => counts[ADDITIONAL] = ar,
-                        _ if self.additional_is_optional => {
-                            enc.set_offset(before_additional);
-                        }
-                        _ => {
-                            truncated = true;
-                            counts[ANSWER] = 0;
-                            counts[AUTHORITY] = 0;
-                            enc.set_offset(after_question);
-                        }
-                    }
+            let before_additional = enc.offset();
+            let additional = emitted.and_then(|_| emit_records(&mut enc, &self.additional));
+            let fits = match emitted {
+                Some(_) => Fit::of(
+                    before_additional + opt_len,
+                    additional.map(|_| enc.offset() + opt_len),
+                    self.additional_is_optional,
+                    limit,
+                ),
+                // A record that cannot be written counts as one that does not fit.
+                None => Fit::Truncated,
+            };
+            match (fits, emitted) {
+                (Fit::Whole, Some((an, ns))) => {
+                    counts[ANSWER] = an;
+                    counts[AUTHORITY] = ns;
+                    counts[ADDITIONAL] = additional.unwrap_or(0);
+                }
+                (Fit::WithoutAdditional, Some((an, ns))) => {
+                    counts[ANSWER] = an;
+                    counts[AUTHORITY] = ns;
+                    enc.set_offset(before_additional);
                 }
                 _ => {
                     truncated = true;
@@ -432,6 +470,15 @@ mod tests {
         assert_eq!((m.answers.len(), m.additionals.len()), (1, 0));
         r.additional_is_optional = false;
         assert_eq!(r.encode(512, &mut out), Encoded { truncated: true });
+    }
+
+    #[test]
+    fn optional_additional_records_go_first_then_everything() {
+        assert_eq!(Fit::of(100, Some(200), true, 512), Fit::Whole);
+        assert_eq!(Fit::of(100, Some(600), true, 512), Fit::WithoutAdditional);
+        assert_eq!(Fit::of(100, None, true, 512), Fit::WithoutAdditional);
+        assert_eq!(Fit::of(100, Some(600), false, 512), Fit::Truncated);
+        assert_eq!(Fit::of(600, Some(700), true, 512), Fit::Truncated);
     }
 
     #[test]
