@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use geoline::config::{Config, GeoIpLayoutChoice};
+use geoline::config::Config;
 use geoline::internal::Classifier;
 use geoline::internal::GeoDb;
 use geoline::internal::{Target, Trigger};
@@ -139,7 +139,8 @@ fn reload_cost(name: &str, path: &Path, rules: &str) {
     let db = GeoDb::open_with(&g.path, g.layout, &g.fields).expect("opens");
     let networks = db.network_count();
     // What serves while the reload runs: the reload's memory comes on top of it.
-    let serving = Classifier::from_config(&config, vec![Arc::new(db)]).expect("compiles");
+    let serving = Classifier::from_config(config.line_set(), &config.lines, vec![Arc::new(db)])
+        .expect("compiles");
     let held = IN_USE.load(Ordering::Relaxed).saturating_sub(base);
     let mut times = Vec::new();
     let mut peaks = Vec::new();
@@ -352,6 +353,6 @@ fn write_city(path: &Path) {
     let bytes = writer.to_bytes().expect("database");
     std::fs::write(path, bytes).expect("write the synthetic database");
     // The walk decodes one record per network: check it opens as geoline would.
-    let db = GeoDb::open(path, GeoIpLayoutChoice::Auto).expect("synthetic database opens");
+    let db = GeoDb::open(path, None).expect("synthetic database opens");
     let _ = db.lookup(IpAddr::V4(Ipv4Addr::new(1, 0, 0, 1)));
 }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use geoline::config::GeoIpLayoutChoice;
 use geoline::internal::GeoDb;
 use mmdb_writer::{IpVersion, Value, Writer};
 
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
 }
 
 fn convert(input: &Path, output: &Path) -> Result<usize, Box<dyn std::error::Error>> {
-    let db = GeoDb::open(input, GeoIpLayoutChoice::Auto)?;
+    let db = GeoDb::open(input, None)?;
     let epoch = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(db.build_epoch());
     let mut writer = Writer::builder("GeoIP2-Country")
         .ip_version(IpVersion::V6)

@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+pub(crate) mod config;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -40,7 +40,7 @@ pub mod internal {
     pub use crate::dns::wire::ecs::scope_of_address as ecs_scope_of_address;
     pub use crate::dns::wire::query::{Query, QuickQuery};
     pub use crate::geoip::{Field, GeoDb, GeoIpError};
-    pub use crate::lines::{Classifier, Decision, Explanation, LineId};
+    pub use crate::lines::{Classifier, Decision, Explanation, LineId, LineSet};
     pub use crate::redirect::{access_log, check as check_redirect, proxy_protocol};
     pub use crate::reload::{Target, Trigger};
     pub use crate::util::time::format_date;

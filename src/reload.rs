@@ -9,6 +9,8 @@
 //! It does not decide when to reload: the file watcher ([`crate::watch`]), SIGHUP
 //! ([`crate::server`]) and `POST /reload` ([`crate::admin`]) call in.
 
+pub(crate) mod config;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};

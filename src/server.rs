@@ -86,7 +86,7 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
         .iter()
         .map(|g| GeoDb::open_with(&g.path, g.layout, &g.fields).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let classifier = Classifier::from_config(config, databases)?;
+    let classifier = Classifier::from_config(config.line_set(), &config.lines, databases)?;
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
     let proxy = config.proxy.as_ref().map(ProxyConfig::build).transpose()?;
     Ok(Loaded {
@@ -122,7 +122,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let state = Arc::new(DnsState::new(
         loaded.zones,
         loaded.classifier,
-        dns.map_or(1232, |d| d.max_udp_payload),
+        dns.map_or(DnsConfig::DEFAULT_PAYLOAD, |d| d.max_udp_payload),
         dns.and_then(|d| d.rrl.as_ref()),
     ));
     let reloader = Arc::new(Reloader::new(config.clone(), state.clone()));

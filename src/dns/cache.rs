@@ -313,11 +313,11 @@ mod tests {
     use hickory_proto::op::Message;
 
     use super::*;
-    use crate::config::{GeoIpLayoutChoice, ZoneConfig};
     use crate::dns::DnsState;
     use crate::dns::wire::tests::query as build;
     use crate::geoip::{GeoDb, fixtures};
     use crate::lines::{LineRule, LineSet};
+    use crate::zone::config::ZoneConfig;
 
     fn lines() -> LineSet {
         LineSet::new(["china"]).expect("one line")
@@ -339,8 +339,7 @@ mod tests {
             ("8.0.0.0/8", "US", "NA"),
             ("2400:da00::/32", "CN", "AS"),
         ]);
-        let db = GeoDb::from_bytes(Path::new("t.mmdb"), bytes, GeoIpLayoutChoice::Auto)
-            .expect("fixture");
+        let db = GeoDb::from_bytes(Path::new("t.mmdb"), bytes, None).expect("fixture");
         let rule = LineRule {
             line: LineId::new(0).expect("a line id"),
             countries: vec![*b"CN"],

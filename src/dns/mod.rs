@@ -10,6 +10,7 @@
 //! [`DnsState`] holds when a query arrives, so a reload never blocks a query.
 
 pub(crate) mod cache;
+pub(crate) mod config;
 pub(crate) mod decide;
 pub(crate) mod metrics;
 pub(crate) mod outcome;
@@ -27,11 +28,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hickory_proto::op::OpCode;
 
-use crate::config::RrlConfig;
 use crate::exposition::Exposition;
 use crate::lines::{Classifier, ClassifierHandle};
 use crate::zone::ZoneSet;
 use cache::AnswerCache;
+use config::RrlConfig;
 use decide::{Decided, Snapshot};
 use metrics::DnsMetrics;
 use outcome::{Outcome, Transport};

@@ -26,11 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipnet::IpNet;
 
+use super::config::RrlConfig;
 use super::outcome::{Answered, CountedName, Outcome, ResponseKind};
 use super::sys::now_secs;
 use super::wire::response::slip;
 use super::wire::{MAX_NAME, write_name_lower};
-use crate::config::RrlConfig;
 use crate::exposition::Exposition;
 
 /// What to do with a response.

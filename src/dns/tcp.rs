@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::DnsState;
+use super::config::TcpLimits;
 use super::metrics::{TcpClose, TcpMetrics, TcpRefusal};
 use super::outcome::Transport;
-use crate::config::TcpLimits;
 
 /// A connection's send buffer (the kernel doubles it for its bookkeeping): room for the
 /// largest DNS message, so a client that stops reading ties up this much kernel memory,

@@ -299,7 +299,10 @@ mod tests {
     fn every_continent_is_a_config_continent() {
         for (country, continent) in TABLE {
             let c = std::str::from_utf8(*continent).expect("ascii");
-            assert!(crate::config::CONTINENTS.contains(&c), "{country:?} -> {c}");
+            assert!(
+                crate::lines::config::CONTINENTS.contains(&c),
+                "{country:?} -> {c}"
+            );
         }
     }
 

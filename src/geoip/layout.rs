@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{GeoRecord, Subdivision, code};
-use crate::config::GeoIpLayoutChoice;
 
 /// A record field geoline can match lines on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,6 +110,16 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// The layouts a configuration can name: every one but [`Layout::Custom`].
+    pub(crate) const NAMED: [Layout; 6] = [
+        Layout::Geoip2,
+        Layout::Geoip2City,
+        Layout::Geoip2Asn,
+        Layout::IpinfoLite,
+        Layout::IpLocationDb,
+        Layout::IpLocationDbAsn,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Layout::Geoip2 => "geoip2",
@@ -159,19 +168,6 @@ impl Layout {
             };
         }
         None
-    }
-
-    /// The layout a configuration choice names; `None` for `auto`.
-    pub fn chosen(choice: GeoIpLayoutChoice) -> Option<Layout> {
-        match choice {
-            GeoIpLayoutChoice::Auto => None,
-            GeoIpLayoutChoice::Geoip2 => Some(Layout::Geoip2),
-            GeoIpLayoutChoice::Geoip2City => Some(Layout::Geoip2City),
-            GeoIpLayoutChoice::Geoip2Asn => Some(Layout::Geoip2Asn),
-            GeoIpLayoutChoice::IpinfoLite => Some(Layout::IpinfoLite),
-            GeoIpLayoutChoice::IpLocationDb => Some(Layout::IpLocationDb),
-            GeoIpLayoutChoice::IpLocationDbAsn => Some(Layout::IpLocationDbAsn),
-        }
     }
 
     fn paths(self) -> Paths {

@@ -12,6 +12,7 @@
 //!
 //! It does not decide lines, hold the swappable snapshot, or watch files for changes.
 
+pub(crate) mod config;
 mod continents;
 mod layout;
 
@@ -23,8 +24,6 @@ use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::{LookupResult, MaxMindDbError, Reader, Within, WithinOptions};
-
-use crate::config::GeoIpLayoutChoice;
 
 pub(crate) use continents::continent_of;
 pub use layout::Field;
@@ -287,16 +286,16 @@ const V4_MAPPED: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0, 0, 0, 0, 0, 0xfff
 
 impl GeoDb {
     /// Reads the whole file at `path`, recognises its layout (from `database_type` when
-    /// `layout` is `Auto`) and checks it: metadata, a few probe lookups, and a walk over
+    /// `layout` is `None`) and checks it: metadata, a few probe lookups, and a walk over
     /// every network decoding every distinct record.
-    pub fn open(path: &Path, layout: GeoIpLayoutChoice) -> Result<GeoDb, GeoIpError> {
+    pub fn open(path: &Path, layout: Option<Layout>) -> Result<GeoDb, GeoIpError> {
         GeoDb::open_with(path, layout, &FieldOverrides::default())
     }
 
     /// As [`GeoDb::open`], with field paths replacing the layout's own.
     pub fn open_with(
         path: &Path,
-        layout: GeoIpLayoutChoice,
+        layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
         let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
@@ -310,7 +309,7 @@ impl GeoDb {
     pub fn from_bytes(
         path: &Path,
         bytes: Vec<u8>,
-        layout: GeoIpLayoutChoice,
+        layout: Option<Layout>,
     ) -> Result<GeoDb, GeoIpError> {
         GeoDb::from_bytes_with(path, bytes, layout, &FieldOverrides::default())
     }
@@ -319,7 +318,7 @@ impl GeoDb {
     pub fn from_bytes_with(
         path: &Path,
         bytes: Vec<u8>,
-        layout: GeoIpLayoutChoice,
+        layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
         let path = path.to_path_buf();
@@ -332,7 +331,7 @@ impl GeoDb {
             Err(source) => return Err(GeoIpError::Format { path, source }),
         };
         let database_type = reader.metadata().database_type.clone();
-        let layout = match Layout::chosen(layout).or_else(|| Layout::recognise(&database_type)) {
+        let layout = match layout.or_else(|| Layout::recognise(&database_type)) {
             Some(l) => l,
             // Field paths alone are enough to read a database geoline does not know.
             None if !overrides.is_empty() => Layout::Custom,

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use mmdb_writer::{IpVersion, Value};
 
+use super::Layout;
 use super::fixtures::{self, BUILD_EPOCH};
 use super::*;
-use crate::config::GeoIpLayoutChoice::{self, Auto};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address")
@@ -29,7 +29,7 @@ fn rec(country: &str, continent: &str) -> GeoRecord {
 }
 
 fn db(bytes: Vec<u8>) -> GeoDb {
-    GeoDb::from_bytes(Path::new("test.mmdb"), bytes, Auto).expect("valid fixture")
+    GeoDb::from_bytes(Path::new("test.mmdb"), bytes, None).expect("valid fixture")
 }
 
 fn geoip2() -> GeoDb {
@@ -253,7 +253,7 @@ fn open_reads_the_file_and_names_it_in_errors() {
     let dir = scratch("open");
     let good = dir.join("good.mmdb");
     fixtures::write_ip_location_db(&good, &[("1.2.0.0/15", "CN")]);
-    let db = GeoDb::open(&good, Auto).expect("opens");
+    let db = GeoDb::open(&good, None).expect("opens");
     assert_eq!(db.path(), good);
     assert_eq!(
         db.size_bytes() as u64,
@@ -264,7 +264,7 @@ fn open_reads_the_file_and_names_it_in_errors() {
         if let Some(b) = bytes {
             std::fs::write(path, b).expect("write");
         }
-        let e = GeoDb::open(path, Auto).expect_err("must fail");
+        let e = GeoDb::open(path, None).expect_err("must fail");
         let text = e.to_string();
         assert_eq!(e.path(), Some(path));
         assert!(text.starts_with(&path.display().to_string()), "{text}");
@@ -302,7 +302,7 @@ fn unknown_database_type_asks_for_a_layout() {
         IpVersion::V6,
         &[("1.2.4.0/24", Value::map([("cc", Value::from("CN"))]))],
     );
-    let e = GeoDb::from_bytes(Path::new("acme.mmdb"), bytes, Auto).expect_err("unknown");
+    let e = GeoDb::from_bytes(Path::new("acme.mmdb"), bytes, None).expect_err("unknown");
     assert!(matches!(e, GeoIpError::UnknownLayout { .. }), "{e}");
     let text = e.to_string();
     assert!(
@@ -318,11 +318,11 @@ fn explicit_layout_overrides_and_a_wrong_one_is_caught() {
     let forced = GeoDb::from_bytes(
         Path::new("x.mmdb"),
         bytes.clone(),
-        GeoIpLayoutChoice::IpLocationDb,
+        Some(Layout::IpLocationDb),
     )
     .expect("right layout");
     assert_eq!(forced.layout(), Layout::IpLocationDb);
-    let e = GeoDb::from_bytes(Path::new("x.mmdb"), bytes, GeoIpLayoutChoice::Geoip2)
+    let e = GeoDb::from_bytes(Path::new("x.mmdb"), bytes, Some(Layout::Geoip2))
         .expect_err("wrong layout");
     assert!(
         e.to_string()
@@ -334,7 +334,7 @@ fn explicit_layout_overrides_and_a_wrong_one_is_caught() {
 #[test]
 fn empty_database_is_rejected() {
     let bytes = fixtures::mmdb_bytes("GeoIP2-Country", IpVersion::V6, &[]);
-    let e = GeoDb::from_bytes(Path::new("none.mmdb"), bytes, Auto).expect_err("no data");
+    let e = GeoDb::from_bytes(Path::new("none.mmdb"), bytes, None).expect_err("no data");
     assert!(e.to_string().contains("holds no networks"), "{e}");
 }
 
@@ -350,7 +350,7 @@ fn odd_country_codes_are_absent_not_fatal() {
 #[test]
 fn shipped_database() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/geo-whois-asn-country.mmdb");
-    let db = GeoDb::open(&path, Auto).expect("the shipped database opens");
+    let db = GeoDb::open(&path, None).expect("the shipped database opens");
     assert_eq!(db.layout(), Layout::IpLocationDb);
     assert_eq!(db.database_type(), "country ipvAll");
     assert_eq!(db.ip_version(), 6);
@@ -518,7 +518,7 @@ fn field_paths_override_the_layout() {
         asn: Some(FieldPath::parse("origin.1").expect("path")),
         ..FieldOverrides::default()
     };
-    let db = GeoDb::from_bytes_with(Path::new("acme.mmdb"), bytes, Auto, &overrides)
+    let db = GeoDb::from_bytes_with(Path::new("acme.mmdb"), bytes, None, &overrides)
         .expect("readable through field paths");
     assert_eq!(db.layout(), Layout::Custom);
     let r = record_of(&db, "1.2.3.4");
@@ -538,7 +538,7 @@ fn field_paths_override_the_layout() {
         country: Some(FieldPath::parse("registered_country.iso_code").expect("path")),
         ..FieldOverrides::default()
     };
-    let db = GeoDb::from_bytes_with(Path::new("c.mmdb"), city, Auto, &overrides).expect("opens");
+    let db = GeoDb::from_bytes_with(Path::new("c.mmdb"), city, None, &overrides).expect("opens");
     assert_eq!(db.layout(), Layout::Geoip2City);
     assert_eq!(
         record_of(&db, "1.2.3.4").subdivisions[0],
@@ -563,7 +563,7 @@ fn a_path_through_a_string_is_a_database_error() {
         country: Some(FieldPath::parse("country_code.iso_code").expect("path")),
         ..FieldOverrides::default()
     };
-    let e = GeoDb::from_bytes_with(Path::new("x.mmdb"), bytes, Auto, &overrides)
+    let e = GeoDb::from_bytes_with(Path::new("x.mmdb"), bytes, None, &overrides)
         .expect_err("wrong path");
     assert!(e.to_string().starts_with("x.mmdb: "), "{e}");
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use ipnet::IpNet;
 
+use super::config::LineConfig;
 use super::{Classification, LineMap, LineRule, LineSet};
-use crate::config::Config;
 use crate::geoip::{FieldSet, GeoDb, GeoIpError, GeoRecord, Subdivision};
 
 /// What the hot path needs to classify a client: the compiled map, and the rules and
@@ -106,12 +106,15 @@ impl Classifier {
         })
     }
 
-    /// The configuration's lines over databases already opened from its `[[geoip]]`
-    /// sections, in the same order.
-    pub fn from_config(config: &Config, dbs: Vec<Arc<GeoDb>>) -> Result<Classifier, GeoIpError> {
-        let lines = config.line_set().clone();
-        let rules = LineRule::from_config(&config.lines, &lines);
-        Classifier::new(lines, rules, dbs)
+    /// The configuration's lines (`lines`, numbering `declared`) over databases already
+    /// opened from its `[[geoip]]` sections, in the same order.
+    pub fn from_config(
+        lines: &LineSet,
+        declared: &[LineConfig],
+        dbs: Vec<Arc<GeoDb>>,
+    ) -> Result<Classifier, GeoIpError> {
+        let rules = LineRule::from_config(declared, lines);
+        Classifier::new(lines.clone(), rules, dbs)
     }
 
     /// The same lines and rules over other databases: what a database reload builds.

@@ -17,6 +17,7 @@
 
 mod classifier;
 mod compile;
+pub(crate) mod config;
 mod map;
 mod rule;
 #[cfg(test)]
@@ -105,7 +106,7 @@ impl LineSet {
         &self.names[id.index()]
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
 

@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use super::config::LineConfig;
 use super::{LineId, LineSet};
-use crate::config::LineConfig;
 use crate::geoip::{Field, FieldSet, Subdivision};
 
 /// One line's matching conditions, compiled from a [`LineConfig`]. Codes are upper-case.

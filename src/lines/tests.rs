@@ -7,7 +7,7 @@ use mmdb_writer::IpVersion;
 
 use super::compile::{MAPPED_END, MAPPED_START};
 use super::*;
-use crate::config::{Config, GeoIpLayoutChoice};
+use crate::config::Config;
 use crate::geoip::{GeoDb, Subdivision, fixtures};
 
 const CHINA: LineId = LineId::new(0).expect("a line id");
@@ -23,8 +23,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn db(bytes: Vec<u8>) -> GeoDb {
-    GeoDb::from_bytes(Path::new("test.mmdb"), bytes, GeoIpLayoutChoice::Auto)
-        .expect("valid fixture")
+    GeoDb::from_bytes(Path::new("test.mmdb"), bytes, None).expect("valid fixture")
 }
 
 fn geoip2(entries: &[(&str, &str, &str)]) -> GeoDb {
@@ -631,7 +630,7 @@ fn a_rule_on_a_field_no_database_has_is_an_error() {
 #[test]
 fn shipped_database_compiles() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/geo-whois-asn-country.mmdb");
-    let db = GeoDb::open(&path, GeoIpLayoutChoice::Auto).expect("the shipped database opens");
+    let db = GeoDb::open(&path, None).expect("the shipped database opens");
     let map = compile(&[china()], &[&db]);
     assert_eq!(map.classify(ip("1.2.4.8")).line, CHINA);
     assert_eq!(map.classify(ip("8.8.8.8")).line, DEFAULT);

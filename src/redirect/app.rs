@@ -24,8 +24,8 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::access_log::{Entry, LoggedBody};
 use super::client_addr::{TrustedProxies, client_address};
+use super::config::ClientIpHeader;
 use super::rules::{self, Lookup, Rules};
-use crate::config::ClientIpHeader;
 use crate::lines::ClassifierHandle;
 use crate::proxy::{BoxError, ClientInfo, Proxy, ProxyBody};
 

@@ -14,7 +14,7 @@ use http::HeaderMap;
 use http::header::{FORWARDED, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
-use crate::config::ClientIpHeader;
+use super::config::ClientIpHeader;
 
 /// Named once rather than by a string per request, which `HeaderMap` would parse first.
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -20,6 +20,7 @@
 pub mod access_log;
 pub(crate) mod app;
 pub(crate) mod client_addr;
+pub(crate) mod config;
 pub(crate) mod listener;
 pub mod proxy_protocol;
 pub(crate) mod rules;
@@ -32,9 +33,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RedirectConfig;
 use crate::lines::ClassifierHandle;
 use crate::proxy::{Proxy, ProxyError};
+use config::RedirectConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedirectError {

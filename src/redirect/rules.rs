@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::config::RedirectRuleConfig;
+use super::config::RedirectRuleConfig;
 
 /// One rule, ready for the hot path.
 #[derive(Debug)]
@@ -317,7 +317,7 @@ fn html_escape_into(out: &mut BytesMut, s: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TargetScheme;
+    use crate::redirect::config::TargetScheme;
 
     fn rules() -> Rules {
         let rule = |from: &str, to: &str, status| RedirectRuleConfig {

@@ -23,7 +23,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::CertificateConfig;
+use super::config::CertificateConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

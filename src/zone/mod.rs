@@ -10,6 +10,7 @@
 //! or the choice of a client's line (those are [`crate::dns`] and [`crate::lines`]), nor
 //! watching files for reloads: a reload builds a new [`ZoneSet`] and swaps it in.
 
+pub(crate) mod config;
 mod file;
 mod lookup;
 mod tree;
@@ -19,9 +20,9 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::config::ZoneConfig;
 use crate::diag::Location;
 use crate::lines::{LineId, LineSet};
+use config::ZoneConfig;
 use file::Source;
 use tree::View;
 
