@@ -103,15 +103,12 @@ impl Batch {
                 iov_base: self.data[i * SLOT_STRIDE..].as_mut_ptr().cast(),
                 iov_len: DATAGRAM,
             };
-            let h = &mut self.headers[i];
-            h.msg_hdr.msg_name = (&raw mut self.addrs[i]).cast();
-            h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = &raw mut self.iovecs[i];
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = ptr::null_mut();
-            h.msg_hdr.msg_controllen = 0;
-            h.msg_hdr.msg_flags = 0;
-            h.msg_len = 0;
+            point(
+                &mut self.headers[i],
+                &raw mut self.addrs[i],
+                mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+                &raw mut self.iovecs[i],
+            );
         }
         self.reply_ready = [false; BATCH];
         self.received = 0;
@@ -172,15 +169,12 @@ impl Batch {
                 iov_base: self.replies[i].as_mut_ptr().cast(),
                 iov_len: self.replies[i].len(),
             };
-            let h = &mut self.headers[count];
-            h.msg_hdr.msg_name = (&raw mut self.addrs[i]).cast();
-            h.msg_hdr.msg_namelen = self.addr_lens[i];
-            h.msg_hdr.msg_iov = &raw mut self.iovecs[count];
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = ptr::null_mut();
-            h.msg_hdr.msg_controllen = 0;
-            h.msg_hdr.msg_flags = 0;
-            h.msg_len = 0;
+            point(
+                &mut self.headers[count],
+                &raw mut self.addrs[i],
+                self.addr_lens[i],
+                &raw mut self.iovecs[count],
+            );
             count += 1;
         }
         let mut errors = Vec::new();
@@ -208,6 +202,25 @@ impl Batch {
         self.received = 0;
         errors
     }
+}
+
+/// Points `h` at one buffer (`iov`) and one address (`name`, of `namelen` bytes), with no
+/// control data and no flags: one datagram for the next call.
+#[inline]
+fn point(
+    h: &mut libc::mmsghdr,
+    name: *mut libc::sockaddr_storage,
+    namelen: libc::socklen_t,
+    iov: *mut libc::iovec,
+) {
+    h.msg_hdr.msg_name = name.cast();
+    h.msg_hdr.msg_namelen = namelen;
+    h.msg_hdr.msg_iov = iov;
+    h.msg_hdr.msg_iovlen = 1;
+    h.msg_hdr.msg_control = ptr::null_mut();
+    h.msg_hdr.msg_controllen = 0;
+    h.msg_hdr.msg_flags = 0;
+    h.msg_len = 0;
 }
 
 fn zeroed_storage() -> libc::sockaddr_storage {
