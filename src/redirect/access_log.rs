@@ -41,13 +41,19 @@ pub fn install(sink: Sink) -> Result<(), AlreadyInstalled> {
 /// What is known about a request before its response is sent.
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
+    /// The client's address, after any PROXY header and trusted client-IP header.
     pub client: IpAddr,
     /// The client's line, when the host was covered and the client classified.
     pub line: &'a str,
+    /// The request's authority, or its `Host` header (empty when it has neither).
     pub host: &'a str,
+    /// The request method.
     pub method: &'a Method,
+    /// Path and query, as the client sent them.
     pub path: &'a str,
+    /// The HTTP version, logged as `proto`.
     pub version: Version,
+    /// When the request's head had been read, for `duration_us`.
     pub start: Instant,
 }
 
@@ -95,6 +101,7 @@ impl Entry<'_> {
         out.extend_from_slice(b"}\n");
     }
 
+    /// A copy that can outlive the request, for a [`LoggedBody`].
     pub fn to_owned(&self) -> OwnedEntry {
         OwnedEntry {
             client: self.client,
@@ -187,6 +194,7 @@ pub struct LoggedBody<B> {
 }
 
 impl<B> LoggedBody<B> {
+    /// Wraps `inner`, a response with `status`, counting its bytes for `entry`'s line.
     pub fn new(inner: B, entry: OwnedEntry, status: u16) -> LoggedBody<B> {
         LoggedBody {
             inner,

@@ -30,7 +30,9 @@ const V2_MAX_PAYLOAD: usize = 4096;
 pub enum ProxyHeader {
     /// A proxied TCP connection from `source` to `destination`.
     Proxied {
+        /// The client, as the load balancer saw it.
         source: SocketAddr,
+        /// The address the client connected to, on the load balancer.
         destination: SocketAddr,
     },
     /// The proxy's own connection (v2 `LOCAL`, health checks), or a family the header does
@@ -38,16 +40,23 @@ pub enum ProxyHeader {
     Local,
 }
 
+/// Why a connection's header was refused; the connection is then closed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyProtocolError {
+    /// The socket failed while the header was being read.
     #[error("reading the PROXY protocol header: {0}")]
     Io(#[from] io::Error),
+    /// The peer closed the connection in the middle of the header.
     #[error("the connection closed before a complete PROXY protocol header")]
     Truncated,
+    /// The first bytes are neither `PROXY ` nor the v2 signature: most likely a client
+    /// that reached the listener without the load balancer.
     #[error("the connection does not start with a PROXY protocol header")]
     Missing,
+    /// A version 1 (text) header that breaks the specification, and how.
     #[error("malformed PROXY protocol v1 header: {0}")]
     V1(&'static str),
+    /// A version 2 (binary) header that breaks the specification, and how.
     #[error("malformed PROXY protocol v2 header: {0}")]
     V2(&'static str),
 }
@@ -233,6 +242,7 @@ pub struct Rewind<S> {
 }
 
 impl<S> Rewind<S> {
+    /// `inner`, with `prefix` read before anything else from it.
     pub fn new(inner: S, prefix: BytesMut) -> Rewind<S> {
         Rewind { prefix, inner }
     }

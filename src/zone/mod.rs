@@ -100,6 +100,7 @@ impl ZoneSet {
             .max_by_key(|(_, z)| tree::label_count(&z.origin))
     }
 
+    /// The zones, in configuration order.
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }
@@ -213,10 +214,12 @@ impl Zone {
         })
     }
 
+    /// The zone's apex, fully qualified.
     pub fn origin(&self) -> &Name {
         &self.origin
     }
 
+    /// The SOA serial of the base file.
     pub fn serial(&self) -> u32 {
         self.serial
     }
@@ -270,9 +273,14 @@ fn read(path: &Path) -> Result<String, ZoneError> {
     })
 }
 
+/// The response code of an answer from zone data; the DNS server's own errors (FORMERR,
+/// REFUSED, ...) are decided before a zone is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerCode {
+    /// The name exists (possibly without records of the type asked for), or the answer is a
+    /// referral.
     NoError,
+    /// The name (or the end of its CNAME chain) does not exist and no wildcard covers it.
     NxDomain,
 }
 
@@ -280,11 +288,16 @@ pub enum AnswerCode {
 /// does, without their TTLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// NOERROR or NXDOMAIN.
     pub rcode: AnswerCode,
     /// false only for referrals
     pub authoritative: bool,
+    /// The answer section: the records asked for, after any CNAME chain.
     pub answers: Vec<Record>,
+    /// The authority section: the SOA of a negative answer, or the NS of a referral.
     pub authority: Vec<Record>,
+    /// The additional section: the zone's addresses for the hosts that NS, MX or SRV
+    /// records name (glue, for a referral).
     pub additional: Vec<Record>,
     /// The wildcard (`*.` and the closest encloser) the query name's own answer was
     /// synthesized from, if it was: every name it covers gets the same answer, so rate
@@ -292,20 +305,34 @@ pub struct Answer {
     pub wildcard: Option<Name>,
 }
 
+/// Why a zone (its base file or an overlay) could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneError {
+    /// The file cannot be read.
     #[error("{path}: cannot read: {source}", path = path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
     /// The file is not an RFC 1035 zone file (hickory's parser's reason).
     #[error("{at}: {reason}")]
-    Syntax { at: Location, reason: String },
+    Syntax {
+        /// The file, and the line of the entry when the parser says.
+        at: Location,
+        /// The parser's message.
+        reason: String,
+    },
     /// The file parses but breaks a rule of zones or overlays.
     #[error("{at}: {reason}")]
-    Invalid { at: Location, reason: String },
+    Invalid {
+        /// The file, and the line of the offending record when there is one.
+        at: Location,
+        /// The rule broken.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
