@@ -6,12 +6,14 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use geoline::config::{Config, RrlConfig};
 use geoline::internal::AnswerCache;
 use geoline::internal::DnsState;
+use geoline::internal::Live;
 use geoline::internal::{ResponseKind, Rrl, Subject, Transport, now_secs};
 
 const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
@@ -61,7 +63,11 @@ fn state(rrl: Option<RrlConfig>) -> DnsState {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
-    DnsState::new(loaded.zones, loaded.classifier, 1232, rrl.as_ref())
+    DnsState::new(
+        Arc::new(Live::new(loaded.zones, loaded.classifier)),
+        1232,
+        rrl.as_ref(),
+    )
 }
 
 fn query(name: &str) -> Vec<u8> {

@@ -21,18 +21,29 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::dns::DnsState;
 use crate::exposition::Exposition;
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
 use crate::util::time::{format_date, format_rfc3339, unix_secs};
 
 struct Admin {
     reloader: Arc<Reloader>,
+    /// The DNS listeners' counters, when there are DNS listeners.
+    dns: Option<Arc<DnsState>>,
     token: Option<String>,
 }
 
-/// The admin routes over `reloader`'s state.
-pub(crate) fn router(reloader: Arc<Reloader>, token: Option<String>) -> Router {
-    let admin = Arc::new(Admin { reloader, token });
+/// The admin routes over `reloader`'s state and the DNS counters of `dns`.
+pub(crate) fn router(
+    reloader: Arc<Reloader>,
+    dns: Option<Arc<DnsState>>,
+    token: Option<String>,
+) -> Router {
+    let admin = Arc::new(Admin {
+        reloader,
+        dns,
+        token,
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -86,7 +97,7 @@ async fn metrics(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Respons
     if let Some(r) = refuse_unauthorized(&admin, &headers) {
         return r;
     }
-    let text = render_metrics(&admin.reloader);
+    let text = render_metrics(&admin.reloader, admin.dns.as_deref());
     (
         [(
             header::CONTENT_TYPE,
@@ -153,9 +164,9 @@ fn last_reload_json(s: &SourceStatus) -> Value {
 /// The `/status` document.
 pub(crate) fn status_json(reloader: &Reloader) -> Value {
     let status = reloader.status();
-    let state = reloader.state();
-    let classifier = state.classifier.load_full();
-    let zones = state.zones.load_full();
+    let live = reloader.live();
+    let classifier = live.classifier.load_full();
+    let zones = live.zones.load_full();
     let lines = classifier.lines();
     let databases: Vec<Value> = classifier
         .databases()
@@ -210,12 +221,13 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
     })
 }
 
-/// The `/metrics` document.
-pub(crate) fn render_metrics(reloader: &Reloader) -> String {
+/// The `/metrics` document. Without DNS listeners (`dns` is `None`) the DNS families are
+/// there all the same, at zero, so that dashboards need not know the configuration.
+pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&DnsState>) -> String {
     let status = reloader.status();
-    let state = reloader.state();
-    let classifier = state.classifier.load_full();
-    let zones = state.zones.load_full();
+    let live = reloader.live();
+    let classifier = live.classifier.load_full();
+    let zones = live.zones.load_full();
     let lines = classifier.lines();
     let mut out = Exposition::new();
 
@@ -225,7 +237,7 @@ pub(crate) fn render_metrics(reloader: &Reloader) -> String {
             .get(i)
             .map_or_else(|| format!("zone{i}"), |z| z.origin().to_string())
     };
-    crate::dns::render_metrics(Some(state), &mut out, zone_name, |i| {
+    crate::dns::render_metrics(dns, &mut out, zone_name, |i| {
         lines
             .ids()
             .nth(i)

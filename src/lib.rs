@@ -22,6 +22,7 @@ mod dns;
 mod exposition;
 mod geoip;
 mod lines;
+mod live;
 mod redirect;
 mod reload;
 mod util;
@@ -41,6 +42,7 @@ pub mod internal {
     pub use crate::dns::wire::query::{Query, QuickQuery};
     pub use crate::geoip::{Field, GeoDb, GeoIpError};
     pub use crate::lines::{Classifier, Decision, Explanation, LineId, LineSet};
+    pub use crate::live::Live;
     pub use crate::redirect::{access_log, check as check_redirect, proxy_protocol};
     pub use crate::reload::{Target, Trigger};
     pub use crate::util::time::format_date;

@@ -2,7 +2,7 @@
 //!
 //! This module owns what a reload does and what is remembered of it: read the new data
 //! whole, check it, compile it (a database reload recompiles the line map over the new set
-//! of databases), and only then swap it into [`DnsState`], where queries take their
+//! of databases), and only then swap it into [`Live`], where requests take their
 //! snapshots without ever waiting for a reload. A reload that fails at any step leaves the
 //! data that was serving in place, and its error is kept for `/status` and `/metrics`.
 //!
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::dns::DnsState;
 use crate::geoip::GeoDb;
 use crate::lines::LineSet;
+use crate::live::Live;
 
 /// What can be reloaded: the `i`th `[[geoip]]` database or `[[zone]]` of the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,11 +85,11 @@ pub struct Status {
     pub zones: Vec<SourceStatus>,
 }
 
-/// Reloads the databases and zones of one configuration into one [`DnsState`].
+/// Reloads the databases and zones of one configuration into one [`Live`].
 pub struct Reloader {
     config: Config,
     lines: LineSet,
-    state: Arc<DnsState>,
+    live: Arc<Live>,
     status: Mutex<Status>,
     /// Held for the whole of a reload: two reloads of different databases must not both
     /// start from the same classifier, or the second swap would undo the first.
@@ -102,8 +102,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Reloader {
-    /// `state` holds what was loaded from `config` at start.
-    pub fn new(config: Config, state: Arc<DnsState>) -> Reloader {
+    /// `live` holds what was loaded from `config` at start.
+    pub fn new(config: Config, live: Arc<Live>) -> Reloader {
         let now = SystemTime::now();
         let started = |path: &Path| SourceStatus {
             path: path.to_path_buf(),
@@ -124,7 +124,7 @@ impl Reloader {
         Reloader {
             lines: config.line_set().clone(),
             config,
-            state,
+            live,
             status: Mutex::new(status),
             running: Mutex::new(()),
         }
@@ -134,8 +134,8 @@ impl Reloader {
         &self.config
     }
 
-    pub fn state(&self) -> &Arc<DnsState> {
-        &self.state
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
     }
 
     /// A copy of what is known of every database and zone.
@@ -251,14 +251,14 @@ impl Reloader {
             .get(i)
             .ok_or_else(|| format!("no database {i}"))?;
         let db = GeoDb::open_with(&g.path, g.layout, &g.fields).map_err(|e| e.to_string())?;
-        let current = self.state.classifier.load_full();
+        let current = self.live.classifier.load_full();
         let mut dbs = current.databases().to_vec();
         match dbs.get_mut(i) {
             Some(slot) => *slot = Arc::new(db),
             None => return Err(format!("no database {i} in the classifier")),
         }
         let next = current.with_databases(dbs).map_err(|e| e.to_string())?;
-        self.state.classifier.store(next);
+        self.live.classifier.store(next);
         Ok(())
     }
 
@@ -268,11 +268,11 @@ impl Reloader {
             .zones
             .get(i)
             .ok_or_else(|| format!("no zone {i}"))?;
-        let current = self.state.zones.load_full();
+        let current = self.live.zones.load_full();
         let next = current
             .with_zone_reloaded(i, z, &self.lines)
             .map_err(|e| e.to_string())?;
-        self.state.zones.store(Arc::new(next));
+        self.live.zones.store(Arc::new(next));
         Ok(())
     }
 }

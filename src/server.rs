@@ -19,6 +19,7 @@ use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{DnsState, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::Classifier;
+use crate::live::Live;
 use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
 use crate::reload::{Reloader, Trigger};
 use crate::watch::{self, WatchError};
@@ -102,9 +103,6 @@ pub struct Running {
     pub dns_tcp: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
     pub proxy: Option<SocketAddr>,
-    /// What queries are answered from (also when no DNS listener is configured, so that
-    /// reloads and `/status` work the same).
-    pub dns_state: Arc<DnsState>,
     pub reloader: Arc<Reloader>,
     /// The redirector's listeners, in configuration order.
     pub redirect: Vec<SocketAddr>,
@@ -118,20 +116,15 @@ pub struct Running {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
-    let dns = config.dns.as_ref();
-    let state = Arc::new(DnsState::new(
-        loaded.zones,
-        loaded.classifier,
-        dns.map_or(DnsConfig::DEFAULT_PAYLOAD, |d| d.max_udp_payload),
-        dns.and_then(|d| d.rrl.as_ref()),
-    ));
-    let reloader = Arc::new(Reloader::new(config.clone(), state.clone()));
+    // What every listener reads and every reload replaces: a database reload reaches the
+    // DNS server and the redirector at once.
+    let live = Arc::new(Live::new(loaded.zones, loaded.classifier));
+    let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
     let mut running = Running {
         dns_udp: Vec::new(),
         dns_tcp: Vec::new(),
         admin: None,
         proxy: None,
-        dns_state: state.clone(),
         reloader: reloader.clone(),
         redirect: Vec::new(),
         shutdown: shutdown.clone(),
@@ -139,13 +132,14 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         udp_workers: Vec::new(),
     };
     if let Some(redirect) = &config.redirect {
-        running.start_redirect(redirect, &state).await?;
+        running.start_redirect(redirect, &live).await?;
     }
-    if let Some(dns) = &config.dns {
-        running.start_dns(dns, &state).await?;
-    }
+    let dns = match &config.dns {
+        Some(dns) => Some(running.start_dns(dns, &live).await?),
+        None => None,
+    };
     if let Some(admin) = &config.admin {
-        running.start_admin(admin, &reloader).await?;
+        running.start_admin(admin, &reloader, dns).await?;
     }
     if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
         running.start_proxy(p.listen, proxy).await?;
@@ -175,25 +169,25 @@ impl Running {
     async fn start_redirect(
         &mut self,
         config: &RedirectConfig,
-        state: &DnsState,
+        live: &Arc<Live>,
     ) -> Result<(), StartError> {
-        // One classification for every listener: a database reload reaches them all at once.
-        self.redirect = crate::redirect::start(
-            config,
-            state.classifier.clone(),
-            &self.shutdown,
-            &mut self.tasks,
-        )
-        .await?;
+        self.redirect =
+            crate::redirect::start(config, live.clone(), &self.shutdown, &mut self.tasks).await?;
         Ok(())
     }
 
-    /// The DNS listeners: UDP worker threads and the TCP accept loops.
+    /// The DNS listeners: UDP worker threads and the TCP accept loops, answering from
+    /// `live`. Returns what they share, for the admin listener's counters.
     async fn start_dns(
         &mut self,
         dns: &DnsConfig,
-        state: &Arc<DnsState>,
-    ) -> Result<(), StartError> {
+        live: &Arc<Live>,
+    ) -> Result<Arc<DnsState>, StartError> {
+        let state = Arc::new(DnsState::new(
+            live.clone(),
+            dns.max_udp_payload,
+            dns.rrl.as_ref(),
+        ));
         let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
         let (sockets, listeners) = bind_dns(dns, workers).await?;
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -226,7 +220,7 @@ impl Running {
             &mut self.tasks,
         );
         info!(udp = ?self.dns_udp, tcp = ?self.dns_tcp, udp_workers = workers, "dns listening");
-        Ok(())
+        Ok(state)
     }
 
     /// The admin listener: metrics, status and reloads.
@@ -234,12 +228,13 @@ impl Running {
         &mut self,
         config: &AdminConfig,
         reloader: &Arc<Reloader>,
+        dns: Option<Arc<DnsState>>,
     ) -> Result<(), StartError> {
         let (listener, addr) = bind_tcp(config.listen, "HTTP admin").await?;
         if !addr.ip().is_loopback() && config.token.is_none() {
             tracing::warn!(%addr, "the admin listener is reachable from other hosts and has no token");
         }
-        let router = admin::router(reloader.clone(), config.token.clone());
+        let router = admin::router(reloader.clone(), dns, config.token.clone());
         self.tasks
             .spawn(admin::serve(listener, router, self.shutdown.clone()));
         self.admin = Some(addr);

@@ -13,11 +13,12 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use geoline::config::Config;
-use geoline::internal::DnsState;
 use geoline::internal::AnswerCache;
+use geoline::internal::DnsState;
+use geoline::internal::Live;
 use geoline::internal::Transport;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -30,7 +31,11 @@ static STATE: LazyLock<DnsState> = LazyLock::new(|| {
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
     // No rate limiting: it keeps state from one input to the next.
-    DnsState::new(loaded.zones, loaded.classifier, MAX_UDP_PAYLOAD, None)
+    DnsState::new(
+        Arc::new(Live::new(loaded.zones, loaded.classifier)),
+        MAX_UDP_PAYLOAD,
+        None,
+    )
 });
 
 /// Mainland (the shipped database's CNNIC block), abroad, a documentation address, and

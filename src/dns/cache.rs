@@ -317,6 +317,7 @@ mod tests {
     use crate::dns::wire::tests::query as build;
     use crate::geoip::{GeoDb, fixtures};
     use crate::lines::{LineRule, LineSet};
+    use crate::live::Live;
     use crate::zone::config::ZoneConfig;
 
     fn lines() -> LineSet {
@@ -352,7 +353,11 @@ mod tests {
     }
 
     fn state() -> DnsState {
-        DnsState::new(example_zones(), classifier(), 1232, None)
+        DnsState::new(
+            Arc::new(Live::new(example_zones(), classifier())),
+            1232,
+            None,
+        )
     }
 
     /// A query with an optional OPT record: (payload, TTL bits, options).
@@ -472,6 +477,7 @@ mod tests {
             overlays: BTreeMap::new(),
         };
         state
+            .live
             .zones
             .store(Arc::new(ZoneSet::load(&[config], &lines()).expect("loads")));
         state.answer(&bytes, SOURCE, Transport::Udp, Some(&mut cache), &mut out);
@@ -480,9 +486,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
 
         // A new classifier (a database reload) empties it too, before the next entry.
-        state.classifier.store(classifier());
-        let zones = state.zones.load_full();
-        cache.bind(&zones, &state.classifier.load_full());
+        state.live.classifier.store(classifier());
+        let zones = state.live.zones.load_full();
+        cache.bind(&zones, &state.live.classifier.load_full());
         assert!(cache.is_empty());
     }
 

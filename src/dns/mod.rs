@@ -7,7 +7,7 @@
 //! responses per client network. [`udp`] and [`tcp`] only move bytes.
 //!
 //! This module does not load zones or databases and does not reload them: it reads whatever
-//! [`DnsState`] holds when a query arrives, so a reload never blocks a query.
+//! [`Live`] holds when a query arrives, so a reload never blocks a query.
 
 pub(crate) mod cache;
 pub(crate) mod config;
@@ -25,12 +25,10 @@ pub(crate) mod wire;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::OpCode;
 
 use crate::exposition::Exposition;
-use crate::lines::{Classifier, ClassifierHandle};
-use crate::zone::ZoneSet;
+use crate::live::Live;
 use cache::AnswerCache;
 use config::RrlConfig;
 use decide::{Decided, Snapshot};
@@ -39,10 +37,11 @@ use outcome::{Outcome, Transport};
 use rrl::{Rrl, RrlMetrics};
 use wire::Header;
 
-/// What the listeners answer from: swapped whole on reload, read lock-free per query.
+/// The DNS listeners' side of the process: the live data they answer from (swapped whole
+/// on reload, read lock-free per query) and what only DNS has. Built only when a DNS
+/// listener is configured.
 pub struct DnsState {
-    pub zones: ArcSwap<ZoneSet>,
-    pub classifier: Arc<ClassifierHandle>,
+    pub live: Arc<Live>,
     pub max_udp_payload: u16,
     /// Bumped by the listeners for every response they send.
     pub metrics: Arc<DnsMetrics>,
@@ -51,28 +50,23 @@ pub struct DnsState {
 }
 
 impl DnsState {
-    /// The state for `zones` and `classifier`, with metrics sized for them, rate limiting
-    /// UDP answers when `rrl` is given.
-    pub fn new(
-        zones: ZoneSet,
-        classifier: Classifier,
-        max_udp_payload: u16,
-        rrl: Option<&RrlConfig>,
-    ) -> DnsState {
-        let metrics = DnsMetrics::new(zones.zones().len(), classifier.lines().len());
+    /// The state answering from `live`, with metrics sized for its zones and lines, rate
+    /// limiting UDP answers when `rrl` is given.
+    pub fn new(live: Arc<Live>, max_udp_payload: u16, rrl: Option<&RrlConfig>) -> DnsState {
+        let zones = live.zones.load().zones().len();
+        let lines = live.classifier.load().lines().len();
         DnsState {
-            zones: ArcSwap::from_pointee(zones),
-            classifier: Arc::new(ClassifierHandle::new(classifier)),
+            live,
             max_udp_payload,
-            metrics: Arc::new(metrics),
+            metrics: Arc::new(DnsMetrics::new(zones, lines)),
             rrl: rrl.map(Rrl::new),
         }
     }
 
     /// Runs `f` on one consistent snapshot of the zones and the classifier.
     fn with_snapshot<T>(&self, f: impl FnOnce(&Snapshot<'_>) -> T) -> T {
-        let zones = self.zones.load();
-        let classifier = self.classifier.load();
+        let zones = self.live.zones.load();
+        let classifier = self.live.classifier.load();
         f(&Snapshot {
             zones: &zones,
             classifier: &classifier,
@@ -83,7 +77,7 @@ impl DnsState {
     /// A cache for one UDP worker, sized for the zones served now (a reload that grows
     /// them keeps the size).
     pub fn answer_cache(&self) -> AnswerCache {
-        AnswerCache::for_zones(&self.zones.load())
+        AnswerCache::for_zones(&self.live.zones.load())
     }
 
     /// Answers one DNS message into `out`, whatever the transport: the one way every

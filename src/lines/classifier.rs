@@ -1,14 +1,13 @@
 //! The classifier: the compiled map with the rules and databases it came from.
 //!
 //! This module owns [`Classifier`] (what the hot path classifies with; also what reloads
-//! recompile and what `geoline lookup` explains with [`Classifier::explain`]) and
-//! [`ClassifierHandle`], the swappable snapshot queries read.
+//! recompile and what `geoline lookup` explains with [`Classifier::explain`]). The
+//! swappable snapshot queries read is [`crate::live::Live`]'s.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
 use ipnet::IpNet;
 
 use super::config::LineConfig;
@@ -185,37 +184,5 @@ impl Classifier {
             records,
             record,
         })
-    }
-}
-
-/// The current [`Classifier`], replaced whole on reload. A query takes a snapshot with
-/// [`ClassifierHandle::load`] and is never blocked by a store.
-pub struct ClassifierHandle(pub ArcSwap<Classifier>);
-
-impl ClassifierHandle {
-    pub fn new(classifier: Classifier) -> ClassifierHandle {
-        ClassifierHandle(ArcSwap::from_pointee(classifier))
-    }
-
-    /// A snapshot for the duration of one query.
-    pub fn load(&self) -> Guard<Arc<Classifier>> {
-        self.0.load()
-    }
-
-    /// A snapshot to keep (across awaits or for long-lived work).
-    pub fn load_full(&self) -> Arc<Classifier> {
-        self.0.load_full()
-    }
-
-    pub fn store(&self, classifier: impl Into<Arc<Classifier>>) {
-        self.0.store(classifier.into());
-    }
-}
-
-impl fmt::Debug for ClassifierHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ClassifierHandle")
-            .field(&*self.load())
-            .finish()
     }
 }

@@ -5,7 +5,7 @@
 //! of one line merged. Classifying a client is one binary search in it, and the range found
 //! gives the EDNS Client Subnet scope: the widest prefix around the client in which every
 //! address falls in the same line. [`Classifier`] bundles the map with the databases it was
-//! compiled from, and [`ClassifierHandle`] is the swappable snapshot queries read.
+//! compiled from; [`crate::live::Live`] holds the one queries read.
 //!
 //! It does not read databases (that is [`crate::geoip`]), does not decide when to reload,
 //! and does not know about DNS.
@@ -23,7 +23,6 @@ mod rule;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use classifier::ClassifierHandle;
 pub use classifier::{Classifier, Decision, Explanation};
 pub(crate) use map::{Classification, LineMap};
 pub(crate) use rule::LineRule;

@@ -520,7 +520,7 @@ fn handle_swaps_snapshots_without_disturbing_held_ones() {
         vec![],
     )
     .expect("compiles");
-    let handle = ClassifierHandle::new(first);
+    let handle = crate::live::Swappable::new(first);
     let held = handle.load_full();
     assert_eq!(handle.load().classify(ip("1.2.4.8")).line, line(0));
     let g = Arc::new(geoip2(&[("8.8.8.0/24", "CN", "AS")]));

@@ -1,7 +1,7 @@
 //! The redirector's request handling: from a request to its response, without a router.
 //!
 //! This module owns the decision for each request: read its host, find the rule covering
-//! it, work out the client address and its line (through the same [`ClassifierHandle`] the
+//! it, work out the client address and its line (through the same [`Live`] classifier the
 //! DNS server uses), then redirect the client (the rule lists its line) or pass the request
 //! through to the origin untouched (it does not: sending it back to `example.com` would
 //! loop). Hosts no rule covers get 421. `/healthz` answers load balancers, which probe by
@@ -26,7 +26,7 @@ use super::access_log::{Entry, LoggedBody};
 use super::client_addr::{TrustedProxies, client_address};
 use super::config::ClientIpHeader;
 use super::rules::{self, Lookup, Rules};
-use crate::lines::ClassifierHandle;
+use crate::live::Live;
 use crate::proxy::{BoxError, ClientInfo, Proxy, ProxyBody};
 
 /// What the listener knows about a request's connection.
@@ -40,7 +40,8 @@ pub(crate) struct Connection {
 /// Everything a request needs, shared by all connections.
 pub(crate) struct App {
     pub rules: Rules,
-    pub classifier: Arc<ClassifierHandle>,
+    /// Read for the classifier: the one the DNS server and reloads use.
+    pub live: Arc<Live>,
     pub trusted: TrustedProxies,
     pub client_ip_header: ClientIpHeader,
     /// The pass-through to the origin, rewriting off.
@@ -94,7 +95,7 @@ impl App {
                 return ready(resp, &entry(&req, client, "", start));
             }
         };
-        let classifier = self.classifier.load();
+        let classifier = self.live.classifier.load();
         let line = classifier.lines().name(classifier.classify(client).line);
 
         if covered.rule.redirects(line) {

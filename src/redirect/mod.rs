@@ -3,7 +3,7 @@
 //!
 //! GeoDNS points a covered name at this server for the lines that should be redirected
 //! (the `china` line's overlay). A request here is classified by its client address
-//! through the same [`ClassifierHandle`] the DNS server uses, so a database reload changes
+//! through the same [`Live`] classifier the DNS server uses, so a database reload changes
 //! both at once; clients in a rule's lines get a `301` (or the rule's status) to the same
 //! path under the rule's target domain, and anyone else (a resolver's mistake, a VPN, a
 //! client using a foreign resolver) is reverse-proxied to the origin by [`crate::proxy`]
@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::lines::ClassifierHandle;
+use crate::live::Live;
 use crate::proxy::{Proxy, ProxyError};
 use config::RedirectConfig;
 
@@ -80,13 +80,13 @@ pub fn check(config: &RedirectConfig) -> Result<(), RedirectError> {
 /// bound addresses in configuration order.
 pub(crate) async fn start(
     config: &RedirectConfig,
-    classifier: Arc<ClassifierHandle>,
+    live: Arc<Live>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<Vec<SocketAddr>, RedirectError> {
     let app = Arc::new(app::App {
         rules: rules::Rules::new(&config.rules),
-        classifier,
+        live,
         trusted: client_addr::TrustedProxies::new(&config.trusted_proxies),
         client_ip_header: config.client_ip_header,
         proxy: origin_proxy(config)?,

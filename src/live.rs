@@ -1,0 +1,82 @@
+//! The live data: what every listener reads and every reload replaces.
+//!
+//! This module owns the swappable snapshots of the running process: the zones and the
+//! classifier (databases, CIDR lists and the compiled line map). Each sits behind one
+//! [`Swappable`], with one way to read it and one way to replace it: a request takes a
+//! snapshot when it arrives and keeps it to the end, and a reload swaps a new value in
+//! whole, so readers never wait for a reload and never see half of one.
+//!
+//! It does not load or check anything ([`crate::server::load`] and [`crate::reload`] do),
+//! and it exists whatever listeners are configured: the DNS server, the redirector, the
+//! reloader and `/status` all read the same `Live`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::lines::Classifier;
+use crate::zone::ZoneSet;
+
+/// The current value of one kind of live data, replaced whole.
+pub struct Swappable<T>(ArcSwap<T>);
+
+impl<T> Swappable<T> {
+    pub(crate) fn new(value: T) -> Swappable<T> {
+        Swappable(ArcSwap::from_pointee(value))
+    }
+
+    /// A snapshot for the duration of one request: cheap, never blocked by a reload.
+    pub fn load(&self) -> Guard<Arc<T>> {
+        self.0.load()
+    }
+
+    /// A snapshot to keep across awaits or for long work.
+    pub fn load_full(&self) -> Arc<T> {
+        self.0.load_full()
+    }
+
+    /// Replaces the value; snapshots taken before keep the old one.
+    pub(crate) fn store(&self, value: impl Into<Arc<T>>) {
+        self.0.store(value.into());
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Swappable<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Swappable").field(&*self.load()).finish()
+    }
+}
+
+/// Everything a reload can replace while the listeners serve.
+pub struct Live {
+    /// Every configured zone, in configuration order.
+    pub zones: Swappable<ZoneSet>,
+    /// The line of a client address, with the databases it is read from.
+    pub classifier: Swappable<Classifier>,
+}
+
+impl Live {
+    /// The live data, starting from what was loaded.
+    pub fn new(zones: ZoneSet, classifier: Classifier) -> Live {
+        Live {
+            zones: Swappable::new(zones),
+            classifier: Swappable::new(classifier),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Swappable;
+
+    #[test]
+    fn a_store_leaves_snapshots_taken_before_it_alone() {
+        let value = Swappable::new(String::from("first"));
+        let held = value.load_full();
+        let guard = value.load();
+        value.store(String::from("second"));
+        assert_eq!((held.as_str(), guard.as_str()), ("first", "first"));
+        assert_eq!(value.load().as_str(), "second");
+    }
+}
