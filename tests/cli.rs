@@ -95,6 +95,77 @@ fn check_names_file_and_line_of_a_broken_config() {
     );
 }
 
+/// Each line is three lines of text: line `l{i}` is named on line 3i + 2.
+fn lines(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("[[line]]\nname = \"l{i}\"\ncidrs = [\"10.0.{i}.0/24\"]\n"))
+        .collect()
+}
+
+#[test]
+fn check_accepts_255_lines_and_names_the_256th() {
+    let dir = TempDir::new("cli-lines");
+    let config = dir.write("g.toml", &lines(255));
+    let (ok, stdout, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(", l254, default\n"), "{stdout}");
+
+    let config = dir.write("g.toml", &lines(256));
+    let (ok, _, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        format!(
+            "geoline: {}:767: line `l255` is one too many: at most 255 lines can be declared\n",
+            config.display()
+        )
+    );
+}
+
+const REDIRECT: &str = r#"[[line]]
+name = "china"
+cidrs = ["1.2.4.0/22"]
+
+[redirect]
+[[redirect.listen]]
+address = "127.0.0.1:0"
+
+[[redirect.rule]]
+from = "example.com"
+to = "example.cn"
+lines = ["china"]
+
+[redirect.origin]
+url = "https://example.com"
+"#;
+
+#[test]
+fn check_refuses_an_underscore_in_a_redirect_host_with_its_line() {
+    let dir = TempDir::new("cli-host");
+    for (from, to, line, what, name) in [
+        (
+            "\"example.com\"",
+            "\"www_1.example.com\"",
+            10,
+            "from",
+            "www_1.example.com",
+        ),
+        ("\"example.cn\"", "\"ex_ample.cn\"", 11, "to", "ex_ample.cn"),
+        ("\"example.cn\"", "\"-example.cn\"", 11, "to", "-example.cn"),
+    ] {
+        let config = dir.write("g.toml", &REDIRECT.replacen(from, to, 1));
+        let (ok, _, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
+        assert!(!ok, "{name} accepted");
+        assert_eq!(
+            stderr,
+            format!(
+                "geoline: {}:{line}: redirect.rule: {what} `{name}` is not a host name such as example.com\n",
+                config.display()
+            )
+        );
+    }
+}
+
 #[test]
 fn lookup_explains_the_repository_config() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/geoline.toml");

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
-use super::mapping::strip_port;
+use super::host;
 use super::rewrite::Rewriter;
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 7.6.1), plus
@@ -95,7 +95,7 @@ pub(crate) fn rewrite_request<'m>(
     upgrade: bool,
 ) {
     remove_hop_by_hop(headers, upgrade);
-    if let Some(host) = origin_authority(strip_port(fwd.public_authority)) {
+    if let Some(host) = origin_authority(without_port(fwd.public_authority)) {
         headers.insert(header::HOST, host.clone());
     }
     for name in [header::ORIGIN, header::REFERER] {
@@ -136,7 +136,7 @@ fn map_url_authority<'m>(
     let end = text[start..]
         .find(['/', '?', '#'])
         .map_or(text.len(), |i| start + i);
-    let origin = origin_authority(strip_port(&text[start..end]))?;
+    let origin = origin_authority(without_port(&text[start..end]))?;
     let mut out = Vec::with_capacity(value.len() + 4);
     out.extend_from_slice(&value[..start]);
     out.extend_from_slice(origin.as_bytes());
@@ -228,6 +228,12 @@ pub(crate) fn weaken_etag(headers: &mut HeaderMap) {
             headers.insert(header::ETAG, w);
         }
     }
+}
+
+/// The host of an authority, or the authority as it is when its port is malformed (it
+/// then names no host of ours).
+fn without_port(authority: &str) -> &str {
+    host::strip_port(authority).unwrap_or(authority)
 }
 
 #[cfg(test)]

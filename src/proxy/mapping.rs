@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use super::host;
+
 /// One public host and the origin host it stands for, both lower case, without a trailing dot.
 /// They may be the same name: a pass-through for that host, nothing to rewrite.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +121,7 @@ impl HostMap {
 
     /// The index in [`pairs`](Self::pairs) of the pair whose public host this is.
     pub fn position(&self, public: &str) -> Option<usize> {
-        let host = strip_port(public);
+        let host = host::strip_port(public).unwrap_or(public);
         let host = host.strip_suffix('.').unwrap_or(host);
         self.pairs
             .iter()
@@ -136,53 +138,13 @@ impl HostMap {
     }
 }
 
-/// `host[:port]` or `[v6]:port` without the port.
-pub(crate) fn strip_port(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return match rest.find(']') {
-            Some(end) => &authority[..end + 2],
-            None => authority,
-        };
-    }
-    match authority.rfind(':') {
-        Some(i) if authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &authority[..i],
-        _ => authority,
-    }
-}
-
-pub(crate) fn normalize(host: &str, side: Side) -> Result<String, MappingError> {
-    let bad = |reason| MappingError::BadName {
+/// `host` normalized as [`host::normalize`] does, or why it is not a host name.
+pub(crate) fn normalize(name: &str, side: Side) -> Result<String, MappingError> {
+    host::normalize(name).map_err(|reason| MappingError::BadName {
         side,
-        host: host.to_string(),
+        host: name.to_string(),
         reason,
-    };
-    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    if name.is_empty() {
-        return Err(bad("empty"));
-    }
-    if name.len() > 253 {
-        return Err(bad("longer than 253 characters"));
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err(bad("empty label"));
-        }
-        if label.len() > 63 {
-            return Err(bad("label longer than 63 characters"));
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(bad(
-                "only letters, digits, '-' and '.' (use the punycode form of IDNs)",
-            ));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(bad("a label starts or ends with '-'"));
-        }
-    }
-    Ok(name)
+    })
 }
 
 #[cfg(test)]
@@ -202,14 +164,6 @@ mod tests {
         assert_eq!(map.origin_for("api.example.cn"), None);
         assert_eq!(map.origin_for("evil.test"), None);
         assert_eq!(map.public_for("Www.Example.Com"), Some("www.example.cn"));
-    }
-
-    #[test]
-    fn strips_ports_from_authorities() {
-        assert_eq!(strip_port("a.b:80"), "a.b");
-        assert_eq!(strip_port("a.b"), "a.b");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
     }
 
     #[test]

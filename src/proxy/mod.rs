@@ -89,6 +89,7 @@
 mod body;
 pub mod config;
 mod headers;
+pub(crate) mod host;
 pub mod mapping;
 mod metrics;
 pub mod rewrite;

@@ -27,6 +27,7 @@ use rustls::pki_types::CertificateDer;
 
 use super::body::{self, BodyStartError, BoxError, Limits, ProxyBody};
 use super::headers::{self, Forwarded};
+use super::host;
 use super::mapping::{self, HostMap, MappingError, Side};
 use super::metrics::{Event, ProxyMetrics};
 use super::rewrite::{RewriteError, Rewriter};
@@ -197,7 +198,7 @@ impl ProxyBuilder {
             ));
         }
         if map.public_for(authority.host()).is_none()
-            && under_any(&pass_through, authority.host()).is_none()
+            && host::under_any(&pass_through, authority.host()).is_none()
         {
             return Err(bad("its host is not the origin host of any pair"));
         }
@@ -365,9 +366,9 @@ where
 /// The origin target for a host under a pass-through domain: the same name, with the
 /// origin URL's port.
 fn pass_through_target(inner: &Inner, public_authority: &str) -> Option<Target> {
-    let host = mapping::strip_port(public_authority);
-    let host = mapping::normalize(host, Side::Origin).ok()?;
-    under_any(&inner.pass_through, &host)?;
+    let name = host::strip_port(public_authority)?;
+    let host = host::normalize(name).ok()?;
+    host::under_any(&inner.pass_through, &host)?;
     let host_header = match inner.port {
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),
@@ -382,20 +383,6 @@ fn pass_through_target(inner: &Inner, public_authority: &str) -> Option<Target> 
         uri_authority: Authority::try_from(uri_authority.as_str()).ok()?,
         origin: host,
     })
-}
-
-/// The domain of `domains` that `host` equals or is a subdomain of (ASCII case-insensitive).
-fn under_any<'d>(domains: &'d [String], host: &str) -> Option<&'d str> {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    domains
-        .iter()
-        .find(|d| {
-            host.len() >= d.len()
-                && host.is_char_boundary(host.len() - d.len())
-                && host[host.len() - d.len()..].eq_ignore_ascii_case(d)
-                && (host.len() == d.len() || host.as_bytes()[host.len() - d.len() - 1] == b'.')
-        })
-        .map(String::as_str)
 }
 
 /// Marks a response the proxy made itself, for counting; removed before it leaves.
@@ -460,21 +447,11 @@ where
         );
     }
     // HTTP/2 and absolute-form requests carry the host in the URI, HTTP/1.1 in `Host`.
-    let public_authority = match req.uri().authority() {
-        Some(a) => a.as_str().to_string(),
-        None => match req
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(h) => h.to_string(),
-            None => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "geoline proxy: the request names no host".into(),
-                );
-            }
-        },
+    let Some(public_authority) = host::request_authority(&req).map(str::to_string) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "geoline proxy: the request names no host".into(),
+        );
     };
     let target = match inner.map.position(&public_authority) {
         Some(index) => std::borrow::Cow::Borrowed(&inner.targets[index]),

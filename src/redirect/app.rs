@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::HOST;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
@@ -27,6 +26,7 @@ use super::client_addr::{TrustedProxies, client_address};
 use super::config::ClientIpHeader;
 use super::rules::{self, Lookup, Rules};
 use crate::live::Live;
+use crate::proxy::host;
 use crate::proxy::{BoxError, ClientInfo, Proxy, ProxyBody};
 
 /// What the listener knows about a request's connection.
@@ -127,14 +127,7 @@ impl App {
 
 /// The host a request names: the URI's authority (HTTP/2, absolute-form), else `Host`.
 fn authority<B>(req: &Request<B>) -> &str {
-    match req.uri().authority() {
-        Some(a) => a.as_str(),
-        None => req
-            .headers()
-            .get(HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    }
+    host::request_authority(req).unwrap_or("")
 }
 
 fn entry<'a, B>(req: &'a Request<B>, client: IpAddr, line: &'a str, start: Instant) -> Entry<'a> {

@@ -16,6 +16,7 @@ use toml::Spanned;
 use crate::diag::{ConfigError, Source};
 use crate::lines::DEFAULT_LINE;
 use crate::lines::config::{LineConfig, declared_names};
+use crate::proxy::host;
 
 /// The `[redirect]` section: listeners, certificates, rules, whom to trust for the client
 /// address, and the origin non-matching clients are passed through to.
@@ -464,35 +465,4 @@ fn origin(
             "redirect.origin.response_timeout_secs",
         )?),
     })
-}
-
-/// Host names as the redirector compares them (until one validator serves every part).
-mod host {
-    /// Lower case, no trailing dot, letters, digits, `-` and `_` in labels of 1 to 63, at
-    /// most 253 in all.
-    pub(super) fn normalize(name: &str) -> Result<String, ()> {
-        let name = name.strip_suffix('.').unwrap_or(name);
-        if name.is_empty() || name.len() > 253 {
-            return Err(());
-        }
-        let ok = name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-        if ok {
-            Ok(name.to_ascii_lowercase())
-        } else {
-            Err(())
-        }
-    }
-
-    /// Whether `host` is `domain` or a subdomain of it; both already normalized.
-    pub(super) fn is_under(host: &str, domain: &str) -> bool {
-        host == domain
-            || (host.len() > domain.len()
-                && host.ends_with(domain)
-                && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
-    }
 }

@@ -14,6 +14,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::config::RedirectRuleConfig;
+use crate::proxy::host;
 
 /// One rule, ready for the hot path.
 #[derive(Debug)]
@@ -95,77 +96,28 @@ impl Rules {
     /// The rule covering `authority` (a `Host` value or URI authority: `name[:port]`,
     /// `[v6]:port`, `v4:port`).
     pub(crate) fn lookup<'a>(&'a self, authority: &'a str) -> Result<Lookup<'a>, HostError> {
-        let host = strip_port(authority)?;
+        if authority.is_empty() {
+            return Err(HostError::Missing);
+        }
+        let host = host::strip_port(authority).ok_or(HostError::Malformed)?;
         // An IPv4 literal ends in a digit; a name usually does not, and is not parsed.
         let ends_in_digit = host.as_bytes().last().is_some_and(u8::is_ascii_digit);
         if host.starts_with('[') || (ends_in_digit && host.parse::<std::net::Ipv4Addr>().is_ok()) {
             return Ok(Lookup::NotCovered);
         }
         let host = host.strip_suffix('.').unwrap_or(host);
-        if !valid_name(host) {
+        if host::check(host).is_err() {
             return Err(HostError::Malformed);
         }
         for rule in &self.rules {
-            let n = rule.from.len();
-            if host.len() >= n && host[host.len() - n..].eq_ignore_ascii_case(&rule.from) {
-                let prefix = &host[..host.len() - n];
-                if prefix.is_empty() || prefix.ends_with('.') {
-                    return Ok(Lookup::Covered(Covered { rule, prefix }));
-                }
+            if host::is_under(host, &rule.from) {
+                // A checked name is ASCII: any byte offset is a boundary.
+                let prefix = &host[..host.len() - rule.from.len()];
+                return Ok(Lookup::Covered(Covered { rule, prefix }));
             }
         }
         Ok(Lookup::NotCovered)
     }
-}
-
-/// `host` of `host[:port]`. An IPv6 literal keeps its brackets.
-fn strip_port(authority: &str) -> Result<&str, HostError> {
-    if authority.is_empty() {
-        return Err(HostError::Missing);
-    }
-    if authority.starts_with('[') {
-        let end = authority.find(']').ok_or(HostError::Malformed)?;
-        let rest = &authority[end + 1..];
-        if !(rest.is_empty() || valid_port(rest.strip_prefix(':').ok_or(HostError::Malformed)?)) {
-            return Err(HostError::Malformed);
-        }
-        return Ok(&authority[..=end]);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if valid_port(port) => Ok(host),
-        Some(_) => Err(HostError::Malformed),
-        None => Ok(authority),
-    }
-}
-
-fn valid_port(p: &str) -> bool {
-    (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Letters, digits, `-` and `_` in dot-separated labels of 1 to 63, at most 253 in all:
-/// nothing that could end the authority of the `Location` built from it.
-fn valid_name(host: &str) -> bool {
-    if host.is_empty() || host.len() > 253 {
-        return false;
-    }
-    // One pass over the bytes: this runs for every request.
-    let mut label = 0;
-    for &b in host.as_bytes() {
-        if b == b'.' {
-            if label == 0 {
-                return false;
-            }
-            label = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            label += 1;
-            if label > 63 {
-                return false;
-            }
-        } else {
-            return false;
-        }
-    }
-    label > 0
 }
 
 /// Why a request target cannot be carried into a `Location`.
