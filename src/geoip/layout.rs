@@ -18,13 +18,18 @@ use super::{GeoRecord, Subdivision, code};
 /// A record field geoline can match lines on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {
+    /// The ISO 3166-1 alpha-2 country code.
     Country,
+    /// The two-letter continent code (`AS`, `EU`, ...).
     Continent,
+    /// The ISO 3166-2 subdivision (province) code, such as `CN-GD`.
     Subdivision,
+    /// The autonomous system number.
     Asn,
 }
 
 impl Field {
+    /// Every field.
     pub const ALL: [Field; 4] = [
         Field::Country,
         Field::Continent,
@@ -32,6 +37,7 @@ impl Field {
         Field::Asn,
     ];
 
+    /// The field's name in messages (`country`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Field::Country => "country",

@@ -172,19 +172,30 @@ impl fmt::Display for GeoRecord {
     }
 }
 
+/// Why a GeoIP database, or the lines matching on it, cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoIpError {
+    /// The file cannot be read.
     #[error("{path}: cannot read GeoIP database: {source}", path = path.display())]
     Read {
+        /// The database file.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
+    /// The file has no bytes (a download that failed half way, most likely).
     #[error("{path}: GeoIP database file is empty", path = path.display())]
-    Empty { path: PathBuf },
+    Empty {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file is not a MaxMind DB, or is damaged.
     #[error("{path}: not a valid MaxMind DB file: {source}", path = path.display())]
     Format {
+        /// The database file.
         path: PathBuf,
+        /// The reader's reason.
         #[source]
         source: MaxMindDbError,
     },
@@ -194,19 +205,34 @@ pub enum GeoIpError {
          set `layout` or field paths in its [[geoip]] section",
         path = path.display()
     )]
+    /// Its `database_type` names no known layout, and the section sets none.
     UnknownLayout {
+        /// The database file.
         path: PathBuf,
+        /// The database's own `database_type`.
         database_type: String,
     },
+    /// The database reads but its contents fail a check made on loading (no networks, no
+    /// field the layout knows, a record that does not decode, networks out of order).
     #[error("{path}: {reason}", path = path.display())]
-    Check { path: PathBuf, reason: String },
+    Check {
+        /// The database file.
+        path: PathBuf,
+        /// The check failed.
+        reason: String,
+    },
     #[error(
         "line `{line}` matches on {field} but none of the configured databases has {field} \
          data ({databases})"
     )]
+    /// A line matches on a field that no configured database has a value for, so the line
+    /// could never match.
     MissingField {
+        /// The line's name.
         line: String,
+        /// The field it matches on.
         field: Field,
+        /// Each database, with its layout and the fields it provides.
         databases: String,
     },
 }
@@ -420,10 +446,12 @@ impl GeoDb {
         }
     }
 
+    /// The file the database was read from.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The layout, recognised from `database_type` or set in the configuration.
     pub fn layout(&self) -> Layout {
         self.fields.layout()
     }
@@ -438,6 +466,7 @@ impl GeoDb {
         self.provides
     }
 
+    /// The `database_type` of the file's metadata, e.g. `GeoLite2-Country`.
     pub fn database_type(&self) -> &str {
         &self.reader.metadata().database_type
     }
@@ -457,6 +486,7 @@ impl GeoDb {
         (self.v4_networks, self.v6_networks)
     }
 
+    /// The number of networks with data, IPv4 and IPv6 together.
     pub fn network_count(&self) -> usize {
         self.v4_networks + self.v6_networks
     }
