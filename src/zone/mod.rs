@@ -35,22 +35,15 @@ pub struct ZoneSet {
 impl ZoneSet {
     /// Loads every zone of the config: base file + overlays, validated.
     pub fn load(zones: &[ZoneConfig], lines: &LineSet) -> Result<ZoneSet, ZoneError> {
-        let mut loaded: Vec<Zone> = Vec::with_capacity(zones.len());
+        let mut set = ZoneSet {
+            zones: Vec::with_capacity(zones.len()),
+        };
         for config in zones {
             let zone = Zone::load(config, lines)?;
-            if let Some(other) = loaded.iter().find(|z| z.origin == zone.origin) {
-                return Err(ZoneError::Invalid {
-                    at: Location::file(&config.file),
-                    reason: format!(
-                        "zone `{}` is already loaded from {}",
-                        zone.origin,
-                        other.file.display()
-                    ),
-                });
-            }
-            loaded.push(zone);
+            set.check_origin(&zone, None)?;
+            set.zones.push(zone);
         }
-        Ok(ZoneSet { zones: loaded })
+        Ok(set)
     }
 
     /// This set with zone `index` loaded again from `config`, the others kept as they are:
@@ -62,28 +55,34 @@ impl ZoneSet {
         lines: &LineSet,
     ) -> Result<ZoneSet, ZoneError> {
         let zone = Zone::load(config, lines)?;
-        if let Some(other) = self
-            .zones
-            .iter()
-            .enumerate()
-            .find(|(i, z)| *i != index && z.origin == zone.origin)
-            .map(|(_, z)| z)
-        {
-            return Err(ZoneError::Invalid {
-                at: Location::file(&config.file),
-                reason: format!(
-                    "zone `{}` is already loaded from {}",
-                    zone.origin,
-                    other.file.display()
-                ),
-            });
-        }
+        self.check_origin(&zone, Some(index))?;
         let mut zones = self.zones.clone();
         match zones.get_mut(index) {
             Some(slot) => *slot = zone,
             None => zones.push(zone),
         }
         Ok(ZoneSet { zones })
+    }
+
+    /// Refuses `zone` when a zone of the set (other than the one at `replacing`) has its
+    /// origin: a name would have two sets of data.
+    fn check_origin(&self, zone: &Zone, replacing: Option<usize>) -> Result<(), ZoneError> {
+        let other = self
+            .zones
+            .iter()
+            .enumerate()
+            .find(|(i, z)| Some(*i) != replacing && z.origin == zone.origin);
+        match other {
+            Some((_, other)) => Err(ZoneError::Invalid {
+                at: Location::file(&zone.file),
+                reason: format!(
+                    "zone `{}` is already loaded from {}",
+                    zone.origin,
+                    other.file.display()
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The zone whose origin is the longest suffix of qname (case-insensitive), or None (→ REFUSED).
