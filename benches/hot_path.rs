@@ -16,10 +16,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_proto::rr::{Name, RecordType};
 
 use geoline::config::Config;
-use geoline::internal::DnsState;
 use geoline::internal::LineId;
 use geoline::internal::Live;
 use geoline::internal::Query;
+use geoline::internal::Responder;
 use geoline::internal::Transport;
 use geoline::internal::{AnswerCache, QuickQuery};
 
@@ -48,11 +48,11 @@ fn mix() -> Vec<Vec<u8>> {
     ]
 }
 
-fn state() -> DnsState {
+fn state() -> Responder {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
-    DnsState::new(
+    Responder::new(
         Arc::new(Live::new(loaded.zones, loaded.classifier)),
         1232,
         None,
@@ -82,7 +82,7 @@ fn hot_path(c: &mut Criterion) {
         })
     });
 
-    let classifier = state.live.classifier.load_full();
+    let classifier = state.live().classifier.load_full();
     let clients: Vec<IpAddr> = ["1.2.4.0", "8.8.8.0", "192.0.2.1", "2400:da00::"]
         .iter()
         .map(|a| a.parse().expect("address"))
@@ -95,7 +95,7 @@ fn hot_path(c: &mut Criterion) {
         })
     });
 
-    let zones = state.live.zones.load_full();
+    let zones = state.live().zones.load_full();
     let zone = &zones.zones()[0];
     let lookups: Vec<(LineId, Name, RecordType)> = [
         (0, "www.example.com.", RecordType::A),

@@ -12,8 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use geoline::config::{Config, RrlConfig};
 use geoline::internal::AnswerCache;
-use geoline::internal::DnsState;
 use geoline::internal::Live;
+use geoline::internal::Responder;
 use geoline::internal::{ResponseKind, Rrl, Subject, Transport, now_secs};
 
 const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
@@ -59,11 +59,11 @@ fn limiter(c: &mut Criterion) {
     g.finish();
 }
 
-fn state(rrl: Option<RrlConfig>) -> DnsState {
+fn state(rrl: Option<RrlConfig>) -> Responder {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
-    DnsState::new(
+    Responder::new(
         Arc::new(Live::new(loaded.zones, loaded.classifier)),
         1232,
         rrl.as_ref(),

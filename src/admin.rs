@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::dns::DnsState;
+use crate::dns::Responder;
 use crate::exposition::Exposition;
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
 use crate::util::time::{format_date, format_rfc3339, unix_secs};
@@ -29,14 +29,14 @@ use crate::util::time::{format_date, format_rfc3339, unix_secs};
 struct Admin {
     reloader: Arc<Reloader>,
     /// The DNS listeners' counters, when there are DNS listeners.
-    dns: Option<Arc<DnsState>>,
+    dns: Option<Arc<Responder>>,
     token: Option<String>,
 }
 
 /// The admin routes over `reloader`'s state and the DNS counters of `dns`.
 pub(crate) fn router(
     reloader: Arc<Reloader>,
-    dns: Option<Arc<DnsState>>,
+    dns: Option<Arc<Responder>>,
     token: Option<String>,
 ) -> Router {
     let admin = Arc::new(Admin {
@@ -223,7 +223,7 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
 
 /// The `/metrics` document. Without DNS listeners (`dns` is `None`) the DNS families are
 /// there all the same, at zero, so that dashboards need not know the configuration.
-pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&DnsState>) -> String {
+pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&Responder>) -> String {
     let status = reloader.status();
     let live = reloader.live();
     let classifier = live.classifier.load_full();

@@ -33,7 +33,7 @@ mod zone;
 /// tests reach into. Not a stable interface: anything here may change in any release.
 #[doc(hidden)]
 pub mod internal {
-    pub use crate::dns::DnsState;
+    pub use crate::dns::Responder;
     pub use crate::dns::cache::AnswerCache;
     pub use crate::dns::outcome::{ResponseKind, Transport};
     pub use crate::dns::rrl::{Rrl, Subject};

@@ -16,7 +16,7 @@ use tracing::info;
 
 use crate::admin;
 use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
-use crate::dns::{DnsState, tcp, udp};
+use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::Classifier;
 use crate::live::Live;
@@ -182,8 +182,8 @@ impl Running {
         &mut self,
         dns: &DnsConfig,
         live: &Arc<Live>,
-    ) -> Result<Arc<DnsState>, StartError> {
-        let state = Arc::new(DnsState::new(
+    ) -> Result<Arc<Responder>, StartError> {
+        let state = Arc::new(Responder::new(
             live.clone(),
             dns.max_udp_payload,
             dns.rrl.as_ref(),
@@ -228,7 +228,7 @@ impl Running {
         &mut self,
         config: &AdminConfig,
         reloader: &Arc<Reloader>,
-        dns: Option<Arc<DnsState>>,
+        dns: Option<Arc<Responder>>,
     ) -> Result<(), StartError> {
         let (listener, addr) = bind_tcp(config.listen, "HTTP admin").await?;
         if !addr.ip().is_loopback() && config.token.is_none() {

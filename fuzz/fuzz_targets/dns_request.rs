@@ -1,5 +1,5 @@
 //! Arbitrary bytes as a DNS query, through the one entry point the listeners use,
-//! `DnsState::answer`: over UDP with an answer cache (prepared answers first, as the UDP
+//! `Responder::answer`: over UDP with an answer cache (prepared answers first, as the UDP
 //! workers call it) and without one (the strict path alone), and over TCP, against the
 //! repository's own zones/ and geoip/ (geoline.toml).
 //!
@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 
 use geoline::config::Config;
 use geoline::internal::AnswerCache;
-use geoline::internal::DnsState;
+use geoline::internal::Responder;
 use geoline::internal::Live;
 use geoline::internal::Transport;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
@@ -26,12 +26,12 @@ use libfuzzer_sys::fuzz_target;
 
 const MAX_UDP_PAYLOAD: u16 = 1232;
 
-static STATE: LazyLock<DnsState> = LazyLock::new(|| {
+static STATE: LazyLock<Responder> = LazyLock::new(|| {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let config = Config::load(&root.join("geoline.toml")).expect("geoline.toml loads");
     let loaded = geoline::server::load(&config).expect("zones and database load");
     // No rate limiting: it keeps state from one input to the next.
-    DnsState::new(
+    Responder::new(
         Arc::new(Live::new(loaded.zones, loaded.classifier)),
         MAX_UDP_PAYLOAD,
         None,

@@ -106,8 +106,9 @@ impl Prepared {
     }
 
     /// Writes the response to `query` into `out`, within the requester's size as
-    /// [`super::response::Response::encode`] would: optional additional records are left
-    /// out first, then everything but the question and OPT, with TC.
+    /// [`super::wire::response::Response::encode`] would (one rule, [`Fit`]): optional
+    /// additional records are left out first, then everything but the question and OPT,
+    /// with TC.
     pub fn write(
         &self,
         query: &QuickQuery<'_>,
@@ -313,7 +314,7 @@ mod tests {
     use hickory_proto::op::Message;
 
     use super::*;
-    use crate::dns::DnsState;
+    use crate::dns::Responder;
     use crate::dns::wire::tests::query as build;
     use crate::geoip::{GeoDb, fixtures};
     use crate::lines::{LineRule, LineSet};
@@ -352,8 +353,8 @@ mod tests {
         Classifier::new(lines(), vec![rule], vec![Arc::new(db)]).expect("compiles")
     }
 
-    fn state() -> DnsState {
-        DnsState::new(
+    fn state() -> Responder {
+        Responder::new(
             Arc::new(Live::new(example_zones(), classifier())),
             1232,
             None,
@@ -372,7 +373,7 @@ mod tests {
     }
 
     /// The strict path's response: no cache to answer from.
-    fn strict(state: &DnsState, bytes: &[u8], source: IpAddr) -> Vec<u8> {
+    fn strict(state: &Responder, bytes: &[u8], source: IpAddr) -> Vec<u8> {
         let mut out = Vec::new();
         state
             .answer(bytes, source, Transport::Udp, None, &mut out)

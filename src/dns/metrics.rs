@@ -5,7 +5,7 @@
 //! Counting must cost the hot path next to nothing: every counter exists from the start in
 //! one flat array of atomics indexed by (zone, line, query type, rcode), so recording a
 //! response is an index computation and one relaxed `fetch_add` — no lock, no map, no
-//! allocation. [`super::DnsState::answer`] records every response it gives; the TCP listener
+//! allocation. [`super::Responder::answer`] records every response it gives; the TCP listener
 //! counts its connections. Rate limiting counts what it holds back itself
 //! ([`super::rrl::RrlMetrics`]). This module does not know where zones or databases come
 //! from, or serve HTTP.
@@ -96,7 +96,7 @@ const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 /// changes how many zones there are or their order), and one more slot stands for
 /// "no zone" (REFUSED, malformed queries). Lines are [`crate::lines::LineId`]s, with one
 /// more slot for "no line".
-pub struct DnsMetrics {
+pub(crate) struct DnsMetrics {
     zones: usize,
     lines: usize,
     by_answer: Box<[AtomicU64]>,
@@ -109,7 +109,7 @@ pub struct DnsMetrics {
 
 impl DnsMetrics {
     /// Counters for `zones` zones and `lines` lines (`default` included).
-    pub fn new(zones: usize, lines: usize) -> DnsMetrics {
+    pub(crate) fn new(zones: usize, lines: usize) -> DnsMetrics {
         let len = (zones + 1) * (lines + 1) * QTYPE_BUCKETS * RCODE_BUCKETS;
         DnsMetrics {
             zones,
@@ -128,7 +128,7 @@ impl DnsMetrics {
 
     /// Counts one response sent: what was answered, over which transport, and whether it
     /// was truncated.
-    pub fn record(&self, outcome: &Outcome, transport: Transport) {
+    pub(crate) fn record(&self, outcome: &Outcome, transport: Transport) {
         let (zone, line) = match outcome.zone {
             Some((z, l)) if z < self.zones && l.index() < self.lines => (z, l.index()),
             _ => (self.zones, self.lines),
@@ -150,7 +150,7 @@ impl DnsMetrics {
 
     /// Writes the response and TCP families. `zone_name(i)` names zone `i`, `line_name(i)`
     /// line `i`.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         out: &mut Exposition,
         zone_name: impl Fn(usize) -> String,
@@ -235,7 +235,7 @@ impl DnsMetrics {
 
 /// Why a TCP connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TcpRefusal {
+pub(crate) enum TcpRefusal {
     /// `tcp_max_connections` were open.
     Total,
     /// `tcp_max_connections_per_client` were open from the client.
@@ -244,7 +244,7 @@ pub enum TcpRefusal {
 
 /// Why geoline closed a TCP connection (clients closing, and errors, are not counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TcpClose {
+pub(crate) enum TcpClose {
     IdleTimeout,
     /// A started message did not arrive whole in time.
     ReadTimeout,
@@ -265,7 +265,7 @@ const TCP_CLOSES: [&str; 4] = [
 
 /// The TCP listener's connections: open now, accepted, refused by limit, closed by geoline.
 #[derive(Default)]
-pub struct TcpMetrics {
+pub(crate) struct TcpMetrics {
     open: AtomicU64,
     accepted: AtomicU64,
     refused: [AtomicU64; TCP_REFUSALS.len()],
@@ -273,20 +273,20 @@ pub struct TcpMetrics {
 }
 
 impl TcpMetrics {
-    pub fn opened(&self) {
+    pub(crate) fn opened(&self) {
         self.open.fetch_add(1, Ordering::Relaxed);
         self.accepted.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn closed(&self) {
+    pub(crate) fn closed(&self) {
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub fn refused(&self, reason: TcpRefusal) {
+    pub(crate) fn refused(&self, reason: TcpRefusal) {
         self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn close_reason(&self, reason: TcpClose) {
+    pub(crate) fn close_reason(&self, reason: TcpClose) {
         self.closed[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 

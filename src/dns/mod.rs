@@ -1,10 +1,14 @@
 //! The authoritative DNS server: queries in, per-line answers out, over UDP and TCP.
 //!
-//! [`wire`] reads queries and writes responses (the header, OPT and Client Subnet rules
-//! included), [`decide`] decides the response from a snapshot of the zones and the line
-//! map, [`cache`] keeps encoded answers per (line, name, type) so that UDP answers the
-//! common query without deciding again; [`outcome`] is what either path answered. [`rrl`] limits the rate of UDP
-//! responses per client network. [`udp`] and [`tcp`] only move bytes.
+//! Every message goes through one door, [`Responder::answer`]. It takes one snapshot of the
+//! live data and dispatches on the opcode: a QUERY is answered from the UDP worker's
+//! [`cache`] when it can be, else by [`decide`], the strict path (every error included).
+//! UDP responses then pass rate limiting ([`rrl`]), and every response is counted
+//! ([`metrics`]). [`wire`] is the packet library both paths read and write through (header,
+//! OPT, Client Subnet, names, truncation); [`outcome`] is what either path answered.
+//! [`udp`] and [`tcp`] only move bytes; [`sys`] holds the crate's only `unsafe` code (the
+//! batched socket calls and the coarse clock). New opcodes (NOTIFY, UPDATE, zone
+//! transfers) are new arms of the dispatch in [`Responder::answer`].
 //!
 //! This module does not load zones or databases and does not reload them: it reads whatever
 //! [`Live`] holds when a query arrives, so a reload never blocks a query.
@@ -37,30 +41,41 @@ use outcome::{Outcome, Transport};
 use rrl::{Rrl, RrlMetrics};
 use wire::Header;
 
-/// The DNS listeners' side of the process: the live data they answer from (swapped whole
-/// on reload, read lock-free per query) and what only DNS has. Built only when a DNS
-/// listener is configured.
-pub struct DnsState {
-    pub live: Arc<Live>,
-    pub max_udp_payload: u16,
-    /// Bumped by the listeners for every response they send.
-    pub metrics: Arc<DnsMetrics>,
+/// The one door every DNS message goes through ([`Responder::answer`]), and what only
+/// DNS has besides the live data it answers from: the advertised UDP payload size, rate
+/// limiting and the counters. Built only when a DNS listener is configured; the listeners
+/// share one.
+pub struct Responder {
+    live: Arc<Live>,
+    max_udp_payload: u16,
+    /// Bumped for every response sent.
+    metrics: DnsMetrics,
     /// Response rate limiting of UDP answers, when configured.
-    pub rrl: Option<Rrl>,
+    rrl: Option<Rrl>,
 }
 
-impl DnsState {
-    /// The state answering from `live`, with metrics sized for its zones and lines, rate
+impl Responder {
+    /// A responder answering from `live`, with metrics sized for its zones and lines, rate
     /// limiting UDP answers when `rrl` is given.
-    pub fn new(live: Arc<Live>, max_udp_payload: u16, rrl: Option<&RrlConfig>) -> DnsState {
+    pub fn new(live: Arc<Live>, max_udp_payload: u16, rrl: Option<&RrlConfig>) -> Responder {
         let zones = live.zones.load().zones().len();
         let lines = live.classifier.load().lines().len();
-        DnsState {
+        Responder {
             live,
             max_udp_payload,
-            metrics: Arc::new(DnsMetrics::new(zones, lines)),
+            metrics: DnsMetrics::new(zones, lines),
             rrl: rrl.map(Rrl::new),
         }
+    }
+
+    /// The live data it answers from.
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// The counters of the responses sent and of the TCP listener's connections.
+    pub(crate) fn metrics(&self) -> &DnsMetrics {
+        &self.metrics
     }
 
     /// Runs `f` on one consistent snapshot of the zones and the classifier.
@@ -123,7 +138,7 @@ impl DnsState {
 
     /// The strict path alone, without cache, rate limiting or counting: the decided
     /// response before encoding, which `benches/hot_path.rs` times apart. The listeners
-    /// go through [`DnsState::answer`].
+    /// go through [`Responder::answer`].
     #[doc(hidden)]
     pub fn decide(&self, message: &[u8], from: IpAddr, via: Transport) -> Option<Decided> {
         self.with_snapshot(|snapshot| decide::decide(snapshot, message, from, via))
@@ -135,7 +150,7 @@ impl DnsState {
 /// families whether or not limiting is on. `zone_name(i)` names zone `i`, `line_name(i)`
 /// line `i`.
 pub(crate) fn render_metrics(
-    dns: Option<&DnsState>,
+    dns: Option<&Responder>,
     out: &mut Exposition,
     zone_name: impl Fn(usize) -> String,
     line_name: impl Fn(usize) -> String,

@@ -7,7 +7,7 @@
 //! order (pipelined queries are read from the buffer as they come), and closing a
 //! connection that is idle too long, takes too long to send a started message or to take
 //! a response (slowloris), or has asked its share of queries. Each message is answered
-//! by [`DnsState::answer`], the door UDP goes through too, with no cache and no rate
+//! by [`Responder::answer`], the door UDP goes through too, with no cache and no rate
 //! limiting; only the size limit differs. A message
 //! that does not parse gets FORMERR when it has a header to answer, else the connection
 //! is closed.
@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::DnsState;
+use super::Responder;
 use super::config::TcpLimits;
 use super::metrics::{TcpClose, TcpMetrics, TcpRefusal};
 use super::outcome::Transport;
@@ -42,13 +42,13 @@ const SEND_BUFFER: usize = 64 * 1024;
 /// idle, after answering the message it is reading).
 pub(crate) fn spawn(
     listeners: Vec<TcpListener>,
-    state: Arc<DnsState>,
+    responder: Arc<Responder>,
     limits: TcpLimits,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
     let shared = Arc::new(Shared {
-        state,
+        responder,
         limits,
         open: Mutex::new(Open::default()),
     });
@@ -62,7 +62,7 @@ pub(crate) fn spawn(
 
 /// What every connection of every listener shares.
 struct Shared {
-    state: Arc<DnsState>,
+    responder: Arc<Responder>,
     limits: TcpLimits,
     open: Mutex<Open>,
 }
@@ -77,7 +77,7 @@ struct Open {
 
 impl Shared {
     fn metrics(&self) -> &TcpMetrics {
-        &self.state.metrics.tcp
+        &self.responder.metrics().tcp
     }
 
     fn open(&self) -> std::sync::MutexGuard<'_, Open> {
@@ -213,7 +213,7 @@ async fn serve(
         }
         // Not even a header to answer: nothing to say on this connection.
         shared
-            .state
+            .responder
             .answer(&message, peer.ip(), Transport::Tcp, None, &mut body)?;
         let len = u16::try_from(body.len()).ok()?;
         frame.clear();

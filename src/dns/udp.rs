@@ -5,7 +5,7 @@
 //! for two reasons that are about correctness before speed: hickory-server sizes a UDP
 //! response by the OPT record of the *response* (not the requester's payload size), and
 //! when a response overflows it drops the OPT record, and with it the Client Subnet option
-//! that resolvers like Google Public DNS require on every answer ([`super::response`]
+//! that resolvers like Google Public DNS require on every answer ([`super::wire::response`]
 //! keeps it).
 //!
 //! Deciding is CPU-only and fast, so a worker is a plain thread that blocks in the kernel
@@ -32,7 +32,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::DnsState;
+use super::Responder;
 use super::outcome::Transport;
 use super::sys::{Batch, Wait};
 
@@ -67,19 +67,24 @@ pub(crate) fn default_workers() -> usize {
 /// is how long it lets datagrams gather after a batch (zero: never).
 pub(crate) fn spawn(
     socket: UdpSocket,
-    state: Arc<DnsState>,
+    responder: Arc<Responder>,
     shutdown: CancellationToken,
     name: String,
     coalesce: Duration,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name)
-        .spawn(move || serve(&socket, &state, &shutdown, coalesce))
+        .spawn(move || serve(&socket, &responder, &shutdown, coalesce))
 }
 
-fn serve(socket: &UdpSocket, state: &DnsState, shutdown: &CancellationToken, coalesce: Duration) {
+fn serve(
+    socket: &UdpSocket,
+    responder: &Responder,
+    shutdown: &CancellationToken,
+    coalesce: Duration,
+) {
     let mut batch = Batch::new();
-    let mut cache = state.answer_cache();
+    let mut cache = responder.answer_cache();
     let mut wait = Wait::ForOne;
     while !shutdown.is_cancelled() {
         let received = match batch.recv(socket.as_fd(), wait) {
@@ -108,7 +113,7 @@ fn serve(socket: &UdpSocket, state: &DnsState, shutdown: &CancellationToken, coa
             if peer.port() == 0 || slot.truncated {
                 continue;
             }
-            let answered = state.answer(
+            let answered = responder.answer(
                 slot.bytes,
                 peer.ip(),
                 Transport::Udp,

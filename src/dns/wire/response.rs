@@ -223,9 +223,10 @@ impl Response {
         );
     }
 
-    /// The whole response without OPT and without any size limit, with the offsets
-    /// [`super::prepared`] needs to reuse its sections for later queries of the same name.
-    /// `None` when a record cannot be encoded (then only [`Response::encode`] can answer).
+    /// The whole response without OPT and without any size limit, with the offsets the
+    /// answer cache ([`crate::dns::cache`]) needs to reuse its sections for later queries
+    /// of the same name. `None` when a record cannot be encoded (then only
+    /// [`Response::encode`] can answer).
     pub fn encode_sections(&self) -> Option<Sections> {
         let mut out = Vec::with_capacity(512);
         let mut enc = BinEncoder::new(&mut out);
