@@ -134,23 +134,26 @@ impl Config {
                 line.name
             )));
         }
-        let mut zones = Vec::with_capacity(raw.zones.len());
-        for z in raw.zones {
-            if let Some(line) = z
-                .overlay_lines()
-                .find(|line| !lines.iter().any(|l| &l.name == line.get_ref()))
-            {
-                return Err(src.invalid(
-                    line.span(),
-                    format!(
-                        "overlay for line `{}`, which is not declared (declared: {})",
-                        line.get_ref(),
-                        declared_names(&lines)
-                    ),
-                ));
-            }
-            zones.push(ZoneConfig::new(z, &src));
-        }
+        let overlay_line = |name: &Spanned<String>| {
+            line_set
+                .id(name.get_ref())
+                .filter(|&id| id != line_set.default_line())
+                .ok_or_else(|| {
+                    src.invalid(
+                        name.span(),
+                        format!(
+                            "overlay for line `{}`, which is not declared (declared: {})",
+                            name.get_ref(),
+                            declared_names(&lines)
+                        ),
+                    )
+                })
+        };
+        let zones = raw
+            .zones
+            .into_iter()
+            .map(|z| ZoneConfig::new(z, &src, overlay_line))
+            .collect::<Result<Vec<_>, _>>()?;
         let proxy = match raw.proxy {
             None => None,
             Some(p) => {
@@ -199,6 +202,7 @@ mod tests {
 
     use super::*;
     use crate::geoip::Layout;
+    use crate::lines::LineId;
     use crate::lines::config::read_cidr_file;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -243,7 +247,7 @@ overlays = { china = "zones/example.com.china.zone" }
         assert_eq!(c.lines[0].cidrs.len(), 2);
         assert_eq!(c.geoip[0].layout, None);
         assert_eq!(
-            c.zones[0].overlays["china"],
+            c.zones[0].overlays[&LineId::new(0).expect("a line id")],
             PathBuf::from("zones/example.com.china.zone")
         );
     }

@@ -330,7 +330,10 @@ mod tests {
         let config = ZoneConfig {
             origin: None,
             file: dir.join("example.com.zone"),
-            overlays: BTreeMap::from([("china".to_string(), dir.join("example.com.china.zone"))]),
+            overlays: BTreeMap::from([(
+                LineId::new(0).expect("a line id"),
+                dir.join("example.com.china.zone"),
+            )]),
         };
         ZoneSet::load(&[config], &lines()).expect("zones load")
     }

@@ -2,7 +2,7 @@
 //!
 //! This module owns the sections' format. It does not read the files ([`super::ZoneSet::load`]
 //! does) nor check that the overlays' lines are declared: that spans two sections, and
-//! [`crate::config`] does it.
+//! [`crate::config`] does it, giving each overlay its line's id.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diag::Source;
+use crate::diag::{ConfigError, Source};
+use crate::lines::LineId;
 
 /// One `[[zone]]`, its paths resolved.
 #[derive(Debug, Clone)]
@@ -19,8 +20,8 @@ pub struct ZoneConfig {
     pub origin: Option<String>,
     /// The `default` line's data.
     pub file: PathBuf,
-    /// Line name to overlay file, holding only what differs for that line.
-    pub overlays: BTreeMap<String, PathBuf>,
+    /// Declared line to overlay file, holding only what differs for that line.
+    pub overlays: BTreeMap<LineId, PathBuf>,
 }
 
 /// `[[zone]]` as written.
@@ -33,24 +34,22 @@ pub(crate) struct RawZone {
     overlays: BTreeMap<Spanned<String>, PathBuf>,
 }
 
-impl RawZone {
-    /// The lines the overlays are for, where the file names them.
-    pub(crate) fn overlay_lines(&self) -> impl Iterator<Item = &Spanned<String>> {
-        self.overlays.keys()
-    }
-}
-
 impl ZoneConfig {
-    /// `[[zone]]` with its paths made relative to the file's directory.
-    pub(crate) fn new(z: RawZone, src: &Source<'_>) -> ZoneConfig {
-        ZoneConfig {
+    /// `[[zone]]` with its paths made relative to the file's directory; `line` gives the
+    /// id of the line an overlay names (in the file's order of names), or the error.
+    pub(crate) fn new(
+        z: RawZone,
+        src: &Source<'_>,
+        line: impl Fn(&Spanned<String>) -> Result<LineId, ConfigError>,
+    ) -> Result<ZoneConfig, ConfigError> {
+        let mut overlays = BTreeMap::new();
+        for (name, path) in &z.overlays {
+            overlays.insert(line(name)?, src.resolve(path));
+        }
+        Ok(ZoneConfig {
             origin: z.origin,
             file: src.resolve(&z.file),
-            overlays: z
-                .overlays
-                .into_iter()
-                .map(|(line, path)| (line.into_inner(), src.resolve(&path)))
-                .collect(),
-        }
+            overlays,
+        })
     }
 }
