@@ -18,6 +18,7 @@ use toml::Spanned;
 /// Where in a file something is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
+    /// The file.
     pub path: PathBuf,
     /// 1-based; absent when the error concerns the file as a whole.
     pub line: Option<usize>,
@@ -45,16 +46,31 @@ impl fmt::Display for Location {
 /// Why a configuration file (or a file it names, such as a CIDR list) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("{path}: cannot read: {source}", path = path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or a key or value is not of the section's format.
     #[error("{at}: {message}")]
-    Syntax { at: Location, message: String },
+    Syntax {
+        /// Where the parser stopped.
+        at: Location,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parses but a value is refused by its section's checks.
     #[error("{at}: {reason}")]
-    Invalid { at: Location, reason: String },
+    Invalid {
+        /// The value's line, or the file as a whole.
+        at: Location,
+        /// The rule broken, naming the key.
+        reason: String,
+    },
 }
 
 /// A configuration file's text, as the checks of its sections see it.

@@ -16,6 +16,7 @@ pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
 /// The admin listener: metrics, status, reload.
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
+    /// Where it listens; [`DEFAULT_ADMIN_LISTEN`] when `[admin]` gives none.
     pub listen: SocketAddr,
     /// When set, every endpoint but `/healthz` wants `Authorization: Bearer <token>`.
     pub token: Option<String>,

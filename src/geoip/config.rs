@@ -15,6 +15,7 @@ use crate::diag::{ConfigError, Source};
 /// One `[[geoip]]` database.
 #[derive(Debug, Clone)]
 pub struct GeoIpConfig {
+    /// The MaxMind DB file, relative paths resolved against the configuration's directory.
     pub path: PathBuf,
     /// The layout the file names; `None` (`layout = "auto"`, the default) recognises it
     /// from the database's `database_type` metadata.

@@ -22,14 +22,17 @@ use crate::proxy::host;
 /// address, and the origin non-matching clients are passed through to.
 #[derive(Debug, Clone)]
 pub struct RedirectConfig {
+    /// The addresses it accepts connections on.
     pub listeners: Vec<RedirectListenerConfig>,
     /// Certificates for the TLS listeners, chosen by SNI; the first is the fallback.
     pub certificates: Vec<CertificateConfig>,
+    /// The hosts covered and where their mainland clients are sent.
     pub rules: Vec<RedirectRuleConfig>,
     /// Peers whose `X-Forwarded-For` / `Forwarded` / PROXY protocol header is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// The one header trusted proxies maintain; any other is the client's to forge.
     pub client_ip_header: ClientIpHeader,
+    /// Where requests that are not redirected are passed through to.
     pub origin: OriginConfig,
     /// Request heads (and TLS handshakes, PROXY headers) slower than this are cut off.
     pub header_read_timeout: Duration,
@@ -38,14 +41,18 @@ pub struct RedirectConfig {
     /// The most header fields in one request.
     pub max_headers: usize,
 }
+/// One `[[redirect.listen]]` address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RedirectListenerConfig {
+    /// The address and port.
     pub address: SocketAddr,
+    /// HTTPS with the certificates of the section, instead of plain HTTP.
     pub tls: bool,
     /// Every connection starts with a PROXY protocol v1 or v2 header.
     pub proxy_protocol: bool,
 }
 
+/// One certificate for the TLS listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateConfig {
     /// Lower-case SNI names this certificate answers, `*.example.com` for one label.
@@ -56,6 +63,7 @@ pub struct CertificateConfig {
     pub key: PathBuf,
 }
 
+/// One rule: a domain whose clients in some lines are redirected to another domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectRuleConfig {
     /// Lower case, no trailing dot; the rule covers it and its subdomains.
@@ -72,14 +80,18 @@ pub struct RedirectRuleConfig {
     pub max_age_secs: u32,
 }
 
+/// The scheme of a redirect's `Location`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetScheme {
+    /// `https://`.
     Https,
+    /// `http://`.
     Http,
 }
 
 impl TargetScheme {
+    /// `https` or `http`, as written in a URL.
     pub fn as_str(self) -> &'static str {
         match self {
             TargetScheme::Https => "https",
@@ -88,6 +100,7 @@ impl TargetScheme {
     }
 }
 
+/// Which forwarding header a trusted proxy's client address is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientIpHeader {
@@ -97,6 +110,7 @@ pub enum ClientIpHeader {
     Forwarded,
 }
 
+/// `[redirect.origin]`: the pass-through's origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginConfig {
     /// `https://example.com[:port]`: the scheme and port every passed-through host is
@@ -106,7 +120,9 @@ pub struct OriginConfig {
     pub connect_to: Option<SocketAddr>,
     /// PEM CA certificates trusted for the origin besides the webpki roots.
     pub ca_file: Option<PathBuf>,
+    /// No TCP connection by then: 502 (default 5 s, 1 to 300).
     pub connect_timeout: Duration,
+    /// No response head by then: 504 (default 30 s, 1 to 300).
     pub response_timeout: Duration,
 }
 
