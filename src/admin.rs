@@ -121,23 +121,22 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
     }
     let results = admin.reloader.reload_all(Trigger::Admin).await;
     let ok = results.iter().all(|(_, r)| r.is_ok());
-    let entry = |target: Target, r: &Result<(), String>| {
-        json!({
-            "path": admin.reloader.describe(target),
-            "ok": r.is_ok(),
-            "error": r.as_ref().err(),
-        })
+    let entries = |kind: fn(&Target) -> bool| -> Vec<Value> {
+        results
+            .iter()
+            .filter(|(t, _)| kind(t))
+            .map(|(t, r)| {
+                json!({
+                    "path": admin.reloader.describe(*t),
+                    "ok": r.is_ok(),
+                    "error": r.as_ref().err().map(|e| e.to_string()),
+                })
+            })
+            .collect()
     };
-    let databases: Vec<Value> = results
-        .iter()
-        .filter(|(t, _)| matches!(t, Target::Database(_)))
-        .map(|(t, r)| entry(*t, r))
-        .collect();
-    let zones: Vec<Value> = results
-        .iter()
-        .filter(|(t, _)| matches!(t, Target::Zone(_)))
-        .map(|(t, r)| entry(*t, r))
-        .collect();
+    let databases = entries(|t| matches!(t, Target::Database(_)));
+    let zones = entries(|t| matches!(t, Target::Zone(_)));
+    let certificates = entries(|t| matches!(t, Target::Certificate(_)));
     // A file that fails its checks is the operator's to fix, not a server fault.
     let code = if ok {
         StatusCode::OK
@@ -146,7 +145,12 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
     };
     (
         code,
-        axum::Json(json!({ "ok": ok, "databases": databases, "zones": zones })),
+        axum::Json(json!({
+            "ok": ok,
+            "databases": databases,
+            "zones": zones,
+            "certificates": certificates,
+        })),
     )
         .into_response()
 }
@@ -154,7 +158,7 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
 fn last_reload_json(s: &SourceStatus) -> Value {
     json!({
         "result": if s.last.error.is_none() { "ok" } else { "error" },
-        "error": s.last.error,
+        "error": s.last.error.as_ref().map(|e| e.to_string()),
         "trigger": s.last.trigger.name(),
         "at": format_rfc3339(unix_secs(s.last.at)),
         "duration_ms": s.last.duration.as_secs_f64() * 1000.0,
@@ -174,20 +178,20 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
         .zip(&status.databases)
         .map(|(db, s)| {
             let (v4, v6) = db.network_counts();
-            json!({
-                "path": s.path.display().to_string(),
-                "type": db.database_type(),
-                "layout": db.record_reader().to_string(),
-                "fields": db.provides().iter().map(|f| f.name()).collect::<Vec<_>>(),
-                "ip_version": db.ip_version(),
-                "build_epoch": db.build_epoch(),
-                "build_date": format_date(db.build_epoch()),
-                "networks": { "ipv4": v4, "ipv6": v6 },
-                "size_bytes": db.size_bytes(),
-                "loaded_at": format_rfc3339(unix_secs(s.loaded_at)),
-                "reloads": { "success": s.successes, "failure": s.failures },
-                "last_reload": last_reload_json(s),
-            })
+            with_reloads(
+                s,
+                json!({
+                    "path": s.path.display().to_string(),
+                    "type": db.database_type(),
+                    "layout": db.record_reader().to_string(),
+                    "fields": db.provides().iter().map(|f| f.name()).collect::<Vec<_>>(),
+                    "ip_version": db.ip_version(),
+                    "build_epoch": db.build_epoch(),
+                    "build_date": format_date(db.build_epoch()),
+                    "networks": { "ipv4": v4, "ipv6": v6 },
+                    "size_bytes": db.size_bytes(),
+                }),
+            )
         })
         .collect();
     let zone_list: Vec<Value> = zones
@@ -200,15 +204,30 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
                 .into_iter()
                 .map(|(line, n)| (lines.name(line).to_string(), json!(n)))
                 .collect();
-            json!({
-                "origin": z.origin().to_string(),
-                "file": s.path.display().to_string(),
-                "serial": z.serial(),
-                "records": records,
-                "loaded_at": format_rfc3339(unix_secs(s.loaded_at)),
-                "reloads": { "success": s.successes, "failure": s.failures },
-                "last_reload": last_reload_json(s),
-            })
+            with_reloads(
+                s,
+                json!({
+                    "origin": z.origin().to_string(),
+                    "file": s.path.display().to_string(),
+                    "serial": z.serial(),
+                    "records": records,
+                }),
+            )
+        })
+        .collect();
+    let certificates: Vec<Value> = reloader
+        .certificates()
+        .iter()
+        .zip(&status.certificates)
+        .map(|(c, s)| {
+            with_reloads(
+                s,
+                json!({
+                    "names": c.names,
+                    "cert": c.cert.display().to_string(),
+                    "key": c.key.display().to_string(),
+                }),
+            )
         })
         .collect();
     let (v4, v6) = classifier.map().range_count();
@@ -218,7 +237,25 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
         "line_map": { "ipv4_ranges": v4, "ipv6_ranges": v6 },
         "databases": databases,
         "zones": zone_list,
+        "certificates": certificates,
     })
+}
+
+/// `fields` (a JSON object) with what is known of the reloads of its source: when the
+/// data serving now was loaded, how many reloads succeeded and failed, and the last one.
+fn with_reloads(s: &SourceStatus, mut fields: Value) -> Value {
+    if let Some(object) = fields.as_object_mut() {
+        object.insert(
+            "loaded_at".into(),
+            json!(format_rfc3339(unix_secs(s.loaded_at))),
+        );
+        object.insert(
+            "reloads".into(),
+            json!({ "success": s.successes, "failure": s.failures }),
+        );
+        object.insert("last_reload".into(), last_reload_json(s));
+    }
+    fields
 }
 
 /// The `/metrics` document. Without DNS listeners (`dns` is `None`) the DNS families are
@@ -300,8 +337,15 @@ pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&Responder>) -> St
             );
         }
     }
-    let zone_label = |s: &SourceStatus| s.path.display().to_string();
-    sources(&mut out, "zone", "file", &status.zones, zone_label);
+    let file_label = |s: &SourceStatus| s.path.display().to_string();
+    sources(&mut out, "zone", "file", &status.zones, file_label);
+    sources(
+        &mut out,
+        "certificate",
+        "file",
+        &status.certificates,
+        file_label,
+    );
 
     let (v4, v6) = classifier.map().range_count();
     out.family(
@@ -314,7 +358,8 @@ pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&Responder>) -> St
     out.finish()
 }
 
-/// The reload families of databases (`kind` "geoip") or zones ("zone").
+/// The reload families of databases (`kind` "geoip"), zones ("zone") or certificates
+/// ("certificate").
 fn sources(
     out: &mut Exposition,
     kind: &str,

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod server;
 
 mod admin;
+mod certs;
 mod diag;
 mod dns;
 mod exposition;
@@ -26,7 +27,6 @@ mod live;
 mod redirect;
 mod reload;
 mod util;
-mod watch;
 mod zone;
 
 /// Parts of the crate that the binary, the benches, the fuzz targets and the integration

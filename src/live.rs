@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
+use crate::certs::Certificates;
 use crate::lines::Classifier;
 use crate::zone::ZoneSet;
 
@@ -54,14 +55,26 @@ pub struct Live {
     pub zones: Swappable<ZoneSet>,
     /// The line of a client address, with the databases it is read from.
     pub classifier: Swappable<Classifier>,
+    /// What the redirector's TLS listeners serve (none without TLS listeners).
+    pub(crate) certificates: Swappable<Certificates>,
 }
 
 impl Live {
-    /// The live data, starting from what was loaded.
+    /// The live data, starting from what was loaded, with no certificates.
     pub fn new(zones: ZoneSet, classifier: Classifier) -> Live {
+        Live::with_certificates(zones, classifier, Certificates::default())
+    }
+
+    /// The live data, starting from what was loaded.
+    pub(crate) fn with_certificates(
+        zones: ZoneSet,
+        classifier: Classifier,
+        certificates: Certificates,
+    ) -> Live {
         Live {
             zones: Swappable::new(zones),
             classifier: Swappable::new(classifier),
+            certificates: Swappable::new(certificates),
         }
     }
 }

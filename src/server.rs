@@ -15,14 +15,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::admin;
+use crate::certs::Certificates;
 use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::Classifier;
 use crate::live::Live;
 use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
+use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
-use crate::watch::{self, WatchError};
 use crate::zone::{ZoneError, ZoneSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,9 +117,17 @@ pub struct Running {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
+    let certificates = match &config.redirect {
+        Some(redirect) => crate::redirect::certificates(redirect)?,
+        None => Certificates::default(),
+    };
     // What every listener reads and every reload replaces: a database reload reaches the
     // DNS server and the redirector at once.
-    let live = Arc::new(Live::new(loaded.zones, loaded.classifier));
+    let live = Arc::new(Live::with_certificates(
+        loaded.zones,
+        loaded.classifier,
+        certificates,
+    ));
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
     let mut running = Running {
         dns_udp: Vec::new(),
@@ -293,7 +302,8 @@ impl Running {
         .await;
     }
 
-    /// Serves until SIGTERM or SIGINT, reloading every database and zone on SIGHUP, then
+    /// Serves until SIGTERM or SIGINT, reloading every database, zone and certificate on
+    /// SIGHUP (the one SIGHUP handler of the process), then
     /// shuts down as [`Running::shutdown`] does.
     pub async fn run_until_terminated(self) -> Result<(), StartError> {
         use tokio::signal::unix::{SignalKind, signal};
@@ -311,7 +321,7 @@ impl Running {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
-                    info!("SIGHUP: reloading every database and zone");
+                    info!("SIGHUP: reloading every database, zone and certificate");
                     // Each outcome is logged and kept in the status by the reloader.
                     self.reloader.reload_all(Trigger::Signal).await;
                 }

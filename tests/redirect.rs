@@ -756,6 +756,12 @@ async fn replaced_certificate_is_served_without_restart() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The reload is the reloader's, in its status like a database's.
+    let status = s.running.reloader.status();
+    assert_eq!(status.certificates.len(), 2);
+    assert_eq!(status.certificates[0].path, dir.join("a.pem"));
+    assert!(status.certificates[0].successes >= 1, "{status:?}");
+    assert_eq!(status.certificates[1].successes, 0, "{status:?}");
     // The other certificate is unchanged, and the old connection still works.
     let tls = tls_connect(&s, "example.net", &[b"http/1.1"]).await;
     assert_eq!(served_cert(&tls), s.cert_b);
@@ -772,7 +778,17 @@ async fn replaced_certificate_is_served_without_restart() {
         "-----BEGIN CERTIFICATE-----\nnot base64\n",
     )
     .expect("write");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.running.reloader.status().certificates[0].failures == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the broken file was never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let last = s.running.reloader.status().certificates[0].last.clone();
+    let error = last.error.expect("the failed reload's error").to_string();
+    assert!(error.contains("a.pem"), "{error}");
     let tls = tls_connect(&s, "example.com", &[b"http/1.1"]).await;
     assert_eq!(served_cert(&tls), renewed.der);
     s.running.shutdown().await;

@@ -52,16 +52,8 @@ pub struct RedirectListenerConfig {
     pub proxy_protocol: bool,
 }
 
-/// One certificate for the TLS listeners.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateConfig {
-    /// Lower-case SNI names this certificate answers, `*.example.com` for one label.
-    pub names: Vec<String>,
-    /// PEM: the leaf certificate first, then its chain.
-    pub cert: PathBuf,
-    /// PEM: PKCS#8, PKCS#1 or SEC1 private key.
-    pub key: PathBuf,
-}
+/// One certificate for the TLS listeners: what the certificates subsystem reads.
+pub use crate::certs::CertificateConfig;
 
 /// One rule: a domain whose clients in some lines are redirected to another domain.
 #[derive(Debug, Clone, PartialEq, Eq)]

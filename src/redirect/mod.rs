@@ -10,12 +10,12 @@
 //! without rewriting.
 //!
 //! The parts: [`rules`] (host → rule → `Location`), [`client_addr`] (who the client is
-//! behind trusted proxies), [`proxy_protocol`] (PROXY v1/v2), [`tls`] (certificates by
-//! SNI, reloaded from disk), [`app`] (the per-request decision),
+//! behind trusted proxies), [`proxy_protocol`] (PROXY v1/v2), [`tls`] (the rustls
+//! configuration over the live certificates), [`app`] (the per-request decision),
 //! [`access_log`] (one JSON line per request) and [`listener`] (connections).
 //!
 //! This module wires them from the `[redirect]` configuration; it does not load GeoIP
-//! databases or decide when they reload.
+//! databases or decide when they or the certificates reload ([`crate::reload`]).
 
 pub mod access_log;
 pub(crate) mod app;
@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::certs::{CertError, Certificates};
 use crate::live::Live;
 use crate::proxy::{Proxy, ProxyError};
 use config::RedirectConfig;
@@ -40,7 +41,9 @@ use config::RedirectConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum RedirectError {
     #[error("redirect: {0}")]
-    Tls(#[from] tls::TlsError),
+    Certificate(#[from] CertError),
+    #[error("redirect: TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
     #[error("redirect.origin: {0}")]
     Origin(#[from] ProxyError),
     #[error("redirect: cannot listen on {addr}: {source}")]
@@ -68,16 +71,27 @@ pub(crate) fn origin_proxy(config: &RedirectConfig) -> Result<Proxy, ProxyError>
     builder.build()
 }
 
-/// Reads the certificates and builds the pass-through, as [`start`] would, without
+/// Reads the certificates and builds the pass-through, as `serve` would, without
 /// listening: for `geoline check`.
 pub fn check(config: &RedirectConfig) -> Result<(), RedirectError> {
-    tls::CertStore::load(&config.certificates)?;
+    Certificates::load(&config.certificates)?;
     origin_proxy(config)?;
     Ok(())
 }
 
-/// Binds every listener, then serves on them in `tasks` until `shutdown`. Returns the
-/// bound addresses in configuration order.
+/// The certificates the TLS listeners serve, read from their files: none when no listener
+/// serves TLS. They go into [`Live`], where reloads replace them.
+pub(crate) fn certificates(config: &RedirectConfig) -> Result<Certificates, RedirectError> {
+    if config.listeners.iter().any(|l| l.tls) {
+        Ok(Certificates::load(&config.certificates)?)
+    } else {
+        Ok(Certificates::default())
+    }
+}
+
+/// Binds every listener, then serves on them in `tasks` until `shutdown`, classifying
+/// clients and choosing certificates with what `live` holds. Returns the bound addresses
+/// in configuration order.
 pub(crate) async fn start(
     config: &RedirectConfig,
     live: Arc<Live>,
@@ -86,18 +100,13 @@ pub(crate) async fn start(
 ) -> Result<Vec<SocketAddr>, RedirectError> {
     let app = Arc::new(app::App {
         rules: rules::Rules::new(&config.rules),
-        live,
+        live: live.clone(),
         trusted: client_addr::TrustedProxies::new(&config.trusted_proxies),
         client_ip_header: config.client_ip_header,
         proxy: origin_proxy(config)?,
     });
     let acceptor = if config.listeners.iter().any(|l| l.tls) {
-        let store = Arc::new(tls::CertStore::load(&config.certificates)?);
-        let server_config = tls::server_config(store.clone())?;
-        let reloader = tls::spawn_reloader(store, shutdown.clone())?;
-        tasks.spawn(async move {
-            let _ = reloader.await;
-        });
+        let server_config = tls::server_config(live.clone())?;
         Some(tokio_rustls::TlsAcceptor::from(server_config))
     } else {
         None

@@ -1,4 +1,4 @@
-//! Reloading GeoIP databases and zones while the server answers.
+//! Reloading GeoIP databases, zones and certificates while the server answers.
 //!
 //! This module owns what a reload does and what is remembered of it: read the new data
 //! whole, check it, compile it (a database reload recompiles the line map over the new set
@@ -6,8 +6,11 @@
 //! snapshots without ever waiting for a reload. A reload that fails at any step leaves the
 //! data that was serving in place, and its error is kept for `/status` and `/metrics`.
 //!
-//! It does not decide when to reload: the file watcher ([`crate::watch`]), SIGHUP
-//! ([`crate::server`]) and `POST /reload` ([`crate::admin`]) call in.
+//! It does not decide when to reload: the file watcher ([`watch`]), SIGHUP
+//! ([`crate::server`]) and `POST /reload` ([`crate::admin`]) call in, for databases, zones
+//! and certificates alike.
+
+pub(crate) mod watch;
 
 pub(crate) mod config;
 
@@ -17,16 +20,22 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
+use crate::certs::CertError;
+use crate::certs::CertificateConfig;
 use crate::config::Config;
-use crate::geoip::GeoDb;
+use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::LineSet;
 use crate::live::Live;
+use crate::zone::ZoneError;
 
-/// What can be reloaded: the `i`th `[[geoip]]` database or `[[zone]]` of the configuration.
+/// What can be reloaded: the `i`th `[[geoip]]` database, `[[zone]]` or
+/// `[[redirect.certificate]]` of the configuration (certificates only when a listener
+/// serves TLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     Database(usize),
     Zone(usize),
+    Certificate(usize),
 }
 
 /// What asked for a reload.
@@ -53,7 +62,28 @@ impl Trigger {
     }
 }
 
-/// One load or reload of a database or zone.
+/// Why a reload failed; the data that was serving still is.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    GeoIp(#[from] GeoIpError),
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Certificate(#[from] CertError),
+    #[error("no database {0}")]
+    NoDatabase(usize),
+    #[error("no database {0} in the classifier")]
+    NotInClassifier(usize),
+    #[error("no zone {0}")]
+    NoZone(usize),
+    #[error("no certificate {0}")]
+    NoCertificate(usize),
+    #[error("the reload task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// One load or reload of a database, zone or certificate.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub at: SystemTime,
@@ -61,13 +91,13 @@ pub struct Attempt {
     /// How long reading, checking and compiling took.
     pub duration: Duration,
     /// Why it failed; `None` when the new data is serving.
-    pub error: Option<String>,
+    pub error: Option<Arc<ReloadError>>,
 }
 
-/// What is known of one database or zone.
+/// What is known of one database, zone or certificate.
 #[derive(Debug, Clone)]
 pub struct SourceStatus {
-    /// The database file, or the zone's base file.
+    /// The database file, the zone's base file, or the certificate's chain.
     pub path: PathBuf,
     /// Reloads that swapped new data in, and reloads that failed (the first load at start
     /// is not counted).
@@ -78,17 +108,33 @@ pub struct SourceStatus {
     pub loaded_at: SystemTime,
 }
 
-/// Every database and zone, in configuration order.
+/// Every database, zone and certificate, in configuration order.
 #[derive(Debug, Clone)]
 pub struct Status {
     pub databases: Vec<SourceStatus>,
     pub zones: Vec<SourceStatus>,
+    pub certificates: Vec<SourceStatus>,
 }
 
-/// Reloads the databases and zones of one configuration into one [`Live`].
+impl Status {
+    fn entry(&mut self, target: Target) -> Option<&mut SourceStatus> {
+        match target {
+            Target::Database(i) => self.databases.get_mut(i),
+            Target::Zone(i) => self.zones.get_mut(i),
+            Target::Certificate(i) => self.certificates.get_mut(i),
+        }
+    }
+}
+
+/// A reload's result: the error is shared with the status that keeps it.
+pub(crate) type Reloaded = Result<(), Arc<ReloadError>>;
+
+/// Reloads the databases, zones and certificates of one configuration into one [`Live`].
 pub struct Reloader {
     config: Config,
     lines: LineSet,
+    /// The certificates the TLS listeners serve (none without TLS listeners).
+    certificates: Vec<CertificateConfig>,
     live: Arc<Live>,
     status: Mutex<Status>,
     /// Held for the whole of a reload: two reloads of different databases must not both
@@ -117,13 +163,17 @@ impl Reloader {
             },
             loaded_at: now,
         };
+        let certificates: Vec<CertificateConfig> =
+            live.certificates.load().configs().cloned().collect();
         let status = Status {
             databases: config.geoip.iter().map(|g| started(&g.path)).collect(),
             zones: config.zones.iter().map(|z| started(&z.file)).collect(),
+            certificates: certificates.iter().map(|c| started(&c.cert)).collect(),
         };
         Reloader {
             lines: config.line_set().clone(),
             config,
+            certificates,
             live,
             status: Mutex::new(status),
             running: Mutex::new(()),
@@ -138,20 +188,27 @@ impl Reloader {
         &self.live
     }
 
-    /// A copy of what is known of every database and zone.
+    /// The certificates the TLS listeners serve, in configuration order.
+    pub fn certificates(&self) -> &[CertificateConfig] {
+        &self.certificates
+    }
+
+    /// A copy of what is known of every database, zone and certificate.
     pub fn status(&self) -> Status {
         lock(&self.status).clone()
     }
 
-    /// Every database, then every zone.
+    /// Every database, then every zone, then every certificate.
     pub fn targets(&self) -> Vec<Target> {
         (0..self.config.geoip.len())
             .map(Target::Database)
             .chain((0..self.config.zones.len()).map(Target::Zone))
+            .chain((0..self.certificates.len()).map(Target::Certificate))
             .collect()
     }
 
-    /// Every file a target is read from: a database's file, a zone's base and overlays.
+    /// Every file a target is read from: a database's file, a zone's base and overlays, a
+    /// certificate's chain and key.
     pub fn files(&self) -> Vec<(PathBuf, Target)> {
         let dbs = self
             .config
@@ -164,7 +221,12 @@ impl Reloader {
                 .chain(z.overlays.values().cloned())
                 .map(move |p| (p, Target::Zone(i)))
         });
-        dbs.chain(zones).collect()
+        let certificates = self.certificates.iter().enumerate().flat_map(|(i, c)| {
+            [&c.cert, &c.key]
+                .into_iter()
+                .map(move |p| (p.clone(), Target::Certificate(i)))
+        });
+        dbs.chain(zones).chain(certificates).collect()
     }
 
     /// A name for `target` in logs and errors: its file.
@@ -172,19 +234,22 @@ impl Reloader {
         let path = match target {
             Target::Database(i) => self.config.geoip.get(i).map(|g| &g.path),
             Target::Zone(i) => self.config.zones.get(i).map(|z| &z.file),
+            Target::Certificate(i) => self.certificates.get(i).map(|c| &c.cert),
         };
         path.map_or_else(|| format!("{target:?}"), |p| p.display().to_string())
     }
 
     /// Reloads `target` on the calling thread, which it keeps busy for as long as reading
     /// and compiling take: call it from a blocking context.
-    pub fn reload_blocking(&self, target: Target, trigger: Trigger) -> Result<(), String> {
+    pub fn reload_blocking(&self, target: Target, trigger: Trigger) -> Reloaded {
         let _one_at_a_time = lock(&self.running);
         let started = Instant::now();
         let result = match target {
             Target::Database(i) => self.swap_database(i),
             Target::Zone(i) => self.swap_zone(i),
-        };
+            Target::Certificate(i) => self.swap_certificate(i),
+        }
+        .map_err(Arc::new);
         let attempt = Attempt {
             at: SystemTime::now(),
             trigger,
@@ -206,12 +271,7 @@ impl Reloader {
                 "reload failed; the previous data keeps serving"
             ),
         }
-        let mut status = lock(&self.status);
-        let entry = match target {
-            Target::Database(i) => status.databases.get_mut(i),
-            Target::Zone(i) => status.zones.get_mut(i),
-        };
-        if let Some(entry) = entry {
+        if let Some(entry) = lock(&self.status).entry(target) {
             if result.is_ok() {
                 entry.successes += 1;
                 entry.loaded_at = attempt.at;
@@ -224,19 +284,16 @@ impl Reloader {
     }
 
     /// Reloads `target` on the blocking thread pool.
-    pub async fn reload(self: &Arc<Self>, target: Target, trigger: Trigger) -> Result<(), String> {
+    pub async fn reload(self: &Arc<Self>, target: Target, trigger: Trigger) -> Reloaded {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || this.reload_blocking(target, trigger))
             .await
-            .unwrap_or_else(|e| Err(format!("the reload task failed: {e}")))
+            .unwrap_or_else(|e| Err(Arc::new(ReloadError::Task(e))))
     }
 
-    /// Reloads every database and zone, each on its own: one broken file does not keep the
-    /// others from loading.
-    pub async fn reload_all(
-        self: &Arc<Self>,
-        trigger: Trigger,
-    ) -> Vec<(Target, Result<(), String>)> {
+    /// Reloads every database, zone and certificate, each on its own: one broken file does
+    /// not keep the others from loading.
+    pub async fn reload_all(self: &Arc<Self>, trigger: Trigger) -> Vec<(Target, Reloaded)> {
         let mut results = Vec::new();
         for target in self.targets() {
             results.push((target, self.reload(target, trigger).await));
@@ -244,35 +301,31 @@ impl Reloader {
         results
     }
 
-    fn swap_database(&self, i: usize) -> Result<(), String> {
-        let g = self
-            .config
-            .geoip
-            .get(i)
-            .ok_or_else(|| format!("no database {i}"))?;
-        let db = GeoDb::open_with(&g.path, g.layout, &g.fields).map_err(|e| e.to_string())?;
+    fn swap_database(&self, i: usize) -> Result<(), ReloadError> {
+        let g = self.config.geoip.get(i).ok_or(ReloadError::NoDatabase(i))?;
+        let db = GeoDb::open_with(&g.path, g.layout, &g.fields)?;
         let current = self.live.classifier.load_full();
         let mut dbs = current.databases().to_vec();
-        match dbs.get_mut(i) {
-            Some(slot) => *slot = Arc::new(db),
-            None => return Err(format!("no database {i} in the classifier")),
-        }
-        let next = current.with_databases(dbs).map_err(|e| e.to_string())?;
-        self.live.classifier.store(next);
+        let slot = dbs.get_mut(i).ok_or(ReloadError::NotInClassifier(i))?;
+        *slot = Arc::new(db);
+        self.live.classifier.store(current.with_databases(dbs)?);
         Ok(())
     }
 
-    fn swap_zone(&self, i: usize) -> Result<(), String> {
-        let z = self
-            .config
-            .zones
-            .get(i)
-            .ok_or_else(|| format!("no zone {i}"))?;
+    fn swap_zone(&self, i: usize) -> Result<(), ReloadError> {
+        let z = self.config.zones.get(i).ok_or(ReloadError::NoZone(i))?;
         let current = self.live.zones.load_full();
+        let next = current.with_zone_reloaded(i, z, &self.lines)?;
+        self.live.zones.store(next);
+        Ok(())
+    }
+
+    fn swap_certificate(&self, i: usize) -> Result<(), ReloadError> {
+        let current = self.live.certificates.load_full();
         let next = current
-            .with_zone_reloaded(i, z, &self.lines)
-            .map_err(|e| e.to_string())?;
-        self.live.zones.store(Arc::new(next));
+            .with_reloaded(i)
+            .ok_or(ReloadError::NoCertificate(i))??;
+        self.live.certificates.store(next);
         Ok(())
     }
 }

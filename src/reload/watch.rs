@@ -1,4 +1,4 @@
-//! Watching database and zone files, and reloading them when they change.
+//! Watching database, zone and certificate files, and reloading them when they change.
 //!
 //! This module owns the file watcher (the `notify` crate: inotify on Linux) and the
 //! debounce. It watches the *directories* holding the files, not the files: `geoipupdate`
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::reload::{Reloader, Target, Trigger};
+use super::{Reloader, Target, Trigger};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch {dir} for changes: {source}", dir = dir.display())]

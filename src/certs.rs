@@ -1,0 +1,201 @@
+//! TLS certificates: read from PEM files, chosen by SNI, replaced one at a time.
+//!
+//! This module owns the certificate set the redirector's TLS listeners serve: reading each
+//! configured chain and key (checked to belong together), choosing one per handshake by
+//! the client's SNI (exact name, then `*.` wildcard, then the first certificate, as
+//! nginx's default server does), and building the set with one certificate read again.
+//! A set is immutable: [`crate::live::Live`] holds the one in use, a handshake takes a
+//! snapshot, and a reload ([`crate::reload`]) swaps in a new set only when the certificate's
+//! files read and matched, so established connections keep the certificate they were made
+//! with. It does not watch files or accept connections, and imports nothing else of the
+//! crate: the redirector and the live data use it, not the other way round.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("{path}: cannot read: {source}", path = path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}", path = path.display())]
+    Pem { path: PathBuf, reason: String },
+    #[error("{path}: the private key is not usable: {source}", path = path.display())]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("{key}: this private key does not belong to the certificate in {cert}", key = key.display(), cert = cert.display())]
+    Mismatch { cert: PathBuf, key: PathBuf },
+}
+
+/// One `[[redirect.certificate]]`: a chain and its key, and the names they serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateConfig {
+    /// Lower-case SNI names this certificate answers, `*.example.com` for one label.
+    pub names: Vec<String>,
+    /// PEM: the leaf certificate first, then its chain.
+    pub cert: PathBuf,
+    /// PEM: PKCS#8, PKCS#1 or SEC1 private key.
+    pub key: PathBuf,
+}
+
+/// One loaded certificate, with the configuration it was read from.
+struct Certificate {
+    /// Its names (lower case; `*.example.com` matches one label) and files.
+    config: CertificateConfig,
+    key: Arc<CertifiedKey>,
+}
+
+/// The certificates in use, in configuration order; the first is the fallback for unknown
+/// or missing SNI. Empty when no listener serves TLS.
+pub(crate) struct Certificates {
+    provider: Arc<CryptoProvider>,
+    loaded: Vec<Certificate>,
+}
+
+impl fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.loaded.iter().map(|c| &c.config))
+            .finish()
+    }
+}
+
+impl Default for Certificates {
+    fn default() -> Certificates {
+        Certificates {
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            loaded: Vec::new(),
+        }
+    }
+}
+
+impl Certificates {
+    /// Reads every configured certificate; any failure is an error naming its file.
+    pub(crate) fn load(configs: &[CertificateConfig]) -> Result<Certificates, CertError> {
+        let mut set = Certificates::default();
+        for config in configs {
+            let key = read_certified_key(&config.cert, &config.key, &set.provider)?;
+            set.loaded.push(Certificate {
+                config: config.clone(),
+                key: Arc::new(key),
+            });
+        }
+        Ok(set)
+    }
+
+    /// The same set with certificate `i` read again from its files; `None` when there is
+    /// no certificate `i`.
+    pub(crate) fn with_reloaded(&self, i: usize) -> Option<Result<Certificates, CertError>> {
+        let config = &self.loaded.get(i)?.config;
+        let key = match read_certified_key(&config.cert, &config.key, &self.provider) {
+            Ok(key) => Arc::new(key),
+            Err(e) => return Some(Err(e)),
+        };
+        let loaded = self
+            .loaded
+            .iter()
+            .enumerate()
+            .map(|(j, c)| Certificate {
+                config: c.config.clone(),
+                key: if j == i { key.clone() } else { c.key.clone() },
+            })
+            .collect();
+        Some(Ok(Certificates {
+            provider: self.provider.clone(),
+            loaded,
+        }))
+    }
+
+    /// Where each certificate was read from, in configuration order.
+    pub(crate) fn configs(&self) -> impl Iterator<Item = &CertificateConfig> {
+        self.loaded.iter().map(|c| &c.config)
+    }
+
+    /// What TLS handshakes are made with.
+    pub(crate) fn provider(&self) -> &Arc<CryptoProvider> {
+        &self.provider
+    }
+
+    /// The certificate for a handshake naming `sni`.
+    pub(crate) fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        if let Some(sni) = sni {
+            let sni = sni.strip_suffix('.').unwrap_or(sni);
+            let exact = self
+                .loaded
+                .iter()
+                .find(|c| c.config.names.iter().any(|n| n.eq_ignore_ascii_case(sni)));
+            let wildcard = || {
+                let (_, parent) = sni.split_once('.')?;
+                self.loaded.iter().find(|c| {
+                    c.config.names.iter().any(|n| {
+                        n.strip_prefix("*.")
+                            .is_some_and(|d| d.eq_ignore_ascii_case(parent))
+                    })
+                })
+            };
+            if let Some(c) = exact.or_else(wildcard) {
+                return Some(c.key.clone());
+            }
+        }
+        self.loaded.first().map(|c| c.key.clone())
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CertError> {
+    std::fs::read(path).map_err(|source| CertError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A chain and its key from PEM files, checked to belong together.
+fn read_certified_key(
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, CertError> {
+    let pem_err = |path: &Path, reason: String| CertError::Pem {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(cert, format!("not a PEM certificate chain: {e}")))?;
+    if chain.is_empty() {
+        return Err(pem_err(cert, "no CERTIFICATE section".into()));
+    }
+    let der = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|e| pem_err(key, format!("no PEM private key: {e}")))?;
+    let signing = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|source| CertError::Key {
+            path: key.to_path_buf(),
+            source,
+        })?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) => Ok(certified),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(CertError::Mismatch {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+            })
+        }
+        // The key type cannot say its public key; rustls itself lets that pass.
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
+        Err(e) => Err(pem_err(cert, format!("not a usable certificate: {e}"))),
+    }
+}
