@@ -23,25 +23,34 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dns::Responder;
 use crate::exposition::Exposition;
+use crate::proxy::{Proxy, ProxyMetricsSnapshot};
+use crate::redirect::metrics::{Outcome, RedirectMetrics};
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
 use crate::util::time::{format_date, format_rfc3339, unix_secs};
 
 struct Admin {
     reloader: Arc<Reloader>,
-    /// The DNS listeners' counters, when there are DNS listeners.
-    dns: Option<Arc<Responder>>,
+    counters: Counters,
     token: Option<String>,
 }
 
-/// The admin routes over `reloader`'s state and the DNS counters of `dns`.
-pub(crate) fn router(
-    reloader: Arc<Reloader>,
-    dns: Option<Arc<Responder>>,
-    token: Option<String>,
-) -> Router {
+/// The counters of the subsystems that run, for `/metrics`; a family of a subsystem that
+/// does not run is rendered at zero all the same, so that dashboards need not know the
+/// configuration.
+pub(crate) struct Counters {
+    /// The DNS listeners' responder.
+    pub(crate) dns: Option<Arc<Responder>>,
+    /// The `[proxy]` of `serve` (its clones share the counters).
+    pub(crate) proxy: Option<Proxy>,
+    /// The redirector's requests.
+    pub(crate) redirect: Option<Arc<RedirectMetrics>>,
+}
+
+/// The admin routes over `reloader`'s state and the subsystems' `counters`.
+pub(crate) fn router(reloader: Arc<Reloader>, counters: Counters, token: Option<String>) -> Router {
     let admin = Arc::new(Admin {
         reloader,
-        dns,
+        counters,
         token,
     });
     Router::new()
@@ -97,7 +106,7 @@ async fn metrics(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Respons
     if let Some(r) = refuse_unauthorized(&admin, &headers) {
         return r;
     }
-    let text = render_metrics(&admin.reloader, admin.dns.as_deref());
+    let text = render_metrics(&admin.reloader, &admin.counters);
     (
         [(
             header::CONTENT_TYPE,
@@ -260,7 +269,7 @@ fn with_reloads(s: &SourceStatus, mut fields: Value) -> Value {
 
 /// The `/metrics` document. Without DNS listeners (`dns` is `None`) the DNS families are
 /// there all the same, at zero, so that dashboards need not know the configuration.
-pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&Responder>) -> String {
+pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String {
     let status = reloader.status();
     let live = reloader.live();
     let classifier = live.classifier.load_full();
@@ -274,12 +283,19 @@ pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&Responder>) -> St
             .get(i)
             .map_or_else(|| format!("zone{i}"), |z| z.origin().to_string())
     };
-    crate::dns::render_metrics(dns, &mut out, zone_name, |i| {
+    crate::dns::render_metrics(counters.dns.as_deref(), &mut out, zone_name, |i| {
         lines
             .ids()
             .nth(i)
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
+    let proxy = counters
+        .proxy
+        .as_ref()
+        .map(|p| p.metrics().snapshot())
+        .unwrap_or_default();
+    render_proxy(&mut out, &proxy);
+    render_redirect(&mut out, counters.redirect.as_deref());
 
     let db_label = |s: &SourceStatus| s.path.display().to_string();
     out.family(
@@ -356,6 +372,65 @@ pub(crate) fn render_metrics(reloader: &Reloader, dns: Option<&Responder>) -> St
     out.sample("geoline_line_map_ranges", &[("family", "ipv4")], v4 as f64);
     out.sample("geoline_line_map_ranges", &[("family", "ipv6")], v6 as f64);
     out.finish()
+}
+
+/// The `[proxy]` listener's counters.
+fn render_proxy(out: &mut Exposition, p: &ProxyMetricsSnapshot) {
+    let counter = |out: &mut Exposition, name: &str, help: &str, value: u64| {
+        out.family(name, "counter", help);
+        out.sample(name, &[], value as f64);
+    };
+    counter(
+        out,
+        "geoline_proxy_requests_total",
+        "Requests the [proxy] listener received.",
+        p.requests,
+    );
+    const ERRORS: &str = "geoline_proxy_error_responses_total";
+    out.family(
+        ERRORS,
+        "counter",
+        "Responses the proxy made itself, by status: 421 (a host not in the pairs), 502 (origin unreachable, refused or broken), 504 (origin too slow).",
+    );
+    for (status, n) in [
+        ("421", p.misdirected),
+        ("502", p.bad_gateway),
+        ("504", p.gateway_timeout),
+    ] {
+        out.sample(ERRORS, &[("status", status)], n as f64);
+    }
+    counter(
+        out,
+        "geoline_proxy_rewritten_responses_total",
+        "Responses whose body went through the rewriter.",
+        p.rewritten,
+    );
+    counter(
+        out,
+        "geoline_proxy_upgraded_connections_total",
+        "Connections switched to another protocol (WebSocket) and spliced.",
+        p.upgraded,
+    );
+    counter(
+        out,
+        "geoline_proxy_response_body_bytes_total",
+        "Response body bytes handed to clients, after rewriting and encoding.",
+        p.body_bytes,
+    );
+}
+
+/// The redirector's requests, by outcome.
+fn render_redirect(out: &mut Exposition, metrics: Option<&RedirectMetrics>) {
+    const NAME: &str = "geoline_redirect_requests_total";
+    out.family(
+        NAME,
+        "counter",
+        "Requests the redirector answered, by outcome: redirected, passed through to the origin, or answered locally (/healthz, 400, 421).",
+    );
+    for outcome in Outcome::ALL {
+        let n = metrics.map_or(0, |m| m.requests(outcome));
+        out.sample(NAME, &[("outcome", outcome.label())], n as f64);
+    }
 }
 
 /// The reload families of databases (`kind` "geoip"), zones ("zone") or certificates

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::admin;
+use crate::admin::{self, Counters};
 use crate::certs::Certificates;
 use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{Responder, tcp, udp};
@@ -22,6 +22,7 @@ use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::Classifier;
 use crate::live::Live;
 use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
+use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
 use crate::zone::{ZoneError, ZoneSet};
@@ -140,15 +141,21 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
     };
-    if let Some(redirect) = &config.redirect {
-        running.start_redirect(redirect, &live).await?;
-    }
+    let redirect = match &config.redirect {
+        Some(redirect) => Some(running.start_redirect(redirect, &live).await?),
+        None => None,
+    };
     let dns = match &config.dns {
         Some(dns) => Some(running.start_dns(dns, &live).await?),
         None => None,
     };
     if let Some(admin) = &config.admin {
-        running.start_admin(admin, &reloader, dns).await?;
+        let counters = Counters {
+            dns,
+            proxy: loaded.proxy.clone(),
+            redirect,
+        };
+        running.start_admin(admin, &reloader, counters).await?;
     }
     if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
         running.start_proxy(p.listen, proxy).await?;
@@ -174,15 +181,22 @@ async fn bind_tcp(
 }
 
 impl Running {
-    /// The redirector's listeners.
+    /// The redirector's listeners. Returns their counters, for the admin listener.
     async fn start_redirect(
         &mut self,
         config: &RedirectConfig,
         live: &Arc<Live>,
-    ) -> Result<(), StartError> {
-        self.redirect =
-            crate::redirect::start(config, live.clone(), &self.shutdown, &mut self.tasks).await?;
-        Ok(())
+    ) -> Result<Arc<RedirectMetrics>, StartError> {
+        let metrics = Arc::new(RedirectMetrics::default());
+        self.redirect = crate::redirect::start(
+            config,
+            live.clone(),
+            metrics.clone(),
+            &self.shutdown,
+            &mut self.tasks,
+        )
+        .await?;
+        Ok(metrics)
     }
 
     /// The DNS listeners: UDP worker threads and the TCP accept loops, answering from
@@ -237,13 +251,13 @@ impl Running {
         &mut self,
         config: &AdminConfig,
         reloader: &Arc<Reloader>,
-        dns: Option<Arc<Responder>>,
+        counters: Counters,
     ) -> Result<(), StartError> {
         let (listener, addr) = bind_tcp(config.listen, "HTTP admin").await?;
         if !addr.ip().is_loopback() && config.token.is_none() {
             tracing::warn!(%addr, "the admin listener is reachable from other hosts and has no token");
         }
-        let router = admin::router(reloader.clone(), dns, config.token.clone());
+        let router = admin::router(reloader.clone(), counters, config.token.clone());
         self.tasks
             .spawn(admin::serve(listener, router, self.shutdown.clone()));
         self.admin = Some(addr);

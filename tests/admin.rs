@@ -344,6 +344,63 @@ async fn metrics_are_valid_and_count_what_was_sent() {
 }
 
 #[tokio::test]
+async fn metrics_count_the_redirector_and_the_proxy() {
+    let dir = TempDir::new("admin-redirect-metrics");
+    // The origin is never reached: no request here is passed through.
+    let origin: SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let config = site::write(&dir)
+        .table("[reload]", NO_WATCH)
+        .redirect("127.0.0.1", origin);
+    let server = TestServer::start(&dir, &config).await;
+    let admin = server.admin.expect("admin");
+    let redirector = server.running.redirect[0];
+
+    let before = scrape(admin, None).await;
+    for outcome in ["redirected", "passed_through", "local"] {
+        let labels = [("outcome", outcome)];
+        let n = value(&before, "geoline_redirect_requests_total", &labels);
+        assert_eq!(n, Some(0.0), "{outcome}");
+    }
+    // Without [proxy] its families are there, at zero.
+    assert_eq!(
+        value(&before, "geoline_proxy_requests_total", &[]),
+        Some(0.0)
+    );
+    let errors = |s: &[Sample], status: &str| {
+        value(
+            s,
+            "geoline_proxy_error_responses_total",
+            &[("status", status)],
+        )
+    };
+    assert_eq!(errors(&before, "502"), Some(0.0));
+
+    let close = "Connection: close";
+    for (host, path, headers) in [
+        ("example.com", "/a", vec![close, "X-Forwarded-For: 1.2.3.4"]),
+        ("example.org", "/b", vec![close]),
+        ("example.org", "/healthz", vec![close]),
+    ] {
+        let raw = http::request("GET", host, path, &headers);
+        let response = http::send_raw(redirector, "127.0.0.1", raw.as_bytes()).await;
+        assert!(response.starts_with("HTTP/1.1 "), "{response}");
+    }
+
+    let after = scrape(admin, None).await;
+    let requests = |outcome: &str| {
+        value(
+            &after,
+            "geoline_redirect_requests_total",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(requests("redirected"), Some(1.0));
+    assert_eq!(requests("local"), Some(2.0));
+    assert_eq!(requests("passed_through"), Some(0.0));
+    server.running.shutdown().await;
+}
+
+#[tokio::test]
 async fn status_describes_what_serves() {
     let dir = TempDir::new("admin-status");
     let config = site::write(&dir).table("[reload]", NO_WATCH);

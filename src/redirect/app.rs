@@ -24,6 +24,7 @@ use http_body::{Body, Frame, SizeHint};
 use super::access_log::{Entry, LoggedBody};
 use super::client_addr::{TrustedProxies, client_address};
 use super::config::ClientIpHeader;
+use super::metrics::{Outcome, RedirectMetrics};
 use super::rules::{self, Lookup, Rules};
 use crate::live::Live;
 use crate::proxy::host;
@@ -46,6 +47,8 @@ pub(crate) struct App {
     pub client_ip_header: ClientIpHeader,
     /// The pass-through to the origin, rewriting off.
     pub proxy: Proxy,
+    /// Requests by how they were answered.
+    pub metrics: Arc<RedirectMetrics>,
 }
 
 /// A request's response: made on the spot, or coming from the origin.
@@ -77,11 +80,13 @@ impl App {
             Ok(Lookup::Covered(c)) => c,
             _ if req.uri().path() == "/healthz" => {
                 let resp = rules::plain(StatusCode::OK, Bytes::from_static(b"ok\n"));
+                self.metrics.count(Outcome::Local);
                 return ready(resp, &entry(&req, client, "", start));
             }
             Err(e) => {
                 let body = Bytes::from(format!("geoline redirect: {e}\n"));
                 let resp = rules::plain(StatusCode::BAD_REQUEST, body);
+                self.metrics.count(Outcome::Local);
                 return ready(resp, &entry(&req, client, "", start));
             }
             Ok(Lookup::NotCovered) => {
@@ -92,6 +97,7 @@ impl App {
                           this server only answers for the domains it is configured with\n",
                     ),
                 );
+                self.metrics.count(Outcome::Local);
                 return ready(resp, &entry(&req, client, "", start));
             }
         };
@@ -104,6 +110,7 @@ impl App {
                 let body = Bytes::from(format!("geoline redirect: {e}\n"));
                 rules::plain(StatusCode::BAD_REQUEST, body)
             });
+            self.metrics.count(Outcome::Redirected);
             return ready(resp, &entry(&req, client, line, start));
         }
 
@@ -115,6 +122,7 @@ impl App {
             tls: conn.tls,
         });
         let proxy = self.proxy.clone();
+        self.metrics.count(Outcome::PassedThrough);
         Reply::PassThrough(Box::pin(async move {
             let resp = proxy.handle(req).await;
             let status = resp.status().as_u16();

@@ -22,6 +22,7 @@ pub(crate) mod app;
 pub(crate) mod client_addr;
 pub(crate) mod config;
 pub(crate) mod listener;
+pub(crate) mod metrics;
 pub mod proxy_protocol;
 pub(crate) mod rules;
 pub(crate) mod tls;
@@ -95,6 +96,7 @@ pub(crate) fn certificates(config: &RedirectConfig) -> Result<Certificates, Redi
 pub(crate) async fn start(
     config: &RedirectConfig,
     live: Arc<Live>,
+    metrics: Arc<metrics::RedirectMetrics>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<Vec<SocketAddr>, RedirectError> {
@@ -104,6 +106,7 @@ pub(crate) async fn start(
         trusted: client_addr::TrustedProxies::new(&config.trusted_proxies),
         client_ip_header: config.client_ip_header,
         proxy: origin_proxy(config)?,
+        metrics,
     });
     let acceptor = if config.listeners.iter().any(|l| l.tls) {
         let server_config = tls::server_config(live.clone())?;
