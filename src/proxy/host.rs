@@ -14,9 +14,22 @@ use http::header::HOST;
 pub(crate) type Reason = &'static str;
 
 /// Checks `name` (without its trailing dot) against the host-name rule; the reason is
-/// for messages (`host "a_b.example" is not a DNS name: only letters, ...`). Allocates
-/// nothing: the redirector checks every request's host with it.
+/// for messages (`host "a_b.example" is not a DNS name: only letters, ...`). This is the
+/// rule for names an operator configures.
 pub(crate) fn check(name: &str) -> Result<(), Reason> {
+    check_labels(name, false)
+}
+
+/// Checks a host a client sent. Looser than [`check`] in two ways that nginx and browsers
+/// accept: `_` and a `-` at a label's edge (names like `my_host.example.com` exist and were
+/// served before this rule was shared). Neither can end the authority of a `Location` built
+/// from the name, which is what the check guards. Allocates nothing: the redirector checks
+/// every request's host with it.
+pub(crate) fn check_requested(name: &str) -> Result<(), Reason> {
+    check_labels(name, true)
+}
+
+fn check_labels(name: &str, requested: bool) -> Result<(), Reason> {
     if name.is_empty() {
         return Err("empty");
     }
@@ -32,11 +45,11 @@ pub(crate) fn check(name: &str) -> Result<(), Reason> {
         }
         if !label
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || (requested && b == b'_'))
         {
             return Err("only letters, digits, '-' and '.' (use the punycode form of IDNs)");
         }
-        if label.starts_with('-') || label.ends_with('-') {
+        if !requested && (label.starts_with('-') || label.ends_with('-')) {
             return Err("a label starts or ends with '-'");
         }
     }
@@ -141,6 +154,12 @@ mod tests {
             Err("longer than 253 characters")
         );
         assert_eq!(normalize("Example.COM."), Ok("example.com".to_string()));
+        for sent in ["a_b.example.com", "-a.b", "a-.b", "_dmarc.example.com"] {
+            assert_eq!(check_requested(sent), Ok(()), "{sent}");
+        }
+        for bad in ["a b", "a..b", "a/b", "a@b", ""] {
+            assert!(check_requested(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

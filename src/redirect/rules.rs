@@ -106,7 +106,7 @@ impl Rules {
             return Ok(Lookup::NotCovered);
         }
         let host = host.strip_suffix('.').unwrap_or(host);
-        if host::check(host).is_err() {
+        if host::check_requested(host).is_err() {
             return Err(HostError::Malformed);
         }
         for rule in &self.rules {
@@ -344,6 +344,10 @@ mod tests {
             assert_eq!(r.lookup(host).err(), Some(HostError::Malformed), "{host}");
         }
         assert_eq!(r.lookup("").err(), Some(HostError::Missing));
+        // Clients send names a configured rule could not hold; they are still served.
+        assert!(
+            matches!(r.lookup("my_host.example.com"), Ok(Lookup::Covered(c)) if c.prefix == "my_host.")
+        );
         let longest = format!("{}.example.com", "a".repeat(63));
         assert!(matches!(r.lookup(&longest), Ok(Lookup::Covered(_))));
         let too_long = format!("{}.example.com", "a".repeat(64));
