@@ -49,15 +49,21 @@ pub use crate::zone::config::ZoneConfig;
 pub struct Config {
     /// The file this was read from.
     pub path: PathBuf,
+    /// The GeoDNS server (`[dns]`); `None` when the section is absent and DNS is not served.
     pub dns: Option<DnsConfig>,
+    /// The admin HTTP endpoint (`[admin]`); `None` when absent.
     pub admin: Option<AdminConfig>,
     /// The rewriting reverse proxy (`[proxy]`), validated; its CA file is read when it starts.
     pub proxy: Option<ProxyConfig>,
+    /// How file changes are picked up (`[reload]`); defaults when the section is absent.
     pub reload: ReloadConfig,
+    /// The GeoIP databases (`[[geoip]]`), in lookup order: the first with a field wins.
     pub geoip: Vec<GeoIpConfig>,
     /// Declared lines in match order; `default` is implicit and comes last.
     pub lines: Vec<LineConfig>,
+    /// The zones served (`[[zone]]`), their files not yet read.
     pub zones: Vec<ZoneConfig>,
+    /// The redirector (`[redirect]`); `None` when absent.
     pub redirect: Option<RedirectConfig>,
     /// The names of `lines`, numbered, and `default`.
     line_set: LineSet,

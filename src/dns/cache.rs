@@ -295,6 +295,7 @@ impl AnswerCache {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
+    /// No slot is filled.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -14,6 +14,7 @@ use toml::Spanned;
 use super::rrl::{MAX_RATE, MAX_SLIP};
 use crate::diag::{ConfigError, Source};
 
+/// The GeoDNS server's settings (`[dns]`), validated.
 #[derive(Debug, Clone)]
 pub struct DnsConfig {
     /// Each address gets a UDP socket and a TCP listener.
@@ -60,7 +61,9 @@ pub struct RrlConfig {
     pub responses_per_second: u32,
     /// Every `slip`th limited response is sent truncated; 0 never, 1 always.
     pub slip: u32,
+    /// IPv4 clients share a bucket per prefix of this length (1-32, default 24).
     pub ipv4_prefix_length: u8,
+    /// IPv6 clients share a bucket per prefix of this length (1-128, default 56).
     pub ipv6_prefix_length: u8,
     /// Buckets in the shared table (rounded up to a power of two, 8 bytes each).
     pub table_size: usize,

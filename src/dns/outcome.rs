@@ -14,7 +14,9 @@ use crate::lines::LineId;
 /// How the message arrived: it bounds the response size, and only UDP is rate limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// Bounded by the client's EDNS payload size (at most `max_udp_payload`), or 512 bytes.
     Udp,
+    /// Up to 65535 bytes, never rate limited.
     Tcp,
 }
 
@@ -62,12 +64,14 @@ pub enum ResponseKind {
     NoData,
     /// NOERROR, not authoritative, no answer: a delegation.
     Referral,
+    /// NXDOMAIN, authoritative: the name does not exist in the zone.
     NxDomain,
     /// REFUSED, FORMERR, NOTIMP, BADVERS and the like.
     Error,
 }
 
 impl ResponseKind {
+    /// Every kind, in [`ResponseKind::index`] order: for per-kind counter tables.
     pub const ALL: [ResponseKind; 5] = [
         ResponseKind::Answer,
         ResponseKind::NoData,
@@ -93,6 +97,7 @@ impl ResponseKind {
         }
     }
 
+    /// The kind's position in [`ResponseKind::ALL`], below 5.
     pub fn index(self) -> usize {
         self as usize
     }

@@ -45,12 +45,14 @@ pub enum Action {
 /// A response as the limiter sees it, besides the client's address.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
+    /// Part of the bucket key, and says what else is: see the module doc.
     pub kind: ResponseKind,
     /// The answering zone's index.
     pub zone: Option<usize>,
     /// The question's name, or the wildcard the answer was synthesized from, in wire form,
     /// lower-cased (only answers and NODATA use it).
     pub name: &'a [u8],
+    /// The question's type (0 if none); only answers are keyed by it.
     pub qtype: u16,
 }
 
@@ -91,6 +93,7 @@ pub struct Rrl {
 }
 
 impl Rrl {
+    /// A limiter with an empty table; rate and slip past their maxima are clamped.
     pub fn new(config: &RrlConfig) -> Rrl {
         let slots = config.table_size.max(2).next_power_of_two();
         Rrl {
@@ -109,6 +112,7 @@ impl Rrl {
         }
     }
 
+    /// The limiter's counters, for the metrics endpoint.
     pub fn metrics(&self) -> &RrlMetrics {
         &self.metrics
     }

@@ -37,18 +37,40 @@ impl fmt::Debug for Classifier {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Rule `rule` (an index into [`Classifier::rules`]) lists a prefix containing the address.
-    Cidr { rule: usize, cidr: IpNet },
+    Cidr {
+        /// Index into [`Classifier::rules`].
+        rule: usize,
+        /// The listed prefix containing the address (not the address's ECS scope).
+        cidr: IpNet,
+    },
     /// Rule `rule` lists the address's country.
-    Country { rule: usize, country: [u8; 2] },
+    Country {
+        /// Index into [`Classifier::rules`].
+        rule: usize,
+        /// ISO 3166-1 alpha-2 code, as the databases gave it.
+        country: [u8; 2],
+    },
     /// Rule `rule` lists the address's continent.
-    Continent { rule: usize, continent: [u8; 2] },
+    Continent {
+        /// Index into [`Classifier::rules`].
+        rule: usize,
+        /// Continent code, one of [`CONTINENTS`](super::config::CONTINENTS).
+        continent: [u8; 2],
+    },
     /// Rule `rule` lists one of the address's subdivisions.
     Subdivision {
+        /// Index into [`Classifier::rules`].
         rule: usize,
+        /// The first of the address's subdivisions that the rule lists.
         subdivision: Subdivision,
     },
     /// Rule `rule` lists the address's autonomous system.
-    Asn { rule: usize, asn: u32 },
+    Asn {
+        /// Index into [`Classifier::rules`].
+        rule: usize,
+        /// The autonomous system number, as the databases gave it.
+        asn: u32,
+    },
     /// No rule matches.
     Default,
 }
@@ -56,7 +78,9 @@ pub enum Decision {
 /// [`Classifier::explain`]'s answer, for `geoline lookup` and the admin endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
+    /// What [`Classifier::classify`] answers for the address (the line map, not the rules).
     pub classification: Classification,
+    /// Which rule put the address in its line, from the rules evaluated directly.
     pub decision: Decision,
     /// Each database's network and record for the address, in configuration order.
     pub records: Vec<Option<(IpNet, GeoRecord)>>,
@@ -121,22 +145,27 @@ impl Classifier {
         Classifier::new(self.lines.clone(), self.rules.clone(), dbs)
     }
 
+    /// The address's line and ECS scope: one lookup in the prebuilt map, the hot path.
     pub fn classify(&self, addr: IpAddr) -> Classification {
         self.map.classify(addr)
     }
 
+    /// The declared lines and `default`, which the [`LineId`](super::LineId)s this answers index.
     pub fn lines(&self) -> &LineSet {
         &self.lines
     }
 
+    /// One rule per declared line, in match order (`default` has none).
     pub fn rules(&self) -> &[LineRule] {
         &self.rules
     }
 
+    /// The GeoIP databases, in configuration order: earlier ones win a field both have.
     pub fn databases(&self) -> &[Arc<GeoDb>] {
         &self.dbs
     }
 
+    /// The map built from the rules and databases, which [`Classifier::classify`] reads.
     pub fn map(&self) -> &LineMap {
         &self.map
     }

@@ -19,6 +19,7 @@ use crate::geoip::Subdivision;
 /// One declared line, checked.
 #[derive(Debug, Clone)]
 pub struct LineConfig {
+    /// Unique among the lines, and never `default` (that line is implicit).
     pub name: String,
     /// ISO 3166-1 alpha-2, upper case.
     pub countries: Vec<String>,
@@ -42,6 +43,7 @@ impl LineConfig {
     }
 }
 
+/// The continent codes a line may list (the GeoIP databases' codes; no others exist).
 pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 
 /// `[[line]]` as written.

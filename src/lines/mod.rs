@@ -47,6 +47,7 @@ impl LineId {
         Some(LineId(index as u8))
     }
 
+    /// The line's position in its [`LineSet`]: an index into per-line tables.
     pub fn index(self) -> usize {
         usize::from(self.0)
     }
@@ -90,10 +91,12 @@ impl LineSet {
         Some(set)
     }
 
+    /// `default`, always the last line: where addresses no rule matches go.
     pub fn default_line(&self) -> LineId {
         self.default
     }
 
+    /// The line called `name`; `None` if no line is (names are compared exactly).
     pub fn id(&self, name: &str) -> Option<LineId> {
         self.names
             .iter()
@@ -101,6 +104,7 @@ impl LineSet {
             .and_then(LineId::new)
     }
 
+    /// The line's name. Panics if `id` is from another, larger set.
     pub fn name(&self, id: LineId) -> &str {
         &self.names[id.index()]
     }
@@ -109,10 +113,12 @@ impl LineSet {
         self.names.len()
     }
 
+    /// Every line, in declaration order, `default` last.
     pub fn ids(&self) -> impl Iterator<Item = LineId> + '_ {
         (0..self.names.len()).filter_map(LineId::new)
     }
 
+    /// Every line's name, indexed by [`LineId::index`].
     pub fn names(&self) -> &[String] {
         &self.names
     }

@@ -392,6 +392,7 @@ impl<'a> QuickQuery<'a> {
         &self.name[..self.name_len]
     }
 
+    /// The question's type, as on the wire (unknown types included).
     pub fn qtype(&self) -> u16 {
         self.qtype
     }
