@@ -27,34 +27,49 @@ use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
 use crate::zone::{ZoneError, ZoneSet};
 
+/// Why the configuration's data could not be loaded (`geoline check` prints it).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// A GeoIP database, or a line rule it cannot serve.
     #[error(transparent)]
     GeoIp(#[from] GeoIpError),
+    /// A zone file or overlay.
     #[error(transparent)]
     Zone(#[from] ZoneError),
+    /// The `[proxy]` section (its CA file, its host pairs).
     #[error(transparent)]
     Proxy(#[from] ProxyConfigError),
 }
 
+/// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Loading the data failed.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The redirector could not be built (its certificates, its origin).
     #[error(transparent)]
     Redirect(#[from] crate::redirect::RedirectError),
+    /// A listening socket could not be bound.
     #[error("cannot listen on {addr} ({transport}): {source}")]
     Bind {
+        /// The configured address.
         addr: SocketAddr,
+        /// `UDP`, `TCP` or the listener's role.
         transport: &'static str,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
+    /// The file watcher could not watch a configured file.
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// A signal handler could not be installed.
     #[error("cannot watch for {signal}: {source}")]
     Signal {
+        /// The signal's name (`SIGHUP`, `SIGTERM`).
         signal: &'static str,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
@@ -76,7 +91,9 @@ impl StartError {
 
 /// Everything the configuration names, loaded and checked.
 pub struct Loaded {
+    /// The lines and the compiled map that puts an address in one.
     pub classifier: Classifier,
+    /// Every configured zone with its per-line views.
     pub zones: ZoneSet,
     /// The `[proxy]` section built (its CA file read), when there is one.
     pub proxy: Option<Proxy>,
@@ -101,10 +118,15 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
 
 /// A started server: its bound addresses and the handle to stop it.
 pub struct Running {
+    /// The DNS UDP addresses, as bound (a configured port 0 resolved).
     pub dns_udp: Vec<SocketAddr>,
+    /// The DNS TCP addresses, as bound.
     pub dns_tcp: Vec<SocketAddr>,
+    /// The admin listener's address, when there is one.
     pub admin: Option<SocketAddr>,
+    /// The `[proxy]` listener's address, when there is one.
     pub proxy: Option<SocketAddr>,
+    /// Reloads databases, zones and certificates into the running server.
     pub reloader: Arc<Reloader>,
     /// The redirector's listeners, in configuration order.
     pub redirect: Vec<SocketAddr>,

@@ -33,8 +33,11 @@ use crate::zone::ZoneError;
 /// serves TLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
+    /// The `i`th `[[geoip]]` database.
     Database(usize),
+    /// The `i`th `[[zone]]`, with its overlays.
     Zone(usize),
+    /// The `i`th `[[redirect.certificate]]`.
     Certificate(usize),
 }
 
@@ -52,6 +55,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The trigger's label in logs, `/status` and metrics.
     pub fn name(self) -> &'static str {
         match self {
             Trigger::Start => "start",
