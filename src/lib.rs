@@ -10,7 +10,7 @@
 //! CIDR lists, becomes a line (`china`, `default`, ...) and the widest prefix around the
 //! address that falls in the same line (the EDNS Client Subnet scope).
 
-#![warn(unreachable_pub)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
 pub mod proxy;
