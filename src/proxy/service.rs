@@ -1,11 +1,23 @@
 //! The proxy as a tower `Service`: one request in, one response out.
 //!
-//! This module owns the request flow: picking the host pair (421 for any other host),
-//! building the origin request, mapping upstream failures to 502 / 504, choosing between
-//! rewriting and passing a body through, and splicing WebSocket upgrades. It delegates the
-//! details to [`super::headers`], [`super::body`] and [`super::upstream`]; listening for
+//! This module owns the request flow, cut into the phases of pingora's `ProxyHttp` (as plain
+//! functions, not a trait). [`respond`] runs them in order; each returns the next phase's input
+//! or an [`OwnError`], the answer the proxy gives in its own name:
+//!
+//! 1. [`route`]: CONNECT refused (405), the public host read (400 without one) and its
+//!    [`Target`] picked: a host pair or a pass-through domain, else 421.
+//! 2. [`upstream_request`]: the origin request: URI, rewritten headers, `Host`.
+//! 3. [`send`]: the origin's response head, 504 past the response timeout, 502 on failure.
+//! 4. [`upgrade_connection`]: on a 101, the WebSocket (or other) upgrade spliced.
+//! 5. [`response_head`]: the response headers rewritten and the body's fate decided.
+//! 6. [`response_body`]: the body rewritten (plan, decode limit) or passed through.
+//!
+//! [`handle`] counts what the proxy answered itself. [`ProxyBuilder::build`] checks the
+//! origin URL ([`parse_origin_url`]) and makes a [`Target`] for each host pair. The details
+//! are in [`super::headers`], [`super::body`] and [`super::upstream`]; listening for
 //! connections is [`super::serve`].
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -22,6 +34,7 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
@@ -31,7 +44,7 @@ use super::host;
 use super::mapping::{self, HostMap, MappingError, Side};
 use super::metrics::{Event, ProxyMetrics};
 use super::rewrite::{RewriteError, Rewriter};
-use super::upstream::{self, HttpClient, UpstreamError, UpstreamSettings};
+use super::upstream::{self, HttpClient, UpstreamBody, UpstreamError, UpstreamSettings};
 
 /// What the server knows about the client connection. Insert it into the request's
 /// extensions to get `X-Forwarded-For` and the right `X-Forwarded-Proto`;
@@ -182,27 +195,14 @@ impl ProxyBuilder {
             url: self.origin.clone(),
             reason: reason.to_string(),
         };
-        let url: Uri = self.origin.parse().map_err(|_| bad("not a URL"))?;
-        let scheme = match url.scheme_str() {
-            Some("http") => Scheme::HTTP,
-            Some("https") => Scheme::HTTPS,
-            _ => return Err(bad("the scheme must be http or https")),
-        };
-        let authority = url.authority().ok_or_else(|| bad("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(bad("user information is not allowed"));
-        }
-        if url.path_and_query().is_some_and(|p| p.as_str() != "/") {
-            return Err(bad(
-                "a path or query is not supported; requests keep their own",
-            ));
-        }
-        if map.public_for(authority.host()).is_none()
-            && host::under_any(&pass_through, authority.host()).is_none()
+        let origin = parse_origin_url(&self.origin).map_err(bad)?;
+        let origin_host = origin.authority.host();
+        if map.public_for(origin_host).is_none()
+            && host::under_any(&pass_through, origin_host).is_none()
         {
             return Err(bad("its host is not the origin host of any pair"));
         }
-        let port = authority.port_u16();
+        let port = origin.authority.port_u16();
 
         let mut extra_roots = self.extra_roots.clone();
         for path in &self.ca_files {
@@ -215,26 +215,13 @@ impl ProxyBuilder {
             pool_idle_timeout: Duration::from_secs(90),
         })?;
 
-        let mut targets = Vec::new();
-        for pair in map.pairs() {
-            let host_header = match port {
-                Some(p) => format!("{}:{p}", pair.origin),
-                None => pair.origin.clone(),
-            };
-            // With connect-to, the URI carries no port so that the connector keeps the
-            // connect-to port; `Host` still names the origin's port.
-            let uri_authority = if self.connect_to.is_some() {
-                pair.origin.clone()
-            } else {
-                host_header.clone()
-            };
-            targets.push(Target {
-                host_header: HeaderValue::from_str(&host_header).map_err(|_| bad("bad host"))?,
-                uri_authority: Authority::try_from(uri_authority.as_str())
-                    .map_err(|_| bad("bad host"))?,
-                origin: pair.origin.clone(),
-            });
-        }
+        let connect_to = self.connect_to.is_some();
+        let targets = map
+            .pairs()
+            .iter()
+            .map(|pair| Target::new(pair.origin.clone(), port, connect_to))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("bad host"))?;
         let rewriter = if self.rewrite {
             Some(Arc::new(Rewriter::new(&map)?))
         } else {
@@ -244,12 +231,12 @@ impl ProxyBuilder {
             inner: Arc::new(Inner {
                 map,
                 targets,
-                scheme,
+                scheme: origin.scheme,
                 rewriter,
                 client,
                 pass_through,
                 port,
-                connect_to: self.connect_to.is_some(),
+                connect_to,
                 response_timeout: self.response_timeout,
                 limits: Limits {
                     read_timeout: self.read_timeout,
@@ -259,6 +246,35 @@ impl ProxyBuilder {
             }),
         })
     }
+}
+
+/// What the origin URL of [`Proxy::builder`] contributes: the scheme and the port of every
+/// origin request (its host only has to be one of the origin hosts).
+#[derive(Debug)]
+struct OriginUrl {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+/// Reads `http(s)://host[:port]`; the error is the reason for [`ProxyError::Origin`].
+fn parse_origin_url(url: &str) -> Result<OriginUrl, &'static str> {
+    let url: Uri = url.parse().map_err(|_| "not a URL")?;
+    let scheme = match url.scheme_str() {
+        Some("http") => Scheme::HTTP,
+        Some("https") => Scheme::HTTPS,
+        _ => return Err("the scheme must be http or https"),
+    };
+    let authority = url.authority().ok_or("no host")?;
+    if authority.as_str().contains('@') {
+        return Err("user information is not allowed");
+    }
+    if url.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err("a path or query is not supported; requests keep their own");
+    }
+    Ok(OriginUrl {
+        scheme,
+        authority: authority.clone(),
+    })
 }
 
 /// The rewriting reverse proxy: a cheap-to-clone tower [`Service`](tower::Service) for
@@ -287,11 +303,37 @@ struct Inner {
     metrics: Arc<ProxyMetrics>,
 }
 
+/// Where requests for one public host go.
 #[derive(Clone)]
 struct Target {
+    /// The origin host, with the origin URL's port if it names one.
     host_header: HeaderValue,
+    /// Like `host_header`, but without the port under connect-to.
     uri_authority: Authority,
+    /// The origin host, for logs and error texts.
     origin: String,
+}
+
+impl Target {
+    /// `None` if `origin` (with `port`) is no valid `Host` or authority.
+    fn new(origin: String, port: Option<u16>, connect_to: bool) -> Option<Target> {
+        let host_header = match port {
+            Some(p) => format!("{origin}:{p}"),
+            None => origin.clone(),
+        };
+        // With connect-to, the URI carries no port so that the connector keeps the
+        // connect-to port; `Host` still names the origin's port.
+        let uri_authority = if connect_to {
+            origin.clone()
+        } else {
+            host_header.clone()
+        };
+        Some(Target {
+            host_header: HeaderValue::from_str(&host_header).ok()?,
+            uri_authority: Authority::try_from(uri_authority.as_str()).ok()?,
+            origin,
+        })
+    }
 }
 
 impl fmt::Debug for Proxy {
@@ -369,37 +411,41 @@ fn pass_through_target(inner: &Inner, public_authority: &str) -> Option<Target> 
     let name = host::strip_port(public_authority)?;
     let host = host::normalize(name).ok()?;
     host::under_any(&inner.pass_through, &host)?;
-    let host_header = match inner.port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let uri_authority = if inner.connect_to {
-        host.clone()
-    } else {
-        host_header.clone()
-    };
-    Some(Target {
-        host_header: HeaderValue::from_str(&host_header).ok()?,
-        uri_authority: Authority::try_from(uri_authority.as_str()).ok()?,
-        origin: host,
-    })
+    Target::new(host, inner.port, inner.connect_to)
 }
 
 /// Marks a response the proxy made itself, for counting; removed before it leaves.
 #[derive(Clone, Copy)]
 struct OwnResponse;
 
-fn error_response(status: StatusCode, message: String) -> Response<ProxyBody> {
-    let mut resp = Response::new(ProxyBody::full(format!("{message}\n")));
-    resp.extensions_mut().insert(OwnResponse);
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+/// An answer the proxy gives in its own name instead of the origin's: what a phase returns
+/// when the request goes no further.
+#[derive(Debug)]
+struct OwnError {
+    status: StatusCode,
+    /// The whole body, without the final newline.
+    message: String,
+}
+
+impl OwnError {
+    fn new(status: StatusCode, message: String) -> OwnError {
+        OwnError { status, message }
+    }
+
+    /// A plain-text, uncacheable response, marked [`OwnResponse`].
+    fn into_response(self) -> Response<ProxyBody> {
+        let OwnError { status, message } = self;
+        let mut resp = Response::new(ProxyBody::full(format!("{message}\n")));
+        resp.extensions_mut().insert(OwnResponse);
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
 }
 
 /// An error and the errors under it, for logs: hyper's own messages name only the outer one.
@@ -433,61 +479,113 @@ where
     resp.map(|b| b.counted(Arc::clone(&inner.metrics)))
 }
 
-async fn respond<B>(inner: &Arc<Inner>, mut req: Request<B>) -> Response<ProxyBody>
+/// Runs the phases of one request in order; any of them may answer in the proxy's own name
+/// instead.
+async fn respond<B>(inner: &Inner, req: Request<B>) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    proxy(inner, req)
+        .await
+        .unwrap_or_else(OwnError::into_response)
+}
+
+async fn proxy<B>(inner: &Inner, mut req: Request<B>) -> Result<Response<ProxyBody>, OwnError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let route = route(inner, &req)?;
+    let upgrade = headers::wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    // What the response phases need from the client's request, read before it becomes
+    // the origin's.
+    let accept_encoding = parts.headers.get(header::ACCEPT_ENCODING).cloned();
+    let is_head = parts.method == Method::HEAD;
+    let up_req = upstream_request(inner, &route, parts, body, upgrade)?;
+    let resp = send(inner, &route.target, up_req).await?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return upgrade_connection(inner, &route.target, resp, client_upgrade);
+    }
+    let (mut head, incoming) = resp.into_parts();
+    let rewrite = response_head(inner, &mut head, accept_encoding.as_ref());
+    let body = response_body(inner, &route.target, &head, incoming, rewrite, is_head).await?;
+    Ok(Response::from_parts(head, body))
+}
+
+/// The target of a request, and the host the client asked for.
+struct Route<'a> {
+    target: Cow<'a, Target>,
+    /// As the client sent it: the request URI's authority, else `Host`.
+    public_authority: String,
+}
+
+/// Request phase (pingora's `request_filter` and `upstream_peer`): refuses CONNECT (405) and
+/// requests naming no host (400) or a host not served here (421); else picks the target.
+fn route<'a, B>(inner: &'a Inner, req: &Request<B>) -> Result<Route<'a>, OwnError> {
     if req.method() == Method::CONNECT {
         // A tunnel to an address of the client's choosing is exactly the open proxy this
         // must never be.
-        return error_response(
+        return Err(OwnError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "geoline proxy: CONNECT is not supported".into(),
-        );
+        ));
     }
     // HTTP/2 and absolute-form requests carry the host in the URI, HTTP/1.1 in `Host`.
-    let Some(public_authority) = host::request_authority(&req).map(str::to_string) else {
-        return error_response(
+    let Some(public_authority) = host::request_authority(req).map(str::to_string) else {
+        return Err(OwnError::new(
             StatusCode::BAD_REQUEST,
             "geoline proxy: the request names no host".into(),
-        );
+        ));
     };
     let target = match inner.map.position(&public_authority) {
-        Some(index) => std::borrow::Cow::Borrowed(&inner.targets[index]),
+        Some(index) => Cow::Borrowed(&inner.targets[index]),
         None => match pass_through_target(inner, &public_authority) {
-            Some(t) => std::borrow::Cow::Owned(t),
+            Some(t) => Cow::Owned(t),
             None => {
-                return error_response(
+                return Err(OwnError::new(
                     StatusCode::MISDIRECTED_REQUEST,
                     format!("geoline proxy: host {public_authority:?} is not served here"),
-                );
+                ));
             }
         },
     };
+    Ok(Route {
+        target,
+        public_authority,
+    })
+}
 
-    let upgrade = headers::wants_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let client = req.extensions().get::<ClientInfo>().copied();
-    let (mut parts, body) = req.into_parts();
-    let accept_encoding = parts.headers.get(header::ACCEPT_ENCODING).cloned();
-    let is_head = parts.method == Method::HEAD;
-
+/// Upstream request phase (pingora's `upstream_request_filter`): the client's request,
+/// re-addressed to the target (400 if its path makes no URI) with the request headers
+/// rewritten and `Host` naming the origin, as HTTP/1.1 without the client's extensions.
+fn upstream_request<B>(
+    inner: &Inner,
+    route: &Route<'_>,
+    mut parts: http::request::Parts,
+    body: B,
+    upgrade: bool,
+) -> Result<Request<UpstreamBody>, OwnError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let target = &*route.target;
+    let client = parts.extensions.get::<ClientInfo>().copied();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = match Uri::builder()
+    let uri = Uri::builder()
         .scheme(inner.scheme.clone())
         .authority(target.uri_authority.clone())
         .path_and_query(path)
         .build()
-    {
-        Ok(u) => u,
-        Err(e) => {
-            return error_response(
+        .map_err(|e| {
+            OwnError::new(
                 StatusCode::BAD_REQUEST,
                 format!("geoline proxy: bad request target: {e}"),
-            );
-        }
-    };
+            )
+        })?;
     let origin_authority =
         |public: &str| Some(&inner.targets[inner.map.position(public)?].host_header);
     headers::rewrite_request(
@@ -496,7 +594,7 @@ where
         &Forwarded {
             peer: client.map(|c| c.peer),
             tls: client.is_some_and(|c| c.tls),
-            public_authority: &public_authority,
+            public_authority: &route.public_authority,
         },
         upgrade,
     );
@@ -508,20 +606,29 @@ where
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     parts.extensions = http::Extensions::new();
-    let up_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+    Ok(Request::from_parts(
+        parts,
+        body.map_err(Into::into).boxed_unsync(),
+    ))
+}
 
-    let mut resp = match tokio::time::timeout(inner.response_timeout, inner.client.request(up_req))
-        .await
-    {
+/// Sends the request and waits for the origin's response head: 504 past the response
+/// timeout, 502 when the origin cannot be reached or answers nonsense.
+async fn send(
+    inner: &Inner,
+    target: &Target,
+    up_req: Request<UpstreamBody>,
+) -> Result<Response<Incoming>, OwnError> {
+    match tokio::time::timeout(inner.response_timeout, inner.client.request(up_req)).await {
         Err(_) => {
             tracing::warn!(origin = %target.origin, timeout = ?inner.response_timeout, "proxy: origin response timed out");
-            return error_response(
+            Err(OwnError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
                     "geoline proxy: the origin {} did not answer within {:?}",
                     target.origin, inner.response_timeout
                 ),
-            );
+            ))
         }
         Ok(Err(e)) => {
             let detail = chain(&e);
@@ -531,94 +638,259 @@ where
             } else {
                 "no valid response from"
             };
-            return error_response(
+            Err(OwnError::new(
                 StatusCode::BAD_GATEWAY,
                 format!("geoline proxy: {what} the origin {}", target.origin),
-            );
+            ))
         }
-        Ok(Ok(r)) => r,
-    };
-
-    let rewriter = inner.rewriter.clone();
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some(client_upgrade) = client_upgrade else {
-            return error_response(
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "geoline proxy: the origin {} switched protocols unasked",
-                    target.origin
-                ),
-            );
-        };
-        let origin_upgrade = hyper::upgrade::on(&mut resp);
-        inner.metrics.count(Event::Upgraded);
-        tokio::spawn(async move {
-            match tokio::try_join!(client_upgrade, origin_upgrade) {
-                Ok((c, o)) => {
-                    let (mut c, mut o) = (TokioIo::new(c), TokioIo::new(o));
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut o).await {
-                        tracing::debug!(error = %e, "proxy: upgraded connection ended");
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "proxy: upgrade failed"),
-            }
-        });
-        let (mut parts, _) = resp.into_parts();
-        headers::rewrite_response(&mut parts.headers, rewriter.as_deref(), true);
-        return Response::from_parts(parts, ProxyBody::empty());
+        Ok(Ok(r)) => Ok(r),
     }
+}
 
-    let (mut parts, incoming) = resp.into_parts();
-    headers::rewrite_response(&mut parts.headers, rewriter.as_deref(), false);
-    let status = parts.status;
-    let no_body = is_head
+/// The origin's 101: splices the two upgraded connections in a task of their own and
+/// answers the client with the origin's head. 502 if the client asked for no upgrade.
+fn upgrade_connection(
+    inner: &Inner,
+    target: &Target,
+    mut resp: Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<ProxyBody>, OwnError> {
+    let Some(client_upgrade) = client_upgrade else {
+        return Err(OwnError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "geoline proxy: the origin {} switched protocols unasked",
+                target.origin
+            ),
+        ));
+    };
+    let origin_upgrade = hyper::upgrade::on(&mut resp);
+    inner.metrics.count(Event::Upgraded);
+    tokio::spawn(async move {
+        match tokio::try_join!(client_upgrade, origin_upgrade) {
+            Ok((c, o)) => {
+                let (mut c, mut o) = (TokioIo::new(c), TokioIo::new(o));
+                if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut o).await {
+                    tracing::debug!(error = %e, "proxy: upgraded connection ended");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "proxy: upgrade failed"),
+        }
+    });
+    let (mut parts, _) = resp.into_parts();
+    headers::rewrite_response(&mut parts.headers, inner.rewriter.as_deref(), true);
+    Ok(Response::from_parts(parts, ProxyBody::empty()))
+}
+
+/// How a response body is rewritten, when it is.
+struct BodyRewrite<'a> {
+    plan: body::Plan,
+    rewriter: &'a Arc<Rewriter>,
+}
+
+/// Response head phase (pingora's `upstream_response_filter` and `response_filter`):
+/// rewrites the origin's response headers and decides whether the body is rewritten,
+/// setting the headers that decision implies.
+fn response_head<'a>(
+    inner: &'a Inner,
+    head: &mut http::response::Parts,
+    accept_encoding: Option<&HeaderValue>,
+) -> Option<BodyRewrite<'a>> {
+    headers::rewrite_response(&mut head.headers, inner.rewriter.as_deref(), false);
+    let rewriter = inner.rewriter.as_ref()?;
+    // A range of a rewritten body is not the same range of the origin's.
+    let plan = if head.status == StatusCode::PARTIAL_CONTENT {
+        None
+    } else {
+        body::plan(&head.headers, accept_encoding)
+    };
+    match plan {
+        Some(plan) => {
+            body::apply_plan_headers(&mut head.headers, plan);
+            Some(BodyRewrite { plan, rewriter })
+        }
+        None => {
+            if head.status == StatusCode::NOT_MODIFIED {
+                // Matches the weak validator given with the rewritten 200.
+                headers::weaken_etag(&mut head.headers);
+            }
+            None
+        }
+    }
+}
+
+/// Response body phase (pingora's `response_body_filter`): the origin's body, rewritten or
+/// passed through, under the read timeout and decompression limit; 502 if a rewritten body
+/// cannot start.
+async fn response_body(
+    inner: &Inner,
+    target: &Target,
+    head: &http::response::Parts,
+    incoming: Incoming,
+    rewrite: Option<BodyRewrite<'_>>,
+    is_head: bool,
+) -> Result<ProxyBody, OwnError> {
+    let Some(BodyRewrite { plan, rewriter }) = rewrite else {
+        return Ok(body::passthrough(incoming, inner.limits));
+    };
+    let status = head.status;
+    if is_head
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let plan = match &rewriter {
-        // A range of a rewritten body is not the same range of the origin's.
-        Some(_) if status != StatusCode::PARTIAL_CONTENT => {
-            body::plan(&parts.headers, accept_encoding.as_ref())
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(ProxyBody::empty());
+    }
+    match body::rewritten(incoming, plan, rewriter, inner.limits).await {
+        Ok(b) => {
+            inner.metrics.count(Event::Rewritten);
+            Ok(b)
         }
-        _ => None,
-    };
-    let body = match (plan, rewriter) {
-        (Some(plan), Some(rw)) => {
-            body::apply_plan_headers(&mut parts.headers, plan);
-            if no_body {
-                ProxyBody::empty()
-            } else {
-                match body::rewritten(incoming, plan, &rw, inner.limits).await {
-                    Ok(b) => {
-                        inner.metrics.count(Event::Rewritten);
-                        b
-                    }
-                    Err(e) => {
-                        tracing::warn!(origin = %target.origin, error = %e, "proxy: origin body refused");
-                        let reason = match e {
-                            BodyStartError::TooLarge { limit } => {
-                                format!("decompresses to more than {limit} bytes")
-                            }
-                            BodyStartError::Broken(_) => "cannot be read or decoded".to_string(),
-                        };
-                        return error_response(
-                            StatusCode::BAD_GATEWAY,
-                            format!(
-                                "geoline proxy: the body from the origin {} {reason}",
-                                target.origin
-                            ),
-                        );
-                    }
+        Err(e) => {
+            tracing::warn!(origin = %target.origin, error = %e, "proxy: origin body refused");
+            let reason = match e {
+                BodyStartError::TooLarge { limit } => {
+                    format!("decompresses to more than {limit} bytes")
                 }
-            }
+                BodyStartError::Broken(_) => "cannot be read or decoded".to_string(),
+            };
+            Err(OwnError::new(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "geoline proxy: the body from the origin {} {reason}",
+                    target.origin
+                ),
+            ))
         }
-        (_, rw) => {
-            if rw.is_some() && status == StatusCode::NOT_MODIFIED {
-                // Matches the weak validator given with the rewritten 200.
-                headers::weaken_etag(&mut parts.headers);
-            }
-            body::passthrough(incoming, inner.limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(builder: ProxyBuilder) -> Proxy {
+        builder.build().expect("the test proxy builds")
+    }
+
+    fn request(method: Method, uri: &str, host: Option<&str>) -> Request<()> {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(h) = host {
+            req = req.header(header::HOST, h);
         }
-    };
-    Response::from_parts(parts, body)
+        req.body(()).expect("a valid test request")
+    }
+
+    #[test]
+    fn origin_url_reasons() {
+        for (url, reason) in [
+            ("", "not a URL"),
+            ("ftp://example.com", "the scheme must be http or https"),
+            ("/path", "the scheme must be http or https"),
+            (
+                "https://user@example.com",
+                "user information is not allowed",
+            ),
+            (
+                "https://example.com/x",
+                "a path or query is not supported; requests keep their own",
+            ),
+            (
+                "https://example.com/?q",
+                "a path or query is not supported; requests keep their own",
+            ),
+        ] {
+            assert_eq!(parse_origin_url(url).unwrap_err(), reason, "{url:?}");
+        }
+        let url = parse_origin_url("http://example.com:8080/").unwrap();
+        assert_eq!(url.scheme, Scheme::HTTP);
+        assert_eq!(url.authority.host(), "example.com");
+        assert_eq!(url.authority.port_u16(), Some(8080));
+    }
+
+    #[test]
+    fn origin_url_host_must_be_an_origin_host() {
+        let err = Proxy::builder("https://other.com")
+            .pair("example.cn", "example.com")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "origin URL \"https://other.com\": its host is not the origin host of any pair"
+        );
+    }
+
+    #[test]
+    fn target_port_and_connect_to() {
+        let t = Target::new("example.com".into(), Some(8443), false).unwrap();
+        assert_eq!(t.host_header, "example.com:8443");
+        assert_eq!(t.uri_authority, "example.com:8443");
+        let t = Target::new("example.com".into(), Some(8443), true).unwrap();
+        assert_eq!(t.host_header, "example.com:8443");
+        assert_eq!(t.uri_authority, "example.com");
+        let t = Target::new("example.com".into(), None, false).unwrap();
+        assert_eq!(t.host_header, "example.com");
+        assert_eq!(t.origin, "example.com");
+        assert!(Target::new("exa mple.com".into(), None, false).is_none());
+    }
+
+    #[test]
+    fn route_refuses_connect_no_host_and_other_hosts() {
+        let p = proxy(Proxy::builder("https://example.com").pair("example.cn", "example.com"));
+        let refused = |req: Request<()>| route(&p.inner, &req).err().unwrap();
+
+        let e = refused(request(Method::CONNECT, "example.com:443", None));
+        assert_eq!(e.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(e.message, "geoline proxy: CONNECT is not supported");
+
+        let e = refused(request(Method::GET, "/", None));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "geoline proxy: the request names no host");
+
+        let e = refused(request(Method::GET, "/", Some("evil.example")));
+        assert_eq!(e.status, StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(
+            e.message,
+            "geoline proxy: host \"evil.example\" is not served here"
+        );
+    }
+
+    #[test]
+    fn route_reads_the_uri_authority_before_host() {
+        let p = proxy(Proxy::builder("https://example.com:8443").pair("example.cn", "example.com"));
+        let req = request(Method::GET, "https://example.cn/a", Some("evil.example"));
+        let r = route(&p.inner, &req).ok().unwrap();
+        assert_eq!(r.public_authority, "example.cn");
+        assert!(matches!(r.target, Cow::Borrowed(_)));
+        assert_eq!(r.target.host_header, "example.com:8443");
+    }
+
+    #[test]
+    fn route_passes_vetted_domains_through_under_their_name() {
+        let p = proxy(
+            Proxy::builder("https://example.com")
+                .rewrite(false)
+                .connect_to("127.0.0.1:1".parse().unwrap())
+                .pass_through_domains(["example.com"]),
+        );
+        let req = request(Method::GET, "/", Some("WWW.Example.com:8080"));
+        let r = route(&p.inner, &req).ok().unwrap();
+        assert_eq!(r.public_authority, "WWW.Example.com:8080");
+        assert_eq!(r.target.origin, "www.example.com");
+        assert_eq!(r.target.host_header, "www.example.com");
+        assert!(route(&p.inner, &request(Method::GET, "/", Some("example.org"))).is_err());
+    }
+
+    #[test]
+    fn own_error_response() {
+        let resp =
+            OwnError::new(StatusCode::BAD_GATEWAY, "geoline proxy: x".into()).into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        assert!(resp.extensions().get::<OwnResponse>().is_some());
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+    }
 }
