@@ -145,8 +145,9 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
     }
     .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let signals = server::Signals::install()?;
         let running = server::start(&config).await?;
-        running.run_until_terminated().await?;
+        running.run_until_terminated(signals).await?;
         Ok(())
     })
 }

@@ -341,17 +341,12 @@ impl Running {
     /// Serves until SIGTERM or SIGINT, reloading every database, zone and certificate on
     /// SIGHUP (the one SIGHUP handler of the process), then
     /// shuts down as [`Running::shutdown`] does.
-    pub async fn run_until_terminated(self) -> Result<(), StartError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let watch = |kind: SignalKind, name: &'static str| {
-            signal(kind).map_err(|source| StartError::Signal {
-                signal: name,
-                source,
-            })
-        };
-        let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
-        let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
-        let mut hup = watch(SignalKind::hangup(), "SIGHUP")?;
+    pub async fn run_until_terminated(self, signals: Signals) -> Result<(), StartError> {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = signals;
         loop {
             tokio::select! {
                 _ = term.recv() => break,
@@ -366,6 +361,35 @@ impl Running {
         info!("shutting down");
         self.shutdown().await;
         Ok(())
+    }
+}
+
+/// The signals `serve` answers: SIGTERM and SIGINT stop it, SIGHUP reloads.
+///
+/// Installed before [`start`] binds anything, so that a signal sent as soon as the server
+/// answers (by a supervisor or a test) is never left to its default action, which for
+/// SIGHUP is to kill the process.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Takes over SIGTERM, SIGINT and SIGHUP for the process (inside a tokio runtime).
+    pub fn install() -> Result<Signals, StartError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &'static str| {
+            signal(kind).map_err(|source| StartError::Signal {
+                signal: name,
+                source,
+            })
+        };
+        Ok(Signals {
+            term: watch(SignalKind::terminate(), "SIGTERM")?,
+            int: watch(SignalKind::interrupt(), "SIGINT")?,
+            hup: watch(SignalKind::hangup(), "SIGHUP")?,
+        })
     }
 }
 

@@ -464,6 +464,9 @@ async fn sighup_reloads_the_real_binary_and_sigterm_stops_it_cleanly() {
     let config = site::write(&dir).table("[reload]", NO_WATCH).to_string();
     let path = dir.write("geoline.toml", &config);
     let bin = Binary::start(&path).await;
+    // A SIGHUP as soon as the server says it listens is a reload, never the default action
+    // (death): the handlers are installed before anything is bound.
+    bin.signal("HUP");
     assert_eq!(answer(bin.dns).await, CHINA_ANSWER);
 
     dir.replace("country.mmdb", &site::jp_db());
