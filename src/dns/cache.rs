@@ -46,6 +46,9 @@ pub struct Prepared {
     zone: usize,
     rcode: ResponseCode,
     authoritative: bool,
+    /// What rate limiting and the metrics count the answer as: the same on every hit, so
+    /// worked out once here.
+    kind: ResponseKind,
     /// Whether some line gets a different answer: then the ECS scope is the line's.
     varies: bool,
     additional_is_optional: bool,
@@ -85,6 +88,12 @@ impl Prepared {
             zone: zone_index,
             rcode: response.rcode,
             authoritative: response.authoritative,
+            kind: ResponseKind::classify(
+                response.rcode,
+                response.authoritative,
+                usize::from(encoded.counts[0]),
+                true,
+            ),
             varies: zone.varies_by_line(&q.name, q.qtype),
             additional_is_optional: response.additional_is_optional,
             additional_start: encoded.additional_start - encoded.question_end,
@@ -279,12 +288,7 @@ impl AnswerCache {
             rcode: entry.rcode,
             had_client_subnet: query.client_subnet().is_some(),
             truncated,
-            kind: ResponseKind::classify(
-                entry.rcode,
-                entry.authoritative,
-                usize::from(entry.counts[0]),
-                true,
-            ),
+            kind: entry.kind,
         };
         let name = CountedName::Wire(entry.wildcard.as_deref().unwrap_or(entry.name()));
         Some(Answered { outcome, name })
