@@ -1,0 +1,146 @@
+# Shared by the interoperability scripts in tests/interop/. Sourced, not run.
+#
+# Each script drives geoline's real binary against the tools operators run (dig, nsupdate,
+# certbot, lego, pebble, dnsdist, BIND, Knot as installed from Debian), on 127.0.0.1 ports
+# only, and exits non-zero when the interop is broken. `tests/interop/run` runs them all
+# (.ci/run calls it); one script can be run alone: `bash tests/interop/nsupdate.sh`.
+#
+# What a script gets from here:
+#   interop_install PKG...     install Debian packages if missing (services kept stopped)
+#   GEOLINE                    path of the geoline binary (built by interop_build)
+#   WORK                       a fresh temporary directory, removed at exit
+#   free_port                  a port free on 127.0.0.1 for both UDP and TCP
+#   start_geoline CONFIG PORT  start `geoline serve --config CONFIG`, wait until PORT
+#                              answers TCP; GEOLINE_PID is its PID
+#   stop_pid PID               stop a process started by the script (TERM, then KILL)
+#   run_bg NAME CMD...         start CMD in the background, logs in $WORK/NAME.log
+#   wait_tcp PORT [SECS]       wait until 127.0.0.1:PORT accepts connections
+#   pass MSG / fail MSG        report; fail exits 1 after printing the logs in $WORK
+set -euo pipefail
+
+INTEROP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+INTEROP_NAME="$(basename "$0" .sh)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/geoline-interop-$INTEROP_NAME.XXXXXX")"
+GEOLINE="$INTEROP_ROOT/target/debug/geoline"
+INTEROP_PIDS=()
+
+interop_cleanup() {
+    local pid
+    for pid in "${INTEROP_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    sleep 0.2
+    for pid in "${INTEROP_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap interop_cleanup EXIT
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages start their daemons on install; policy-rc.d (exit 101) forbids it for the
+# duration of the install so nothing listens on the ports the scripts use.
+interop_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    echo "interop: installing ${missing[*]}" >&2
+    local policy=/usr/sbin/policy-rc.d had_policy=0
+    [[ -e $policy ]] && had_policy=1
+    if [[ $had_policy -eq 0 ]]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod +x "$policy"
+    fi
+    # A stale package list makes install fail on a fresh machine; refresh once per run.
+    if [[ ! -e "${TMPDIR:-/tmp}/geoline-interop-apt-updated" ]]; then
+        as_root apt-get update -qq
+        touch "${TMPDIR:-/tmp}/geoline-interop-apt-updated"
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+    [[ $had_policy -eq 0 ]] && as_root rm -f "$policy"
+    return 0
+}
+
+interop_build() {
+    (cd "$INTEROP_ROOT" && cargo build --locked --quiet --bin geoline)
+}
+
+free_port() {
+    python3 - <<'PY'
+import socket
+while True:
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        t.close()
+        continue
+    print(port)
+    break
+PY
+}
+
+wait_tcp() {
+    local port="$1" secs="${2:-20}" i
+    for ((i = 0; i < secs * 10; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+run_bg() {
+    local name="$1"
+    shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    INTEROP_PIDS+=("$!")
+    LAST_PID=$!
+}
+
+start_geoline() {
+    local config="$1" port="$2"
+    run_bg geoline "$GEOLINE" serve --config "$config"
+    GEOLINE_PID=$LAST_PID
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$GEOLINE_PID" 2>/dev/null || fail "geoline exited at start"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    fail "geoline did not start on port $port"
+}
+
+stop_pid() {
+    local pid="$1" i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+pass() {
+    echo "interop $INTEROP_NAME: ok: $*"
+}
+
+fail() {
+    echo "interop $INTEROP_NAME: FAILED: $*" >&2
+    local log
+    for log in "$WORK"/*.log; do
+        [[ -e $log ]] || continue
+        echo "----- $(basename "$log") (last 40 lines)" >&2
+        tail -n 40 "$log" >&2
+    done
+    exit 1
+}
