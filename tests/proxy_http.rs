@@ -63,14 +63,15 @@ async fn request_headers_reach_the_origin_rewritten() {
     .await;
     let (status, _, body) = read(resp).await;
     assert_eq!(status, StatusCode::OK);
+    // Origin and Referer name the origin as it is reached (http://, no port).
     assert_eq!(
         std::str::from_utf8(&body).expect("utf-8"),
         "GET /p/a?q=example.cn\n\
          accept-encoding: gzip, br\n\
          cookie: a=b\n\
          host: www.example.com\n\
-         origin: https://www.example.com\n\
-         referer: https://example.com/page?from=example.cn\n\
+         origin: http://www.example.com\n\
+         referer: http://example.com/page?from=example.cn\n\
          x-forwarded-for: 203.0.113.9, 127.0.0.1\n\
          x-forwarded-host: www.example.cn\n\
          x-forwarded-proto: http"

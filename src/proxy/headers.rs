@@ -1,7 +1,9 @@
 //! Header rewriting, both directions.
 //!
 //! This module owns which headers cross the proxy and how hosts in them change: request
-//! `Host`, `Origin` and `Referer` go from public to origin; response `Location`,
+//! `Host` goes from public to origin, and `Origin` and `Referer` from the public URL to the
+//! origin's (its scheme, host and port, which the origin's CSRF checks compare with the
+//! request it sees); response `Location`,
 //! `Content-Location`, `Refresh`, `Link`, `Set-Cookie` Domain, `Access-Control-Allow-Origin`
 //! and `Content-Security-Policy` come back from origin to public. It removes hop-by-hop
 //! headers and sets `X-Forwarded-*`. It does not decide anything about bodies (encodings,
@@ -87,9 +89,11 @@ pub(crate) struct Forwarded<'a> {
 }
 
 /// Turns the client's request headers into the origin's. `origin_authority` gives the
-/// origin's `Host` value (name and any port) for a public host name, `None` for others.
+/// origin's `Host` value (name and any port) for a public host name, `None` for others;
+/// `origin_scheme` is the scheme the origin is reached with.
 pub(crate) fn rewrite_request<'m>(
     headers: &mut HeaderMap,
+    origin_scheme: &str,
     origin_authority: impl Fn(&str) -> Option<&'m HeaderValue>,
     fwd: &Forwarded<'_>,
     upgrade: bool,
@@ -100,7 +104,7 @@ pub(crate) fn rewrite_request<'m>(
     }
     for name in [header::ORIGIN, header::REFERER] {
         if let Some(v) = headers.get(&name)
-            && let Some(new) = map_url_authority(v.as_bytes(), &origin_authority)
+            && let Some(new) = map_url_origin(v.as_bytes(), origin_scheme, &origin_authority)
         {
             headers.insert(name, new);
         }
@@ -125,20 +129,30 @@ pub(crate) fn rewrite_request<'m>(
     }
 }
 
-/// `scheme://public-host[:port]...` with the authority replaced by the origin's, or `None`
-/// when the value names no public host of ours (it is then forwarded as it came).
-fn map_url_authority<'m>(
+/// `http(s)://public-host[:port]...` with the scheme and authority replaced by the
+/// origin's (`https://www.example.cn` becomes `http://www.example.com:8000` for an origin
+/// reached at `http://example.com:8000`: a scheme or port mixed from both sides would match
+/// neither), or `None` when the value names no public host of ours or another scheme (it is
+/// then forwarded as it came).
+fn map_url_origin<'m>(
     value: &[u8],
+    origin_scheme: &str,
     origin_authority: &impl Fn(&str) -> Option<&'m HeaderValue>,
 ) -> Option<HeaderValue> {
     let text = std::str::from_utf8(value).ok()?;
-    let start = text.find("://")? + 3;
+    let scheme_end = text.find("://")?;
+    let scheme = &text[..scheme_end];
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let start = scheme_end + 3;
     let end = text[start..]
         .find(['/', '?', '#'])
         .map_or(text.len(), |i| start + i);
     let origin = origin_authority(without_port(&text[start..end]))?;
-    let mut out = Vec::with_capacity(value.len() + 4);
-    out.extend_from_slice(&value[..start]);
+    let mut out = Vec::with_capacity(value.len() + 8);
+    out.extend_from_slice(origin_scheme.as_bytes());
+    out.extend_from_slice(b"://");
     out.extend_from_slice(origin.as_bytes());
     out.extend_from_slice(&value[end..]);
     HeaderValue::from_bytes(&out).ok()
@@ -283,7 +297,7 @@ mod tests {
             tls: true,
             public_authority: "www.example.cn:8080",
         };
-        rewrite_request(&mut h, authority, &fwd, false);
+        rewrite_request(&mut h, "https", authority, &fwd, false);
         assert_eq!(h["host"], "www.example.com");
         assert_eq!(h["origin"], "https://www.example.com");
         assert_eq!(h["referer"], "https://example.com/a?u=https://example.cn/");
@@ -307,9 +321,53 @@ mod tests {
             tls: false,
             public_authority: "example.cn",
         };
-        rewrite_request(&mut h, authority, &fwd, false);
+        rewrite_request(&mut h, "https", authority, &fwd, false);
         assert_eq!(h["referer"], "https://other.test/example.cn");
         assert!(!h.contains_key("x-forwarded-for"));
+    }
+
+    #[test]
+    fn origin_and_referer_take_the_origins_scheme_and_port() {
+        static WITH_PORT: HeaderValue = HeaderValue::from_static("www.example.com:8000");
+        let authority = |host: &str| {
+            host.eq_ignore_ascii_case("www.example.cn")
+                .then_some(&WITH_PORT)
+        };
+        let fwd = Forwarded {
+            peer: None,
+            tls: true,
+            public_authority: "www.example.cn",
+        };
+        for (origin, referer) in [
+            (
+                "https://www.example.cn",
+                "https://www.example.cn/form?a=1#f",
+            ),
+            ("HTTP://www.example.cn:8443", "http://WWW.example.cn:8443/"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("origin", HeaderValue::from_static(origin));
+            h.insert("referer", HeaderValue::from_static(referer));
+            rewrite_request(&mut h, "http", authority, &fwd, false);
+            assert_eq!(h["origin"], "http://www.example.com:8000", "{origin}");
+            let path = &referer[referer.find(".cn").unwrap_or(0)..];
+            let path = &path[path.find('/').unwrap_or(path.len())..];
+            assert_eq!(
+                h["referer"],
+                format!("http://www.example.com:8000{path}").as_str(),
+                "{referer}"
+            );
+        }
+        // Not ours, or not a web scheme: forwarded as they came.
+        let mut h = HeaderMap::new();
+        h.insert("origin", HeaderValue::from_static("null"));
+        h.insert(
+            "referer",
+            HeaderValue::from_static("ftp://www.example.cn/x"),
+        );
+        rewrite_request(&mut h, "http", authority, &fwd, false);
+        assert_eq!(h["origin"], "null");
+        assert_eq!(h["referer"], "ftp://www.example.cn/x");
     }
 
     #[test]

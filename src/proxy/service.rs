@@ -590,6 +590,7 @@ where
         |public: &str| Some(&inner.targets[inner.map.position(public)?].host_header);
     headers::rewrite_request(
         &mut parts.headers,
+        inner.scheme.as_str(),
         origin_authority,
         &Forwarded {
             peer: client.map(|c| c.peer),
