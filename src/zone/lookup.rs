@@ -41,11 +41,17 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
                     None => negative(view, answer, AnswerCode::NoError),
                 };
             }
-            if answer.answers.is_empty() {
-                return referral(view, ns);
+            // A delegation, for the query name or at the end of a CNAME chain: RFC 1034
+            // 4.3.2 step 3b continues a chain into the referral. AA covers the first
+            // owner name of the answer section (RFC 1035 4.1.1): clear for a plain
+            // referral, set when our CNAMEs lead into it, as Knot and BIND answer.
+            answer.authoritative = !answer.answers.is_empty();
+            answer.authority = ns.to_vec();
+            for r in ns.iter() {
+                if let RData::NS(target) = &r.data {
+                    addresses(view, &mut answer.additional, &target.0);
+                }
             }
-            // A chain that runs into a delegation stops there, as one that leaves the zone
-            // does: the child's data is not ours to give authoritatively.
             return answer;
         }
 
@@ -66,7 +72,7 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
         // Synthesized records take the name asked for (RFC 4592 section 3.3.1).
         let owner = synthesized.then_some(&current);
 
-        if qtype != RecordType::CNAME
+        if restarts_at_cname(qtype)
             && let Some(cname) = node.get(RecordType::CNAME)
         {
             push(&mut answer.answers, cname, owner);
@@ -82,6 +88,8 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
         }
 
         let rrset = match qtype {
+            // Minimal ANY (RFC 8482): one RRset, the lowest type. At a CNAME that is the
+            // CNAME, since only RRSIG and NSEC (higher types) stand beside one.
             RecordType::ANY => node.first(),
             _ => node.get(qtype),
         };
@@ -96,15 +104,28 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
     }
 }
 
+/// Whether a query of `qtype` that meets a CNAME restarts at its target (RFC 1034 4.3.2
+/// step 3a). CNAME and ANY match the CNAME itself (RFC 1034 3.6.2; `*` matches every type,
+/// RFC 1035 3.2.3); RRSIG and NSEC live beside a CNAME (RFC 4035 2.5), so they are
+/// answered at its name, NODATA when it has none. Knot draws the same line.
+fn restarts_at_cname(qtype: RecordType) -> bool {
+    !matches!(
+        qtype,
+        RecordType::CNAME | RecordType::ANY | RecordType::RRSIG | RecordType::NSEC
+    )
+}
+
 fn push(out: &mut Vec<Record>, rrset: &Rrset, owner: Option<&Name>) {
-    out.extend(rrset.iter().map(|r| match owner {
-        Some(owner) => {
-            let mut r = r.clone();
-            r.name = owner.clone();
-            r
-        }
-        None => r.clone(),
-    }));
+    out.extend(rrset.iter().map(|r| owned(r, owner)));
+}
+
+/// A copy of `r`, under `owner` when it was synthesized from a wildcard.
+fn owned(r: &Record, owner: Option<&Name>) -> Record {
+    let mut r = r.clone();
+    if let Some(owner) = owner {
+        r.name = owner.clone();
+    }
+    r
 }
 
 fn cname_target(cname: &Rrset) -> Option<Name> {
@@ -125,49 +146,43 @@ fn negative(view: &View, mut answer: Answer, rcode: AnswerCode) -> Answer {
     answer
 }
 
-fn referral(view: &View, ns: &Rrset) -> Answer {
-    let mut additional = Vec::new();
-    for r in ns.iter() {
-        if let RData::NS(target) = &r.data {
-            addresses(view, &mut additional, &target.0, true);
-        }
-    }
-    Answer {
-        rcode: AnswerCode::NoError,
-        authoritative: false,
-        answers: Vec::new(),
-        authority: ns.to_vec(),
-        additional,
-        wildcard: None,
-    }
-}
-
 /// RFC 1035 section 3.3: the addresses of the hosts an NS, MX or SRV answer names.
 fn add_additional(view: &View, out: &mut Vec<Record>, rrset: &Rrset) {
     for r in rrset.iter() {
         match &r.data {
-            // Name servers below a cut have their glue there, and it is needed to reach them.
-            RData::NS(target) => addresses(view, out, &target.0, true),
-            RData::MX(mx) => addresses(view, out, &mx.exchange, false),
-            RData::SRV(srv) => addresses(view, out, &srv.target, false),
+            RData::NS(target) => addresses(view, out, &target.0),
+            RData::MX(mx) => addresses(view, out, &mx.exchange),
+            RData::SRV(srv) => addresses(view, out, &srv.target),
             _ => {}
         }
     }
 }
 
-/// Appends the A and AAAA RRsets of `target` if it is a name of this zone (exact names
-/// only, as BIND does), and, unless `glue` allows it, not below a zone cut.
-fn addresses(view: &View, out: &mut Vec<Record>, target: &Name, glue: bool) {
-    if !view.origin.zone_of(target) || (!glue && view.cut(target).is_some()) {
+/// Appends the A and AAAA RRsets of `target` if it is a name of this zone: its own, the
+/// glue below a zone cut (needed to reach a name server, useful for a mail or service
+/// host), or, for a name that does not exist, those a wildcard synthesizes for it
+/// (RFC 4592), as Knot does. Nothing for a name outside the zone.
+fn addresses(view: &View, out: &mut Vec<Record>, target: &Name) {
+    if !view.origin.zone_of(target) {
         return;
     }
-    let Some(node) = view.node(target) else {
-        return;
+    let (node, owner) = match view.node(target) {
+        Some(node) => (node, None),
+        // Below a cut a name is the child's to deny: no parent wildcard covers it.
+        None if view.cut(target).is_none() => match view.wildcard(target) {
+            Some((_, node)) => (node, Some(target)),
+            None => return,
+        },
+        None => return,
     };
     for rtype in [RecordType::A, RecordType::AAAA] {
-        for r in node.get(rtype).map(|set| set.iter()).into_iter().flatten() {
-            if !out.contains(r) {
-                out.push(r.clone());
+        let Some(rrset) = node.get(rtype) else {
+            continue;
+        };
+        for r in rrset.iter() {
+            let r = owned(r, owner);
+            if !out.contains(&r) {
+                out.push(r);
             }
         }
     }

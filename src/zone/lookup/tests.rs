@@ -157,7 +157,7 @@ fn apex_ns_gets_in_zone_addresses() {
 }
 
 #[test]
-fn mx_additional_skips_out_of_zone_and_delegated_targets() {
+fn mx_additional_skips_out_of_zone_targets_and_names_without_glue() {
     check(
         &q(&zone(), "example.com.", RecordType::MX),
         NoError,
@@ -527,12 +527,139 @@ fn ds_at_the_cut_is_answered_by_the_parent() {
 }
 
 #[test]
-fn cname_into_a_delegation_stops_at_the_cut() {
+fn cname_into_a_delegation_continues_into_the_referral() {
+    // RFC 1034 4.3.2 step 3b; AA for the CNAME, the first owner name (RFC 1035 4.1.1).
+    let z = zone();
+    for qtype in [RecordType::A, RecordType::MX] {
+        check(
+            &q(&z, "intosub.example.com.", qtype),
+            NoError,
+            true,
+            &["intosub.example.com. 300 CNAME host.sub.example.com."],
+            &REFERRAL_NS,
+            &REFERRAL_GLUE,
+        );
+    }
+    // A chain that reaches the cut itself asking for DS gets the parent's side of it.
+    let z = zone_with(&format!("{BASE}tosub CNAME sub\n"), None);
     check(
-        &q(&zone(), "intosub.example.com.", RecordType::A),
+        &q(&z, "tosub.example.com.", RecordType::DS),
         NoError,
         true,
-        &["intosub.example.com. 300 CNAME host.sub.example.com."],
+        &["tosub.example.com. 300 CNAME sub.example.com."],
+        &[SOA],
+        &[],
+    );
+    check(
+        &q(&z, "tosub.example.com.", RecordType::NS),
+        NoError,
+        true,
+        &["tosub.example.com. 300 CNAME sub.example.com."],
+        &REFERRAL_NS,
+        &REFERRAL_GLUE,
+    );
+}
+
+const CNAME_A: &str = "a.example.com. 300 CNAME b.example.com.";
+
+#[test]
+fn any_rrsig_and_nsec_at_a_cname_are_answered_at_the_name() {
+    let z = zone();
+    // ANY matches the CNAME itself (RFC 1034 3.6.2): not followed, whatever the target.
+    check(
+        &q(&z, "a.example.com.", RecordType::ANY),
+        NoError,
+        true,
+        &[CNAME_A],
+        &[],
+        &[],
+    );
+    check(
+        &q(&z, "dangling.example.com.", RecordType::ANY),
+        NoError,
+        true,
+        &["dangling.example.com. 300 CNAME nowhere.example.com."],
+        &[],
+        &[],
+    );
+    // RRSIG and NSEC stand beside a CNAME (RFC 4035 2.5): NODATA at the name when absent.
+    for qtype in [RecordType::RRSIG, RecordType::NSEC] {
+        check(
+            &q(&z, "a.example.com.", qtype),
+            NoError,
+            true,
+            &[],
+            &[SOA],
+            &[],
+        );
+        check(
+            &q(&z, "dangling.example.com.", qtype),
+            NoError,
+            true,
+            &[],
+            &[SOA],
+            &[],
+        );
+    }
+    // Other types still follow the chain.
+    assert_eq!(
+        q(&z, "dangling.example.com.", RecordType::TXT).rcode,
+        NxDomain
+    );
+}
+
+/// Targets below a cut and under a wildcard, for the additional section.
+const GLUED: &str = "glued MX 10 ns.sub
+glued MX 20 host.sub
+wmx MX 10 host.wild
+wmx MX 20 exists.wild
+wsrv SRV 0 5 5060 x.y.wild
+wsrv SRV 0 5 5060 q.sub
+";
+
+#[test]
+fn additional_holds_glue_and_wildcard_addresses_for_mx_and_srv() {
+    let z = zone_with(&format!("{BASE}{GLUED}"), None);
+    // The glue below the cut, as for a name server; host.sub has none.
+    check(
+        &q(&z, "glued.example.com.", RecordType::MX),
+        NoError,
+        true,
+        &[
+            "glued.example.com. 300 MX 10 ns.sub.example.com.",
+            "glued.example.com. 300 MX 20 host.sub.example.com.",
+        ],
+        &[],
+        &[
+            "ns.sub.example.com. 300 A 192.0.2.99",
+            "ns.sub.example.com. 300 AAAA 2001:db8::99",
+        ],
+    );
+    // Synthesized from *.wild under the target's name; an existing name is its own.
+    check(
+        &q(&z, "wmx.example.com.", RecordType::MX),
+        NoError,
+        true,
+        &[
+            "wmx.example.com. 300 MX 10 host.wild.example.com.",
+            "wmx.example.com. 300 MX 20 exists.wild.example.com.",
+        ],
+        &[],
+        &[
+            "host.wild.example.com. 300 A 192.0.2.30",
+            "exists.wild.example.com. 300 A 192.0.2.31",
+        ],
+    );
+    // x.y.wild is below the existing z.y.wild's parent y.wild, an empty non-terminal: no
+    // wildcard covers it (RFC 4592 2.2.2); a name below a cut is the child's to deny.
+    check(
+        &q(&z, "wsrv.example.com.", RecordType::SRV),
+        NoError,
+        true,
+        &[
+            "wsrv.example.com. 300 SRV 0 5 5060 x.y.wild.example.com.",
+            "wsrv.example.com. 300 SRV 0 5 5060 q.sub.example.com.",
+        ],
         &[],
         &[],
     );
@@ -555,18 +682,6 @@ fn any_is_minimal() {
         NoError,
         true,
         &["mail.example.com. 300 A 192.0.2.25"],
-        &[],
-        &[],
-    );
-    check(
-        &q(&z, "a.example.com.", RecordType::ANY),
-        NoError,
-        true,
-        &[
-            "a.example.com. 300 CNAME b.example.com.",
-            "b.example.com. 120 CNAME c.example.com.",
-            "c.example.com. 60 A 192.0.2.3",
-        ],
         &[],
         &[],
     );

@@ -1,0 +1,227 @@
+//! The protocol points a differential run against Knot DNS found (issue 14), end to end:
+//! the server started in-process, queried over real UDP and TCP sockets, flags, rcode and
+//! every section asserted. Where a point is a choice between legal answers, the test
+//! holds the one Knot DNS 3.2 gives for the same zone.
+
+mod common;
+
+use common::dns::{self, A, ANY, CNAME, DS, MX, NS, Query, Reply, TXT};
+use common::site::Config;
+use common::{TempDir, TestServer};
+
+const ZONE: &str = r#"; every shape the conformance tests need
+$ORIGIN example.com.
+$TTL 300
+@        SOA  ns1 hostmaster 2026120701 7200 900 1209600 60
+         NS   ns1
+ns1      A    192.0.2.53
+www      A    192.0.2.10
+a        CNAME b
+b   120  CNAME c
+c   60   A    192.0.2.3
+dangling CNAME nowhere
+sub      NS   ns.sub
+sub      NS   ns1
+ns.sub   A    192.0.2.99
+ns.sub   AAAA 2001:db8::99
+mx.sub   A    192.0.2.98
+intosub  CNAME host.sub
+tosub    CNAME sub
+*.wild   A    192.0.2.30
+*.wild   AAAA 2001:db8::30
+glued    MX   10 mx.sub
+glued    MX   20 nowhere.sub
+wmx      MX   10 host.wild
+wsrv     SRV  0 5 5060 host.wild
+"#;
+
+const NOERROR: u16 = 0;
+const NXDOMAIN: u16 = 3;
+
+const SOA_NEGATIVE: &str = "example.com. 60 IN SOA ns1.example.com. hostmaster.example.com. 2026120701 7200 900 1209600 60";
+const CHILD_NS: [&str; 2] = [
+    "sub.example.com. 300 IN NS ns.sub.example.com.",
+    "sub.example.com. 300 IN NS ns1.example.com.",
+];
+const CHILD_GLUE: [&str; 3] = [
+    "ns.sub.example.com. 300 IN A 192.0.2.99",
+    "ns.sub.example.com. 300 IN AAAA 2001:db8::99",
+    "ns1.example.com. 300 IN A 192.0.2.53",
+];
+
+const RRSIG: u16 = 46;
+const NSEC: u16 = 47;
+const SRV: u16 = 33;
+
+async fn start(dir: &TempDir) -> TestServer {
+    dir.write("example.com.zone", ZONE);
+    TestServer::start(dir, Config::dns().zone("example.com.zone", &[])).await
+}
+
+/// The answer to `q`, asked three ways that must agree byte for byte: over UDP twice (the
+/// strict path prepares the answer, then the answer cache serves it) and over TCP.
+async fn ask(s: &TestServer, q: &Query) -> Reply {
+    let first = dns::udp(s.udp4, q).await;
+    let cached = dns::udp(s.udp4, q).await;
+    let tcp = dns::tcp(s.tcp4, q).await;
+    assert_eq!(first.raw, cached.raw, "the cached answer is the strict one");
+    assert_eq!(first.raw, tcp.raw, "TCP gives the same answer");
+    first
+}
+
+/// rcode, AA, TC and the three record sections of `r`.
+#[track_caller]
+fn check(
+    r: &Reply,
+    rcode: u16,
+    aa: bool,
+    answers: &[&str],
+    authority: &[&str],
+    additional: &[&str],
+) {
+    assert_eq!(r.rcode(), rcode, "rcode");
+    assert_eq!(r.aa(), aa, "AA");
+    assert!(!r.tc(), "TC");
+    assert_eq!(r.answers(), answers, "answer section");
+    assert_eq!(r.authority(), authority, "authority section");
+    assert_eq!(r.additional(), additional, "additional section");
+}
+
+#[tokio::test]
+async fn cname_into_a_delegated_child_continues_into_the_referral() {
+    let dir = TempDir::new("conf-cname-cut");
+    let s = start(&dir).await;
+    // RFC 1034 4.3.2 step 3b: the CNAME (authoritative, so AA), then the child's NS and glue.
+    for qtype in [A, MX] {
+        let r = ask(&s, &Query::new("intosub.example.com", qtype)).await;
+        check(
+            &r,
+            NOERROR,
+            true,
+            &["intosub.example.com. 300 IN CNAME host.sub.example.com."],
+            &CHILD_NS,
+            &CHILD_GLUE,
+        );
+    }
+    // Into the cut itself: a referral for NS, the parent's side for DS (no DS: NODATA).
+    let r = ask(&s, &Query::new("tosub.example.com", NS)).await;
+    let tosub = "tosub.example.com. 300 IN CNAME sub.example.com.";
+    check(&r, NOERROR, true, &[tosub], &CHILD_NS, &CHILD_GLUE);
+    let r = ask(&s, &Query::new("tosub.example.com", DS)).await;
+    check(&r, NOERROR, true, &[tosub], &[SOA_NEGATIVE], &[]);
+    // The plain referral keeps AA clear.
+    let r = ask(&s, &Query::new("host.sub.example.com", A)).await;
+    check(&r, NOERROR, false, &[], &CHILD_NS, &CHILD_GLUE);
+}
+
+#[tokio::test]
+async fn any_at_a_cname_is_the_cname() {
+    let dir = TempDir::new("conf-any-cname");
+    let s = start(&dir).await;
+    // ANY matches the CNAME itself (RFC 1034 3.6.2): the chain is not followed, so a
+    // dangling target does not turn an existing name into NXDOMAIN.
+    let r = ask(&s, &Query::new("a.example.com", ANY)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["a.example.com. 300 IN CNAME b.example.com."],
+        &[],
+        &[],
+    );
+    let r = ask(&s, &Query::new("dangling.example.com", ANY).edns()).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["dangling.example.com. 300 IN CNAME nowhere.example.com."],
+        &[],
+        &[],
+    );
+    // Elsewhere ANY stays minimal (RFC 8482): one RRset, the lowest type.
+    let r = ask(&s, &Query::new("example.com", ANY)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["example.com. 300 IN NS ns1.example.com."],
+        &[],
+        &["ns1.example.com. 300 IN A 192.0.2.53"],
+    );
+    // And a CNAME query is answered at the name, as before.
+    let r = ask(&s, &Query::new("dangling.example.com", CNAME)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["dangling.example.com. 300 IN CNAME nowhere.example.com."],
+        &[],
+        &[],
+    );
+}
+
+#[tokio::test]
+async fn rrsig_and_nsec_at_a_cname_are_answered_at_the_name() {
+    let dir = TempDir::new("conf-rrsig-cname");
+    let s = start(&dir).await;
+    // They stand beside the CNAME (RFC 4035 2.5): NODATA here, not the chain's end.
+    for qtype in [RRSIG, NSEC] {
+        for name in ["a.example.com", "dangling.example.com"] {
+            let r = ask(&s, &Query::new(name, qtype)).await;
+            check(&r, NOERROR, true, &[], &[SOA_NEGATIVE], &[]);
+        }
+    }
+    // Any other type still follows the chain (RFC 6604: the last name's rcode).
+    let r = ask(&s, &Query::new("dangling.example.com", TXT)).await;
+    check(
+        &r,
+        NXDOMAIN,
+        true,
+        &["dangling.example.com. 300 IN CNAME nowhere.example.com."],
+        &[SOA_NEGATIVE],
+        &[],
+    );
+}
+
+#[tokio::test]
+async fn mx_and_srv_targets_get_glue_and_wildcard_addresses() {
+    let dir = TempDir::new("conf-glue");
+    let s = start(&dir).await;
+    // A target below a zone cut: its glue, as for a name server (a target without glue
+    // gets nothing).
+    let r = ask(&s, &Query::new("glued.example.com", MX)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &[
+            "glued.example.com. 300 IN MX 10 mx.sub.example.com.",
+            "glued.example.com. 300 IN MX 20 nowhere.sub.example.com.",
+        ],
+        &[],
+        &["mx.sub.example.com. 300 IN A 192.0.2.98"],
+    );
+    // A target a wildcard covers: the addresses synthesized under the target's name.
+    let synthesized = [
+        "host.wild.example.com. 300 IN A 192.0.2.30",
+        "host.wild.example.com. 300 IN AAAA 2001:db8::30",
+    ];
+    let r = ask(&s, &Query::new("wmx.example.com", MX)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["wmx.example.com. 300 IN MX 10 host.wild.example.com."],
+        &[],
+        &synthesized,
+    );
+    let r = ask(&s, &Query::new("wsrv.example.com", SRV)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["wsrv.example.com. 300 IN SRV 0 5 5060 host.wild.example.com."],
+        &[],
+        &synthesized,
+    );
+}
