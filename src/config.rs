@@ -22,6 +22,7 @@ use toml::Spanned;
 use crate::admin::config::RawAdmin;
 use crate::diag::Source;
 use crate::dns::config::RawDns;
+use crate::dns::tsig::config::RawKey;
 use crate::geoip::config::RawGeoIp;
 use crate::lines::LineSet;
 use crate::lines::config::{RawLine, declared_names};
@@ -32,6 +33,7 @@ use crate::zone::config::RawZone;
 pub use crate::admin::config::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 pub use crate::diag::{ConfigError, Location};
 pub use crate::dns::config::{DnsConfig, RrlConfig, TcpLimits};
+pub use crate::dns::tsig::{Algorithm, Key, KeyRing};
 pub use crate::geoip::config::GeoIpConfig;
 pub use crate::lines::DEFAULT_LINE;
 pub use crate::lines::config::{CONTINENTS, LineConfig};
@@ -65,6 +67,8 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     /// The redirector (`[redirect]`); `None` when absent.
     pub redirect: Option<RedirectConfig>,
+    /// The TSIG keys (`[[key]]`, secret and BIND key files read); empty when none.
+    pub keys: KeyRing,
     /// The names of `lines`, numbered, and `default`.
     line_set: LineSet,
 }
@@ -85,6 +89,8 @@ struct RawConfig {
     #[serde(default, rename = "zone")]
     zones: Vec<RawZone>,
     redirect: Option<RawRedirect>,
+    #[serde(default, rename = "key")]
+    keys: Vec<Spanned<RawKey>>,
 }
 
 impl Config {
@@ -174,6 +180,7 @@ impl Config {
             .redirect
             .map(|r| RedirectConfig::check(r, &lines, &src))
             .transpose()?;
+        let keys = crate::dns::tsig::config::check(raw.keys, &src)?;
 
         Ok(Config {
             path: path.to_path_buf(),
@@ -185,6 +192,7 @@ impl Config {
             lines,
             zones,
             redirect,
+            keys,
             line_set,
         })
     }

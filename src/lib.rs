@@ -38,6 +38,7 @@ pub mod internal {
     pub use crate::dns::outcome::{ResponseKind, Transport};
     pub use crate::dns::rrl::{Rrl, Subject};
     pub use crate::dns::sys::now_secs;
+    pub use crate::dns::tsig;
     pub use crate::dns::wire::ecs::scope_of_address as ecs_scope_of_address;
     pub use crate::dns::wire::query::{Query, QuickQuery};
     pub use crate::geoip::{Field, GeoDb, GeoIpError};

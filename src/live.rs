@@ -16,6 +16,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 
 use crate::certs::Certificates;
+use crate::dns::tsig::KeyRing;
 use crate::lines::Classifier;
 use crate::zone::ZoneSet;
 
@@ -57,6 +58,8 @@ pub struct Live {
     pub classifier: Swappable<Classifier>,
     /// What the redirector's TLS listeners serve (none without TLS listeners).
     pub(crate) certificates: Swappable<Certificates>,
+    /// The TSIG keys signed requests are verified with (`[[key]]`; none until stored).
+    pub keys: Swappable<KeyRing>,
 }
 
 impl Live {
@@ -75,6 +78,7 @@ impl Live {
             zones: Swappable::new(zones),
             classifier: Swappable::new(classifier),
             certificates: Swappable::new(certificates),
+            keys: Swappable::new(KeyRing::default()),
         }
     }
 }

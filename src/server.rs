@@ -151,6 +151,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         loaded.classifier,
         certificates,
     ));
+    live.keys.store(config.keys.clone());
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
     let mut running = Running {
         dns_udp: Vec::new(),

@@ -23,6 +23,7 @@ pub(crate) mod rrl;
 #[allow(unsafe_code)]
 pub(crate) mod sys;
 pub(crate) mod tcp;
+pub mod tsig;
 pub(crate) mod udp;
 pub(crate) mod wire;
 
@@ -30,6 +31,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::OpCode;
+use hickory_proto::rr::RecordType;
+use tracing::debug;
 
 use crate::exposition::Exposition;
 use crate::live::Live;
@@ -37,8 +40,9 @@ use cache::AnswerCache;
 use config::RrlConfig;
 use decide::{Decided, Snapshot};
 use metrics::DnsMetrics;
-use outcome::{Outcome, Transport};
+use outcome::{Answered, CountedName, Outcome, ResponseKind, Transport};
 use rrl::{Rrl, RrlMetrics};
+use tsig::{Checked, Rejection, Verified};
 use wire::Header;
 
 /// The one door every DNS message goes through ([`Responder::answer`]), and what only
@@ -97,9 +101,11 @@ impl Responder {
 
     /// Answers one DNS message into `out`, whatever the transport: the one way every
     /// message is answered. UDP workers pass their `cache`, which answers the common
-    /// query without deciding again; TCP passes none. UDP responses then go through rate
-    /// limiting, and every response sent is counted. `None` means send nothing; `out`
-    /// holds the response when it returns `Some`.
+    /// query without deciding again; TCP passes none. Then TSIG ([`tsig::check`]): a
+    /// signed message is verified or refused before anything else reads it, and the
+    /// response to a verified one is signed. UDP responses to unsigned messages then go
+    /// through rate limiting, and every response sent is counted. `None` means send
+    /// nothing; `out` holds the response when it returns `Some`.
     pub fn answer(
         &self,
         message: &[u8],
@@ -110,30 +116,90 @@ impl Responder {
     ) -> Option<Outcome> {
         let outcome = self.with_snapshot(|snapshot| {
             let opcode = Header::read(message).map(|h| OpCode::from_u8(h.opcode()));
-            let answered = match opcode {
-                Some(OpCode::Query) => cache.and_then(|c| c.answer(snapshot, message, from, out)),
-                // NOTIFY, UPDATE and zone transfers (over TCP only) get arms of their own
-                // here, behind a TSIG check; until then the strict path answers every other
-                // opcode NOTIMP.
-                _ => None,
-            };
-            // What no arm answered, errors included (FORMERR, NOTIMP or silence).
-            let decided;
-            let answered = match answered {
-                Some(answered) => answered,
-                None => {
-                    decided = decide::decide(snapshot, message, from, via)?;
-                    let encoded = decided.response.encode(decided.size_limit, out);
-                    decided.answered(encoded)
+            // The cache's reader takes nothing but an OPT record in the additional
+            // section, so it never answers a signed message: those all reach the TSIG
+            // check below, and the common unsigned query pays nothing for it.
+            if let (Some(OpCode::Query), Some(cache)) = (opcode, cache)
+                && let Some(answered) = cache.answer(snapshot, message, from, out)
+            {
+                return self.rate_limited(from, via, &answered, out);
+            }
+            let verified = match tsig::check(&self.live.keys.load(), message, tsig::now) {
+                Checked::Unsigned => None,
+                Checked::Verified(verified) => Some(verified),
+                Checked::Rejected(rejection) => {
+                    return self.rejected(&rejection, message, from, via, out);
                 }
             };
-            match (&self.rrl, via) {
-                (Some(rrl), Transport::Udp) => rrl.limit(from, &answered, out),
-                _ => Some(answered.outcome),
+            // What the opcode's arm reads: the message without its TSIG record. The
+            // identity of a signed request is the key it was verified with
+            // (`verified.as_ref().map(Verified::key)`, `None` when unsigned): the UPDATE
+            // arm decides on it. A response leaves `signature_room` bytes free under the
+            // transport's limit for the signature added below.
+            let request = verified.as_ref().map_or(message, Verified::message);
+            let signature_room = verified.as_ref().map_or(0, |v| v.signer().record_len());
+            // NOTIFY, UPDATE and zone transfers (over TCP only) get arms of their own
+            // here, each writing its response into `out` and saying what it answered
+            // (an `Answered`); until then the strict path answers every other opcode
+            // NOTIMP. The strict path answers what no arm does, errors included
+            // (FORMERR, NOTIMP or silence).
+            let decided = decide::decide(snapshot, request, from, via)?;
+            let limit = decided.size_limit.saturating_sub(signature_room);
+            let encoded = decided.response.encode(limit, out);
+            let answered = decided.answered(encoded);
+            match &verified {
+                // Signed responses are not rate limited: the requester holds the key, and
+                // a slipped (rewritten) response would lose its signature.
+                Some(verified) => {
+                    verified.signer().sign(out, tsig::now());
+                    Some(answered.outcome)
+                }
+                None => self.rate_limited(from, via, &answered, out),
             }
         })?;
         self.metrics.record(&outcome, via);
         Some(outcome)
+    }
+
+    /// Rate limiting of UDP responses, when configured: `None` drops the response, and a
+    /// slipped one is rewritten in `out`.
+    fn rate_limited(
+        &self,
+        from: IpAddr,
+        via: Transport,
+        answered: &Answered<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        match (&self.rrl, via) {
+            (Some(rrl), Transport::Udp) => rrl.limit(from, answered, out),
+            _ => Some(answered.outcome),
+        }
+    }
+
+    /// The response to a message the TSIG step refused (FORMERR, or NOTAUTH with the TSIG
+    /// error), logged at debug level with the reason and the key name never the secret.
+    fn rejected(
+        &self,
+        rejection: &Rejection,
+        message: &[u8],
+        from: IpAddr,
+        via: Transport,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let rejected = tsig::reject::write(rejection, message, self.max_udp_payload, out)?;
+        debug!(client = %from, reason = rejection.reason(), "TSIG refused a request");
+        let answered = Answered {
+            outcome: Outcome {
+                zone: None,
+                qtype: rejected.qtype.map(RecordType::from),
+                rcode: rejected.rcode,
+                had_client_subnet: false,
+                truncated: false,
+                kind: ResponseKind::Error,
+            },
+            name: CountedName::None,
+        };
+        self.rate_limited(from, via, &answered, out)
     }
 
     /// The strict path alone, without cache, rate limiting or counting: the decided

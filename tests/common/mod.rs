@@ -11,6 +11,7 @@
 //! - [`mmdb`]: GeoIP databases in the layouts geoline reads (crates/mmdb-fixtures, which
 //!   the library's unit tests use too).
 //! - [`site`]: the example site's files and the configuration builder.
+//! - [`tsig`]: requests signed and signed replies checked, independently of geoline.
 
 // Each test binary uses a part of the kit.
 #![allow(dead_code)]
@@ -21,6 +22,7 @@ pub mod origin;
 pub mod proxy;
 pub mod site;
 pub mod tls;
+pub mod tsig;
 
 pub use geoline_mmdb_fixtures as mmdb;
 
