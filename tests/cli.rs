@@ -299,3 +299,33 @@ file = "z.zone"
         "{out}"
     );
 }
+
+#[test]
+fn check_refuses_a_character_string_over_255_bytes_with_its_line() {
+    let dir = TempDir::new("cli-hinfo");
+    let config = dir.write("g.toml", "[[zone]]\nfile = \"z.zone\"\n");
+    let zone = dir.write(
+        "z.zone",
+        &format!(
+            "{ZONE}www A 192.0.2.2\nbox HINFO \"{}\" \"Linux\"\n",
+            "x".repeat(256)
+        ),
+    );
+    let (ok, stdout, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert!(!ok, "{stdout}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "geoline: {}:7: `box.example.net.` HINFO: a character-string of 256 bytes, over the 255 \
+             of RFC 1035 3.3 (only TXT and SPF strings are split into pieces; shorten this one)",
+            zone.display()
+        )
+    );
+    // A TXT string as long is cut into pieces, and the zone loads.
+    dir.write(
+        "z.zone",
+        &format!("{ZONE}www A 192.0.2.2\nbox TXT \"{}\"\n", "x".repeat(256)),
+    );
+    let (ok, _, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+}

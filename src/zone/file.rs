@@ -18,6 +18,8 @@ use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordSet, Rec
 use hickory_proto::serialize::txt::{ParseError, Parser};
 
 use super::ZoneError;
+use super::rdata;
+use super::substitute;
 use super::tree::Rrset;
 use crate::diag::Location;
 
@@ -103,16 +105,38 @@ fn whole_file(src: Source<'_>, reason: &str) -> ZoneError {
     }
 }
 
-fn parse(src: Source<'_>, text: &str, origin: Option<&Name>) -> Result<Parsed, ParseError> {
-    Parser::new(flatten(text), Some(src.path.to_path_buf()), origin.cloned())
+/// Why a text is not a zone file: hickory's parser's reason, or geoline's about record
+/// data it reads itself ([`substitute`]).
+#[derive(Debug)]
+enum Unreadable {
+    Parser(ParseError),
+    Data(String),
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreadable::Parser(e) => e.fmt(f),
+            Unreadable::Data(reason) => f.write_str(reason),
+        }
+    }
+}
+
+fn parse(src: Source<'_>, text: &str, origin: Option<&Name>) -> Result<Parsed, Unreadable> {
+    let flat = flatten(text);
+    let (prepared, placeholders) = substitute::prepare(&flat, origin).map_err(Unreadable::Data)?;
+    let mut parsed = Parser::new(prepared, Some(src.path.to_path_buf()), origin.cloned())
         .parse()
         .map(|(_, records)| records)
+        .map_err(Unreadable::Parser)?;
+    substitute::restore(&mut parsed, placeholders).map_err(Unreadable::Data)?;
+    Ok(parsed)
 }
 
 // The parser reports a missing origin only at the end of the input, so a prefix that stops
 // before a late `$ORIGIN` fails for a reason the whole file does not have.
-fn is_missing_origin(e: &ParseError) -> bool {
-    matches!(e, ParseError::Message(m) if m.contains("$ORIGIN was not specified"))
+fn is_missing_origin(e: &Unreadable) -> bool {
+    matches!(e, Unreadable::Parser(ParseError::Message(m)) if m.contains("$ORIGIN was not specified"))
 }
 
 fn parse_located(src: Source<'_>, origin: Option<&Name>) -> Result<Parsed, ZoneError> {
@@ -173,6 +197,7 @@ fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
     let mut conflict: Option<String> = None;
     let mut current: Option<&Name> = None;
     let mut types: Vec<RecordType> = Vec::new();
+    let mut wire = Vec::new();
     for set in parsed.values() {
         let owner = set.name();
         let rtype = set.record_type();
@@ -187,6 +212,10 @@ fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
                 "`{owner}` {rtype} is in class {}: only IN is served",
                 r.dns_class
             ));
+        }
+        let records: Vec<&Record> = set.records_without_rrsigs().collect();
+        if let Some(reason) = rdata::unencodable(&records, &mut wire) {
+            return Some(reason);
         }
         match (rtype, kind) {
             (RecordType::SOA, Kind::Base) if owner != origin => {
@@ -846,5 +875,213 @@ example.com.\t1\tIN\tTXT\t\"v=spf1 mx -all\"
         assert_eq!(www.iter().map(|r| r.ttl).collect::<Vec<_>>(), vec![60, 60]);
         assert_eq!(base.soa.ttl, 300);
         assert_eq!(negative_soa(&base.soa).ttl, 60);
+    }
+
+    /// Every record of the base as (owner, TTL, type, data bytes), in name and type order.
+    fn record_bytes(base: &Base) -> Vec<(String, u32, String, Vec<u8>)> {
+        use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+        base.rrsets
+            .iter()
+            .flat_map(|set| set.iter())
+            .map(|r| {
+                let mut bytes = Vec::new();
+                let mut encoder = BinEncoder::new(&mut bytes);
+                encoder.set_name_encoding(NameEncoding::Uncompressed);
+                r.data.emit(&mut encoder).expect("encodes");
+                (
+                    r.name.to_string(),
+                    r.ttl,
+                    rdata::mnemonic(r.record_type()),
+                    bytes,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dnssec_dname_and_generic_records_load_with_owner_and_ttl_as_written() {
+        let text = format!(
+            "{HEAD}\
+@ DNSKEY 257 3 13 ( AQID
+                    BAUG ) ; a key split over lines, as signers write them
+  RRSIG DNSKEY 13 2 300 (
+        20261231000000 20261201000000 12345 example.com.
+        AQID )
+  NSEC3PARAM 1 0 0 -
+sub 3600 NS ns.sub
+    DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118 ; kept at the parent
+ns.sub A 192.0.2.99
+old DNAME new
+x NSEC y.example.com. A NSEC
+  TYPE65280 \\# 4 0a000001
+  TYPE65534 \\# 0
+  TXT \\# 6 05 68656c6c6f
+  type1 192.0.2.77
+y SPF \"v=spf1 -all\"
+  URI 10 1 \"https://example.com/\"
+  CDS 0 0 0 00
+  CDNSKEY 0 3 0 AA==
+"
+        );
+        let base = load(&text, None);
+        let records = record_bytes(&base);
+        let find = |owner: &str, rtype: &str| -> Vec<(u32, Vec<u8>)> {
+            records
+                .iter()
+                .filter(|(o, _, t, _)| o == owner && t == rtype)
+                .map(|(_, ttl, _, b)| (*ttl, b.clone()))
+                .collect()
+        };
+        assert_eq!(
+            find("example.com.", "DNSKEY"),
+            vec![(300, vec![1, 1, 3, 13, 1, 2, 3, 4, 5, 6])]
+        );
+        let rrsig = find("example.com.", "RRSIG");
+        assert_eq!(rrsig.len(), 1);
+        assert_eq!(&rrsig[0].1[..4], [0, 48, 13, 2]);
+        assert_eq!(
+            find("example.com.", "NSEC3PARAM"),
+            vec![(300, vec![1, 0, 0, 0, 0])]
+        );
+        let ds = find("sub.example.com.", "DS");
+        assert_eq!(ds.len(), 1);
+        assert_eq!(ds[0].0, 300, "the $TTL, as for any record without one");
+        assert_eq!(&ds[0].1[..4], [0xec, 0x45, 5, 1]);
+        assert_eq!(find("sub.example.com.", "NS").len(), 1);
+        let exact: [(&str, &str, &[u8]); 10] = [
+            ("old", "DNAME", b"\x03new\x07example\x03com\x00"),
+            ("x", "TYPE65280", &[10, 0, 0, 1]),
+            ("x", "TYPE65534", &[]),
+            ("x", "TXT", b"\x05hello"),
+            ("x", "A", &[192, 0, 2, 77]),
+            ("y", "SPF", b"\x0bv=spf1 -all"),
+            ("y", "URI", b"\x00\x0a\x00\x01https://example.com/"),
+            ("y", "CDS", &[0, 0, 0, 0, 0]),
+            ("y", "CDNSKEY", &[0, 0, 3, 0, 0]),
+            (
+                "x",
+                "NSEC",
+                b"\x01y\x07example\x03com\x00\x00\x06\x40\x00\x00\x00\x00\x01",
+            ),
+        ];
+        for (owner, rtype, data) in exact {
+            assert_eq!(
+                find(&format!("{owner}.example.com."), rtype),
+                vec![(300, data.to_vec())],
+                "{owner} {rtype}"
+            );
+        }
+        // The known type written in generic form is hickory's typed TXT.
+        let txt = base
+            .rrsets
+            .iter()
+            .find(|s| s[0].record_type() == RecordType::TXT)
+            .expect("txt");
+        assert!(matches!(txt[0].data, RData::TXT(_)));
+        let dname = base
+            .rrsets
+            .iter()
+            .find(|s| s[0].record_type() == RecordType::DNAME)
+            .expect("dname");
+        assert_eq!(
+            rdata::dname_target(&dname[0].data),
+            Some(Name::from_ascii("new.example.com.").expect("name"))
+        );
+    }
+
+    #[test]
+    fn bad_records_of_own_types_name_their_line() {
+        let e = base_error(&format!(
+            "{HEAD}www A 192.0.2.1\nsub DS 1 2 3 zz\nok A 192.0.2.2\n"
+        ));
+        assert_eq!(
+            e,
+            "z.zone:10: digest is not hexadecimal: invalid symbol at 0"
+        );
+        let e = base_error(&format!("{HEAD}www A 192.0.2.1\n\nx TYPE65280 \\# 2 00\n"));
+        assert_eq!(e, "z.zone:11: generic data says 2 bytes but its hex has 1");
+        let e = base_error(&format!("{HEAD}x TYPE99999 \\# 0\n"));
+        assert!(e.starts_with("z.zone:9: "), "{e}");
+        let e = base_error(&format!(
+            "{HEAD}x LOC 52 22 23.000 N 4 53 32.000 E -2.00m\n"
+        ));
+        assert!(
+            e.starts_with("z.zone:9: geoline cannot read LOC in its text form"),
+            "{e}"
+        );
+        let e = base_error(&format!("{HEAD}x A \\# 0\n"));
+        assert!(e.starts_with("z.zone:9: not valid A data"), "{e}");
+        // A DNAME beside a CNAME is a CNAME beside other data.
+        let e = base_error(&format!("{HEAD}x CNAME y\nx DNAME z\n"));
+        assert!(
+            e.starts_with("z.zone:10: `x.example.com.` has a CNAME and other data (DNAME)"),
+            "{e}"
+        );
+        // An SOA in generic form is still the one SOA.
+        let e = base_error(&format!(
+            "{HEAD}@ SOA \\# 22 00 00 00000001 00000002 00000003 00000004 00000005\n"
+        ));
+        assert_eq!(e, "z.zone:9: SOA is already specified");
+    }
+
+    #[test]
+    fn long_txt_strings_are_split_and_other_long_strings_refused() {
+        let key = "A".repeat(410);
+        let base = load(
+            &format!("{HEAD}sel._domainkey TXT \"v=DKIM1; k=rsa; p={key}\"\n"),
+            None,
+        );
+        let dkim = base
+            .rrsets
+            .iter()
+            .find(|s| s[0].record_type() == RecordType::TXT)
+            .expect("txt");
+        match &dkim[0].data {
+            RData::TXT(txt) => {
+                assert_eq!(
+                    txt.txt_data.iter().map(|d| d.len()).collect::<Vec<_>>(),
+                    vec![255, 410 + 18 - 255]
+                );
+                assert_eq!(
+                    txt.txt_data.concat(),
+                    format!("v=DKIM1; k=rsa; p={key}").as_bytes()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = base_error(&format!(
+            "{HEAD}www A 192.0.2.1\nbox HINFO \"{}\" \"Linux\"\nok A 192.0.2.2\n",
+            "x".repeat(256)
+        ));
+        assert_eq!(
+            e,
+            "z.zone:10: `box.example.com.` HINFO: a character-string of 256 bytes, over the 255 of \
+             RFC 1035 3.3 (only TXT and SPF strings are split into pieces; shorten this one)"
+        );
+        let e = base_error(&format!(
+            "{HEAD}n NAPTR 100 10 \"u\" \"E2U+sip\" \"{}\" .\n",
+            "r".repeat(300)
+        ));
+        assert!(
+            e.starts_with("z.zone:9: `n.example.com.` NAPTR: a character-string of 300 bytes"),
+            "{e}"
+        );
+        // An RRset that no DNS message can hold names the record that made it too big.
+        let mut text = HEAD.to_string();
+        for i in 0..300 {
+            text.push_str(&format!("big TXT \"{i:03}{}\"\n", "b".repeat(200)));
+        }
+        let e = base_error(&text);
+        assert!(
+            e.ends_with("does not fit in a DNS message of 65535 bytes"),
+            "{e}"
+        );
+        let line: usize = e["z.zone:".len()..]
+            .split(':')
+            .next()
+            .expect("line")
+            .parse()
+            .expect("number");
+        assert!((9 + 250..9 + 300).contains(&line), "{e}");
     }
 }

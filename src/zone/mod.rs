@@ -13,6 +13,8 @@
 pub(crate) mod config;
 mod file;
 mod lookup;
+mod rdata;
+mod substitute;
 mod tree;
 
 use std::path::{Path, PathBuf};

@@ -245,6 +245,26 @@ pub struct Opt {
     pub options: Vec<(u16, Vec<u8>)>,
 }
 
+/// The answer section's records of a raw response as (type, RDATA bytes): for tests of
+/// the exact data served, and of data hickory's decoder does not take (empty RDATA).
+pub fn answer_rdata(raw: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let count = |i: usize| usize::from(u16::from_be_bytes([raw[i], raw[i + 1]]));
+    let mut i = 12;
+    for _ in 0..count(4) {
+        i = skip_name(raw, i).expect("question name") + 4;
+    }
+    (0..count(6))
+        .map(|_| {
+            i = skip_name(raw, i).expect("owner name");
+            let rtype = u16::from_be_bytes([raw[i], raw[i + 1]]);
+            let rdlen = usize::from(u16::from_be_bytes([raw[i + 8], raw[i + 9]]));
+            let rdata = raw[i + 10..i + 10 + rdlen].to_vec();
+            i += 10 + rdlen;
+            (rtype, rdata)
+        })
+        .collect()
+}
+
 /// Walks the message's records and returns the OPT, read raw: hickory folds the extended
 /// rcode into its own types, and the tests are about the exact bytes.
 fn find_opt(raw: &[u8]) -> Option<Opt> {
