@@ -13,7 +13,10 @@ for target in dns_request zone_file config rewrite_stream; do
     echo "== $target, $seconds s"
     # New inputs go to a scratch directory: the committed corpus stays a small seed set.
     scratch=$(mktemp -d)
+    # A target's dictionary of tokens, when it has one (fuzz/<target>.dict).
+    dict=""
+    [ -f "$target.dict" ] && dict="-dict=$target.dict"
     cargo +nightly fuzz run "$target" "$scratch" "corpus/$target" -- \
-        -max_total_time="$seconds" -jobs=1 -print_final_stats=1
+        -max_total_time="$seconds" -jobs=1 -print_final_stats=1 $dict
     rm -rf "$scratch"
 done
