@@ -1,7 +1,9 @@
-//! The subcommands that print for an operator: `geoline check` and `geoline lookup`.
+//! The subcommands that print for an operator: `geoline check`, `geoline lookup` and
+//! `geoline keygen`.
 //!
 //! Binary only: these modules reach the library through [`geoline::server`] and
 //! `geoline::internal`, as the benches do, and own nothing but their output.
 
 pub(crate) mod check;
 pub(crate) mod explain;
+pub(crate) mod keygen;
