@@ -58,6 +58,7 @@ pub(crate) fn router(reloader: Arc<Reloader>, counters: Counters, token: Option<
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route("/reload", post(reload))
+        .route("/zones/{zone}/flush", post(flush))
         .with_state(admin)
 }
 
@@ -164,6 +165,55 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
+/// `POST /zones/ZONE/flush`: the zone as served written to its files, its journal
+/// emptied (`geoline zone flush ZONE` calls it).
+async fn flush(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    axum::extract::Path(zone): axum::extract::Path<String>,
+) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    let Ok(mut origin) = hickory_proto::rr::Name::from_ascii(&zone) else {
+        let body = json!({ "ok": false, "error": format!("`{zone}` is not a domain name") });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
+    origin.set_fqdn(true);
+    let reloader = admin.reloader.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let live = reloader.live();
+        live.updates.flush(&live.zones, &origin)
+    })
+    .await;
+    match result {
+        Ok(Ok(flushed)) => axum::Json(json!({
+            "ok": true,
+            "zone": zone,
+            "serial": flushed.serial,
+            "files": flushed.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "journal_entries_flushed": flushed.entries,
+        }))
+        .into_response(),
+        Ok(Err(e)) => {
+            let code = match e {
+                crate::update::flush::FlushError::NoZone(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (
+                code,
+                axum::Json(json!({ "ok": false, "error": e.to_string() })),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({ "ok": false, "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
 fn last_reload_json(s: &SourceStatus) -> Value {
     json!({
         "result": if s.last.error.is_none() { "ok" } else { "error" },
@@ -203,11 +253,13 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
             )
         })
         .collect();
+    let updates = live.updates.status(&zones);
     let zone_list: Vec<Value> = zones
         .zones()
         .iter()
         .zip(&status.zones)
-        .map(|(z, s)| {
+        .enumerate()
+        .map(|(i, (z, s))| {
             let records: serde_json::Map<String, Value> = z
                 .record_counts()
                 .into_iter()
@@ -220,6 +272,17 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
                     "file": s.path.display().to_string(),
                     "serial": z.serial(),
                     "records": records,
+                    "updates": updates.get(i).map(|u| json!({
+                        "writable": u.writable,
+                        "journal": u.journal.display().to_string(),
+                        "journal_entries": u.journal_entries,
+                        "journal_bytes": u.journal_bytes,
+                        "last_update": u.last.as_ref().map(|l| json!({
+                            "at": format_rfc3339(l.at),
+                            "key": l.key,
+                            "result": l.result,
+                        })),
+                    })),
                 }),
             )
         })
@@ -289,6 +352,7 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
             .nth(i)
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
+    live.updates.render_metrics(&zones, &mut out);
     let proxy = counters
         .proxy
         .as_ref()

@@ -28,6 +28,7 @@ use crate::lines::LineSet;
 use crate::lines::config::{RawLine, declared_names};
 use crate::redirect::config::RawRedirect;
 use crate::reload::config::RawReload;
+use crate::update::config::RawUpdate;
 use crate::zone::config::RawZone;
 
 pub use crate::admin::config::{AdminConfig, DEFAULT_ADMIN_LISTEN};
@@ -43,6 +44,7 @@ pub use crate::redirect::config::{
     RedirectRuleConfig, TargetScheme,
 };
 pub use crate::reload::config::ReloadConfig;
+pub use crate::update::UpdateConfig;
 pub use crate::zone::config::ZoneConfig;
 
 /// The whole configuration, validated, with every path made absolute or relative to the
@@ -69,6 +71,9 @@ pub struct Config {
     pub redirect: Option<RedirectConfig>,
     /// The TSIG keys (`[[key]]`, secret and BIND key files read); empty when none.
     pub keys: KeyRing,
+    /// Dynamic updates (`[update]`): journals, rate and grants; without the section no
+    /// zone has writers.
+    pub update: UpdateConfig,
     /// The names of `lines`, numbered, and `default`.
     line_set: LineSet,
 }
@@ -91,6 +96,7 @@ struct RawConfig {
     redirect: Option<RawRedirect>,
     #[serde(default, rename = "key")]
     keys: Vec<Spanned<RawKey>>,
+    update: Option<RawUpdate>,
 }
 
 impl Config {
@@ -182,6 +188,12 @@ impl Config {
             .transpose()?;
         let keys = crate::dns::tsig::config::check(raw.keys, &src)?;
 
+        let update = raw
+            .update
+            .map(|u| UpdateConfig::check(u, &src, &line_set, |k| keys.get(k).is_some()))
+            .transpose()?
+            .unwrap_or_default();
+
         Ok(Config {
             path: path.to_path_buf(),
             dns,
@@ -193,6 +205,7 @@ impl Config {
             zones,
             redirect,
             keys,
+            update,
             line_set,
         })
     }

@@ -26,6 +26,7 @@ mod lines;
 mod live;
 mod redirect;
 mod reload;
+mod update;
 mod util;
 mod zone;
 
@@ -46,6 +47,8 @@ pub mod internal {
     pub use crate::live::Live;
     pub use crate::redirect::{access_log, check as check_redirect, proxy_protocol};
     pub use crate::reload::{Target, Trigger};
+    pub use crate::update::store::ReloadZoneError;
+    pub use crate::update::{JournalError, ReplayError, Updates};
     pub use crate::util::time::format_date;
     pub use crate::zone::{AnswerCode, Zone, ZoneError};
 }

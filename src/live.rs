@@ -18,6 +18,7 @@ use arc_swap::{ArcSwap, Guard};
 use crate::certs::Certificates;
 use crate::dns::tsig::KeyRing;
 use crate::lines::Classifier;
+use crate::update::Updates;
 use crate::zone::ZoneSet;
 
 /// The current value of one kind of live data, replaced whole.
@@ -60,6 +61,9 @@ pub struct Live {
     pub(crate) certificates: Swappable<Certificates>,
     /// The TSIG keys signed requests are verified with (`[[key]]`; none until stored).
     pub keys: Swappable<KeyRing>,
+    /// Dynamic updates: the one writer of `zones` besides reloads, which go through it
+    /// too (a reloaded zone file gets its journal replayed).
+    pub(crate) updates: Updates,
 }
 
 impl Live {
@@ -79,7 +83,14 @@ impl Live {
             classifier: Swappable::new(classifier),
             certificates: Swappable::new(certificates),
             keys: Swappable::new(KeyRing::default()),
+            updates: Updates::disabled(),
         }
+    }
+
+    /// The live data with `updates` taking dynamic updates of its zones.
+    pub(crate) fn with_updates(mut self, updates: Updates) -> Live {
+        self.updates = updates;
+        self
     }
 }
 

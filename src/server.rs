@@ -25,6 +25,7 @@ use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
 use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
+use crate::update::{ReplayError, Updates};
 use crate::zone::{ZoneError, ZoneSet};
 
 /// Why the configuration's data could not be loaded (`geoline check` prints it).
@@ -39,6 +40,9 @@ pub enum LoadError {
     /// The `[proxy]` section (its CA file, its host pairs).
     #[error(transparent)]
     Proxy(#[from] ProxyConfigError),
+    /// A zone's update journal.
+    #[error(transparent)]
+    Journal(#[from] ReplayError),
 }
 
 /// Why `serve` could not start.
@@ -108,6 +112,7 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
         .collect::<Result<Vec<_>, _>>()?;
     let classifier = Classifier::from_config(config.line_set(), &config.lines, databases)?;
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
+    let zones = crate::update::store::replay_all(&config.update, zones, classifier.lines())?;
     let proxy = config.proxy.as_ref().map(ProxyConfig::build).transpose()?;
     Ok(Loaded {
         classifier,
@@ -146,11 +151,17 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
     // What every listener reads and every reload replaces: a database reload reaches the
     // DNS server and the redirector at once.
-    let live = Arc::new(Live::with_certificates(
-        loaded.zones,
-        loaded.classifier,
-        certificates,
-    ));
+    let updates = Updates::open(
+        &config.update,
+        &config.zones,
+        &loaded.zones,
+        loaded.classifier.lines(),
+    )
+    .map_err(|e| LoadError::Journal(e.into()))?;
+    let live = Arc::new(
+        Live::with_certificates(loaded.zones, loaded.classifier, certificates)
+            .with_updates(updates),
+    );
     live.keys.store(config.keys.clone());
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
     let mut running = Running {

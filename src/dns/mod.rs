@@ -31,7 +31,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::OpCode;
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Name, RecordType};
 use tracing::debug;
 
 use crate::exposition::Exposition;
@@ -138,15 +138,23 @@ impl Responder {
             // transport's limit for the signature added below.
             let request = verified.as_ref().map_or(message, Verified::message);
             let signature_room = verified.as_ref().map_or(0, |v| v.signer().record_len());
-            // NOTIFY, UPDATE and zone transfers (over TCP only) get arms of their own
-            // here, each writing its response into `out` and saying what it answered
-            // (an `Answered`); until then the strict path answers every other opcode
-            // NOTIMP. The strict path answers what no arm does, errors included
-            // (FORMERR, NOTIMP or silence).
-            let decided = decide::decide(snapshot, request, from, via)?;
-            let limit = decided.size_limit.saturating_sub(signature_room);
-            let encoded = decided.response.encode(limit, out);
-            let answered = decided.answered(encoded);
+            // NOTIFY and zone transfers (over TCP only) get arms of their own here, as
+            // UPDATE has, each writing its response into `out` and saying what it
+            // answered (an `Answered`). The strict path answers what no arm does, errors
+            // included (FORMERR, NOTIMP or silence).
+            let decided;
+            let answered = match opcode {
+                Some(OpCode::Update) => {
+                    let key = verified.as_ref().map(|v| v.key().name());
+                    self.answer_update(request, key, out)?
+                }
+                _ => {
+                    decided = decide::decide(snapshot, request, from, via)?;
+                    let limit = decided.size_limit.saturating_sub(signature_room);
+                    let encoded = decided.response.encode(limit, out);
+                    decided.answered(encoded)
+                }
+            };
             match &verified {
                 // Signed responses are not rate limited: the requester holds the key, and
                 // a slipped (rewritten) response would lose its signature.
@@ -200,6 +208,31 @@ impl Responder {
             name: CountedName::None,
         };
         self.rate_limited(from, via, &answered, out)
+    }
+
+    /// The UPDATE arm: the update goes to the zones' writer ([`crate::update`]) with the
+    /// key that signed it, if any, and the writer answers it.
+    fn answer_update(
+        &self,
+        message: &[u8],
+        key: Option<&Name>,
+        out: &mut Vec<u8>,
+    ) -> Option<Answered<'static>> {
+        let answered = self
+            .live
+            .updates
+            .answer(&self.live.zones, message, key, out)?;
+        Some(Answered {
+            outcome: Outcome {
+                zone: None,
+                qtype: Some(RecordType::SOA),
+                rcode: answered.rcode,
+                had_client_subnet: false,
+                truncated: false,
+                kind: ResponseKind::classify(answered.rcode, true, 0, true),
+            },
+            name: CountedName::None,
+        })
     }
 
     /// The strict path alone, without cache, rate limiting or counting: the decided

@@ -74,6 +74,8 @@ pub enum ReloadError {
     #[error(transparent)]
     Zone(#[from] ZoneError),
     #[error(transparent)]
+    ZoneJournal(#[from] crate::update::store::ReloadZoneError),
+    #[error(transparent)]
     Certificate(#[from] CertError),
     #[error("no database {0}")]
     NoDatabase(usize),
@@ -318,9 +320,13 @@ impl Reloader {
 
     fn swap_zone(&self, i: usize) -> Result<(), ReloadError> {
         let z = self.config.zones.get(i).ok_or(ReloadError::NoZone(i))?;
-        let current = self.live.zones.load_full();
-        let next = current.with_zone_reloaded(i, z, &self.lines)?;
-        self.live.zones.store(next);
+        // Through the updates' writer: the journal is replayed on the new file, and no
+        // update lands between reading the zone and swapping it.
+        self.live
+            .updates
+            .reload_zone(&self.live.zones, i, |current| {
+                current.with_zone_reloaded(i, z, &self.lines)
+            })?;
         Ok(())
     }
 

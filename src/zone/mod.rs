@@ -11,6 +11,7 @@
 //! watching files for reloads: a reload builds a new [`ZoneSet`] and swaps it in.
 
 pub(crate) mod config;
+mod edit;
 mod file;
 mod lookup;
 mod rdata;
@@ -25,8 +26,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::diag::Location;
 use crate::lines::{LineId, LineSet};
 use config::ZoneConfig;
+pub(crate) use edit::{Change, Layer};
 use file::Source;
-use tree::View;
+pub(crate) use tree::{Rrset, View};
 
 /// Every configured zone, loaded and validated.
 #[derive(Debug, Clone)]
@@ -123,6 +125,9 @@ pub struct Zone {
     views: Vec<Arc<View>>,
     /// The views that differ from `base`, each once.
     overlays: Vec<Arc<View>>,
+    /// Each overlay's own RRsets, by line: what its view is rebuilt from when a dynamic
+    /// update changes the base or the overlay ([`edit`]).
+    overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>,
 }
 
 impl Zone {
@@ -193,6 +198,7 @@ impl Zone {
         let base_view = Arc::new(view);
         let mut views = vec![base_view.clone(); lines.max(1)];
         let mut overlay_views = Vec::with_capacity(overlays.len());
+        let mut overlay_rrsets = Vec::with_capacity(overlays.len());
         for (line, src) in overlays {
             let rrsets = file::load_overlay(src, &base.origin)?;
             let view = Arc::new(View::with_overlay(&base_view, &rrsets));
@@ -200,6 +206,7 @@ impl Zone {
                 *slot = view.clone();
             }
             overlay_views.push(view);
+            overlay_rrsets.push((line, rrsets.into()));
         }
         Ok(Zone {
             origin: base.origin,
@@ -208,6 +215,7 @@ impl Zone {
             base: base_view,
             views,
             overlays: overlay_views,
+            overlay_rrsets,
         })
     }
 

@@ -41,7 +41,7 @@ impl Node {
         self.rrsets.first().map(|(_, set)| set)
     }
 
-    #[cfg(test)]
+    /// The types of the name's RRsets, in type-number order.
     pub(crate) fn types(&self) -> impl Iterator<Item = RecordType> + '_ {
         self.rrsets.iter().map(|(t, _)| *t)
     }
@@ -149,6 +149,58 @@ impl View {
             }
         }
         view
+    }
+
+    /// This (base) view with RRsets replaced (`Some`) or removed (`None`): what a dynamic
+    /// update writes. A name left without RRsets and without names below it goes, and so
+    /// do the empty non-terminals above it that only it needed. The map of names is copied
+    /// (RRsets are shared), so the cost grows with the zone; overlay views are rebuilt on
+    /// the result by [`View::with_overlay`].
+    pub(crate) fn with_changes(&self, changes: &[(Name, RecordType, Option<Rrset>)]) -> View {
+        let mut view = self.clone();
+        let mut emptied = Vec::new();
+        for (owner, rtype, rrset) in changes {
+            match rrset.as_ref().filter(|set| !set.is_empty()) {
+                Some(rrset) => {
+                    view.ensure_name(owner);
+                    if let Some(node) = view.nodes.get_mut(owner) {
+                        node.set(*rtype, rrset.clone());
+                    }
+                    if *rtype == RecordType::NS && *owner != view.origin {
+                        view.has_cuts = true;
+                    }
+                }
+                None => {
+                    if let Some(node) = view.nodes.get_mut(owner) {
+                        node.remove(*rtype);
+                        if node.rrsets.is_empty() {
+                            emptied.push(owner.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for name in emptied {
+            view.prune(name);
+        }
+        view
+    }
+
+    /// Removes `name` and then its ancestors while each is empty and nothing is below it;
+    /// the apex stays.
+    fn prune(&mut self, mut name: Name) {
+        while label_count(&name) > self.origin_labels {
+            let empty = self.nodes.get(&name).is_some_and(|n| n.rrsets.is_empty());
+            let has_below = self
+                .nodes
+                .keys()
+                .any(|other| other != &name && name.zone_of(other));
+            if !empty || has_below {
+                return;
+            }
+            self.nodes.remove(&name);
+            name = name.base_name();
+        }
     }
 
     fn ensure_name(&mut self, name: &Name) {
