@@ -329,3 +329,58 @@ fn check_refuses_a_character_string_over_255_bytes_with_its_line() {
     let (ok, _, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
 }
+
+#[test]
+fn check_warns_of_every_name_that_exists_on_some_lines_only() {
+    let dir = TempDir::new("cli-line-dependent");
+    let config = dir.write(
+        "g.toml",
+        r#"
+[[line]]
+name = "lab"
+cidrs = ["192.0.2.0/24"]
+
+[[line]]
+name = "probe"
+cidrs = ["198.51.100.0/24"]
+
+[[zone]]
+file = "z.zone"
+overlays = { lab = "z.lab.zone", probe = "z.probe.zone" }
+"#,
+    );
+    dir.write(
+        "z.zone",
+        &format!("{ZONE}www A 192.0.2.2\n*.wild A 192.0.2.3\nsub NS ns.sub\nns.sub A 192.0.2.4\n"),
+    );
+    // www is in the base (no warning), x.wild is covered by the base's wildcard and
+    // host.sub lies below the base's delegation (both exist everywhere); a.b.deep warns for
+    // itself only (not for its empty non-terminal b.deep). Names come in DNSSEC canonical
+    // order (RFC 4034 6.1: compared from the root down).
+    dir.write(
+        "z.lab.zone",
+        "$TTL 60\nwww A 203.0.113.1\nonly-lab A 203.0.113.2\nboth A 203.0.113.3\n\
+         x.wild A 203.0.113.4\nhost.sub A 203.0.113.5\na.b.deep TXT \"lab\"\n",
+    );
+    dir.write("z.probe.zone", "$TTL 60\nboth A 203.0.113.9\n");
+    let (ok, stdout, stderr) = geoline(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let tail = "a resolver whose negative cache ignores the client subnet (PowerDNS Recursor 4.8) \
+                can hand that NXDOMAIN to the clients of every line; give the name a record in \
+                the base file (an overlay's still wins on its line)";
+    let zone = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("zone "))
+        .take_while(|l| l.starts_with("zone ") || l.starts_with("  warning: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        zone,
+        format!(
+            "zone example.net.: serial 1, records per line: lab 12, probe 8, default 7\n\
+             \x20 warning: `both.example.net.` does not exist on default: {tail}\n\
+             \x20 warning: `a.b.deep.example.net.` does not exist on probe, default: {tail}\n\
+             \x20 warning: `only-lab.example.net.` does not exist on probe, default: {tail}"
+        )
+    );
+}

@@ -98,6 +98,22 @@ impl Summary<'_> {
                 zone.origin(),
                 zone.serial()
             )?;
+            for dependent in zone.line_dependent_names() {
+                let missing: Vec<&str> = dependent
+                    .missing_on
+                    .iter()
+                    .map(|line| lines.name(*line))
+                    .collect();
+                writeln!(
+                    f,
+                    "  warning: `{}` does not exist on {}: a resolver whose negative cache \
+                     ignores the client subnet (PowerDNS Recursor 4.8) can hand that NXDOMAIN \
+                     to the clients of every line; give the name a record in the base file \
+                     (an overlay's still wins on its line)",
+                    dependent.name,
+                    missing.join(", ")
+                )?;
+            }
         }
         Ok(())
     }

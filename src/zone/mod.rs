@@ -271,6 +271,52 @@ impl Zone {
     }
 }
 
+/// A name that exists on some lines and not on others, as `geoline check` warns of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDependentName {
+    /// The name, which an overlay gives data.
+    pub name: Name,
+    /// The lines on which it does not exist (NXDOMAIN), in line order.
+    pub missing_on: Vec<LineId>,
+}
+
+impl Zone {
+    /// Every name that exists on some lines but not on others: a name only an overlay
+    /// holds, on the lines where no wildcard covers it and it is not below a delegation.
+    /// The answers are right, but a resolver whose negative cache ignores the client subnet
+    /// (PowerDNS Recursor 4.8) hands one line's NXDOMAIN to every line. In canonical name
+    /// order (RFC 4034 6.1).
+    pub fn line_dependent_names(&self) -> Vec<LineDependentName> {
+        let mut names: Vec<&Name> = self
+            .overlays
+            .iter()
+            .flat_map(|view| view.names())
+            .filter(|(name, node)| node.first().is_some() && self.base.node(name).is_none())
+            .map(|(name, _)| name)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| LineDependentName {
+                name: name.clone(),
+                missing_on: self
+                    .views
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, view)| {
+                        view.node(name).is_none()
+                            && view.wildcard(name).is_none()
+                            && view.cut(name).is_none()
+                    })
+                    .filter_map(|(i, _)| LineId::new(i))
+                    .collect(),
+            })
+            .filter(|n| !n.missing_on.is_empty())
+            .collect()
+    }
+}
+
 fn read(path: &Path) -> Result<String, ZoneError> {
     std::fs::read_to_string(path).map_err(|source| ZoneError::Read {
         path: path.to_path_buf(),
