@@ -49,6 +49,8 @@ const POINTER: u8 = 0xc0;
 
 /// The OPT pseudo-record's type (RFC 6891 6.1.1).
 pub(crate) const OPT: u16 = 41;
+/// The class IN, as on the wire.
+pub(crate) const CLASS_IN: u16 = 1;
 /// An OPT record without options: the root owner (one byte), type, class (the UDP payload
 /// size), TTL (extended rcode, version, flags) and rdata length.
 pub(crate) const OPT_FIXED_LEN: usize = 11;
@@ -75,12 +77,19 @@ impl Header {
     /// The header of `message`; `None` when it is shorter than one.
     #[inline]
     pub(crate) fn read(message: &[u8]) -> Option<Header> {
-        let h = message.get(..HEADER_LEN)?;
+        // A fixed-size array: the indexing below compiles without bounds checks (this runs
+        // for every query).
+        let h: &[u8; HEADER_LEN] = message.get(..HEADER_LEN)?.try_into().ok()?;
         let word = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
         Some(Header {
             id: word(ID),
             flags: word(FLAGS),
-            counts: [0, 1, 2, 3].map(|s| word(COUNTS + 2 * s)),
+            counts: [
+                word(COUNTS),
+                word(COUNTS + 2),
+                word(COUNTS + 4),
+                word(COUNTS + 6),
+            ],
         })
     }
 

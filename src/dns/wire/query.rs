@@ -19,9 +19,12 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::ecs::{ClientSubnet, EcsError};
 use super::{
-    ADDITIONAL, ANSWER, AUTHORITY, CD, HEADER_LEN, Header, MAX_NAME, MIN_PAYLOAD, OPT,
+    ADDITIONAL, ANSWER, AUTHORITY, CD, CLASS_IN, HEADER_LEN, Header, MAX_NAME, MIN_PAYLOAD, OPT,
     OPT_FIXED_LEN, QR, QUESTION, RD, dnssec_ok, edns_version, options, read_name_lower,
 };
+
+/// The opcode of a standard query, as in the header.
+const QUERY_OPCODE: u8 = 0;
 
 /// Header bits and counts of the query, enough to build any response to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +76,8 @@ pub(crate) struct EdnsRequest {
 /// Reads an OPT record from its class (the payload size), TTL and rdata; `None` when its
 /// options cannot be read. A malformed Client Subnet is reported beside the request rather
 /// than instead of it, because BADVERS takes precedence and needs the version.
-#[inline]
+// Always inlined: a call costs the quick reader a tenth of its time.
+#[inline(always)]
 fn read_edns(class: u16, ttl: u32, rdata: &[u8]) -> Option<(EdnsRequest, Option<EcsError>)> {
     let mut client_subnet = None;
     let mut error = None;
@@ -329,7 +333,11 @@ impl<'a> QuickQuery<'a> {
     /// `None` sends it to the strict path (which also decides every error).
     pub fn parse(bytes: &'a [u8]) -> Option<QuickQuery<'a>> {
         let (header, counts) = QueryHeader::read(bytes)?;
-        if header.opcode != u8::from(OpCode::Query) || counts[..3] != [1, 0, 0] {
+        if header.opcode != QUERY_OPCODE
+            || counts[QUESTION] != 1
+            || counts[ANSWER] != 0
+            || counts[AUTHORITY] != 0
+        {
             return None;
         }
         let with_opt = match counts[ADDITIONAL] {
@@ -345,7 +353,7 @@ impl<'a> QuickQuery<'a> {
         let qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
         let qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
         // Not IN, zone transfers, OPT as a question, MAILA/MAILB: the strict path refuses.
-        if qclass != u16::from(DNSClass::IN) || matches!(qtype, OPT | 251..=254) {
+        if qclass != CLASS_IN || matches!(qtype, OPT | 251..=254) {
             return None;
         }
         at += 4;
