@@ -35,6 +35,23 @@ wmx      MX   10 host.wild
 wsrv     SRV  0 5 5060 host.wild
 "#;
 
+/// A mail name with twelve exchangers, each with an IPv4 and an IPv6 address: the
+/// additional section cannot fit in 512 bytes.
+fn twelve_exchangers() -> String {
+    let mut text = String::new();
+    for i in 1..=12 {
+        text.push_str(&format!("twelve MX 10 m{i}\n"));
+    }
+    for i in 1..=12 {
+        text.push_str(&format!(
+            "m{i} A 192.0.2.{}\nm{i} AAAA 2001:db8::{}\n",
+            100 + i,
+            100 + i
+        ));
+    }
+    text
+}
+
 const NOERROR: u16 = 0;
 const NXDOMAIN: u16 = 3;
 
@@ -54,7 +71,10 @@ const NSEC: u16 = 47;
 const SRV: u16 = 33;
 
 async fn start(dir: &TempDir) -> TestServer {
-    dir.write("example.com.zone", ZONE);
+    dir.write(
+        "example.com.zone",
+        &format!("{ZONE}{}", twelve_exchangers()),
+    );
     TestServer::start(dir, Config::dns().zone("example.com.zone", &[])).await
 }
 
@@ -224,4 +244,52 @@ async fn mx_and_srv_targets_get_glue_and_wildcard_addresses() {
         &[],
         &synthesized,
     );
+}
+
+#[tokio::test]
+async fn the_additional_addresses_that_fit_are_packed() {
+    let dir = TempDir::new("conf-pack");
+    let s = start(&dir).await;
+    let exchangers: Vec<String> = (1..=12)
+        .map(|i| format!("twelve.example.com. 300 IN MX 10 m{i}.example.com."))
+        .collect();
+    let addresses = |hosts: std::ops::RangeInclusive<u8>| -> Vec<String> {
+        hosts
+            .flat_map(|i| {
+                [
+                    format!("m{i}.example.com. 300 IN A 192.0.2.{}", 100 + u16::from(i)),
+                    format!(
+                        "m{i}.example.com. 300 IN AAAA 2001:db8::{}",
+                        100 + u16::from(i)
+                    ),
+                ]
+            })
+            .collect()
+    };
+    // Without EDNS (512 bytes): the twelve MX, then the address RRsets in order while
+    // they fit, whole, without TC (RFC 2181 9): eleven, as Knot DNS 3.2 packs them, in
+    // the 503 bytes Knot's response takes.
+    let q = Query::new("twelve.example.com", MX);
+    let first = dns::udp(s.udp4, &q).await;
+    let cached = dns::udp(s.udp4, &q).await;
+    assert_eq!(first.raw, cached.raw, "the cached answer is the strict one");
+    let mut eleven = addresses(1..=6);
+    eleven.pop();
+    let e: Vec<&str> = exchangers.iter().map(String::as_str).collect();
+    let a: Vec<&str> = eleven.iter().map(String::as_str).collect();
+    check(&first, NOERROR, true, &e, &[], &a);
+    assert_eq!(first.raw.len(), 503);
+    // A larger buffer holds more, the OPT record counted in; TCP holds them all.
+    let q = Query::new("twelve.example.com", MX).payload(600);
+    let first = dns::udp(s.udp4, &q).await;
+    let cached = dns::udp(s.udp4, &q).await;
+    assert_eq!(first.raw, cached.raw, "the cached answer is the strict one");
+    let fourteen = addresses(1..=7);
+    let a: Vec<&str> = fourteen.iter().map(String::as_str).collect();
+    check(&first, NOERROR, true, &e, &[], &a);
+    assert!(first.opt().is_some());
+    assert_eq!(first.raw.len(), 586, "Knot's size too, OPT included");
+    let all = addresses(1..=12);
+    let a: Vec<&str> = all.iter().map(String::as_str).collect();
+    check(&dns::tcp(s.tcp4, &q).await, NOERROR, true, &e, &[], &a);
 }

@@ -60,6 +60,10 @@ pub struct Prepared {
     name_len: usize,
     /// Where the additional section starts in the sections.
     additional_start: usize,
+    /// Where each additional RRset ends in the sections, and the records up to there:
+    /// where a response that cannot hold them all may cut ([`Fit::SomeAdditional`]).
+    /// Empty, so not allocated, when there is no additional section.
+    additional_rrsets: Box<[(usize, u16)]>,
     counts: [u16; 3],
     /// The wildcard the answer was synthesized from, in wire form, lower-cased: what rate
     /// limiting counts the answer by instead of the name.
@@ -97,6 +101,11 @@ impl Prepared {
             varies: zone.varies_by_line(&q.name, q.qtype),
             additional_is_optional: response.additional_is_optional,
             additional_start: encoded.additional_start - encoded.question_end,
+            additional_rrsets: encoded
+                .additional_rrsets
+                .iter()
+                .map(|&(end, records)| (end - encoded.question_end, records))
+                .collect(),
             counts: encoded.counts,
             wildcard: wildcard.map(|w| write_name_lower(&w, &mut [0; MAX_NAME]).into()),
         })
@@ -116,8 +125,8 @@ impl Prepared {
 
     /// Writes the response to `query` into `out`, within the requester's size as
     /// [`super::wire::response::Response::encode`] would (one rule, [`Fit`]): optional
-    /// additional records are left out first, then everything but the question and OPT,
-    /// with TC.
+    /// additional RRsets are left out first, the last ones first, then everything but the
+    /// question and OPT, with TC.
     pub fn write(
         &self,
         query: &QuickQuery<'_>,
@@ -144,9 +153,17 @@ impl Prepared {
         );
         let (sections, counts, truncated) = match fits {
             Fit::Whole => (all, self.counts, false),
-            Fit::WithoutAdditional => {
+            Fit::SomeAdditional => {
                 let [an, ns, _] = self.counts;
-                (&all[..self.additional_start], [an, ns, 0], false)
+                let room = limit.saturating_sub(fixed);
+                let (end, ar) = self
+                    .additional_rrsets
+                    .iter()
+                    .rev()
+                    .find(|(end, _)| *end <= room)
+                    .copied()
+                    .unwrap_or((self.additional_start, 0));
+                (&all[..end], [an, ns, ar], false)
             }
             Fit::Truncated => (&[][..], [0; 3], true),
         };

@@ -9,8 +9,9 @@
 //! Truncation keeps the OPT record, and with it the Client Subnet option: a resolver that
 //! retries over TCP still learns the scope, and one that only sees the truncated answer still
 //! sees that the server handles ECS (RFC 7871 7.2.1). When only optional additional records
-//! do not fit they are left out without TC (RFC 2181 9); when anything else does not fit,
-//! the response carries the question and OPT only, with TC set.
+//! do not fit, the whole RRsets of them that fit go, in order, and the rest are left out
+//! without TC (RFC 2181 9); when anything else does not fit, the response carries the
+//! question and OPT only, with TC set.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Record;
@@ -76,8 +77,10 @@ pub struct Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fit {
     Whole,
-    /// Only optional additional records are left out, without TC (RFC 2181 9).
-    WithoutAdditional,
+    /// The optional additional section does not fit whole: the longest run of its whole
+    /// RRsets that fits goes, maybe none, and the rest is left out without TC (RFC 2181 9).
+    /// A resolver gets the addresses there is room for, as from Knot.
+    SomeAdditional,
     /// The question and OPT only, with TC.
     Truncated,
 }
@@ -98,7 +101,7 @@ impl Fit {
         }
         match whole {
             Some(whole) if whole <= limit => Fit::Whole,
-            _ if additional_is_optional => Fit::WithoutAdditional,
+            _ if additional_is_optional => Fit::SomeAdditional,
             _ => Fit::Truncated,
         }
     }
@@ -165,7 +168,16 @@ impl Response {
             let emitted = emit_records(&mut enc, &self.answers)
                 .and_then(|a| emit_records(&mut enc, &self.authority).map(|n| (a, n)));
             let before_additional = enc.offset();
-            let additional = emitted.and_then(|_| emit_records(&mut enc, &self.additional));
+            // The longest run of whole additional RRsets that fits with the OPT record.
+            let room = limit.saturating_sub(opt_len);
+            let mut fitting = (before_additional, 0);
+            let additional = emitted.and_then(|_| {
+                emit_additional(&mut enc, &self.additional, |end, records| {
+                    if end <= room {
+                        fitting = (end, records);
+                    }
+                })
+            });
             let fits = match emitted {
                 Some(_) => Fit::of(
                     before_additional + opt_len,
@@ -182,10 +194,12 @@ impl Response {
                     counts[AUTHORITY] = ns;
                     counts[ADDITIONAL] = additional.unwrap_or(0);
                 }
-                (Fit::WithoutAdditional, Some((an, ns))) => {
+                (Fit::SomeAdditional, Some((an, ns))) => {
                     counts[ANSWER] = an;
                     counts[AUTHORITY] = ns;
-                    enc.set_offset(before_additional);
+                    let (end, records) = fitting;
+                    counts[ADDITIONAL] = records;
+                    enc.set_offset(end);
                 }
                 _ => {
                     truncated = true;
@@ -240,7 +254,10 @@ impl Response {
         let an = emit_records(&mut enc, &self.answers)?;
         let ns = emit_records(&mut enc, &self.authority)?;
         let additional_start = enc.offset();
-        let ar = emit_records(&mut enc, &self.additional)?;
+        let mut additional_rrsets = Vec::new();
+        let ar = emit_additional(&mut enc, &self.additional, |end, records| {
+            additional_rrsets.push((end, records));
+        })?;
         let end = enc.offset();
         drop(enc);
         out.truncate(end);
@@ -248,6 +265,7 @@ impl Response {
             bytes: out,
             question_end,
             additional_start,
+            additional_rrsets,
             counts: [an, ns, ar],
         })
     }
@@ -260,6 +278,9 @@ pub struct Sections {
     pub bytes: Vec<u8>,
     pub question_end: usize,
     pub additional_start: usize,
+    /// Where each RRset of the additional section ends in `bytes`, and how many records
+    /// the section holds up to there: where [`Fit::SomeAdditional`] may cut it.
+    pub additional_rrsets: Vec<(usize, u16)>,
     /// Answer, authority and additional record counts.
     pub counts: [u16; 3],
 }
@@ -353,6 +374,28 @@ fn slip_in_place(out: &mut Vec<u8>) -> Option<()> {
     header.set(TC, true);
     header.write(out);
     Some(())
+}
+
+/// Emits the additional records as [`emit_records`] does, and calls `rrset_end` with the
+/// encoder's offset and the number of records written so far after each RRset (a run of
+/// records of one owner and type), so that a caller can keep the whole RRsets that fit.
+fn emit_additional(
+    enc: &mut BinEncoder<'_>,
+    records: &[Record],
+    mut rrset_end: impl FnMut(usize, u16),
+) -> Option<u16> {
+    let count = u16::try_from(records.len()).ok()?;
+    for (i, r) in records.iter().enumerate() {
+        r.emit(enc).ok()?;
+        let ends = records
+            .get(i + 1)
+            .is_none_or(|next| next.name != r.name || next.record_type() != r.record_type());
+        if ends {
+            // i < count, which fits in u16.
+            rrset_end(enc.offset(), (i + 1) as u16);
+        }
+    }
+    Some(count)
 }
 
 fn emit_records(enc: &mut BinEncoder<'_>, records: &[Record]) -> Option<u16> {
@@ -473,11 +516,78 @@ mod tests {
         assert_eq!(r.encode(512, &mut out), Encoded { truncated: true });
     }
 
+    fn a(name: &str, last: u8) -> Record {
+        Record::from_rdata(
+            Name::from_str(name).expect("name"),
+            300,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, last))),
+        )
+    }
+
+    #[test]
+    fn the_additional_rrsets_that_fit_are_kept_whole() {
+        let mut r = Response::empty(
+            header(),
+            ResponseCode::NoError,
+            Some(question("mx.example.")),
+            None,
+        );
+        r.authoritative = true;
+        r.answers = vec![txt("mx.example.", 200)];
+        // Five single-address hosts, then one with two addresses, then one more.
+        r.additional = (1..=5).map(|i| a(&format!("h{i}.example."), i)).collect();
+        r.additional
+            .extend([a("two.example.", 6), a("two.example.", 7)]);
+        r.additional.push(a("last.example.", 8));
+        let kept = |out: &[u8]| {
+            let m = Message::from_vec(out).expect("decodes");
+            assert!(!m.metadata.truncation && m.answers.len() == 1);
+            m.additionals
+                .iter()
+                .map(|r| r.data.to_string())
+                .collect::<Vec<_>>()
+        };
+        // Where the RRsets end (no OPT, so the encoding is the sections as they are).
+        let sections = r.encode_sections().expect("encodes");
+        let records: Vec<u16> = sections.additional_rrsets.iter().map(|&(_, n)| n).collect();
+        assert_eq!(records, [1, 2, 3, 4, 5, 7, 8]);
+        let ends: Vec<usize> = sections.additional_rrsets.iter().map(|&(e, _)| e).collect();
+        assert_eq!(ends[6], sections.bytes.len());
+        let mut out = Vec::new();
+        assert_eq!(r.encode(ends[6], &mut out), Encoded { truncated: false });
+        assert_eq!(kept(&out).len(), 8);
+        // Room for five records up to one byte short of seven: the two-record RRset is
+        // left out whole, and what follows it.
+        for limit in [ends[4], ends[4] + 1, ends[5] - 1] {
+            assert_eq!(r.encode(limit, &mut out), Encoded { truncated: false });
+            assert_eq!(
+                kept(&out),
+                [
+                    "192.0.2.1",
+                    "192.0.2.2",
+                    "192.0.2.3",
+                    "192.0.2.4",
+                    "192.0.2.5"
+                ]
+            );
+            assert_eq!(out.len(), ends[4]);
+        }
+        assert_eq!(r.encode(ends[5], &mut out), Encoded { truncated: false });
+        assert_eq!(kept(&out).len(), 7);
+        // Room for none: the answer alone, still without TC.
+        assert_eq!(
+            r.encode(ends[0] - 1, &mut out),
+            Encoded { truncated: false }
+        );
+        assert!(kept(&out).is_empty());
+        assert_eq!(out.len(), sections.additional_start);
+    }
+
     #[test]
     fn optional_additional_records_go_first_then_everything() {
         assert_eq!(Fit::of(100, Some(200), true, 512), Fit::Whole);
-        assert_eq!(Fit::of(100, Some(600), true, 512), Fit::WithoutAdditional);
-        assert_eq!(Fit::of(100, None, true, 512), Fit::WithoutAdditional);
+        assert_eq!(Fit::of(100, Some(600), true, 512), Fit::SomeAdditional);
+        assert_eq!(Fit::of(100, None, true, 512), Fit::SomeAdditional);
         assert_eq!(Fit::of(100, Some(600), false, 512), Fit::Truncated);
         assert_eq!(Fit::of(600, Some(700), true, 512), Fit::Truncated);
     }
