@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::dns::{self, A, ANY, CNAME, DS, MX, NS, Query, Reply, TXT};
+use std::time::Duration;
+
+use common::dns::{self, A, ANY, CNAME, DS, Edns, MX, NS, Query, Reply, TXT, Tcp};
 use common::site::Config;
 use common::{TempDir, TestServer};
 
@@ -53,7 +55,12 @@ fn twelve_exchangers() -> String {
 }
 
 const NOERROR: u16 = 0;
+const FORMERR: u16 = 1;
 const NXDOMAIN: u16 = 3;
+const NOTIMP: u16 = 4;
+const REFUSED: u16 = 5;
+const BADVERS: u16 = 16;
+const IXFR: u16 = 251;
 
 const SOA_NEGATIVE: &str = "example.com. 60 IN SOA ns1.example.com. hostmaster.example.com. 2026120701 7200 900 1209600 60";
 const CHILD_NS: [&str; 2] = [
@@ -292,4 +299,139 @@ async fn the_additional_addresses_that_fit_are_packed() {
     let all = addresses(1..=12);
     let a: Vec<&str> = all.iter().map(String::as_str).collect();
     check(&dns::tcp(s.tcp4, &q).await, NOERROR, true, &e, &[], &a);
+}
+
+/// `q`'s bytes sent over UDP and over TCP: the two replies, which must say the same.
+async fn raw_both(s: &TestServer, bytes: &[u8]) -> [Reply; 2] {
+    let udp = dns::udp_raw_from("127.0.0.1:0", s.udp4, bytes)
+        .await
+        .expect("a UDP reply");
+    let mut tcp = Tcp::connect(s.tcp4).await;
+    tcp.send_raw(bytes).await;
+    let tcp = tcp
+        .recv_raw(Duration::from_secs(5))
+        .await
+        .expect("a TCP reply");
+    assert_eq!(udp, tcp, "UDP and TCP answer alike");
+    [Reply::parse(udp), Reply::parse(tcp)]
+}
+
+/// An EDNS query with the DO bit.
+fn with_do(mut q: Query) -> Query {
+    q.edns = Some(Edns {
+        dnssec_ok: true,
+        ..Edns::default()
+    });
+    q
+}
+
+/// The OPT record's (version, DO, payload), asserting there is one.
+fn opt(r: &Reply) -> (u8, bool, u16) {
+    let o = r.opt().expect("an OPT record");
+    (o.version, o.dnssec_ok, o.payload)
+}
+
+#[tokio::test]
+async fn errors_to_edns_queries_carry_opt() {
+    let dir = TempDir::new("conf-error-opt");
+    let s = start(&dir).await;
+    // Opcodes other than QUERY (here STATUS and an unassigned one): NOTIMP, the opcode and
+    // question echoed, and an OPT record with DO copied (RFC 6891 6.1.1, RFC 3225 3).
+    for opcode in [2, 3] {
+        let mut q = with_do(Query::new("www.example.com", A));
+        q.opcode = opcode;
+        for r in raw_both(&s, &q.bytes()).await {
+            assert_eq!(r.rcode(), NOTIMP);
+            assert_eq!(r.raw[2] >> 3 & 0xf, opcode, "opcode echoed");
+            assert_eq!(r.question_name(), "www.example.com.");
+            assert!(!r.aa());
+            assert_eq!(opt(&r), (0, true, 1232));
+        }
+        // Without EDNS, none.
+        q.edns = None;
+        let [r, _] = raw_both(&s, &q.bytes()).await;
+        assert_eq!((r.rcode(), r.opt().is_none()), (NOTIMP, true));
+    }
+
+    // Zero questions, or two: FORMERR, with the OPT record the query carried.
+    let one = with_do(Query::new("www.example.com", A)).bytes();
+    let question = &one[12..one.len() - 11];
+    let mut zero = one[..12].to_vec();
+    zero.extend_from_slice(&one[one.len() - 11..]);
+    zero[5] = 0;
+    let mut two = one[..12].to_vec();
+    two.extend_from_slice(question);
+    two.extend_from_slice(&one[12..]);
+    two[5] = 2;
+    for bytes in [zero, two] {
+        for r in raw_both(&s, &bytes).await {
+            assert_eq!(r.rcode(), FORMERR);
+            assert!(r.message.queries.is_empty(), "no question echoed");
+            assert!(r.answers().is_empty() && r.authority().is_empty());
+            assert_eq!(opt(&r), (0, true, 1232));
+        }
+    }
+}
+
+/// An IXFR query for example.com carrying `serial`'s SOA in the authority section (RFC
+/// 1995 3), with an OPT record if `edns`.
+fn ixfr(serial: u32, edns: bool) -> Vec<u8> {
+    let mut q = Query::new("example.com", IXFR);
+    if edns {
+        q = q.edns();
+    }
+    let plain = q.bytes();
+    let (head, opt) = plain.split_at(plain.len() - if edns { 11 } else { 0 });
+    let mut b = head.to_vec();
+    b[9] = 1; // one authority record
+    // example.com (a pointer at the question) SOA IN 0, mname and rname pointers too.
+    b.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0, 0, 24, 0xc0, 12, 0xc0, 12]);
+    for field in [serial, 7200, 900, 1209600, 60] {
+        b.extend_from_slice(&field.to_be_bytes());
+    }
+    b.extend_from_slice(opt);
+    b
+}
+
+#[tokio::test]
+async fn ixfr_is_refused_like_axfr() {
+    let dir = TempDir::new("conf-ixfr");
+    let s = start(&dir).await;
+    // Well formed, with the requester's SOA: refused as zone transfers are, not FORMERR.
+    for edns in [false, true] {
+        for r in raw_both(&s, &ixfr(2026120601, edns)).await {
+            assert_eq!(r.rcode(), REFUSED);
+            assert!(!r.aa());
+            assert_eq!(r.question_name(), "example.com.");
+            assert!(r.answers().is_empty() && r.authority().is_empty());
+            assert_eq!(r.opt().is_some(), edns);
+        }
+    }
+    // AXFR, for comparison, and an IXFR whose authority record is not a SOA: FORMERR.
+    let [r, _] = raw_both(&s, &Query::new("example.com", 252).bytes()).await;
+    assert_eq!(r.rcode(), REFUSED);
+    let mut not_soa = ixfr(1, false);
+    // header, question (13 + 4), the owner pointer, then the type: A.
+    not_soa[12 + 17 + 3] = 1;
+    let [r, _] = raw_both(&s, &not_soa).await;
+    assert_eq!(r.rcode(), FORMERR);
+}
+
+#[tokio::test]
+async fn badvers_copies_the_do_bit() {
+    let dir = TempDir::new("conf-badvers");
+    let s = start(&dir).await;
+    for dnssec_ok in [true, false] {
+        let mut q = Query::new("www.example.com", A);
+        q.edns = Some(Edns {
+            version: 1,
+            dnssec_ok,
+            ..Edns::default()
+        });
+        for r in raw_both(&s, &q.bytes()).await {
+            assert_eq!(r.rcode(), BADVERS);
+            assert!(r.answers().is_empty());
+            assert_eq!(opt(&r), (0, dnssec_ok, 1232));
+        }
+    }
 }

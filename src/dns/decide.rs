@@ -185,7 +185,7 @@ fn error_response(
 ) -> Option<Decided> {
     let rcode = error.rcode()?;
     let max = snapshot.max_udp_payload;
-    let edns = error.echoes_opt().then(|| EdnsReply::plain(max));
+    let edns = error.opt().map(|seen| EdnsReply::error(max, seen));
     // The requester's payload size is not known from a query that did not read: the OPT
     // record, when answered, promises no more than geoline's own.
     let size_limit = size_limit(transport, edns.map(|e| e.udp_payload), max);

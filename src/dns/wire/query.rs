@@ -103,6 +103,21 @@ fn read_edns(class: u16, ttl: u32, rdata: &[u8]) -> Option<(EdnsRequest, Option<
     Some((edns, error))
 }
 
+/// The OPT record of a query answered with an error: the response carries one too when
+/// the query's could be read (RFC 6891 6.1.1), with the DO bit copied (RFC 3225 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptSeen {
+    pub(crate) dnssec_ok: bool,
+}
+
+impl OptSeen {
+    fn of(edns: &EdnsRequest) -> OptSeen {
+        OptSeen {
+            dnssec_ok: edns.dnssec_ok,
+        }
+    }
+}
+
 /// A query geoline can answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
@@ -123,6 +138,8 @@ pub enum QueryError {
         header: QueryHeader,
         opcode: u8,
         question: Option<Question>,
+        /// The message's OPT record, when it could be read.
+        edns: Option<OptSeen>,
     },
     /// Malformed: wrong counts, bad names, trailing bytes, bad OPT or Client Subnet.
     #[error("malformed query: {reason}")]
@@ -130,8 +147,8 @@ pub enum QueryError {
         header: QueryHeader,
         reason: &'static str,
         question: Option<Question>,
-        /// Whether the query carried a readable OPT record, so the FORMERR carries one too.
-        had_edns: bool,
+        /// The query's OPT record, when it could be read.
+        edns: Option<OptSeen>,
     },
     /// An EDNS version above 0 (RFC 6891 6.1.3).
     #[error("EDNS version {version} not supported")]
@@ -139,6 +156,8 @@ pub enum QueryError {
         header: QueryHeader,
         version: u8,
         question: Question,
+        /// The DO bit, which the BADVERS response copies (RFC 3225 3).
+        dnssec_ok: bool,
     },
 }
 
@@ -153,14 +172,16 @@ impl QueryError {
         }
     }
 
-    /// Whether the response carries an OPT record: BADVERS always (its rcode needs one), a
-    /// FORMERR when the query had a readable one, NOTIMP never (the query was not read
-    /// that far).
-    pub(crate) fn echoes_opt(&self) -> bool {
+    /// The query's OPT record, which the response answers with one of its own: BADVERS
+    /// always (its rcode needs one), FORMERR and NOTIMP when the message could be read as
+    /// far as a well-formed OPT record (RFC 6891 6.1.1).
+    pub(crate) fn opt(&self) -> Option<OptSeen> {
         match self {
-            QueryError::Drop | QueryError::NotImplemented { .. } => false,
-            QueryError::FormErr { had_edns, .. } => *had_edns,
-            QueryError::BadVersion { .. } => true,
+            QueryError::Drop => None,
+            QueryError::NotImplemented { edns, .. } | QueryError::FormErr { edns, .. } => *edns,
+            QueryError::BadVersion { dnssec_ok, .. } => Some(OptSeen {
+                dnssec_ok: *dnssec_ok,
+            }),
         }
     }
 
@@ -186,11 +207,11 @@ impl Query {
     /// Parses `bytes` as a DNS query.
     pub fn parse(bytes: &[u8]) -> Result<Query, QueryError> {
         let (header, counts) = QueryHeader::read(bytes).ok_or(QueryError::Drop)?;
-        let formerr = |reason, question, had_edns| QueryError::FormErr {
+        let formerr = |reason, question, edns| QueryError::FormErr {
             header,
             reason,
             question,
-            had_edns,
+            edns,
         };
 
         let mut decoder = BinDecoder::new(bytes);
@@ -199,39 +220,56 @@ impl Query {
             return Err(QueryError::Drop);
         }
         if counts[QUESTION] != 1 {
+            // Read on all the same: the FORMERR carries an OPT record if the query has one.
+            let edns = (0..counts[QUESTION])
+                .all(|_| read_question(&mut decoder).is_some())
+                .then(|| opt_after_question(&mut decoder, counts))
+                .flatten();
             return Err(formerr(
                 "a query must hold exactly one question",
                 None,
-                false,
+                edns,
             ));
         }
         let question = read_question(&mut decoder)
-            .ok_or_else(|| formerr("the question cannot be read", None, false))?;
+            .ok_or_else(|| formerr("the question cannot be read", None, None))?;
 
         if header.opcode != u8::from(OpCode::Query) {
             return Err(QueryError::NotImplemented {
                 header,
                 opcode: header.opcode,
                 question: Some(question),
+                edns: opt_after_question(&mut decoder, counts),
             });
         }
-        if counts[ANSWER] != 0 || counts[AUTHORITY] != 0 {
+        // RFC 1995 3: an IXFR query holds the requester's SOA in the authority section.
+        let ixfr = question.qtype == RecordType::IXFR && counts[AUTHORITY] == 1;
+        if counts[ANSWER] != 0 || (counts[AUTHORITY] != 0 && !ixfr) {
             return Err(formerr(
                 "a query carries no answer or authority records",
                 Some(question),
-                false,
+                None,
+            ));
+        }
+        if ixfr
+            && read_record(&mut decoder).is_none_or(|soa| soa.rtype != u16::from(RecordType::SOA))
+        {
+            return Err(formerr(
+                "an IXFR query's authority record is not a readable SOA",
+                Some(question),
+                None,
             ));
         }
 
         let mut edns: Option<EdnsRequest> = None;
         let mut ecs_error: Option<EcsError> = None;
         for _ in 0..counts[ADDITIONAL] {
-            let had_edns = edns.is_some();
+            let seen = edns.as_ref().map(OptSeen::of);
             let Some(record) = read_record(&mut decoder) else {
                 return Err(formerr(
                     "an additional record cannot be read",
                     Some(question),
-                    had_edns,
+                    seen,
                 ));
             };
             if record.rtype != OPT {
@@ -239,14 +277,21 @@ impl Query {
                 // without the key would do.
                 continue;
             }
-            if had_edns {
-                return Err(formerr("more than one OPT record", Some(question), true));
+            if seen.is_some() {
+                return Err(formerr("more than one OPT record", Some(question), seen));
             }
             if !record.owner_is_root {
-                return Err(formerr("OPT owner is not the root", Some(question), false));
+                return Err(formerr("OPT owner is not the root", Some(question), None));
             }
             let Some((opt, error)) = read_edns(record.class, record.ttl, record.rdata) else {
-                return Err(formerr("OPT options cannot be read", Some(question), true));
+                let seen = OptSeen {
+                    dnssec_ok: dnssec_ok(record.ttl),
+                };
+                return Err(formerr(
+                    "OPT options cannot be read",
+                    Some(question),
+                    Some(seen),
+                ));
             };
             ecs_error = error;
             edns = Some(opt);
@@ -255,7 +300,7 @@ impl Query {
             return Err(formerr(
                 "bytes after the last record",
                 Some(question),
-                edns.is_some(),
+                edns.as_ref().map(OptSeen::of),
             ));
         }
         if let Some(e) = &edns {
@@ -265,11 +310,13 @@ impl Query {
                     header,
                     version: e.version,
                     question,
+                    dnssec_ok: e.dnssec_ok,
                 });
             }
         }
         if let Some(error) = ecs_error {
-            return Err(formerr(error.reason(), Some(question), true));
+            let seen = edns.as_ref().map(OptSeen::of);
+            return Err(formerr(error.reason(), Some(question), seen));
         }
         Ok(Query {
             header,
@@ -288,6 +335,25 @@ fn read_question(decoder: &mut BinDecoder<'_>) -> Option<Question> {
         qtype,
         qclass,
     })
+}
+
+/// The OPT record of a message that will get an error, read past the question section:
+/// the answer and authority records are skipped, whatever they are (other opcodes fill
+/// them), and the first record of the additional section of type OPT with the root as
+/// owner is the OPT. `None` when there is none or a record before it cannot be read.
+fn opt_after_question(decoder: &mut BinDecoder<'_>, counts: [u16; 4]) -> Option<OptSeen> {
+    for _ in 0..usize::from(counts[ANSWER]) + usize::from(counts[AUTHORITY]) {
+        read_record(decoder)?;
+    }
+    for _ in 0..counts[ADDITIONAL] {
+        let r = read_record(decoder)?;
+        if r.rtype == OPT && r.owner_is_root {
+            return Some(OptSeen {
+                dnssec_ok: dnssec_ok(r.ttl),
+            });
+        }
+    }
+    None
 }
 
 struct RawRecord<'a> {
@@ -485,7 +551,7 @@ mod tests {
         let opt = ecs_option(1, 33, 0, &[1, 2, 4, 0, 0]);
         match Query::parse(&build(1, "a.example", 1, Some((1232, 0, &opt)))) {
             Err(QueryError::FormErr {
-                had_edns: true,
+                edns: Some(OptSeen { dnssec_ok: false }),
                 question: Some(_),
                 ..
             }) => {}
@@ -545,6 +611,93 @@ mod tests {
         b.truncate(HEADER_LEN);
         b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
         assert_eq!(formerr_reason(&b), "the question cannot be read");
+    }
+
+    #[test]
+    fn errors_keep_the_opt_record_and_its_do_bit() {
+        // BADVERS copies DO (RFC 3225 3).
+        for (ttl, dnssec_ok) in [(0x0001_8000, true), (0x0001_0000, false)] {
+            let e = Query::parse(&build(1, "a.example", 1, Some((1232, ttl, &[]))))
+                .expect_err("badvers");
+            assert_eq!(e.opt(), Some(OptSeen { dnssec_ok }));
+        }
+        // Zero or two questions: FORMERR, with OPT when one can be read after them.
+        let mut two = build(1, "a.example", 1, Some((1232, 0x8000, &[])));
+        let question = two[HEADER_LEN..two.len() - OPT_FIXED_LEN].to_vec();
+        two.splice(HEADER_LEN..HEADER_LEN, question);
+        two[5] = 2;
+        let mut zero = build(1, "a.example", 1, Some((1232, 0x8000, &[])));
+        let question_len = zero.len() - OPT_FIXED_LEN - HEADER_LEN;
+        zero.drain(HEADER_LEN..HEADER_LEN + question_len);
+        zero[5] = 0;
+        for b in [two, zero] {
+            let e = Query::parse(&b).expect_err("formerr");
+            assert_eq!(e.rcode(), Some(ResponseCode::FormErr));
+            assert_eq!(e.opt(), Some(OptSeen { dnssec_ok: true }));
+        }
+        let mut plain_two = build(1, "a.example", 1, None);
+        plain_two[5] = 2;
+        let e = Query::parse(&plain_two).expect_err("formerr");
+        assert_eq!(
+            e.opt(),
+            None,
+            "no OPT to answer, and the second question is missing"
+        );
+    }
+
+    #[test]
+    fn other_opcode_is_notimp_with_opt_when_it_has_one() {
+        let mut b = build(1, "example.com", 6, Some((1232, 0x8000, &[])));
+        b[2] |= 4 << 3; // NOTIFY
+        assert_eq!(
+            Query::parse(&b).expect_err("notimp").opt(),
+            Some(OptSeen { dnssec_ok: true })
+        );
+        // With a record in the answer section before it, as NOTIFY may carry.
+        let mut b = build(1, "example.com", 6, None);
+        b[2] |= 4 << 3;
+        b[7] = 1;
+        b[11] = 1;
+        b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        b.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Query::parse(&b).expect_err("notimp").opt(),
+            Some(OptSeen { dnssec_ok: false })
+        );
+    }
+
+    /// An IXFR query for example.com with `rtype` in the authority section.
+    fn ixfr(rtype: u16) -> Vec<u8> {
+        let mut b = build(1, "example.com", 251, None);
+        b[9] = 1;
+        b.extend_from_slice(&[0xc0, 12]);
+        b.extend_from_slice(&rtype.to_be_bytes());
+        b.extend_from_slice(&[0, 1, 0, 0, 0, 60, 0, 24, 0xc0, 12, 0xc0, 12]);
+        b.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5]);
+        b
+    }
+
+    #[test]
+    fn ixfr_with_its_soa_is_a_query() {
+        let q = Query::parse(&ixfr(6)).expect("an IXFR query");
+        assert_eq!(q.question.qtype, RecordType::IXFR);
+        assert_eq!(
+            formerr_reason(&ixfr(1)),
+            "an IXFR query's authority record is not a readable SOA"
+        );
+        let mut short = ixfr(6);
+        short.truncate(short.len() - 1);
+        assert_eq!(
+            formerr_reason(&short),
+            "an IXFR query's authority record is not a readable SOA"
+        );
+        // Any other type with an authority record is still malformed.
+        let mut b = ixfr(6);
+        b[HEADER_LEN + 13] = 1; // qtype A
+        assert_eq!(
+            formerr_reason(&b),
+            "a query carries no answer or authority records"
+        );
     }
 
     #[test]

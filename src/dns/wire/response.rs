@@ -18,7 +18,7 @@ use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::ecs::ClientSubnet;
-use super::query::{EdnsRequest, QueryHeader, Question};
+use super::query::{EdnsRequest, OptSeen, QueryHeader, Question};
 use super::{
     AA, ADDITIONAL, ANSWER, AUTHORITY, CD, HEADER_LEN, Header, OPT, OPT_FIXED_LEN, QUESTION, RD,
     RR_FIXED_LEN, TC, opt_ttl, skip_name,
@@ -46,11 +46,12 @@ impl EdnsReply {
         }
     }
 
-    /// The OPT record of an error response: `max_udp_payload` advertised, nothing else.
-    pub(crate) fn plain(max_udp_payload: u16) -> EdnsReply {
+    /// The OPT record of an error response to a query with `opt`: `max_udp_payload`
+    /// advertised, DO copied, no options.
+    pub(crate) fn error(max_udp_payload: u16, opt: OptSeen) -> EdnsReply {
         EdnsReply {
             udp_payload: max_udp_payload,
-            dnssec_ok: false,
+            dnssec_ok: opt.dnssec_ok,
             client_subnet: None,
         }
     }
