@@ -35,7 +35,22 @@ glued    MX   10 mx.sub
 glued    MX   20 nowhere.sub
 wmx      MX   10 host.wild
 wsrv     SRV  0 5 5060 host.wild
+sub      DS   12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+nods     NS   ns1
+tonods   CNAME nods
+dn  120  DNAME target
+host.target A 192.0.2.77
+dnsub    DNAME sub
+dnout    DNAME example.net.
 "#;
+
+/// The child zone, served by the same server.
+const CHILD: &str = "$ORIGIN sub.example.com.
+$TTL 300
+@        SOA  ns.sub hostmaster 7 7200 900 1209600 60
+         NS   ns
+ns       A    192.0.2.99
+";
 
 /// A mail name with twelve exchangers, each with an IPv4 and an IPv6 address: the
 /// additional section cannot fit in 512 bytes.
@@ -96,6 +111,35 @@ async fn ask(s: &TestServer, q: &Query) -> Reply {
     first
 }
 
+const DNAME: u16 = 39;
+
+/// The answer section as "owner ttl IN TYPE rdata" lines, a DNAME's target written as a
+/// name (hickory has no DNAME type): read from the wire, where it must be uncompressed
+/// (RFC 6672 2.5).
+fn answer_section(r: &Reply) -> Vec<String> {
+    let rdata = dns::answer_rdata(&r.raw);
+    r.answers()
+        .into_iter()
+        .zip(rdata)
+        .map(|(line, (rtype, data))| {
+            if rtype != DNAME {
+                return line;
+            }
+            let mut labels = Vec::new();
+            let mut at = 0;
+            while data[at] != 0 {
+                assert!(data[at] < 64, "an uncompressed DNAME target");
+                let len = usize::from(data[at]);
+                labels.push(String::from_utf8_lossy(&data[at + 1..at + 1 + len]).into_owned());
+                at += 1 + len;
+            }
+            assert_eq!(at + 1, data.len(), "one name");
+            let head = line.rsplit_once(' ').expect("rdata").0;
+            format!("{head} {}.", labels.join("."))
+        })
+        .collect()
+}
+
 /// rcode, AA, TC and the three record sections of `r`.
 #[track_caller]
 fn check(
@@ -109,7 +153,7 @@ fn check(
     assert_eq!(r.rcode(), rcode, "rcode");
     assert_eq!(r.aa(), aa, "AA");
     assert!(!r.tc(), "TC");
-    assert_eq!(r.answers(), answers, "answer section");
+    assert_eq!(answer_section(r), answers, "answer section");
     assert_eq!(r.authority(), authority, "authority section");
     assert_eq!(r.additional(), additional, "additional section");
 }
@@ -130,12 +174,15 @@ async fn cname_into_a_delegated_child_continues_into_the_referral() {
             &CHILD_GLUE,
         );
     }
-    // Into the cut itself: a referral for NS, the parent's side for DS (no DS: NODATA).
+    // Into the cut itself: a referral for NS, the parent's side for DS (NODATA without).
     let r = ask(&s, &Query::new("tosub.example.com", NS)).await;
     let tosub = "tosub.example.com. 300 IN CNAME sub.example.com.";
     check(&r, NOERROR, true, &[tosub], &CHILD_NS, &CHILD_GLUE);
     let r = ask(&s, &Query::new("tosub.example.com", DS)).await;
-    check(&r, NOERROR, true, &[tosub], &[SOA_NEGATIVE], &[]);
+    check(&r, NOERROR, true, &[tosub, DS_RECORD], &[], &[]);
+    let r = ask(&s, &Query::new("tonods.example.com", DS)).await;
+    let tonods = "tonods.example.com. 300 IN CNAME nods.example.com.";
+    check(&r, NOERROR, true, &[tonods], &[SOA_NEGATIVE], &[]);
     // The plain referral keeps AA clear.
     let r = ask(&s, &Query::new("host.sub.example.com", A)).await;
     check(&r, NOERROR, false, &[], &CHILD_NS, &CHILD_GLUE);
@@ -434,4 +481,131 @@ async fn badvers_copies_the_do_bit() {
             assert_eq!(opt(&r), (0, dnssec_ok, 1232));
         }
     }
+}
+
+const DS_RECORD: &str = "sub.example.com. 300 IN DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
+
+#[tokio::test]
+async fn ds_is_answered_by_the_parent_side_of_the_cut() {
+    let dir = TempDir::new("conf-ds");
+    let s = start(&dir).await;
+    // The parent's DS, authoritatively, not a referral (RFC 4035 2.4, 3.1.4.1).
+    let r = ask(&s, &Query::new("sub.example.com", DS)).await;
+    check(&r, NOERROR, true, &[DS_RECORD], &[], &[]);
+    // A cut without DS: NODATA with the parent's SOA.
+    let r = ask(&s, &Query::new("nods.example.com", DS)).await;
+    check(&r, NOERROR, true, &[], &[SOA_NEGATIVE], &[]);
+    // Below the cut, DS is the child's like anything else: the referral.
+    let r = ask(&s, &Query::new("x.sub.example.com", DS)).await;
+    check(&r, NOERROR, false, &[], &CHILD_NS, &CHILD_GLUE);
+}
+
+#[tokio::test]
+async fn ds_for_a_child_zone_served_here_too_comes_from_the_parent() {
+    let dir = TempDir::new("conf-ds-both");
+    dir.write("example.com.zone", ZONE);
+    dir.write("sub.example.com.zone", CHILD);
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .zone("sub.example.com.zone", &[]);
+    let s = TestServer::start(&dir, config).await;
+    let r = ask(&s, &Query::new("sub.example.com", DS)).await;
+    check(&r, NOERROR, true, &[DS_RECORD], &[], &[]);
+    // Every other type at the child's apex is the child's.
+    let r = ask(&s, &Query::new("sub.example.com", NS)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &["sub.example.com. 300 IN NS ns.sub.example.com."],
+        &[],
+        &["ns.sub.example.com. 300 IN A 192.0.2.99"],
+    );
+}
+
+#[tokio::test]
+async fn dname_synthesizes_a_cname_and_follows_it() {
+    let dir = TempDir::new("conf-dname");
+    let s = start(&dir).await;
+    const DN: &str = "dn.example.com. 120 IN DNAME target.example.com.";
+    // RFC 6672 3.2: the DNAME, the CNAME synthesized with its TTL, the target's data.
+    let r = ask(&s, &Query::new("host.dn.example.com", A)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &[
+            DN,
+            "host.dn.example.com. 120 IN CNAME host.target.example.com.",
+            "host.target.example.com. 300 IN A 192.0.2.77",
+        ],
+        &[],
+        &[],
+    );
+    // To a name that does not exist: NXDOMAIN, the last name's (RFC 6604).
+    let r = ask(&s, &Query::new("a.b.dn.example.com", A)).await;
+    check(
+        &r,
+        NXDOMAIN,
+        true,
+        &[
+            DN,
+            "a.b.dn.example.com. 120 IN CNAME a.b.target.example.com.",
+        ],
+        &[SOA_NEGATIVE],
+        &[],
+    );
+    // The owner itself is not redirected.
+    let r = ask(&s, &Query::new("dn.example.com", DNAME)).await;
+    check(&r, NOERROR, true, &[DN], &[], &[]);
+    let r = ask(&s, &Query::new("dn.example.com", A)).await;
+    check(&r, NOERROR, true, &[], &[SOA_NEGATIVE], &[]);
+    // Into a delegation: the referral; out of the zone: the chain stops.
+    let r = ask(&s, &Query::new("host.dnsub.example.com", A)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &[
+            "dnsub.example.com. 300 IN DNAME sub.example.com.",
+            "host.dnsub.example.com. 300 IN CNAME host.sub.example.com.",
+        ],
+        &CHILD_NS,
+        &CHILD_GLUE,
+    );
+    let r = ask(&s, &Query::new("www.dnout.example.com", A)).await;
+    check(
+        &r,
+        NOERROR,
+        true,
+        &[
+            "dnout.example.com. 300 IN DNAME example.net.",
+            "www.dnout.example.com. 300 IN CNAME www.example.net.",
+        ],
+        &[],
+        &[],
+    );
+}
+
+#[tokio::test]
+async fn dname_to_a_name_too_long_is_yxdomain() {
+    let dir = TempDir::new("conf-dname-long");
+    let long = ["a".repeat(60), "a".repeat(60), "a".repeat(60)].join(".");
+    dir.write(
+        "example.com.zone",
+        &format!("{ZONE}longdn DNAME {long}.example.com.\n"),
+    );
+    let s = TestServer::start(&dir, Config::dns().zone("example.com.zone", &[])).await;
+    let dname = format!("longdn.example.com. 300 IN DNAME {long}.example.com.");
+    // 61 + 3 * 61 + 13 = 257 bytes (RFC 6672 2.2): YXDOMAIN, the DNAME alone.
+    let q = Query::new(&format!("{}.longdn.example.com", "b".repeat(60)), A);
+    let r = ask(&s, &q).await;
+    const YXDOMAIN: u16 = 6;
+    check(&r, YXDOMAIN, true, &[&dname], &[], &[]);
+    // 255 bytes fit: the synthesized name, which does not exist (with EDNS: the answer
+    // takes more than 512 bytes).
+    let q = Query::new(&format!("{}.longdn.example.com", "b".repeat(58)), A).edns();
+    let r = ask(&s, &q).await;
+    assert_eq!(r.rcode(), NXDOMAIN);
+    assert_eq!(answer_section(&r).len(), 2);
 }

@@ -112,7 +112,7 @@ fn explain(
     let Some(q) = question else {
         return Ok(out);
     };
-    let Some(zone) = loaded.zones.find(&q.name) else {
+    let Some((_, zone)) = loaded.zones.find_answering(&q.name, q.qtype) else {
         let _ = writeln!(
             out,
             "{} {} on line {line}: REFUSED (in no configured zone)",
@@ -124,6 +124,7 @@ fn explain(
     let rcode = match answer.rcode {
         AnswerCode::NoError => "NOERROR",
         AnswerCode::NxDomain => "NXDOMAIN",
+        AnswerCode::YxDomain => "YXDOMAIN",
     };
     let answer_scope = ecs_scope_of_address(ip, || zone.varies_by_line(&q.name, q.qtype), scope);
     let _ = writeln!(

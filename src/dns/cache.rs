@@ -75,7 +75,7 @@ impl Prepared {
     /// a record cannot be encoded (the strict path answers those itself).
     pub fn build(zones: &ZoneSet, query: &Query, line: LineId) -> Option<Prepared> {
         let q = &query.question;
-        let (zone_index, zone) = zones.find_indexed(&q.name)?;
+        let (zone_index, zone) = zones.find_answering(&q.name, q.qtype)?;
         let (response, wildcard) = zone_response(zone, line, query);
         let encoded = response.encode_sections()?;
         let body = encoded.bytes.get(encoded.question_end..)?;

@@ -122,7 +122,7 @@ pub(crate) fn decide(
         }
         _ => {}
     }
-    let Some((zone_index, zone)) = snapshot.zones.find_indexed(&q.name) else {
+    let Some((zone_index, zone)) = snapshot.zones.find_answering(&q.name, q.qtype) else {
         return Some(refuse(ResponseCode::Refused));
     };
 
@@ -161,6 +161,7 @@ pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> (Respon
     let rcode = match answer.rcode {
         AnswerCode::NoError => ResponseCode::NoError,
         AnswerCode::NxDomain => ResponseCode::NXDomain,
+        AnswerCode::YxDomain => ResponseCode::YXDomain,
     };
     let response = Response {
         header: query.header,

@@ -1,15 +1,19 @@
 //! The authoritative lookup: what a line's view of a zone answers to (qname, qtype), as
-//! BIND, Knot and NSD answer it (RFC 1034 section 4.3.2 with RFC 4592 wildcards, RFC 2308
-//! negative answers, RFC 6604 rcodes for CNAME chains, RFC 8482 minimal ANY).
+//! BIND, Knot and NSD answer it (RFC 1034 section 4.3.2 with RFC 4592 wildcards, RFC 6672
+//! DNAME, RFC 2308 negative answers, RFC 6604 rcodes for CNAME chains, RFC 8482 minimal
+//! ANY).
 //!
 //! A pure function of the view and the question: no I/O, no clock, no randomness.
 
+use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::tree::{Rrset, View};
+use super::rdata;
+use super::tree::{Node, Redirection, Rrset, View, label_count};
 use super::{Answer, AnswerCode};
 
-/// The most CNAMEs one answer follows; the resolver restarts from the last target.
+/// The most records a CNAME or DNAME chain fills the answer with; the resolver restarts
+/// from the last target.
 pub(crate) const MAX_CHAIN: usize = 16;
 
 pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
@@ -29,30 +33,20 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
     let mut current = qname.clone();
     current.set_fqdn(true);
     loop {
-        if let Some((cut, ns)) = view.cut(&current) {
-            let at_cut = ns.first().is_some_and(|r| r.name == current);
-            if at_cut && qtype == RecordType::DS {
-                // DS belongs to the parent side of the cut (RFC 4035 section 3.1.4.1).
-                return match cut.get(RecordType::DS) {
-                    Some(ds) => {
-                        push(&mut answer.answers, ds, None);
-                        answer
-                    }
-                    None => negative(view, answer, AnswerCode::NoError),
-                };
+        match view.redirection(&current) {
+            None => {}
+            Some(Redirection::Cut(cut, ns)) => {
+                return delegation(view, answer, &current, qtype, cut, ns);
             }
-            // A delegation, for the query name or at the end of a CNAME chain: RFC 1034
-            // 4.3.2 step 3b continues a chain into the referral. AA covers the first
-            // owner name of the answer section (RFC 1035 4.1.1): clear for a plain
-            // referral, set when our CNAMEs lead into it, as Knot and BIND answer.
-            answer.authoritative = !answer.answers.is_empty();
-            answer.authority = ns.to_vec();
-            for r in ns.iter() {
-                if let RData::NS(target) = &r.data {
-                    addresses(view, &mut answer.additional, &target.0);
+            Some(Redirection::Dname(dname)) => {
+                match follow_dname(view, &mut answer, dname, &current) {
+                    Some(target) => {
+                        current = target;
+                        continue;
+                    }
+                    None => return answer,
                 }
             }
-            return answer;
         }
 
         let (node, synthesized) = match view.node(&current) {
@@ -102,6 +96,70 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
             None => negative(view, answer, AnswerCode::NoError),
         };
     }
+}
+
+/// The answer at a zone cut `current` is at or below, after the chain in `answer` if any.
+fn delegation(
+    view: &View,
+    mut answer: Answer,
+    current: &Name,
+    qtype: RecordType,
+    cut: &Node,
+    ns: &Rrset,
+) -> Answer {
+    let at_cut = ns.first().is_some_and(|r| r.name == *current);
+    if at_cut && qtype == RecordType::DS {
+        // DS belongs to the parent side of the cut (RFC 4035 sections 2.4 and 3.1.4.1).
+        return match cut.get(RecordType::DS) {
+            Some(ds) => {
+                push(&mut answer.answers, ds, None);
+                answer
+            }
+            None => negative(view, answer, AnswerCode::NoError),
+        };
+    }
+    // A referral, for the query name or at the end of a chain: RFC 1034 4.3.2 step 3b
+    // continues a chain into it. AA covers the first owner name of the answer section
+    // (RFC 1035 4.1.1): clear for a plain referral, set when our CNAMEs lead into it, as
+    // Knot and BIND answer.
+    answer.authoritative = !answer.answers.is_empty();
+    answer.authority = ns.to_vec();
+    for r in ns.iter() {
+        if let RData::NS(target) = &r.data {
+            addresses(view, &mut answer.additional, &target.0);
+        }
+    }
+    answer
+}
+
+/// RFC 6672 3.2: `current` is below the owner of `dname`. Adds the DNAME (once) and the
+/// CNAME synthesized from it (with the DNAME's TTL, RFC 6672 3.1) to the answer and
+/// returns the new name to go on with, or `None` when the answer ends here: the new name
+/// is too long (YXDOMAIN, RFC 6672 2.2), outside the zone, already in the chain, or the
+/// chain is at its limit (the synthesized CNAME counts in it).
+fn follow_dname(view: &View, answer: &mut Answer, dname: &Rrset, current: &Name) -> Option<Name> {
+    let record = dname.first()?;
+    let target = rdata::dname_target(&record.data)?;
+    if !answer.answers.contains(record) {
+        answer.answers.push(record.clone());
+    }
+    let below = label_count(current) - label_count(&record.name);
+    let synthesized = Name::from_labels(current.iter().take(below))
+        .and_then(|prefix| prefix.append_domain(&target));
+    let Ok(synthesized) = synthesized else {
+        answer.rcode = AnswerCode::YxDomain;
+        return None;
+    };
+    let looped = answer.answers.iter().any(|r| r.name == synthesized);
+    answer.answers.push(Record::from_rdata(
+        current.clone(),
+        record.ttl,
+        RData::CNAME(CNAME(synthesized.clone())),
+    ));
+    if looped || answer.answers.len() >= MAX_CHAIN || !view.origin.zone_of(&synthesized) {
+        return None;
+    }
+    Some(synthesized)
 }
 
 /// Whether a query of `qtype` that meets a CNAME restarts at its target (RFC 1034 4.3.2

@@ -103,6 +103,23 @@ impl ZoneSet {
             .max_by_key(|(_, z)| tree::label_count(&z.origin))
     }
 
+    /// The zone that answers (qname, qtype): [`ZoneSet::find_indexed`]'s, except that DS
+    /// at a zone's apex is the parent side of the cut's data (RFC 4035 3.1.4.1), so the
+    /// parent zone answers it when it is here too.
+    pub fn find_answering(&self, qname: &Name, qtype: RecordType) -> Option<(usize, &Zone)> {
+        let found = self.find_indexed(qname)?;
+        if qtype != RecordType::DS || found.1.origin != *qname {
+            return Some(found);
+        }
+        let parent = self
+            .zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| z.origin != *qname && z.origin.zone_of(qname))
+            .max_by_key(|(_, z)| tree::label_count(&z.origin));
+        Some(parent.unwrap_or(found))
+    }
+
     /// The zones, in configuration order.
     pub fn zones(&self) -> &[Zone] {
         &self.zones
@@ -333,13 +350,15 @@ pub enum AnswerCode {
     NoError,
     /// The name (or the end of its CNAME chain) does not exist and no wildcard covers it.
     NxDomain,
+    /// A DNAME would make a name longer than 255 bytes (RFC 6672 2.2).
+    YxDomain,
 }
 
 /// The sections of an authoritative answer. Note that `==` compares records as hickory
 /// does, without their TTLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
-    /// NOERROR or NXDOMAIN.
+    /// NOERROR, NXDOMAIN or YXDOMAIN.
     pub rcode: AnswerCode,
     /// false only for referrals
     pub authoritative: bool,

@@ -77,6 +77,17 @@ pub(crate) struct View {
     below: Option<Arc<View>>,
     /// Whether any non-apex name may have NS records, so most lookups skip the cut search.
     has_cuts: bool,
+    /// Whether any name may have a DNAME, so most lookups skip looking for one above.
+    has_dnames: bool,
+}
+
+/// What takes a name out of the ordinary lookup from above it (or, for a cut, at it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Redirection<'a> {
+    /// A zone cut at or above the name: the node of the cut and its NS RRset.
+    Cut(&'a Node, &'a Rrset),
+    /// A DNAME at a proper ancestor of the name (RFC 6672 2.3): the DNAME RRset.
+    Dname(&'a Rrset),
 }
 
 impl View {
@@ -97,6 +108,7 @@ impl View {
             nodes,
             below: None,
             has_cuts: false,
+            has_dnames: false,
         }
     }
 
@@ -111,8 +123,14 @@ impl View {
         if let Some(node) = self.nodes.get_mut(&owner) {
             node.set(rtype, rrset);
         }
-        if rtype == RecordType::NS && owner != self.origin {
-            self.has_cuts = true;
+        self.note_redirection(rtype, &owner);
+    }
+
+    fn note_redirection(&mut self, rtype: RecordType, owner: &Name) {
+        match rtype {
+            RecordType::NS if *owner != self.origin => self.has_cuts = true,
+            RecordType::DNAME => self.has_dnames = true,
+            _ => {}
         }
     }
 
@@ -128,6 +146,7 @@ impl View {
             nodes: HashMap::with_capacity(overlay.len()),
             below: Some(base.clone()),
             has_cuts: base.has_cuts,
+            has_dnames: base.has_dnames,
         };
         for rrset in overlay {
             let Some(first) = rrset.first() else {
@@ -144,9 +163,7 @@ impl View {
                 node.remove(RecordType::CNAME);
             }
             node.set(rtype, rrset.clone());
-            if rtype == RecordType::NS && owner != view.origin {
-                view.has_cuts = true;
-            }
+            view.note_redirection(rtype, &owner);
         }
         view
     }
@@ -237,6 +254,30 @@ impl View {
         (self.origin_labels + 1..=labels).find_map(|n| {
             let node = self.node(&name.trim_to(n))?;
             node.get(RecordType::NS).map(|ns| (node, ns))
+        })
+    }
+
+    /// What redirects `name`, looking down from the apex: the first zone cut at or above
+    /// it, or DNAME above it, whichever is higher (data below either is not this zone's
+    /// to answer with: a cut's is the child's, a DNAME's is occluded, RFC 6672 2.4). At one
+    /// node the cut wins, as the NS there marks the child's apex. The DNAME at `name`
+    /// itself redirects only the names below it, so it is not one.
+    pub(crate) fn redirection(&self, name: &Name) -> Option<Redirection<'_>> {
+        if !self.has_cuts && !self.has_dnames {
+            return None;
+        }
+        let labels = label_count(name);
+        (self.origin_labels..=labels).find_map(|n| {
+            let node = self.node(&name.trim_to(n))?;
+            if n > self.origin_labels
+                && let Some(ns) = node.get(RecordType::NS)
+            {
+                return Some(Redirection::Cut(node, ns));
+            }
+            match node.get(RecordType::DNAME) {
+                Some(dname) if n < labels => Some(Redirection::Dname(dname)),
+                _ => None,
+            }
         })
     }
 

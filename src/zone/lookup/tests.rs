@@ -4,8 +4,10 @@ use std::path::Path;
 
 use hickory_proto::rr::{Name, Record, RecordType};
 
+use super::MAX_CHAIN;
 use crate::lines::LineId;
 use crate::zone::file::Source;
+use crate::zone::rdata;
 use crate::zone::{Answer, AnswerCode, Zone};
 
 const BASE: &str = r#"
@@ -91,7 +93,14 @@ fn q(zone: &Zone, qname: &str, qtype: RecordType) -> Answer {
 fn text(records: &[Record]) -> Vec<String> {
     records
         .iter()
-        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+        .map(|r| {
+            // hickory has no DNAME type: the loader keeps its data opaque.
+            let data = match rdata::dname_target(&r.data) {
+                Some(target) => target.to_string(),
+                None => r.data.to_string(),
+            };
+            format!("{} {} {} {data}", r.name, r.ttl, r.record_type())
+        })
         .collect()
 }
 
@@ -912,4 +921,207 @@ fn lines_without_an_overlay_share_the_base() {
         RecordType::A,
     );
     assert_eq!(answer.answers.len(), 1);
+}
+
+// DNAME (RFC 6672).
+
+/// Redirections for the DNAME tests, after [`BASE`].
+fn dnames() -> String {
+    let long = ["a".repeat(60), "a".repeat(60), "a".repeat(60)].join(".");
+    format!(
+        "dn   120 DNAME target
+host.target   A     192.0.2.77
+target        A     192.0.2.76
+occluded.dn   A     192.0.2.78
+dnout         DNAME example.net.
+dnsub         DNAME sub
+dnloop        DNAME dnloop2
+dnloop2       DNAME dnloop
+longdn        DNAME {long}
+sub2          NS    ns.sub
+below.sub     DNAME target
+cut.dn        NS    ns.sub
+"
+    )
+}
+
+fn dname_zone() -> Zone {
+    zone_with(&format!("{BASE}{}", dnames()), None)
+}
+
+const DN: &str = "dn.example.com. 120 DNAME target.example.com.";
+
+#[test]
+fn dname_synthesizes_a_cname_and_follows_it() {
+    let z = dname_zone();
+    // The DNAME, the CNAME synthesized with its TTL, then the target's data.
+    check(
+        &q(&z, "host.dn.example.com.", RecordType::A),
+        NoError,
+        true,
+        &[
+            DN,
+            "host.dn.example.com. 120 CNAME host.target.example.com.",
+            "host.target.example.com. 300 A 192.0.2.77",
+        ],
+        &[],
+        &[],
+    );
+    // Names below the owner are occluded, existing or not, whatever the type (DNAME too).
+    check(
+        &q(&z, "occluded.dn.example.com.", RecordType::A),
+        NxDomain,
+        true,
+        &[
+            DN,
+            "occluded.dn.example.com. 120 CNAME occluded.target.example.com.",
+        ],
+        &[SOA],
+        &[],
+    );
+    check(
+        &q(&z, "a.b.dn.example.com.", RecordType::DNAME),
+        NxDomain,
+        true,
+        &[DN, "a.b.dn.example.com. 120 CNAME a.b.target.example.com."],
+        &[SOA],
+        &[],
+    );
+    // So is a cut below it.
+    check(
+        &q(&z, "x.cut.dn.example.com.", RecordType::A),
+        NxDomain,
+        true,
+        &[
+            DN,
+            "x.cut.dn.example.com. 120 CNAME x.cut.target.example.com.",
+        ],
+        &[SOA],
+        &[],
+    );
+}
+
+#[test]
+fn the_dname_owner_itself_is_not_redirected() {
+    let z = dname_zone();
+    check(
+        &q(&z, "dn.example.com.", RecordType::DNAME),
+        NoError,
+        true,
+        &[DN],
+        &[],
+        &[],
+    );
+    check(
+        &q(&z, "dn.example.com.", RecordType::A),
+        NoError,
+        true,
+        &[],
+        &[SOA],
+        &[],
+    );
+    check(
+        &q(&z, "dn.example.com.", RecordType::ANY),
+        NoError,
+        true,
+        &[DN],
+        &[],
+        &[],
+    );
+}
+
+#[test]
+fn dname_out_of_the_zone_into_a_cut_and_below_a_cut() {
+    let z = dname_zone();
+    check(
+        &q(&z, "x.dnout.example.com.", RecordType::A),
+        NoError,
+        true,
+        &[
+            "dnout.example.com. 300 DNAME example.net.",
+            "x.dnout.example.com. 300 CNAME x.example.net.",
+        ],
+        &[],
+        &[],
+    );
+    check(
+        &q(&z, "host.dnsub.example.com.", RecordType::A),
+        NoError,
+        true,
+        &[
+            "dnsub.example.com. 300 DNAME sub.example.com.",
+            "host.dnsub.example.com. 300 CNAME host.sub.example.com.",
+        ],
+        &REFERRAL_NS,
+        &REFERRAL_GLUE,
+    );
+    // A DNAME below a cut is the child's data: a referral.
+    let referral = q(&z, "x.below.sub.example.com.", RecordType::A);
+    assert!(!referral.authoritative && referral.answers.is_empty());
+    assert_eq!(text(&referral.authority), REFERRAL_NS);
+}
+
+#[test]
+fn dname_chains_stop_at_loops_and_too_long_names() {
+    let z = dname_zone();
+    check(
+        &q(&z, "x.dnloop.example.com.", RecordType::A),
+        NoError,
+        true,
+        &[
+            "dnloop.example.com. 300 DNAME dnloop2.example.com.",
+            "x.dnloop.example.com. 300 CNAME x.dnloop2.example.com.",
+            "dnloop2.example.com. 300 DNAME dnloop.example.com.",
+            "x.dnloop2.example.com. 300 CNAME x.dnloop.example.com.",
+        ],
+        &[],
+        &[],
+    );
+    // 61 + 3 * 61 + 13 = 257 bytes: too long (RFC 6672 2.2), the DNAME alone.
+    let long = ["a".repeat(60), "a".repeat(60), "a".repeat(60)].join(".");
+    let dname = format!("longdn.example.com. 300 DNAME {long}.example.com.");
+    let too_long = format!("{}.longdn.example.com.", "b".repeat(60));
+    check(
+        &q(&z, &too_long, RecordType::A),
+        AnswerCode::YxDomain,
+        true,
+        &[&dname],
+        &[],
+        &[],
+    );
+    // 59 bytes of label: 255, the longest name there is.
+    let longest = format!("{}.longdn.example.com.", "b".repeat(58));
+    let answer = q(&z, &longest, RecordType::A);
+    assert_eq!(answer.rcode, NxDomain);
+    assert_eq!(answer.answers.len(), 2);
+    // The synthesized CNAMEs count in the chain limit.
+    let mut text = format!("{BASE}{}", dnames());
+    for i in 0..20 {
+        text.push_str(&format!("d{i} DNAME d{}\n", i + 1));
+    }
+    let z = zone_with(&text, None);
+    let answer = q(&z, "x.d0.example.com.", RecordType::A);
+    assert_eq!(answer.answers.len(), MAX_CHAIN);
+    assert_eq!(answer.rcode, NoError);
+}
+
+#[test]
+fn an_overlay_dname_redirects_its_line_only() {
+    let z = zone_with(
+        BASE,
+        Some("$TTL 60\nwww DNAME target\ntarget A 192.0.2.9\nx.target A 192.0.2.8\n"),
+    );
+    check(
+        &in_china(&z, "x.www.example.com.", RecordType::A),
+        NoError,
+        true,
+        &[
+            "www.example.com. 60 DNAME target.example.com.",
+            "x.www.example.com. 60 CNAME x.target.example.com.",
+            "x.target.example.com. 60 A 192.0.2.8",
+        ],
+        &[],
+        &[],
+    );
+    assert_eq!(q(&z, "x.www.example.com.", RecordType::A).rcode, NxDomain);
 }
