@@ -11,13 +11,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use geoline::proxy::{ProxyConfig, serve_proxy};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct File {
-    proxy: ProxyConfig,
-}
+use geoline::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -40,18 +34,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Loads the file as `geoline serve` does and serves what it configures (here, the
+/// `[proxy]` section) until Ctrl-C.
 async fn run(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut file: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        file.proxy.resolve_paths(dir);
-    }
-    let proxy = file.proxy.build()?;
-    let listener = tokio::net::TcpListener::bind(file.proxy.listen).await?;
-    tracing::info!(listen = %file.proxy.listen, origin = %file.proxy.origin, "proxy serving");
-    serve_proxy(proxy, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    let config = Config::load(path)?;
+    let Some(proxy) = &config.proxy else {
+        return Err(format!("{}: no [proxy] section", path.display()).into());
+    };
+    tracing::info!(origin = %proxy.origin, "proxy serving");
+    let running = geoline::server::start(&config).await?;
+    let _ = tokio::signal::ctrl_c().await;
+    running.shutdown().await;
     Ok(())
 }

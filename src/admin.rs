@@ -287,17 +287,18 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
             )
         })
         .collect();
-    let certificates: Vec<Value> = reloader
-        .certificates()
-        .iter()
+    let serving = live.certificates.load_full();
+    let certificates: Vec<Value> = serving
+        .expiries()
         .zip(&status.certificates)
-        .map(|(c, s)| {
+        .map(|((c, not_after), s)| {
             with_reloads(
                 s,
                 json!({
                     "names": c.names,
                     "cert": c.cert.display().to_string(),
                     "key": c.key.display().to_string(),
+                    "not_after": not_after.map(|t| format_rfc3339(u64::try_from(t).unwrap_or(0))),
                 }),
             )
         })

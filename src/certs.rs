@@ -1,6 +1,7 @@
 //! TLS certificates: read from PEM files, chosen by SNI, replaced one at a time.
 //!
-//! This module owns the certificate set the redirector's TLS listeners serve: reading each
+//! This module owns the certificate set the front-ends' TLS listeners serve (the
+//! redirector's and the proxy's, one after the other, each choosing among its own): reading each
 //! configured chain and key (checked to belong together), choosing one per handshake by
 //! the client's SNI (exact name, then `*.` wildcard, then the first certificate, as
 //! nginx's default server does), and building the set with one certificate read again.
@@ -84,13 +85,24 @@ impl Default for Certificates {
 impl Certificates {
     /// Reads every configured certificate; any failure is an error naming its file.
     pub(crate) fn load(configs: &[CertificateConfig]) -> Result<Certificates, CertError> {
+        Certificates::load_parts(&[configs]).map_err(|(_, e)| e)
+    }
+
+    /// Reads the certificates of several parts (front-ends) into one set, in order; a
+    /// failure says which part's certificate it was.
+    pub(crate) fn load_parts(
+        parts: &[&[CertificateConfig]],
+    ) -> Result<Certificates, (usize, CertError)> {
         let mut set = Certificates::default();
-        for config in configs {
-            let key = read_certified_key(&config.cert, &config.key, &set.provider)?;
-            set.loaded.push(Certificate {
-                config: config.clone(),
-                key: Arc::new(key),
-            });
+        for (part, configs) in parts.iter().enumerate() {
+            for config in *configs {
+                let key = read_certified_key(&config.cert, &config.key, &set.provider)
+                    .map_err(|e| (part, e))?;
+                set.loaded.push(Certificate {
+                    config: config.clone(),
+                    key: Arc::new(key),
+                });
+            }
         }
         Ok(set)
     }
@@ -128,17 +140,23 @@ impl Certificates {
         &self.provider
     }
 
-    /// The certificate for a handshake naming `sni`.
-    pub(crate) fn select(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    /// The certificate for a handshake naming `sni`, among certificates `range` (one
+    /// front-end's, in a set that holds every front-end's): exact name, then wildcard,
+    /// then the range's first.
+    pub(crate) fn select_in(
+        &self,
+        range: std::ops::Range<usize>,
+        sni: Option<&str>,
+    ) -> Option<Arc<CertifiedKey>> {
+        let loaded = self.loaded.get(range)?;
         if let Some(sni) = sni {
             let sni = sni.strip_suffix('.').unwrap_or(sni);
-            let exact = self
-                .loaded
+            let exact = loaded
                 .iter()
                 .find(|c| c.config.names.iter().any(|n| n.eq_ignore_ascii_case(sni)));
             let wildcard = || {
                 let (_, parent) = sni.split_once('.')?;
-                self.loaded.iter().find(|c| {
+                loaded.iter().find(|c| {
                     c.config.names.iter().any(|n| {
                         n.strip_prefix("*.")
                             .is_some_and(|d| d.eq_ignore_ascii_case(parent))
@@ -149,7 +167,15 @@ impl Certificates {
                 return Some(c.key.clone());
             }
         }
-        self.loaded.first().map(|c| c.key.clone())
+        loaded.first().map(|c| c.key.clone())
+    }
+
+    /// Each certificate's names and the end of its leaf's validity (`notAfter`, in seconds
+    /// since the epoch; `None` if the leaf cannot be read), in configuration order.
+    pub(crate) fn expiries(&self) -> impl Iterator<Item = (&CertificateConfig, Option<i64>)> {
+        self.loaded
+            .iter()
+            .map(|c| (&c.config, c.key.end_entity_cert().ok().and_then(not_after)))
     }
 }
 
@@ -197,5 +223,92 @@ fn read_certified_key(
         // The key type cannot say its public key; rustls itself lets that pass.
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
         Err(e) => Err(pem_err(cert, format!("not a usable certificate: {e}"))),
+    }
+}
+
+/// The `notAfter` of an X.509 certificate (DER), in seconds since the epoch: the fifth
+/// field of the TBSCertificate's validity (RFC 5280 4.1), UTCTime or GeneralizedTime.
+fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    let (_, cert, _) = der_tlv(der)?;
+    let (_, tbs, _) = der_tlv(cert)?;
+    let mut rest = tbs;
+    // version [0] EXPLICIT is optional; then serialNumber, signature, issuer, validity.
+    let (tag, _, after) = der_tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after;
+    }
+    for _ in 0..3 {
+        rest = der_tlv(rest)?.2;
+    }
+    let (_, validity, _) = der_tlv(rest)?;
+    let not_before_rest = der_tlv(validity)?.2;
+    let (tag, time, _) = der_tlv(not_before_rest)?;
+    let text = std::str::from_utf8(time).ok()?;
+    let (year, rest) = match tag {
+        // UTCTime: YYMMDDHHMMSSZ, years 1950 to 2049.
+        0x17 => {
+            let yy: i64 = text.get(..2)?.parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, text.get(2..)?)
+        }
+        // GeneralizedTime: YYYYMMDDHHMMSSZ.
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
+    let (month, day, hour, minute, second) =
+        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if rest.get(10..) != Some("Z") {
+        return None;
+    }
+    let days = crate::util::time::days_from_civil(year, month, day)?;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// One DER element: its tag, its contents and what follows it.
+fn der_tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = data.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed_until(year: i32, month: u8, day: u8) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["example.cn".to_string()]).expect("params");
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+        params.self_signed(&key).expect("certificate").der().clone()
+    }
+
+    #[test]
+    fn not_after_in_both_time_forms() {
+        // Before 2050 a UTCTime (two-digit year), from 2050 a GeneralizedTime (RFC 5280).
+        let utc = self_signed_until(2030, 5, 6);
+        assert_eq!(not_after(&utc), Some(1_904_256_000));
+        let generalized = self_signed_until(2051, 1, 2);
+        assert_eq!(not_after(&generalized), Some(2_556_230_400));
+        assert_eq!(
+            not_after(&CertificateDer::from(vec![0x30, 0x03, 0x02])),
+            None
+        );
+        assert_eq!(not_after(&CertificateDer::from(Vec::new())), None);
     }
 }

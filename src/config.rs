@@ -26,6 +26,7 @@ use crate::dns::tsig::config::RawKey;
 use crate::geoip::config::RawGeoIp;
 use crate::lines::LineSet;
 use crate::lines::config::{RawLine, declared_names};
+use crate::proxy::config::RawProxy;
 use crate::redirect::config::RawRedirect;
 use crate::reload::config::RawReload;
 use crate::update::config::RawUpdate;
@@ -40,8 +41,8 @@ pub use crate::lines::DEFAULT_LINE;
 pub use crate::lines::config::{CONTINENTS, LineConfig};
 pub use crate::proxy::ProxyConfig;
 pub use crate::redirect::config::{
-    CertificateConfig, ClientIpHeader, OriginConfig, RedirectConfig, RedirectListenerConfig,
-    RedirectRuleConfig, TargetScheme,
+    CertificateConfig, ClientIpHeader, FrontConfig, ListenerConfig, OriginConfig, RedirectConfig,
+    RedirectListenerConfig, RedirectRuleConfig, TargetScheme,
 };
 pub use crate::reload::config::ReloadConfig;
 pub use crate::update::UpdateConfig;
@@ -85,7 +86,7 @@ pub struct Config {
 struct RawConfig {
     dns: Option<RawDns>,
     admin: Option<RawAdmin>,
-    proxy: Option<Spanned<ProxyConfig>>,
+    proxy: Option<Spanned<RawProxy>>,
     reload: Option<RawReload>,
     #[serde(default)]
     geoip: Vec<RawGeoIp>,
@@ -172,16 +173,7 @@ impl Config {
             .into_iter()
             .map(|z| ZoneConfig::new(z, &src, overlay_line))
             .collect::<Result<Vec<_>, _>>()?;
-        let proxy = match raw.proxy {
-            None => None,
-            Some(p) => {
-                let span = p.span();
-                let mut p = p.into_inner();
-                p.resolve_paths(src.dir());
-                p.validate().map_err(|e| src.invalid(span, e.to_string()))?;
-                Some(p)
-            }
-        };
+        let proxy = raw.proxy.map(|p| ProxyConfig::check(p, &src)).transpose()?;
         let redirect = raw
             .redirect
             .map(|r| RedirectConfig::check(r, &lines, &src))

@@ -15,13 +15,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::admin::{self, Counters};
-use crate::certs::Certificates;
+use crate::certs::{CertError, Certificates};
 use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
+use crate::http::{FrontCertificates, FrontError};
 use crate::lines::Classifier;
 use crate::live::Live;
-use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError, serve_proxy};
+use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError};
 use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
@@ -43,6 +44,9 @@ pub enum LoadError {
     /// A zone's update journal.
     #[error(transparent)]
     Journal(#[from] ReplayError),
+    /// A certificate of `[proxy]`'s TLS listeners.
+    #[error("proxy: {0}")]
+    ProxyCertificate(#[source] CertError),
 }
 
 /// Why `serve` could not start.
@@ -54,6 +58,9 @@ pub enum StartError {
     /// The redirector could not be built (its certificates, its origin).
     #[error(transparent)]
     Redirect(#[from] crate::redirect::RedirectError),
+    /// An HTTP front-end (the proxy's listeners) could not start.
+    #[error(transparent)]
+    Front(#[from] FrontError),
     /// A listening socket could not be bound.
     #[error("cannot listen on {addr} ({transport}): {source}")]
     Bind {
@@ -114,6 +121,9 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
     let zones = crate::update::store::replay_all(&config.update, zones, classifier.lines())?;
     let proxy = config.proxy.as_ref().map(ProxyConfig::build).transpose()?;
+    if let Some(p) = config.proxy.as_ref().filter(|p| p.front.tls()) {
+        Certificates::load(&p.front.certificates).map_err(LoadError::ProxyCertificate)?;
+    }
     Ok(Loaded {
         classifier,
         zones,
@@ -129,8 +139,8 @@ pub struct Running {
     pub dns_tcp: Vec<SocketAddr>,
     /// The admin listener's address, when there is one.
     pub admin: Option<SocketAddr>,
-    /// The `[proxy]` listener's address, when there is one.
-    pub proxy: Option<SocketAddr>,
+    /// The `[proxy]` listeners, in configuration order.
+    pub proxy: Vec<SocketAddr>,
     /// Reloads databases, zones and certificates into the running server.
     pub reloader: Arc<Reloader>,
     /// The redirector's listeners, in configuration order.
@@ -145,10 +155,15 @@ pub struct Running {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     let shutdown = CancellationToken::new();
-    let certificates = match &config.redirect {
-        Some(redirect) => crate::redirect::certificates(redirect)?,
-        None => Certificates::default(),
-    };
+    // Both front-ends' certificates in one set, which reloads replace one at a time.
+    let certificates = FrontCertificates::load(&[
+        config.redirect.as_ref().map(|r| &r.front),
+        config.proxy.as_ref().map(|p| &p.front),
+    ])
+    .map_err(|(front, e)| match front {
+        0 => StartError::Redirect(e.into()),
+        _ => StartError::Load(LoadError::ProxyCertificate(e)),
+    })?;
     // What every listener reads and every reload replaces: a database reload reaches the
     // DNS server and the redirector at once.
     let updates = Updates::open(
@@ -159,7 +174,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     )
     .map_err(|e| LoadError::Journal(e.into()))?;
     let live = Arc::new(
-        Live::with_certificates(loaded.zones, loaded.classifier, certificates)
+        Live::with_certificates(loaded.zones, loaded.classifier, certificates.set)
             .with_updates(updates),
     );
     live.keys.store(config.keys.clone());
@@ -168,7 +183,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         dns_udp: Vec::new(),
         dns_tcp: Vec::new(),
         admin: None,
-        proxy: None,
+        proxy: Vec::new(),
         reloader: reloader.clone(),
         redirect: Vec::new(),
         shutdown: shutdown.clone(),
@@ -176,7 +191,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         udp_workers: Vec::new(),
     };
     let redirect = match &config.redirect {
-        Some(redirect) => Some(running.start_redirect(redirect, &live).await?),
+        Some(redirect) => Some(
+            running
+                .start_redirect(redirect, &live, certificates.ranges[0].clone())
+                .await?,
+        ),
         None => None,
     };
     let dns = match &config.dns {
@@ -192,7 +211,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         running.start_admin(admin, &reloader, counters).await?;
     }
     if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
-        running.start_proxy(p.listen, proxy).await?;
+        running.proxy = crate::proxy::serve::start(
+            p,
+            proxy,
+            live.clone(),
+            certificates.ranges[1].clone(),
+            &running.shutdown,
+            &mut running.tasks,
+        )
+        .await?;
     }
     if config.reload.watch {
         running.start_watch(reloader, config.reload.debounce)?;
@@ -220,11 +247,13 @@ impl Running {
         &mut self,
         config: &RedirectConfig,
         live: &Arc<Live>,
+        certificates: std::ops::Range<usize>,
     ) -> Result<Arc<RedirectMetrics>, StartError> {
         let metrics = Arc::new(RedirectMetrics::default());
         self.redirect = crate::redirect::start(
             config,
             live.clone(),
+            certificates,
             metrics.clone(),
             &self.shutdown,
             &mut self.tasks,
@@ -296,20 +325,6 @@ impl Running {
             .spawn(admin::serve(listener, router, self.shutdown.clone()));
         self.admin = Some(addr);
         info!(%addr, "admin listening");
-        Ok(())
-    }
-
-    /// The `[proxy]` listener.
-    async fn start_proxy(&mut self, listen: SocketAddr, proxy: Proxy) -> Result<(), StartError> {
-        let (listener, addr) = bind_tcp(listen, "HTTP proxy").await?;
-        let stop = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            if let Err(e) = serve_proxy(proxy, listener, stop.cancelled_owned()).await {
-                tracing::error!(error = %e, "proxy listener failed");
-            }
-        });
-        self.proxy = Some(addr);
-        info!(%addr, "proxy listening");
         Ok(())
     }
 

@@ -80,7 +80,12 @@ async fn setup() -> Setup {
         },
         Front {
             name: "proxy",
-            addr: server.running.proxy.expect("a proxy listener"),
+            addr: server
+                .running
+                .proxy
+                .first()
+                .copied()
+                .expect("a proxy listener"),
             host: "example.cn",
             extra: "",
         },

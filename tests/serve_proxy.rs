@@ -41,7 +41,12 @@ async fn serve_runs_the_proxy_section() {
         ],
     );
     let server = TestServer::start(&dir, &config).await;
-    let proxy = server.running.proxy.expect("a proxy listener");
+    let proxy = server
+        .running
+        .proxy
+        .first()
+        .copied()
+        .expect("a proxy listener");
 
     let response = fetch(proxy, "www.example.cn", "/page").await;
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");

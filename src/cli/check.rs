@@ -132,8 +132,9 @@ impl Summary<'_> {
                 .collect();
             writeln!(
                 f,
-                "proxy: HTTP on {}, origin {}, {}",
-                proxy.listen,
+                "proxy: {} certificates, on {}, origin {}, {}",
+                proxy.front.certificates.len(),
+                proxy.front.describe_listeners(),
                 proxy.origin,
                 pairs.join(", ")
             )?;
@@ -151,25 +152,12 @@ impl Summary<'_> {
             )?;
         }
         if let Some(redirect) = &config.redirect {
-            let listeners: Vec<String> = redirect
-                .listeners
-                .iter()
-                .map(|l| {
-                    let scheme = if l.tls { "https" } else { "http" };
-                    let pp = if l.proxy_protocol {
-                        " (PROXY protocol)"
-                    } else {
-                        ""
-                    };
-                    format!("{scheme}://{}{pp}", l.address)
-                })
-                .collect();
             writeln!(
                 f,
                 "redirect: {} rules, {} certificates, on {}",
                 redirect.rules.len(),
-                redirect.certificates.len(),
-                listeners.join(", ")
+                redirect.front.certificates.len(),
+                redirect.front.describe_listeners()
             )?;
         }
         Ok(())

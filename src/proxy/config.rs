@@ -1,12 +1,12 @@
 //! The `[proxy]` section of the configuration file.
 //!
 //! This module owns the section's format, its defaults and the checks that can be made on
-//! it alone; [`ProxyConfig::build`] turns it into a [`Proxy`]. It does not read the rest of
-//! the file: [`crate::config`] embeds this section and resolves relative paths.
+//! it alone; [`ProxyConfig::build`] turns it into a [`Proxy`]. Its listeners, certificates,
+//! client-address trust and limits are the keys `[redirect]` has ([`crate::http::config`]).
+//! It does not read the rest of the file: [`crate::config`] embeds this section.
 //!
 //! ```toml
 //! [proxy]
-//! listen = "0.0.0.0:8443"
 //! origin = "https://example.com"     # scheme and port for every origin host
 //! connect_to = "203.0.113.10:443"    # optional: dial this instead of resolving
 //! ca_file = "origin-ca.pem"          # optional: trust a private CA too
@@ -14,15 +14,31 @@
 //!   { public = "example.cn", origin = "example.com" },
 //!   { public = "www.example.cn", origin = "www.example.com" },
 //! ]
+//! trusted_proxies = ["10.0.0.0/8"]   # whose PROXY header / X-Forwarded-For is believed
+//!
+//! [[proxy.listen]]
+//! address = "0.0.0.0:443"
+//! tls = true
+//! proxy_protocol = true
+//!
+//! [[proxy.certificate]]
+//! names = ["example.cn", "*.example.cn"]
+//! cert = "example.cn.pem"
+//! key = "example.cn.key"
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::service::{Proxy, ProxyError};
+use crate::diag::{ConfigError, Source};
+use crate::http::config::{
+    ClientIpHeader, FrontConfig, RawCertificate, RawFront, RawListeners, default_client_ip_header,
+};
 
 /// One `{ public = "...", origin = "..." }` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -34,43 +50,70 @@ pub struct HostPairConfig {
     pub origin: String,
 }
 
-/// The `[proxy]` section as written.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `[proxy]` section, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
-    /// Where the proxy accepts plain HTTP.
-    pub listen: SocketAddr,
+    /// Listeners, certificates, client-address trust and request limits, as `[redirect]`
+    /// has them.
+    pub front: FrontConfig,
     /// `http://host[:port]` or `https://host[:port]`: the scheme and port used for every
     /// origin host; the host must be one of the pairs' origin hosts.
     pub origin: String,
     /// Dial this address for every origin host instead of resolving it; TLS still verifies
     /// the origin host name.
-    #[serde(default)]
     pub connect_to: Option<SocketAddr>,
     /// The host pairs served; at least one, no host in two pairs.
     pub hosts: Vec<HostPairConfig>,
-    /// A PEM file of CA certificates trusted besides the webpki roots.
-    #[serde(default)]
+    /// A PEM file of CA certificates trusted besides the webpki roots (relative to the
+    /// configuration file's directory already).
     pub ca_file: Option<PathBuf>,
     /// Seconds to get a TCP connection to the origin before answering 502 (default 5,
     /// 1 to 300).
-    #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
     /// Seconds to get the origin's response head before answering 504 (default 30, 1 to
     /// 3600).
-    #[serde(default = "default_response_timeout")]
     pub response_timeout_secs: u64,
     /// Seconds the origin's body may stall before the response is cut off (default 60, 1 to
     /// 3600).
-    #[serde(default = "default_read_timeout")]
     pub read_timeout_secs: u64,
     /// The most bytes a compressed body may decode to before it is cut off (default 64 MiB,
     /// at least 1024).
-    #[serde(default = "default_max_decompressed")]
     pub max_decompressed_bytes: u64,
     /// `false` passes bodies and response headers through untouched (default `true`).
-    #[serde(default = "default_rewrite")]
     pub rewrite: bool,
+}
+
+/// The `[proxy]` section as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProxy {
+    #[serde(rename = "listen")]
+    listeners: Spanned<RawListeners>,
+    #[serde(default, rename = "certificate")]
+    certificates: Vec<RawCertificate>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default = "default_client_ip_header")]
+    client_ip_header: ClientIpHeader,
+    header_read_timeout_secs: Option<Spanned<u64>>,
+    max_header_bytes: Option<Spanned<usize>>,
+    max_headers: Option<Spanned<usize>>,
+    origin: String,
+    #[serde(default)]
+    connect_to: Option<SocketAddr>,
+    hosts: Vec<HostPairConfig>,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_secs: u64,
+    #[serde(default = "default_response_timeout")]
+    response_timeout_secs: u64,
+    #[serde(default = "default_read_timeout")]
+    read_timeout_secs: u64,
+    #[serde(default = "default_max_decompressed")]
+    max_decompressed_bytes: u64,
+    #[serde(default = "default_rewrite")]
+    rewrite: bool,
 }
 
 fn default_connect_timeout() -> u64 {
@@ -109,13 +152,43 @@ pub enum ProxyConfigError {
 }
 
 impl ProxyConfig {
-    /// Makes a relative `ca_file` relative to `base` (the configuration file's directory).
-    pub fn resolve_paths(&mut self, base: &Path) {
-        if let Some(p) = &self.ca_file
-            && p.is_relative()
-        {
-            self.ca_file = Some(base.join(p));
-        }
+    /// Checks `[proxy]` (`raw`, whose span is the table's): the front-end's keys with their
+    /// own lines, the proxy's as [`ProxyConfig::validate`] does, at the table's line.
+    pub(crate) fn check(
+        raw: Spanned<RawProxy>,
+        src: &Source<'_>,
+    ) -> Result<ProxyConfig, ConfigError> {
+        let span = raw.span();
+        let r = raw.into_inner();
+        let front = FrontConfig::check(
+            "proxy",
+            RawFront {
+                listeners: &r.listeners,
+                certificates: &r.certificates,
+                trusted_proxies: &r.trusted_proxies,
+                client_ip_header: r.client_ip_header,
+                header_read_timeout_secs: r.header_read_timeout_secs,
+                max_header_bytes: r.max_header_bytes,
+                max_headers: r.max_headers,
+            },
+            src,
+        )?;
+        let config = ProxyConfig {
+            front,
+            origin: r.origin,
+            connect_to: r.connect_to,
+            hosts: r.hosts,
+            ca_file: r.ca_file.as_deref().map(|p| src.resolve(p)),
+            connect_timeout_secs: r.connect_timeout_secs,
+            response_timeout_secs: r.response_timeout_secs,
+            read_timeout_secs: r.read_timeout_secs,
+            max_decompressed_bytes: r.max_decompressed_bytes,
+            rewrite: r.rewrite,
+        };
+        config
+            .validate()
+            .map_err(|e| src.invalid(span, e.to_string()))?;
+        Ok(config)
     }
 
     /// Checks what can be checked without touching the network or the CA file: ranges,
@@ -178,10 +251,20 @@ impl ProxyConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
-    fn parse(text: &str) -> Result<ProxyConfig, toml::de::Error> {
-        toml::from_str(text)
+    #[derive(Deserialize)]
+    struct File {
+        proxy: Spanned<RawProxy>,
+    }
+
+    fn parse(text: &str) -> Result<ProxyConfig, String> {
+        let text = format!("[proxy]\n{text}");
+        let file: File = toml::from_str(&text).map_err(|e| e.to_string())?;
+        let src = Source::new(Path::new("/etc/geoline/geoline.toml"), &text);
+        ProxyConfig::check(file.proxy, &src).map_err(|e| e.to_string())
     }
 
     const GOOD: &str = r#"
@@ -200,13 +283,70 @@ mod tests {
         assert_eq!(c.connect_timeout_secs, 5);
         assert_eq!(c.max_decompressed_bytes, 64 << 20);
         assert!(c.rewrite);
+        // `listen = "addr"` is one plain listener, with the front-end's defaults.
+        assert_eq!(
+            c.front.listeners,
+            [crate::http::config::ListenerConfig {
+                address: "127.0.0.1:8081".parse().expect("addr"),
+                tls: false,
+                proxy_protocol: false,
+            }]
+        );
+        assert_eq!(c.front.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.front.max_header_bytes, 32 * 1024);
+        assert_eq!(c.front.max_headers, 100);
+        assert_eq!(c.front.client_ip_header, ClientIpHeader::XForwardedFor);
         c.validate().expect("valid");
+    }
+
+    #[test]
+    fn listeners_as_redirect_has_them() {
+        let text = GOOD.replace(
+            r#"listen = "127.0.0.1:8081""#,
+            r#"trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]
+        listen = [
+          { address = "127.0.0.1:8443", tls = true, proxy_protocol = true },
+          { address = "127.0.0.1:8081" },
+        ]
+        certificate = [{ names = ["example.cn", "*.Example.cn"], cert = "c.pem", key = "k.pem" }]"#,
+        );
+        let c = parse(&text).expect("parses");
+        assert_eq!(c.front.listeners.len(), 2);
+        assert!(c.front.listeners[0].tls && c.front.listeners[0].proxy_protocol);
+        assert!(!c.front.listeners[1].tls);
+        assert_eq!(
+            c.front.certificates[0].names,
+            ["example.cn", "*.example.cn"]
+        );
+        assert_eq!(
+            c.front.certificates[0].cert,
+            Path::new("/etc/geoline/c.pem")
+        );
+        assert_eq!(
+            c.front.trusted_proxies,
+            [
+                "10.0.0.0/8".parse::<ipnet::IpNet>().expect("net"),
+                "192.0.2.1/32".parse().expect("net")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tls_listener_needs_a_certificate() {
+        let text = GOOD.replace(
+            r#"listen = "127.0.0.1:8081""#,
+            r#"listen = [{ address = "127.0.0.1:8443", tls = true }]"#,
+        );
+        assert_eq!(
+            parse(&text).expect_err("no certificate"),
+            "/etc/geoline/geoline.toml:3: proxy.listen 127.0.0.1:8443 has tls = true but no [[proxy.certificate]] is configured"
+        );
     }
 
     #[test]
     fn unknown_keys_are_refused() {
         let err = parse(&format!("{GOOD}\nrewite = false")).expect_err("typo refused");
-        assert!(err.to_string().contains("rewite"), "{err}");
+        assert!(err.contains("rewite"), "{err}");
     }
 
     #[test]
@@ -263,8 +403,7 @@ mod tests {
 
     #[test]
     fn relative_ca_file_follows_the_config() {
-        let mut c = parse(&format!("{GOOD}\nca_file = \"ca.pem\"")).expect("parses");
-        c.resolve_paths(Path::new("/etc/geoline"));
+        let c = parse(&format!("{GOOD}\nca_file = \"ca.pem\"")).expect("parses");
         assert_eq!(c.ca_file, Some(PathBuf::from("/etc/geoline/ca.pem")));
     }
 }

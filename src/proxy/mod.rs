@@ -8,7 +8,8 @@
 //! [`Proxy`] is a tower [`Service`](tower::Service) for `http::Request<B>` with any body, so
 //! it mounts in axum (`Router::fallback_service(proxy)`) or hyper (`service_fn`); it never
 //! fails (upstream trouble becomes a 502 or 504 response). [`serve_proxy`] runs it on a
-//! listener; [`ProxyConfig`] is the `[proxy]` section of `geoline serve`.
+//! listener of the HTTP front-end geoline's redirector uses too; [`ProxyConfig`] is the
+//! `[proxy]` section of `geoline serve` (listeners with TLS, PROXY protocol and limits).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -93,7 +94,7 @@ pub(crate) mod host;
 pub mod mapping;
 mod metrics;
 pub mod rewrite;
-mod serve;
+pub(crate) mod serve;
 mod service;
 mod upstream;
 

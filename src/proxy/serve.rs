@@ -1,73 +1,140 @@
-//! Serving the proxy on a listener, for `geoline serve` and the examples.
+//! Serving the proxy on the shared HTTP front-end ([`crate::http`]): `[proxy]` of
+//! `geoline serve`, and [`serve_proxy`] for library users and the examples.
 //!
-//! This module owns the accept loop: HTTP/1.1 (with upgrades) and cleartext HTTP/2 on
-//! each connection, the [`ClientInfo`] of each request, and a graceful drain on shutdown.
-//! It does not terminate TLS; a caller that does can mount [`Proxy`] itself.
+//! This module owns the proxy's [`Handler`]: each request's client address (behind trusted
+//! proxies, as the redirector reads it), its [`ClientInfo`], `/healthz` for hosts it does
+//! not serve, and its access-log line. Connections, TLS, PROXY headers and limits are the
+//! front-end's.
 
 use std::future::Future;
 use std::io;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
 
+use http::Request;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
+use super::config::ProxyConfig;
+use super::host;
 use super::service::{ClientInfo, Proxy};
+use crate::http::access_log::Entry;
+use crate::http::client_addr::{ClientAddress, TrustedProxies, client_address};
+use crate::http::config::ClientIpHeader;
+use crate::http::listener::{self, Limits, Listener};
+use crate::http::response::{self, HEALTHZ, Reply, ready};
+use crate::http::{self as front, Connection, FrontError, Handler};
+use crate::live::Live;
 
 /// How long open connections get to finish their requests after `shutdown` resolves.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DRAIN_TIMEOUT: std::time::Duration = listener::DRAIN_TIMEOUT;
 
-/// Serves `proxy` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// open requests finish (at most [`DRAIN_TIMEOUT`]).
+/// The proxy behind a front-end.
+pub(crate) struct ProxyApp {
+    pub(crate) proxy: Proxy,
+    /// Whom to believe about the client address.
+    pub(crate) clients: ClientAddress,
+}
+
+impl Handler for ProxyApp {
+    fn respond(&self, mut req: Request<Incoming>, conn: Connection) -> Reply {
+        let start = Instant::now();
+        let client = client_address(conn.peer.ip(), req.headers(), &self.clients);
+        let authority = host::request_authority(&req).unwrap_or("");
+        if req.uri().path() == HEALTHZ && !self.proxy.serves(authority) {
+            return ready(response::healthz(), &entry(&req, client, start));
+        }
+        let logged = entry(&req, client, start).to_owned();
+        req.extensions_mut().insert(ClientInfo {
+            peer: conn.peer,
+            tls: conn.tls,
+        });
+        let proxy = self.proxy.clone();
+        Reply::PassThrough(Box::pin(async move {
+            response::streamed(proxy.handle(req).await, logged)
+        }))
+    }
+}
+
+/// The access-log fields of a proxied request (no line: the proxy does not classify).
+fn entry<B>(req: &Request<B>, client: IpAddr, start: Instant) -> Entry<'_> {
+    Entry {
+        client,
+        line: "",
+        host: host::request_authority(req).unwrap_or(""),
+        method: req.method(),
+        path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        version: req.version(),
+        start,
+    }
+}
+
+/// Starts `[proxy]`'s listeners with `proxy` (built from `config`) in `tasks` until
+/// `shutdown`, with certificates `certificates` of `live`'s set. Returns the bound
+/// addresses in configuration order.
+pub(crate) async fn start(
+    config: &ProxyConfig,
+    proxy: Proxy,
+    live: Arc<Live>,
+    certificates: Range<usize>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<Vec<SocketAddr>, FrontError> {
+    let app = Arc::new(ProxyApp {
+        proxy,
+        clients: ClientAddress {
+            trusted: TrustedProxies::new(&config.front.trusted_proxies),
+            header: config.front.client_ip_header,
+        },
+    });
+    front::start(
+        "proxy",
+        &config.front,
+        app,
+        live,
+        certificates,
+        shutdown,
+        tasks,
+    )
+    .await
+}
+
+/// Serves `proxy` on `listener` (plain HTTP/1.1 and cleartext HTTP/2, the front-end's
+/// default limits, no trusted proxies) until `shutdown` resolves, then stops accepting
+/// and lets open requests finish (at most [`DRAIN_TIMEOUT`]).
 pub async fn serve_proxy(
     proxy: Proxy,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: the listener itself is fine, so
-                    // back off instead of spinning or giving up.
-                    tracing::warn!(error = %e, "proxy: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        let info = ClientInfo { peer, tls: false };
-        let service = service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(info);
-            let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req).await) }
-        });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "proxy: connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("proxy: connections still open after the drain timeout");
+    let app = Arc::new(ProxyApp {
+        proxy,
+        clients: ClientAddress {
+            trusted: TrustedProxies::default(),
+            header: ClientIpHeader::XForwardedFor,
+        },
+    });
+    let config = Listener {
+        role: "proxy",
+        app,
+        tls: None,
+        proxy_protocol: false,
+        trusted: TrustedProxies::default(),
+        limits: Limits::default(),
+    };
+    let stop = CancellationToken::new();
+    let serving = listener::serve(listener, config, stop.clone());
+    tokio::pin!(serving, shutdown);
+    tokio::select! {
+        () = &mut serving => {}
+        () = &mut shutdown => {
+            stop.cancel();
+            serving.await;
+        }
     }
     Ok(())
 }

@@ -376,6 +376,13 @@ impl Proxy {
         &self.inner.map
     }
 
+    /// Whether a request naming `authority` (its `Host` or URI authority) is proxied, not
+    /// refused with 421.
+    pub fn serves(&self, authority: &str) -> bool {
+        self.inner.map.position(authority).is_some()
+            || pass_through_target(&self.inner, authority).is_some()
+    }
+
     /// Proxies one request. The same as calling the `Service`.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ProxyBody>
     where

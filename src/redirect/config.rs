@@ -5,15 +5,16 @@
 //! names are checked by [`crate::proxy::host`], the rule every part of geoline shares. It
 //! does not open certificates or listen: [`super::check`] and [`super::start`] do.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{ConfigError, Source};
+pub use crate::http::config::{ClientIpHeader, FrontConfig, ListenerConfig};
+use crate::http::config::{RawCertificate, RawFront, RawListeners, default_client_ip_header};
 use crate::lines::DEFAULT_LINE;
 use crate::lines::config::{LineConfig, declared_names};
 use crate::proxy::host;
@@ -22,35 +23,17 @@ use crate::proxy::host;
 /// address, and the origin non-matching clients are passed through to.
 #[derive(Debug, Clone)]
 pub struct RedirectConfig {
-    /// The addresses it accepts connections on.
-    pub listeners: Vec<RedirectListenerConfig>,
-    /// Certificates for the TLS listeners, chosen by SNI; the first is the fallback.
-    pub certificates: Vec<CertificateConfig>,
+    /// Listeners, certificates, client-address trust and request limits, as `[proxy]`
+    /// has them.
+    pub front: FrontConfig,
     /// The hosts covered and where their mainland clients are sent.
     pub rules: Vec<RedirectRuleConfig>,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` / PROXY protocol header is believed.
-    pub trusted_proxies: Vec<IpNet>,
-    /// The one header trusted proxies maintain; any other is the client's to forge.
-    pub client_ip_header: ClientIpHeader,
     /// Where requests that are not redirected are passed through to.
     pub origin: OriginConfig,
-    /// Request heads (and TLS handshakes, PROXY headers) slower than this are cut off.
-    pub header_read_timeout: Duration,
-    /// The largest request head, in bytes.
-    pub max_header_bytes: usize,
-    /// The most header fields in one request.
-    pub max_headers: usize,
 }
+
 /// One `[[redirect.listen]]` address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RedirectListenerConfig {
-    /// The address and port.
-    pub address: SocketAddr,
-    /// HTTPS with the certificates of the section, instead of plain HTTP.
-    pub tls: bool,
-    /// Every connection starts with a PROXY protocol v1 or v2 header.
-    pub proxy_protocol: bool,
-}
+pub type RedirectListenerConfig = ListenerConfig;
 
 /// One certificate for the TLS listeners: what the certificates subsystem reads.
 pub use crate::certs::CertificateConfig;
@@ -92,16 +75,6 @@ impl TargetScheme {
     }
 }
 
-/// Which forwarding header a trusted proxy's client address is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClientIpHeader {
-    /// `X-Forwarded-For: client, proxy1, proxy2`.
-    XForwardedFor,
-    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
-    Forwarded,
-}
-
 /// `[redirect.origin]`: the pass-through's origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginConfig {
@@ -123,7 +96,7 @@ pub struct OriginConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRedirect {
     #[serde(rename = "listen")]
-    listeners: Spanned<Vec<RawListener>>,
+    listeners: Spanned<RawListeners>,
     #[serde(default, rename = "certificate")]
     certificates: Vec<RawCertificate>,
     #[serde(rename = "rule")]
@@ -136,28 +109,6 @@ pub(crate) struct RawRedirect {
     header_read_timeout_secs: Option<Spanned<u64>>,
     max_header_bytes: Option<Spanned<usize>>,
     max_headers: Option<Spanned<usize>>,
-}
-
-fn default_client_ip_header() -> ClientIpHeader {
-    ClientIpHeader::XForwardedFor
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListener {
-    address: Spanned<SocketAddr>,
-    #[serde(default)]
-    tls: bool,
-    #[serde(default)]
-    proxy_protocol: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCertificate {
-    names: Spanned<Vec<Spanned<String>>>,
-    cert: PathBuf,
-    key: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -193,114 +144,27 @@ impl RedirectConfig {
         lines: &[LineConfig],
         src: &Source<'_>,
     ) -> Result<RedirectConfig, ConfigError> {
-        let listeners = listeners(&r.listeners, src)?;
-        let certificates = certificates(&r.certificates, &r.listeners, src)?;
+        let front = FrontConfig::check(
+            "redirect",
+            RawFront {
+                listeners: &r.listeners,
+                certificates: &r.certificates,
+                trusted_proxies: &r.trusted_proxies,
+                client_ip_header: r.client_ip_header,
+                header_read_timeout_secs: r.header_read_timeout_secs,
+                max_header_bytes: r.max_header_bytes,
+                max_headers: r.max_headers,
+            },
+            src,
+        )?;
         let rules = rules(&r.rules, lines, src)?;
-        let trusted_proxies = trusted_proxies(&r.trusted_proxies, src)?;
         let origin = origin(r.origin, &rules, src)?;
         Ok(RedirectConfig {
-            listeners,
-            certificates,
+            front,
             rules,
-            trusted_proxies,
-            client_ip_header: r.client_ip_header,
             origin,
-            header_read_timeout: Duration::from_secs(src.in_range(
-                r.header_read_timeout_secs,
-                10,
-                1..=300,
-                "redirect.header_read_timeout_secs",
-            )?),
-            // nginx's large_client_header_buffers (4 8k) allows about this much in all;
-            // hyper's read buffer cannot be smaller than 8 KiB.
-            max_header_bytes: src.in_range(
-                r.max_header_bytes,
-                32 * 1024,
-                8192..=1 << 20,
-                "redirect.max_header_bytes",
-            )?,
-            max_headers: src.in_range(r.max_headers, 100, 8..=1000, "redirect.max_headers")?,
         })
     }
-}
-
-fn listeners(
-    raw: &Spanned<Vec<RawListener>>,
-    src: &Source<'_>,
-) -> Result<Vec<RedirectListenerConfig>, ConfigError> {
-    if raw.get_ref().is_empty() {
-        return Err(src.invalid(
-            raw.span(),
-            "redirect.listen is empty: give at least one [[redirect.listen]] address".into(),
-        ));
-    }
-    let mut listeners: Vec<RedirectListenerConfig> = Vec::with_capacity(raw.get_ref().len());
-    for l in raw.get_ref() {
-        let address = *l.address.get_ref();
-        // Port 0 asks for any free port: two of them are two listeners.
-        if address.port() != 0 && listeners.iter().any(|o| o.address == address) {
-            return Err(src.invalid(
-                l.address.span(),
-                format!("redirect.listen: {address} is given twice"),
-            ));
-        }
-        listeners.push(RedirectListenerConfig {
-            address,
-            tls: l.tls,
-            proxy_protocol: l.proxy_protocol,
-        });
-    }
-    Ok(listeners)
-}
-
-fn certificates(
-    raw: &[RawCertificate],
-    listeners: &Spanned<Vec<RawListener>>,
-    src: &Source<'_>,
-) -> Result<Vec<CertificateConfig>, ConfigError> {
-    let mut certificates = Vec::with_capacity(raw.len());
-    for c in raw {
-        if c.names.get_ref().is_empty() {
-            return Err(src.invalid(
-                c.names.span(),
-                "redirect.certificate: names is empty: give the SNI names it serves".into(),
-            ));
-        }
-        let mut names = Vec::new();
-        for n in c.names.get_ref() {
-            let raw = n.get_ref();
-            let (wild, rest) = match raw.strip_prefix("*.") {
-                Some(rest) => (true, rest),
-                None => (false, raw.as_str()),
-            };
-            let Ok(name) = host::normalize(rest) else {
-                return Err(src.invalid(
-                    n.span(),
-                    format!(
-                        "redirect.certificate: `{raw}` is not a host name or `*.` followed by one"
-                    ),
-                ));
-            };
-            names.push(if wild { format!("*.{name}") } else { name });
-        }
-        certificates.push(CertificateConfig {
-            names,
-            cert: src.resolve(&c.cert),
-            key: src.resolve(&c.key),
-        });
-    }
-    if certificates.is_empty()
-        && let Some(l) = listeners.get_ref().iter().find(|l| l.tls)
-    {
-        return Err(src.invalid(
-            l.address.span(),
-            format!(
-                "redirect.listen {} has tls = true but no [[redirect.certificate]] is configured",
-                l.address.get_ref()
-            ),
-        ));
-    }
-    Ok(certificates)
 }
 
 fn rules(
@@ -403,24 +267,6 @@ fn rules(
         }
     }
     Ok(rules)
-}
-
-fn trusted_proxies(raw: &[Spanned<String>], src: &Source<'_>) -> Result<Vec<IpNet>, ConfigError> {
-    raw.iter()
-        .map(|t| {
-            let text = t.get_ref();
-            let net = text
-                .parse::<IpNet>()
-                .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    src.invalid(
-                        t.span(),
-                        format!("redirect.trusted_proxies: `{text}` is not an address or CIDR prefix such as 10.0.0.0/8"),
-                    )
-                })?;
-            Ok(net.trunc())
-        })
-        .collect()
 }
 
 fn origin(

@@ -14,6 +14,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::config::RedirectRuleConfig;
+use crate::http::response::plain;
 use crate::proxy::host;
 
 /// One rule, ready for the hot path.
@@ -230,20 +231,6 @@ pub(crate) fn redirect(
     *resp.status_mut() = rule.status;
     *resp.headers_mut() = headers;
     Ok(resp)
-}
-
-/// A short plain-text answer that no cache keeps.
-pub(crate) fn plain(status: StatusCode, body: Bytes) -> Response<Bytes> {
-    let mut headers = HeaderMap::with_capacity(4);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    resp
 }
 
 fn needs_html_escape(b: u8) -> bool {

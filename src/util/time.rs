@@ -51,6 +51,21 @@ fn civil_date(days: u64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// Days from 1970-01-01 to the civil date `y-m-d` (the inverse of [`civil_date`]); `None`
+/// for a month or day out of range.
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -67,6 +82,18 @@ mod tests {
             "2026-11-22T01:02:03Z"
         );
         assert_eq!(format_date_time(86_399), "1970-01-01T23:59:59");
+    }
+
+    #[test]
+    fn day_numbers_of_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2000, 2, 29), Some(951_782_400 / 86_400));
+        assert_eq!(days_from_civil(2026, 11, 22), Some(1_795_305_600 / 86_400));
+        assert_eq!(days_from_civil(2026, 13, 1), None);
+        for days in [0, 59, 365, 10_957, 20_779, 30_000] {
+            let (y, m, d) = civil_date(days);
+            assert_eq!(days_from_civil(y, m, d), Some(days as i64));
+        }
     }
 
     #[test]

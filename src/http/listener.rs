@@ -1,11 +1,12 @@
-//! The redirector's listeners: accepting connections and handing them to hyper.
+//! A front-end's listeners: accepting connections and handing them to hyper.
 //!
 //! This module owns everything between `accept()` and the first request: the PROXY
 //! protocol header on listeners configured for it (believed only from trusted proxies),
 //! the TLS handshake, HTTP/1.1 or HTTP/2 (hyper-util's auto builder, the client's ALPN
 //! choice), the limits on request heads, the time clients get to send requests, and the
-//! graceful drain on shutdown. It hands each request with its [`Connection`] to
-//! [`App::respond`] and leaves the requests themselves to [`super::app`].
+//! graceful drain on shutdown. It hands each request with its [`Connection`] to the
+//! front-end's [`Handler`] (the redirector's or the proxy's) and leaves the requests
+//! themselves to it.
 //!
 //! Slow and idle clients, and the drain, cost nothing per request: no timer or shutdown
 //! signal is polled with the connection (hyper's per-request header timer, a per-connection
@@ -40,9 +41,10 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::app::{App, Connection, Reply, ResponseBody};
 use super::client_addr::TrustedProxies;
 use super::proxy_protocol::{self, ProxyHeader, Rewind};
+use super::response::{Reply, ResponseBody};
+use super::{Connection, Handler};
 
 /// How long open connections get to finish after shutdown begins.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +52,7 @@ pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Limits on what a client may send before its request is handled.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// For the PROXY header, the TLS handshake and the first request head together, and
     /// for each later request head.
@@ -59,16 +61,29 @@ pub(crate) struct Limits {
     pub max_headers: usize,
 }
 
+impl Default for Limits {
+    /// The defaults of the configuration's keys.
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
+            max_headers: HYPER_DEFAULT_MAX_HEADERS,
+        }
+    }
+}
+
 /// One listener's settings and what its connections share.
-pub(crate) struct Listener {
-    pub app: Arc<App>,
+pub(crate) struct Listener<H> {
+    /// `redirect` or `proxy`, for logs.
+    pub role: &'static str,
+    pub app: Arc<H>,
     pub tls: Option<TlsAcceptor>,
     pub proxy_protocol: bool,
     pub trusted: TrustedProxies,
     pub limits: Limits,
 }
 
-impl Listener {
+impl<H> Listener<H> {
     fn builder(&self) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -95,7 +110,11 @@ impl Listener {
 }
 
 /// Accepts on `listener` until `shutdown`, then drains (at most [`DRAIN_TIMEOUT`]).
-pub(crate) async fn serve(listener: TcpListener, config: Listener, shutdown: CancellationToken) {
+pub(crate) async fn serve<H: Handler>(
+    listener: TcpListener,
+    config: Listener<H>,
+    shutdown: CancellationToken,
+) {
     let builder = Arc::new(config.builder());
     let config = Arc::new(config);
     let open = Arc::new(OpenConnections::default());
@@ -108,7 +127,7 @@ pub(crate) async fn serve(listener: TcpListener, config: Listener, shutdown: Can
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "redirect: accept failed");
+                    tracing::warn!(role = config.role, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -128,13 +147,13 @@ pub(crate) async fn serve(listener: TcpListener, config: Listener, shutdown: Can
         });
     }
     drop(listener);
-    open.drain(DRAIN_TIMEOUT).await;
+    open.drain(DRAIN_TIMEOUT, config.role).await;
 }
 
-async fn connection(
+async fn connection<H: Handler>(
     stream: TcpStream,
     socket_peer: SocketAddr,
-    config: &Listener,
+    config: &Listener<H>,
     builder: &auto::Builder<TokioExecutor>,
     registration: Registration,
 ) {
@@ -143,11 +162,11 @@ async fn connection(
     let (peer, io) = if config.proxy_protocol {
         match tokio::time::timeout_at(deadline, proxy_protocol::read_header(stream)).await {
             Err(_) => {
-                tracing::debug!(%socket_peer, "redirect: no PROXY protocol header in time");
+                tracing::debug!(role = config.role, %socket_peer, "no PROXY protocol header in time");
                 return;
             }
             Ok(Err(e)) => {
-                tracing::debug!(%socket_peer, error = %e, "redirect: connection refused");
+                tracing::debug!(role = config.role, %socket_peer, error = %e, "connection refused");
                 return;
             }
             Ok(Ok((ProxyHeader::Proxied { source, .. }, io)))
@@ -168,17 +187,19 @@ async fn connection(
     match &config.tls {
         Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
             Ok(Ok(tls)) => http(tls, conn, config, builder, shared).await,
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "redirect: TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "redirect: TLS handshake timed out"),
+            Ok(Err(e)) => {
+                tracing::debug!(role = config.role, %peer, error = %e, "TLS handshake failed")
+            }
+            Err(_) => tracing::debug!(role = config.role, %peer, "TLS handshake timed out"),
         },
         None => http(io, conn, config, builder, shared).await,
     }
 }
 
-async fn http<I>(
+async fn http<H: Handler, I>(
     io: I,
     conn: Connection,
-    config: &Listener,
+    config: &Listener<H>,
     builder: &auto::Builder<TokioExecutor>,
     shared: &Arc<Shared>,
 ) where
@@ -193,10 +214,10 @@ async fn http<I>(
     match supervise(connection, shared).await {
         Some(Ok(())) => {}
         Some(Err(e)) => {
-            tracing::debug!(peer = %conn.peer, error = %e, "redirect: connection ended with an error");
+            tracing::debug!(role = config.role, peer = %conn.peer, error = %e, "connection ended with an error");
         }
         None => {
-            tracing::debug!(peer = %conn.peer, "redirect: connection closed: idle, or still open at the end of the drain")
+            tracing::debug!(role = config.role, peer = %conn.peer, "connection closed: idle, or still open at the end of the drain")
         }
     }
 }
@@ -331,7 +352,7 @@ impl OpenConnections {
 
     /// Shuts every connection down gracefully and waits for them to end, at most `within`;
     /// closes those still open then.
-    async fn drain(&self, within: Duration) {
+    async fn drain(&self, within: Duration, role: &'static str) {
         let open: Vec<Arc<Shared>> = {
             let mut registry = self.registry();
             registry.draining = true;
@@ -348,7 +369,7 @@ impl OpenConnections {
             }
         };
         if tokio::time::timeout(within, emptied).await.is_err() {
-            tracing::warn!("redirect: connections still open after the drain timeout");
+            tracing::warn!(role, "connections still open after the drain timeout");
             let open: Vec<Arc<Shared>> = self
                 .registry()
                 .open
@@ -380,14 +401,24 @@ impl Drop for Registration {
 }
 
 /// The app, with the connection each request came on.
-#[derive(Clone)]
-struct ConnService {
-    app: Arc<App>,
+struct ConnService<H> {
+    app: Arc<H>,
     conn: Connection,
     shared: Arc<Shared>,
 }
 
-impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
+// Not derived: that would ask for `H: Clone`.
+impl<H> Clone for ConnService<H> {
+    fn clone(&self) -> Self {
+        ConnService {
+            app: self.app.clone(),
+            conn: self.conn,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<H: Handler> hyper::service::Service<hyper::Request<Incoming>> for ConnService<H> {
     type Response = hyper::Response<ResponseBody>;
     type Error = Infallible;
     type Future = Served;

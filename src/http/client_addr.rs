@@ -39,18 +39,21 @@ impl TrustedProxies {
     }
 }
 
+/// A front-end's trust: the proxies it believes, and the header they maintain.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientAddress {
+    pub trusted: TrustedProxies,
+    pub header: ClientIpHeader,
+}
+
 /// The client address of a request that reached us from `peer`.
-pub(crate) fn client_address(
-    peer: IpAddr,
-    headers: &HeaderMap,
-    which: ClientIpHeader,
-    trusted: &TrustedProxies,
-) -> IpAddr {
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trust: &ClientAddress) -> IpAddr {
+    let trusted = &trust.trusted;
     let peer = peer.to_canonical();
     if !trusted.contains(peer) {
         return peer;
     }
-    match which {
+    match trust.header {
         ClientIpHeader::XForwardedFor => walk(
             peer,
             headers
@@ -174,6 +177,13 @@ mod tests {
         ])
     }
 
+    fn trust(header: ClientIpHeader) -> ClientAddress {
+        ClientAddress {
+            trusted: trusted(),
+            header,
+        }
+    }
+
     fn xff(peer: &str, values: &[&str]) -> IpAddr {
         let mut h = HeaderMap::new();
         for v in values {
@@ -182,8 +192,7 @@ mod tests {
         client_address(
             peer.parse().expect("peer"),
             &h,
-            ClientIpHeader::XForwardedFor,
-            &trusted(),
+            &trust(ClientIpHeader::XForwardedFor),
         )
     }
 
@@ -195,8 +204,7 @@ mod tests {
         client_address(
             peer.parse().expect("peer"),
             &h,
-            ClientIpHeader::Forwarded,
-            &trusted(),
+            &trust(ClientIpHeader::Forwarded),
         )
     }
 
@@ -277,7 +285,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.4.8"));
         assert_eq!(
-            client_address(ip("10.0.0.1"), &h, ClientIpHeader::Forwarded, &trusted()),
+            client_address(ip("10.0.0.1"), &h, &trust(ClientIpHeader::Forwarded)),
             ip("10.0.0.1")
         );
     }
