@@ -1,4 +1,5 @@
-//! The command line: `geoline serve`, `geoline check`, `geoline lookup`, `geoline zone`.
+//! The command line: `geoline serve`, `geoline check`, `geoline lookup`, `geoline keygen`,
+//! `geoline zone`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -56,6 +57,19 @@ enum Command {
         #[arg(value_name = "TYPE")]
         qtype: Option<String>,
     },
+    /// Print a fresh TSIG key as [[key]] TOML, a BIND key clause, certbot-dns-rfc2136
+    /// credentials and lego RFC2136_* variables.
+    Keygen {
+        /// The key's name, as clients will send it (e.g. acme-update).
+        name: String,
+        /// hmac-sha256 (the default), hmac-sha224, hmac-sha384, hmac-sha512, hmac-sha1 or
+        /// hmac-md5.
+        #[arg(long, default_value = "hmac-sha256")]
+        algorithm: String,
+        /// geoline's DNS address as the clients reach it, for the certbot and lego forms.
+        #[arg(long, default_value = "127.0.0.1:53")]
+        server: std::net::SocketAddr,
+    },
     /// Operate on the zones of a running server.
     Zone {
         #[command(subcommand)]
@@ -86,6 +100,11 @@ fn main() -> ExitCode {
             name,
             qtype,
         } => cli::explain::run(&config, ip, name.as_deref(), qtype.as_deref()),
+        Command::Keygen {
+            name,
+            algorithm,
+            server,
+        } => cli::keygen::run(&name, &algorithm, server),
         Command::Zone {
             action: ZoneCommand::Flush { config, zone },
         } => cli::zone::flush(&config, &zone),

@@ -40,6 +40,7 @@ impl fmt::Display for Summary<'_> {
         self.databases(f)?;
         self.lines(f)?;
         self.zones(f)?;
+        self.keys(f)?;
         self.listeners(f)
     }
 }
@@ -116,6 +117,29 @@ impl Summary<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The TSIG keys by name and algorithm; never their secrets.
+    fn keys(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = self.config.keys.keys();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|k| match k.min_mac_len() {
+                n if n < k.algorithm().output_len() => {
+                    format!(
+                        "{} ({}, MACs down to {} bits)",
+                        k.name(),
+                        k.algorithm(),
+                        n * 8
+                    )
+                }
+                _ => format!("{} ({})", k.name(), k.algorithm()),
+            })
+            .collect();
+        writeln!(f, "tsig keys: {}", keys.join(", "))
     }
 
     fn listeners(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

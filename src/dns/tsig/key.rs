@@ -182,10 +182,10 @@ impl KeyRing {
         self.keys.is_empty()
     }
 
-    /// The keys, sorted by name (for `check` and `/status`).
+    /// The keys in DNS name order (for `check` and `/status`).
     pub fn keys(&self) -> Vec<&Arc<Key>> {
         let mut keys: Vec<_> = self.keys.values().collect();
-        keys.sort_by(|a, b| a.wire_name.cmp(&b.wire_name));
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
         keys
     }
 }
