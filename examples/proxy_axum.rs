@@ -21,7 +21,11 @@ async fn client_info(
     mut req: Request,
     next: Next,
 ) -> Response {
-    req.extensions_mut().insert(ClientInfo { peer, tls: false });
+    req.extensions_mut().insert(ClientInfo {
+        peer,
+        tls: false,
+        keep_forwarded: true,
+    });
     next.run(req).await
 }
 

@@ -69,6 +69,7 @@ async fn request_headers_reach_the_origin_rewritten() {
         "GET /p/a?q=example.cn\n\
          accept-encoding: gzip, br\n\
          cookie: a=b\n\
+         forwarded: for=127.0.0.1;proto=http;host=www.example.cn\n\
          host: www.example.com\n\
          origin: http://www.example.com\n\
          referer: http://example.com/page?from=example.cn\n\

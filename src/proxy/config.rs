@@ -34,6 +34,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::headers::ForwardHeaders;
 use super::service::{Proxy, ProxyError};
 use crate::diag::{ConfigError, Source};
 use crate::http::config::{
@@ -81,6 +82,33 @@ pub struct ProxyConfig {
     pub max_decompressed_bytes: u64,
     /// `false` passes bodies and response headers through untouched (default `true`).
     pub rewrite: bool,
+    /// Which forwarding headers tell the origin about the client (default both).
+    pub forward_headers: ForwardHeaders,
+    /// What becomes of the forwarding headers a request arrives with.
+    pub incoming_forwarded: IncomingForwarded,
+}
+
+/// What becomes of the `X-Forwarded-*` and `Forwarded` headers a request arrives with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncomingForwarded {
+    /// Kept and appended to when the peer is one of `trusted_proxies`, replaced otherwise
+    /// (the default): a client cannot put addresses of its choice in the origin's logs.
+    TrustedProxies,
+    /// Always kept and appended to, as nginx's `$proxy_add_x_forwarded_for` does.
+    Keep,
+    /// Always replaced: the origin hears of this hop only.
+    Replace,
+}
+
+/// A name in `forward_headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ForwardHeaderName {
+    /// `X-Forwarded-For`, with `X-Forwarded-Proto` and `X-Forwarded-Host`.
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
 }
 
 /// The `[proxy]` section as written.
@@ -114,6 +142,13 @@ pub(crate) struct RawProxy {
     max_decompressed_bytes: u64,
     #[serde(default = "default_rewrite")]
     rewrite: bool,
+    forward_headers: Option<Vec<ForwardHeaderName>>,
+    #[serde(default = "default_incoming_forwarded")]
+    incoming_forwarded: IncomingForwarded,
+}
+
+fn default_incoming_forwarded() -> IncomingForwarded {
+    IncomingForwarded::TrustedProxies
 }
 
 fn default_connect_timeout() -> u64 {
@@ -184,6 +219,14 @@ impl ProxyConfig {
             read_timeout_secs: r.read_timeout_secs,
             max_decompressed_bytes: r.max_decompressed_bytes,
             rewrite: r.rewrite,
+            forward_headers: match &r.forward_headers {
+                None => ForwardHeaders::default(),
+                Some(names) => ForwardHeaders {
+                    x_forwarded: names.contains(&ForwardHeaderName::XForwardedFor),
+                    forwarded: names.contains(&ForwardHeaderName::Forwarded),
+                },
+            },
+            incoming_forwarded: r.incoming_forwarded,
         };
         config
             .validate()
@@ -235,7 +278,8 @@ impl ProxyConfig {
             .response_timeout(Duration::from_secs(self.response_timeout_secs))
             .read_timeout(Duration::from_secs(self.read_timeout_secs))
             .max_decompressed_bytes(self.max_decompressed_bytes)
-            .rewrite(self.rewrite);
+            .rewrite(self.rewrite)
+            .forward_headers(self.forward_headers);
         for pair in &self.hosts {
             b = b.pair(pair.public.clone(), pair.origin.clone());
         }
@@ -296,6 +340,20 @@ mod tests {
         assert_eq!(c.front.max_header_bytes, 32 * 1024);
         assert_eq!(c.front.max_headers, 100);
         assert_eq!(c.front.client_ip_header, ClientIpHeader::XForwardedFor);
+        assert_eq!(c.forward_headers, ForwardHeaders::default());
+        assert_eq!(c.incoming_forwarded, IncomingForwarded::TrustedProxies);
+        let c = parse(&format!(
+            "{GOOD}\nforward_headers = [\"forwarded\"]\nincoming_forwarded = \"replace\""
+        ))
+        .expect("parses");
+        assert_eq!(
+            c.forward_headers,
+            ForwardHeaders {
+                x_forwarded: false,
+                forwarded: true
+            }
+        );
+        assert_eq!(c.incoming_forwarded, IncomingForwarded::Replace);
         c.validate().expect("valid");
     }
 

@@ -6,10 +6,10 @@
 //! request it sees); response `Location`,
 //! `Content-Location`, `Refresh`, `Link`, `Set-Cookie` Domain, `Access-Control-Allow-Origin`
 //! and `Content-Security-Policy` come back from origin to public. It removes hop-by-hop
-//! headers and sets `X-Forwarded-*`. It does not decide anything about bodies (encodings,
+//! headers and sets `X-Forwarded-*` and `Forwarded`, keeping or replacing the incoming ones. It does not decide anything about bodies (encodings,
 //! lengths, validators): [`super::body`] does, since only it knows whether a body changes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
@@ -80,13 +80,41 @@ pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// What the proxy knows about the client connection, for `X-Forwarded-*`.
+/// Which forwarding headers the origin gets about each client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardHeaders {
+    /// `X-Forwarded-For` (the client appended), `X-Forwarded-Proto` and `X-Forwarded-Host`.
+    pub x_forwarded: bool,
+    /// `Forwarded` (RFC 7239): `for=` the client, `proto=`, `host=` appended as one element.
+    pub forwarded: bool,
+}
+
+impl Default for ForwardHeaders {
+    /// Both.
+    fn default() -> ForwardHeaders {
+        ForwardHeaders {
+            x_forwarded: true,
+            forwarded: true,
+        }
+    }
+}
+
+/// What the proxy knows about the client connection, for the forwarding headers.
 pub(crate) struct Forwarded<'a> {
     pub peer: Option<SocketAddr>,
     pub tls: bool,
     /// The `Host` the client sent, port included.
     pub public_authority: &'a str,
+    /// Keep the forwarding headers the request came with and append to them (they come
+    /// from a trusted proxy), instead of replacing them (they may be the client's own).
+    pub keep_incoming: bool,
+    /// Which headers to send.
+    pub send: ForwardHeaders,
 }
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Turns the client's request headers into the origin's. `origin_authority` gives the
 /// origin's `Host` value (name and any port) for a public host name, `None` for others;
@@ -109,23 +137,75 @@ pub(crate) fn rewrite_request<'m>(
             headers.insert(name, new);
         }
     }
-    if let Some(peer) = fwd.peer {
-        let ip = peer.ip().to_string();
-        // Appended like nginx's $proxy_add_x_forwarded_for: the origin decides whom to trust.
-        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-            _ => ip,
-        };
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert("x-forwarded-for", v);
+    if !fwd.keep_incoming {
+        for name in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST] {
+            headers.remove(name);
+        }
+        headers.remove(header::FORWARDED);
+    }
+    let proto = if fwd.tls { "https" } else { "http" };
+    if fwd.send.x_forwarded {
+        if let Some(peer) = fwd.peer {
+            let ip = peer.ip().to_canonical().to_string();
+            // Appended like nginx's $proxy_add_x_forwarded_for.
+            let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+                Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+                _ => ip,
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(&X_FORWARDED_FOR, v);
+            }
+        }
+        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        if let Ok(v) = HeaderValue::from_str(fwd.public_authority) {
+            headers.insert(&X_FORWARDED_HOST, v);
         }
     }
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if fwd.tls { "https" } else { "http" }),
-    );
-    if let Ok(v) = HeaderValue::from_str(fwd.public_authority) {
-        headers.insert("x-forwarded-host", v);
+    if fwd.send.forwarded {
+        let element = forwarded_element(fwd.peer, proto, fwd.public_authority);
+        // Several `Forwarded` lines are one list (RFC 7239 4): joined, then appended to.
+        let prior: Vec<&str> = headers
+            .get_all(header::FORWARDED)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        let value = if prior.is_empty() {
+            element
+        } else {
+            format!("{}, {element}", prior.join(", "))
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(header::FORWARDED, v);
+        }
+    }
+}
+
+/// One `Forwarded` element (RFC 7239 4): `for=` the client (`unknown` without one; an
+/// IPv6 address bracketed and quoted), `proto=`, and `host=` the public authority (quoted
+/// when it holds a port: `:` is not a token character).
+fn forwarded_element(peer: Option<SocketAddr>, proto: &str, host: &str) -> String {
+    let node = match peer.map(|p| p.ip().to_canonical()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => format!("\"[{v6}]\""),
+        None => "unknown".to_string(),
+    };
+    let host_is_token = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if host_is_token {
+        format!("for={node};proto={proto};host={host}")
+    } else {
+        let quoted: String = host
+            .chars()
+            .flat_map(|c| match c {
+                '"' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        format!("for={node};proto={proto};host=\"{quoted}\"")
     }
 }
 
@@ -296,6 +376,8 @@ mod tests {
             peer: Some("198.51.100.7:5555".parse().expect("addr")),
             tls: true,
             public_authority: "www.example.cn:8080",
+            keep_incoming: true,
+            send: ForwardHeaders::default(),
         };
         rewrite_request(&mut h, "https", authority, &fwd, false);
         assert_eq!(h["host"], "www.example.com");
@@ -304,6 +386,10 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "192.0.2.1, 198.51.100.7");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "www.example.cn:8080");
+        assert_eq!(
+            h["forwarded"],
+            "for=198.51.100.7;proto=https;host=\"www.example.cn:8080\""
+        );
         for gone in ["connection", "x-secret", "te"] {
             assert!(!h.contains_key(gone), "{gone} kept");
         }
@@ -320,6 +406,8 @@ mod tests {
             peer: None,
             tls: false,
             public_authority: "example.cn",
+            keep_incoming: true,
+            send: ForwardHeaders::default(),
         };
         rewrite_request(&mut h, "https", authority, &fwd, false);
         assert_eq!(h["referer"], "https://other.test/example.cn");
@@ -337,6 +425,8 @@ mod tests {
             peer: None,
             tls: true,
             public_authority: "www.example.cn",
+            keep_incoming: true,
+            send: ForwardHeaders::default(),
         };
         for (origin, referer) in [
             (
@@ -368,6 +458,73 @@ mod tests {
         rewrite_request(&mut h, "http", authority, &fwd, false);
         assert_eq!(h["origin"], "null");
         assert_eq!(h["referer"], "ftp://www.example.cn/x");
+    }
+
+    #[test]
+    fn forwarding_headers_kept_or_replaced() {
+        let incoming = |h: &mut HeaderMap| {
+            h.append("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+            h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+            h.append("forwarded", HeaderValue::from_static("for=192.0.2.1"));
+            h.append(
+                "forwarded",
+                HeaderValue::from_static("for=192.0.2.2;proto=https"),
+            );
+        };
+        let mut fwd = Forwarded {
+            peer: Some("[2001:db8::7]:443".parse().expect("addr")),
+            tls: false,
+            public_authority: "example.cn",
+            keep_incoming: true,
+            send: ForwardHeaders::default(),
+        };
+        let mut h = HeaderMap::new();
+        incoming(&mut h);
+        rewrite_request(&mut h, "https", authority, &fwd, false);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1, 2001:db8::7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        let forwarded: Vec<_> = h.get_all("forwarded").iter().collect();
+        assert_eq!(
+            forwarded,
+            [
+                "for=192.0.2.1, for=192.0.2.2;proto=https, for=\"[2001:db8::7]\";proto=http;host=example.cn"
+            ]
+        );
+
+        // Replaced: nothing of the client's own claims reaches the origin.
+        fwd.keep_incoming = false;
+        fwd.peer = Some("[::ffff:198.51.100.7]:1".parse().expect("addr"));
+        let mut h = HeaderMap::new();
+        incoming(&mut h);
+        rewrite_request(&mut h, "https", authority, &fwd, false);
+        assert_eq!(h["x-forwarded-for"], "198.51.100.7");
+        assert_eq!(
+            h["forwarded"],
+            "for=198.51.100.7;proto=http;host=example.cn"
+        );
+
+        // Only Forwarded, and none at all.
+        fwd.send = ForwardHeaders {
+            x_forwarded: false,
+            forwarded: true,
+        };
+        let mut h = HeaderMap::new();
+        incoming(&mut h);
+        rewrite_request(&mut h, "https", authority, &fwd, false);
+        assert!(!h.contains_key("x-forwarded-for") && !h.contains_key("x-forwarded-proto"));
+        assert_eq!(
+            h["forwarded"],
+            "for=198.51.100.7;proto=http;host=example.cn"
+        );
+        fwd.send.forwarded = false;
+        fwd.peer = None;
+        let mut h = HeaderMap::new();
+        rewrite_request(&mut h, "https", authority, &fwd, false);
+        assert!(!h.contains_key("forwarded") && !h.contains_key("x-forwarded-host"));
+        assert_eq!(
+            forwarded_element(None, "https", "a.example.cn"),
+            "for=unknown;proto=https;host=a.example.cn"
+        );
     }
 
     #[test]

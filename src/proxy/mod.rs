@@ -74,7 +74,9 @@
 //! itself (`.pair("example.com", "example.com")`), or a domain and every name under it
 //! ([`ProxyBuilder::pass_through_domains`], what the redirector uses), and
 //! [`ProxyBuilder::connect_to`] naming the origin's real address. A [`ClientInfo`] in the request's extensions gives
-//! `X-Forwarded-For` and `X-Forwarded-Proto` ([`serve_proxy`] inserts it; in axum, a
+//! `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `-Host` and `Forwarded` (RFC 7239),
+//! which [`ProxyBuilder::forward_headers`] chooses among, and says whether the request's
+//! own forwarding headers are kept ([`serve_proxy`] inserts it; in axum, a
 //! middleware can copy it from `ConnectInfo`, see `examples/proxy_axum.rs`).
 //! [`Proxy::metrics`] counts requests, the proxy's own 421 / 502 / 504 answers, rewritten
 //! responses, upgrades and body bytes, for the admin endpoint.
@@ -99,7 +101,8 @@ mod service;
 mod upstream;
 
 pub use body::{BodyError, BoxError, Coding, ProxyBody};
-pub use config::{HostPairConfig, ProxyConfig, ProxyConfigError};
+pub use config::{HostPairConfig, IncomingForwarded, ProxyConfig, ProxyConfigError};
+pub use headers::ForwardHeaders;
 pub use mapping::{HostMap, HostPair, MappingError};
 pub use metrics::{ProxyMetrics, ProxyMetricsSnapshot};
 pub use rewrite::{RewriteError, Rewriter, StreamRewriter};

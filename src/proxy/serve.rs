@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::config::ProxyConfig;
+use super::config::{IncomingForwarded, ProxyConfig};
 use super::host;
 use super::service::{ClientInfo, Proxy};
 use crate::http::access_log::Entry;
@@ -38,6 +38,8 @@ pub(crate) struct ProxyApp {
     pub(crate) proxy: Proxy,
     /// Whom to believe about the client address.
     pub(crate) clients: ClientAddress,
+    /// Whether a request's own forwarding headers reach the origin.
+    pub(crate) incoming: IncomingForwarded,
 }
 
 impl Handler for ProxyApp {
@@ -49,9 +51,15 @@ impl Handler for ProxyApp {
             return ready(response::healthz(), &entry(&req, client, start));
         }
         let logged = entry(&req, client, start).to_owned();
+        let keep_forwarded = match self.incoming {
+            IncomingForwarded::TrustedProxies => self.clients.trusted.contains(conn.peer.ip()),
+            IncomingForwarded::Keep => true,
+            IncomingForwarded::Replace => false,
+        };
         req.extensions_mut().insert(ClientInfo {
             peer: conn.peer,
             tls: conn.tls,
+            keep_forwarded,
         });
         let proxy = self.proxy.clone();
         Reply::PassThrough(Box::pin(async move {
@@ -90,6 +98,7 @@ pub(crate) async fn start(
             trusted: TrustedProxies::new(&config.front.trusted_proxies),
             header: config.front.client_ip_header,
         },
+        incoming: config.incoming_forwarded,
     });
     front::start(
         "proxy",
@@ -117,6 +126,8 @@ pub async fn serve_proxy(
             trusted: TrustedProxies::default(),
             header: ClientIpHeader::XForwardedFor,
         },
+        // No trusted proxies to tell: as they came, nginx's default.
+        incoming: IncomingForwarded::Keep,
     });
     let config = Listener {
         role: "proxy",

@@ -39,7 +39,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
 use super::body::{self, BodyStartError, BoxError, Limits, ProxyBody};
-use super::headers::{self, Forwarded};
+use super::headers::{self, ForwardHeaders, Forwarded};
 use super::host;
 use super::mapping::{self, HostMap, MappingError, Side};
 use super::metrics::{Event, ProxyMetrics};
@@ -56,6 +56,10 @@ pub struct ClientInfo {
     pub peer: SocketAddr,
     /// Whether the client reached us over TLS.
     pub tls: bool,
+    /// Whether the forwarding headers the request came with (`X-Forwarded-*`,
+    /// `Forwarded`) are kept and appended to, as a trusted proxy's, or replaced, as
+    /// possibly the client's own.
+    pub keep_forwarded: bool,
 }
 
 /// Why a [`Proxy`] could not be built.
@@ -100,9 +104,17 @@ pub struct ProxyBuilder {
     max_decompressed: u64,
     rewrite: bool,
     pass_through: Vec<String>,
+    forward_headers: ForwardHeaders,
 }
 
 impl ProxyBuilder {
+    /// Which forwarding headers tell the origin about the client (default: both
+    /// `X-Forwarded-For`/`-Proto`/`-Host` and `Forwarded`).
+    pub fn forward_headers(mut self, headers: ForwardHeaders) -> Self {
+        self.forward_headers = headers;
+        self
+    }
+
     /// Adds a host pair: requests for `public` go to `origin`, and `origin` in responses
     /// comes back as `public`.
     pub fn pair(mut self, public: impl Into<String>, origin: impl Into<String>) -> Self {
@@ -237,6 +249,7 @@ impl ProxyBuilder {
                 pass_through,
                 port,
                 connect_to,
+                forward_headers: self.forward_headers,
                 response_timeout: self.response_timeout,
                 limits: Limits {
                     read_timeout: self.read_timeout,
@@ -298,6 +311,7 @@ struct Inner {
     /// The origin URL's port, if it names one.
     port: Option<u16>,
     connect_to: bool,
+    forward_headers: ForwardHeaders,
     response_timeout: Duration,
     limits: Limits,
     metrics: Arc<ProxyMetrics>,
@@ -363,6 +377,7 @@ impl Proxy {
             max_decompressed: 64 << 20,
             rewrite: true,
             pass_through: Vec::new(),
+            forward_headers: ForwardHeaders::default(),
         }
     }
 
@@ -603,6 +618,9 @@ where
             peer: client.map(|c| c.peer),
             tls: client.is_some_and(|c| c.tls),
             public_authority: &route.public_authority,
+            // Without a word from the server, as they came (nginx's default).
+            keep_incoming: client.is_none_or(|c| c.keep_forwarded),
+            send: inner.forward_headers,
         },
         upgrade,
     );

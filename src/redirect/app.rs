@@ -96,6 +96,9 @@ impl App {
         req.extensions_mut().insert(ClientInfo {
             peer: conn.peer,
             tls: conn.tls,
+            // Appended to, as nginx's $proxy_add_x_forwarded_for: the origin walks the
+            // list from the right.
+            keep_forwarded: true,
         });
         let proxy = self.proxy.clone();
         self.metrics.count(Outcome::PassedThrough);
