@@ -224,14 +224,16 @@ fn addresses(view: &View, out: &mut Vec<Record>, target: &Name) {
     if !view.origin.zone_of(target) {
         return;
     }
-    let (node, owner) = match view.node(target) {
-        Some(node) => (node, None),
+    let (node, owner) = match (view.redirection(target), view.node(target)) {
+        // Below a DNAME, names are occluded: the resolver follows the DNAME instead.
+        (Some(Redirection::Dname(_)), _) => return,
+        (_, Some(node)) => (node, None),
         // Below a cut a name is the child's to deny: no parent wildcard covers it.
-        None if view.cut(target).is_none() => match view.wildcard(target) {
+        (Some(Redirection::Cut(..)), None) => return,
+        (None, None) => match view.wildcard(target) {
             Some((_, node)) => (node, Some(target)),
             None => return,
         },
-        None => return,
     };
     for rtype in [RecordType::A, RecordType::AAAA] {
         let Some(rrset) = node.get(rtype) else {

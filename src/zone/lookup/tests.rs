@@ -1002,6 +1002,19 @@ fn dname_synthesizes_a_cname_and_follows_it() {
 }
 
 #[test]
+fn names_below_a_dname_get_no_additional_addresses() {
+    let z = zone_with(&format!("{BASE}{}mxdn MX 10 occluded.dn\n", dnames()), None);
+    check(
+        &q(&z, "mxdn.example.com.", RecordType::MX),
+        NoError,
+        true,
+        &["mxdn.example.com. 300 MX 10 occluded.dn.example.com."],
+        &[],
+        &[],
+    );
+}
+
+#[test]
 fn the_dname_owner_itself_is_not_redirected() {
     let z = dname_zone();
     check(
