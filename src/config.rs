@@ -100,6 +100,18 @@ struct RawConfig {
     update: Option<RawUpdate>,
 }
 
+/// The parser's `message`, with what was probably meant when `value` (the text it stopped
+/// at) is a listening address written the way another tool would take it.
+fn with_hint(message: &str, value: Option<&str>) -> String {
+    let hint = value
+        .filter(|_| message.contains("socket address"))
+        .and_then(crate::diag::socket_address_hint);
+    match hint {
+        Some(hint) => format!("{message}: {hint}"),
+        None => message.to_string(),
+    }
+}
+
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -129,7 +141,7 @@ impl Config {
         let src = Source::new(path, text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             at: src.location(e.span()),
-            message: e.message().to_string(),
+            message: with_hint(e.message(), e.span().and_then(|s| text.get(s))),
         })?;
 
         let dns = raw.dns.map(|d| DnsConfig::check(d, &src)).transpose()?;
@@ -499,6 +511,20 @@ overlays = { china = "zones/example.com.china.zone" }
         assert!(e.starts_with("test.toml:18: admin.token"), "{e}");
         let e = error_text(&format!("{GOOD}\n[reload]\ndebounce_ms = 0\n"));
         assert!(e.starts_with("test.toml:18: reload.debounce_ms 0"), "{e}");
+    }
+
+    #[test]
+    fn an_ipv6_address_without_brackets_gets_a_hint_on_its_element_line() {
+        let e = error_text("[dns]\nlisten = [\n  \"127.0.0.1:5300\",\n  \"::1:5300\",\n]\n");
+        assert_eq!(
+            e,
+            "test.toml:4: invalid socket address syntax: an IPv6 address needs brackets before its port: \"[::1]:5300\""
+        );
+        let e = error_text("[admin]\nlisten = \"127.0.0.1\"\n");
+        assert_eq!(
+            e,
+            "test.toml:2: invalid socket address syntax: an address needs a port: \"127.0.0.1:PORT\""
+        );
     }
 
     #[test]

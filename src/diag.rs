@@ -3,13 +3,18 @@
 //! This module owns [`Location`] (a file and, when known, a line), [`ConfigError`], and
 //! [`Source`]: a configuration file's text as the section checks see it, which turns a
 //! TOML span into a line, checks a number against its range and resolves relative paths
-//! against the file's directory. Every message reads `file:line: reason`.
+//! against the file's directory. Every message reads `file:line: reason`. It also owns the
+//! hints added where the fix is not obvious from the reason alone: an IPv6 address without
+//! brackets ([`socket_address_hint`]), a port below 1024 or an address the host does not
+//! have ([`bind_hint`]).
 //!
 //! It is a leaf: it knows no section of the configuration and no other module of the crate,
 //! so that the sections (which need it) and [`crate::config`] (which composes them) do not
 //! import each other.
 
 use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
@@ -170,6 +175,48 @@ pub(crate) fn default_true() -> bool {
     true
 }
 
+/// What to do about a listening address that could not be bound, after the operating
+/// system's reason (`; ...`), or nothing when the reason says it all.
+pub(crate) fn bind_hint(addr: SocketAddr, error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied if addr.port() != 0 && addr.port() < 1024 => {
+            "; ports below 1024 need CAP_NET_BIND_SERVICE: AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit, or `setcap cap_net_bind_service=+ep` on the binary"
+        }
+        io::ErrorKind::AddrNotAvailable if addr.ip().is_loopback() && addr.is_ipv6() => {
+            "; this host has no IPv6 loopback (IPv6 is off, as in Docker by default): remove the address from the configuration"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this host has that address: listen on one it has (`ip -brief address`)"
+        }
+        io::ErrorKind::AddrInUse => "; another process holds the port (`ss -lntup` names it)",
+        _ => "",
+    }
+}
+
+/// A hint for a value the TOML parser refused as a socket address (`::1:5300`, `::1`,
+/// `127.0.0.1`): what was probably meant. `value` is the text of the value, quotes and all.
+pub(crate) fn socket_address_hint(value: &str) -> Option<String> {
+    let value = value.trim().trim_matches('"').trim_matches('\'');
+    if value.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    if let Some((ip, port)) = value.rsplit_once(':')
+        && let (Ok(ip), Ok(port)) = (ip.parse::<Ipv6Addr>(), port.parse::<u16>())
+        && !value.starts_with('[')
+    {
+        return Some(format!(
+            "an IPv6 address needs brackets before its port: \"[{ip}]:{port}\""
+        ));
+    }
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => Some(format!(
+            "an address needs a port, and IPv6 brackets: \"[{ip}]:PORT\""
+        )),
+        Ok(IpAddr::V4(ip)) => Some(format!("an address needs a port: \"{ip}:PORT\"")),
+        Err(_) => None,
+    }
+}
+
 /// The 1-based line number of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -178,4 +225,39 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_address_hint_says_what_was_meant() {
+        assert_eq!(
+            socket_address_hint("\"::1:5300\"").as_deref(),
+            Some("an IPv6 address needs brackets before its port: \"[::1]:5300\"")
+        );
+        assert_eq!(
+            socket_address_hint("\"::1\"").as_deref(),
+            Some("an address needs a port, and IPv6 brackets: \"[::1]:PORT\"")
+        );
+        assert_eq!(
+            socket_address_hint("\"127.0.0.1\"").as_deref(),
+            Some("an address needs a port: \"127.0.0.1:PORT\"")
+        );
+        assert_eq!(socket_address_hint("\"[::1]:53\""), None);
+        assert_eq!(socket_address_hint("\"localhost:53\""), None);
+    }
+
+    #[test]
+    fn a_bind_hint_names_the_capability_below_1024_only() {
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let low: SocketAddr = "127.0.0.1:53".parse().expect("addr");
+        let high: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
+        assert!(bind_hint(low, &denied).contains("CAP_NET_BIND_SERVICE"));
+        assert_eq!(bind_hint(high, &denied), "");
+        let absent = io::Error::from(io::ErrorKind::AddrNotAvailable);
+        let v6: SocketAddr = "[::1]:5300".parse().expect("addr");
+        assert!(bind_hint(v6, &absent).contains("no IPv6 loopback"));
+    }
 }

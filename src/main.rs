@@ -1,6 +1,7 @@
 //! The command line: `geoline serve`, `geoline check`, `geoline lookup`, `geoline keygen`,
 //! `geoline zone`.
 
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,18 +119,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// `error` and its causes, `: `-separated, each said once: a message that already ends
-/// with its cause's text (`cannot listen on ...: {source}`) is not followed by it again.
+/// `error` and its causes, `: `-separated, each said once: a message that already holds
+/// its cause's text (`cannot listen on ...: {source}; hint`) is not followed by it again.
 fn report(error: &anyhow::Error) -> String {
     let mut text = error.to_string();
     for cause in error.chain().skip(1) {
         let cause = cause.to_string();
-        if !text.ends_with(&cause) {
+        if !text.contains(&cause) {
             text.push_str(": ");
             text.push_str(&cause);
         }
     }
     text
+}
+
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set to anything
+/// but the empty string (<https://no-color.org>).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn init_logging(json: bool) -> anyhow::Result<()> {
@@ -139,7 +146,13 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Events on stderr, the access log alone on stdout: `serve >access.log 2>events.log`.
-    let events = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a file or journald would keep the escapes.
+    let events = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     let events = if json {
         events.json().with_filter(filter).boxed()
     } else {
@@ -193,7 +206,15 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::report;
+    use super::{colour, report};
+
+    #[test]
+    fn colour_is_for_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("cannot listen on 127.0.0.1:53 (UDP): {source}")]

@@ -29,6 +29,8 @@ use crate::reload::{Reloader, Trigger};
 use crate::update::{ReplayError, Updates};
 use crate::zone::{ZoneError, ZoneSet};
 
+mod events;
+
 /// Why the configuration's data could not be loaded (`geoline check` prints it).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -62,7 +64,7 @@ pub enum StartError {
     #[error(transparent)]
     Front(#[from] FrontError),
     /// A listening socket could not be bound.
-    #[error("cannot listen on {addr} ({transport}): {source}")]
+    #[error("cannot listen on {addr} ({transport}): {source}{}", crate::diag::bind_hint(*addr, source))]
     Bind {
         /// The configured address.
         addr: SocketAddr,
@@ -153,7 +155,9 @@ pub struct Running {
 /// Loads everything and starts the listeners the configuration enables, the admin
 /// listener and the file watcher.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
+    events::starting(config);
     let loaded = load(config)?;
+    events::loaded(&loaded.classifier, &loaded.zones);
     let shutdown = CancellationToken::new();
     // Both front-ends' certificates in one set, which reloads replace one at a time.
     let certificates = FrontCertificates::load(&[
@@ -224,6 +228,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     if config.reload.watch {
         running.start_watch(reloader, config.reload.debounce)?;
     }
+    events::listening(config, &running);
     Ok(running)
 }
 
@@ -305,7 +310,6 @@ impl Running {
             &self.shutdown,
             &mut self.tasks,
         );
-        info!(udp = ?self.dns_udp, tcp = ?self.dns_tcp, udp_workers = workers, "dns listening");
         Ok(state)
     }
 
@@ -324,7 +328,6 @@ impl Running {
         self.tasks
             .spawn(admin::serve(listener, router, self.shutdown.clone()));
         self.admin = Some(addr);
-        info!(%addr, "admin listening");
         Ok(())
     }
 

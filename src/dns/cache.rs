@@ -356,6 +356,7 @@ mod tests {
                 LineId::new(0).expect("a line id"),
                 dir.join("example.com.china.zone"),
             )]),
+            declared_at: None,
         };
         ZoneSet::load(&[config], &lines()).expect("zones load")
     }
@@ -501,6 +502,7 @@ mod tests {
             origin: Some("example.com".into()),
             file,
             overlays: BTreeMap::new(),
+            declared_at: None,
         };
         state
             .live

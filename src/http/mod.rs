@@ -59,7 +59,7 @@ pub enum FrontError {
         source: rustls::Error,
     },
     /// A listener could not be bound.
-    #[error("{role}: cannot listen on {addr}: {source}")]
+    #[error("{role}: cannot listen on {addr}: {source}{}", crate::diag::bind_hint(*addr, source))]
     Bind {
         /// `redirect` or `proxy`.
         role: &'static str,
@@ -153,7 +153,7 @@ pub(crate) async fn start<H: Handler>(
     }
     let mut addrs = Vec::with_capacity(bound.len());
     for (tcp, l, addr) in bound {
-        tracing::info!(role, %addr, tls = l.tls.is_some(), proxy_protocol = l.proxy_protocol, "HTTP listening");
+        // Logged by the server once every listener of every kind is bound.
         tasks.spawn(listener::serve(tcp, l, shutdown.clone()));
         addrs.push(addr);
     }

@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::lines::LineSet;
 use crate::live::Live;
+use crate::util::time::format_date;
 use crate::zone::ZoneError;
 
 /// What can be reloaded: the `i`th `[[geoip]]` database, `[[zone]]` or
@@ -268,7 +269,8 @@ impl Reloader {
                 file = %what,
                 trigger = trigger.name(),
                 ms = attempt.duration.as_millis() as u64,
-                "reloaded"
+                "reloaded{}",
+                self.now_serving(target)
             ),
             Err(e) => warn!(
                 file = %what,
@@ -287,6 +289,30 @@ impl Reloader {
             entry.last = attempt;
         }
         result
+    }
+
+    /// What `target` serves now, for the log line of its reload: a zone's serial, a
+    /// database's build date (empty for a certificate).
+    fn now_serving(&self, target: Target) -> String {
+        match target {
+            Target::Zone(i) => self
+                .live
+                .zones
+                .load()
+                .zones()
+                .get(i)
+                .map(|z| format!(": zone {} serial {}", z.origin(), z.serial()))
+                .unwrap_or_default(),
+            Target::Database(i) => self
+                .live
+                .classifier
+                .load()
+                .databases()
+                .get(i)
+                .map(|db| format!(": database built {}", format_date(db.build_epoch())))
+                .unwrap_or_default(),
+            Target::Certificate(_) => String::new(),
+        }
     }
 
     /// Reloads `target` on the blocking thread pool.

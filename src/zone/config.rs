@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diag::{ConfigError, Source};
+use crate::diag::{ConfigError, Location, Source};
 use crate::lines::LineId;
 
 /// One `[[zone]]`, its paths resolved.
@@ -22,6 +22,9 @@ pub struct ZoneConfig {
     pub file: PathBuf,
     /// Declared line to overlay file, holding only what differs for that line.
     pub overlays: BTreeMap<LineId, PathBuf>,
+    /// Where the `[[zone]]` is in the configuration (its `file` key), for errors that
+    /// concern the declaration rather than the zone file: a zone declared twice.
+    pub declared_at: Option<Location>,
 }
 
 /// `[[zone]]` as written.
@@ -29,7 +32,7 @@ pub struct ZoneConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawZone {
     origin: Option<String>,
-    file: PathBuf,
+    file: Spanned<PathBuf>,
     #[serde(default)]
     overlays: BTreeMap<Spanned<String>, PathBuf>,
 }
@@ -48,8 +51,9 @@ impl ZoneConfig {
         }
         Ok(ZoneConfig {
             origin: z.origin,
-            file: src.resolve(&z.file),
+            file: src.resolve(z.file.get_ref()),
             overlays,
+            declared_at: Some(src.location(Some(z.file.span()))),
         })
     }
 }

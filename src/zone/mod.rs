@@ -44,7 +44,14 @@ impl ZoneSet {
         };
         for config in zones {
             let zone = Zone::load(config, lines)?;
-            set.check_origin(&zone, None)?;
+            if let Some(other) = set.same_origin(&zone, None).and_then(|i| zones.get(i)) {
+                return Err(declared_twice(
+                    &zone,
+                    config,
+                    &other.file,
+                    other.declared_at.as_ref(),
+                ));
+            }
             set.zones.push(zone);
         }
         Ok(set)
@@ -59,7 +66,12 @@ impl ZoneSet {
         lines: &LineSet,
     ) -> Result<ZoneSet, ZoneError> {
         let zone = Zone::load(config, lines)?;
-        self.check_origin(&zone, Some(index))?;
+        if let Some(other) = self
+            .same_origin(&zone, Some(index))
+            .and_then(|i| self.zones.get(i))
+        {
+            return Err(declared_twice(&zone, config, &other.file, None));
+        }
         let mut zones = self.zones.clone();
         match zones.get_mut(index) {
             Some(slot) => *slot = zone,
@@ -68,25 +80,13 @@ impl ZoneSet {
         Ok(ZoneSet { zones })
     }
 
-    /// Refuses `zone` when a zone of the set (other than the one at `replacing`) has its
-    /// origin: a name would have two sets of data.
-    fn check_origin(&self, zone: &Zone, replacing: Option<usize>) -> Result<(), ZoneError> {
-        let other = self
-            .zones
+    /// The index of the zone of the set (other than the one at `replacing`) that has
+    /// `zone`'s origin: a name would have two sets of data.
+    fn same_origin(&self, zone: &Zone, replacing: Option<usize>) -> Option<usize> {
+        self.zones
             .iter()
             .enumerate()
-            .find(|(i, z)| Some(*i) != replacing && z.origin == zone.origin);
-        match other {
-            Some((_, other)) => Err(ZoneError::Invalid {
-                at: Location::file(&zone.file),
-                reason: format!(
-                    "zone `{}` is already loaded from {}",
-                    zone.origin,
-                    other.file.display()
-                ),
-            }),
-            None => Ok(()),
-        }
+            .position(|(i, z)| Some(i) != replacing && z.origin == zone.origin)
     }
 
     /// The zone whose origin is the longest suffix of qname (case-insensitive), or None (→ REFUSED).
@@ -128,6 +128,32 @@ impl ZoneSet {
     /// The number of names in every zone's base data (a size hint, in constant time).
     pub fn name_count(&self) -> usize {
         self.zones.iter().map(|z| z.base.own_names()).sum()
+    }
+}
+
+/// The error for `zone`, declared by `config`, whose origin the zone read from
+/// `other_file` (declared at `other_at`) already serves: at the second declaration's line
+/// when the configuration says, naming the first's.
+fn declared_twice(
+    zone: &Zone,
+    config: &ZoneConfig,
+    other_file: &Path,
+    other_at: Option<&Location>,
+) -> ZoneError {
+    let first = match other_at {
+        Some(at) => format!("by the [[zone]] at {at} (file {})", other_file.display()),
+        None => format!("from {}", other_file.display()),
+    };
+    let (at, second) = match &config.declared_at {
+        Some(at) => (at.clone(), format!(" (file {})", zone.file.display())),
+        None => (Location::file(&zone.file), String::new()),
+    };
+    ZoneError::Invalid {
+        at,
+        reason: format!(
+            "zone `{}`{second} is already loaded {first}: each zone is declared once",
+            zone.origin
+        ),
     }
 }
 
@@ -429,6 +455,7 @@ mod tests {
             origin: None,
             file: dir.join("example.com.zone"),
             overlays: BTreeMap::from([(china(), dir.join("example.com.china.zone"))]),
+            declared_at: None,
         }
     }
 
@@ -497,6 +524,7 @@ mod tests {
                 origin: Some("sub.example.com".into()),
                 file: sub.clone(),
                 overlays: BTreeMap::new(),
+                declared_at: None,
             },
         ];
         let set = ZoneSet::load(&configs, &lines()).expect("loads");

@@ -6,6 +6,7 @@
 //! - [`http`]: raw HTTP/1.1 on a socket, for the redirector, the proxy's listener and the
 //!   admin listener.
 //! - [`origin`]: origins behind the proxy and the redirector (plain, TLS, recording).
+//! - [`process`]: `geoline serve` as a child process, its standard error collected.
 //! - [`proxy`]: the library proxy on a port and the hyper client that talks to it.
 //! - [`tls`]: the test CA and rustls configurations trusting it.
 //! - [`mmdb`]: GeoIP databases in the layouts geoline reads (crates/mmdb-fixtures, which
@@ -19,6 +20,7 @@
 pub mod dns;
 pub mod http;
 pub mod origin;
+pub mod process;
 pub mod proxy;
 pub mod site;
 pub mod tls;
