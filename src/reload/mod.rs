@@ -12,6 +12,8 @@
 
 pub(crate) mod watch;
 
+mod files;
+
 pub(crate) mod config;
 
 use std::path::{Path, PathBuf};
@@ -214,8 +216,8 @@ impl Reloader {
             .collect()
     }
 
-    /// Every file a target is read from: a database's file, a zone's base and overlays, a
-    /// certificate's chain and key.
+    /// Every file a target is read from: a database's file, a zone's base and overlays and
+    /// the files they `$INCLUDE` (as they are now), a certificate's chain and key.
     pub fn files(&self) -> Vec<(PathBuf, Target)> {
         let dbs = self
             .config
@@ -226,6 +228,11 @@ impl Reloader {
         let zones = self.config.zones.iter().enumerate().flat_map(|(i, z)| {
             std::iter::once(z.file.clone())
                 .chain(z.overlays.values().cloned())
+                .flat_map(|p| {
+                    // What the files `$INCLUDE` is read with the zone, and changes it.
+                    let included = files::included(&p);
+                    std::iter::once(p).chain(included)
+                })
                 .map(move |p| (p, Target::Zone(i)))
         });
         let certificates = self.certificates.iter().enumerate().flat_map(|(i, c)| {

@@ -9,9 +9,14 @@
 //! (and if one is, the reload fails its checks, the old data keeps serving, and the next
 //! event reloads the finished file).
 //!
+//! It follows what the targets really read ([`super::files`]): each symbolic link on the
+//! way to a file is watched too (a Kubernetes volume swaps its `..data` link, not the
+//! file), and so are a zone's `$INCLUDE`d files; the list is made again after every
+//! reload, as a swapped link leads to a new directory.
+//!
 //! It does not read or check anything itself: [`Reloader`] does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::{Reloader, Target, Trigger};
+use super::{Reloader, Target, Trigger, files};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch {dir} for changes: {source}", dir = dir.display())]
@@ -40,20 +45,7 @@ pub(crate) fn spawn(
     debounce: Duration,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, WatchError> {
-    // Directory → file name → targets read from that file.
-    let mut watched: HashMap<PathBuf, HashMap<OsString, Vec<Target>>> = HashMap::new();
-    for (path, target) in reloader.files() {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            continue;
-        };
-        let dir = canonical_dir(dir);
-        watched
-            .entry(dir)
-            .or_default()
-            .entry(name.to_os_string())
-            .or_default()
-            .push(target);
-    }
+    let watched = watch_list(&reloader);
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
         // The receiver is gone only when the task has stopped.
@@ -71,9 +63,74 @@ pub(crate) fn spawn(
                 source,
             })?;
     }
+    let watching = watched.keys().cloned().collect();
     Ok(tokio::spawn(run(
-        watcher, watched, rx, reloader, debounce, shutdown,
+        Watching {
+            watcher,
+            dirs: watching,
+            files: watched,
+        },
+        rx,
+        reloader,
+        debounce,
+        shutdown,
     )))
+}
+
+/// Directory → file name → the targets that change when that entry does.
+type WatchList = HashMap<PathBuf, HashMap<OsString, Vec<Target>>>;
+
+/// Every directory entry whose change can change a target's data: each file the target
+/// reads (a zone's `$INCLUDE`s too) and each symbolic link on the way to it (a Kubernetes
+/// volume's `..data`), under its directory with symlinks resolved, as events name it.
+fn watch_list(reloader: &Reloader) -> WatchList {
+    let mut watched = WatchList::new();
+    for (configured, target) in reloader.files() {
+        for path in files::links(&configured) {
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let targets = watched
+                .entry(canonical_dir(dir))
+                .or_default()
+                .entry(name.to_os_string())
+                .or_default();
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+    }
+    watched
+}
+
+/// The watcher and what it watches; the list is made again after each reload, since a
+/// reload can follow a swapped link to a new directory or read a new `$INCLUDE`.
+struct Watching {
+    // Dropping the watcher stops it: the task keeps it alive.
+    watcher: RecommendedWatcher,
+    /// The directories watched so far (a directory that went away stays listed: a watch on
+    /// it has ended by itself).
+    dirs: HashSet<PathBuf>,
+    files: WatchList,
+}
+
+impl Watching {
+    /// Watches what `reloader`'s targets read now, adding the directories not yet watched.
+    fn refresh(&mut self, reloader: &Reloader) {
+        self.files = watch_list(reloader);
+        for dir in self.files.keys() {
+            if self.dirs.contains(dir) {
+                continue;
+            }
+            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.dirs.insert(dir.clone());
+                }
+                // Gone again, or not yet there: the next reload tries again.
+                Err(e) => debug!(dir = %dir.display(), error = %e, "cannot watch"),
+            }
+        }
+    }
 }
 
 /// `dir` made absolute with symlinks resolved, as the watcher reports event paths under it.
@@ -102,9 +159,7 @@ fn changes_contents(kind: &EventKind) -> bool {
 }
 
 async fn run(
-    // Dropping the watcher stops it: the task keeps it alive.
-    _watcher: RecommendedWatcher,
-    watched: HashMap<PathBuf, HashMap<OsString, Vec<Target>>>,
+    mut watching: Watching,
     mut events: mpsc::UnboundedReceiver<notify::Result<Event>>,
     reloader: Arc<Reloader>,
     debounce: Duration,
@@ -132,7 +187,7 @@ async fn run(
                     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
                         continue;
                     };
-                    let Some(targets) = watched.get(dir).and_then(|files| files.get(name)) else {
+                    let Some(targets) = watching.files.get(dir).and_then(|files| files.get(name)) else {
                         continue;
                     };
                     debug!(path = %path.display(), kind = ?event.kind, "file changed");
@@ -145,10 +200,13 @@ async fn run(
                 let now = Instant::now();
                 let ready: Vec<Target> =
                     due.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
-                for t in ready {
-                    due.remove(&t);
+                for t in &ready {
+                    due.remove(t);
                     // The outcome is logged and kept in the status by the reloader.
-                    let _ = reloader.reload(t, Trigger::Watch).await;
+                    let _ = reloader.reload(*t, Trigger::Watch).await;
+                }
+                if !ready.is_empty() {
+                    watching.refresh(&reloader);
                 }
             }
         }
