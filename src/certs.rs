@@ -179,6 +179,62 @@ impl Certificates {
     }
 }
 
+/// What a certificate set fails to cover, for `geoline check` and the start log: names a
+/// certificate is listed for but not valid for (a TLS client refuses it there), and hosts
+/// of the redirect rules (`from`, and `*.from` for its subdomains) no certificate is valid
+/// for. Validity is the certificate's own subject alternative names, as a client checks.
+pub(crate) fn uncovered(certificates: &Certificates, rule_hosts: &[String]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for c in &certificates.loaded {
+        let missing: Vec<&str> = c
+            .config
+            .names
+            .iter()
+            .filter(|n| !covers(&c.key, n))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "certificate {}: listed for {} but not valid for it (TLS clients will refuse it there)",
+                c.config.cert.display(),
+                missing.join(", ")
+            ));
+        }
+    }
+    if certificates.loaded.is_empty() {
+        return warnings;
+    }
+    let missing: Vec<String> = rule_hosts
+        .iter()
+        .flat_map(|from| [from.clone(), format!("*.{from}")])
+        .filter(|host| !certificates.loaded.iter().any(|c| covers(&c.key, host)))
+        .collect();
+    if !missing.is_empty() {
+        warnings.push(format!(
+            "no certificate is valid for {}, which the redirect rules serve",
+            missing.join(", ")
+        ));
+    }
+    warnings
+}
+
+/// Whether the leaf of `key` is valid for `host` (`*.example.com`: for any one label
+/// under example.com).
+fn covers(key: &CertifiedKey, host: &str) -> bool {
+    let Some(leaf) = key.cert.first() else {
+        return false;
+    };
+    let Ok(cert) = webpki::EndEntityCert::try_from(leaf) else {
+        return false;
+    };
+    let probe = match host.strip_prefix("*.") {
+        Some(parent) => format!("label-probe.{parent}"),
+        None => host.to_string(),
+    };
+    rustls::pki_types::ServerName::try_from(probe)
+        .is_ok_and(|name| cert.verify_is_valid_for_subject_name(&name).is_ok())
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, CertError> {
     std::fs::read(path).map_err(|source| CertError::Read {
         path: path.to_path_buf(),

@@ -214,6 +214,36 @@ impl Config {
         })
     }
 
+    /// Refuses a configuration without a listener that serves (`[dns]`, `[redirect]` or
+    /// `[proxy]`): an empty or truncated file would otherwise start a server that does
+    /// nothing. `serve` calls it; `geoline check` too when the file declares nothing at all
+    /// (with zones or lines, it checks them as `named-checkzone` would, and warns).
+    pub fn check_serves_something(&self) -> Result<(), ConfigError> {
+        if self.serves_something() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            at: Location {
+                path: self.path.clone(),
+                line: None,
+            },
+            reason: "nothing to serve: give a [dns], [redirect] or [proxy] section (the repository's geoline.toml is a start)".into(),
+        })
+    }
+
+    /// Whether some listener serves: `[dns]`, `[redirect]` or `[proxy]`.
+    pub fn serves_something(&self) -> bool {
+        self.dns.is_some() || self.redirect.is_some() || self.proxy.is_some()
+    }
+
+    /// Whether the file declares anything at all: a listener, a zone, a line or a database.
+    pub fn declares_something(&self) -> bool {
+        self.serves_something()
+            || !self.zones.is_empty()
+            || !self.lines.is_empty()
+            || !self.geoip.is_empty()
+    }
+
     /// Line names in match order, `default` last: the index of a name is its line's id.
     pub fn line_names(&self) -> Vec<String> {
         self.line_set.names().to_vec()

@@ -45,7 +45,7 @@ pub mod internal {
     pub use crate::dns::wire::query::{Query, QuickQuery};
     pub use crate::geoip::{Field, GeoDb, GeoIpError};
     pub use crate::http::{access_log, proxy_protocol};
-    pub use crate::lines::{Classifier, Decision, Explanation, LineId, LineSet};
+    pub use crate::lines::{Classifier, Coverage, Decision, Explanation, LineId, LineSet};
     pub use crate::live::Live;
     pub use crate::redirect::check as check_redirect;
     pub use crate::reload::{Target, Trigger};

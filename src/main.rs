@@ -144,7 +144,10 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // notify reports at INFO and WARN that a watched directory went away, which is how a
+    // Kubernetes volume swap looks: the watcher handles it, the operator need not read it.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,notify=error"));
     // Events on stderr, the access log alone on stdout: `serve >access.log 2>events.log`.
     // Colour only for a person at a terminal: a file or journald would keep the escapes.
     let events = tracing_subscriber::fmt::layer()

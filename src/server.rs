@@ -74,6 +74,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The configuration gives nothing to serve.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The file watcher could not watch a configured file.
     #[error(transparent)]
     Watch(#[from] WatchError),
@@ -156,6 +159,7 @@ pub struct Running {
 /// listener and the file watcher.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     events::starting(config);
+    config.check_serves_something()?;
     let loaded = load(config)?;
     events::loaded(&loaded.classifier, &loaded.zones);
     let shutdown = CancellationToken::new();
@@ -168,6 +172,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         0 => StartError::Redirect(e.into()),
         _ => StartError::Load(LoadError::ProxyCertificate(e)),
     })?;
+    if let Some(redirect) = &config.redirect {
+        for warning in crate::redirect::uncovered_hosts(redirect, &certificates.set) {
+            tracing::warn!("{warning}");
+        }
+    }
     // What every listener reads and every reload replaces: a database reload reaches the
     // DNS server and the redirector at once.
     let updates = Updates::open(
@@ -423,6 +432,18 @@ impl Signals {
     }
 }
 
+/// Whether binding `addr` failed with `error` only because it is the IPv6 loopback on a
+/// host without IPv6 (a container's default, where `::1` does not exist or the family is
+/// off): the shipped configuration lists `[::1]:5300` beside `127.0.0.1:5300`, and must
+/// start there on IPv4 alone.
+fn absent_ipv6_loopback(addr: SocketAddr, error: &std::io::Error) -> bool {
+    const EAFNOSUPPORT: i32 = 97;
+    addr.is_ipv6()
+        && addr.ip().is_loopback()
+        && (error.kind() == std::io::ErrorKind::AddrNotAvailable
+            || error.raw_os_error() == Some(EAFNOSUPPORT))
+}
+
 /// Binds `workers` UDP sockets (sharing the port with `SO_REUSEPORT`) and a TCP listener
 /// on each address. Port 0 picks one free port for all of them, so that `dig` and tests
 /// can use one address for either transport.
@@ -436,7 +457,18 @@ async fn bind_dns(
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let udp = udp::bind(addr).map_err(StartError::bind(addr, "UDP"))?;
+            let udp = match udp::bind(addr) {
+                Ok(udp) => udp,
+                Err(e) if absent_ipv6_loopback(addr, &e) && dns.listen.len() > 1 => {
+                    tracing::warn!(
+                        %addr,
+                        error = %e,
+                        "this host has no IPv6 loopback (IPv6 is off, as in Docker by default): not listening there"
+                    );
+                    break;
+                }
+                Err(e) => return Err(StartError::bind(addr, "UDP")(e)),
+            };
             let bound = udp.local_addr().map_err(StartError::bind(addr, "UDP"))?;
             match TcpListener::bind(bound).await {
                 Ok(tcp) => {
@@ -454,4 +486,27 @@ async fn bind_dns(
         }
     }
     Ok((sockets, listeners))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::absent_ipv6_loopback;
+
+    #[test]
+    fn only_the_ipv6_loopback_is_skipped_when_absent() {
+        let v6 = "[::1]:5300".parse().expect("addr");
+        let v4 = "127.0.0.1:5300".parse().expect("addr");
+        let other = "[2001:db8::1]:5300".parse().expect("addr");
+        let absent = Error::from(ErrorKind::AddrNotAvailable);
+        assert!(absent_ipv6_loopback(v6, &absent));
+        assert!(absent_ipv6_loopback(v6, &Error::from_raw_os_error(97)));
+        assert!(!absent_ipv6_loopback(v4, &absent));
+        assert!(!absent_ipv6_loopback(other, &absent));
+        assert!(!absent_ipv6_loopback(
+            v6,
+            &Error::from(ErrorKind::AddrInUse)
+        ));
+    }
 }

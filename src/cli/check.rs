@@ -8,15 +8,22 @@ use std::fmt;
 use std::path::Path;
 
 use geoline::config::Config;
-use geoline::internal::{check_redirect, format_date};
+use geoline::internal::{Coverage, check_redirect, format_date};
 use geoline::server::{self, Loaded};
 
 /// Checks the configuration at `path` and everything it names; prints the summary.
 pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    if !config.declares_something() {
+        config.check_serves_something()?;
+    }
     let loaded = server::load(&config)?;
-    if let Some(redirect) = &config.redirect {
-        check_redirect(redirect)?;
+    let mut warnings = match &config.redirect {
+        Some(redirect) => check_redirect(redirect)?,
+        None => Vec::new(),
+    };
+    if let Err(e) = config.check_serves_something() {
+        warnings.push(format!("{e}; `serve` refuses it"));
     }
     print!(
         "{}",
@@ -25,7 +32,41 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
             loaded: &loaded
         }
     );
+    for warning in warnings {
+        println!("warning: {warning}");
+    }
     Ok(())
+}
+
+/// `343539456 IPv4 addresses (8.00%), 65536 IPv6 /48s (<0.01%)`: how much of each
+/// space a line holds. IPv6 is counted in /48s (a site), IPv4 in addresses.
+struct Covers(Coverage);
+
+impl fmt::Display for Covers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        write!(
+            f,
+            "{} IPv4 addresses ({}), {} IPv6 /48s ({})",
+            c.v4,
+            Share(c.v4_share()),
+            c.v6 >> 80,
+            Share(c.v6_share())
+        )
+    }
+}
+
+/// A share of an address space, as a percentage that tells a tiny share from none.
+struct Share(f64);
+
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0.0 => write!(f, "0%"),
+            x if x < 0.0001 => write!(f, "<0.01%"),
+            x => write!(f, "{:.2}%", x * 100.0),
+        }
+    }
 }
 
 /// The summary `geoline check` prints.
@@ -68,6 +109,20 @@ impl Summary<'_> {
             "lines (in match order): {}",
             self.config.line_names().join(", ")
         )?;
+        let set = self.config.line_set();
+        let coverage = self.loaded.classifier.map().coverage(set.names().len());
+        let covers = |f: &mut fmt::Formatter<'_>, name: &str| {
+            let c = set
+                .id(name)
+                .and_then(|id| coverage.get(id.index()))
+                .copied()
+                .unwrap_or_default();
+            write!(f, "    covers {}", Covers(c))?;
+            if c.v4 == 0 && c.v6 == 0 {
+                write!(f, ": matches no address")?;
+            }
+            writeln!(f)
+        };
         for line in &self.config.lines {
             writeln!(
                 f,
@@ -79,7 +134,10 @@ impl Summary<'_> {
                 line.asns.len(),
                 line.cidrs.len()
             )?;
+            covers(f, &line.name)?;
         }
+        writeln!(f, "  default: every address no line above matches")?;
+        covers(f, set.name(set.default_line()))?;
         let (v4, v6) = self.loaded.classifier.map().range_count();
         writeln!(f, "line map: {v4} IPv4 ranges, {v6} IPv6 ranges")
     }

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::iso3166;
 use super::{DEFAULT_LINE, LineSet};
 use crate::diag::{ConfigError, Location, Source};
 use crate::geoip::Subdivision;
@@ -109,11 +110,12 @@ fn check_one(line: &RawLine, src: &Source<'_>) -> Result<LineConfig, ConfigError
     let mut countries = Vec::with_capacity(line.countries.len());
     for c in &line.countries {
         let code = c.get_ref();
-        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !iso3166::is_country(code) {
             return Err(src.invalid(
                 c.span(),
                 format!(
-                    "line `{name}`: country `{code}` is not an ISO 3166-1 alpha-2 code (two upper-case letters)"
+                    "line `{name}`: country `{code}` is not an ISO 3166-1 alpha-2 code{}",
+                    did_you_mean(iso3166::suggest(code))
                 ),
             ));
         }
@@ -137,7 +139,22 @@ fn check_one(line: &RawLine, src: &Source<'_>) -> Result<LineConfig, ConfigError
     for c in &line.subdivisions {
         let text = c.get_ref();
         match Subdivision::parse(text) {
-            Some(s) if s.as_str() == text => subdivisions.push(text.clone()),
+            Some(s) if s.as_str() == text => {
+                // `CN-GD`: the part before the dash is an ISO 3166-1 code.
+                let country = text.split('-').next().unwrap_or_default();
+                if !iso3166::is_country(country) {
+                    let meant =
+                        iso3166::suggest(country).map(|c| format!("{c}{}", &text[country.len()..]));
+                    return Err(src.invalid(
+                        c.span(),
+                        format!(
+                            "line `{name}`: subdivision `{text}`: `{country}` is not an ISO 3166-1 country code{}",
+                            did_you_mean(meant.as_deref())
+                        ),
+                    ));
+                }
+                subdivisions.push(text.clone())
+            }
             _ => {
                 return Err(src.invalid(
                     c.span(),
@@ -170,7 +187,10 @@ fn check_one(line: &RawLine, src: &Source<'_>) -> Result<LineConfig, ConfigError
                 ),
             )
         })?;
-        cidrs.push(net.trunc());
+        if let Some(reason) = host_bits(&net) {
+            return Err(src.invalid(c.span(), format!("line `{name}`: {reason}")));
+        }
+        cidrs.push(net);
     }
     for f in &line.cidr_files {
         cidrs.extend(read_cidr_file(&src.resolve(f.get_ref()))?);
@@ -190,6 +210,26 @@ fn check_one(line: &RawLine, src: &Source<'_>) -> Result<LineConfig, ConfigError
         ));
     }
     Ok(config)
+}
+
+/// `: did you mean `GB`?` when there is a code to suggest.
+fn did_you_mean(code: Option<&str>) -> String {
+    code.map(|c| format!(": did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// Why `net` is refused when its address has bits set past the prefix (`1.2.3.4/16`): a
+/// typo either in the address or in the length, so it names both readings, as BIND refuses
+/// it rather than guess.
+fn host_bits(net: &IpNet) -> Option<String> {
+    let network = net.trunc();
+    if network == *net {
+        return None;
+    }
+    let host = IpNet::from(net.addr());
+    Some(format!(
+        "`{net}` has host bits set: the network is {network} (or, for the one address, {host})"
+    ))
 }
 
 /// The declared lines' names for a message, `none` when there are none.
@@ -230,7 +270,16 @@ pub(crate) fn read_cidr_file(path: &Path) -> Result<Vec<IpNet>, ConfigError> {
             },
             reason: format!("`{entry}` is not a CIDR prefix such as 1.2.4.0/22"),
         })?;
-        nets.push(net.trunc());
+        if let Some(reason) = host_bits(&net) {
+            return Err(ConfigError::Invalid {
+                at: Location {
+                    path: path.to_path_buf(),
+                    line: Some(i + 1),
+                },
+                reason,
+            });
+        }
+        nets.push(net);
     }
     Ok(nets)
 }

@@ -56,16 +56,54 @@ impl LineMap {
         }
     }
 
+    /// How many IPv4 and IPv6 addresses each line holds, indexed by [`LineId::index`]
+    /// (`lines` entries; a line the map never names holds none). IPv6 counts saturate at
+    /// `u128::MAX`, one short of the whole space.
+    pub fn coverage(&self, lines: usize) -> Vec<Coverage> {
+        let mut coverage = vec![Coverage::default(); lines];
+        for (line, n) in self.v4.sizes() {
+            if let Some(c) = coverage.get_mut(line.index()) {
+                c.v4 = c.v4.saturating_add(n);
+            }
+        }
+        for (line, n) in self.v6.sizes() {
+            if let Some(c) = coverage.get_mut(line.index()) {
+                c.v6 = c.v6.saturating_add(n);
+            }
+        }
+        coverage
+    }
+
     /// The number of IPv4 and IPv6 ranges.
     pub fn range_count(&self) -> (usize, usize) {
         (self.v4.starts.len(), self.v6.starts.len())
     }
 }
 
+/// The addresses one line holds (see [`LineMap::coverage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// IPv4 addresses, at most 2^32.
+    pub v4: u128,
+    /// IPv6 addresses, saturating at `u128::MAX`.
+    pub v6: u128,
+}
+
+impl Coverage {
+    /// The share of the IPv4 space, from 0 to 1.
+    pub fn v4_share(&self) -> f64 {
+        self.v4 as f64 / 2f64.powi(32)
+    }
+
+    /// The share of the IPv6 space, from 0 to 1.
+    pub fn v6_share(&self) -> f64 {
+        self.v6 as f64 / 2f64.powi(128)
+    }
+}
+
 /// An unsigned address of one family, as the sweep and the search need it.
 pub(super) trait Addr: Copy + Ord + fmt::Debug {
     const ZERO: Self;
-    #[cfg(test)]
     const MAX: Self;
     fn succ(self) -> Option<Self>;
     fn pred(self) -> Option<Self>;
@@ -73,11 +111,12 @@ pub(super) trait Addr: Copy + Ord + fmt::Debug {
     fn common_prefix(self, other: Self) -> u32;
     /// First and last address of `net` if it is of this family.
     fn bounds(net: &IpNet) -> Option<(Self, Self)>;
+    /// The address as a number of the wider family.
+    fn wide(self) -> u128;
 }
 
 impl Addr for u32 {
     const ZERO: u32 = 0;
-    #[cfg(test)]
     const MAX: u32 = u32::MAX;
     fn succ(self) -> Option<u32> {
         self.checked_add(1)
@@ -87,6 +126,9 @@ impl Addr for u32 {
     }
     fn common_prefix(self, other: u32) -> u32 {
         (self ^ other).leading_zeros()
+    }
+    fn wide(self) -> u128 {
+        self.into()
     }
     fn bounds(net: &IpNet) -> Option<(u32, u32)> {
         match net {
@@ -98,7 +140,6 @@ impl Addr for u32 {
 
 impl Addr for u128 {
     const ZERO: u128 = 0;
-    #[cfg(test)]
     const MAX: u128 = u128::MAX;
     fn succ(self) -> Option<u128> {
         self.checked_add(1)
@@ -108,6 +149,9 @@ impl Addr for u128 {
     }
     fn common_prefix(self, other: u128) -> u32 {
         (self ^ other).leading_zeros()
+    }
+    fn wide(self) -> u128 {
+        self
     }
     fn bounds(net: &IpNet) -> Option<(u128, u128)> {
         match net {
@@ -140,6 +184,18 @@ impl<A: Addr> Ranges<A> {
             line: self.lines[i],
             scope: below.max(above) as u8,
         }
+    }
+
+    /// Every range's line and number of addresses (saturating at `u128::MAX`).
+    fn sizes(&self) -> impl Iterator<Item = (LineId, u128)> + '_ {
+        self.starts.iter().enumerate().map(|(i, &lo)| {
+            let hi = self
+                .starts
+                .get(i + 1)
+                .and_then(|&next| next.pred())
+                .unwrap_or(A::MAX);
+            (self.lines[i], (hi.wide() - lo.wide()).saturating_add(1))
+        })
     }
 
     /// Every range as (first, last, line); the tests check scopes against it.

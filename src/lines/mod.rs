@@ -18,12 +18,14 @@
 mod classifier;
 mod compile;
 pub(crate) mod config;
+mod iso3166;
 mod map;
 mod rule;
 #[cfg(test)]
 mod tests;
 
 pub use classifier::{Classifier, Decision, Explanation};
+pub use map::Coverage;
 pub(crate) use map::{Classification, LineMap};
 pub(crate) use rule::LineRule;
 

@@ -63,11 +63,21 @@ pub(crate) fn origin_proxy(config: &RedirectConfig) -> Result<Proxy, ProxyError>
 }
 
 /// Reads the certificates and builds the pass-through, as `serve` would, without
-/// listening: for `geoline check`.
-pub fn check(config: &RedirectConfig) -> Result<(), RedirectError> {
-    Certificates::load(&config.front.certificates)?;
+/// listening: for `geoline check`. Returns what the certificates do not cover.
+pub fn check(config: &RedirectConfig) -> Result<Vec<String>, RedirectError> {
+    let certificates = Certificates::load(&config.front.certificates)?;
     origin_proxy(config)?;
-    Ok(())
+    Ok(uncovered_hosts(config, &certificates))
+}
+
+/// What the TLS listeners' certificates do not cover ([`crate::certs::uncovered`]): none
+/// without a TLS listener.
+pub(crate) fn uncovered_hosts(config: &RedirectConfig, certificates: &Certificates) -> Vec<String> {
+    if !config.front.listeners.iter().any(|l| l.tls) {
+        return Vec::new();
+    }
+    let hosts: Vec<String> = config.rules.iter().map(|r| r.from.clone()).collect();
+    crate::certs::uncovered(certificates, &hosts)
 }
 
 /// Binds every listener, then serves on them in `tasks` until `shutdown`, classifying
