@@ -555,3 +555,142 @@ async fn a_zone_file_reload_keeps_the_updates_and_never_moves_the_serial_back_an
     let missing = http::post(admin, "/zones/example.org/flush", None).await;
     assert_eq!(missing.status, 404);
 }
+
+/// A port free on 127.0.0.1 for both UDP and TCP, for a server started as a process.
+fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = tcp.local_addr().expect("addr").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `geoline serve` as a process, answering on `port` once it returns.
+fn spawn_geoline(
+    config: &std::path::Path,
+    port: u16,
+    log: &std::path::Path,
+) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("geoline starts");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("geoline did not listen on {port}");
+}
+
+#[tokio::test]
+async fn an_update_acknowledged_survives_sigkill_and_a_torn_journal_is_cut() {
+    let dir = TempDir::new("update-sigkill");
+    dir.write("example.com.zone", site::ZONE);
+    let port = free_port();
+    let config = dir.write(
+        "geoline.toml",
+        &format!(
+            "[dns]\nlisten = [\"127.0.0.1:{port}\"]\n[[zone]]\nfile = \"example.com.zone\"\n{}[update]\n{}",
+            key_table("acme", "hmac-sha256"),
+            acme_grant("acme")
+        ),
+    );
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let acme = TestKey::new("acme", "hmac-sha256", SECRET);
+    let mut child = spawn_geoline(&config, port, &dir.path().join("first.log"));
+    let (request, mac) = signed(&add_txt(1, "example.com.", CHALLENGE, "durable"), &acme);
+    let raw = over_tcp_raw(server, &request).await;
+    // Killed the moment NOERROR is read: nothing after the response may be needed.
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert_eq!(parse(&raw).metadata.response_code, ResponseCode::NoError);
+    tsig::verify_reply(&raw, &acme, &mac);
+
+    let journal = dir.path().join("example.com.jnl");
+    let whole = std::fs::metadata(&journal).expect("journal").len();
+    let mut child = spawn_geoline(&config, port, &dir.path().join("second.log"));
+    let query = |owner: &'static str, qtype: u16| common::dns::Query::new(owner, qtype);
+    let reply = common::dns::udp(server, &query(CHALLENGE, 16)).await;
+    assert_eq!(
+        reply
+            .message
+            .answers
+            .iter()
+            .map(|r| r.data.to_string())
+            .collect::<Vec<_>>(),
+        vec!["durable"]
+    );
+    assert_eq!(soa_serial(server).await, 2026112202);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    // A crash in the middle of an append: a length that promises more than is there.
+    let mut torn = std::fs::read(&journal).expect("journal");
+    torn.extend_from_slice(&[0, 0, 0, 200, 1, 2, 3, 4, 5, 6, 7]);
+    std::fs::write(&journal, &torn).expect("write");
+    let log = dir.path().join("third.log");
+    let mut child = spawn_geoline(&config, port, &log);
+    let reply = common::dns::udp(server, &query(CHALLENGE, 16)).await;
+    assert_eq!(reply.message.answers.len(), 1, "the whole entry is kept");
+    assert_eq!(
+        std::fs::metadata(&journal).expect("journal").len(),
+        whole,
+        "the torn tail is cut"
+    );
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("torn entry"), "{text}");
+    // And the journal takes new entries after the cut.
+    let (request, _) = signed(&add_txt(2, "example.com.", CHALLENGE, "after"), &acme);
+    assert_eq!(
+        parse(&over_tcp_raw(server, &request).await)
+            .metadata
+            .response_code,
+        ResponseCode::NoError
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let child = spawn_geoline(&config, port, &dir.path().join("fourth.log"));
+    let mut child = child;
+    let reply = common::dns::udp(server, &query(CHALLENGE, 16)).await;
+    assert_eq!(reply.message.answers.len(), 2);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    // The journal put where another zone's belongs: check and serve refuse it.
+    dir.write(
+        "example.net.zone",
+        &site::ZONE.replace("example.com.", "example.net."),
+    );
+    std::fs::copy(&journal, dir.path().join("example.net.jnl")).expect("copy");
+    let other = dir.write("other.toml", "[[zone]]\nfile = \"example.net.zone\"\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
+        .args(["check", "--config"])
+        .arg(&other)
+        .output()
+        .expect("check runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: the journal belongs to zone `example.com.`, not `example.net.`",
+            dir.path().join("example.net.jnl").display()
+        )),
+        "{stderr}"
+    );
+}
+
+async fn over_tcp_raw(server: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut tcp = Tcp::connect(server).await;
+    tcp.send_raw(bytes).await;
+    tcp.recv_raw(std::time::Duration::from_secs(5))
+        .await
+        .expect("a TCP reply")
+}
