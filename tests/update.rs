@@ -574,7 +574,7 @@ fn spawn_geoline(
     log: &std::path::Path,
 ) -> std::process::Child {
     let log = std::fs::File::create(log).expect("log file");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
         .args(["serve", "--config"])
         .arg(config)
         .stdout(std::process::Stdio::null())
@@ -587,6 +587,8 @@ fn spawn_geoline(
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("geoline did not listen on {port}");
 }
 
