@@ -149,7 +149,8 @@ fn record_text(record: &Record) -> String {
             }
             line
         }
-        _ => record.to_string(),
+        // Types hickory's text form does not read back (DNAME, SPF, unknown types, ...).
+        _ => crate::zone::generic_text(record).unwrap_or_else(|| record.to_string()),
     }
 }
 

@@ -124,7 +124,8 @@ impl std::fmt::Display for Unreadable {
 
 fn parse(src: Source<'_>, text: &str, origin: Option<&Name>) -> Result<Parsed, Unreadable> {
     let flat = flatten(text);
-    let (prepared, placeholders) = substitute::prepare(&flat, origin).map_err(Unreadable::Data)?;
+    let (prepared, placeholders) =
+        substitute::prepare(&flat, src.path, origin).map_err(Unreadable::Data)?;
     let mut parsed = Parser::new(prepared, Some(src.path.to_path_buf()), origin.cloned())
         .parse()
         .map(|(_, records)| records)
@@ -407,7 +408,7 @@ fn entries(text: &str) -> Vec<Entry> {
 /// multi-line TXT records BIND users write for DKIM keys
 /// (`k TXT ( "v=DKIM1; k=rsa; " "p=..." )`). On one line, the lexer reads them right.
 /// A group still open at the end is left as written, for the lexer to report.
-fn flatten(text: &str) -> Cow<'_, str> {
+pub(super) fn flatten(text: &str) -> Cow<'_, str> {
     if !text.contains('(') {
         return Cow::Borrowed(text);
     }
@@ -1083,6 +1084,67 @@ y SPF \"v=spf1 -all\"
             .parse()
             .expect("number");
         assert!((9 + 250..9 + 300).contains(&line), "{e}");
+    }
+
+    #[test]
+    fn included_key_files_load_and_their_errors_name_the_include() {
+        let dir = std::env::temp_dir().join(format!("geoline-include-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("keys")).expect("tmp dir");
+        // As dnssec-keygen writes a key file.
+        std::fs::write(
+            dir.join("keys/Kexample.com.+013+12345.key"),
+            "; This is a key-signing key, keyid 12345, for example.com.\n\
+             example.com. IN DNSKEY 257 3 13 AQID\n$INCLUDE more.key\n",
+        )
+        .expect("write key");
+        std::fs::write(
+            dir.join("keys/more.key"),
+            "example.com. IN DNSKEY 256 3 13 BAUG\n",
+        )
+        .expect("write key");
+        let path = dir.join("z.zone");
+        let text =
+            format!("{HEAD}$INCLUDE keys/Kexample.com.+013+12345.key ; the KSK\nwww A 192.0.2.1\n");
+        let base = load_base(
+            Source {
+                path: &path,
+                text: &text,
+            },
+            None,
+        )
+        .expect("loads");
+        let keys: Vec<Vec<u8>> = record_bytes(&base)
+            .into_iter()
+            .filter(|(_, _, t, _)| t == "DNSKEY")
+            .map(|(_, _, _, b)| b)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![vec![1, 1, 3, 13, 1, 2, 3], vec![1, 0, 3, 13, 4, 5, 6]]
+        );
+        assert!(record_texts(&base).contains(&"www.example.com. 300 A 192.0.2.1".to_string()));
+
+        let refusal = || {
+            let src = Source {
+                path: &path,
+                text: &text,
+            };
+            load_base(src, None).err().expect("refused").to_string()
+        };
+        std::fs::write(
+            dir.join("keys/more.key"),
+            "example.com. IN DNSKEY 256 3 13 !\n",
+        )
+        .expect("write key");
+        let e = refusal();
+        assert!(
+            e.starts_with(&format!("{}:9: public key is not base64", path.display())),
+            "{e}"
+        );
+        std::fs::write(dir.join("keys/more.key"), "$INCLUDE more.key\n").expect("write loop");
+        let e = refusal();
+        assert!(e.contains(":9: $INCLUDE nested more than 32 deep"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     mod generated {

@@ -28,6 +28,7 @@ use crate::lines::{LineId, LineSet};
 use config::ZoneConfig;
 pub(crate) use edit::{Change, Layer};
 use file::Source;
+pub(crate) use rdata::generic_text;
 pub(crate) use tree::{Rrset, View};
 
 /// Every configured zone, loaded and validated.

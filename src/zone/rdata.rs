@@ -331,6 +331,32 @@ fn encode_rdata(rdata: &RData) -> Result<Vec<u8>, ProtoError> {
     Ok(bytes)
 }
 
+/// A record of a type hickory's parser does not read (or kept as opaque data) as a zone
+/// file line in RFC 3597 generic form, `owner ttl class TYPEnnn \# length hex`, which
+/// [`parse`] reads back byte for byte; `None` for the types hickory writes and reads
+/// itself. For writing zones back to files (`geoline zone flush`): hickory's text for the
+/// others (DNAME, SPF, unknown types, ...) does not read back.
+pub(crate) fn generic_text(record: &Record) -> Option<String> {
+    let rtype = record.record_type();
+    if hickory_reads(rtype) && !matches!(record.data, RData::Unknown { .. }) {
+        return None;
+    }
+    let bytes = encode_rdata(&record.data).ok()?;
+    let mut line = format!(
+        "{} {} {} TYPE{} \\# {}",
+        record.name,
+        record.ttl,
+        record.dns_class,
+        u16::from(rtype),
+        bytes.len()
+    );
+    if !bytes.is_empty() {
+        line.push(' ');
+        line.push_str(&HEXLOWER_PERMISSIVE.encode(&bytes));
+    }
+    Some(line)
+}
+
 /// The target of a DNAME record (kept as opaque data: hickory has no DNAME type).
 // For the lookup's DNAME synthesis (RFC 6672), which is being written beside this.
 #[allow(dead_code)]
@@ -658,6 +684,41 @@ mod tests {
             Ok(r) => panic!("accepted: {r:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn generic_text_reads_back_as_the_same_data() {
+        let origin = Name::from_ascii("example.com.").expect("origin");
+        let owner = Name::from_ascii("x.example.com.").expect("owner");
+        let cases = [
+            ("DNAME", "other"),
+            ("DS", "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118"),
+            (
+                "RRSIG",
+                "A 13 2 300 20261231000000 20261201000000 12345 example.com. AQID",
+            ),
+            ("NSEC", "y.example.com. A RRSIG NSEC TYPE65280"),
+            ("TYPE65280", "\\# 4 0a000001"),
+            ("TYPE65534", "\\# 0"),
+            ("SPF", "v=spf1"),
+        ];
+        for (rtype, text) in cases {
+            let rtype = record_type(rtype).expect("type");
+            let data = parse(rtype, &tokens(text), Some(&origin)).expect("parses");
+            let record = Record::from_rdata(owner.clone(), 60, data.clone());
+            let line = generic_text(&record).expect("generic form");
+            let mut fields = line.split_whitespace();
+            assert_eq!(fields.next(), Some("x.example.com."));
+            assert_eq!(fields.next(), Some("60"));
+            assert_eq!(fields.next(), Some("IN"));
+            let written = record_type(fields.next().expect("type")).expect("a type");
+            assert_eq!(written, rtype, "{line}");
+            let rest: Vec<&str> = fields.collect();
+            let again = parse(written, &tokens(&rest.join(" ")), None).expect("reads back");
+            assert_eq!(again, data, "{line}");
+        }
+        let a = Record::from_rdata(owner, 60, RData::A("192.0.2.1".parse().expect("address")));
+        assert_eq!(generic_text(&a), None);
     }
 
     #[test]

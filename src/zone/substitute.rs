@@ -5,12 +5,14 @@
 //! blank owner, a missing TTL); the placeholders are swapped back for the real records
 //! after the parse. This module also cuts over-long TXT strings, once records are parsed.
 //!
-//! It does not check zones (that is [`super::file`]) and reads only the main file's text:
-//! an `$INCLUDE`d file is read by the parser alone.
+//! An `$INCLUDE`d file is read here too, and its text put in place of the `$INCLUDE`, so
+//! that the parser never reads a file itself. It does not check zones (that is
+//! [`super::file`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
@@ -33,10 +35,12 @@ struct Spanned {
 }
 
 /// The text for hickory's parser (the input itself when nothing needs replacing) and the
-/// records its placeholders stand for. `text` is a flattened file (one entry a line);
-/// `origin` is the parser's starting origin. An error is about the last entry read.
+/// records its placeholders stand for. `text` is the flattened file at `path` (one entry a
+/// line); `origin` is the parser's starting origin. An error is about the last entry read
+/// (for an `$INCLUDE`d file, the `$INCLUDE`).
 pub(crate) fn prepare<'a>(
     text: &'a str,
+    path: &Path,
     origin: Option<&Name>,
 ) -> Result<(Cow<'a, str>, Placeholders), String> {
     let mut placeholders = Placeholders {
@@ -47,7 +51,27 @@ pub(crate) fn prepare<'a>(
         records: Vec::new(),
     };
     let mut origin = origin.cloned();
+    let prepared = match rewrite(text, path, &mut origin, &mut placeholders, 0)? {
+        Some(out) => Cow::Owned(out),
+        None => Cow::Borrowed(text),
+    };
+    Ok((prepared, placeholders))
+}
+
+/// hickory's own limit is 256; a file that includes itself stops here first.
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+/// [`prepare`]'s work on one file: the rewritten text, or `None` when it needs none.
+/// `origin` follows the file's `$ORIGIN`s (hickory keeps the last one after an `$INCLUDE`).
+fn rewrite(
+    text: &str,
+    path: &Path,
+    origin: &mut Option<Name>,
+    placeholders: &mut Placeholders,
+    depth: usize,
+) -> Result<Option<String>, String> {
     let mut out = String::new();
+    let mut changed = false;
     let mut copied = 0;
     let mut at = 0;
     while at < text.len() {
@@ -59,8 +83,29 @@ pub(crate) fn prepare<'a>(
         };
         if first.token.text.eq_ignore_ascii_case("$ORIGIN") && !first.token.quoted {
             if let Some(name) = tokens.get(1) {
-                origin = Name::parse(&name.token.text, None).ok();
+                *origin = Name::parse(&name.token.text, None).ok();
             }
+            continue;
+        }
+        if first.token.text.eq_ignore_ascii_case("$INCLUDE") && tokens.len() == 2 {
+            // The included file is read here and put in place of the `$INCLUDE`, so that
+            // its records are read as the main file's are (BIND users `$INCLUDE` their
+            // DNSKEY files). An origin after the file name is the parser's to refuse.
+            let included = included_path(path, &tokens[1].token.text);
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(format!(
+                    "$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (does a file include itself?)"
+                ));
+            }
+            let raw = std::fs::read_to_string(&included)
+                .map_err(|e| format!("$INCLUDE {}: cannot read: {e}", included.display()))?;
+            let flat = super::file::flatten(&raw);
+            let inner = rewrite(&flat, &included, origin, placeholders, depth + 1)?;
+            out.push_str(&text[copied..first.start]);
+            out.push_str(inner.as_deref().unwrap_or(&flat));
+            out.push('\n');
+            copied = tokens[1].end;
+            changed = true;
             continue;
         }
         if first.token.text.starts_with('$') {
@@ -97,6 +142,7 @@ pub(crate) fn prepare<'a>(
                 out.push_str(&text[copied..type_token.start]);
                 out.push_str(&rdata::mnemonic(rtype));
                 copied = type_token.end;
+                changed = true;
             }
             continue;
         }
@@ -110,13 +156,26 @@ pub(crate) fn prepare<'a>(
             placeholders.records.len()
         ));
         copied = end;
+        changed = true;
         placeholders.records.push(parsed);
     }
-    if copied == 0 {
-        return Ok((Cow::Borrowed(text), placeholders));
+    if !changed {
+        return Ok(None);
     }
     out.push_str(&text[copied..]);
-    Ok((Cow::Owned(out), placeholders))
+    Ok(Some(out))
+}
+
+/// Where hickory's parser looks for an `$INCLUDE`d file: as written when absolute, else
+/// beside the file that includes it.
+fn included_path(including: &Path, name: &str) -> PathBuf {
+    let name = Path::new(name);
+    if name.is_absolute() {
+        return name.to_path_buf();
+    }
+    including
+        .parent()
+        .map_or_else(|| name.to_path_buf(), |dir| dir.join(name))
 }
 
 /// The tokens of the entry starting at `at`, and where the next entry starts. Follows
