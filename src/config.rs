@@ -41,8 +41,8 @@ pub use crate::lines::DEFAULT_LINE;
 pub use crate::lines::config::{CONTINENTS, LineConfig};
 pub use crate::proxy::ProxyConfig;
 pub use crate::redirect::config::{
-    CertificateConfig, ClientIpHeader, FrontConfig, ListenerConfig, OriginConfig, RedirectConfig,
-    RedirectListenerConfig, RedirectRuleConfig, TargetScheme,
+    AccessLogTarget, CertificateConfig, ClientIpHeader, FrontConfig, ListenerConfig, OriginConfig,
+    RedirectConfig, RedirectListenerConfig, RedirectRuleConfig, TargetScheme,
 };
 pub use crate::reload::config::ReloadConfig;
 pub use crate::update::UpdateConfig;

@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use geoline::config::Config;
-use geoline::internal::access_log;
 use geoline::server;
 
 mod cli;
@@ -162,25 +161,6 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
         events.with_filter(filter).boxed()
     };
     tracing_subscriber::registry().with(events).init();
-    install_access_log()
-}
-
-/// The redirector's access log on standard output, whatever RUST_LOG says: one `write` per
-/// line to a duplicate of the descriptor, without `Stdout`'s lock and line buffer (the
-/// access log is the only writer there). Unbuffered, as nginx's is without `buffer=`: a
-/// line reaches the file when its response is made.
-fn install_access_log() -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::fd::AsFd;
-    let fd = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .context("cannot duplicate standard output for the access log")?;
-    let file = std::fs::File::from(fd);
-    access_log::install(Box::new(move |line| {
-        // A full disk or a closed pipe loses lines, not requests.
-        let _ = (&file).write_all(line);
-    }))?;
     Ok(())
 }
 

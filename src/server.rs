@@ -19,6 +19,8 @@ use crate::certs::{CertError, Certificates};
 use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
+use crate::http::access_log::{AccessLog, AccessLogError};
+use crate::http::config::FrontConfig;
 use crate::http::{FrontCertificates, FrontError};
 use crate::lines::Classifier;
 use crate::live::Live;
@@ -63,6 +65,9 @@ pub enum StartError {
     /// An HTTP front-end (the proxy's listeners) could not start.
     #[error(transparent)]
     Front(#[from] FrontError),
+    /// An access log could not be opened.
+    #[error(transparent)]
+    AccessLog(#[from] AccessLogError),
     /// A listening socket could not be bound.
     #[error("cannot listen on {addr} ({transport}): {source}{}", crate::diag::bind_hint(*addr, source))]
     Bind {
@@ -153,6 +158,8 @@ pub struct Running {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     udp_workers: Vec<std::thread::JoinHandle<()>>,
+    /// The front-ends' access logs, flushed at shutdown and reopened on SIGUSR1.
+    access_logs: Vec<Arc<AccessLog>>,
 }
 
 /// Loads everything and starts the listeners the configuration enables, the admin
@@ -202,6 +209,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
+        access_logs: Vec::new(),
     };
     let redirect = match &config.redirect {
         Some(redirect) => Some(
@@ -224,11 +232,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         running.start_admin(admin, &reloader, counters).await?;
     }
     if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
+        let log = running.open_access_log(&p.front)?;
         running.proxy = crate::proxy::serve::start(
             p,
             proxy,
             live.clone(),
             certificates.ranges[1].clone(),
+            log,
             &running.shutdown,
             &mut running.tasks,
         )
@@ -264,11 +274,13 @@ impl Running {
         certificates: std::ops::Range<usize>,
     ) -> Result<Arc<RedirectMetrics>, StartError> {
         let metrics = Arc::new(RedirectMetrics::default());
+        let log = self.open_access_log(&config.front)?;
         self.redirect = crate::redirect::start(
             config,
             live.clone(),
             certificates,
             metrics.clone(),
+            log,
             &self.shutdown,
             &mut self.tasks,
         )
@@ -340,6 +352,33 @@ impl Running {
         Ok(())
     }
 
+    /// A front-end's access log, flushed by a task of its own until shutdown.
+    fn open_access_log(
+        &mut self,
+        front: &FrontConfig,
+    ) -> Result<Option<Arc<AccessLog>>, StartError> {
+        let log = AccessLog::open(&front.access_log)?;
+        if let Some(log) = &log {
+            self.tasks
+                .spawn(log.clone().flush_periodically(self.shutdown.clone()));
+            self.access_logs.push(log.clone());
+        }
+        Ok(log)
+    }
+
+    /// Writes out what the access logs hold, then opens their files anew (logrotate's
+    /// `postrotate` sends SIGUSR1 after renaming them).
+    pub fn reopen_access_logs(&self) {
+        for log in &self.access_logs {
+            match log.reopen() {
+                Ok(()) => info!(?log, "access log reopened"),
+                Err(e) => {
+                    tracing::error!(error = %e, "access log not reopened: lines still go to the renamed file")
+                }
+            }
+        }
+    }
+
     /// The file watcher, reloading what changes on disk.
     fn start_watch(
         &mut self,
@@ -367,6 +406,10 @@ impl Running {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        // Every response has been logged by now (the listeners drained).
+        for log in &self.access_logs {
+            log.flush();
+        }
         // UDP workers see the cancelled token within their receive timeout.
         let workers = std::mem::take(&mut self.udp_workers);
         let _ = tokio::task::spawn_blocking(move || {
@@ -378,13 +421,15 @@ impl Running {
     }
 
     /// Serves until SIGTERM or SIGINT, reloading every database, zone and certificate on
-    /// SIGHUP (the one SIGHUP handler of the process), then
+    /// SIGHUP (the one SIGHUP handler of the process) and reopening the access logs on
+    /// SIGUSR1, then
     /// shuts down as [`Running::shutdown`] does.
     pub async fn run_until_terminated(self, signals: Signals) -> Result<(), StartError> {
         let Signals {
             mut term,
             mut int,
             mut hup,
+            mut usr1,
         } = signals;
         loop {
             tokio::select! {
@@ -395,6 +440,7 @@ impl Running {
                     // Each outcome is logged and kept in the status by the reloader.
                     self.reloader.reload_all(Trigger::Signal).await;
                 }
+                _ = usr1.recv() => self.reopen_access_logs(),
             }
         }
         info!("shutting down");
@@ -403,7 +449,8 @@ impl Running {
     }
 }
 
-/// The signals `serve` answers: SIGTERM and SIGINT stop it, SIGHUP reloads.
+/// The signals `serve` answers: SIGTERM and SIGINT stop it, SIGHUP reloads, SIGUSR1
+/// reopens the access logs.
 ///
 /// Installed before [`start`] binds anything, so that a signal sent as soon as the server
 /// answers (by a supervisor or a test) is never left to its default action, which for
@@ -412,6 +459,7 @@ pub struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -428,6 +476,7 @@ impl Signals {
             term: watch(SignalKind::terminate(), "SIGTERM")?,
             int: watch(SignalKind::interrupt(), "SIGINT")?,
             hup: watch(SignalKind::hangup(), "SIGHUP")?,
+            usr1: watch(SignalKind::user_defined1(), "SIGUSR1")?,
         })
     }
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use common::origin::{full, pieces, response};
 use common::tls::{TestCa, client_config};
 use common::{TempDir, mmdb, site};
 use geoline::config::Config;
-use geoline::internal::{access_log, proxy_protocol};
+use geoline::internal::proxy_protocol;
 use geoline::server::{self, Running};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -98,7 +97,6 @@ const DEFAULTS: Options = Options {
 };
 
 async fn start(options: Options) -> Server {
-    capture_access_log();
     let dir = TempDir::new("redirect");
     mmdb::write_ip_location_db(
         &dir.path().join("geo.mmdb"),
@@ -129,6 +127,7 @@ async fn start(options: Options) -> Server {
                 ),
                 "max_header_bytes = 16384",
                 "max_headers = 50",
+                r#"access_log = "access.log""#,
             ],
         )
         // After the plain listener: PROXY protocol, then HTTPS.
@@ -259,28 +258,12 @@ fn assert_passed_through(resp: &Response, host: &str, path: &str, xff: &str) {
 }
 
 // ------------------------------------------------------------------------------------
-// The access log, captured from every test in this process
+// The access log, in the server's directory
 
-fn access_lines() -> &'static Mutex<Vec<u8>> {
-    static LINES: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LINES.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-fn capture_access_log() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        access_log::install(Box::new(|line| {
-            access_lines().lock().expect("lock").extend_from_slice(line)
-        }))
-        .expect("the only sink");
-    });
-}
-
-/// The access-log line whose `path` is `path`, parsed.
-async fn access_line(path: &str) -> serde_json::Value {
-    for _ in 0..100 {
-        let text =
-            String::from_utf8(access_lines().lock().expect("lock").clone()).expect("UTF-8 log");
+/// The access-log line whose `path` is `path`, parsed, once it has been flushed.
+async fn access_line(s: &Server, path: &str) -> serde_json::Value {
+    for _ in 0..250 {
+        let text = std::fs::read_to_string(s.dir.path().join("access.log")).unwrap_or_default();
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
             if v["path"] == path {
@@ -394,7 +377,7 @@ async fn mainland_client_gets_the_exact_redirect() {
     );
     assert!(raw.ends_with("\r\n\r\n"), "{raw}");
 
-    let line = access_line("/a/b?c=1").await;
+    let line = access_line(&s, "/a/b?c=1").await;
     assert_eq!(line["client"], MAINLAND);
     assert_eq!(line["line"], "china");
     assert_eq!(line["host"], "example.com");
@@ -427,7 +410,7 @@ async fn other_clients_reach_the_origin_unmodified() {
     )
     .await;
     assert_passed_through(&resp, "www.example.com", "/a%2Fb?x=1", "8.8.8.8, 127.0.0.1");
-    let line = access_line("/a%2Fb?x=1").await;
+    let line = access_line(&s, "/a%2Fb?x=1").await;
     assert_eq!(line["client"], ABROAD);
     assert_eq!(line["line"], "default");
     assert_eq!(line["status"], 203);
@@ -457,7 +440,7 @@ async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
     // From an untrusted peer the claim is ignored: classified by the peer, passed through.
     let resp = get(s.http, UNTRUSTED, "example.com", "/u", &[&claim]).await;
     assert_passed_through(&resp, "example.com", "/u", "1.2.4.8, 127.0.0.2");
-    let line = access_line("/u").await;
+    let line = access_line(&s, "/u").await;
     assert_eq!(line["client"], UNTRUSTED);
 
     // From the trusted proxy it is used; several headers are one list.

@@ -2,19 +2,27 @@
 //!
 //! This module owns what a line holds (time, client address, line, host, method, path,
 //! status, bytes, duration) and how it is written: formatted into a per-thread buffer
-//! without `core::fmt` and handed in one call to the sink the binary installs with
-//! [`install`] (standard output, one `write` per line). A response whose size is known is
-//! logged when it is made; a passed-through one when its body has been sent (or abandoned),
-//! so that bytes and duration are what went out. It does not decide anything about requests
-//! and does not go through `tracing`: an event's dispatch, field visitors and filters cost
-//! more than formatting the line itself.
+//! without `core::fmt`, gathered per thread and written in batches by the front-end's own
+//! [`AccessLog`] (standard output, or a file reopened on SIGUSR1 after logrotate renamed
+//! it). A response whose size is known is logged when it is made; a passed-through one
+//! when its body has been sent (or abandoned), so that bytes and duration are what went
+//! out. It does not decide anything about requests and does not go through `tracing`: an
+//! event's dispatch, field visitors and filters cost more than formatting the line itself.
 
 use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
 use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 use http::{Method, Version};
@@ -22,20 +30,183 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::util::time::format_date_time;
 
-/// Where finished lines go: called once per line, with the line and its `\n`.
-pub type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
+/// Where a front-end's access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// Standard output (the default).
+    Stdout,
+    /// No access log: lines are not even made.
+    Off,
+    /// A file, appended to; reopened on SIGUSR1 after logrotate has renamed it.
+    File(PathBuf),
+}
 
-static SINK: OnceLock<Sink> = OnceLock::new();
+/// Bytes a thread gathers before it writes them itself, without waiting for the flush.
+const THREAD_BUFFER: usize = 64 * 1024;
 
-/// A sink was installed already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the access log's sink is installed already")]
-pub struct AlreadyInstalled;
+/// How often the lines gathered are written out.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Sends every access-log line of this process to `sink`. Until a sink is installed (a
-/// library user that wants no access log never installs one), lines are not even made.
-pub fn install(sink: Sink) -> Result<(), AlreadyInstalled> {
-    SINK.set(sink).map_err(|_| AlreadyInstalled)
+/// One front-end's access log: lines gathered per thread and written in batches (every
+/// [`FLUSH_INTERVAL`], when a thread has [`THREAD_BUFFER`] bytes, and at shutdown), to
+/// standard output or a file that [`AccessLog::reopen`] opens anew.
+pub struct AccessLog {
+    /// Told apart in each thread's list of buffers.
+    id: usize,
+    /// The file lines are written to; replaced by [`AccessLog::reopen`].
+    out: ArcSwap<File>,
+    /// The file's path, `None` for standard output.
+    path: Option<PathBuf>,
+    /// Every thread's buffer, for the flush.
+    buffers: Mutex<Vec<Arc<ThreadBuffer>>>,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The lines one thread has gathered for one log. Locked by that thread for each line and
+/// by the flush a few times a second: never contended in practice.
+#[derive(Default)]
+struct ThreadBuffer(Mutex<Vec<u8>>);
+
+impl ThreadBuffer {
+    fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why an access log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessLogError {
+    /// The file could not be opened for appending.
+    #[error("access log {path}: cannot open: {source}", path = path.display())]
+    Open {
+        /// The configured path.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Standard output could not be duplicated.
+    #[error("access log: cannot use standard output: {0}")]
+    Stdout(#[source] std::io::Error),
+}
+
+fn open_append(path: &Path) -> Result<File, AccessLogError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| AccessLogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl AccessLog {
+    /// Opens `target`; `None` for [`AccessLogTarget::Off`].
+    pub fn open(target: &AccessLogTarget) -> Result<Option<Arc<AccessLog>>, AccessLogError> {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+        let (file, path) = match target {
+            AccessLogTarget::Off => return Ok(None),
+            AccessLogTarget::Stdout => {
+                // A duplicate of the descriptor, written without `Stdout`'s lock and line
+                // buffer (the access log is the only writer there).
+                let fd = std::io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(AccessLogError::Stdout)?;
+                (File::from(fd), None)
+            }
+            AccessLogTarget::File(path) => (open_append(path)?, Some(path.clone())),
+        };
+        Ok(Some(Arc::new(AccessLog {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            out: ArcSwap::from_pointee(file),
+            path,
+            buffers: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// Appends one finished line (with its `\n`) to this thread's buffer, writing the
+    /// buffer out if it is full.
+    fn push(&self, line: &[u8]) {
+        BUFFERS.with(|cell| {
+            let mut mine = cell.borrow_mut();
+            let i = match mine.iter().position(|(id, _)| *id == self.id) {
+                Some(i) => i,
+                None => {
+                    // This thread's first line for this log: its buffer joins the flush.
+                    let b = Arc::new(ThreadBuffer::default());
+                    self.buffers
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(b.clone());
+                    mine.push((self.id, b));
+                    mine.len() - 1
+                }
+            };
+            let mut buf = mine[i].1.lock();
+            buf.extend_from_slice(line);
+            if buf.len() >= THREAD_BUFFER {
+                self.write(&mut buf);
+            }
+        });
+    }
+
+    /// Writes and empties `buf`. A full disk or a closed pipe loses lines, not requests.
+    fn write(&self, buf: &mut Vec<u8>) {
+        if !buf.is_empty() {
+            let _ = (&**self.out.load()).write_all(buf);
+            buf.clear();
+        }
+    }
+
+    /// Writes out every thread's gathered lines.
+    pub fn flush(&self) {
+        let buffers = self
+            .buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for b in buffers {
+            self.write(&mut b.lock());
+        }
+    }
+
+    /// After logrotate renamed the file: writes what was gathered to it, then opens the
+    /// path anew, so that every line is in one file or the other. Standard output is only
+    /// flushed.
+    pub fn reopen(&self) -> Result<(), AccessLogError> {
+        self.flush();
+        if let Some(path) = &self.path {
+            self.out.store(Arc::new(open_append(path)?));
+        }
+        Ok(())
+    }
+
+    /// Flushes every [`FLUSH_INTERVAL`] until `shutdown`; the last flush is the caller's,
+    /// once the listeners have drained.
+    pub(crate) async fn flush_periodically(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.flush(),
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's buffer of each access log it has written to.
+    static BUFFERS: RefCell<Vec<(usize, Arc<ThreadBuffer>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// What is known about a request before its response is sent.
@@ -58,14 +229,11 @@ pub struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    /// Writes the request's line, with the response's status and body size.
-    pub fn emit(&self, status: u16, bytes: u64) {
-        let Some(sink) = SINK.get() else {
-            return;
-        };
+    /// Writes the request's line to `log`, with the response's status and body size.
+    pub fn emit(&self, log: &AccessLog, status: u16, bytes: u64) {
         let duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
         LINE.with(|cell| {
-            // Only a sink that logs a request itself could re-enter; it gets no line.
+            // Nothing in here logs a request, but a panic must not be the price of a line.
             let Ok(mut state) = cell.try_borrow_mut() else {
                 return;
             };
@@ -74,7 +242,7 @@ impl Entry<'_> {
             buf.extend_from_slice(b"{\"time\":\"");
             clock.write_now(buf);
             self.write_fields(buf, status, bytes, duration_us);
-            sink(buf);
+            log.push(buf);
         });
     }
 
@@ -101,9 +269,10 @@ impl Entry<'_> {
         out.extend_from_slice(b"}\n");
     }
 
-    /// A copy that can outlive the request, for a [`LoggedBody`].
-    pub fn to_owned(&self) -> OwnedEntry {
+    /// A copy that can outlive the request, for a [`LoggedBody`] logging to `log`.
+    pub fn to_owned(&self, log: &Arc<AccessLog>) -> OwnedEntry {
         OwnedEntry {
+            log: log.clone(),
             client: self.client,
             line: self.line.to_string(),
             host: self.host.to_string(),
@@ -150,6 +319,7 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
 /// An [`Entry`] that outlives the request, for a body still being sent.
 #[derive(Debug, Clone)]
 pub struct OwnedEntry {
+    log: Arc<AccessLog>,
     client: IpAddr,
     line: String,
     host: String,
@@ -170,7 +340,7 @@ impl OwnedEntry {
             version: self.version,
             start: self.start,
         }
-        .emit(status, bytes);
+        .emit(&self.log, status, bytes);
     }
 }
 
@@ -188,14 +358,15 @@ fn version_str(v: Version) -> &'static str {
 /// A response body that logs its request once it has been sent or dropped.
 pub struct LoggedBody<B> {
     inner: B,
-    entry: OwnedEntry,
+    /// `None` when the access log is off.
+    entry: Option<OwnedEntry>,
     status: u16,
     bytes: u64,
 }
 
 impl<B> LoggedBody<B> {
     /// Wraps `inner`, a response with `status`, counting its bytes for `entry`'s line.
-    pub fn new(inner: B, entry: OwnedEntry, status: u16) -> LoggedBody<B> {
+    pub fn new(inner: B, entry: Option<OwnedEntry>, status: u16) -> LoggedBody<B> {
         LoggedBody {
             inner,
             entry,
@@ -207,7 +378,9 @@ impl<B> LoggedBody<B> {
 
 impl<B> Drop for LoggedBody<B> {
     fn drop(&mut self) {
-        self.entry.emit(self.status, self.bytes);
+        if let Some(entry) = &self.entry {
+            entry.emit(self.status, self.bytes);
+        }
     }
 }
 
@@ -380,6 +553,54 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
         assert_eq!(v["path"], "/a/\"b\"?c=1");
+    }
+
+    #[test]
+    fn gathered_per_thread_written_on_flush_and_reopened() {
+        let dir = std::env::temp_dir().join(format!("geoline-access-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("access.log");
+        let log = AccessLog::open(&AccessLogTarget::File(path.clone()))
+            .expect("opens")
+            .expect("on");
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        log.push(format!("{t} {i}\n").as_bytes());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        // Gathered, not written yet.
+        assert_eq!(std::fs::read_to_string(&path).expect("file"), "");
+        log.flush();
+        assert_eq!(
+            std::fs::read_to_string(&path)
+                .expect("file")
+                .lines()
+                .count(),
+            30
+        );
+        log.push(b"before\n");
+        std::fs::rename(&path, dir.join("access.log.1")).expect("rename");
+        log.reopen().expect("reopens");
+        log.push(b"after\n");
+        log.flush();
+        let old = std::fs::read_to_string(dir.join("access.log.1")).expect("old");
+        assert_eq!(old.lines().count(), 31);
+        assert!(old.ends_with("before\n"), "{old}");
+        assert_eq!(std::fs::read_to_string(&path).expect("new"), "after\n");
+        assert!(
+            AccessLog::open(&AccessLogTarget::Off)
+                .expect("off")
+                .is_none()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+pub use super::access_log::AccessLogTarget;
 use crate::certs::CertificateConfig;
 use crate::diag::{ConfigError, Source};
 use crate::proxy::host;
@@ -35,6 +36,8 @@ pub struct FrontConfig {
     pub max_header_bytes: usize,
     /// The most header fields in one request.
     pub max_headers: usize,
+    /// Where the JSON access lines go.
+    pub access_log: AccessLogTarget,
 }
 
 impl FrontConfig {
@@ -154,6 +157,7 @@ pub(crate) struct RawFront<'a> {
     pub header_read_timeout_secs: Option<Spanned<u64>>,
     pub max_header_bytes: Option<Spanned<usize>>,
     pub max_headers: Option<Spanned<usize>>,
+    pub access_log: Option<Spanned<String>>,
 }
 
 impl FrontConfig {
@@ -190,6 +194,24 @@ impl FrontConfig {
                 8..=1000,
                 &format!("{section}.max_headers"),
             )?,
+            access_log: match raw.access_log.as_ref().map(|a| a.get_ref().as_str()) {
+                None | Some("stdout") => AccessLogTarget::Stdout,
+                Some("off") => AccessLogTarget::Off,
+                Some("") => {
+                    let span = raw
+                        .access_log
+                        .as_ref()
+                        .map(|a| a.span())
+                        .unwrap_or_default();
+                    return Err(src.invalid(
+                        span,
+                        format!(
+                            "{section}.access_log is empty: give \"stdout\", \"off\" or a file path"
+                        ),
+                    ));
+                }
+                Some(path) => AccessLogTarget::File(src.resolve(std::path::Path::new(path))),
+            },
         })
     }
 }

@@ -15,7 +15,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
-use super::access_log::{Entry, LoggedBody};
+use super::access_log::{AccessLog, Entry, LoggedBody, OwnedEntry};
 use crate::proxy::{BoxError, ProxyBody};
 
 /// A request's response: made on the spot, or coming from the origin.
@@ -28,16 +28,19 @@ pub(crate) enum Reply {
     PassThrough(Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>),
 }
 
-/// Logs a response made on the spot and hands it out.
-pub(crate) fn ready(resp: Response<Bytes>, entry: &Entry<'_>) -> Reply {
-    entry.emit(resp.status().as_u16(), resp.body().len() as u64);
+/// Logs a response made on the spot to `log` (if the log is on) and hands it out.
+pub(crate) fn ready(resp: Response<Bytes>, entry: &Entry<'_>, log: Option<&AccessLog>) -> Reply {
+    if let Some(log) = log {
+        entry.emit(log, resp.status().as_u16(), resp.body().len() as u64);
+    }
     Reply::Ready(resp.map(|b| ResponseBody::new(Inner::Full(Some(b).filter(|b| !b.is_empty())))))
 }
 
-/// A response from the origin, logged with `entry`'s request once its body has been sent.
+/// A response from the origin, logged with `entry`'s request once its body has been sent
+/// (`None`: the log is off).
 pub(crate) fn streamed(
     resp: Response<ProxyBody>,
-    entry: super::access_log::OwnedEntry,
+    entry: Option<OwnedEntry>,
 ) -> Response<ResponseBody> {
     let status = resp.status().as_u16();
     resp.map(|body| ResponseBody::new(Inner::Streamed(LoggedBody::new(body, entry, status))))

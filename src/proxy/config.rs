@@ -126,6 +126,7 @@ pub(crate) struct RawProxy {
     header_read_timeout_secs: Option<Spanned<u64>>,
     max_header_bytes: Option<Spanned<usize>>,
     max_headers: Option<Spanned<usize>>,
+    access_log: Option<Spanned<String>>,
     origin: String,
     #[serde(default)]
     connect_to: Option<SocketAddr>,
@@ -205,6 +206,7 @@ impl ProxyConfig {
                 header_read_timeout_secs: r.header_read_timeout_secs,
                 max_header_bytes: r.max_header_bytes,
                 max_headers: r.max_headers,
+                access_log: r.access_log,
             },
             src,
         )?;

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{IncomingForwarded, ProxyConfig};
 use super::host;
 use super::service::{ClientInfo, Proxy};
-use crate::http::access_log::Entry;
+use crate::http::access_log::{AccessLog, Entry};
 use crate::http::client_addr::{ClientAddress, TrustedProxies, client_address};
 use crate::http::config::ClientIpHeader;
 use crate::http::listener::{self, Limits, Listener};
@@ -40,6 +40,8 @@ pub(crate) struct ProxyApp {
     pub(crate) clients: ClientAddress,
     /// Whether a request's own forwarding headers reach the origin.
     pub(crate) incoming: IncomingForwarded,
+    /// One line per request; `None` when off.
+    pub(crate) log: Option<Arc<AccessLog>>,
 }
 
 impl Handler for ProxyApp {
@@ -48,9 +50,16 @@ impl Handler for ProxyApp {
         let client = client_address(conn.peer.ip(), req.headers(), &self.clients);
         let authority = host::request_authority(&req).unwrap_or("");
         if req.uri().path() == HEALTHZ && !self.proxy.serves(authority) {
-            return ready(response::healthz(), &entry(&req, client, start));
+            return ready(
+                response::healthz(),
+                &entry(&req, client, start),
+                self.log.as_deref(),
+            );
         }
-        let logged = entry(&req, client, start).to_owned();
+        let logged = self
+            .log
+            .as_ref()
+            .map(|log| entry(&req, client, start).to_owned(log));
         let keep_forwarded = match self.incoming {
             IncomingForwarded::TrustedProxies => self.clients.trusted.contains(conn.peer.ip()),
             IncomingForwarded::Keep => true,
@@ -82,13 +91,14 @@ fn entry<B>(req: &Request<B>, client: IpAddr, start: Instant) -> Entry<'_> {
 }
 
 /// Starts `[proxy]`'s listeners with `proxy` (built from `config`) in `tasks` until
-/// `shutdown`, with certificates `certificates` of `live`'s set. Returns the bound
+/// `shutdown`, with certificates `certificates` of `live`'s set, logging to `log`. Returns the bound
 /// addresses in configuration order.
 pub(crate) async fn start(
     config: &ProxyConfig,
     proxy: Proxy,
     live: Arc<Live>,
     certificates: Range<usize>,
+    log: Option<Arc<AccessLog>>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<Vec<SocketAddr>, FrontError> {
@@ -99,6 +109,7 @@ pub(crate) async fn start(
             header: config.front.client_ip_header,
         },
         incoming: config.incoming_forwarded,
+        log,
     });
     front::start(
         "proxy",
@@ -113,7 +124,7 @@ pub(crate) async fn start(
 }
 
 /// Serves `proxy` on `listener` (plain HTTP/1.1 and cleartext HTTP/2, the front-end's
-/// default limits, no trusted proxies) until `shutdown` resolves, then stops accepting
+/// default limits, no trusted proxies, no access log) until `shutdown` resolves, then stops accepting
 /// and lets open requests finish (at most [`DRAIN_TIMEOUT`]).
 pub async fn serve_proxy(
     proxy: Proxy,
@@ -128,6 +139,7 @@ pub async fn serve_proxy(
         },
         // No trusted proxies to tell: as they came, nginx's default.
         incoming: IncomingForwarded::Keep,
+        log: None,
     });
     let config = Listener {
         role: "proxy",

@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 
 use super::metrics::{Outcome, RedirectMetrics};
 use super::rules::{self, Lookup, Rules};
-use crate::http::access_log::Entry;
+use crate::http::access_log::{AccessLog, Entry};
 use crate::http::client_addr::{ClientAddress, client_address};
 use crate::http::response::{self, HEALTHZ, Reply, plain, ready};
 use crate::http::{Connection, Handler};
@@ -39,6 +39,8 @@ pub(crate) struct App {
     pub proxy: Proxy,
     /// Requests by how they were answered.
     pub metrics: Arc<RedirectMetrics>,
+    /// One line per request; `None` when off.
+    pub log: Option<Arc<AccessLog>>,
 }
 
 impl Handler for App {
@@ -57,13 +59,17 @@ impl App {
             Ok(Lookup::Covered(c)) => c,
             _ if req.uri().path() == HEALTHZ => {
                 self.metrics.count(Outcome::Local);
-                return ready(response::healthz(), &entry(&req, client, "", start));
+                return ready(
+                    response::healthz(),
+                    &entry(&req, client, "", start),
+                    self.log.as_deref(),
+                );
             }
             Err(e) => {
                 let body = Bytes::from(format!("geoline redirect: {e}\n"));
                 let resp = plain(StatusCode::BAD_REQUEST, body);
                 self.metrics.count(Outcome::Local);
-                return ready(resp, &entry(&req, client, "", start));
+                return ready(resp, &entry(&req, client, "", start), self.log.as_deref());
             }
             Ok(Lookup::NotCovered) => {
                 let resp = plain(
@@ -74,7 +80,7 @@ impl App {
                     ),
                 );
                 self.metrics.count(Outcome::Local);
-                return ready(resp, &entry(&req, client, "", start));
+                return ready(resp, &entry(&req, client, "", start), self.log.as_deref());
             }
         };
         let classifier = self.live.classifier.load();
@@ -87,10 +93,13 @@ impl App {
                 plain(StatusCode::BAD_REQUEST, body)
             });
             self.metrics.count(Outcome::Redirected);
-            return ready(resp, &entry(&req, client, line, start));
+            return ready(resp, &entry(&req, client, line, start), self.log.as_deref());
         }
 
-        let logged = entry(&req, client, line, start).to_owned();
+        let logged = self
+            .log
+            .as_ref()
+            .map(|log| entry(&req, client, line, start).to_owned(log));
         drop(classifier);
         let mut req = req;
         req.extensions_mut().insert(ClientInfo {

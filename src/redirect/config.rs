@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{ConfigError, Source};
-pub use crate::http::config::{ClientIpHeader, FrontConfig, ListenerConfig};
+pub use crate::http::config::{AccessLogTarget, ClientIpHeader, FrontConfig, ListenerConfig};
 use crate::http::config::{RawCertificate, RawFront, RawListeners, default_client_ip_header};
 use crate::lines::DEFAULT_LINE;
 use crate::lines::config::{LineConfig, declared_names};
@@ -109,6 +109,7 @@ pub(crate) struct RawRedirect {
     header_read_timeout_secs: Option<Spanned<u64>>,
     max_header_bytes: Option<Spanned<usize>>,
     max_headers: Option<Spanned<usize>>,
+    access_log: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +155,7 @@ impl RedirectConfig {
                 header_read_timeout_secs: r.header_read_timeout_secs,
                 max_header_bytes: r.max_header_bytes,
                 max_headers: r.max_headers,
+                access_log: r.access_log,
             },
             src,
         )?;

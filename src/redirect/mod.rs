@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::certs::{CertError, Certificates};
+use crate::http::access_log::AccessLog;
 use crate::http::client_addr::{ClientAddress, TrustedProxies};
 use crate::http::{self, FrontError};
 use crate::live::Live;
@@ -81,13 +82,14 @@ pub(crate) fn uncovered_hosts(config: &RedirectConfig, certificates: &Certificat
 }
 
 /// Binds every listener, then serves on them in `tasks` until `shutdown`, classifying
-/// clients with what `live` holds and choosing certificates among `certificates` of its
-/// set. Returns the bound addresses in configuration order.
+/// clients with what `live` holds, choosing certificates among `certificates` of its set,
+/// and logging each request to `log`. Returns the bound addresses in configuration order.
 pub(crate) async fn start(
     config: &RedirectConfig,
     live: Arc<Live>,
     certificates: Range<usize>,
     metrics: Arc<metrics::RedirectMetrics>,
+    log: Option<Arc<AccessLog>>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> Result<Vec<SocketAddr>, RedirectError> {
@@ -100,6 +102,7 @@ pub(crate) async fn start(
         },
         proxy: origin_proxy(config)?,
         metrics,
+        log,
     });
     Ok(http::start(
         "redirect",

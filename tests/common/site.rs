@@ -142,27 +142,34 @@ impl Config {
         self.table("[[zone]]", &[&file, &overlays])
     }
 
-    /// The redirector trusting `trusted`: one plain listener on 127.0.0.1, the rule
+    /// The redirector trusting `trusted`, its access log off: one plain listener on 127.0.0.1, the rule
     /// example.com → example.cn for the `china` line, and example.com's origin at
     /// `origin`.
     pub fn redirect(self, trusted: &str, origin: SocketAddr) -> Config {
-        self.table("[redirect]", &[&format!("trusted_proxies = [{trusted:?}]")])
-            .table("[[redirect.listen]]", &[r#"address = "127.0.0.1:0""#])
-            .table(
-                "[[redirect.rule]]",
-                &[
-                    r#"from = "example.com""#,
-                    r#"to = "example.cn""#,
-                    r#"lines = ["china"]"#,
-                ],
-            )
-            .table(
-                "[redirect.origin]",
-                &[
-                    r#"url = "http://example.com""#,
-                    &format!(r#"connect_to = "{origin}""#),
-                ],
-            )
+        self.table(
+            "[redirect]",
+            &[
+                &format!("trusted_proxies = [{trusted:?}]"),
+                // Tests that read the log name a file.
+                r#"access_log = "off""#,
+            ],
+        )
+        .table("[[redirect.listen]]", &[r#"address = "127.0.0.1:0""#])
+        .table(
+            "[[redirect.rule]]",
+            &[
+                r#"from = "example.com""#,
+                r#"to = "example.cn""#,
+                r#"lines = ["china"]"#,
+            ],
+        )
+        .table(
+            "[redirect.origin]",
+            &[
+                r#"url = "http://example.com""#,
+                &format!(r#"connect_to = "{origin}""#),
+            ],
+        )
     }
 }
 
