@@ -124,7 +124,8 @@ fn check_lists_the_keys_and_never_their_secrets() {
     let secret = value(&out, "dns_rfc2136_secret = ").to_string();
     dir.write("ddns.key", &section(&out, "# BIND key file"));
     let config = format!(
-        "[[key]]\nname = \"short\"\nalgorithm = \"hmac-sha256-128\"\nsecret = \"{secret}\"\n\n[[key]]\nbind_file = \"ddns.key\"\n"
+        // A DNS listener: a configuration with nothing to serve is refused.
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\n\n[[key]]\nname = \"short\"\nalgorithm = \"hmac-sha256-128\"\nsecret = \"{secret}\"\n\n[[key]]\nbind_file = \"ddns.key\"\n"
     );
     let path = dir.write("geoline.toml", &config);
     let run = Command::new(env!("CARGO_BIN_EXE_geoline"))
