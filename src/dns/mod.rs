@@ -185,7 +185,7 @@ impl Responder {
     }
 
     /// The response to a message the TSIG step refused (FORMERR, or NOTAUTH with the TSIG
-    /// error), logged at debug level with the reason and the key name never the secret.
+    /// error), logged at debug level with the reason and the key's name.
     fn rejected(
         &self,
         rejection: &Rejection,
@@ -195,7 +195,12 @@ impl Responder {
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
         let rejected = tsig::reject::write(rejection, message, self.max_udp_payload, out)?;
-        debug!(client = %from, reason = rejection.reason(), "TSIG refused a request");
+        debug!(
+            client = %from,
+            key = rejection.key_name().as_deref().unwrap_or("-"),
+            reason = rejection.reason(),
+            "TSIG refused a request"
+        );
         let answered = Answered {
             outcome: Outcome {
                 zone: None,

@@ -322,6 +322,7 @@ fn badkey_and_badsig_are_unsigned() {
         assert!(tsig.mac.is_empty(), "case {i}: unsigned");
         assert_eq!(tsig.key_name, b"\x04test\x03key\x00");
         assert_eq!((tsig.time_signed, tsig.original_id), (T, 0x1234));
+        assert_eq!(rejection.key_name().as_deref(), Some("test.key."));
     }
 }
 

@@ -120,6 +120,16 @@ impl Rejection {
         }
     }
 
+    /// The key the request named (dotted, lower-cased), for the log; `None` for a
+    /// FORMERR.
+    pub fn key_name(&self) -> Option<String> {
+        match &self.kind {
+            RejectionKind::Malformed(_) => None,
+            RejectionKind::Unsigned { key_name, .. } => Some(dotted(key_name)),
+            RejectionKind::Signed { signer, .. } => Some(dotted(signer.0.key.wire_name())),
+        }
+    }
+
     /// Why, for the log.
     pub fn reason(&self) -> &'static str {
         match &self.kind {
@@ -132,6 +142,34 @@ impl Rejection {
             },
         }
     }
+}
+
+/// A name in wire form, dotted; bytes outside printable ASCII escaped as `\DDD`.
+fn dotted(wire: &[u8]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    while let Some(&len) = wire.get(at) {
+        if len == 0 {
+            break;
+        }
+        let label = wire.get(at + 1..at + 1 + usize::from(len)).unwrap_or(&[]);
+        for &b in label {
+            match b {
+                b'.' | b'\\' => {
+                    out.push('\\');
+                    out.push(char::from(b));
+                }
+                0x21..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('.');
+        at += 1 + usize::from(len);
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
 }
 
 /// Checks `message`'s TSIG against `keys`; `now` reads the clock (seconds since the epoch,
@@ -237,4 +275,16 @@ fn verify(
         });
     }
     Ok(signer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dotted;
+
+    #[test]
+    fn key_names_are_logged_dotted_and_escaped() {
+        assert_eq!(dotted(b"\x04test\x03key\x00"), "test.key.");
+        assert_eq!(dotted(b"\x03a.b\x02\x00\n\x00"), "a\\.b.\\000\\010.");
+        assert_eq!(dotted(b"\x00"), ".");
+    }
 }
