@@ -129,8 +129,9 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
     if let Some(r) = refuse_unauthorized(&admin, &headers) {
         return r;
     }
+    let config = admin.reloader.reload_config(Trigger::Admin).await;
     let results = admin.reloader.reload_all(Trigger::Admin).await;
-    let ok = results.iter().all(|(_, r)| r.is_ok());
+    let ok = config.is_ok() && results.iter().all(|(_, r)| r.is_ok());
     let entries = |kind: fn(&Target) -> bool| -> Vec<Value> {
         results
             .iter()
@@ -157,6 +158,7 @@ async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
         code,
         axum::Json(json!({
             "ok": ok,
+            "config": config_json(&config),
             "databases": databases,
             "zones": zones,
             "certificates": certificates,
@@ -227,6 +229,7 @@ fn last_reload_json(s: &SourceStatus) -> Value {
 /// The `/status` document.
 pub(crate) fn status_json(reloader: &Reloader) -> Value {
     let status = reloader.status();
+    let config = reloader.config_status();
     let live = reloader.live();
     let classifier = live.classifier.load_full();
     let zones = live.zones.load_full();
@@ -311,7 +314,41 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
         "databases": databases,
         "zones": zone_list,
         "certificates": certificates,
+        "config": {
+            "path": config.path.display().to_string(),
+            "loaded_at": format_rfc3339(unix_secs(config.loaded_at)),
+            "last_reload": config.last.as_ref().map(|(at, result)| {
+                let mut entry = config_json(result);
+                if let Some(o) = entry.as_object_mut() {
+                    o.insert("at".into(), json!(format_rfc3339(unix_secs(*at))));
+                }
+                entry
+            }),
+        },
     })
+}
+
+/// A configuration reload's outcome: `applied` (the sections), or the `error`, and
+/// `restart_needed` when the error is a change only a restart applies.
+fn config_json(
+    result: &Result<
+        crate::reload::configuration::ConfigOutcome,
+        Arc<crate::reload::configuration::ConfigReloadError>,
+    >,
+) -> Value {
+    use crate::reload::configuration::{ConfigOutcome, ConfigReloadError};
+    match result {
+        Ok(ConfigOutcome::Unchanged) => json!({ "ok": true, "applied": [] }),
+        Ok(ConfigOutcome::Applied(sections)) => json!({ "ok": true, "applied": sections }),
+        Err(e) => json!({
+            "ok": false,
+            "error": e.to_string(),
+            "restart_needed": match &**e {
+                ConfigReloadError::NeedsRestart { sections, .. } => json!(sections),
+                _ => json!([]),
+            },
+        }),
+    }
 }
 
 /// `fields` (a JSON object) with what is known of the reloads of its source: when the

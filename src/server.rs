@@ -436,8 +436,11 @@ impl Running {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
-                    info!("SIGHUP: reloading every database, zone and certificate");
-                    // Each outcome is logged and kept in the status by the reloader.
+                    info!("SIGHUP: reloading the configuration, every database, zone and certificate");
+                    // Each outcome is logged and kept in the status by the reloader. The
+                    // files are reloaded whatever the configuration's outcome: a refused
+                    // edit of the configuration does not hold back a zone's.
+                    let _ = self.reloader.reload_config(Trigger::Signal).await;
                     self.reloader.reload_all(Trigger::Signal).await;
                 }
                 _ = usr1.recv() => self.reopen_access_logs(),

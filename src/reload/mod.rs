@@ -15,6 +15,7 @@ pub(crate) mod watch;
 mod files;
 
 pub(crate) mod config;
+pub(crate) mod configuration;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +31,8 @@ use crate::lines::LineSet;
 use crate::live::Live;
 use crate::util::time::format_date;
 use crate::zone::ZoneError;
+use arc_swap::ArcSwap;
+use configuration::{ConfigOutcome, ConfigReloadError, ConfigStatus};
 
 /// What can be reloaded: the `i`th `[[geoip]]` database, `[[zone]]` or
 /// `[[redirect.certificate]]` of the configuration (certificates only when a listener
@@ -140,10 +143,17 @@ pub(crate) type Reloaded = Result<(), Arc<ReloadError>>;
 
 /// Reloads the databases, zones and certificates of one configuration into one [`Live`].
 pub struct Reloader {
-    config: Config,
+    /// The running configuration; a configuration reload replaces it whole.
+    config: ArcSwap<Config>,
+    /// The lines' names and order, which no reload changes (the zones' views are numbered
+    /// by them).
     lines: LineSet,
     /// The certificates the TLS listeners serve (none without TLS listeners).
     certificates: Vec<CertificateConfig>,
+    /// The configuration file's last reload.
+    config_status: Mutex<ConfigStatus>,
+    /// Told when a configuration reload applied: the watcher then watches the new files.
+    pub(crate) config_applied: tokio::sync::Notify,
     live: Arc<Live>,
     status: Mutex<Status>,
     /// Held for the whole of a reload: two reloads of different databases must not both
@@ -181,7 +191,13 @@ impl Reloader {
         };
         Reloader {
             lines: config.line_set().clone(),
-            config,
+            config_status: Mutex::new(ConfigStatus {
+                path: config.path.clone(),
+                loaded_at: now,
+                last: None,
+            }),
+            config: ArcSwap::from_pointee(config),
+            config_applied: tokio::sync::Notify::new(),
             certificates,
             live,
             status: Mutex::new(status),
@@ -189,8 +205,14 @@ impl Reloader {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The running configuration.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// What is known of the configuration file's reloads.
+    pub fn config_status(&self) -> ConfigStatus {
+        lock(&self.config_status).clone()
     }
 
     pub fn live(&self) -> &Arc<Live> {
@@ -209,9 +231,10 @@ impl Reloader {
 
     /// Every database, then every zone, then every certificate.
     pub fn targets(&self) -> Vec<Target> {
-        (0..self.config.geoip.len())
+        let config = self.config();
+        (0..config.geoip.len())
             .map(Target::Database)
-            .chain((0..self.config.zones.len()).map(Target::Zone))
+            .chain((0..config.zones.len()).map(Target::Zone))
             .chain((0..self.certificates.len()).map(Target::Certificate))
             .collect()
     }
@@ -219,13 +242,13 @@ impl Reloader {
     /// Every file a target is read from: a database's file, a zone's base and overlays and
     /// the files they `$INCLUDE` (as they are now), a certificate's chain and key.
     pub fn files(&self) -> Vec<(PathBuf, Target)> {
-        let dbs = self
-            .config
+        let config = self.config();
+        let dbs = config
             .geoip
             .iter()
             .enumerate()
             .map(|(i, g)| (g.path.clone(), Target::Database(i)));
-        let zones = self.config.zones.iter().enumerate().flat_map(|(i, z)| {
+        let zones = config.zones.iter().enumerate().flat_map(|(i, z)| {
             std::iter::once(z.file.clone())
                 .chain(z.overlays.values().cloned())
                 .flat_map(|p| {
@@ -245,9 +268,10 @@ impl Reloader {
 
     /// A name for `target` in logs and errors: its file.
     pub fn describe(&self, target: Target) -> String {
+        let config = self.config();
         let path = match target {
-            Target::Database(i) => self.config.geoip.get(i).map(|g| &g.path),
-            Target::Zone(i) => self.config.zones.get(i).map(|z| &z.file),
+            Target::Database(i) => config.geoip.get(i).map(|g| &g.path),
+            Target::Zone(i) => config.zones.get(i).map(|z| &z.file),
             Target::Certificate(i) => self.certificates.get(i).map(|c| &c.cert),
         };
         path.map_or_else(|| format!("{target:?}"), |p| p.display().to_string())
@@ -330,6 +354,111 @@ impl Reloader {
             .unwrap_or_else(|e| Err(Arc::new(ReloadError::Task(e))))
     }
 
+    /// Reads the configuration file again and applies what it changes
+    /// ([`configuration`]): whole, or not at all (logged, and kept for `/status`).
+    pub fn reload_config_blocking(
+        &self,
+        trigger: Trigger,
+    ) -> Result<ConfigOutcome, Arc<ConfigReloadError>> {
+        let _one_at_a_time = lock(&self.running);
+        let running = self.config();
+        let result = match configuration::prepare(&running) {
+            Ok(None) => Ok(ConfigOutcome::Unchanged),
+            Ok(Some(prepared)) => Ok(self.swap_config(prepared)),
+            Err(e) => Err(Arc::new(e)),
+        };
+        let path = running.path.display().to_string();
+        match &result {
+            Ok(ConfigOutcome::Unchanged) => {
+                info!(config = %path, trigger = trigger.name(), "configuration unchanged")
+            }
+            Ok(ConfigOutcome::Applied(sections)) => info!(
+                config = %path,
+                trigger = trigger.name(),
+                "configuration reloaded: {} applied",
+                sections.join(", ")
+            ),
+            Err(e) => warn!(
+                trigger = trigger.name(),
+                error = %e,
+                "configuration not reloaded; the running one is kept"
+            ),
+        }
+        let now = SystemTime::now();
+        let mut status = lock(&self.config_status);
+        if matches!(result, Ok(ConfigOutcome::Applied(_))) {
+            status.loaded_at = now;
+        }
+        status.last = Some((now, result.clone()));
+        result
+    }
+
+    /// Swaps in a configuration checked and loaded whole: the classifier (lines' rules and
+    /// databases) in one store, the configuration the next reloads read, then each zone
+    /// through the update journal (the zones' files were checked with the rest). Called
+    /// with `running` held.
+    fn swap_config(&self, prepared: configuration::Prepared) -> ConfigOutcome {
+        let configuration::Prepared {
+            config,
+            classifier,
+            applied,
+        } = prepared;
+        self.live.classifier.store(classifier);
+        let config = Arc::new(config);
+        self.config.store(config.clone());
+        for (i, z) in config.zones.iter().enumerate() {
+            let swapped = self
+                .live
+                .updates
+                .reload_zone(&self.live.zones, i, |current| {
+                    current.with_zone_reloaded(i, z, &self.lines)
+                });
+            if let Err(e) = swapped {
+                // Checked a moment ago: a file changed since. Its watch event reloads it.
+                warn!(file = %z.file.display(), error = %e, "zone not swapped with the configuration");
+            }
+        }
+        let now = SystemTime::now();
+        let fresh = |path: &Path| SourceStatus {
+            path: path.to_path_buf(),
+            successes: 0,
+            failures: 0,
+            last: Attempt {
+                at: now,
+                trigger: Trigger::Start,
+                duration: Duration::ZERO,
+                error: None,
+            },
+            loaded_at: now,
+        };
+        let mut status = lock(&self.status);
+        status.databases = config.geoip.iter().map(|g| fresh(&g.path)).collect();
+        status.zones = config.zones.iter().map(|z| fresh(&z.file)).collect();
+        self.config_applied.notify_one();
+        ConfigOutcome::Applied(applied)
+    }
+
+    /// [`Reloader::reload_config_blocking`] on the blocking thread pool.
+    pub async fn reload_config(
+        self: &Arc<Self>,
+        trigger: Trigger,
+    ) -> Result<ConfigOutcome, Arc<ConfigReloadError>> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.reload_config_blocking(trigger))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Arc::new(ConfigReloadError::Config(
+                    crate::config::ConfigError::Invalid {
+                        at: crate::config::Location {
+                            path: self.config().path.clone(),
+                            line: None,
+                        },
+                        reason: format!("the reload task failed: {e}"),
+                    },
+                )))
+            })
+    }
+
     /// Reloads every database, zone and certificate, each on its own: one broken file does
     /// not keep the others from loading.
     pub async fn reload_all(self: &Arc<Self>, trigger: Trigger) -> Vec<(Target, Reloaded)> {
@@ -341,7 +470,8 @@ impl Reloader {
     }
 
     fn swap_database(&self, i: usize) -> Result<(), ReloadError> {
-        let g = self.config.geoip.get(i).ok_or(ReloadError::NoDatabase(i))?;
+        let config = self.config();
+        let g = config.geoip.get(i).ok_or(ReloadError::NoDatabase(i))?;
         let db = GeoDb::open_with(&g.path, g.layout, &g.fields)?;
         let current = self.live.classifier.load_full();
         let mut dbs = current.databases().to_vec();
@@ -352,7 +482,8 @@ impl Reloader {
     }
 
     fn swap_zone(&self, i: usize) -> Result<(), ReloadError> {
-        let z = self.config.zones.get(i).ok_or(ReloadError::NoZone(i))?;
+        let config = self.config();
+        let z = config.zones.get(i).ok_or(ReloadError::NoZone(i))?;
         // Through the updates' writer: the journal is replayed on the new file, and no
         // update lands between reading the zone and swapping it.
         self.live

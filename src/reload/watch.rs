@@ -171,6 +171,7 @@ async fn run(
         let next = due.values().min().copied();
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = reloader.config_applied.notified() => watching.refresh(&reloader),
             event = events.recv() => {
                 let Some(event) = event else { return };
                 let event = match event {

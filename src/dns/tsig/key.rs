@@ -136,7 +136,7 @@ impl Key {
 }
 
 /// The keys a server knows, by name. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeyRing {
     /// By [`Key::wire_name`]: key names are compared without regard to letter case.
     keys: Arc<HashMap<Vec<u8>, Arc<Key>>>,
