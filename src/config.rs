@@ -236,12 +236,14 @@ impl Config {
         self.dns.is_some() || self.redirect.is_some() || self.proxy.is_some()
     }
 
-    /// Whether the file declares anything at all: a listener, a zone, a line or a database.
+    /// Whether the file declares anything at all: a listener, a zone, a line, a database
+    /// or a key.
     pub fn declares_something(&self) -> bool {
         self.serves_something()
             || !self.zones.is_empty()
             || !self.lines.is_empty()
             || !self.geoip.is_empty()
+            || !self.keys.is_empty()
     }
 
     /// Line names in match order, `default` last: the index of a name is its line's id.
