@@ -325,6 +325,7 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
                 entry
             }),
         },
+        "health": crate::health::report::status_json(&live.health),
     })
 }
 
@@ -398,6 +399,7 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
         .unwrap_or_default();
     render_proxy(&mut out, &proxy);
     render_redirect(&mut out, counters.redirect.as_deref());
+    crate::health::report::render_metrics(&live.health, &mut out);
 
     let db_label = |s: &SourceStatus| s.path.display().to_string();
     out.family(

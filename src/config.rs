@@ -3,7 +3,7 @@
 //! Each section's types, defaults and checks live beside the code that uses them
 //! ([`crate::dns::config`], [`crate::geoip::config`], [`crate::lines::config`],
 //! [`crate::zone::config`], [`crate::redirect::config`], [`crate::admin::config`],
-//! [`crate::reload::config`], and [`crate::proxy::ProxyConfig`]). This module owns what is
+//! [`crate::reload::config`], [`crate::health::config`], and [`crate::proxy::ProxyConfig`]). This module owns what is
 //! about the file as a whole (reading it, TOML syntax, unknown sections) and the checks that
 //! span sections: overlays and redirect rules naming declared lines, a line matching on
 //! database fields without a database. Messages read `file:line: reason` ([`crate::diag`]).
@@ -24,6 +24,7 @@ use crate::diag::Source;
 use crate::dns::config::RawDns;
 use crate::dns::tsig::config::RawKey;
 use crate::geoip::config::RawGeoIp;
+use crate::health::config::RawHealth;
 use crate::lines::LineSet;
 use crate::lines::config::{RawLine, declared_names};
 use crate::proxy::config::RawProxy;
@@ -37,6 +38,8 @@ pub use crate::diag::{ConfigError, Location};
 pub use crate::dns::config::{DnsConfig, RrlConfig, TcpLimits};
 pub use crate::dns::tsig::{Algorithm, Key, KeyRing};
 pub use crate::geoip::config::GeoIpConfig;
+pub use crate::health::config::{Check, HealthConfig, HttpCheck, MonitorConfig, TlsCheck};
+pub use crate::health::state::Thresholds;
 pub use crate::lines::DEFAULT_LINE;
 pub use crate::lines::config::{CONTINENTS, LineConfig};
 pub use crate::proxy::ProxyConfig;
@@ -75,6 +78,9 @@ pub struct Config {
     /// Dynamic updates (`[update]`): journals, rate and grants; without the section no
     /// zone has writers.
     pub update: UpdateConfig,
+    /// Health checks (`[health]`): the watched addresses and what answers do when they
+    /// are down; none watched without the section.
+    pub health: HealthConfig,
     /// The names of `lines`, numbered, and `default`.
     line_set: LineSet,
 }
@@ -98,6 +104,7 @@ struct RawConfig {
     #[serde(default, rename = "key")]
     keys: Vec<Spanned<RawKey>>,
     update: Option<RawUpdate>,
+    health: Option<RawHealth>,
 }
 
 /// The parser's `message`, with what was probably meant when `value` (the text it stopped
@@ -198,6 +205,12 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let health = raw
+            .health
+            .map(|h| HealthConfig::check(h, &src, &line_set))
+            .transpose()?
+            .unwrap_or_default();
+
         Ok(Config {
             path: path.to_path_buf(),
             dns,
@@ -210,6 +223,7 @@ impl Config {
             redirect,
             keys,
             update,
+            health,
             line_set,
         })
     }

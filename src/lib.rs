@@ -22,6 +22,7 @@ mod diag;
 mod dns;
 mod exposition;
 mod geoip;
+mod health;
 mod http;
 mod lines;
 mod live;

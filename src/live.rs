@@ -17,6 +17,7 @@ use arc_swap::{ArcSwap, Guard};
 
 use crate::certs::Certificates;
 use crate::dns::tsig::KeyRing;
+use crate::health::Health;
 use crate::lines::Classifier;
 use crate::update::Updates;
 use crate::zone::ZoneSet;
@@ -64,6 +65,8 @@ pub struct Live {
     /// Dynamic updates: the one writer of `zones` besides reloads, which go through it
     /// too (a reloaded zone file gets its journal replayed).
     pub(crate) updates: Updates,
+    /// The health of watched addresses: answers leave down ones out.
+    pub(crate) health: Health,
 }
 
 impl Live {
@@ -84,12 +87,19 @@ impl Live {
             certificates: Swappable::new(certificates),
             keys: Swappable::new(KeyRing::default()),
             updates: Updates::disabled(),
+            health: Health::inactive(),
         }
     }
 
     /// The live data with `updates` taking dynamic updates of its zones.
     pub(crate) fn with_updates(mut self, updates: Updates) -> Live {
         self.updates = updates;
+        self
+    }
+
+    /// The live data with `health` deciding which watched addresses answers hold.
+    pub(crate) fn with_health(mut self, health: Health) -> Live {
+        self.health = health;
         self
     }
 }

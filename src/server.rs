@@ -19,6 +19,7 @@ use crate::certs::{CertError, Certificates};
 use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
 use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
+use crate::health::Health;
 use crate::http::access_log::{AccessLog, AccessLogError};
 use crate::http::config::FrontConfig;
 use crate::http::{FrontCertificates, FrontError};
@@ -85,6 +86,9 @@ pub enum StartError {
     /// The file watcher could not watch a configured file.
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// A health monitor could not be set up (its CA file, its TLS settings).
+    #[error(transparent)]
+    Health(#[from] crate::health::check::CheckSetupError),
     /// A signal handler could not be installed.
     #[error("cannot watch for {signal}: {source}")]
     Signal {
@@ -195,7 +199,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     .map_err(|e| LoadError::Journal(e.into()))?;
     let live = Arc::new(
         Live::with_certificates(loaded.zones, loaded.classifier, certificates.set)
-            .with_updates(updates),
+            .with_updates(updates)
+            .with_health(Health::new(&config.health)),
     );
     live.keys.store(config.keys.clone());
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
@@ -243,6 +248,14 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             &mut running.tasks,
         )
         .await?;
+    }
+    if config.health.is_active() {
+        crate::health::monitor::spawn(
+            &config.health,
+            &live,
+            &running.shutdown,
+            &mut running.tasks,
+        )?;
     }
     if config.reload.watch {
         running.start_watch(reloader, config.reload.debounce)?;

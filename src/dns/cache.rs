@@ -35,6 +35,7 @@ use super::outcome::{Answered, CountedName, Outcome, ResponseKind, Transport};
 use super::wire::query::{Query, QuickQuery};
 use super::wire::response::{EdnsReply, Fit, opt_len, write_header, write_opt};
 use super::wire::{HEADER_LEN, MAX_NAME, ecs, write_name_lower};
+use crate::health::{Health, HealthTable};
 use crate::lines::{Classifier, LineId};
 use crate::zone::ZoneSet;
 
@@ -73,10 +74,15 @@ pub struct Prepared {
 impl Prepared {
     /// Runs the strict path for `query` on `line`: `None` when no zone holds the name or
     /// a record cannot be encoded (the strict path answers those itself).
-    pub fn build(zones: &ZoneSet, query: &Query, line: LineId) -> Option<Prepared> {
+    pub(crate) fn build(
+        zones: &ZoneSet,
+        health: Option<&HealthTable>,
+        query: &Query,
+        line: LineId,
+    ) -> Option<Prepared> {
         let q = &query.question;
         let (zone_index, zone) = zones.find_answering(&q.name, q.qtype)?;
-        let (response, wildcard) = zone_response(zone, line, query);
+        let (response, wildcard) = zone_response(zone, health, line, query);
         let encoded = response.encode_sections()?;
         let body = encoded.bytes.get(encoded.question_end..)?;
         let question = encoded.bytes.get(HEADER_LEN..encoded.question_end)?;
@@ -192,6 +198,8 @@ impl Prepared {
 pub struct AnswerCache {
     zones: Option<Arc<ZoneSet>>,
     classifier: Option<Arc<Classifier>>,
+    /// The [`Health::generation`] the entries were prepared at.
+    health_generation: u64,
     slots: Box<[Option<Box<Prepared>>]>,
 }
 
@@ -222,6 +230,7 @@ impl AnswerCache {
         AnswerCache {
             zones: None,
             classifier: None,
+            health_generation: 0,
             slots: (0..slots).map(|_| None).collect(),
         }
     }
@@ -239,6 +248,19 @@ impl AnswerCache {
         self.slots.iter_mut().for_each(|slot| *slot = None);
         self.zones = Some(zones.clone());
         self.classifier = Some(classifier.clone());
+    }
+
+    /// Drops every entry when the health of an address changed since they were
+    /// prepared: one atomic load per query, and none of the table's work.
+    #[inline]
+    fn follow_health(&mut self, health: &Health) {
+        if health.is_active() {
+            let now = health.generation();
+            if now != self.health_generation {
+                self.slots.iter_mut().for_each(|slot| *slot = None);
+                self.health_generation = now;
+            }
+        }
     }
 
     fn slot(&self, line: LineId, qtype: u16, name: &[u8]) -> usize {
@@ -290,13 +312,20 @@ impl AnswerCache {
     ) -> Option<Answered<'c>> {
         let query = QuickQuery::parse(bytes)?;
         self.bind(snapshot.zones, snapshot.classifier);
+        self.follow_health(snapshot.health);
         let class = snapshot
             .classifier
             .map()
             .classify(ecs::client(query.client_subnet(), source));
         let entry = self.entry(class.line, query.qtype(), query.name(), || {
             let strict = Query::parse(bytes).ok()?;
-            Prepared::build(snapshot.zones, &strict, class.line)
+            let health = snapshot.health.table();
+            Prepared::build(
+                snapshot.zones,
+                health.as_deref().map(|t| &**t),
+                &strict,
+                class.line,
+            )
         })?;
         let truncated = entry.write(&query, class.scope, snapshot.max_udp_payload, out);
         let outcome = Outcome {

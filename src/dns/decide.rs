@@ -18,6 +18,7 @@ use super::wire::MIN_PAYLOAD;
 use super::wire::ecs;
 use super::wire::query::{Query, QueryError};
 use super::wire::response::{EdnsReply, Encoded, Response};
+use crate::health::{Health, HealthTable};
 use crate::lines::{Classifier, LineId};
 use crate::zone::{AnswerCode, Zone, ZoneSet};
 
@@ -25,6 +26,8 @@ use crate::zone::{AnswerCode, Zone, ZoneSet};
 pub(crate) struct Snapshot<'a> {
     pub(crate) zones: &'a Arc<ZoneSet>,
     pub(crate) classifier: &'a Arc<Classifier>,
+    /// The health of watched addresses ([`crate::health`]).
+    pub(crate) health: &'a Health,
     /// Advertised in every OPT and the most geoline sends over UDP.
     pub(crate) max_udp_payload: u16,
 }
@@ -135,7 +138,9 @@ pub(crate) fn decide(
         || zone.varies_by_line(&q.name, q.qtype),
         class.scope,
     );
-    let (mut response, wildcard) = zone_response(zone, class.line, &query);
+    let health = snapshot.health.table();
+    let (mut response, wildcard) =
+        zone_response(zone, health.as_deref().map(|t| &**t), class.line, &query);
     response.edns = reply(scope);
     Some(Decided {
         response,
@@ -146,11 +151,19 @@ pub(crate) fn decide(
     })
 }
 /// The zone's answer to `query` as `line` sees it, without OPT: the part of a response
-/// that depends on nothing but (zone, line, name, type); and the wildcard it was
-/// synthesized from, if it was.
-pub(crate) fn zone_response(zone: &Zone, line: LineId, query: &Query) -> (Response, Option<Name>) {
+/// that depends on nothing but (zone, health, line, name, type); and the wildcard it was
+/// synthesized from, if it was. `health` is `None` when no address is watched.
+pub(crate) fn zone_response(
+    zone: &Zone,
+    health: Option<&HealthTable>,
+    line: LineId,
+    query: &Query,
+) -> (Response, Option<Name>) {
     let q = &query.question;
-    let mut answer = zone.lookup(line, &q.name, q.qtype);
+    let mut answer = match health {
+        None => zone.lookup(line, &q.name, q.qtype),
+        Some(health) => health.lookup(zone, line, &q.name, q.qtype),
+    };
     // Owners equal to the question take its spelling, so the case is echoed and the
     // owner compresses to a pointer at the question.
     for record in answer.answers.iter_mut() {

@@ -89,6 +89,7 @@ impl Responder {
         f(&Snapshot {
             zones: &zones,
             classifier: &classifier,
+            health: &self.live.health,
             max_udp_payload: self.max_udp_payload,
         })
     }

@@ -1,0 +1,459 @@
+//! The `[health]` section: which addresses are watched, how, and what a line answers when
+//! all of its addresses for a name are down.
+//!
+//! This module owns the section's format, defaults and checks; [`super`] runs the
+//! monitors and applies their results.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::state::{MAX_THRESHOLD, Thresholds};
+use crate::diag::{ConfigError, Source};
+use crate::lines::{LineId, LineSet};
+
+/// Check every 10 s: Route 53's faster interval and gdnsd's default.
+pub(crate) const DEFAULT_INTERVAL_MS: u64 = 10_000;
+/// A check that takes 3 s has failed: well under the interval, above a slow handshake
+/// across the border.
+pub(crate) const DEFAULT_TIMEOUT_MS: u64 = 3_000;
+/// Three failures in a row take a steady address down (Route 53's default): 30 s.
+pub(crate) const DEFAULT_DOWN_AFTER: u32 = 3;
+/// Five successes in a row bring it back: a restarted relay serves for 50 s first.
+pub(crate) const DEFAULT_UP_AFTER: u32 = 5;
+/// Each wait is up to 10 % shorter, at random, so that checks do not march in step.
+pub(crate) const DEFAULT_JITTER_PERCENT: u32 = 10;
+/// The TTL of an RRset holding a watched address: no longer than it takes to notice a
+/// death (3 × 10 s), so a resolver holds a dead address about a minute at most.
+pub(crate) const DEFAULT_TTL_CAP: u32 = 30;
+
+/// The health checks and what answers do with their results.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HealthConfig {
+    /// The monitors, in configuration order; each address is watched by one.
+    pub monitors: Vec<MonitorConfig>,
+    /// The TTL of RRsets holding a watched address is at most this many seconds.
+    pub ttl_cap: u32,
+    /// Per line, the lines answered instead, in order, when every address of an A/AAAA
+    /// RRset is down; a line not listed answers with its addresses anyway.
+    pub all_down: BTreeMap<LineId, Vec<LineId>>,
+}
+
+impl HealthConfig {
+    /// Whether any address is watched.
+    pub fn is_active(&self) -> bool {
+        !self.monitors.is_empty()
+    }
+}
+
+/// How to check a set of addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// The addresses checked, each on its own.
+    pub addresses: Vec<IpAddr>,
+    /// What a check is.
+    pub check: Check,
+    /// The port checked.
+    pub port: u16,
+    /// Time between the starts of two checks of one address.
+    pub interval: Duration,
+    /// A check not finished by then has failed.
+    pub timeout: Duration,
+    /// Failures and successes in a row that change the state.
+    pub thresholds: Thresholds,
+    /// Each wait is shortened by up to this percentage of the interval, at random.
+    pub jitter_percent: u32,
+}
+
+/// What one check does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// A TCP connection is accepted (then closed).
+    Tcp,
+    /// An HTTP or HTTPS GET gets an expected answer.
+    Http(HttpCheck),
+}
+
+/// An HTTP(S) GET and what its response must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// HTTPS when set.
+    pub tls: Option<TlsCheck>,
+    /// The path and query asked for.
+    pub path: String,
+    /// The Host header and the TLS server name; the address when absent.
+    pub host: Option<String>,
+    /// The statuses that pass.
+    pub status: RangeInclusive<u16>,
+    /// Text the first 64 KiB of the body must contain.
+    pub body: Option<String>,
+}
+
+/// How an HTTPS check treats the certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCheck {
+    /// Whether the certificate must be valid for `host` (an expired certificate is an
+    /// outage for the clients too).
+    pub verify: bool,
+    /// CA certificates trusted besides the webpki roots (PEM).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[health]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealth {
+    ttl_cap: Option<Spanned<u32>>,
+    #[serde(default, rename = "monitor")]
+    monitors: Vec<Spanned<RawMonitor>>,
+    #[serde(default)]
+    all_down: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitor {
+    addresses: Spanned<Vec<Spanned<IpAddr>>>,
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    port: Option<Spanned<u16>>,
+    path: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
+    status: Option<Spanned<[u16; 2]>>,
+    body: Option<String>,
+    #[serde(default = "crate::diag::default_true")]
+    verify: bool,
+    ca_file: Option<PathBuf>,
+    interval_ms: Option<Spanned<u64>>,
+    timeout_ms: Option<Spanned<u64>>,
+    down_after: Option<Spanned<u32>>,
+    up_after: Option<Spanned<u32>>,
+    jitter_percent: Option<Spanned<u32>>,
+}
+
+impl HealthConfig {
+    /// Checks `[health]`; lines are named from `lines`.
+    pub(crate) fn check(
+        raw: RawHealth,
+        src: &Source<'_>,
+        lines: &LineSet,
+    ) -> Result<HealthConfig, ConfigError> {
+        let ttl_cap = src.in_range(raw.ttl_cap, DEFAULT_TTL_CAP, 1..=86_400, "health.ttl_cap")?;
+        let mut monitors = Vec::new();
+        let mut watched: BTreeMap<IpAddr, usize> = BTreeMap::new();
+        for (i, m) in raw.monitors.into_iter().enumerate() {
+            let monitor = check_monitor(m.into_inner(), src)?;
+            for &address in &monitor.addresses {
+                if let Some(first) = watched.insert(address, i) {
+                    return Err(src.invalid_file(format!(
+                        "health.monitor {}: address {address} is already watched by health.monitor {}",
+                        i + 1,
+                        first + 1
+                    )));
+                }
+            }
+            monitors.push(monitor);
+        }
+        let line = |name: &Spanned<String>| {
+            lines.id(name.get_ref()).ok_or_else(|| {
+                src.invalid(
+                    name.span(),
+                    format!(
+                        "health.all_down names line `{}`, which is not declared (declared: {})",
+                        name.get_ref(),
+                        lines.names().join(", ")
+                    ),
+                )
+            })
+        };
+        let mut all_down = BTreeMap::new();
+        for (from, to) in &raw.all_down {
+            let from_id = line(from)?;
+            let mut chain = Vec::new();
+            for name in to {
+                let id = line(name)?;
+                if id == from_id || chain.contains(&id) {
+                    return Err(src.invalid(
+                        name.span(),
+                        format!(
+                            "health.all_down.{}: line `{}` is named twice in the chain",
+                            from.get_ref(),
+                            name.get_ref()
+                        ),
+                    ));
+                }
+                chain.push(id);
+            }
+            all_down.insert(from_id, chain);
+        }
+        Ok(HealthConfig {
+            monitors,
+            ttl_cap,
+            all_down,
+        })
+    }
+}
+
+fn check_monitor(m: RawMonitor, src: &Source<'_>) -> Result<MonitorConfig, ConfigError> {
+    if m.addresses.get_ref().is_empty() {
+        return Err(src.invalid(
+            m.addresses.span(),
+            "health.monitor.addresses is empty".into(),
+        ));
+    }
+    let interval = src.in_range(
+        m.interval_ms,
+        DEFAULT_INTERVAL_MS,
+        100..=3_600_000,
+        "health.monitor.interval_ms",
+    )?;
+    let timeout_span = m.timeout_ms.as_ref().map(Spanned::span);
+    let timeout = src.in_range(
+        m.timeout_ms,
+        DEFAULT_TIMEOUT_MS.min(interval / 2),
+        10..=3_600_000,
+        "health.monitor.timeout_ms",
+    )?;
+    if timeout >= interval {
+        return Err(src.invalid(
+            timeout_span.unwrap_or(0..0),
+            format!("health.monitor.timeout_ms {timeout} must be less than interval_ms {interval}"),
+        ));
+    }
+    let thresholds = Thresholds {
+        down_after: src.in_range(
+            m.down_after,
+            DEFAULT_DOWN_AFTER,
+            1..=MAX_THRESHOLD,
+            "health.monitor.down_after",
+        )?,
+        up_after: src.in_range(
+            m.up_after,
+            DEFAULT_UP_AFTER,
+            1..=MAX_THRESHOLD,
+            "health.monitor.up_after",
+        )?,
+    };
+    let jitter_percent = src.in_range(
+        m.jitter_percent,
+        DEFAULT_JITTER_PERCENT,
+        0..=50,
+        "health.monitor.jitter_percent",
+    )?;
+    let kind = m.kind.get_ref().as_str();
+    let tls = match kind {
+        "tcp" => None,
+        "http" => None,
+        "https" => Some(TlsCheck {
+            verify: m.verify,
+            ca_file: m.ca_file.as_deref().map(|p| src.resolve(p)),
+        }),
+        other => {
+            return Err(src.invalid(
+                m.kind.span(),
+                format!("health.monitor.type `{other}` is not one of tcp, http, https"),
+            ));
+        }
+    };
+    let http_only = [
+        ("path", m.path.as_ref().map(Spanned::span)),
+        ("host", m.host.as_ref().map(Spanned::span)),
+        ("status", m.status.as_ref().map(Spanned::span)),
+    ];
+    let port = match (&m.port, kind) {
+        (Some(p), _) if *p.get_ref() == 0 => {
+            return Err(src.invalid(p.span(), "health.monitor.port 0 is not a port".into()));
+        }
+        (Some(p), _) => *p.get_ref(),
+        (None, "http") => 80,
+        (None, "https") => 443,
+        (None, _) => {
+            return Err(src.invalid(
+                m.kind.span(),
+                "health.monitor of type tcp needs a port".into(),
+            ));
+        }
+    };
+    let check = if kind == "tcp" {
+        if let Some((key, Some(span))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(src.invalid(
+                span,
+                format!("health.monitor.{key} is for http and https checks, not tcp"),
+            ));
+        }
+        if m.body.is_some() {
+            return Err(src.invalid(
+                m.kind.span(),
+                "health.monitor.body is for http and https checks, not tcp".into(),
+            ));
+        }
+        Check::Tcp
+    } else {
+        let path = match m.path {
+            Some(p) if !p.get_ref().starts_with('/') => {
+                return Err(src.invalid(
+                    p.span(),
+                    format!("health.monitor.path `{}` must start with /", p.get_ref()),
+                ));
+            }
+            Some(p) => p.into_inner(),
+            None => "/".into(),
+        };
+        let status = match m.status {
+            Some(s) => {
+                let [low, high] = *s.get_ref();
+                if !(100..=599).contains(&low) || !(low..=599).contains(&high) {
+                    return Err(src.invalid(
+                        s.span(),
+                        format!("health.monitor.status [{low}, {high}] is not a range of HTTP statuses (100..=599, low first)"),
+                    ));
+                }
+                low..=high
+            }
+            // Route 53's rule: 2xx and 3xx pass.
+            None => 200..=399,
+        };
+        let host = match m.host {
+            Some(h) if h.get_ref().is_empty() || h.get_ref().contains(['/', ' ', '\r', '\n']) => {
+                return Err(src.invalid(
+                    h.span(),
+                    format!("health.monitor.host `{}` is not a host name", h.get_ref()),
+                ));
+            }
+            Some(h) => Some(h.into_inner()),
+            None => None,
+        };
+        if tls.as_ref().is_some_and(|t| t.verify) && host.is_none() {
+            return Err(src.invalid(
+                m.kind.span(),
+                "health.monitor of type https verifies the certificate for `host`: set host, or verify = false".into(),
+            ));
+        }
+        Check::Http(HttpCheck {
+            tls,
+            path,
+            host,
+            status,
+            body: m.body,
+        })
+    };
+    Ok(MonitorConfig {
+        addresses: m
+            .addresses
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect(),
+        check,
+        port,
+        interval: Duration::from_millis(interval),
+        timeout: Duration::from_millis(timeout),
+        thresholds,
+        jitter_percent,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<HealthConfig, ConfigError> {
+        let src = Source::new(Path::new("h.toml"), text);
+        #[derive(Deserialize)]
+        struct File {
+            health: RawHealth,
+        }
+        let raw: File = toml::from_str(text).expect("toml");
+        let lines = LineSet::new(["china", "hk"]).expect("lines");
+        HealthConfig::check(raw.health, &src, &lines)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn defaults_are_written_down() {
+        let c = parse(
+            "[health]\n[[health.monitor]]\naddresses = [\"192.0.2.1\"]\ntype = \"https\"\nhost = \"www.example.com\"\n[health.all_down]\nchina = [\"hk\", \"default\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.ttl_cap, 30);
+        let m = &c.monitors[0];
+        assert_eq!(
+            (m.port, m.interval, m.timeout, m.jitter_percent),
+            (443, Duration::from_secs(10), Duration::from_secs(3), 10)
+        );
+        assert_eq!(
+            m.thresholds,
+            Thresholds {
+                down_after: 3,
+                up_after: 5
+            }
+        );
+        let Check::Http(http) = &m.check else {
+            panic!("{m:?}")
+        };
+        assert_eq!((http.path.as_str(), http.status.clone()), ("/", 200..=399));
+        assert_eq!(http.tls.as_ref().map(|t| t.verify), Some(true));
+        let china = LineId::new(0).expect("id");
+        let (hk, default) = (LineId::new(1).expect("id"), LineId::new(2).expect("id"));
+        assert_eq!(c.all_down[&china], [hk, default]);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let m = "[health]\n[[health.monitor]]\naddresses = [\"192.0.2.1\"]\n";
+        assert_eq!(
+            error(&format!("{m}type = \"tcp\"\n")),
+            "h.toml:4: health.monitor of type tcp needs a port"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"icmp\"\n")),
+            "h.toml:4: health.monitor.type `icmp` is not one of tcp, http, https"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"tcp\"\nport = 22\npath = \"/\"\n")),
+            "h.toml:6: health.monitor.path is for http and https checks, not tcp"
+        );
+        assert_eq!(
+            error(&format!(
+                "{m}type = \"http\"\ninterval_ms = 1000\ntimeout_ms = 1000\n"
+            )),
+            "h.toml:6: health.monitor.timeout_ms 1000 must be less than interval_ms 1000"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"http\"\ndown_after = 0\n")),
+            "h.toml:5: health.monitor.down_after 0 is outside 1..=32"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"http\"\nstatus = [300, 200]\n")),
+            "h.toml:5: health.monitor.status [300, 200] is not a range of HTTP statuses (100..=599, low first)"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"https\"\n")),
+            "h.toml:4: health.monitor of type https verifies the certificate for `host`: set host, or verify = false"
+        );
+        assert_eq!(
+            error(&format!(
+                "{m}type = \"http\"\n[[health.monitor]]\naddresses = [\"192.0.2.1\"]\ntype = \"http\"\n"
+            )),
+            "h.toml: health.monitor 2: address 192.0.2.1 is already watched by health.monitor 1"
+        );
+        assert_eq!(
+            error("[health]\n[health.all_down]\nchina = [\"hk\", \"mars\"]\n"),
+            "h.toml:3: health.all_down names line `mars`, which is not declared (declared: china, hk, default)"
+        );
+        assert_eq!(
+            error("[health]\n[health.all_down]\nchina = [\"china\"]\n"),
+            "h.toml:3: health.all_down.china: line `china` is named twice in the chain"
+        );
+    }
+}

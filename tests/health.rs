@@ -1,0 +1,476 @@
+//! Health-checked answers end to end: real TCP, HTTP and HTTPS targets on loopback
+//! addresses, stopped and started while a real geoline answers, and the time from a
+//! target dying (or coming back) to the answers changing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::dns::{A, Query, Tcp, udp};
+use common::site::Config;
+use common::{TempDir, TestServer, http, tls};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const ZONE: &str = "$ORIGIN example.com.
+$TTL 300
+@     SOA ns1 hostmaster 1 3600 600 86400 60
+@     NS  ns1
+ns1   A   192.0.2.53
+www   A   127.0.0.2
+www   A   127.0.0.3
+solo  A   127.0.0.4
+other A   192.0.2.9
+";
+
+/// A request a target saw: its request line and Host header, and the TLS server name.
+type Seen = (String, Option<String>);
+
+/// What an HTTP target answers, changed while it runs.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    body: &'static str,
+}
+
+/// A target on `addr`: plain TCP accepts, or an HTTP(S) server answering `reply` and
+/// remembering the Host header (and the TLS server name) of the last request.
+struct Target {
+    addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+    reply: Arc<Mutex<Reply>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Target {
+    fn new(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> Target {
+        Target {
+            addr,
+            task: None,
+            reply: Arc::new(Mutex::new(Reply {
+                status: 200,
+                body: "all ok",
+            })),
+            seen: Arc::default(),
+            tls,
+        }
+    }
+
+    async fn start(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("bind target");
+        let (reply, seen, tls) = (self.reply.clone(), self.seen.clone(), self.tls.clone());
+        self.task = Some(tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (reply, seen, tls) = (reply.clone(), seen.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve_http(stream, None, &reply, &seen).await,
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let sni = stream.get_ref().1.server_name().map(str::to_string);
+                            serve_http(stream, sni, &reply, &seen).await;
+                        }
+                    }
+                });
+            }
+        }));
+    }
+
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    fn answer(&self, status: u16, body: &'static str) {
+        *self.reply.lock().expect("lock") = Reply { status, body };
+    }
+}
+
+async fn serve_http<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    sni: Option<String>,
+    reply: &Mutex<Reply>,
+    seen: &Mutex<Vec<Seen>>,
+) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return, // a TCP check: connect and close
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request).to_string();
+    let head = text.lines().next().unwrap_or("").to_string();
+    let host = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("host: ")
+                .or_else(|| l.strip_prefix("Host: "))
+        })
+        .unwrap_or("")
+        .to_string();
+    seen.lock()
+        .expect("lock")
+        .push((format!("{head} | {host}"), sni));
+    let Reply { status, body } = reply.lock().expect("lock").clone();
+    let response = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Three loopback addresses sharing one free port.
+async fn addresses(last_octets: &[u8]) -> Vec<SocketAddr> {
+    let probe = TcpListener::bind(("127.0.0.2", 0)).await.expect("bind");
+    let port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    last_octets
+        .iter()
+        .map(|o| SocketAddr::from(([127, 0, 0, *o], port)))
+        .collect()
+}
+
+/// The addresses answered for `name` over UDP (the answer cache) and over TCP (the strict
+/// path), which must agree, each with its TTL: `["127.0.0.2 20", ...]`, sorted.
+async fn answered(server: &TestServer, name: &str) -> Vec<String> {
+    let query = Query::new(name, A);
+    // A state change may fall between the two queries: then the next pair agrees.
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
+        let over_udp = rdata(udp(server.udp4, &query).await.answers());
+        let mut tcp = Tcp::connect(server.tcp4).await;
+        tcp.send_raw(&query.bytes()).await;
+        let raw = tcp
+            .recv_raw(Duration::from_secs(2))
+            .await
+            .expect("a TCP reply");
+        let over_tcp = rdata(common::dns::Reply::parse(raw).answers());
+        if over_udp == over_tcp {
+            return over_udp;
+        }
+        pairs.push((over_udp, over_tcp));
+    }
+    panic!("UDP and TCP answers for {name} differ: {pairs:?}");
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn rdata(answers: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = answers
+        .iter()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            format!("{} {}", fields[fields.len() - 1], fields[1])
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls `name` every 20 ms until it answers `expected`; the time it took.
+async fn until_answered(
+    server: &TestServer,
+    name: &str,
+    expected: &[&str],
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let now = answered(server, name).await;
+        if now == expected {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{name} still answers {now:?} after {:?}, expected {expected:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn status_of(server: &TestServer, address: &str) -> serde_json::Value {
+    let status = http::get(server.admin.expect("admin"), "/status", None)
+        .await
+        .json();
+    status["health"]["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|a| a["address"] == address)
+        .cloned()
+        .unwrap_or_else(|| panic!("{address} not in {status}"))
+}
+
+const INTERVAL_MS: u64 = 300;
+
+#[tokio::test]
+async fn a_dead_tcp_target_leaves_the_answers_and_comes_back_within_the_thresholds() {
+    let addrs = addresses(&[2, 3, 4]).await;
+    let mut targets: Vec<Target> = addrs.iter().map(|a| Target::new(*a, None)).collect();
+    for t in &mut targets {
+        t.start().await;
+    }
+    let dir = TempDir::new("health-tcp");
+    dir.write("example.com.zone", ZONE);
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .admin()
+        .table("[health]", &["ttl_cap = 20"])
+        .table(
+            "[[health.monitor]]",
+            &[
+                r#"addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]"#,
+                r#"type = "tcp""#,
+                &format!("port = {}", addrs[0].port()),
+                &format!("interval_ms = {INTERVAL_MS}"),
+                "timeout_ms = 100",
+                "down_after = 3",
+                "up_after = 2",
+            ],
+        );
+    let server = TestServer::start(&dir, config).await;
+
+    // Watched addresses have their TTL capped; others keep the zone's.
+    assert_eq!(
+        answered(&server, "www.example.com").await,
+        ["127.0.0.2 20", "127.0.0.3 20"]
+    );
+    assert_eq!(
+        answered(&server, "other.example.com").await,
+        ["192.0.2.9 300"]
+    );
+    // Let every address be checked once at least (the first check is at a random point of
+    // the first interval).
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS + 100)).await;
+
+    targets[1].stop().await;
+    let bound = Duration::from_millis(INTERVAL_MS * 3 + 1000);
+    let took = until_answered(&server, "www.example.com", &["127.0.0.2 20"], bound).await;
+    assert!(took <= bound, "{took:?}");
+    // Not before three checks could have failed (less the jitter of 10 %).
+    assert!(
+        took >= Duration::from_millis(INTERVAL_MS * 2 * 9 / 10),
+        "{took:?}"
+    );
+    let down = status_of(&server, "127.0.0.3").await;
+    assert_eq!(down["state"], "down");
+    let why = down["last_change"]["why"].as_str().expect("why");
+    assert!(
+        why.starts_with("3 failed checks in a row, the last: connect to 127.0.0.3:"),
+        "{why}"
+    );
+    assert_eq!(down["last_check"]["ok"], false);
+    assert_eq!(status_of(&server, "127.0.0.2").await["state"], "up");
+
+    // The only address of an RRset is answered even when down.
+    targets[2].stop().await;
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 3 + 300)).await;
+    assert_eq!(status_of(&server, "127.0.0.4").await["state"], "down");
+    assert_eq!(
+        answered(&server, "solo.example.com").await,
+        ["127.0.0.4 20"]
+    );
+
+    targets[1].start().await;
+    let bound = Duration::from_millis(INTERVAL_MS * 2 + 1000);
+    let took = until_answered(
+        &server,
+        "www.example.com",
+        &["127.0.0.2 20", "127.0.0.3 20"],
+        bound,
+    )
+    .await;
+    assert!(took <= bound, "{took:?}");
+    let up = status_of(&server, "127.0.0.3").await;
+    assert_eq!(up["state"], "up");
+    assert_eq!(up["last_change"]["why"], "2 successful checks in a row");
+
+    let metrics = http::get(server.admin.expect("admin"), "/metrics", None).await;
+    assert!(
+        metrics
+            .body
+            .contains("geoline_health_up{address=\"127.0.0.4\"} 0\n"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("geoline_health_up{address=\"127.0.0.3\"} 1\n"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("geoline_health_transitions_total{address=\"127.0.0.3\"} 2\n"),
+        "{}",
+        metrics.body
+    );
+    server.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn http_and_https_checks_read_status_body_host_and_certificate() {
+    let addrs = addresses(&[5, 6, 7]).await;
+    let ca = tls::TestCa::new();
+    let good = tls::server_config(&ca.leaf(&["relay.example.com"]));
+    let wrong = tls::server_config(&ca.leaf(&["elsewhere.example.com"]));
+    let mut plain = Target::new(addrs[0], None);
+    let mut secure = Target::new(addrs[1], Some(good));
+    let mut unverified = Target::new(addrs[2], Some(wrong.clone()));
+    for t in [&mut plain, &mut secure, &mut unverified] {
+        t.start().await;
+    }
+    let dir = TempDir::new("health-http");
+    dir.write("ca.pem", &ca.pem());
+    dir.write(
+        "example.com.zone",
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\nweb A 127.0.0.5\nweb A 192.0.2.80\ntls A 127.0.0.6\ntls A 192.0.2.80\nany A 127.0.0.7\nany A 192.0.2.80\n",
+    );
+    let port = format!("port = {}", addrs[0].port());
+    let interval = format!("interval_ms = {INTERVAL_MS}");
+    let common_keys = [
+        port.as_str(),
+        interval.as_str(),
+        "timeout_ms = 200",
+        "down_after = 2",
+        "up_after = 2",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        common_keys
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let http_keys = with(&[
+        r#"addresses = ["127.0.0.5"]"#,
+        r#"type = "http""#,
+        r#"path = "/health?from=geoline""#,
+        r#"host = "relay.example.com""#,
+        "status = [200, 299]",
+        r#"body = "ok""#,
+    ]);
+    let https_keys = with(&[
+        r#"addresses = ["127.0.0.6"]"#,
+        r#"type = "https""#,
+        r#"host = "relay.example.com""#,
+        r#"ca_file = "ca.pem""#,
+    ]);
+    let unverified_keys = with(&[
+        r#"addresses = ["127.0.0.7"]"#,
+        r#"type = "https""#,
+        r#"host = "relay.example.com""#,
+        "verify = false",
+    ]);
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .admin()
+        .table("[[health.monitor]]", &refs(&http_keys))
+        .table("[[health.monitor]]", &refs(&https_keys))
+        .table("[[health.monitor]]", &refs(&unverified_keys));
+    let server = TestServer::start(&dir, config).await;
+    let within = Duration::from_millis(INTERVAL_MS * 3 + 1000);
+
+    // All pass: a certificate for another name passes when not verified.
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 3)).await;
+    for a in ["127.0.0.5", "127.0.0.6", "127.0.0.7"] {
+        let s = status_of(&server, a).await;
+        assert_eq!(
+            (s["state"].as_str(), s["last_check"]["ok"].as_bool()),
+            (Some("up"), Some(true)),
+            "{a}: {s}"
+        );
+    }
+    let seen = plain.seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen[0],
+        (
+            "GET /health?from=geoline HTTP/1.1 | relay.example.com".to_string(),
+            None
+        )
+    );
+    let seen = secure.seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen[0],
+        (
+            "GET / HTTP/1.1 | relay.example.com".to_string(),
+            Some("relay.example.com".to_string())
+        )
+    );
+
+    // A status outside the range, then a body without the text: down each time.
+    plain.answer(503, "ok");
+    until_answered(&server, "web.example.com", &["192.0.2.80 30"], within).await;
+    assert_eq!(
+        status_of(&server, "127.0.0.5").await["last_check"]["error"],
+        "status 503, expected 200..=299"
+    );
+    plain.answer(200, "it is ok");
+    until_answered(
+        &server,
+        "web.example.com",
+        &["127.0.0.5 30", "192.0.2.80 30"],
+        within,
+    )
+    .await;
+    plain.answer(200, "maintenance");
+    until_answered(&server, "web.example.com", &["192.0.2.80 30"], within).await;
+    assert_eq!(
+        status_of(&server, "127.0.0.5").await["last_check"]["error"],
+        "status 200 but the body lacks `ok`"
+    );
+
+    // The verified check refuses a certificate for another name.
+    secure.stop().await;
+    let mut swapped = Target::new(addrs[1], Some(wrong));
+    swapped.start().await;
+    until_answered(&server, "tls.example.com", &["192.0.2.80 30"], within).await;
+    let error = status_of(&server, "127.0.0.6").await["last_check"]["error"]
+        .as_str()
+        .expect("error")
+        .to_string();
+    assert!(error.starts_with("TLS with 127.0.0.6:"), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(
+        answered(&server, "any.example.com").await,
+        ["127.0.0.7 30", "192.0.2.80 30"]
+    );
+    server.running.shutdown().await;
+}
+
+#[test]
+fn health_config_errors_name_file_and_line() {
+    let dir = TempDir::new("health-config");
+    let path = dir.write(
+        "geoline.toml",
+        "[[health.monitor]]\naddresses = [\"192.0.2.1\"]\ntype = \"tcp\"\n",
+    );
+    let err = geoline::config::Config::load(&path).expect_err("no port");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:3: health.monitor of type tcp needs a port",
+            path.display()
+        )
+    );
+}
