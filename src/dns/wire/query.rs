@@ -273,8 +273,9 @@ impl Query {
                 ));
             };
             if record.rtype != OPT {
-                // TSIG and friends are not supported; answering unsigned is what a server
-                // without the key would do.
+                // A TSIG was verified and removed before the message got here
+                // (`dns::tsig::check` in `Responder::answer`); other records (SIG(0), ...)
+                // are ignored, as a server without their keys would.
                 continue;
             }
             if seen.is_some() {
