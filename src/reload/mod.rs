@@ -120,6 +120,24 @@ pub struct SourceStatus {
     pub loaded_at: SystemTime,
 }
 
+impl SourceStatus {
+    /// A source loaded at `now` as at start: no reloads counted yet.
+    fn loaded_at_start(path: &Path, now: SystemTime) -> SourceStatus {
+        SourceStatus {
+            path: path.to_path_buf(),
+            successes: 0,
+            failures: 0,
+            last: Attempt {
+                at: now,
+                trigger: Trigger::Start,
+                duration: Duration::ZERO,
+                error: None,
+            },
+            loaded_at: now,
+        }
+    }
+}
+
 /// Every database, zone and certificate, in configuration order.
 #[derive(Debug, Clone)]
 pub struct Status {
@@ -170,18 +188,7 @@ impl Reloader {
     /// `live` holds what was loaded from `config` at start.
     pub fn new(config: Config, live: Arc<Live>) -> Reloader {
         let now = SystemTime::now();
-        let started = |path: &Path| SourceStatus {
-            path: path.to_path_buf(),
-            successes: 0,
-            failures: 0,
-            last: Attempt {
-                at: now,
-                trigger: Trigger::Start,
-                duration: Duration::ZERO,
-                error: None,
-            },
-            loaded_at: now,
-        };
+        let started = |path: &Path| SourceStatus::loaded_at_start(path, now);
         let certificates: Vec<CertificateConfig> =
             live.certificates.load().configs().cloned().collect();
         let status = Status {
@@ -419,18 +426,7 @@ impl Reloader {
             }
         }
         let now = SystemTime::now();
-        let fresh = |path: &Path| SourceStatus {
-            path: path.to_path_buf(),
-            successes: 0,
-            failures: 0,
-            last: Attempt {
-                at: now,
-                trigger: Trigger::Start,
-                duration: Duration::ZERO,
-                error: None,
-            },
-            loaded_at: now,
-        };
+        let fresh = |path: &Path| SourceStatus::loaded_at_start(path, now);
         let mut status = lock(&self.status);
         status.databases = config.geoip.iter().map(|g| fresh(&g.path)).collect();
         status.zones = config.zones.iter().map(|z| fresh(&z.file)).collect();
