@@ -12,43 +12,8 @@ mgmt_port=$(free_port)
 secret="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 
 cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/example.com.zone"
-cat >"$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$dns_port"]
-
-[[zone]]
-file = "example.com.zone"
-
-[[key]]
-name = "certbot-key"
-algorithm = "hmac-md5"
-secret = "$secret"
-
-[update]
-[[update.grant]]
-key = "certbot-key"
-zones = ["example.com"]
-names = ["_acme-challenge.*"]
-types = ["TXT"]
-max_records = 4
-TOML
-start_geoline "$WORK/geoline.toml" "$dns_port"
-
-# pebble's own TLS certificate (the Debian package ships none).
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$WORK/pebble.key" -out "$WORK/pebble.crt" 2>"$WORK/openssl.log" \
-    || fail "openssl"
-cat >"$WORK/pebble.json" <<JSON
-{"pebble": {"listenAddress": "127.0.0.1:$acme_port",
-            "managementListenAddress": "127.0.0.1:$mgmt_port",
-            "certificate": "$WORK/pebble.crt", "privateKey": "$WORK/pebble.key",
-            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
-            "externalAccountBindingRequired": false}}
-JSON
-PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-    run_bg pebble pebble -config "$WORK/pebble.json" -dnsserver "127.0.0.1:$dns_port"
-wait_tcp "$acme_port" 20 || fail "pebble did not start"
+acme_geoline certbot-key hmac-md5 "$secret" "$dns_port"
+start_pebble "$acme_port" "$mgmt_port" "$dns_port"
 
 cat >"$WORK/rfc2136.ini" <<INI
 dns_rfc2136_server = 127.0.0.1

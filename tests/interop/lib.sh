@@ -15,6 +15,10 @@
 #   stop_pid PID               stop a process started by the script (TERM, then KILL)
 #   run_bg NAME CMD...         start CMD in the background, logs in $WORK/NAME.log
 #   wait_tcp PORT [SECS]       wait until 127.0.0.1:PORT accepts connections
+#   acme_geoline KEY ALG SECRET DNS_PORT  serve $WORK/example.com.zone with KEY granted
+#                              the zone's ACME challenge TXT records
+#   start_pebble ACME_PORT MGMT_PORT DNS_PORT  pebble validating against geoline; its
+#                              certificate is $WORK/pebble.crt
 #   pass MSG / fail MSG        report; fail exits 1 after printing the logs in $WORK
 set -euo pipefail
 
@@ -128,6 +132,50 @@ stop_pid() {
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
+}
+
+acme_geoline() {
+    local key="$1" algorithm="$2" secret="$3" dns_port="$4"
+    cat >"$WORK/geoline.toml" <<TOML
+[dns]
+listen = ["127.0.0.1:$dns_port"]
+
+[[zone]]
+file = "example.com.zone"
+
+[[key]]
+name = "$key"
+algorithm = "$algorithm"
+secret = "$secret"
+
+[update]
+[[update.grant]]
+key = "$key"
+zones = ["example.com"]
+names = ["_acme-challenge.*"]
+types = ["TXT"]
+max_records = 4
+TOML
+    start_geoline "$WORK/geoline.toml" "$dns_port"
+}
+
+# pebble's own TLS certificate is made here (the Debian package ships none).
+start_pebble() {
+    local acme_port="$1" mgmt_port="$2" dns_port="$3"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$WORK/pebble.key" -out "$WORK/pebble.crt" 2>"$WORK/openssl.log" \
+        || fail "openssl"
+    cat >"$WORK/pebble.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$acme_port",
+            "managementListenAddress": "127.0.0.1:$mgmt_port",
+            "certificate": "$WORK/pebble.crt", "privateKey": "$WORK/pebble.key",
+            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
+            "externalAccountBindingRequired": false}}
+JSON
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+        run_bg pebble pebble -config "$WORK/pebble.json" -dnsserver "127.0.0.1:$dns_port"
+    wait_tcp "$acme_port" 20 || fail "pebble did not start"
 }
 
 pass() {
