@@ -318,15 +318,25 @@ fn skip_name(raw: &[u8], mut i: usize) -> Option<usize> {
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// How long one UDP try waits, and how many tries: as dig (`+tries=3`) and every stub
+/// resolver, the query is sent again when no reply came, since UDP may lose a datagram
+/// (a full socket buffer while the whole test suite runs on two cores). A server that
+/// never answers still fails the test; [`udp_expect_silence`] pins the packets that must
+/// get no reply.
+const UDP_TRY: Duration = Duration::from_secs(2);
+const UDP_TRIES: usize = 3;
+
 /// Sends `bytes` over UDP from `from` (an address on this host) and waits for the reply.
 pub async fn udp_raw_from(from: &str, server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind(from).await.expect("bind client");
-    socket.send_to(bytes, server).await.expect("send");
     let mut buf = vec![0u8; 65535];
-    match tokio::time::timeout(WAIT, socket.recv_from(&mut buf)).await {
-        Ok(Ok((n, _))) => Some(buf[..n].to_vec()),
-        _ => None,
+    for _ in 0..UDP_TRIES {
+        socket.send_to(bytes, server).await.expect("send");
+        if let Ok(Ok((n, _))) = tokio::time::timeout(UDP_TRY, socket.recv_from(&mut buf)).await {
+            return Some(buf[..n].to_vec());
+        }
     }
+    None
 }
 
 /// Like [`udp_raw_from`] but waiting only briefly: for packets that must get no reply.
