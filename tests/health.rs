@@ -148,24 +148,35 @@ async fn addresses(last_octets: &[u8]) -> Vec<SocketAddr> {
 /// The addresses answered for `name` over UDP (the answer cache) and over TCP (the strict
 /// path), which must agree, each with its TTL: `["127.0.0.2 20", ...]`, sorted.
 async fn answered(server: &TestServer, name: &str) -> Vec<String> {
-    let query = Query::new(name, A);
+    answered_to(server, &Query::new(name, A)).await.0
+}
+
+/// The addresses answered to `query` as [`answered`] has them, and the ECS scope of the
+/// response (`None` without the option).
+async fn answered_to(server: &TestServer, query: &Query) -> (Vec<String>, Option<u8>) {
     // A state change may fall between the two queries: then the next pair agrees.
     let mut pairs = Vec::new();
     for _ in 0..3 {
-        let over_udp = rdata(udp(server.udp4, &query).await.answers());
+        let over_udp = seen(udp(server.udp4, query).await);
         let mut tcp = Tcp::connect(server.tcp4).await;
         tcp.send_raw(&query.bytes()).await;
         let raw = tcp
             .recv_raw(Duration::from_secs(2))
             .await
             .expect("a TCP reply");
-        let over_tcp = rdata(common::dns::Reply::parse(raw).answers());
+        let over_tcp = seen(common::dns::Reply::parse(raw));
         if over_udp == over_tcp {
             return over_udp;
         }
         pairs.push((over_udp, over_tcp));
     }
-    panic!("UDP and TCP answers for {name} differ: {pairs:?}");
+    panic!("UDP and TCP answers for {} differ: {pairs:?}", query.name);
+}
+
+/// A reply's addresses (as [`rdata`] has them) and its ECS scope.
+fn seen(reply: common::dns::Reply) -> (Vec<String>, Option<u8>) {
+    let scope = reply.subnet().map(|(_, _, scope, _)| scope);
+    (rdata(reply.answers()), scope)
 }
 
 fn refs(v: &[String]) -> Vec<&str> {
@@ -473,4 +484,81 @@ fn health_config_errors_name_file_and_line() {
             path.display()
         )
     );
+}
+
+#[tokio::test]
+async fn a_line_whose_addresses_are_all_down_answers_as_its_all_down_lines() {
+    let addrs = addresses(&[9, 10]).await;
+    let mut targets: Vec<Target> = addrs.iter().map(|a| Target::new(*a, None)).collect();
+    for t in &mut targets {
+        t.start().await;
+    }
+    let dir = TempDir::new("health-all-down");
+    let head = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\n";
+    // The origin (not watched), the mainland relay, the Hong Kong edge.
+    dir.write("example.com.zone", &format!("{head}www A 127.0.0.8\n"));
+    dir.write("example.com.china.zone", "$ORIGIN example.com.\nwww 300 A 127.0.0.9\n");
+    dir.write("example.com.hk.zone", "$ORIGIN example.com.\nwww 300 A 127.0.0.10\n");
+    let config = Config::dns()
+        .line("china", &[r#"cidrs = ["1.2.3.0/24"]"#])
+        .line("hk", &[r#"cidrs = ["5.6.0.0/16"]"#])
+        .zone(
+            "example.com.zone",
+            &[("china", "example.com.china.zone"), ("hk", "example.com.hk.zone")],
+        )
+        .admin()
+        .table("[health]", &["ttl_cap = 25"])
+        .table(
+            "[[health.monitor]]",
+            &[
+                r#"addresses = ["127.0.0.9", "127.0.0.10"]"#,
+                r#"type = "tcp""#,
+                &format!("port = {}", addrs[0].port()),
+                &format!("interval_ms = {INTERVAL_MS}"),
+                "timeout_ms = 100",
+                "down_after = 2",
+                "up_after = 2",
+            ],
+        )
+        .table("[health.all_down]", &[r#"china = ["hk", "default"]"#]);
+    let server = TestServer::start(&dir, config).await;
+    let china = Query::new("www.example.com", A).subnet("1.2.3.0/24");
+    let hk = Query::new("www.example.com", A).subnet("5.6.7.0/24");
+    let elsewhere = Query::new("www.example.com", A).subnet("9.9.9.0/24");
+    let within = Duration::from_millis(INTERVAL_MS * 2 + 1000);
+    let until = |query: Query, expected: (&'static [&'static str], u8)| {
+        let server = &server;
+        async move {
+            let start = Instant::now();
+            loop {
+                let (now, scope) = answered_to(server, &query).await;
+                if now == expected.0 {
+                    // Health changes the addresses, never the client's line: the scope is
+                    // the line's (the /24 of china, the /16 of hk).
+                    assert_eq!(scope, Some(expected.1), "{:?}", expected.0);
+                    return;
+                }
+                assert!(start.elapsed() < within, "{now:?}, expected {:?}", expected.0);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+
+    until(china.clone(), (&["127.0.0.9 25"], 24)).await;
+    until(hk.clone(), (&["127.0.0.10 25"], 16)).await;
+    assert_eq!(answered_to(&server, &elsewhere).await.0, ["127.0.0.8 300"]);
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS + 100)).await;
+
+    // The relay down: mainland clients get the Hong Kong edge.
+    targets[0].stop().await;
+    until(china.clone(), (&["127.0.0.10 25"], 24)).await;
+    // Both down: the origin, with the TTL capped; hk has no chain and serves its own.
+    targets[1].stop().await;
+    until(china.clone(), (&["127.0.0.8 25"], 24)).await;
+    until(hk.clone(), (&["127.0.0.10 25"], 16)).await;
+    assert_eq!(answered_to(&server, &elsewhere).await.0, ["127.0.0.8 300"]);
+    // The relay back: the mainland gets it again.
+    targets[0].start().await;
+    until(china.clone(), (&["127.0.0.9 25"], 24)).await;
+    server.running.shutdown().await;
 }
