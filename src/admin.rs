@@ -59,6 +59,7 @@ pub(crate) fn router(reloader: Arc<Reloader>, counters: Counters, token: Option<
         .route("/status", get(status))
         .route("/reload", post(reload))
         .route("/zones/{zone}/flush", post(flush))
+        .route("/health/{address}", post(force_health))
         .with_state(admin)
 }
 
@@ -214,6 +215,22 @@ async fn flush(
         )
             .into_response(),
     }
+}
+
+/// `POST /health/ADDRESS?force=down|up|clear`: an operator's override
+/// ([`crate::health::report::force`]).
+async fn force_health(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    axum::extract::Path(address): axum::extract::Path<String>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    let live = admin.reloader.live();
+    let (code, body) = crate::health::report::force(&live.health, &address, &params);
+    (code, axum::Json(body)).into_response()
 }
 
 fn last_reload_json(s: &SourceStatus) -> Value {

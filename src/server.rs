@@ -89,6 +89,9 @@ pub enum StartError {
     /// A health monitor could not be set up (its CA file, its TLS settings).
     #[error(transparent)]
     Health(#[from] crate::health::check::CheckSetupError),
+    /// The health state file (operators' overrides) is unreadable or damaged.
+    #[error(transparent)]
+    HealthState(#[from] crate::health::overrides::StateFileError),
     /// A signal handler could not be installed.
     #[error("cannot watch for {signal}: {source}")]
     Signal {
@@ -200,7 +203,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let live = Arc::new(
         Live::with_certificates(loaded.zones, loaded.classifier, certificates.set)
             .with_updates(updates)
-            .with_health(Health::new(&config.health)),
+            .with_health(Health::new(&config.health)?),
     );
     live.keys.store(config.keys.clone());
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));

@@ -218,16 +218,7 @@ async fn until_answered(
 }
 
 async fn status_of(server: &TestServer, address: &str) -> serde_json::Value {
-    let status = http::get(server.admin.expect("admin"), "/status", None)
-        .await
-        .json();
-    status["health"]["addresses"]
-        .as_array()
-        .expect("addresses")
-        .iter()
-        .find(|a| a["address"] == address)
-        .cloned()
-        .unwrap_or_else(|| panic!("{address} not in {status}"))
+    status_of_with(server, address, None).await
 }
 
 const INTERVAL_MS: u64 = 300;
@@ -497,14 +488,23 @@ async fn a_line_whose_addresses_are_all_down_answers_as_its_all_down_lines() {
     let head = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\n";
     // The origin (not watched), the mainland relay, the Hong Kong edge.
     dir.write("example.com.zone", &format!("{head}www A 127.0.0.8\n"));
-    dir.write("example.com.china.zone", "$ORIGIN example.com.\nwww 300 A 127.0.0.9\n");
-    dir.write("example.com.hk.zone", "$ORIGIN example.com.\nwww 300 A 127.0.0.10\n");
+    dir.write(
+        "example.com.china.zone",
+        "$ORIGIN example.com.\nwww 300 A 127.0.0.9\n",
+    );
+    dir.write(
+        "example.com.hk.zone",
+        "$ORIGIN example.com.\nwww 300 A 127.0.0.10\n",
+    );
     let config = Config::dns()
         .line("china", &[r#"cidrs = ["1.2.3.0/24"]"#])
         .line("hk", &[r#"cidrs = ["5.6.0.0/16"]"#])
         .zone(
             "example.com.zone",
-            &[("china", "example.com.china.zone"), ("hk", "example.com.hk.zone")],
+            &[
+                ("china", "example.com.china.zone"),
+                ("hk", "example.com.hk.zone"),
+            ],
         )
         .admin()
         .table("[health]", &["ttl_cap = 25"])
@@ -538,7 +538,11 @@ async fn a_line_whose_addresses_are_all_down_answers_as_its_all_down_lines() {
                     assert_eq!(scope, Some(expected.1), "{:?}", expected.0);
                     return;
                 }
-                assert!(start.elapsed() < within, "{now:?}, expected {:?}", expected.0);
+                assert!(
+                    start.elapsed() < within,
+                    "{now:?}, expected {:?}",
+                    expected.0
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -561,4 +565,170 @@ async fn a_line_whose_addresses_are_all_down_answers_as_its_all_down_lines() {
     targets[0].start().await;
     until(china.clone(), (&["127.0.0.9 25"], 24)).await;
     server.running.shutdown().await;
+}
+
+const TOKEN: &str = "health-admin-token-0123";
+
+#[tokio::test]
+async fn operators_force_an_address_down_or_up_and_the_override_survives_a_restart() {
+    let addrs = addresses(&[11, 12]).await;
+    let mut targets: Vec<Target> = addrs.iter().map(|a| Target::new(*a, None)).collect();
+    for t in &mut targets {
+        t.start().await;
+    }
+    let dir = TempDir::new("health-force");
+    dir.write(
+        "example.com.zone",
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A 127.0.0.11\nwww A 127.0.0.12\n",
+    );
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .table(
+            "[admin]",
+            &[r#"listen = "127.0.0.1:0""#, &format!("token = {TOKEN:?}")],
+        )
+        .table("[health]", &["ttl_cap = 20"])
+        .table(
+            "[[health.monitor]]",
+            &[
+                r#"addresses = ["127.0.0.11", "127.0.0.12"]"#,
+                r#"type = "tcp""#,
+                &format!("port = {}", addrs[0].port()),
+                &format!("interval_ms = {INTERVAL_MS}"),
+                "timeout_ms = 100",
+                "down_after = 2",
+                "up_after = 2",
+            ],
+        );
+    let both = ["127.0.0.11 20", "127.0.0.12 20"];
+    let server = TestServer::start(&dir, &config).await;
+    let admin = server.admin.expect("admin");
+    assert_eq!(answered(&server, "www.example.com").await, both);
+
+    // The token is asked for, like every admin POST.
+    let refused = http::post(admin, "/health/127.0.0.12?force=down", None).await;
+    assert_eq!(refused.status, 401);
+    for (path, status, error) in [
+        (
+            "/health/127.0.0.99?force=down",
+            404,
+            "127.0.0.99 is not watched by any health.monitor",
+        ),
+        (
+            "/health/www.example.com?force=down",
+            400,
+            "`www.example.com` is not an IP address",
+        ),
+        (
+            "/health/127.0.0.12?force=sideways",
+            400,
+            "give force=down, force=up or force=clear",
+        ),
+    ] {
+        let r = http::post(admin, path, Some(TOKEN)).await;
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (status, Some(error)),
+            "{path}"
+        );
+    }
+    assert!(!dir.path().join("health-state.json").exists());
+
+    // Forced down: out of the answers at once, its checks still passing.
+    let r = http::post(
+        admin,
+        "/health/127.0.0.12?force=down&why=relay%20upgrade",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"ok": true, "address": "127.0.0.12", "state": "down", "forced": true})
+    );
+    assert_eq!(
+        answered(&server, "www.example.com").await,
+        ["127.0.0.11 20"]
+    );
+    let s = status_of_with(&server, "127.0.0.12", Some(TOKEN)).await;
+    assert_eq!(
+        (
+            s["state"].as_str(),
+            s["checks_say"].as_str(),
+            s["forced"]["state"].as_str()
+        ),
+        (Some("down"), Some("up"), Some("down")),
+        "{s}"
+    );
+    assert_eq!(s["forced"]["why"], "relay upgrade");
+    assert_eq!(
+        s["last_change"]["why"],
+        "forced down by an operator: relay upgrade"
+    );
+    let kept = std::fs::read_to_string(dir.path().join("health-state.json")).expect("state file");
+    assert!(kept.contains("\"address\": \"127.0.0.12\""), "{kept}");
+    assert!(kept.contains("\"state\": \"down\""), "{kept}");
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 3)).await;
+    assert_eq!(
+        answered(&server, "www.example.com").await,
+        ["127.0.0.11 20"]
+    );
+
+    // Kept across a restart: down from the first answer on.
+    server.running.shutdown().await;
+    let server = TestServer::start(&dir, &config).await;
+    let admin = server.admin.expect("admin");
+    assert_eq!(
+        answered(&server, "www.example.com").await,
+        ["127.0.0.11 20"]
+    );
+
+    // Forced up: a dead target stays in the answers.
+    targets[0].stop().await;
+    let r = http::post(admin, "/health/127.0.0.11?force=up", Some(TOKEN)).await;
+    assert_eq!(r.json()["state"], "up");
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 4)).await;
+    let s = status_of_with(&server, "127.0.0.11", Some(TOKEN)).await;
+    assert_eq!(
+        (s["state"].as_str(), s["checks_say"].as_str()),
+        (Some("up"), Some("down")),
+        "{s}"
+    );
+    // Both overrides hold: .12 down (up by its checks), .11 up (down by its checks).
+    assert_eq!(
+        answered(&server, "www.example.com").await,
+        ["127.0.0.11 20"]
+    );
+
+    // Cleared: the checks decide again, at once.
+    let r = http::post(admin, "/health/127.0.0.12?force=clear", Some(TOKEN)).await;
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"ok": true, "address": "127.0.0.12", "state": "up", "forced": false})
+    );
+    http::post(admin, "/health/127.0.0.11?force=clear", Some(TOKEN)).await;
+    assert_eq!(
+        answered(&server, "www.example.com").await,
+        ["127.0.0.12 20"]
+    );
+    let kept = std::fs::read_to_string(dir.path().join("health-state.json")).expect("state file");
+    assert_eq!(kept, "{\n  \"overrides\": []\n}\n");
+    server.running.shutdown().await;
+}
+
+async fn status_of_with(
+    server: &TestServer,
+    address: &str,
+    token: Option<&str>,
+) -> serde_json::Value {
+    let status = http::get(server.admin.expect("admin"), "/status", token)
+        .await
+        .json();
+    status["health"]["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|a| a["address"] == address)
+        .cloned()
+        .unwrap_or_else(|| panic!("{address} not in {status}"))
 }

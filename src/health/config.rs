@@ -42,7 +42,13 @@ pub struct HealthConfig {
     /// Per line, the lines answered instead, in order, when every address of an A/AAAA
     /// RRset is down; a line not listed answers with its addresses anyway.
     pub all_down: BTreeMap<LineId, Vec<LineId>>,
+    /// Where operators' overrides (`POST /health/ADDRESS`) are kept across restarts;
+    /// `health-state.json` beside the configuration unless set.
+    pub state_file: Option<PathBuf>,
 }
+
+/// The state file's name beside the configuration when `health.state_file` is not set.
+pub(crate) const DEFAULT_STATE_FILE: &str = "health-state.json";
 
 impl HealthConfig {
     /// Whether any address is watched.
@@ -113,6 +119,7 @@ pub(crate) struct RawHealth {
     monitors: Vec<Spanned<RawMonitor>>,
     #[serde(default)]
     all_down: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    state_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -191,10 +198,16 @@ impl HealthConfig {
             }
             all_down.insert(from_id, chain);
         }
+        let state_file = src.resolve(
+            raw.state_file
+                .as_deref()
+                .unwrap_or(DEFAULT_STATE_FILE.as_ref()),
+        );
         Ok(HealthConfig {
             monitors,
             ttl_cap,
             all_down,
+            state_file: Some(state_file),
         })
     }
 }

@@ -16,11 +16,13 @@ pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod filter;
 pub(crate) mod monitor;
+pub(crate) mod overrides;
 pub(crate) mod report;
 pub(crate) mod state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -30,6 +32,7 @@ use tracing::warn;
 
 pub(crate) use config::HealthConfig;
 pub(crate) use filter::HealthTable;
+use overrides::{Force, Override, StateFileError};
 use state::{Thresholds, Tracker, Transition};
 
 /// The health of the watched addresses, as answers and the admin listener read it.
@@ -48,6 +51,19 @@ struct Registry {
     addresses: BTreeMap<IpAddr, AddressStatus>,
     ttl_cap: u32,
     all_down: BTreeMap<crate::lines::LineId, Vec<crate::lines::LineId>>,
+    /// Where the operators' overrides are kept across restarts.
+    state_file: Option<PathBuf>,
+}
+
+/// Why `POST /health/ADDRESS` did nothing.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ForceError {
+    /// No monitor watches the address.
+    #[error("{0} is not watched by any health.monitor")]
+    NotWatched(IpAddr),
+    /// The override could not be kept: it is not applied either.
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
 }
 
 /// One watched address.
@@ -59,17 +75,19 @@ pub(crate) struct AddressStatus {
     pub(crate) tracker: Tracker,
     /// The last check: when it ended, and its failure (`None`: it passed).
     pub(crate) last_check: Option<(SystemTime, Option<String>)>,
-    /// The last state change and why.
+    /// The last change of the state answers use, and why.
     pub(crate) last_change: Option<(SystemTime, String)>,
+    /// An operator's override: the state whatever the checks say.
+    pub(crate) forced: Option<Override>,
     pub(crate) checks: u64,
     pub(crate) failures: u64,
     pub(crate) transitions: u64,
 }
 
 impl AddressStatus {
-    /// Whether answers count it up.
+    /// Whether answers count it up: as forced, else as its checks say.
     pub(crate) fn is_up(&self) -> bool {
-        self.tracker.is_up()
+        self.forced.as_ref().map_or(self.tracker.is_up(), |f| f.up)
     }
 }
 
@@ -84,12 +102,14 @@ impl Health {
         }
     }
 
-    /// Every address of `config`'s monitors, up until checked.
-    pub(crate) fn new(config: &HealthConfig) -> Health {
+    /// Every address of `config`'s monitors, up until checked unless an operator's
+    /// override kept in the state file says otherwise.
+    pub(crate) fn new(config: &HealthConfig) -> Result<Health, StateFileError> {
         let mut registry = Registry {
             addresses: BTreeMap::new(),
             ttl_cap: config.ttl_cap,
             all_down: config.all_down.clone(),
+            state_file: config.state_file.clone(),
         };
         for (i, m) in config.monitors.iter().enumerate() {
             for &address in &m.addresses {
@@ -101,11 +121,23 @@ impl Health {
                         tracker: Tracker::default(),
                         last_check: None,
                         last_change: None,
+                        forced: None,
                         checks: 0,
                         failures: 0,
                         transitions: 0,
                     },
                 );
+            }
+        }
+        if let Some(path) = &config.state_file {
+            for (address, forced) in overrides::load(path)? {
+                match registry.addresses.get_mut(&address) {
+                    Some(status) => status.forced = Some(forced),
+                    // Kept in the file: the monitor may come back with the next change.
+                    None => {
+                        warn!(%address, file = %path.display(), "health: an override names an address no monitor watches; ignored")
+                    }
+                }
             }
         }
         let health = Health {
@@ -117,7 +149,7 @@ impl Health {
         let registry = health.registry();
         health.table.store(Arc::new(registry.table()));
         drop(registry);
-        health
+        Ok(health)
     }
 
     /// Whether any address is watched.
@@ -162,12 +194,86 @@ impl Health {
         };
         status.last_check = Some((now, failure));
         if let Some(reason) = reason {
+            if let Some(forced) = &status.forced {
+                let state = if status.tracker.is_up() { "up" } else { "down" };
+                let held = if forced.up { "up" } else { "down" };
+                tracing::info!(%address, state, held, reason = %reason, "health: checks changed an address's state; an operator's override holds it");
+                return;
+            }
             status.transitions += 1;
             let state = if status.is_up() { "up" } else { "down" };
             warn!(%address, state, reason = %reason, "health: address changed state");
             status.last_change = Some((now, reason));
             self.publish(&registry);
         }
+    }
+
+    /// An operator's `force` for `address`, kept in the state file before it applies;
+    /// whether answers count the address up afterwards.
+    pub(crate) fn force(
+        &self,
+        address: IpAddr,
+        force: Force,
+        why: &str,
+    ) -> Result<bool, ForceError> {
+        let mut registry = self.registry();
+        let Some(status) = registry.addresses.get(&address) else {
+            return Err(ForceError::NotWatched(address));
+        };
+        let was_up = status.is_up();
+        let now = SystemTime::now();
+        let forced = match force {
+            Force::Down | Force::Up => Some(Override {
+                up: force == Force::Up,
+                at: now,
+                why: why.to_string(),
+            }),
+            Force::Clear => None,
+        };
+        if let Some(path) = &registry.state_file {
+            let mut kept: BTreeMap<IpAddr, Override> = match overrides::load(path) {
+                Ok(kept) => kept,
+                // The file is the server's own: a damaged one is replaced by what it knows.
+                Err(StateFileError::Syntax { .. } | StateFileError::State { .. }) => {
+                    BTreeMap::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for (a, s) in &registry.addresses {
+                match &s.forced {
+                    Some(f) => kept.insert(*a, f.clone()),
+                    None => kept.remove(a),
+                };
+            }
+            match &forced {
+                Some(f) => kept.insert(address, f.clone()),
+                None => kept.remove(&address),
+            };
+            overrides::store(path, &kept)?;
+        }
+        let Some(status) = registry.addresses.get_mut(&address) else {
+            return Err(ForceError::NotWatched(address));
+        };
+        status.forced = forced;
+        let up = status.is_up();
+        let state = if up { "up" } else { "down" };
+        let word = match force {
+            Force::Down => "forced down",
+            Force::Up => "forced up",
+            Force::Clear => "override cleared",
+        };
+        let reason = if why.is_empty() {
+            format!("{word} by an operator")
+        } else {
+            format!("{word} by an operator: {why}")
+        };
+        warn!(%address, state, reason = %reason, "health: operator override");
+        if up != was_up {
+            status.transitions += 1;
+            status.last_change = Some((now, reason));
+            self.publish(&registry);
+        }
+        Ok(up)
     }
 
     /// Stores the table of `registry` and moves the generation.

@@ -1,11 +1,17 @@
-//! What operators see of health: the `/status` section and the metrics per address.
+//! What operators see of health and do to it: the `/status` section, the metrics per
+//! address, and `POST /health/ADDRESS` (an operator's override).
 //!
-//! This module only reads [`super::Health`]; the admin listener ([`crate::admin`]) serves
-//! what it writes.
+//! This module turns [`super::Health`] into JSON and text and requests into calls on it;
+//! the admin listener ([`crate::admin`]) routes to it and checks the token.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::Health;
+use super::overrides::Force;
+use super::{ForceError, Health};
 use crate::exposition::Exposition;
 use crate::util::time::{format_rfc3339, unix_secs};
 
@@ -20,6 +26,12 @@ pub(crate) fn status_json(health: &Health) -> Value {
                 "address": address.to_string(),
                 "monitor": s.monitor + 1,
                 "state": if s.is_up() { "up" } else { "down" },
+                "checks_say": if s.tracker.is_up() { "up" } else { "down" },
+                "forced": s.forced.as_ref().map(|f| json!({
+                    "state": if f.up { "up" } else { "down" },
+                    "at": format_rfc3339(unix_secs(f.at)),
+                    "why": f.why,
+                })),
                 "last_check": s.last_check.as_ref().map(|(at, failure)| json!({
                     "at": format_rfc3339(unix_secs(*at)),
                     "ok": failure.is_none(),
@@ -38,6 +50,50 @@ pub(crate) fn status_json(health: &Health) -> Value {
         "generation": health.generation(),
         "addresses": addresses,
     })
+}
+
+/// `POST /health/ADDRESS?force=down|up|clear[&why=TEXT]`: the status and the JSON
+/// answered.
+pub(crate) fn force(
+    health: &Health,
+    address: &str,
+    params: &HashMap<String, String>,
+) -> (StatusCode, Value) {
+    let refuse = |code, error: String| (code, json!({ "ok": false, "error": error }));
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("`{address}` is not an IP address"),
+        );
+    };
+    let Some(force) = params.get("force").and_then(|w| Force::parse(w)) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "give force=down, force=up or force=clear".into(),
+        );
+    };
+    let why = params.get("why").map_or("", String::as_str);
+    if why.len() > 200 || why.chars().any(char::is_control) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "why is at most 200 characters, none of them control characters".into(),
+        );
+    }
+    match health.force(ip, force, why) {
+        Ok(up) => (
+            StatusCode::OK,
+            json!({
+                "ok": true,
+                "address": ip.to_string(),
+                "state": if up { "up" } else { "down" },
+                "forced": force != Force::Clear,
+            }),
+        ),
+        Err(e @ ForceError::NotWatched(_)) => refuse(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ ForceError::StateFile(_)) => {
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
 }
 
 /// The health series, one sample per watched address (none without monitors).
