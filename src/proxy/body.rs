@@ -316,6 +316,43 @@ pub(crate) fn apply_plan_headers(headers: &mut HeaderMap, plan: Plan) {
     super::headers::weaken_etag(headers);
 }
 
+/// The DEFLATE compression level (1 to 9) of rewritten bodies re-encoded as gzip or
+/// deflate for the client.
+///
+/// The default is 1, nginx's `gzip_comp_level` default (what `gzip on` gives): the proxy
+/// compresses every rewritten response anew, per request, so speed matters more than the
+/// last few percent of size. Higher levels cost more CPU per byte for smaller bodies (with
+/// the zlib-rs backend, level 1 is its fast "quick" strategy; 6 is zlib's usual default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GzipLevel(u8);
+
+impl GzipLevel {
+    /// Level 1, the default: the fastest.
+    pub const FASTEST: GzipLevel = GzipLevel(1);
+    /// Level 9: the smallest bodies, the most CPU.
+    pub const SMALLEST: GzipLevel = GzipLevel(9);
+
+    /// `level` if it is 1 to 9 (0, "stored", would send bodies uncompressed under a
+    /// `Content-Encoding` that promises otherwise).
+    pub fn new(level: u32) -> Option<GzipLevel> {
+        u8::try_from(level)
+            .ok()
+            .filter(|l| (1..=9).contains(l))
+            .map(GzipLevel)
+    }
+
+    /// The level, 1 to 9.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for GzipLevel {
+    fn default() -> GzipLevel {
+        GzipLevel::FASTEST
+    }
+}
+
 /// Limits on reading a body from the origin.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -348,6 +385,7 @@ pub(crate) async fn rewritten<B>(
     plan: Plan,
     rewriter: &Arc<Rewriter>,
     limits: Limits,
+    gzip_level: GzipLevel,
 ) -> Result<ProxyBody, BodyStartError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -383,7 +421,7 @@ where
     });
     let out = match plan.encode {
         None => rewritten,
-        Some(c) => encode(rewritten, c),
+        Some(c) => encode(rewritten, c, gzip_level),
     };
     Ok(ProxyBody::from_stream(out))
 }
@@ -410,13 +448,15 @@ fn decode(input: ByteStream, coding: Coding) -> ByteStream {
     }
 }
 
-/// Re-encoding favours speed, as `gzip_comp_level 1` does in nginx: the proxy compresses
-/// every response anew, where the origin may have compressed once and cached.
-fn encode(input: ByteStream, coding: Coding) -> ByteStream {
+/// Re-encoding favours speed: the proxy compresses every response anew, where the origin
+/// may have compressed once and cached. gzip and deflate at `gzip_level` ([`GzipLevel`]),
+/// brotli and zstd at fixed fast levels.
+fn encode(input: ByteStream, coding: Coding, gzip_level: GzipLevel) -> ByteStream {
     let r = StreamReader::new(input);
+    let deflate_level = Level::Precise(i32::from(gzip_level.get()));
     match coding {
-        Coding::Gzip => reader_stream(codec::GzipEncoder::with_quality(r, Level::Precise(2))),
-        Coding::Deflate => reader_stream(codec::ZlibEncoder::with_quality(r, Level::Precise(2))),
+        Coding::Gzip => reader_stream(codec::GzipEncoder::with_quality(r, deflate_level)),
+        Coding::Deflate => reader_stream(codec::ZlibEncoder::with_quality(r, deflate_level)),
         Coding::Brotli => reader_stream(codec::BrotliEncoder::with_quality(r, Level::Precise(4))),
         Coding::Zstd => reader_stream(codec::ZstdEncoder::with_quality(r, Level::Precise(1))),
     }
@@ -553,6 +593,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_levels_one_to_nine_only() {
+        assert_eq!(GzipLevel::default(), GzipLevel::FASTEST);
+        assert_eq!(GzipLevel::new(1), Some(GzipLevel::FASTEST));
+        assert_eq!(GzipLevel::new(9), Some(GzipLevel::SMALLEST));
+        assert_eq!(GzipLevel::new(5).map(GzipLevel::get), Some(5));
+        for bad in [0, 10, 256, 257, u32::MAX] {
+            assert_eq!(GzipLevel::new(bad), None, "{bad}");
+        }
+    }
 
     fn hv(s: &'static str) -> HeaderValue {
         HeaderValue::from_static(s)

@@ -34,6 +34,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::body::GzipLevel;
 use super::headers::ForwardHeaders;
 use super::service::{Proxy, ProxyError};
 use crate::diag::{ConfigError, Source};
@@ -80,6 +81,9 @@ pub struct ProxyConfig {
     /// The most bytes a compressed body may decode to before it is cut off (default 64 MiB,
     /// at least 1024).
     pub max_decompressed_bytes: u64,
+    /// The compression level of rewritten bodies re-encoded as gzip or deflate for the
+    /// client (default 1, as nginx's `gzip on`; 1 to 9).
+    pub gzip_level: GzipLevel,
     /// `false` passes bodies and response headers through untouched (default `true`).
     pub rewrite: bool,
     /// Which forwarding headers tell the origin about the client (default both).
@@ -141,6 +145,7 @@ pub(crate) struct RawProxy {
     read_timeout_secs: u64,
     #[serde(default = "default_max_decompressed")]
     max_decompressed_bytes: u64,
+    gzip_level: Option<Spanned<u32>>,
     #[serde(default = "default_rewrite")]
     rewrite: bool,
     forward_headers: Option<Vec<ForwardHeaderName>>,
@@ -210,6 +215,18 @@ impl ProxyConfig {
             },
             src,
         )?;
+        let gzip_level = match r.gzip_level {
+            None => GzipLevel::default(),
+            Some(level) => GzipLevel::new(*level.get_ref()).ok_or_else(|| {
+                src.invalid(
+                    level.span(),
+                    format!(
+                        "proxy.gzip_level = {}: must be 1 (fastest, the default) to 9 (smallest)",
+                        level.get_ref()
+                    ),
+                )
+            })?,
+        };
         let config = ProxyConfig {
             front,
             origin: r.origin,
@@ -220,6 +237,7 @@ impl ProxyConfig {
             response_timeout_secs: r.response_timeout_secs,
             read_timeout_secs: r.read_timeout_secs,
             max_decompressed_bytes: r.max_decompressed_bytes,
+            gzip_level,
             rewrite: r.rewrite,
             forward_headers: match &r.forward_headers {
                 None => ForwardHeaders::default(),
@@ -280,6 +298,7 @@ impl ProxyConfig {
             .response_timeout(Duration::from_secs(self.response_timeout_secs))
             .read_timeout(Duration::from_secs(self.read_timeout_secs))
             .max_decompressed_bytes(self.max_decompressed_bytes)
+            .gzip_level(self.gzip_level)
             .rewrite(self.rewrite)
             .forward_headers(self.forward_headers);
         for pair in &self.hosts {
@@ -357,6 +376,24 @@ mod tests {
         );
         assert_eq!(c.incoming_forwarded, IncomingForwarded::Replace);
         c.validate().expect("valid");
+    }
+
+    #[test]
+    fn gzip_level_defaults_to_nginx_and_is_checked_with_its_line() {
+        assert_eq!(parse(GOOD).expect("parses").gzip_level.get(), 1);
+        let c = parse(&format!("{GOOD}\ngzip_level = 6")).expect("parses");
+        assert_eq!(c.gzip_level.get(), 6);
+        for bad in [0, 10] {
+            let err = parse(&format!("{GOOD}\ngzip_level = {bad}")).expect_err("out of range");
+            // `[proxy]`, then GOOD (an empty first line, 8 keys, an empty last one), then the key.
+            assert_eq!(
+                err,
+                format!(
+                    "/etc/geoline/geoline.toml:11: proxy.gzip_level = {bad}: \
+                     must be 1 (fastest, the default) to 9 (smallest)"
+                )
+            );
+        }
     }
 
     #[test]

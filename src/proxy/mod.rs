@@ -100,7 +100,7 @@ pub(crate) mod serve;
 mod service;
 mod upstream;
 
-pub use body::{BodyError, BoxError, Coding, ProxyBody};
+pub use body::{BodyError, BoxError, Coding, GzipLevel, ProxyBody};
 pub use config::{HostPairConfig, IncomingForwarded, ProxyConfig, ProxyConfigError};
 pub use headers::ForwardHeaders;
 pub use mapping::{HostMap, HostPair, MappingError};

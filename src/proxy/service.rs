@@ -38,7 +38,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
-use super::body::{self, BodyStartError, BoxError, Limits, ProxyBody};
+use super::body::{self, BodyStartError, BoxError, GzipLevel, Limits, ProxyBody};
 use super::headers::{self, ForwardHeaders, Forwarded};
 use super::host;
 use super::mapping::{self, HostMap, MappingError, Side};
@@ -90,7 +90,7 @@ pub enum ProxyError {
 }
 
 /// Builds a [`Proxy`]. Defaults: rewriting on, connect timeout 5 s, response timeout 30 s,
-/// read timeout 60 s, decompressed bodies limited to 64 MiB.
+/// read timeout 60 s, decompressed bodies limited to 64 MiB, gzip level 1.
 #[derive(Debug, Clone)]
 pub struct ProxyBuilder {
     origin: String,
@@ -102,6 +102,7 @@ pub struct ProxyBuilder {
     response_timeout: Duration,
     read_timeout: Duration,
     max_decompressed: u64,
+    gzip_level: GzipLevel,
     rewrite: bool,
     pass_through: Vec<String>,
     forward_headers: ForwardHeaders,
@@ -162,6 +163,13 @@ impl ProxyBuilder {
     /// The most bytes a compressed body may decode to before it is cut off.
     pub fn max_decompressed_bytes(mut self, n: u64) -> Self {
         self.max_decompressed = n;
+        self
+    }
+
+    /// The compression level of rewritten bodies sent gzip- or deflate-encoded (default
+    /// [`GzipLevel::FASTEST`], 1, as nginx's `gzip on`).
+    pub fn gzip_level(mut self, level: GzipLevel) -> Self {
+        self.gzip_level = level;
         self
     }
 
@@ -255,6 +263,7 @@ impl ProxyBuilder {
                     read_timeout: self.read_timeout,
                     max_decompressed: self.max_decompressed,
                 },
+                gzip_level: self.gzip_level,
                 metrics: Arc::default(),
             }),
         })
@@ -314,6 +323,8 @@ struct Inner {
     forward_headers: ForwardHeaders,
     response_timeout: Duration,
     limits: Limits,
+    /// Of rewritten bodies re-encoded as gzip or deflate.
+    gzip_level: GzipLevel,
     metrics: Arc<ProxyMetrics>,
 }
 
@@ -375,6 +386,7 @@ impl Proxy {
             response_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
             max_decompressed: 64 << 20,
+            gzip_level: GzipLevel::default(),
             rewrite: true,
             pass_through: Vec::new(),
             forward_headers: ForwardHeaders::default(),
@@ -767,7 +779,7 @@ async fn response_body(
     {
         return Ok(ProxyBody::empty());
     }
-    match body::rewritten(incoming, plan, rewriter, inner.limits).await {
+    match body::rewritten(incoming, plan, rewriter, inner.limits, inner.gzip_level).await {
         Ok(b) => {
             inner.metrics.count(Event::Rewritten);
             Ok(b)
