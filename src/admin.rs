@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dns::Responder;
 use crate::exposition::Exposition;
-use crate::proxy::{Proxy, ProxyMetricsSnapshot};
-use crate::redirect::metrics::{Outcome, RedirectMetrics};
+use crate::http::metrics::HttpListeners;
+use crate::proxy::{Proxy, ProxyMetrics};
+use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
 use crate::util::time::{format_date, format_rfc3339, unix_secs};
 
@@ -44,6 +45,8 @@ pub(crate) struct Counters {
     pub(crate) proxy: Option<Proxy>,
     /// The redirector's requests.
     pub(crate) redirect: Option<Arc<RedirectMetrics>>,
+    /// Every HTTP listener (the redirector's and the proxy's).
+    pub(crate) http: Arc<HttpListeners>,
 }
 
 /// The admin routes over `reloader`'s state and the subsystems' `counters`.
@@ -409,13 +412,14 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
     live.updates.render_metrics(&zones, &mut out);
-    let proxy = counters
-        .proxy
-        .as_ref()
-        .map(|p| p.metrics().snapshot())
-        .unwrap_or_default();
-    render_proxy(&mut out, &proxy);
-    render_redirect(&mut out, counters.redirect.as_deref());
+    ProxyMetrics::render(counters.proxy.as_ref().map(|p| p.metrics()), &mut out);
+    RedirectMetrics::render(counters.redirect.as_deref(), &mut out, &|i| {
+        lines
+            .ids()
+            .nth(i)
+            .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
+    });
+    counters.http.render(&mut out);
     crate::health::report::render_metrics(&live.health, &mut out);
 
     let db_label = |s: &SourceStatus| s.path.display().to_string();
@@ -493,65 +497,6 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
     out.sample("geoline_line_map_ranges", &[("family", "ipv4")], v4 as f64);
     out.sample("geoline_line_map_ranges", &[("family", "ipv6")], v6 as f64);
     out.finish()
-}
-
-/// The `[proxy]` listener's counters.
-fn render_proxy(out: &mut Exposition, p: &ProxyMetricsSnapshot) {
-    let counter = |out: &mut Exposition, name: &str, help: &str, value: u64| {
-        out.family(name, "counter", help);
-        out.sample(name, &[], value as f64);
-    };
-    counter(
-        out,
-        "geoline_proxy_requests_total",
-        "Requests the [proxy] listener received.",
-        p.requests,
-    );
-    const ERRORS: &str = "geoline_proxy_error_responses_total";
-    out.family(
-        ERRORS,
-        "counter",
-        "Responses the proxy made itself, by status: 421 (a host not in the pairs), 502 (origin unreachable, refused or broken), 504 (origin too slow).",
-    );
-    for (status, n) in [
-        ("421", p.misdirected),
-        ("502", p.bad_gateway),
-        ("504", p.gateway_timeout),
-    ] {
-        out.sample(ERRORS, &[("status", status)], n as f64);
-    }
-    counter(
-        out,
-        "geoline_proxy_rewritten_responses_total",
-        "Responses whose body went through the rewriter.",
-        p.rewritten,
-    );
-    counter(
-        out,
-        "geoline_proxy_upgraded_connections_total",
-        "Connections switched to another protocol (WebSocket) and spliced.",
-        p.upgraded,
-    );
-    counter(
-        out,
-        "geoline_proxy_response_body_bytes_total",
-        "Response body bytes handed to clients, after rewriting and encoding.",
-        p.body_bytes,
-    );
-}
-
-/// The redirector's requests, by outcome.
-fn render_redirect(out: &mut Exposition, metrics: Option<&RedirectMetrics>) {
-    const NAME: &str = "geoline_redirect_requests_total";
-    out.family(
-        NAME,
-        "counter",
-        "Requests the redirector answered, by outcome: redirected, passed through to the origin, or answered locally (/healthz, 400, 421).",
-    );
-    for outcome in Outcome::ALL {
-        let n = metrics.map_or(0, |m| m.requests(outcome));
-        out.sample(NAME, &[("outcome", outcome.label())], n as f64);
-    }
 }
 
 /// The reload families of databases (`kind` "geoip"), zones ("zone") or certificates

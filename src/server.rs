@@ -22,6 +22,7 @@ use crate::geoip::{GeoDb, GeoIpError};
 use crate::health::Health;
 use crate::http::access_log::{AccessLog, AccessLogError};
 use crate::http::config::FrontConfig;
+use crate::http::metrics::HttpListeners;
 use crate::http::{FrontCertificates, FrontError};
 use crate::lines::Classifier;
 use crate::live::Live;
@@ -167,6 +168,8 @@ pub struct Running {
     udp_workers: Vec<std::thread::JoinHandle<()>>,
     /// The front-ends' access logs, flushed at shutdown and reopened on SIGUSR1.
     access_logs: Vec<Arc<AccessLog>>,
+    /// Every HTTP listener, for `/metrics` and `/status`.
+    http_listeners: Arc<HttpListeners>,
 }
 
 /// Loads everything and starts the listeners the configuration enables, the admin
@@ -218,6 +221,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
         access_logs: Vec::new(),
+        http_listeners: Arc::default(),
     };
     let redirect = match &config.redirect {
         Some(redirect) => Some(
@@ -236,6 +240,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             dns,
             proxy: loaded.proxy.clone(),
             redirect,
+            http: running.http_listeners.clone(),
         };
         running.start_admin(admin, &reloader, counters).await?;
     }
@@ -247,8 +252,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             live.clone(),
             certificates.ranges[1].clone(),
             log,
-            &running.shutdown,
-            &mut running.tasks,
+            crate::http::Serving {
+                shutdown: &running.shutdown,
+                tasks: &mut running.tasks,
+                listeners: &running.http_listeners,
+            },
         )
         .await?;
     }
@@ -297,8 +305,11 @@ impl Running {
             certificates,
             metrics.clone(),
             log,
-            &self.shutdown,
-            &mut self.tasks,
+            crate::http::Serving {
+                shutdown: &self.shutdown,
+                tasks: &mut self.tasks,
+                listeners: &self.http_listeners,
+            },
         )
         .await?;
         Ok(metrics)

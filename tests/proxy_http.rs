@@ -685,9 +685,15 @@ async fn metrics_count_what_happened() {
             misdirected: 1,
             bad_gateway: 0,
             gateway_timeout: 1,
+            upstream_connect: 0,
+            upstream_response: 0,
+            upstream_body: 0,
             rewritten: 1,
+            // "example.com" in the one rewritten body.
+            replacements: 1,
             upgraded: 0,
             body_bytes: m.body_bytes,
+            request_body_bytes: 0,
         }
     );
     let own_errors = "geoline proxy: host \"other.test\" is not served here\n".len()

@@ -39,9 +39,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::HandshakeKind;
 use tokio_util::sync::CancellationToken;
 
 use super::client_addr::TrustedProxies;
+use super::metrics::{ConnectionError, ListenerMetrics};
 use super::proxy_protocol::{self, ProxyHeader, Rewind};
 use super::response::{Reply, ResponseBody};
 use super::{Connection, Handler};
@@ -81,6 +83,8 @@ pub(crate) struct Listener<H> {
     pub proxy_protocol: bool,
     pub trusted: TrustedProxies,
     pub limits: Limits,
+    /// What `/metrics` and `/status` show of this listener.
+    pub metrics: Arc<ListenerMetrics>,
 }
 
 impl<H> Listener<H> {
@@ -141,6 +145,7 @@ pub(crate) async fn serve<H: Handler>(
         // Registered here, not in the task, so that the drain knows of every connection
         // accepted before it began.
         let registration = open.register();
+        config.metrics.accepted();
         let (config, builder) = (config.clone(), builder.clone());
         tokio::spawn(async move {
             connection(stream, peer, &config, &builder, registration).await;
@@ -162,10 +167,12 @@ async fn connection<H: Handler>(
     let (peer, io) = if config.proxy_protocol {
         match tokio::time::timeout_at(deadline, proxy_protocol::read_header(stream)).await {
             Err(_) => {
+                config.metrics.error(ConnectionError::HandshakeTimeout);
                 tracing::debug!(role = config.role, %socket_peer, "no PROXY protocol header in time");
                 return;
             }
             Ok(Err(e)) => {
+                config.metrics.error(ConnectionError::ProxyProtocol);
                 tracing::debug!(role = config.role, %socket_peer, error = %e, "connection refused");
                 return;
             }
@@ -186,11 +193,19 @@ async fn connection<H: Handler>(
     let shared = &registration.shared;
     match &config.tls {
         Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
-            Ok(Ok(tls)) => http(tls, conn, config, builder, shared).await,
+            Ok(Ok(tls)) => {
+                let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+                config.metrics.handshake(resumed);
+                http(tls, conn, config, builder, shared).await
+            }
             Ok(Err(e)) => {
+                config.metrics.error(ConnectionError::Tls);
                 tracing::debug!(role = config.role, %peer, error = %e, "TLS handshake failed")
             }
-            Err(_) => tracing::debug!(role = config.role, %peer, "TLS handshake timed out"),
+            Err(_) => {
+                config.metrics.error(ConnectionError::HandshakeTimeout);
+                tracing::debug!(role = config.role, %peer, "TLS handshake timed out")
+            }
         },
         None => http(io, conn, config, builder, shared).await,
     }

@@ -14,6 +14,7 @@ pub mod access_log;
 pub(crate) mod client_addr;
 pub(crate) mod config;
 pub(crate) mod listener;
+pub(crate) mod metrics;
 pub mod proxy_protocol;
 pub(crate) mod response;
 pub(crate) mod tls;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::certs::{CertError, CertificateConfig, Certificates};
 use crate::live::Live;
 use config::FrontConfig;
+use metrics::HttpListeners;
 use response::Reply;
 
 /// What the listener knows about a request's connection.
@@ -105,7 +107,15 @@ impl FrontCertificates {
     }
 }
 
-/// Binds every listener of `front`, then serves `app` on them in `tasks` until `shutdown`,
+/// Where a front-end's listeners run and are registered.
+pub(crate) struct Serving<'a> {
+    pub shutdown: &'a CancellationToken,
+    pub tasks: &'a mut JoinSet<()>,
+    /// Every HTTP listener, for `/metrics` and `/status`.
+    pub listeners: &'a HttpListeners,
+}
+
+/// Binds every listener of `front`, then serves `app` on them until `serving.shutdown`,
 /// with certificates `certificates` of `live`'s set. Returns the bound addresses in
 /// configuration order. `role` (`redirect`, `proxy`) names the front-end in logs and errors.
 pub(crate) async fn start<H: Handler>(
@@ -114,8 +124,7 @@ pub(crate) async fn start<H: Handler>(
     app: Arc<H>,
     live: Arc<Live>,
     certificates: Range<usize>,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
+    serving: Serving<'_>,
 ) -> Result<Vec<SocketAddr>, FrontError> {
     let acceptor = if front.tls() {
         let server_config = tls::server_config(live, certificates)
@@ -148,13 +157,22 @@ pub(crate) async fn start<H: Handler>(
             proxy_protocol: l.proxy_protocol,
             trusted: trusted.clone(),
             limits,
+            metrics: Arc::new(metrics::ListenerMetrics::new(
+                role,
+                addr,
+                l.tls,
+                l.proxy_protocol,
+            )),
         };
         bound.push((tcp, listener, addr));
     }
     let mut addrs = Vec::with_capacity(bound.len());
     for (tcp, l, addr) in bound {
         // Logged by the server once every listener of every kind is bound.
-        tasks.spawn(listener::serve(tcp, l, shutdown.clone()));
+        serving.listeners.add(l.metrics.clone());
+        serving
+            .tasks
+            .spawn(listener::serve(tcp, l, serving.shutdown.clone()));
         addrs.push(addr);
     }
     Ok(addrs)

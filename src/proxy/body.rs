@@ -10,6 +10,7 @@
 //! Bodies that are not rewritten are handed to the client frame by frame as they arrive,
 //! never collected.
 
+use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use super::metrics::ProxyMetrics;
+use super::metrics::{BodyStage, ProxyMetrics};
 use super::rewrite::{Rewriter, StreamRewriter};
 
 /// The error type of every body the proxy produces.
@@ -386,21 +387,28 @@ pub(crate) async fn rewritten<B>(
     rewriter: &Arc<Rewriter>,
     limits: Limits,
     gzip_level: GzipLevel,
+    metrics: &Arc<ProxyMetrics>,
 ) -> Result<ProxyBody, BodyStartError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let raw: ByteStream = Box::pin(
+    let raw: ByteStream = Box::pin(Staged::new(
         BodyDataStream::new(TimedBody::new(body, limits.read_timeout)).map_err(io::Error::other),
-    );
+        None,
+        metrics,
+    ));
     let mut decoded: ByteStream = match plan.decode {
         None => raw,
-        Some(c) => Box::pin(Limit {
-            inner: decode(raw, c),
-            seen: 0,
-            limit: limits.max_decompressed,
-        }),
+        Some(c) => Box::pin(Staged::new(
+            Limit {
+                inner: decode(raw, c),
+                seen: 0,
+                limit: limits.max_decompressed,
+            },
+            Some(BodyStage::Decode),
+            metrics,
+        )),
     };
     let first = match decoded.next().await {
         Some(Ok(b)) => Some(b),
@@ -414,14 +422,23 @@ where
         None => None,
     };
     let decoded: ByteStream = Box::pin(futures_util::stream::iter(first.map(Ok)).chain(decoded));
-    let rewritten: ByteStream = Box::pin(Rewriting {
-        inner: decoded,
-        state: rewriter.stream(),
-        finished: false,
-    });
+    let rewritten: ByteStream = Box::pin(Staged::new(
+        Rewriting {
+            inner: decoded,
+            state: rewriter.stream(),
+            finished: false,
+            metrics: Arc::clone(metrics),
+        },
+        Some(BodyStage::Rewrite),
+        metrics,
+    ));
     let out = match plan.encode {
         None => rewritten,
-        Some(c) => encode(rewritten, c, gzip_level),
+        Some(c) => Box::pin(Staged::new(
+            encode(rewritten, c, gzip_level),
+            Some(BodyStage::Encode),
+            metrics,
+        )),
     };
     Ok(ProxyBody::from_stream(out))
 }
@@ -493,11 +510,63 @@ impl Stream for Limit {
     }
 }
 
+thread_local! {
+    /// Time spent in [`Staged`] streams polled from within the one being polled on this
+    /// thread: the stages of a body are nested polls, and each counts only its own time.
+    static NESTED_NANOS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// One stage of a rewritten body's pipeline, adding the time its own polls take (those of
+/// the stages it polls taken out) to `stage`'s counter; a stage of `None` is only taken
+/// out of the stage above it (reading the origin's body).
+struct Staged<S> {
+    inner: S,
+    stage: Option<BodyStage>,
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl<S> Staged<S> {
+    fn new(inner: S, stage: Option<BodyStage>, metrics: &Arc<ProxyMetrics>) -> Staged<S> {
+        Staged {
+            inner,
+            stage,
+            metrics: Arc::clone(metrics),
+        }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for Staged<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let outer = NESTED_NANOS.get();
+        NESTED_NANOS.set(0);
+        let start = std::time::Instant::now();
+        let item = Pin::new(&mut self.inner).poll_next(cx);
+        let total = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let nested = NESTED_NANOS.get();
+        NESTED_NANOS.set(outer.saturating_add(total));
+        if let Some(stage) = self.stage {
+            let own = Duration::from_nanos(total.saturating_sub(nested));
+            self.metrics.add_body_time(stage, own);
+        }
+        item
+    }
+}
+
 /// Feeds a stream through a [`StreamRewriter`], flushing what it holds back at the end.
 struct Rewriting {
     inner: ByteStream,
     state: StreamRewriter,
     finished: bool,
+    /// Told how many hosts were replaced when the body ends or is dropped.
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl Drop for Rewriting {
+    fn drop(&mut self) {
+        self.metrics.add_replacements(self.state.replaced());
+    }
 }
 
 impl Stream for Rewriting {

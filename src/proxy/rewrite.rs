@@ -154,6 +154,7 @@ impl Rewriter {
             hits: Vec::new(),
             folded: Vec::new(),
             max_held: 0,
+            replaced: 0,
         }
     }
 
@@ -354,6 +355,7 @@ pub struct StreamRewriter {
     /// Scratch space for the lower-cased chunk, reused.
     folded: Vec<u8>,
     max_held: usize,
+    replaced: u64,
 }
 
 impl StreamRewriter {
@@ -386,11 +388,17 @@ impl StreamRewriter {
         self.max_held
     }
 
+    /// Origin hosts replaced so far.
+    pub fn replaced(&self) -> u64 {
+        self.replaced
+    }
+
     fn process(&mut self, buf: Bytes, eof: bool) -> Bytes {
         let behind = &self.behind[..self.behind_len];
         let hold = self
             .rules
             .scan(&buf, behind, eof, &mut self.hits, &mut self.folded);
+        self.replaced += self.hits.len() as u64;
         let out = if self.hits.is_empty() {
             buf.slice(..hold)
         } else {

@@ -16,7 +16,6 @@ use std::time::Instant;
 use http::Request;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{IncomingForwarded, ProxyConfig};
@@ -26,6 +25,7 @@ use crate::http::access_log::{AccessLog, Entry};
 use crate::http::client_addr::{ClientAddress, TrustedProxies, client_address};
 use crate::http::config::ClientIpHeader;
 use crate::http::listener::{self, Limits, Listener};
+use crate::http::metrics::ListenerMetrics;
 use crate::http::response::{self, HEALTHZ, Reply, ready};
 use crate::http::{self as front, Connection, FrontError, Handler};
 use crate::live::Live;
@@ -99,8 +99,7 @@ pub(crate) async fn start(
     live: Arc<Live>,
     certificates: Range<usize>,
     log: Option<Arc<AccessLog>>,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
+    serving: front::Serving<'_>,
 ) -> Result<Vec<SocketAddr>, FrontError> {
     let app = Arc::new(ProxyApp {
         proxy,
@@ -111,16 +110,7 @@ pub(crate) async fn start(
         incoming: config.incoming_forwarded,
         log,
     });
-    front::start(
-        "proxy",
-        &config.front,
-        app,
-        live,
-        certificates,
-        shutdown,
-        tasks,
-    )
-    .await
+    front::start("proxy", &config.front, app, live, certificates, serving).await
 }
 
 /// Serves `proxy` on `listener` (plain HTTP/1.1 and cleartext HTTP/2, the front-end's
@@ -148,6 +138,12 @@ pub async fn serve_proxy(
         proxy_protocol: false,
         trusted: TrustedProxies::default(),
         limits: Limits::default(),
+        metrics: Arc::new(ListenerMetrics::new(
+            "proxy",
+            listener.local_addr()?,
+            false,
+            false,
+        )),
     };
     let stop = CancellationToken::new();
     let serving = listener::serve(listener, config, stop.clone());

@@ -106,6 +106,7 @@ pub struct ProxyBuilder {
     rewrite: bool,
     pass_through: Vec<String>,
     forward_headers: ForwardHeaders,
+    metrics: Option<Arc<ProxyMetrics>>,
 }
 
 impl ProxyBuilder {
@@ -113,6 +114,13 @@ impl ProxyBuilder {
     /// `X-Forwarded-For`/`-Proto`/`-Host` and `Forwarded`).
     pub fn forward_headers(mut self, headers: ForwardHeaders) -> Self {
         self.forward_headers = headers;
+        self
+    }
+
+    /// Counts into `metrics` instead of counters of its own: the server keeps a
+    /// front-end's counters across configuration reloads, which build a new proxy.
+    pub(crate) fn metrics(mut self, metrics: Arc<ProxyMetrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -264,7 +272,7 @@ impl ProxyBuilder {
                     max_decompressed: self.max_decompressed,
                 },
                 gzip_level: self.gzip_level,
-                metrics: Arc::default(),
+                metrics: self.metrics.clone().unwrap_or_default(),
             }),
         })
     }
@@ -390,6 +398,7 @@ impl Proxy {
             rewrite: true,
             pass_through: Vec::new(),
             forward_headers: ForwardHeaders::default(),
+            metrics: None,
         }
     }
 
@@ -501,7 +510,9 @@ where
 {
     let metrics = &inner.metrics;
     metrics.count(Event::Request);
+    let start = std::time::Instant::now();
     let mut resp = respond(&inner, req).await;
+    metrics.responded(resp.status().as_u16(), start.elapsed());
     if resp.extensions_mut().remove::<OwnResponse>().is_some() {
         match resp.status() {
             StatusCode::MISDIRECTED_REQUEST => metrics.count(Event::Misdirected),
@@ -644,10 +655,21 @@ where
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     parts.extensions = http::Extensions::new();
-    Ok(Request::from_parts(
-        parts,
-        body.map_err(Into::into).boxed_unsync(),
-    ))
+    let body = if body.is_end_stream() {
+        body.map_err(Into::into).boxed_unsync()
+    } else {
+        // Only requests with a body pay for counting it.
+        let metrics = Arc::clone(&inner.metrics);
+        body.map_err(Into::into)
+            .map_frame(move |f| {
+                if let Some(data) = f.data_ref() {
+                    metrics.add_request_body_bytes(data.len() as u64);
+                }
+                f
+            })
+            .boxed_unsync()
+    };
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Sends the request and waits for the origin's response head: 504 past the response
@@ -672,8 +694,10 @@ async fn send(
             let detail = chain(&e);
             tracing::warn!(origin = %target.origin, error = %detail, "proxy: origin request failed");
             let what = if e.is_connect() {
+                inner.metrics.count(Event::UpstreamConnect);
                 "cannot connect to"
             } else {
+                inner.metrics.count(Event::UpstreamResponse);
                 "no valid response from"
             };
             Err(OwnError::new(
@@ -779,12 +803,22 @@ async fn response_body(
     {
         return Ok(ProxyBody::empty());
     }
-    match body::rewritten(incoming, plan, rewriter, inner.limits, inner.gzip_level).await {
+    match body::rewritten(
+        incoming,
+        plan,
+        rewriter,
+        inner.limits,
+        inner.gzip_level,
+        &inner.metrics,
+    )
+    .await
+    {
         Ok(b) => {
             inner.metrics.count(Event::Rewritten);
             Ok(b)
         }
         Err(e) => {
+            inner.metrics.count(Event::UpstreamBody);
             tracing::warn!(origin = %target.origin, error = %e, "proxy: origin body refused");
             let reason = match e {
                 BodyStartError::TooLarge { limit } => {

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 
-use super::metrics::{Outcome, RedirectMetrics};
+use super::metrics::{Outcome, RedirectMetrics, RequestError};
 use super::rules::{self, Lookup, Rules};
 use crate::http::access_log::{AccessLog, Entry};
 use crate::http::client_addr::{ClientAddress, client_address};
@@ -59,6 +59,7 @@ impl App {
             Ok(Lookup::Covered(c)) => c,
             _ if req.uri().path() == HEALTHZ => {
                 self.metrics.count(Outcome::Local);
+                self.metrics.local(200);
                 return ready(
                     response::healthz(),
                     &entry(&req, client, "", start),
@@ -69,6 +70,8 @@ impl App {
                 let body = Bytes::from(format!("geoline redirect: {e}\n"));
                 let resp = plain(StatusCode::BAD_REQUEST, body);
                 self.metrics.count(Outcome::Local);
+                self.metrics.local(400);
+                self.metrics.error(RequestError::BadRequest);
                 return ready(resp, &entry(&req, client, "", start), self.log.as_deref());
             }
             Ok(Lookup::NotCovered) => {
@@ -80,22 +83,32 @@ impl App {
                     ),
                 );
                 self.metrics.count(Outcome::Local);
+                self.metrics.local(421);
+                self.metrics.error(RequestError::Misdirected);
                 return ready(resp, &entry(&req, client, "", start), self.log.as_deref());
             }
         };
         let classifier = self.live.classifier.load();
-        let line = classifier.lines().name(classifier.classify(client).line);
+        let line_id = classifier.classify(client).line;
+        let line = classifier.lines().name(line_id);
+        let line_index = line_id.index();
 
         if covered.rule.redirects(line) {
             let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
             let resp = rules::redirect(covered, path).unwrap_or_else(|e| {
+                self.metrics.error(RequestError::BadRequest);
                 let body = Bytes::from(format!("geoline redirect: {e}\n"));
                 plain(StatusCode::BAD_REQUEST, body)
             });
             self.metrics.count(Outcome::Redirected);
+            covered
+                .rule
+                .counters
+                .count(line_index, resp.status().as_u16());
             return ready(resp, &entry(&req, client, line, start), self.log.as_deref());
         }
 
+        let counters = covered.rule.counters.clone();
         let logged = self
             .log
             .as_ref()
@@ -112,7 +125,10 @@ impl App {
         let proxy = self.proxy.clone();
         self.metrics.count(Outcome::PassedThrough);
         Reply::PassThrough(Box::pin(async move {
-            response::streamed(proxy.handle(req).await, logged)
+            // The pass-through's latency is its proxy's (`RedirectMetrics::upstream`).
+            let resp = proxy.handle(req).await;
+            counters.count(line_index, resp.status().as_u16());
+            response::streamed(resp, logged)
         }))
     }
 }

@@ -25,15 +25,12 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-
 use crate::certs::{CertError, Certificates};
 use crate::http::access_log::AccessLog;
 use crate::http::client_addr::{ClientAddress, TrustedProxies};
 use crate::http::{self, FrontError};
 use crate::live::Live;
-use crate::proxy::{Proxy, ProxyError};
+use crate::proxy::{Proxy, ProxyError, ProxyMetrics};
 use config::RedirectConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +43,15 @@ pub enum RedirectError {
     Front(#[from] FrontError),
 }
 
-/// The pass-through to the origin: every covered host under its own name, no rewriting.
-pub(crate) fn origin_proxy(config: &RedirectConfig) -> Result<Proxy, ProxyError> {
+/// The pass-through to the origin: every covered host under its own name, no rewriting,
+/// counting into `metrics`.
+pub(crate) fn origin_proxy(
+    config: &RedirectConfig,
+    metrics: Arc<ProxyMetrics>,
+) -> Result<Proxy, ProxyError> {
     let origin = &config.origin;
     let mut builder = Proxy::builder(origin.url.clone())
+        .metrics(metrics)
         .rewrite(false)
         .pass_through_domains(config.rules.iter().map(|r| r.from.clone()))
         .connect_timeout(origin.connect_timeout)
@@ -67,7 +69,7 @@ pub(crate) fn origin_proxy(config: &RedirectConfig) -> Result<Proxy, ProxyError>
 /// listening: for `geoline check`. Returns what the certificates do not cover.
 pub fn check(config: &RedirectConfig) -> Result<Vec<String>, RedirectError> {
     let certificates = Certificates::load(&config.front.certificates)?;
-    origin_proxy(config)?;
+    origin_proxy(config, Arc::default())?;
     Ok(uncovered_hosts(config, &certificates))
 }
 
@@ -90,28 +92,19 @@ pub(crate) async fn start(
     certificates: Range<usize>,
     metrics: Arc<metrics::RedirectMetrics>,
     log: Option<Arc<AccessLog>>,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
+    serving: http::Serving<'_>,
 ) -> Result<Vec<SocketAddr>, RedirectError> {
+    let lines = live.classifier.load().lines().len();
     let app = Arc::new(app::App {
-        rules: rules::Rules::new(&config.rules),
+        rules: rules::Rules::new(&config.rules, &metrics, lines),
         live: live.clone(),
         clients: ClientAddress {
             trusted: TrustedProxies::new(&config.front.trusted_proxies),
             header: config.front.client_ip_header,
         },
-        proxy: origin_proxy(config)?,
+        proxy: origin_proxy(config, metrics.upstream.clone())?,
         metrics,
         log,
     });
-    Ok(http::start(
-        "redirect",
-        &config.front,
-        app,
-        live,
-        certificates,
-        shutdown,
-        tasks,
-    )
-    .await?)
+    Ok(http::start("redirect", &config.front, app, live, certificates, serving).await?)
 }

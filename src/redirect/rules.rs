@@ -8,12 +8,14 @@
 //! never choose where it is sent. It does not classify clients or talk to the network.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::config::RedirectRuleConfig;
+use super::metrics::{RedirectMetrics, RuleCounters};
 use crate::http::response::plain;
 use crate::proxy::host;
 
@@ -30,6 +32,8 @@ pub(crate) struct Rule {
     cache_control: HeaderValue,
     /// The redirect page up to the link's `href` value; it depends on the status only.
     page_head: Bytes,
+    /// Its responses, by line and status class.
+    pub counters: Arc<RuleCounters>,
 }
 
 impl Rule {
@@ -72,10 +76,17 @@ pub(crate) struct Rules {
 }
 
 impl Rules {
-    pub(crate) fn new(config: &[RedirectRuleConfig]) -> Rules {
+    /// The rules of `config`, counting into `metrics` (for `lines` lines).
+    pub(crate) fn new(
+        config: &[RedirectRuleConfig],
+        metrics: &RedirectMetrics,
+        lines: usize,
+    ) -> Rules {
+        let counters = metrics.rule_counters(config.iter().map(|r| r.from.as_str()), lines);
         let mut rules: Vec<Rule> = config
             .iter()
-            .map(|r| Rule {
+            .zip(counters)
+            .map(|(r, counters)| Rule {
                 from: r.from.clone(),
                 to: r.to.clone(),
                 lines: r.lines.clone(),
@@ -88,6 +99,7 @@ impl Rules {
                 ))
                 .unwrap_or(HeaderValue::from_static("private")),
                 page_head: page_head(r.status),
+                counters,
             })
             .collect();
         rules.sort_by_key(|r| std::cmp::Reverse(r.from.len()));
@@ -267,10 +279,14 @@ mod tests {
             status,
             max_age_secs: 600,
         };
-        Rules::new(&[
-            rule("example.com", "example.cn", 301),
-            rule("api.example.com", "api.example.net", 308),
-        ])
+        Rules::new(
+            &[
+                rule("example.com", "example.cn", 301),
+                rule("api.example.com", "api.example.net", 308),
+            ],
+            &RedirectMetrics::default(),
+            2,
+        )
     }
 
     fn location(c: Covered<'_>, path: &str) -> Result<String, TargetError> {
