@@ -126,7 +126,7 @@ async fn status(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response
     if let Some(r) = refuse_unauthorized(&admin, &headers) {
         return r;
     }
-    axum::Json(status_json(&admin.reloader)).into_response()
+    axum::Json(status_json(&admin.reloader, &admin.counters.http)).into_response()
 }
 
 async fn reload(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
@@ -246,8 +246,44 @@ fn last_reload_json(s: &SourceStatus) -> Value {
     })
 }
 
+/// Every HTTP listener: its role, address, TLS and PROXY protocol, and (TLS) the
+/// certificates it chooses among, with their issuer, expiry and last reload.
+fn listeners_json(reloader: &Reloader, listeners: &HttpListeners) -> Vec<Value> {
+    let status = reloader.status();
+    let serving = reloader.live().certificates.load_full();
+    let expiries: Vec<_> = serving.expiries().collect();
+    listeners
+        .list()
+        .iter()
+        .map(|l| {
+            let certificates: Vec<Value> = l
+                .certificates
+                .clone()
+                .filter_map(|i| {
+                    let (c, not_after) = expiries.get(i)?;
+                    let s = status.certificates.get(i)?;
+                    Some(json!({
+                        "names": c.names,
+                        "cert": c.cert.display().to_string(),
+                        "issuer": serving.issuer(i),
+                        "not_after": not_after.map(|t| format_rfc3339(u64::try_from(t).unwrap_or(0))),
+                        "last_reload": last_reload_json(s),
+                    }))
+                })
+                .collect();
+            json!({
+                "role": l.role,
+                "address": l.address.to_string(),
+                "tls": l.tls,
+                "proxy_protocol": l.proxy_protocol,
+                "certificates": certificates,
+            })
+        })
+        .collect()
+}
+
 /// The `/status` document.
-pub(crate) fn status_json(reloader: &Reloader) -> Value {
+pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Value {
     let status = reloader.status();
     let config = reloader.config_status();
     let live = reloader.live();
@@ -334,6 +370,7 @@ pub(crate) fn status_json(reloader: &Reloader) -> Value {
         "databases": databases,
         "zones": zone_list,
         "certificates": certificates,
+        "listeners": listeners_json(reloader, listeners),
         "config": {
             "path": config.path.display().to_string(),
             "loaded_at": format_rfc3339(unix_secs(config.loaded_at)),

@@ -177,6 +177,12 @@ impl Certificates {
             .iter()
             .map(|c| (&c.config, c.key.end_entity_cert().ok().and_then(not_after)))
     }
+
+    /// The issuer of certificate `i`'s leaf (`CN=..., O=...`), for `/status`.
+    pub(crate) fn issuer(&self, i: usize) -> Option<String> {
+        let c = self.loaded.get(i)?;
+        c.key.end_entity_cert().ok().and_then(issuer)
+    }
 }
 
 /// What a certificate set fails to cover, for `geoline check` and the start log: names a
@@ -320,6 +326,47 @@ fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
+/// The issuer of an X.509 certificate (DER) as RFC 4514 writes a name (`CN=R11, O=Let's
+/// Encrypt, C=US`), with the attributes people read (CN, OU, O, L, ST, C); `None` if the
+/// certificate cannot be read.
+fn issuer(der: &CertificateDer<'_>) -> Option<String> {
+    let (_, cert, _) = der_tlv(der)?;
+    let (_, tbs, _) = der_tlv(cert)?;
+    let mut rest = tbs;
+    let (tag, _, after) = der_tlv(rest)?;
+    if tag == 0xa0 {
+        rest = after;
+    }
+    // serialNumber, signature, then issuer.
+    for _ in 0..2 {
+        rest = der_tlv(rest)?.2;
+    }
+    let (_, mut rdns, _) = der_tlv(rest)?;
+    let mut parts = Vec::new();
+    while !rdns.is_empty() {
+        let (_, mut set, next) = der_tlv(rdns)?;
+        rdns = next;
+        while !set.is_empty() {
+            let (_, attribute, next) = der_tlv(set)?;
+            set = next;
+            let (_, oid, value) = der_tlv(attribute)?;
+            let (_, value, _) = der_tlv(value)?;
+            let name = match oid {
+                [0x55, 0x04, 0x03] => "CN",
+                [0x55, 0x04, 0x06] => "C",
+                [0x55, 0x04, 0x07] => "L",
+                [0x55, 0x04, 0x08] => "ST",
+                [0x55, 0x04, 0x0a] => "O",
+                [0x55, 0x04, 0x0b] => "OU",
+                _ => continue,
+            };
+            parts.push(format!("{name}={}", String::from_utf8_lossy(value)));
+        }
+    }
+    parts.reverse();
+    Some(parts.join(", "))
+}
+
 /// One DER element: its tag, its contents and what follows it.
 fn der_tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = data.split_first()?;
@@ -352,6 +399,28 @@ mod tests {
             rcgen::CertificateParams::new(vec!["example.cn".to_string()]).expect("params");
         params.not_after = rcgen::date_time_ymd(year, month, day);
         params.self_signed(&key).expect("certificate").der().clone()
+    }
+
+    #[test]
+    fn issuer_as_rfc4514_writes_it() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.test".into()]).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Example CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "R11");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        assert_eq!(
+            issuer(cert.der()).as_deref(),
+            Some("CN=R11, O=Example CA, C=US")
+        );
+        assert_eq!(issuer(&CertificateDer::from(vec![0x30, 0x03, 0x02])), None);
     }
 
     #[test]

@@ -323,3 +323,95 @@ async fn the_proxy_counts_statuses_bytes_rewrites_and_stage_times() {
     );
     server.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn status_lists_every_http_listener_with_its_certificates() {
+    let dir = TempDir::new("front-status");
+    let ca = TestCa::new();
+    let com = ca.leaf(&["example.com"]);
+    dir.write("com.pem", &com.cert_pem);
+    dir.write("com.key", &com.key_pem);
+    let up = origin().await;
+    let config = site::write(&dir)
+        .table("[reload]", &["watch = false"])
+        .redirect(TRUSTED, up)
+        .table(
+            "[[redirect.listen]]",
+            &[r#"address = "127.0.0.1:0""#, "tls = true"],
+        )
+        .table(
+            "[[redirect.certificate]]",
+            &[
+                r#"names = ["example.com"]"#,
+                r#"cert = "com.pem""#,
+                r#"key = "com.key""#,
+            ],
+        )
+        .table(
+            "[proxy]",
+            &[
+                r#"origin = "http://example.com""#,
+                &format!(r#"connect_to = "{up}""#),
+                r#"hosts = [{ public = "example.cn", origin = "example.com" }]"#,
+                r#"access_log = "off""#,
+                &format!("trusted_proxies = [{TRUSTED:?}]"),
+            ],
+        )
+        .table(
+            "[[proxy.listen]]",
+            &[r#"address = "127.0.0.1:0""#, "proxy_protocol = true"],
+        );
+    let server = TestServer::start(&dir, &config).await;
+    server
+        .running
+        .reloader
+        .reload_all(geoline::internal::Trigger::Admin)
+        .await;
+    let status = http::get(server.admin.expect("admin"), "/status", None)
+        .await
+        .json();
+    let [plain, tls] = server.running.redirect[..] else {
+        panic!("two listeners")
+    };
+    let proxied = server.running.proxy[0];
+    let listeners = status["listeners"].as_array().expect("listeners");
+    assert_eq!(listeners.len(), 3, "{status}");
+    assert_eq!(
+        listeners[0],
+        serde_json::json!({
+            "role": "redirect",
+            "address": plain.to_string(),
+            "tls": false,
+            "proxy_protocol": false,
+            "certificates": [],
+        })
+    );
+    let t = &listeners[1];
+    assert_eq!(t["role"], "redirect");
+    assert_eq!(t["address"], tls.to_string());
+    assert_eq!(t["tls"], true);
+    assert_eq!(t["proxy_protocol"], false);
+    let cert = &t["certificates"][0];
+    assert_eq!(cert["names"], serde_json::json!(["example.com"]));
+    assert_eq!(
+        cert["cert"],
+        dir.path().join("com.pem").display().to_string()
+    );
+    assert_eq!(cert["issuer"], "CN=geoline test CA");
+    // rcgen's default validity ends on 4096-01-01.
+    assert_eq!(cert["not_after"], "4096-01-01T00:00:00Z");
+    assert_eq!(cert["last_reload"]["result"], "ok");
+    assert_eq!(cert["last_reload"]["trigger"], "admin");
+    assert_eq!(cert["last_reload"]["error"], serde_json::Value::Null);
+    assert_eq!(
+        listeners[2],
+        serde_json::json!({
+            "role": "proxy",
+            "address": proxied.to_string(),
+            "tls": false,
+            "proxy_protocol": true,
+            "certificates": [],
+        })
+    );
+    server.running.shutdown().await;
+}

@@ -9,6 +9,7 @@
 //! proxy's own metrics modules do) and renders only through [`Exposition`].
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -127,6 +128,8 @@ pub(crate) struct ListenerMetrics {
     pub address: SocketAddr,
     pub tls: bool,
     pub proxy_protocol: bool,
+    /// Its front-end's certificates in the live set (empty for a plain listener).
+    pub certificates: Range<usize>,
     connections: AtomicU64,
     handshakes: AtomicU64,
     resumed: AtomicU64,
@@ -137,14 +140,15 @@ impl ListenerMetrics {
     pub(crate) fn new(
         role: &'static str,
         address: SocketAddr,
-        tls: bool,
         proxy_protocol: bool,
+        certificates: Option<Range<usize>>,
     ) -> ListenerMetrics {
         ListenerMetrics {
             role,
             address,
-            tls,
+            tls: certificates.is_some(),
             proxy_protocol,
+            certificates: certificates.unwrap_or(0..0),
             connections: AtomicU64::new(0),
             handshakes: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
@@ -179,11 +183,6 @@ pub(crate) struct HttpListeners {
 impl HttpListeners {
     pub(crate) fn add(&self, l: Arc<ListenerMetrics>) {
         self.lock().push(l);
-    }
-
-    /// Forgets the listener `l` (closed by a configuration reload).
-    pub(crate) fn remove(&self, l: &Arc<ListenerMetrics>) {
-        self.lock().retain(|o| !Arc::ptr_eq(o, l));
     }
 
     pub(crate) fn list(&self) -> Vec<Arc<ListenerMetrics>> {

@@ -127,7 +127,7 @@ pub(crate) async fn start<H: Handler>(
     serving: Serving<'_>,
 ) -> Result<Vec<SocketAddr>, FrontError> {
     let acceptor = if front.tls() {
-        let server_config = tls::server_config(live, certificates)
+        let server_config = tls::server_config(live, certificates.clone())
             .map_err(|source| FrontError::Tls { role, source })?;
         Some(tokio_rustls::TlsAcceptor::from(server_config))
     } else {
@@ -160,8 +160,8 @@ pub(crate) async fn start<H: Handler>(
             metrics: Arc::new(metrics::ListenerMetrics::new(
                 role,
                 addr,
-                l.tls,
                 l.proxy_protocol,
+                l.tls.then(|| certificates.clone()),
             )),
         };
         bound.push((tcp, listener, addr));

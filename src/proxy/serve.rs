@@ -142,7 +142,7 @@ pub async fn serve_proxy(
             "proxy",
             listener.local_addr()?,
             false,
-            false,
+            None,
         )),
     };
     let stop = CancellationToken::new();
