@@ -54,14 +54,24 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
         }
         assert!(!line.starts_with('#') && !line.is_empty(), "{at}");
         let (name, labels, value) = parse_sample(line, &at);
+        // A histogram's samples are its name with _bucket (and an `le` label), _sum, _count.
+        let family = match current.as_deref() {
+            Some(f) if types[f] == "histogram" => ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|n| *n == f))
+                .filter(|_| name.ends_with("_bucket") == labels.contains_key("le"))
+                .unwrap_or(&name)
+                .to_string(),
+            _ => name.clone(),
+        };
         assert_eq!(
             current.as_deref(),
-            Some(name.as_str()),
+            Some(family.as_str()),
             "{at}: sample outside its family"
         );
         let key = format!("{name}{labels:?}");
         assert!(seen.insert(key), "{at}: series twice");
-        if types[&name] == "counter" {
+        if types[&family] == "counter" {
             assert!(value >= 0.0, "{at}: negative counter");
         }
         samples.push((name, labels, value));
