@@ -291,18 +291,7 @@ fn read_certified_key(
 /// The `notAfter` of an X.509 certificate (DER), in seconds since the epoch: the fifth
 /// field of the TBSCertificate's validity (RFC 5280 4.1), UTCTime or GeneralizedTime.
 fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
-    let (_, cert, _) = der_tlv(der)?;
-    let (_, tbs, _) = der_tlv(cert)?;
-    let mut rest = tbs;
-    // version [0] EXPLICIT is optional; then serialNumber, signature, issuer, validity.
-    let (tag, _, after) = der_tlv(rest)?;
-    if tag == 0xa0 {
-        rest = after;
-    }
-    for _ in 0..3 {
-        rest = der_tlv(rest)?.2;
-    }
-    let (_, validity, _) = der_tlv(rest)?;
+    let (_, validity, _) = der_tlv(tbs_field(der, 3)?)?;
     let not_before_rest = der_tlv(validity)?.2;
     let (tag, time, _) = der_tlv(not_before_rest)?;
     let text = std::str::from_utf8(time).ok()?;
@@ -326,22 +315,28 @@ fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-/// The issuer of an X.509 certificate (DER) as RFC 4514 writes a name (`CN=R11, O=Let's
-/// Encrypt, C=US`), with the attributes people read (CN, OU, O, L, ST, C); `None` if the
-/// certificate cannot be read.
-fn issuer(der: &CertificateDer<'_>) -> Option<String> {
+/// The TBSCertificate of an X.509 certificate (DER) from its field `n` on, counting from
+/// 0 after the optional version: serialNumber, signature, issuer, validity, subject...
+fn tbs_field<'a>(der: &'a CertificateDer<'_>, n: usize) -> Option<&'a [u8]> {
     let (_, cert, _) = der_tlv(der)?;
     let (_, tbs, _) = der_tlv(cert)?;
     let mut rest = tbs;
+    // version [0] EXPLICIT is optional.
     let (tag, _, after) = der_tlv(rest)?;
     if tag == 0xa0 {
         rest = after;
     }
-    // serialNumber, signature, then issuer.
-    for _ in 0..2 {
+    for _ in 0..n {
         rest = der_tlv(rest)?.2;
     }
-    let (_, mut rdns, _) = der_tlv(rest)?;
+    Some(rest)
+}
+
+/// The issuer of an X.509 certificate (DER) as RFC 4514 writes a name (`CN=R11, O=Let's
+/// Encrypt, C=US`), with the attributes people read (CN, OU, O, L, ST, C); `None` if the
+/// certificate cannot be read.
+fn issuer(der: &CertificateDer<'_>) -> Option<String> {
+    let (_, mut rdns, _) = der_tlv(tbs_field(der, 2)?)?;
     let mut parts = Vec::new();
     while !rdns.is_empty() {
         let (_, mut set, next) = der_tlv(rdns)?;

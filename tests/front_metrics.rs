@@ -39,6 +39,29 @@ async fn origin() -> SocketAddr {
     .await
 }
 
+/// The example site with the redirector on a plain listener and a TLS one (a certificate
+/// for example.com from `ca`), passing through to `up`.
+fn tls_redirector(dir: &TempDir, ca: &TestCa, up: SocketAddr) -> site::Config {
+    let com = ca.leaf(&["example.com"]);
+    dir.write("com.pem", &com.cert_pem);
+    dir.write("com.key", &com.key_pem);
+    site::write(dir)
+        .table("[reload]", &["watch = false"])
+        .redirect(TRUSTED, up)
+        .table(
+            "[[redirect.listen]]",
+            &[r#"address = "127.0.0.1:0""#, "tls = true"],
+        )
+        .table(
+            "[[redirect.certificate]]",
+            &[
+                r#"names = ["example.com"]"#,
+                r#"cert = "com.pem""#,
+                r#"key = "com.key""#,
+            ],
+        )
+}
+
 async fn metrics(admin: SocketAddr) -> String {
     let r = http::get(admin, "/metrics", None).await;
     assert_eq!(r.status, 200);
@@ -70,25 +93,8 @@ async fn ask(to: SocketAddr, host: &str, path: &str, client: &str) -> http::Resp
 async fn the_redirector_counts_by_rule_line_and_status_and_its_listeners_handshakes() {
     let dir = TempDir::new("front-metrics-redirect");
     let ca = TestCa::new();
-    let com = ca.leaf(&["example.com"]);
-    dir.write("com.pem", &com.cert_pem);
-    dir.write("com.key", &com.key_pem);
     let up = origin().await;
-    let config = site::write(&dir)
-        .table("[reload]", &["watch = false"])
-        .redirect(TRUSTED, up)
-        .table(
-            "[[redirect.listen]]",
-            &[r#"address = "127.0.0.1:0""#, "tls = true"],
-        )
-        .table(
-            "[[redirect.certificate]]",
-            &[
-                r#"names = ["example.com"]"#,
-                r#"cert = "com.pem""#,
-                r#"key = "com.key""#,
-            ],
-        );
+    let config = tls_redirector(&dir, &ca, up);
     let server = TestServer::start(&dir, &config).await;
     let admin = server.admin.expect("admin");
     let [plain, tls] = server.running.redirect[..] else {
@@ -328,25 +334,8 @@ async fn the_proxy_counts_statuses_bytes_rewrites_and_stage_times() {
 async fn status_lists_every_http_listener_with_its_certificates() {
     let dir = TempDir::new("front-status");
     let ca = TestCa::new();
-    let com = ca.leaf(&["example.com"]);
-    dir.write("com.pem", &com.cert_pem);
-    dir.write("com.key", &com.key_pem);
     let up = origin().await;
-    let config = site::write(&dir)
-        .table("[reload]", &["watch = false"])
-        .redirect(TRUSTED, up)
-        .table(
-            "[[redirect.listen]]",
-            &[r#"address = "127.0.0.1:0""#, "tls = true"],
-        )
-        .table(
-            "[[redirect.certificate]]",
-            &[
-                r#"names = ["example.com"]"#,
-                r#"cert = "com.pem""#,
-                r#"key = "com.key""#,
-            ],
-        )
+    let config = tls_redirector(&dir, &ca, up)
         .table(
             "[proxy]",
             &[
