@@ -34,6 +34,7 @@ use crate::update::{ReplayError, Updates};
 use crate::zone::{ZoneError, ZoneSet};
 
 mod events;
+mod notify;
 
 /// Why the configuration's data could not be loaded (`geoline check` prints it).
 #[derive(Debug, thiserror::Error)]
@@ -451,6 +452,10 @@ impl Running {
     /// SIGHUP (the one SIGHUP handler of the process) and reopening the access logs on
     /// SIGUSR1, then
     /// shuts down as [`Running::shutdown`] does.
+    ///
+    /// Under systemd (`NOTIFY_SOCKET`), says READY=1 first ([`start`] has bound every
+    /// listener and loaded everything by now), RELOADING=1 and READY=1 around each SIGHUP
+    /// reload, and STOPPING=1 when the drain begins.
     pub async fn run_until_terminated(self, signals: Signals) -> Result<(), StartError> {
         let Signals {
             mut term,
@@ -458,25 +463,58 @@ impl Running {
             mut hup,
             mut usr1,
         } = signals;
+        let manager = notify::Notifier::from_env();
+        manager.ready("serving");
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
+                    manager.reloading();
                     info!("SIGHUP: reloading the configuration, every database, zone and certificate");
                     // Each outcome is logged and kept in the status by the reloader. The
                     // files are reloaded whatever the configuration's outcome: a refused
                     // edit of the configuration does not hold back a zone's.
-                    let _ = self.reloader.reload_config(Trigger::Signal).await;
-                    self.reloader.reload_all(Trigger::Signal).await;
+                    let config = self.reloader.reload_config(Trigger::Signal).await;
+                    let files = self.reloader.reload_all(Trigger::Signal).await;
+                    manager.ready(&reload_status(config.err(), files.into_iter().map(|(_, r)| r)));
                 }
                 _ = usr1.recv() => self.reopen_access_logs(),
             }
         }
         info!("shutting down");
+        manager.stopping();
         self.shutdown().await;
         Ok(())
     }
+}
+
+/// The unit's status line after a SIGHUP reload (`systemctl status`): what the reload
+/// refused, if anything, since the server goes on serving the previous version of it.
+fn reload_status<E: std::fmt::Display, F: std::fmt::Display>(
+    config: Option<E>,
+    files: impl Iterator<Item = Result<(), F>>,
+) -> String {
+    let mut total = 0;
+    let mut kept = Vec::new();
+    for result in files {
+        total += 1;
+        if let Err(e) = result {
+            kept.push(e.to_string());
+        }
+    }
+    let mut status = String::from("serving; last reload (SIGHUP): ");
+    match (config, kept.first()) {
+        (None, None) => status.push_str("ok"),
+        (Some(e), _) => status.push_str(&format!(
+            "configuration refused, still the previous one: {e}"
+        )),
+        (None, Some(first)) => status.push_str(&format!(
+            "{} of {total} files kept their previous version: {first}",
+            kept.len()
+        )),
+    }
+    status
 }
 
 /// The signals `serve` answers: SIGTERM and SIGINT stop it, SIGHUP reloads, SIGUSR1
@@ -571,7 +609,7 @@ async fn bind_dns(
 mod tests {
     use std::io::{Error, ErrorKind};
 
-    use super::absent_ipv6_loopback;
+    use super::{absent_ipv6_loopback, reload_status};
 
     #[test]
     fn only_the_ipv6_loopback_is_skipped_when_absent() {
@@ -587,5 +625,30 @@ mod tests {
             v6,
             &Error::from(ErrorKind::AddrInUse)
         ));
+    }
+
+    #[test]
+    fn the_reload_status_names_what_was_refused() {
+        let ok: Vec<Result<(), &str>> = vec![Ok(()), Ok(())];
+        assert_eq!(
+            reload_status(None::<&str>, ok.into_iter()),
+            "serving; last reload (SIGHUP): ok"
+        );
+        let one_kept = vec![
+            Ok(()),
+            Err("zones/a.zone:3: bad TTL"),
+            Err("b.mmdb: truncated"),
+        ];
+        assert_eq!(
+            reload_status(None::<&str>, one_kept.into_iter()),
+            "serving; last reload (SIGHUP): 2 of 3 files kept their previous version: zones/a.zone:3: bad TTL"
+        );
+        assert_eq!(
+            reload_status(
+                Some("geoline.toml:2: unknown key"),
+                std::iter::empty::<Result<(), &str>>()
+            ),
+            "serving; last reload (SIGHUP): configuration refused, still the previous one: geoline.toml:2: unknown key"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! The system calls std does not offer, and the crate's only `unsafe` code: batched UDP
-//! receive and send (`recvmmsg(2)`, `sendmmsg(2)`) and the coarse monotonic clock.
+//! receive and send (`recvmmsg(2)`, `sendmmsg(2)`) and the monotonic clock.
 //!
 //! Under load a DNS server's time goes mostly to the socket layer, one system call per
 //! datagram each way. [`Batch`] moves up to [`BATCH`] datagrams per system call; it owns the
 //! buffers the kernel reads and writes, and reads the source address the kernel wrote.
 //! [`now_secs`] is rate limiting's notion of "this second", read once per UDP response
-//! without a system call. Every `unsafe` block here says why it is sound (`SAFETY:`);
+//! without a system call; [`monotonic_micros`] is the same clock, fine-grained, for the
+//! service manager's `MONOTONIC_USEC`. Every `unsafe` block here says why it is sound (`SAFETY:`);
 //! `unsafe_code` is denied everywhere else in the crate (Cargo.toml `[lints]`).
 //!
 //! It knows nothing of DNS.
@@ -275,6 +276,19 @@ pub fn now_secs() -> u32 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     // Wraps after 136 years of uptime; the limiter treats any change as a new second.
     ts.tv_sec as u32
+}
+
+/// Microseconds on `CLOCK_MONOTONIC`, the clock systemd compares a reload notification's
+/// `MONOTONIC_USEC` with.
+pub(crate) fn monotonic_micros() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as in `now_secs`: `ts` is a valid, writable timespec for the duration of the
+    // call, and CLOCK_MONOTONIC exists on every Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
 }
 
 #[cfg(test)]
