@@ -223,6 +223,20 @@ async fn status_of(server: &TestServer, address: &str) -> serde_json::Value {
 
 const INTERVAL_MS: u64 = 300;
 
+/// The keys of a TCP monitor of `addresses` (TOML list items) checked every
+/// [`INTERVAL_MS`].
+fn tcp_monitor(addresses: &str, port: u16, down_after: u32, up_after: u32) -> Vec<String> {
+    vec![
+        format!("addresses = [{addresses}]"),
+        r#"type = "tcp""#.into(),
+        format!("port = {port}"),
+        format!("interval_ms = {INTERVAL_MS}"),
+        "timeout_ms = 100".into(),
+        format!("down_after = {down_after}"),
+        format!("up_after = {up_after}"),
+    ]
+}
+
 #[tokio::test]
 async fn a_dead_tcp_target_leaves_the_answers_and_comes_back_within_the_thresholds() {
     let addrs = addresses(&[2, 3, 4]).await;
@@ -238,15 +252,12 @@ async fn a_dead_tcp_target_leaves_the_answers_and_comes_back_within_the_threshol
         .table("[health]", &["ttl_cap = 20"])
         .table(
             "[[health.monitor]]",
-            &[
-                r#"addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]"#,
-                r#"type = "tcp""#,
-                &format!("port = {}", addrs[0].port()),
-                &format!("interval_ms = {INTERVAL_MS}"),
-                "timeout_ms = 100",
-                "down_after = 3",
-                "up_after = 2",
-            ],
+            &refs(&tcp_monitor(
+                r#""127.0.0.2", "127.0.0.3", "127.0.0.4""#,
+                addrs[0].port(),
+                3,
+                2,
+            )),
         );
     let server = TestServer::start(&dir, config).await;
 
@@ -510,15 +521,12 @@ async fn a_line_whose_addresses_are_all_down_answers_as_its_all_down_lines() {
         .table("[health]", &["ttl_cap = 25"])
         .table(
             "[[health.monitor]]",
-            &[
-                r#"addresses = ["127.0.0.9", "127.0.0.10"]"#,
-                r#"type = "tcp""#,
-                &format!("port = {}", addrs[0].port()),
-                &format!("interval_ms = {INTERVAL_MS}"),
-                "timeout_ms = 100",
-                "down_after = 2",
-                "up_after = 2",
-            ],
+            &refs(&tcp_monitor(
+                r#""127.0.0.9", "127.0.0.10""#,
+                addrs[0].port(),
+                2,
+                2,
+            )),
         )
         .table("[health.all_down]", &[r#"china = ["hk", "default"]"#]);
     let server = TestServer::start(&dir, config).await;
@@ -590,15 +598,12 @@ async fn operators_force_an_address_down_or_up_and_the_override_survives_a_resta
         .table("[health]", &["ttl_cap = 20"])
         .table(
             "[[health.monitor]]",
-            &[
-                r#"addresses = ["127.0.0.11", "127.0.0.12"]"#,
-                r#"type = "tcp""#,
-                &format!("port = {}", addrs[0].port()),
-                &format!("interval_ms = {INTERVAL_MS}"),
-                "timeout_ms = 100",
-                "down_after = 2",
-                "up_after = 2",
-            ],
+            &refs(&tcp_monitor(
+                r#""127.0.0.11", "127.0.0.12""#,
+                addrs[0].port(),
+                2,
+                2,
+            )),
         );
     let both = ["127.0.0.11 20", "127.0.0.12 20"];
     let server = TestServer::start(&dir, &config).await;
@@ -731,4 +736,104 @@ async fn status_of_with(
         .find(|a| a["address"] == address)
         .cloned()
         .unwrap_or_else(|| panic!("{address} not in {status}"))
+}
+
+#[tokio::test]
+async fn weighted_answers_follow_the_ratios_and_stay_with_the_client_subnet() {
+    let dir = TempDir::new("health-weights");
+    dir.write(
+        "example.com.zone",
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\nw A 192.0.2.21\nw A 192.0.2.22\nw A 192.0.2.23\npair A 192.0.2.31\npair A 192.0.2.32\npair A 192.0.2.33\nplain A 192.0.2.41\nplain A 192.0.2.42\n",
+    );
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .table(
+            "[[health.weights]]",
+            &[r#"addresses = { "192.0.2.21" = 6, "192.0.2.22" = 3, "192.0.2.23" = 1 }"#],
+        )
+        .table(
+            "[[health.weights]]",
+            &[
+                r#"addresses = { "192.0.2.31" = 1, "192.0.2.32" = 1, "192.0.2.33" = 1 }"#,
+                "answers = 2",
+            ],
+        );
+    let server = TestServer::start(&dir, config).await;
+
+    // 10,000 distinct /24s: each address is the answer of its share of them, within 5 %.
+    let mut tasks = Vec::new();
+    for part in 0..8u32 {
+        let to = server.udp4;
+        tasks.push(tokio::spawn(async move {
+            let mut counts = std::collections::BTreeMap::<String, u32>::new();
+            for i in (part * 1250)..((part + 1) * 1250) {
+                let subnet = format!("10.{}.{}.0/24", i / 256, i % 256);
+                let reply = udp(to, &Query::new("w.example.com", A).subnet(&subnet)).await;
+                let (addresses, scope) = seen(reply);
+                assert_eq!(addresses.len(), 1, "{subnet}: {addresses:?}");
+                assert_eq!(scope, Some(24), "{subnet}");
+                *counts.entry(addresses[0].clone()).or_default() += 1;
+            }
+            counts
+        }));
+    }
+    let mut counts = std::collections::BTreeMap::<String, u32>::new();
+    for t in tasks {
+        for (a, n) in t.await.expect("task") {
+            *counts.entry(a).or_default() += n;
+        }
+    }
+    for (address, weight) in [
+        ("192.0.2.21 300", 6.0),
+        ("192.0.2.22 300", 3.0),
+        ("192.0.2.23 300", 1.0),
+    ] {
+        let share = f64::from(counts.get(address).copied().unwrap_or(0)) / 10_000.0;
+        let expected = weight / 10.0;
+        assert!(
+            (share - expected).abs() <= 0.05 * expected,
+            "{address}: {share} of the answers, expected {expected}: {counts:?}"
+        );
+    }
+
+    // One subnet always gets the same answer, over UDP and TCP; a /16 gets a /24 scope
+    // (the choice read 24 bits), and a line-scoped name without weights keeps scope 0.
+    for subnet in ["10.200.1.0/24", "172.16.0.0/16", "198.51.100.0/24"] {
+        let query = Query::new("w.example.com", A).subnet(subnet);
+        let first = answered_to(&server, &query).await;
+        assert_eq!(first.1, Some(24), "{subnet}");
+        for _ in 0..20 {
+            assert_eq!(answered_to(&server, &query).await, first, "{subnet}");
+        }
+    }
+    let plain = answered_to(
+        &server,
+        &Query::new("plain.example.com", A).subnet("10.1.2.0/24"),
+    )
+    .await;
+    assert_eq!(
+        plain,
+        (
+            vec!["192.0.2.41 300".to_string(), "192.0.2.42 300".to_string()],
+            Some(0)
+        )
+    );
+    // Without ECS the source's /24 chooses: the same answer every time.
+    let first = answered(&server, "w.example.com").await;
+    assert_eq!(first.len(), 1);
+    for _ in 0..10 {
+        assert_eq!(answered(&server, "w.example.com").await, first);
+    }
+
+    // N of them: two of three, distinct, spread over the three pairs.
+    let mut pairs = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let query = Query::new("pair.example.com", A).subnet(&format!("10.9.{i}.0/24"));
+        let (addresses, scope) = answered_to(&server, &query).await;
+        assert_eq!((addresses.len(), scope), (2, Some(24)), "{addresses:?}");
+        assert_ne!(addresses[0], addresses[1]);
+        pairs.insert(addresses);
+    }
+    assert_eq!(pairs.len(), 3, "{pairs:?}");
+    server.running.shutdown().await;
 }

@@ -82,7 +82,11 @@ impl Prepared {
     ) -> Option<Prepared> {
         let q = &query.question;
         let (zone_index, zone) = zones.find_answering(&q.name, q.qtype)?;
-        let (response, wildcard) = zone_response(zone, health, line, query);
+        let (response, wildcard, chosen) = zone_response(zone, health, line, query, None);
+        // A weighted answer differs per client subnet: the strict path chooses it.
+        if chosen == crate::health::filter::Chosen::ForSubnet {
+            return None;
+        }
         let encoded = response.encode_sections()?;
         let body = encoded.bytes.get(encoded.question_end..)?;
         let question = encoded.bytes.get(HEADER_LEN..encoded.question_end)?;

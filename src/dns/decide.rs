@@ -18,6 +18,8 @@ use super::wire::MIN_PAYLOAD;
 use super::wire::ecs;
 use super::wire::query::{Query, QueryError};
 use super::wire::response::{EdnsReply, Encoded, Response};
+use crate::health::filter::Chosen;
+use crate::health::weights::{self, ClientKey};
 use crate::health::{Health, HealthTable};
 use crate::lines::{Classifier, LineId};
 use crate::zone::{AnswerCode, Zone, ZoneSet};
@@ -139,8 +141,18 @@ pub(crate) fn decide(
         class.scope,
     );
     let health = snapshot.health.table();
-    let (mut response, wildcard) =
-        zone_response(zone, health.as_deref().map(|t| &**t), class.line, &query);
+    let client = ClientKey::of(ecs::client(client_subnet, source));
+    let (mut response, wildcard, chosen) = zone_response(
+        zone,
+        health.as_deref().map(|t| &**t),
+        class.line,
+        &query,
+        Some(client),
+    );
+    let scope = match chosen {
+        Chosen::ForLine => scope,
+        Chosen::ForSubnet => weights::scope(client_subnet, scope),
+    };
     response.edns = reply(scope);
     Some(Decided {
         response,
@@ -152,17 +164,20 @@ pub(crate) fn decide(
 }
 /// The zone's answer to `query` as `line` sees it, without OPT: the part of a response
 /// that depends on nothing but (zone, health, line, name, type); and the wildcard it was
-/// synthesized from, if it was. `health` is `None` when no address is watched.
+/// synthesized from, if it was. `health` is `None` when no address is watched. Weighted
+/// RRsets are chosen for `client`'s subnet; without one, the answer says
+/// [`Chosen::ForSubnet`] and holds every address (not to be served as such).
 pub(crate) fn zone_response(
     zone: &Zone,
     health: Option<&HealthTable>,
     line: LineId,
     query: &Query,
-) -> (Response, Option<Name>) {
+    client: Option<ClientKey>,
+) -> (Response, Option<Name>, Chosen) {
     let q = &query.question;
-    let mut answer = match health {
-        None => zone.lookup(line, &q.name, q.qtype),
-        Some(health) => health.lookup(zone, line, &q.name, q.qtype),
+    let (mut answer, chosen) = match health {
+        None => (zone.lookup(line, &q.name, q.qtype), Chosen::ForLine),
+        Some(health) => health.lookup(zone, line, &q.name, q.qtype, client),
     };
     // Owners equal to the question take its spelling, so the case is echoed and the
     // owner compresses to a pointer at the question.
@@ -187,7 +202,7 @@ pub(crate) fn zone_response(
         additional: answer.additional,
         edns: None,
     };
-    (response, answer.wildcard)
+    (response, answer.wildcard, chosen)
 }
 
 /// The response to a query that [`Query::parse`] refused: its rcode and whether it

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::state::{MAX_THRESHOLD, Thresholds};
+use super::weights::WeightGroup;
 use crate::diag::{ConfigError, Source};
 use crate::lines::{LineId, LineSet};
 
@@ -45,15 +46,18 @@ pub struct HealthConfig {
     /// Where operators' overrides (`POST /health/ADDRESS`) are kept across restarts;
     /// `health-state.json` beside the configuration unless set.
     pub state_file: Option<PathBuf>,
+    /// Weighted addresses (`[[health.weights]]`): an RRset holding them answers some of
+    /// them, chosen by weight per client subnet.
+    pub weights: Vec<WeightGroup>,
 }
 
 /// The state file's name beside the configuration when `health.state_file` is not set.
 pub(crate) const DEFAULT_STATE_FILE: &str = "health-state.json";
 
 impl HealthConfig {
-    /// Whether any address is watched.
+    /// Whether answers depend on health or weights at all.
     pub fn is_active(&self) -> bool {
-        !self.monitors.is_empty()
+        !self.monitors.is_empty() || !self.weights.is_empty()
     }
 }
 
@@ -120,7 +124,21 @@ pub(crate) struct RawHealth {
     #[serde(default)]
     all_down: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     state_file: Option<PathBuf>,
+    #[serde(default)]
+    weights: Vec<Spanned<RawWeights>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeights {
+    addresses: Spanned<BTreeMap<String, Spanned<u32>>>,
+    answers: Option<Spanned<u32>>,
+}
+
+/// The most addresses a weighted answer holds.
+pub(crate) const MAX_WEIGHTED_ANSWERS: u32 = 64;
+/// The largest weight: far beyond any useful ratio, small enough that sums stay exact.
+pub(crate) const MAX_WEIGHT: u32 = 1_000_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +216,21 @@ impl HealthConfig {
             }
             all_down.insert(from_id, chain);
         }
+        let mut weights = Vec::new();
+        let mut weighted: BTreeMap<IpAddr, usize> = BTreeMap::new();
+        for (i, w) in raw.weights.into_iter().enumerate() {
+            let group = check_weights(w.into_inner(), src)?;
+            for &(address, _) in &group.weights {
+                if let Some(first) = weighted.insert(address, i) {
+                    return Err(src.invalid_file(format!(
+                        "health.weights {}: address {address} is already weighted by health.weights {}",
+                        i + 1,
+                        first + 1
+                    )));
+                }
+            }
+            weights.push(group);
+        }
         let state_file = src.resolve(
             raw.state_file
                 .as_deref()
@@ -208,8 +241,42 @@ impl HealthConfig {
             ttl_cap,
             all_down,
             state_file: Some(state_file),
+            weights,
         })
     }
+}
+
+fn check_weights(w: RawWeights, src: &Source<'_>) -> Result<WeightGroup, ConfigError> {
+    let span = w.addresses.span();
+    let mut weights = Vec::new();
+    for (address, weight) in w.addresses.into_inner() {
+        let Ok(ip) = address.parse::<IpAddr>() else {
+            return Err(src.invalid(
+                span,
+                format!("health.weights.addresses: `{address}` is not an IP address"),
+            ));
+        };
+        if *weight.get_ref() > MAX_WEIGHT {
+            return Err(src.invalid(
+                weight.span(),
+                format!("health.weights.addresses: the weight of {ip} is above {MAX_WEIGHT}"),
+            ));
+        }
+        weights.push((ip, weight.into_inner()));
+    }
+    if weights.iter().all(|(_, w)| *w == 0) {
+        return Err(src.invalid(
+            span,
+            "health.weights.addresses needs an address of weight 1 or more".into(),
+        ));
+    }
+    let answers = src.in_range(
+        w.answers,
+        1,
+        1..=MAX_WEIGHTED_ANSWERS,
+        "health.weights.answers",
+    )?;
+    Ok(WeightGroup { weights, answers })
 }
 
 fn check_monitor(m: RawMonitor, src: &Source<'_>) -> Result<MonitorConfig, ConfigError> {
@@ -463,6 +530,27 @@ mod tests {
         assert_eq!(
             error("[health]\n[health.all_down]\nchina = [\"hk\", \"mars\"]\n"),
             "h.toml:3: health.all_down names line `mars`, which is not declared (declared: china, hk, default)"
+        );
+        let w = "[health]\n[[health.weights]]\n";
+        assert_eq!(
+            error(&format!("{w}addresses = {{ \"192.0.2.1\" = 0 }}\n")),
+            "h.toml:3: health.weights.addresses needs an address of weight 1 or more"
+        );
+        assert_eq!(
+            error(&format!("{w}addresses = {{ \"relay\" = 1 }}\n")),
+            "h.toml:3: health.weights.addresses: `relay` is not an IP address"
+        );
+        assert_eq!(
+            error(&format!(
+                "{w}addresses = {{ \"192.0.2.1\" = 1 }}\nanswers = 0\n"
+            )),
+            "h.toml:4: health.weights.answers 0 is outside 1..=64"
+        );
+        assert_eq!(
+            error(
+                "[health]\n[[health.weights]]\naddresses = { \"192.0.2.1\" = 1 }\n[[health.weights]]\naddresses = { \"192.0.2.1\" = 2 }\n"
+            ),
+            "h.toml: health.weights 2: address 192.0.2.1 is already weighted by health.weights 1"
         );
         assert_eq!(
             error("[health]\n[health.all_down]\nchina = [\"china\"]\n"),

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::weights::{ClientKey, Weights};
 use crate::lines::LineId;
 use crate::zone::{Answer, Zone};
 
@@ -24,6 +25,17 @@ pub(crate) struct HealthTable {
     up: HashMap<IpAddr, bool>,
     ttl_cap: u32,
     all_down: BTreeMap<LineId, Vec<LineId>>,
+    weights: Weights,
+}
+
+/// Whether an answer was chosen per client subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chosen {
+    /// The same for every client of the line.
+    ForLine,
+    /// Chosen by weight for the client's subnet (or, without a client, not chosen yet:
+    /// such an answer must not be prepared for the whole line).
+    ForSubnet,
 }
 
 impl HealthTable {
@@ -31,11 +43,13 @@ impl HealthTable {
         up: HashMap<IpAddr, bool>,
         ttl_cap: u32,
         all_down: BTreeMap<LineId, Vec<LineId>>,
+        weights: Weights,
     ) -> HealthTable {
         HealthTable {
             up,
             ttl_cap,
             all_down,
+            weights,
         }
     }
 
@@ -44,14 +58,17 @@ impl HealthTable {
         self.up.get(&address) == Some(&false)
     }
 
-    /// The zone's answer to (`qname`, `qtype`) on `line`, with health applied.
+    /// The zone's answer to (`qname`, `qtype`) on `line`, with health applied, and the
+    /// weighted choice for `client` (none made without one: then the answer says
+    /// [`Chosen::ForSubnet`] and is not to be served).
     pub(crate) fn lookup(
         &self,
         zone: &Zone,
         line: LineId,
         qname: &Name,
         qtype: RecordType,
-    ) -> Answer {
+        client: Option<ClientKey>,
+    ) -> (Answer, Chosen) {
         let mut answer = zone.lookup(line, qname, qtype);
         if self.has_all_down(&answer.answers) {
             let chain = self.all_down.get(&line).map_or(&[][..], Vec::as_slice);
@@ -68,7 +85,46 @@ impl HealthTable {
         }
         self.filter(&mut answer.answers);
         self.filter(&mut answer.additional);
-        answer
+        let chosen = self.choose(&mut answer.answers, client);
+        (answer, chosen)
+    }
+
+    /// Keeps, of each A/AAAA RRset of `records` holding a weighted address, the addresses
+    /// chosen for `client`.
+    fn choose(&self, records: &mut Vec<Record>, client: Option<ClientKey>) -> Chosen {
+        if self.weights.is_empty() {
+            return Chosen::ForLine;
+        }
+        let mut chosen = Chosen::ForLine;
+        let mut start = 0;
+        while start < records.len() {
+            let end = rrset_end(records, start);
+            let addresses: Vec<IpAddr> = records[start..end].iter().filter_map(address).collect();
+            let group = (addresses.len() == end - start)
+                .then(|| self.weights.group_of(addresses.iter().copied()))
+                .flatten();
+            let (Some(group), Some(client)) = (group, client) else {
+                chosen = if group.is_some() {
+                    Chosen::ForSubnet
+                } else {
+                    chosen
+                };
+                start = end;
+                continue;
+            };
+            chosen = Chosen::ForSubnet;
+            let keep = self.weights.choose(group, &addresses, client);
+            let mut kept = start;
+            for (i, keep) in keep.into_iter().enumerate() {
+                if keep {
+                    records.swap(kept, start + i);
+                    kept += 1;
+                }
+            }
+            records.drain(kept..end);
+            start = kept;
+        }
+        chosen
     }
 
     /// Leaves the down addresses out of each A/AAAA RRset of `records` that has an up one,

@@ -19,6 +19,7 @@ pub(crate) mod monitor;
 pub(crate) mod overrides;
 pub(crate) mod report;
 pub(crate) mod state;
+pub(crate) mod weights;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -53,6 +54,7 @@ struct Registry {
     all_down: BTreeMap<crate::lines::LineId, Vec<crate::lines::LineId>>,
     /// Where the operators' overrides are kept across restarts.
     state_file: Option<PathBuf>,
+    weights: weights::Weights,
 }
 
 /// Why `POST /health/ADDRESS` did nothing.
@@ -110,6 +112,7 @@ impl Health {
             ttl_cap: config.ttl_cap,
             all_down: config.all_down.clone(),
             state_file: config.state_file.clone(),
+            weights: weights::Weights::new(&config.weights),
         };
         for (i, m) in config.monitors.iter().enumerate() {
             for &address in &m.addresses {
@@ -299,7 +302,12 @@ impl Registry {
             .iter()
             .map(|(a, s)| (*a, s.is_up()))
             .collect();
-        HealthTable::new(up, self.ttl_cap, self.all_down.clone())
+        HealthTable::new(
+            up,
+            self.ttl_cap,
+            self.all_down.clone(),
+            self.weights.clone(),
+        )
     }
 }
 
