@@ -449,6 +449,11 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
     live.updates.render_metrics(&zones, &mut out);
+    crate::xfr::render_metrics(
+        counters.dns.as_deref().and_then(|d| d.transfers()),
+        &mut out,
+        zone_name,
+    );
     ProxyMetrics::render(counters.proxy.as_ref().map(|p| p.metrics()), &mut out);
     RedirectMetrics::render(counters.redirect.as_deref(), &mut out, &|i| {
         lines

@@ -187,17 +187,20 @@ impl Config {
                     )
                 })
         };
+        let keys = crate::dns::tsig::config::check(raw.keys, &src)?;
+        let transfer = |t| {
+            crate::xfr::config::TransferConfig::check(t, &src, &line_set, |k| keys.get(k).is_some())
+        };
         let zones = raw
             .zones
             .into_iter()
-            .map(|z| ZoneConfig::new(z, &src, overlay_line))
+            .map(|z| ZoneConfig::new(z, &src, overlay_line, transfer))
             .collect::<Result<Vec<_>, _>>()?;
         let proxy = raw.proxy.map(|p| ProxyConfig::check(p, &src)).transpose()?;
         let redirect = raw
             .redirect
             .map(|r| RedirectConfig::check(r, &lines, &src))
             .transpose()?;
-        let keys = crate::dns::tsig::config::check(raw.keys, &src)?;
 
         let update = raw
             .update

@@ -30,6 +30,7 @@ mod redirect;
 mod reload;
 mod update;
 mod util;
+mod xfr;
 mod zone;
 
 /// Parts of the crate that the binary, the benches, the fuzz targets and the integration

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
+use tokio::sync::watch;
 
 use crate::certs::Certificates;
 use crate::dns::tsig::KeyRing;
@@ -22,12 +23,18 @@ use crate::lines::Classifier;
 use crate::update::Updates;
 use crate::zone::ZoneSet;
 
-/// The current value of one kind of live data, replaced whole.
-pub struct Swappable<T>(ArcSwap<T>);
+/// The current value of one kind of live data, replaced whole; a count of the stores
+/// lets a task wait for the next one (zone transfers watch the zones so).
+pub struct Swappable<T>(ArcSwap<T>, watch::Sender<u64>);
 
 impl<T> Swappable<T> {
     pub(crate) fn new(value: T) -> Swappable<T> {
-        Swappable(ArcSwap::from_pointee(value))
+        Swappable(ArcSwap::from_pointee(value), watch::Sender::new(0))
+    }
+
+    /// A receiver that sees every later [`Swappable::store`] (several may be seen as one).
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.1.subscribe()
     }
 
     /// A snapshot for the duration of one request: cheap, never blocked by a reload.
@@ -43,6 +50,7 @@ impl<T> Swappable<T> {
     /// Replaces the value; snapshots taken before keep the old one.
     pub(crate) fn store(&self, value: impl Into<Arc<T>>) {
         self.0.store(value.into());
+        self.1.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 

@@ -16,7 +16,7 @@ use tracing::info;
 
 use crate::admin::{self, Counters};
 use crate::certs::{CertError, Certificates};
-use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig};
+use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig, ZoneConfig};
 use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::health::Health;
@@ -31,6 +31,7 @@ use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
 use crate::update::{ReplayError, Updates};
+use crate::xfr::Transfers;
 use crate::zone::{ZoneError, ZoneSet};
 
 mod events;
@@ -233,7 +234,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         None => None,
     };
     let dns = match &config.dns {
-        Some(dns) => Some(running.start_dns(dns, &live).await?),
+        Some(dns) => Some(running.start_dns(dns, &config.zones, &live).await?),
         None => None,
     };
     if let Some(admin) = &config.admin {
@@ -321,13 +322,21 @@ impl Running {
     async fn start_dns(
         &mut self,
         dns: &DnsConfig,
+        zones: &[ZoneConfig],
         live: &Arc<Live>,
     ) -> Result<Arc<Responder>, StartError> {
-        let state = Arc::new(Responder::new(
-            live.clone(),
-            dns.max_udp_payload,
-            dns.rrl.as_ref(),
-        ));
+        let mut responder = Responder::new(live.clone(), dns.max_udp_payload, dns.rrl.as_ref());
+        // Zone transfers and NOTIFYs, when some zone has a `transfer` table.
+        if zones.iter().any(|z| z.transfer.is_some()) {
+            let transfers = Arc::new(Transfers::new(
+                zones.iter().map(|z| z.transfer.clone()).collect(),
+                &live.zones.load(),
+                live.classifier.load().lines().clone(),
+            ));
+            transfers.spawn(live.clone(), &self.shutdown, &mut self.tasks);
+            responder = responder.with_transfers(transfers);
+        }
+        let state = Arc::new(responder);
         let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
         let (sockets, listeners) = bind_dns(dns, workers).await?;
         for (i, socket) in sockets.into_iter().enumerate() {

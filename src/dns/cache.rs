@@ -390,6 +390,7 @@ mod tests {
                 dir.join("example.com.china.zone"),
             )]),
             declared_at: None,
+            transfer: None,
         };
         ZoneSet::load(&[config], &lines()).expect("zones load")
     }
@@ -536,6 +537,7 @@ mod tests {
             file,
             overlays: BTreeMap::new(),
             declared_at: None,
+            transfer: None,
         };
         state
             .live

@@ -36,6 +36,7 @@ use tracing::debug;
 
 use crate::exposition::Exposition;
 use crate::live::Live;
+use crate::xfr::{self, Transfers};
 use cache::AnswerCache;
 use config::RrlConfig;
 use decide::{Decided, Snapshot};
@@ -56,6 +57,8 @@ pub struct Responder {
     metrics: DnsMetrics,
     /// Response rate limiting of UDP answers, when configured.
     rrl: Option<Rrl>,
+    /// Zone transfers (AXFR, IXFR) and their ACLs; without them every transfer is REFUSED.
+    transfers: Option<Arc<Transfers>>,
 }
 
 impl Responder {
@@ -69,7 +72,26 @@ impl Responder {
             max_udp_payload,
             metrics: DnsMetrics::new(zones, lines),
             rrl: rrl.map(Rrl::new),
+            transfers: None,
         }
+    }
+
+    /// The responder answering zone transfers with `transfers`.
+    pub(crate) fn with_transfers(mut self, transfers: Arc<Transfers>) -> Responder {
+        self.transfers = Some(transfers);
+        self
+    }
+
+    /// The transfers and the query, when `request` is an AXFR or IXFR query and
+    /// transfers are configured.
+    fn transfer(&self, request: &[u8]) -> Option<(&Transfers, wire::query::Query)> {
+        let transfers = self.transfers.as_deref()?;
+        Some((transfers, xfr_query(request)?))
+    }
+
+    /// The zone transfers it answers, if any.
+    pub(crate) fn transfers(&self) -> Option<&Transfers> {
+        self.transfers.as_deref()
     }
 
     /// The live data it answers from.
@@ -115,6 +137,31 @@ impl Responder {
         cache: Option<&mut AnswerCache>,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
+        self.answer_into(message, from, via, cache, out, None)
+    }
+
+    /// [`Responder::answer`] for a TCP connection, which can take more than one message:
+    /// the first (or only) response is in `out`, and `rest` receives the rest of a zone
+    /// transfer, which the connection sends under its own write timeout.
+    pub(crate) fn answer_tcp(
+        &self,
+        message: &[u8],
+        from: IpAddr,
+        out: &mut Vec<u8>,
+        rest: &mut Option<xfr::Stream>,
+    ) -> Option<Outcome> {
+        self.answer_into(message, from, Transport::Tcp, None, out, Some(rest))
+    }
+
+    fn answer_into(
+        &self,
+        message: &[u8],
+        from: IpAddr,
+        via: Transport,
+        cache: Option<&mut AnswerCache>,
+        out: &mut Vec<u8>,
+        rest: Option<&mut Option<xfr::Stream>>,
+    ) -> Option<Outcome> {
         let outcome = self.with_snapshot(|snapshot| {
             let opcode = Header::read(message).map(|h| OpCode::from_u8(h.opcode()));
             // The cache's reader takes nothing but an OPT record in the additional
@@ -139,15 +186,38 @@ impl Responder {
             // transport's limit for the signature added below.
             let request = verified.as_ref().map_or(message, Verified::message);
             let signature_room = verified.as_ref().map_or(0, |v| v.signer().record_len());
-            // NOTIFY and zone transfers (over TCP only) get arms of their own here, as
-            // UPDATE has, each writing its response into `out` and saying what it
-            // answered (an `Answered`). The strict path answers what no arm does, errors
-            // included (FORMERR, NOTIMP or silence).
+            // NOTIFY gets an arm of its own here, as UPDATE and zone transfers have,
+            // each writing its response into `out` and saying what it answered (an
+            // `Answered`). The strict path answers what no arm does, errors included
+            // (FORMERR, NOTIMP or silence).
             let decided;
             let answered = match opcode {
                 Some(OpCode::Update) => {
                     let key = verified.as_ref().map(|v| v.key().name());
                     self.answer_update(request, key, out)?
+                }
+                Some(OpCode::Query) if let Some((transfers, query)) = self.transfer(request) => {
+                    let key = verified.as_ref().map(|v| v.key().name());
+                    let signer = verified.as_ref().map(Verified::signer);
+                    let answer = transfers.answer(
+                        snapshot.zones,
+                        &query,
+                        request,
+                        key,
+                        signer,
+                        from,
+                        via,
+                        self.max_udp_payload,
+                        out,
+                    );
+                    if let Some(stream) = answer.stream {
+                        // Its messages are signed as a stream, the first one included.
+                        if let Some(rest) = rest {
+                            *rest = Some(stream);
+                        }
+                        return Some(answer.answered.outcome);
+                    }
+                    answer.answered
                 }
                 _ => {
                     decided = decide::decide(snapshot, request, from, via)?;
@@ -248,6 +318,19 @@ impl Responder {
     pub fn decide(&self, message: &[u8], from: IpAddr, via: Transport) -> Option<Decided> {
         self.with_snapshot(|snapshot| decide::decide(snapshot, message, from, via))
     }
+}
+
+/// The query, when `request` is a well-formed AXFR or IXFR query.
+fn xfr_query(request: &[u8]) -> Option<wire::query::Query> {
+    // A look at the first question's type first: most messages here are not transfers,
+    // and the strict path parses them again.
+    let at = wire::skip_name(request, wire::HEADER_LEN)?;
+    let qtype = request.get(at..at + 2)?;
+    if qtype != [0, 252] && qtype != [0, 251] {
+        return None;
+    }
+    let query = wire::query::Query::parse(request).ok()?;
+    matches!(query.question.qtype, RecordType::AXFR | RecordType::IXFR).then_some(query)
 }
 
 /// Writes every DNS series into `out`: responses and TCP connections ([`DnsMetrics`]), then

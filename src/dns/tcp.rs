@@ -8,7 +8,8 @@
 //! connection that is idle too long, takes too long to send a started message or to take
 //! a response (slowloris), or has asked its share of queries. Each message is answered
 //! by [`Responder::answer`], the door UDP goes through too, with no cache and no rate
-//! limiting; only the size limit differs. A message
+//! limiting; only the size limit differs, and a zone transfer's answer may be many
+//! messages, each written under the write timeout. A message
 //! that does not parse gets FORMERR when it has a header to answer, else the connection
 //! is closed.
 //!
@@ -29,7 +30,6 @@ use tracing::debug;
 use super::Responder;
 use super::config::TcpLimits;
 use super::metrics::{TcpClose, TcpMetrics, TcpRefusal};
-use super::outcome::Transport;
 
 /// A connection's send buffer (the kernel doubles it for its bookkeeping): room for the
 /// largest DNS message, so a client that stops reading ties up this much kernel memory,
@@ -212,20 +212,33 @@ async fn serve(
             Ok(Ok(())) => {}
         }
         // Not even a header to answer: nothing to say on this connection.
+        let mut rest = None;
         shared
             .responder
-            .answer(&message, peer.ip(), Transport::Tcp, None, &mut body)?;
-        let len = u16::try_from(body.len()).ok()?;
-        frame.clear();
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&body);
-        match tokio::time::timeout(limits.read_timeout, stream.get_mut().write_all(&frame)).await {
-            Err(_) => return Some(TcpClose::WriteTimeout),
-            Ok(Err(e)) => {
-                debug!(error = %e, %peer, "tcp write");
-                return None;
+            .answer_tcp(&message, peer.ip(), &mut body, &mut rest)?;
+        // A zone transfer's later messages follow, each under the same write timeout: a
+        // secondary that stops reading holds this one connection until it expires.
+        loop {
+            let len = u16::try_from(body.len()).ok()?;
+            frame.clear();
+            frame.extend_from_slice(&len.to_be_bytes());
+            frame.extend_from_slice(&body);
+            match tokio::time::timeout(limits.read_timeout, stream.get_mut().write_all(&frame))
+                .await
+            {
+                Err(_) => return Some(TcpClose::WriteTimeout),
+                Ok(Err(e)) => {
+                    debug!(error = %e, %peer, "tcp write");
+                    return None;
+                }
+                Ok(Ok(())) => {}
             }
-            Ok(Ok(())) => {}
+            if !rest
+                .as_mut()
+                .is_some_and(|transfer| transfer.next(&mut body))
+            {
+                break;
+            }
         }
     }
     Some(TcpClose::QueryLimit)

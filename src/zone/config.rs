@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::diag::{ConfigError, Location, Source};
 use crate::lines::LineId;
+use crate::xfr::config::{RawTransfer, TransferConfig};
 
 /// One `[[zone]]`, its paths resolved.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct ZoneConfig {
     /// Where the `[[zone]]` is in the configuration (its `file` key), for errors that
     /// concern the declaration rather than the zone file: a zone declared twice.
     pub declared_at: Option<Location>,
+    /// Who may transfer the zone, which line each gets, whom to NOTIFY (`transfer`);
+    /// `None`: transfers are refused.
+    pub transfer: Option<TransferConfig>,
 }
 
 /// `[[zone]]` as written.
@@ -35,15 +39,18 @@ pub(crate) struct RawZone {
     file: Spanned<PathBuf>,
     #[serde(default)]
     overlays: BTreeMap<Spanned<String>, PathBuf>,
+    transfer: Option<RawTransfer>,
 }
 
 impl ZoneConfig {
     /// `[[zone]]` with its paths made relative to the file's directory; `line` gives the
-    /// id of the line an overlay names (in the file's order of names), or the error.
+    /// id of the line an overlay names (in the file's order of names), or the error;
+    /// `transfer` checks the `transfer` table.
     pub(crate) fn new(
         z: RawZone,
         src: &Source<'_>,
         line: impl Fn(&Spanned<String>) -> Result<LineId, ConfigError>,
+        transfer: impl Fn(RawTransfer) -> Result<TransferConfig, ConfigError>,
     ) -> Result<ZoneConfig, ConfigError> {
         let mut overlays = BTreeMap::new();
         for (name, path) in &z.overlays {
@@ -54,6 +61,7 @@ impl ZoneConfig {
             file: src.resolve(z.file.get_ref()),
             overlays,
             declared_at: Some(src.location(Some(z.file.span()))),
+            transfer: z.transfer.map(transfer).transpose()?,
         })
     }
 }

@@ -15,6 +15,7 @@ mod edit;
 mod file;
 mod lookup;
 mod rdata;
+mod rrsets;
 mod substitute;
 mod tree;
 
@@ -457,6 +458,7 @@ mod tests {
             file: dir.join("example.com.zone"),
             overlays: BTreeMap::from([(china(), dir.join("example.com.china.zone"))]),
             declared_at: None,
+            transfer: None,
         }
     }
 
@@ -526,6 +528,7 @@ mod tests {
                 file: sub.clone(),
                 overlays: BTreeMap::new(),
                 declared_at: None,
+                transfer: None,
             },
         ];
         let set = ZoneSet::load(&configs, &lines()).expect("loads");

@@ -267,3 +267,64 @@ pub fn verify_reply(raw: &[u8], key: &TestKey, request_mac: &[u8]) -> ReplyTsig 
     );
     tsig
 }
+
+/// Checks that each message of a TCP stream answering one request (a zone transfer) is
+/// signed by `key` (RFC 8945 5.3.1: the first over the request's MAC, each later one over
+/// the previous MAC, the message and the timers only); every message must be signed.
+/// Returns their TSIG records.
+pub fn verify_stream(messages: &[Vec<u8>], key: &TestKey, request_mac: &[u8]) -> Vec<ReplyTsig> {
+    let mut out = Vec::new();
+    let mut prior = request_mac.to_vec();
+    for (i, raw) in messages.iter().enumerate() {
+        if i == 0 {
+            let tsig = verify_reply(raw, key, request_mac);
+            prior = tsig.mac.clone();
+            out.push(tsig);
+            continue;
+        }
+        let tsig = reply_tsig(raw).unwrap_or_else(|| panic!("message {i} carries a TSIG record"));
+        let mut unsigned = raw[..tsig.start].to_vec();
+        let ar = u16::from_be_bytes([unsigned[10], unsigned[11]]) - 1;
+        unsigned[10..12].copy_from_slice(&ar.to_be_bytes());
+        unsigned[0..2].copy_from_slice(&tsig.original_id.to_be_bytes());
+        let mut data = (prior.len() as u16).to_be_bytes().to_vec();
+        data.extend_from_slice(&prior);
+        data.extend(unsigned);
+        data.extend_from_slice(&time48(tsig.time));
+        data.extend_from_slice(&tsig.fudge.to_be_bytes());
+        let expect = key.mac(&data);
+        assert_eq!(
+            tsig.mac,
+            expect[..tsig.mac.len()],
+            "message {i}'s MAC verifies"
+        );
+        prior = tsig.mac.clone();
+        out.push(tsig);
+    }
+    out
+}
+
+/// Checks that `raw` is a request signed by `key` (RFC 8945 4.3.1 without a prior MAC):
+/// what a NOTIFY from a primary is. Returns its TSIG.
+pub fn verify_request(raw: &[u8], key: &TestKey) -> ReplyTsig {
+    let tsig = reply_tsig(raw).expect("the request carries a TSIG record");
+    assert_eq!(tsig.key_name, wire(&key.name), "key name");
+    let mut unsigned = raw[..tsig.start].to_vec();
+    let ar = u16::from_be_bytes([unsigned[10], unsigned[11]]) - 1;
+    unsigned[10..12].copy_from_slice(&ar.to_be_bytes());
+    unsigned[0..2].copy_from_slice(&tsig.original_id.to_be_bytes());
+    unsigned.extend(variables(
+        key,
+        tsig.time,
+        tsig.fudge,
+        tsig.error,
+        &tsig.other,
+    ));
+    let expect = key.mac(&unsigned);
+    assert_eq!(
+        tsig.mac,
+        expect[..tsig.mac.len()],
+        "the request's MAC verifies"
+    );
+    tsig
+}

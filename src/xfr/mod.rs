@@ -1,0 +1,367 @@
+//! Zone transfers out (AXFR, RFC 5936; IXFR, RFC 1995) and NOTIFY out (RFC 1996): how
+//! secondaries (BIND, Knot, another geoline) replicate every line of a zone.
+//!
+//! A transfer request is a QUERY for AXFR or IXFR; it reaches [`Transfers::answer`] from
+//! the one door, [`crate::dns::Responder::answer`], after TSIG has verified it (or found it
+//! unsigned). The zone's `transfer` table ([`config`]) decides whether it is allowed and
+//! which line's view it receives: the key it is signed with selects the line, as BIND's
+//! one-key-per-view convention does; unsigned requests get the configured line, from
+//! allowed networks only. Over TCP the answer is a [`Stream`] of messages ([`out`]), each
+//! signed when the request was; IXFR is answered from the [`history`] of differences when
+//! it holds the requester's serial, else with the whole zone (AXFR-style), and over UDP
+//! with the current SOA alone (RFC 1995 2). A watcher ([`Transfers::spawn`]) sees every
+//! new snapshot of the zones, records its differences and NOTIFYs the secondaries when
+//! the serial moved ([`notify`]).
+//!
+//! This module does not verify TSIG, move bytes (the TCP listener sends a stream under its
+//! own limits: a secondary that stops reading is cut off at the write timeout) nor change
+//! zones.
+
+pub(crate) mod config;
+pub(crate) mod history;
+pub(crate) mod notify;
+pub(crate) mod out;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::dns::outcome::{Answered, CountedName, Outcome, ResponseKind, Transport};
+use crate::dns::tsig::ResponseSigner;
+use crate::dns::wire::query::Query;
+use crate::dns::wire::response::{EdnsReply, Response};
+use crate::exposition::Exposition;
+use crate::lines::{LineId, LineSet};
+use crate::live::Live;
+use crate::zone::{Rrset, Zone, ZoneSet};
+pub(crate) use config::TransferConfig;
+use history::History;
+use notify::Notifier;
+pub(crate) use out::Stream;
+
+/// Transfers and NOTIFYs of every zone of one configuration.
+pub(crate) struct Transfers {
+    /// Each zone's `transfer` table, by zone index; `None`: transfers refused.
+    configs: Vec<Option<TransferConfig>>,
+    lines: LineSet,
+    history: Mutex<History>,
+    notifier: Notifier,
+    /// Transfer requests answered, by (zone index or none, line, what was answered).
+    counts: Mutex<BTreeMap<RequestKey, u64>>,
+}
+
+/// Transfer requests counted by (zone index, line, what was answered).
+type RequestKey = (Option<usize>, Option<LineId>, &'static str);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while these locks are held; the data stays usable if it did.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a transfer request got: the first (or only) message is in `out`; `stream` holds
+/// the rest of a multi-message TCP answer.
+pub(crate) struct TransferAnswer {
+    pub(crate) answered: Answered<'static>,
+    pub(crate) stream: Option<Stream>,
+}
+
+/// The serial of the SOA an IXFR request carries in its authority section.
+fn requested_serial(request: &[u8]) -> Option<u32> {
+    let message = Message::from_vec(request).ok()?;
+    message.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
+
+impl Transfers {
+    /// The transfers of zones configured by `configs` (by zone index), over `zones` as
+    /// loaded, with `lines` lines.
+    pub(crate) fn new(
+        configs: Vec<Option<TransferConfig>>,
+        zones: &ZoneSet,
+        lines: LineSet,
+    ) -> Transfers {
+        Transfers {
+            configs,
+            lines,
+            history: Mutex::new(History::new(zones)),
+            notifier: Notifier::default(),
+            counts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn count(&self, zone: Option<usize>, line: Option<LineId>, what: &'static str) {
+        *lock(&self.counts).entry((zone, line, what)).or_default() += 1;
+    }
+
+    /// Answers the AXFR or IXFR `query` (its bytes `request`, without TSIG) from `zones`,
+    /// for the holder of `key` (none: unsigned) at `from`; `signer` signs the messages of
+    /// a TCP stream (the responder signs a single message itself). `max_udp_payload` is
+    /// advertised in OPT records.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn answer(
+        &self,
+        zones: &ZoneSet,
+        query: &Query,
+        request: &[u8],
+        key: Option<&Name>,
+        signer: Option<&ResponseSigner>,
+        from: IpAddr,
+        via: Transport,
+        max_udp_payload: u16,
+        out: &mut Vec<u8>,
+    ) -> TransferAnswer {
+        let q = &query.question;
+        let edns = query.edns.map(|e| EdnsReply {
+            udp_payload: max_udp_payload,
+            dnssec_ok: e.dnssec_ok,
+            client_subnet: None,
+        });
+        let limit = match via {
+            Transport::Tcp => usize::from(u16::MAX),
+            Transport::Udp => usize::from(
+                query
+                    .edns
+                    .map_or(512, |e| e.udp_payload.min(max_udp_payload)),
+            ),
+        } - signer.map_or(0, ResponseSigner::record_len);
+        let single = |rcode: ResponseCode,
+                      answers: Vec<hickory_proto::rr::Record>,
+                      zone: Option<(usize, LineId)>,
+                      out: &mut Vec<u8>| {
+            let mut response = Response::empty(query.header, rcode, Some(q.clone()), edns);
+            response.authoritative = rcode == ResponseCode::NoError;
+            let n = answers.len();
+            response.answers = answers;
+            let encoded = response.encode(limit, out);
+            TransferAnswer {
+                answered: Answered {
+                    outcome: Outcome {
+                        zone,
+                        qtype: Some(q.qtype),
+                        rcode,
+                        had_client_subnet: false,
+                        truncated: encoded.truncated,
+                        kind: ResponseKind::classify(rcode, true, n, zone.is_some()),
+                    },
+                    name: CountedName::None,
+                },
+                stream: None,
+            }
+        };
+        let found = zones
+            .zones()
+            .iter()
+            .enumerate()
+            .find(|(_, z)| z.origin() == &q.name);
+        let Some((index, zone)) = found else {
+            self.count(None, None, "notauth");
+            return single(ResponseCode::NotAuth, Vec::new(), None, out);
+        };
+        if q.qtype == RecordType::AXFR && via == Transport::Udp {
+            // RFC 5936 4.2: AXFR is TCP only; BIND says FORMERR too.
+            self.count(Some(index), None, "formerr");
+            return single(ResponseCode::FormErr, Vec::new(), None, out);
+        }
+        let allowed = self
+            .configs
+            .get(index)
+            .and_then(Option::as_ref)
+            .map(|config| config.line_for(key, from));
+        let line = match allowed {
+            Some(Ok(line)) => line,
+            _ => {
+                debug!(zone = %zone.origin(), client = %from, key = key.map(|k| k.to_string()).as_deref().unwrap_or("-"), "transfer refused");
+                self.count(Some(index), None, "refused");
+                return single(ResponseCode::Refused, Vec::new(), None, out);
+            }
+        };
+        let Some(soa) = zone
+            .line_rrset(line, zone.origin(), RecordType::SOA)
+            .cloned()
+        else {
+            return single(ResponseCode::ServFail, Vec::new(), None, out);
+        };
+        let at = Some((index, line));
+        let current = soa.iter().cloned().collect::<Vec<_>>();
+        let chunks = if q.qtype == RecordType::IXFR {
+            let Some(theirs) = requested_serial(request) else {
+                self.count(Some(index), Some(line), "formerr");
+                return single(ResponseCode::FormErr, Vec::new(), None, out);
+            };
+            if !history::newer(zone.serial(), theirs) {
+                self.count(Some(index), Some(line), "ixfr_current");
+                return single(ResponseCode::NoError, current, at, out);
+            }
+            if via == Transport::Udp {
+                // RFC 1995 2: the current SOA tells the requester to ask over TCP.
+                self.count(Some(index), Some(line), "ixfr_udp_soa");
+                return single(ResponseCode::NoError, current, at, out);
+            }
+            match self.incremental(index, zone, line, theirs, &soa) {
+                Some(chunks) => {
+                    self.count(Some(index), Some(line), "ixfr");
+                    chunks
+                }
+                None => {
+                    self.count(Some(index), Some(line), "ixfr_full");
+                    whole(zone, line, &soa)
+                }
+            }
+        } else {
+            self.count(Some(index), Some(line), "axfr");
+            whole(zone, line, &soa)
+        };
+        info!(zone = %zone.origin(), line = self.lines.name(line), client = %from, qtype = %q.qtype, serial = zone.serial(), "transfer");
+        let mut stream = Stream::new(
+            query.header,
+            q.clone(),
+            edns,
+            chunks,
+            signer.map(|s| s.stream(1)),
+            signer.map_or(0, ResponseSigner::record_len),
+        );
+        stream.next(out);
+        TransferAnswer {
+            answered: Answered {
+                outcome: Outcome {
+                    zone: at,
+                    qtype: Some(q.qtype),
+                    rcode: ResponseCode::NoError,
+                    had_client_subnet: false,
+                    truncated: false,
+                    kind: ResponseKind::Answer,
+                },
+                name: CountedName::None,
+            },
+            stream: Some(stream),
+        }
+    }
+
+    /// The IXFR answer's records from serial `from` to `zone`'s, when the history holds
+    /// every step: the current SOA, each step's old SOA and removals then new SOA and
+    /// additions, the current SOA again.
+    fn incremental(
+        &self,
+        index: usize,
+        zone: &Zone,
+        line: LineId,
+        from: u32,
+        soa: &Rrset,
+    ) -> Option<Vec<Rrset>> {
+        let steps = lock(&self.history).steps(index, zone, line, from)?;
+        let mut chunks = Vec::with_capacity(steps.len() * 4 + 2);
+        chunks.push(soa.clone());
+        for step in steps {
+            chunks.push(step.from_soa);
+            chunks.push(step.diff.removed.clone().into());
+            chunks.push(step.to_soa);
+            chunks.push(step.diff.added.clone().into());
+        }
+        chunks.push(soa.clone());
+        Some(chunks)
+    }
+
+    /// Starts the watcher: every new snapshot of `live`'s zones is recorded in the
+    /// history, and the secondaries of each zone whose serial moved are sent a NOTIFY.
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        live: Arc<Live>,
+        shutdown: &CancellationToken,
+        tasks: &mut JoinSet<()>,
+    ) {
+        let transfers = self.clone();
+        let shutdown = shutdown.clone();
+        let mut changed = live.zones.watch();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = changed.changed() => if r.is_err() { break },
+                }
+                let zones = live.zones.load_full();
+                let t = transfers.clone();
+                let observed = zones.clone();
+                let moved = tokio::task::spawn_blocking(move || {
+                    let lines = t.lines.len();
+                    let wanted = |i: usize| t.configs.get(i).is_some_and(Option::is_some);
+                    lock(&t.history).observe(&observed, lines, wanted)
+                })
+                .await
+                .unwrap_or_default();
+                for index in moved {
+                    let (Some(zone), Some(Some(config))) =
+                        (zones.zones().get(index), transfers.configs.get(index))
+                    else {
+                        continue;
+                    };
+                    transfers.notifier.notify(
+                        index,
+                        zone.origin(),
+                        zone.serial(),
+                        &config.notify,
+                        &live,
+                        &shutdown,
+                    );
+                }
+            }
+        });
+    }
+
+    /// Writes the transfer and NOTIFY series into `out`; `zone_name(i)` names zone `i`.
+    pub(crate) fn render_metrics(&self, out: &mut Exposition, zone_name: impl Fn(usize) -> String) {
+        out.family(
+            "geoline_xfr_requests_total",
+            "counter",
+            "Zone transfer requests (AXFR, IXFR) by zone, line and what they were answered: axfr, ixfr (from the history), ixfr_full (the whole zone: the history does not reach the requester's serial), ixfr_current (already up to date), ixfr_udp_soa (over UDP: the current SOA), refused, notauth, formerr.",
+        );
+        for ((zone, line, what), n) in lock(&self.counts).iter() {
+            let zone = zone.map_or_else(|| "-".to_string(), &zone_name);
+            let line = line.map_or("-", |l| self.lines.name(l));
+            out.sample(
+                "geoline_xfr_requests_total",
+                &[("zone", &zone), ("line", line), ("result", what)],
+                *n as f64,
+            );
+        }
+        self.notifier.render_metrics(out, &zone_name);
+    }
+}
+
+/// The whole of `line`'s view as a transfer sends it: the SOA, every other RRset, the
+/// SOA again (RFC 5936 2.2).
+fn whole(zone: &Zone, line: LineId, soa: &Rrset) -> Vec<Rrset> {
+    let mut chunks = vec![soa.clone()];
+    chunks.extend(zone.line_rrsets(line).into_iter().filter(|set| {
+        set.first()
+            .is_some_and(|r| r.record_type() != RecordType::SOA)
+    }));
+    chunks.push(soa.clone());
+    chunks
+}
+
+/// Renders the transfer series at zero when there are no transfers (no DNS listener).
+pub(crate) fn render_metrics(
+    transfers: Option<&Transfers>,
+    out: &mut Exposition,
+    zone_name: impl Fn(usize) -> String,
+) {
+    match transfers {
+        Some(t) => t.render_metrics(out, zone_name),
+        None => {
+            out.family(
+                "geoline_xfr_requests_total",
+                "counter",
+                "Zone transfer requests (AXFR, IXFR) by zone, line and what they were answered.",
+            );
+            notify::render_empty(out);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! A line's view of a zone as a list of RRsets: what a zone transfer sends and what the
+//! difference between two versions of a zone is computed from.
+//!
+//! This is the small, stable surface [`crate::xfr`] reads zones through, so that how the
+//! views store their names can change without the transfers noticing. It does not encode
+//! anything nor decide what a transfer holds beyond "every RRset of the view".
+
+use hickory_proto::rr::{Name, RecordType};
+
+use super::Zone;
+use super::tree::Rrset;
+use crate::lines::LineId;
+
+impl Zone {
+    /// Every RRset of `line`'s view (an unknown line sees the base data), in canonical
+    /// order (RFC 4034 6.1: owner names, then type numbers), the apex's first.
+    pub(crate) fn line_rrsets(&self, line: LineId) -> Vec<Rrset> {
+        let view = self.views.get(line.index()).unwrap_or(&self.base);
+        let mut names: Vec<(&Name, &super::tree::Node)> = view.names().collect();
+        names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        names
+            .into_iter()
+            .flat_map(|(_, node)| node.types().filter_map(|t| node.get(t).cloned()))
+            .collect()
+    }
+
+    /// Every RRset of `line`'s view, in no particular order.
+    pub(crate) fn for_each_line_rrset(&self, line: LineId, mut f: impl FnMut(&Rrset)) {
+        let view = self.views.get(line.index()).unwrap_or(&self.base);
+        for (_, node) in view.names() {
+            for t in node.types() {
+                if let Some(set) = node.get(t) {
+                    f(set);
+                }
+            }
+        }
+    }
+
+    /// The RRset of (`name`, `rtype`) in `line`'s view.
+    pub(crate) fn line_rrset(
+        &self,
+        line: LineId,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Option<&Rrset> {
+        let view = self.views.get(line.index()).unwrap_or(&self.base);
+        view.node(name).and_then(|node| node.get(rtype))
+    }
+
+    /// Whether `line` sees the very same data (the same view, shared) in `self` and
+    /// `other`: nothing to compare then.
+    pub(crate) fn same_line_data(&self, other: &Zone, line: LineId) -> bool {
+        let a = self.views.get(line.index()).unwrap_or(&self.base);
+        let b = other.views.get(line.index()).unwrap_or(&other.base);
+        std::sync::Arc::ptr_eq(a, b)
+    }
+}
+
+#[cfg(test)]
+impl super::ZoneSet {
+    /// A set of the given zones, in order (tests build zones from text).
+    pub(crate) fn from_zones(zones: Vec<Zone>) -> super::ZoneSet {
+        super::ZoneSet { zones }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_line_view_is_listed_in_canonical_order_with_its_overlay() {
+        let base = "$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nz A 192.0.2.9\nns A 192.0.2.1\nb.a A 192.0.2.2\na MX 1 ns\na A 192.0.2.3\n";
+        let overlay = "$ORIGIN example.com.\n$TTL 60\nns A 203.0.113.1\nc A 203.0.113.3\n";
+        let zone = Zone::from_text(Path::new("t.zone"), base, Some(overlay)).expect("zone");
+        let list = |line: usize| -> Vec<String> {
+            zone.line_rrsets(LineId::new(line).expect("id"))
+                .iter()
+                .flat_map(|set| {
+                    set.iter()
+                        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+                })
+                .collect()
+        };
+        assert_eq!(
+            list(1),
+            [
+                "example.com. NS ns.example.com.",
+                "example.com. SOA ns.example.com. h.example.com. 1 2 3 4 5",
+                "a.example.com. A 192.0.2.3",
+                "a.example.com. MX 1 ns.example.com.",
+                "b.a.example.com. A 192.0.2.2",
+                "ns.example.com. A 192.0.2.1",
+                "z.example.com. A 192.0.2.9",
+            ]
+        );
+        let china = list(0);
+        assert!(
+            china.contains(&"ns.example.com. A 203.0.113.1".to_string()),
+            "{china:?}"
+        );
+        assert!(
+            china.contains(&"c.example.com. A 203.0.113.3".to_string()),
+            "{china:?}"
+        );
+        assert_eq!(china.len(), 8);
+        assert!(zone.same_line_data(&zone.clone(), LineId::new(0).expect("id")));
+    }
+}
