@@ -471,6 +471,12 @@ async fn a_new_serial_is_notified_signed_and_retried_until_acknowledged() {
     assert_eq!(m.queries.len(), 1);
     assert_eq!(m.queries[0].name(), &name("example.com."));
     assert_eq!(m.queries[0].query_type(), RecordType::SOA);
+    // The new SOA in the answer section (RFC 1996 3.7).
+    assert_eq!(m.answers.len(), 1);
+    match &m.answers[0].data {
+        RData::SOA(soa) => assert_eq!(soa.serial, SERIAL + 1),
+        other => panic!("not a SOA: {other:?}"),
+    }
     let first_seen = started.elapsed();
 
     // Unanswered, it comes again after about a second.

@@ -302,10 +302,17 @@ impl Transfers {
                     else {
                         continue;
                     };
+                    let soa = zone
+                        .line_rrset(
+                            transfers.lines.default_line(),
+                            zone.origin(),
+                            RecordType::SOA,
+                        )
+                        .and_then(|set| set.first().cloned());
                     transfers.notifier.notify(
                         index,
                         zone.origin(),
-                        zone.serial(),
+                        soa,
                         &config.notify,
                         &live,
                         &shutdown,

@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -60,17 +60,28 @@ fn label(target: &NotifyTarget) -> String {
 }
 
 /// A NOTIFY for `zone` with `id`, as RFC 1996 3.3 shapes it: opcode NOTIFY, AA, the
-/// zone's SOA as the question.
-pub(crate) fn message(zone: &Name, id: u16) -> Vec<u8> {
+/// zone's SOA as the question, and the new SOA in the answer section (3.7), as BIND and
+/// Knot send it: a secondary that already has the serial need not ask.
+pub(crate) fn message(zone: &Name, id: u16, soa: Option<&Record>) -> Vec<u8> {
     let mut out = vec![0u8; 12];
+    let mut answers = 0;
     {
         let mut enc = BinEncoder::new(&mut out);
         enc.set_offset(12);
         let _ = zone.emit(&mut enc);
         let _ = enc.emit_u16(RecordType::SOA.into());
         let _ = enc.emit_u16(DNSClass::IN.into());
+        if let Some(soa) = soa {
+            let before = enc.offset();
+            if soa.emit(&mut enc).is_ok() {
+                answers = 1;
+            } else {
+                enc.set_offset(before);
+                enc.trim();
+            }
+        }
     }
-    let mut header = Header::response(id, [1, 0, 0, 0]);
+    let mut header = Header::response(id, [1, answers, 0, 0]);
     header.set(QR, false);
     header.set(AA, true);
     header.set_opcode(NOTIFY_OPCODE);
@@ -92,17 +103,21 @@ impl Notifier {
             .or_default() += 1;
     }
 
-    /// Sends a NOTIFY of `serial` of zone `index` (`origin`) to each of `targets`, each
+    /// Sends a NOTIFY of zone `index` (`origin`, its new `soa`) to each of `targets`, each
     /// in its own task, retried until acknowledged, a newer serial or `shutdown`.
     pub(crate) fn notify(
         &self,
         index: usize,
         origin: &Name,
-        serial: u32,
+        soa: Option<Record>,
         targets: &[NotifyTarget],
         live: &Arc<Live>,
         shutdown: &CancellationToken,
     ) {
+        let serial = match soa.as_ref().map(|r| &r.data) {
+            Some(hickory_proto::rr::RData::SOA(soa)) => soa.serial,
+            _ => 0,
+        };
         for target in targets {
             let key: TargetKey = (index, target.address, target.key.clone());
             let generation = {
@@ -115,6 +130,7 @@ impl Notifier {
             let counts = self.counts.clone();
             let target = target.clone();
             let origin = origin.clone();
+            let soa = soa.clone();
             let live = live.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
@@ -126,7 +142,7 @@ impl Notifier {
                         return;
                     }
                     Notifier::count(&counts, index, &name, "sent");
-                    match send_once(&origin, &target, &live, wait).await {
+                    match send_once(&origin, soa.as_ref(), &target, &live, wait).await {
                         Ok(0) => {
                             Notifier::count(&counts, index, &name, "acked");
                             debug!(zone = %origin, serial, target = %name, attempt, "NOTIFY acknowledged");
@@ -183,12 +199,13 @@ pub(crate) fn render_empty(out: &mut Exposition) {
 /// it got, or why none.
 async fn send_once(
     origin: &Name,
+    soa: Option<&Record>,
     target: &NotifyTarget,
     live: &Live,
     wait: Duration,
 ) -> Result<u8, &'static str> {
     let id = getrandom::u32().map_or(0, |n| n as u16);
-    let mut message = message(origin, id);
+    let mut message = message(origin, id, soa);
     if let Some(name) = &target.key {
         let keys = live.keys.load();
         let Some(key) = keys.get(name) else {
@@ -235,8 +252,22 @@ mod tests {
     #[test]
     fn a_notify_is_the_zone_soa_question_with_aa() {
         let zone = Name::from_ascii("example.com.").expect("name");
-        let bytes = message(&zone, 0x1234);
+        let soa = Record::from_rdata(
+            zone.clone(),
+            300,
+            hickory_proto::rr::RData::SOA(hickory_proto::rr::rdata::SOA::new(
+                Name::from_ascii("ns1.example.com.").expect("name"),
+                Name::from_ascii("h.example.com.").expect("name"),
+                7,
+                1,
+                2,
+                3,
+                4,
+            )),
+        );
+        let bytes = message(&zone, 0x1234, Some(&soa));
         let m = Message::from_vec(&bytes).expect("parses");
+        assert_eq!(m.answers, [soa]);
         assert_eq!(m.id, 0x1234);
         assert_eq!(m.op_code, OpCode::Notify);
         assert!(m.authoritative);
