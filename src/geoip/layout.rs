@@ -284,7 +284,7 @@ impl FieldPath {
     /// (at most `max` of them).
     fn read<'a>(
         &self,
-        found: &LookupResult<'a, Vec<u8>>,
+        found: &LookupResult<'a, super::Bytes>,
         max: usize,
         out: &mut Vec<Scalar<'a>>,
     ) -> Result<(), MaxMindDbError> {
@@ -416,7 +416,10 @@ impl RecordReader {
     }
 
     /// Decodes the fields of the record `found` points at.
-    pub fn decode(&self, found: &LookupResult<'_, Vec<u8>>) -> Result<GeoRecord, MaxMindDbError> {
+    pub fn decode(
+        &self,
+        found: &LookupResult<'_, super::Bytes>,
+    ) -> Result<GeoRecord, MaxMindDbError> {
         let mut rec = GeoRecord::default();
         if !found.has_data() {
             return Ok(rec);
@@ -449,7 +452,7 @@ impl RecordReader {
 
     fn first<'a, T>(
         &self,
-        found: &LookupResult<'a, Vec<u8>>,
+        found: &LookupResult<'a, super::Bytes>,
         paths: &[FieldPath],
         values: &mut Vec<Scalar<'a>>,
         read: impl Fn(&Scalar<'a>) -> Option<T>,

@@ -9,6 +9,10 @@
 //! A file is always read whole into memory, never mapped: `cp new.mmdb geoip/db.mmdb`
 //! rewrites the file in place, and a mapping would then change under a running server
 //! (SIGBUS on a file that shrinks). Reading costs one copy of a few megabytes per reload.
+//! Once the line map is compiled the server needs none of it (queries and the redirector
+//! read the map), so it keeps a database's summary only ([`GeoDb::summary`]): the file is
+//! read again, and checked to be the same, when something asks a summary for an address's
+//! record ([`GeoDb::lookup`], for `geoline lookup`) or the map is compiled again.
 //!
 //! It does not decide lines, hold the swappable snapshot, or watch files for changes.
 
@@ -251,10 +255,22 @@ impl GeoIpError {
     }
 }
 
-/// A MaxMind DB file held in memory, with its layout recognised and its contents checked.
+/// A MaxMind DB file held in memory, with its layout recognised and its contents checked;
+/// or, once [`GeoDb::summary`] has left its contents out, what was learnt of them.
 pub struct GeoDb {
     path: PathBuf,
-    reader: Reader<Vec<u8>>,
+    /// The file's contents; `None` in a summary, which reads the file again when asked for
+    /// records ([`GeoDb::contents`]).
+    reader: Option<Reader<Bytes>>,
+    /// What the file was opened with, to open it again the same way.
+    layout: Option<Layout>,
+    overrides: FieldOverrides,
+    /// A hash of the file's bytes: a summary reads the file again only to answer about the
+    /// contents it summarises, not about a file replaced since.
+    fingerprint: u64,
+    database_type: String,
+    build_epoch: u64,
+    ip_version: u16,
     fields: RecordReader,
     /// The fields at least one network has a value for.
     provides: FieldSet,
@@ -272,6 +288,7 @@ impl fmt::Debug for GeoDb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GeoDb")
             .field("path", &self.path)
+            .field("held", &self.reader.is_some())
             .field("layout", &self.fields.layout())
             .field("provides", &self.provides)
             .field("database_type", &self.database_type())
@@ -324,11 +341,12 @@ impl GeoDb {
         layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
-        let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
+        let read_error = |source| GeoIpError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        GeoDb::from_bytes_with(path, bytes, layout, overrides)
+        };
+        let bytes = read_mapped(path).map_err(read_error)?;
+        GeoDb::from_mapped(path, bytes, layout, overrides)
     }
 
     /// As [`GeoDb::open`], for a file already read; `path` names it in errors.
@@ -347,16 +365,44 @@ impl GeoDb {
         layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
+        let copy = |bytes: &[u8]| {
+            let mut map = memmap2::MmapMut::map_anon(bytes.len())?;
+            map.copy_from_slice(bytes);
+            map.make_read_only()
+        };
+        let mapped = match bytes.is_empty() {
+            true => None,
+            false => Some(copy(&bytes).map_err(|source| GeoIpError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?),
+        };
+        drop(bytes);
+        GeoDb::from_mapped(path, mapped, layout, overrides)
+    }
+
+    /// As [`GeoDb::from_bytes_with`], for the bytes in a mapping of their own (`None` for
+    /// an empty file, which a mapping cannot hold).
+    fn from_mapped(
+        path: &Path,
+        bytes: Option<Bytes>,
+        layout: Option<Layout>,
+        overrides: &FieldOverrides,
+    ) -> Result<GeoDb, GeoIpError> {
         let path = path.to_path_buf();
-        if bytes.is_empty() {
+        let Some(bytes) = bytes else {
             return Err(GeoIpError::Empty { path });
-        }
+        };
         let size = bytes.len();
+        let fingerprint = fingerprint(&bytes);
         let reader = match Reader::from_source(bytes) {
             Ok(r) => r,
             Err(source) => return Err(GeoIpError::Format { path, source }),
         };
         let database_type = reader.metadata().database_type.clone();
+        let (build_epoch, ip_version) =
+            (reader.metadata().build_epoch, reader.metadata().ip_version);
+        let configured = layout;
         let layout = match layout.or_else(|| Layout::recognise(&database_type)) {
             Some(l) => l,
             // Field paths alone are enough to read a database geoline does not know.
@@ -370,7 +416,13 @@ impl GeoDb {
         };
         let mut db = GeoDb {
             path,
-            reader,
+            reader: Some(reader),
+            layout: configured,
+            overrides: overrides.clone(),
+            fingerprint,
+            database_type,
+            build_epoch,
+            ip_version,
             fields: RecordReader::new(layout, overrides),
             provides: FieldSet::default(),
             size,
@@ -381,6 +433,71 @@ impl GeoDb {
         };
         db.check()?;
         Ok(db)
+    }
+
+    /// This database without its contents: what it was read from and what its check
+    /// learnt (type, build date, fields, network counts), in a few hundred bytes. Asked
+    /// for records, it reads its file again ([`GeoDb::contents`]).
+    pub fn summary(&self) -> GeoDb {
+        GeoDb {
+            path: self.path.clone(),
+            reader: None,
+            layout: self.layout,
+            overrides: self.overrides.clone(),
+            fingerprint: self.fingerprint,
+            database_type: self.database_type.clone(),
+            build_epoch: self.build_epoch,
+            ip_version: self.ip_version,
+            fields: self.fields.clone(),
+            provides: self.provides,
+            size: self.size,
+            v4_networks: self.v4_networks,
+            v6_networks: self.v6_networks,
+            skip_6to4: self.skip_6to4,
+            skip_teredo: self.skip_teredo,
+        }
+    }
+
+    /// Whether the database holds its contents (a summary does not).
+    pub fn holds_contents(&self) -> bool {
+        self.reader.is_some()
+    }
+
+    /// This database with its contents: itself, or for a summary its file read and checked
+    /// again, which must be the file the summary was made from (a file replaced since is
+    /// an error: the summary's answers would not be the serving map's).
+    pub fn contents(&self) -> Result<Contents<'_>, GeoIpError> {
+        if self.reader.is_some() {
+            return Ok(Contents::Held(self));
+        }
+        let db = self.read_again()?;
+        if db.fingerprint != self.fingerprint {
+            return Err(self.check_error(
+                "the file has changed since it was loaded; reload the database first".into(),
+            ));
+        }
+        Ok(Contents::Read(db))
+    }
+
+    /// This database with its contents, as its file holds them now: itself if it holds
+    /// them, or its file read and checked again (what compiling the line map again reads).
+    pub fn current_contents(&self) -> Result<Contents<'_>, GeoIpError> {
+        match self.reader {
+            Some(_) => Ok(Contents::Held(self)),
+            None => self.read_again().map(Contents::Read),
+        }
+    }
+
+    fn read_again(&self) -> Result<GeoDb, GeoIpError> {
+        GeoDb::open_with(&self.path, self.layout, &self.overrides)
+    }
+
+    /// The reader of a database that holds its contents; a summary's is an error (callers
+    /// go through [`GeoDb::contents`] first).
+    fn reader(&self) -> Result<&Reader<Bytes>, GeoIpError> {
+        self.reader.as_ref().ok_or_else(|| {
+            self.check_error("the database's contents are not held (a summary)".into())
+        })
     }
 
     fn check(&mut self) -> Result<(), GeoIpError> {
@@ -468,17 +585,17 @@ impl GeoDb {
 
     /// The `database_type` of the file's metadata, e.g. `GeoLite2-Country`.
     pub fn database_type(&self) -> &str {
-        &self.reader.metadata().database_type
+        &self.database_type
     }
 
     /// When the database was built, in seconds since the Unix epoch.
     pub fn build_epoch(&self) -> u64 {
-        self.reader.metadata().build_epoch
+        self.build_epoch
     }
 
     /// 4 for an IPv4-only database, 6 for one that also holds IPv6 (with IPv4 in it).
     pub fn ip_version(&self) -> u16 {
-        self.reader.metadata().ip_version
+        self.ip_version
     }
 
     /// The number of networks with data, IPv4 and IPv6, as [`GeoDb::networks`] reports them.
@@ -491,7 +608,7 @@ impl GeoDb {
         self.v4_networks + self.v6_networks
     }
 
-    /// The size of the file, all of it held in memory.
+    /// The size of the file (held in memory unless this is a [`GeoDb::summary`]).
     pub fn size_bytes(&self) -> usize {
         self.size
     }
@@ -500,8 +617,11 @@ impl GeoDb {
     /// has no data. An IPv4-mapped address (`::ffff:a.b.c.d`) is looked up as its IPv4
     /// address; the 6to4 and Teredo aliases of the IPv4 tree are not followed, as
     /// [`GeoDb::networks`] does not report them. An IPv6 address in an IPv4-only database
-    /// has no data.
+    /// has no data. A summary reads its file again ([`GeoDb::contents`]).
     pub fn lookup(&self, ip: IpAddr) -> Result<Option<(IpNet, GeoRecord)>, GeoIpError> {
+        let Some(reader) = &self.reader else {
+            return self.contents()?.lookup(ip);
+        };
         let ip = match ip {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
@@ -512,7 +632,7 @@ impl GeoDb {
             },
             IpAddr::V4(_) => ip,
         };
-        let found = self.reader.lookup(ip).map_err(|e| self.format_error(e))?;
+        let found = reader.lookup(ip).map_err(|e| self.format_error(e))?;
         if !found.has_data() {
             return Ok(None);
         }
@@ -545,10 +665,11 @@ impl GeoDb {
         Ok(out)
     }
 
-    /// [`GeoDb::networks`] one at a time, without collecting them.
+    /// [`GeoDb::networks`] one at a time, without collecting them. Not for a summary (an
+    /// error): take its [`GeoDb::contents`] first.
     pub fn iter(&self) -> Result<Networks<'_>, GeoIpError> {
         let walk = self
-            .reader
+            .reader()?
             .networks(WithinOptions::default())
             .map_err(|e| self.format_error(e))?;
         Ok(Networks {
@@ -559,15 +680,35 @@ impl GeoDb {
         })
     }
 
-    fn decode(&self, found: &LookupResult<'_, Vec<u8>>) -> Result<GeoRecord, GeoIpError> {
+    fn decode(&self, found: &LookupResult<'_, Bytes>) -> Result<GeoRecord, GeoIpError> {
         self.fields.decode(found).map_err(|e| self.format_error(e))
+    }
+}
+
+/// A database with its contents ([`GeoDb::contents`]): one that holds them, or a
+/// summary's file read again.
+pub enum Contents<'a> {
+    /// The database held its contents.
+    Held(&'a GeoDb),
+    /// The summary's file, read again.
+    Read(GeoDb),
+}
+
+impl std::ops::Deref for Contents<'_> {
+    type Target = GeoDb;
+
+    fn deref(&self) -> &GeoDb {
+        match self {
+            Contents::Held(db) => db,
+            Contents::Read(db) => db,
+        }
     }
 }
 
 /// The walk behind [`GeoDb::networks`]: every network with data, IPv4 ones first.
 pub struct Networks<'a> {
     db: &'a GeoDb,
-    walk: Within<'a, Vec<u8>>,
+    walk: Within<'a, Bytes>,
     // Real databases hold a few hundred distinct records shared by hundreds of thousands
     // of networks: decode each data offset once.
     cache: HashMap<usize, GeoRecord, BuildHasherDefault<OffsetHasher>>,
@@ -624,6 +765,36 @@ impl Iterator for Networks<'_> {
             return Some(Ok((net, record)));
         }
     }
+}
+
+/// A database's bytes: an anonymous mapping of their own rather than the allocator's heap,
+/// so that dropping them (once the line map is compiled) unmaps them at once; mimalloc
+/// would keep freed megabytes resident until it next purges.
+pub(crate) type Bytes = memmap2::Mmap;
+
+/// The whole file at `path` in an anonymous mapping (`None` when it is empty). Read, not
+/// mapped from the file: see the module's doc.
+fn read_mapped(path: &Path) -> std::io::Result<Option<Bytes>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut map = memmap2::MmapMut::map_anon(len)?;
+    // A file cut short while it is read (being rewritten in place) fails here, and a
+    // longer one fails the format check: the database in service stays.
+    file.read_exact(&mut map)?;
+    map.make_read_only().map(Some)
+}
+
+/// A hash of a file's bytes, to tell the file a summary was made from from a replacement.
+/// SipHash (std's): a few milliseconds for a database of a few megabytes, read once per
+/// load.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 /// A two-letter code, upper-cased; anything else is treated as absent rather than failing

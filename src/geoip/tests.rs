@@ -567,3 +567,51 @@ fn a_path_through_a_string_is_a_database_error() {
         .expect_err("wrong path");
     assert!(e.to_string().starts_with("x.mmdb: "), "{e}");
 }
+
+#[test]
+fn a_summary_keeps_what_the_check_learnt_and_reads_its_file_again_for_records() {
+    let path = scratch("summary").join("country.mmdb");
+    fixtures::write_geoip2_country(
+        &path,
+        &[("1.2.0.0/15", "CN", "AS"), ("8.8.8.0/24", "US", "NA")],
+    );
+    let full = GeoDb::open(&path, None).expect("opens");
+    let summary = full.summary();
+    assert!(full.holds_contents());
+    assert!(!summary.holds_contents());
+    assert_eq!(summary.database_type(), full.database_type());
+    assert_eq!(summary.build_epoch(), BUILD_EPOCH);
+    assert_eq!(summary.ip_version(), full.ip_version());
+    assert_eq!(summary.network_counts(), full.network_counts());
+    assert_eq!(summary.provides(), full.provides());
+    assert_eq!(summary.size_bytes(), full.size_bytes());
+    // No walk over a summary: compiling takes its contents first.
+    assert!(summary.iter().is_err());
+    assert_eq!(
+        summary.lookup(ip("1.2.4.8")).expect("read again"),
+        Some((net("1.2.0.0/15"), rec("CN", "AS")))
+    );
+    let contents = summary.contents().expect("the same file");
+    assert!(matches!(contents, Contents::Read(_)));
+    assert_eq!(contents.networks().expect("walk").len(), 2);
+    assert!(matches!(full.contents(), Ok(Contents::Held(_))));
+
+    // The file replaced: the summary no longer describes it, and says so.
+    fixtures::write_geoip2_country(&path, &[("1.2.0.0/15", "JP", "AS")]);
+    let e = summary.lookup(ip("1.2.4.8")).expect_err("another file");
+    assert!(
+        e.to_string().contains("has changed since it was loaded"),
+        "{e}"
+    );
+    // Compiling again takes the file as it is now.
+    let now = summary.current_contents().expect("reads");
+    assert_eq!(
+        now.lookup(ip("1.2.4.8")).expect("lookup"),
+        Some((net("1.2.0.0/15"), rec("JP", "AS")))
+    );
+    std::fs::remove_file(&path).expect("remove");
+    assert!(matches!(
+        summary.lookup(ip("1.2.4.8")),
+        Err(GeoIpError::Read { .. })
+    ));
+}

@@ -12,10 +12,15 @@ use ipnet::IpNet;
 
 use super::config::LineConfig;
 use super::{Classification, LineMap, LineRule, LineSet};
-use crate::geoip::{FieldSet, GeoDb, GeoIpError, GeoRecord, Subdivision};
+use crate::geoip::{Contents, FieldSet, GeoDb, GeoIpError, GeoRecord, Subdivision};
 
 /// What the hot path needs to classify a client: the compiled map, and the rules and
 /// databases it was compiled from (kept for explanations, summaries and recompiling).
+///
+/// Built from the configuration ([`Classifier::from_config`]) or by a database reload
+/// ([`Classifier::with_databases`]), it keeps each database's [`GeoDb::summary`] only: the
+/// map is all the server reads, and a few megabytes of database contents per file would
+/// double its memory. Explaining an address or compiling again reads the files again.
 pub struct Classifier {
     lines: LineSet,
     rules: Vec<LineRule>,
@@ -119,8 +124,22 @@ impl Classifier {
                 });
             }
         }
-        let refs: Vec<&GeoDb> = dbs.iter().map(Arc::as_ref).collect();
+        // A summary's file as it is now: compiling again (a reload of another database)
+        // takes in whatever the file holds, and the classifier then describes that.
+        let contents = dbs
+            .iter()
+            .map(|db| db.current_contents())
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&GeoDb> = contents.iter().map(|db| &**db).collect();
         let map = LineMap::compile(&rules, lines.default_line(), &refs)?;
+        let dbs = dbs
+            .iter()
+            .zip(&contents)
+            .map(|(db, contents)| match contents {
+                Contents::Held(_) => Arc::clone(db),
+                Contents::Read(read) => Arc::new(read.summary()),
+            })
+            .collect();
         Ok(Classifier {
             lines,
             rules,
@@ -137,12 +156,26 @@ impl Classifier {
         dbs: Vec<Arc<GeoDb>>,
     ) -> Result<Classifier, GeoIpError> {
         let rules = LineRule::from_config(declared, lines);
-        Classifier::new(lines.clone(), rules, dbs)
+        Classifier::new(lines.clone(), rules, dbs).map(Classifier::summarised)
     }
 
-    /// The same lines and rules over other databases: what a database reload builds.
+    /// The same lines and rules over other databases: what a database reload builds. The
+    /// databases given may be summaries (those not reloaded): their files are read again.
     pub fn with_databases(&self, dbs: Vec<Arc<GeoDb>>) -> Result<Classifier, GeoIpError> {
-        Classifier::new(self.lines.clone(), self.rules.clone(), dbs)
+        Classifier::new(self.lines.clone(), self.rules.clone(), dbs).map(Classifier::summarised)
+    }
+
+    /// This classifier keeping only its databases' summaries.
+    fn summarised(self) -> Classifier {
+        let dbs = self
+            .dbs
+            .iter()
+            .map(|db| match db.holds_contents() {
+                true => Arc::new(db.summary()),
+                false => Arc::clone(db),
+            })
+            .collect();
+        Classifier { dbs, ..self }
     }
 
     /// The address's line and ECS scope: one lookup in the prebuilt map, the hot path.

@@ -651,3 +651,47 @@ fn shipped_database_compiles() {
         check_scope(c.map(), addr);
     }
 }
+
+/// A classifier built for serving keeps its databases' summaries, not their contents; a
+/// reload of one database compiles again from the other's file.
+#[test]
+fn serving_classifiers_keep_database_summaries() {
+    let dir = std::env::temp_dir().join(format!("geoline-lines-{}-summaries", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (a, b) = (dir.join("a.mmdb"), dir.join("b.mmdb"));
+    fixtures::write_geoip2_country(&a, &[("1.2.0.0/15", "CN", "AS")]);
+    fixtures::write_geoip2_country(&b, &[("8.8.8.0/24", "CN", "AS")]);
+    let lines = LineSet::new(["china"]).expect("lines");
+    let declared = [crate::lines::config::LineConfig {
+        name: "china".into(),
+        countries: vec!["CN".into()],
+        continents: vec![],
+        subdivisions: vec![],
+        asns: vec![],
+        cidrs: vec![],
+    }];
+    let open = |p: &Path| Arc::new(GeoDb::open(p, None).expect("opens"));
+    let c = Classifier::from_config(&lines, &declared, vec![open(&a), open(&b)]).expect("compiles");
+    assert!(c.databases().iter().all(|db| !db.holds_contents()));
+    assert_eq!(c.classify(ip("1.2.4.8")).line, line(0));
+    assert_eq!(c.classify(ip("8.8.8.8")).line, line(0));
+    let e = c.explain(ip("8.8.8.8")).expect("reads b again");
+    assert_eq!(
+        e.decision,
+        Decision::Country {
+            rule: 0,
+            country: *b"CN"
+        }
+    );
+
+    // `a` reloaded with other data; `b`, a summary, is read again from its file.
+    fixtures::write_geoip2_country(&a, &[("9.9.9.0/24", "CN", "AS")]);
+    let mut dbs = c.databases().to_vec();
+    dbs[0] = open(&a);
+    let reloaded = c.with_databases(dbs).expect("compiles");
+    assert!(reloaded.databases().iter().all(|db| !db.holds_contents()));
+    assert_eq!(reloaded.classify(ip("1.2.4.8")).line, line(1));
+    assert_eq!(reloaded.classify(ip("9.9.9.9")).line, line(0));
+    assert_eq!(reloaded.classify(ip("8.8.8.8")).line, line(0));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
