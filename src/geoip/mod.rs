@@ -476,7 +476,7 @@ impl GeoDb {
                 "the file has changed since it was loaded; reload the database first".into(),
             ));
         }
-        Ok(Contents::Read(db))
+        Ok(Contents::Read(Box::new(db)))
     }
 
     /// This database with its contents, as its file holds them now: itself if it holds
@@ -484,7 +484,7 @@ impl GeoDb {
     pub fn current_contents(&self) -> Result<Contents<'_>, GeoIpError> {
         match self.reader {
             Some(_) => Ok(Contents::Held(self)),
-            None => self.read_again().map(Contents::Read),
+            None => self.read_again().map(|db| Contents::Read(Box::new(db))),
         }
     }
 
@@ -691,7 +691,7 @@ pub enum Contents<'a> {
     /// The database held its contents.
     Held(&'a GeoDb),
     /// The summary's file, read again.
-    Read(GeoDb),
+    Read(Box<GeoDb>),
 }
 
 impl std::ops::Deref for Contents<'_> {
