@@ -33,8 +33,10 @@ use crate::reload::{Reloader, Trigger};
 use crate::update::{ReplayError, Updates};
 use crate::xfr::Transfers;
 use crate::zone::{ZoneError, ZoneSet};
+use fronts::Fronts;
 
 mod events;
+pub(crate) mod fronts;
 mod notify;
 
 /// Why the configuration's data could not be loaded (`geoline check` prints it).
@@ -169,7 +171,7 @@ pub struct Running {
     tasks: JoinSet<()>,
     udp_workers: Vec<std::thread::JoinHandle<()>>,
     /// The front-ends' access logs, flushed at shutdown and reopened on SIGUSR1.
-    access_logs: Vec<Arc<AccessLog>>,
+    access_logs: fronts::AccessLogs,
     /// Every HTTP listener, for `/metrics` and `/status`.
     http_listeners: Arc<HttpListeners>,
 }
@@ -222,15 +224,19 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
         udp_workers: Vec::new(),
-        access_logs: Vec::new(),
+        access_logs: fronts::AccessLogs::default(),
         http_listeners: Arc::default(),
     };
+    // What a configuration reload rebuilds of the front-ends.
+    let mut fronts = Fronts::new(live.clone(), running.access_logs.clone(), shutdown.clone());
     let redirect = match &config.redirect {
-        Some(redirect) => Some(
-            running
+        Some(redirect) => {
+            let (metrics, state, log) = running
                 .start_redirect(redirect, &live, certificates.ranges[0].clone())
-                .await?,
-        ),
+                .await?;
+            fronts = fronts.with_redirect(state, metrics.clone(), &redirect.front, log);
+            Some(metrics)
+        }
         None => None,
     };
     let dns = match &config.dns {
@@ -248,12 +254,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     }
     if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
         let log = running.open_access_log(&p.front)?;
-        running.proxy = crate::proxy::serve::start(
+        let metrics = proxy.metrics_shared();
+        let app = crate::proxy::serve::app(p, proxy, log.clone());
+        let (addrs, state) = crate::proxy::serve::start(
             p,
-            proxy,
+            app,
             live.clone(),
             certificates.ranges[1].clone(),
-            log,
             crate::http::Serving {
                 shutdown: &running.shutdown,
                 tasks: &mut running.tasks,
@@ -261,7 +268,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             },
         )
         .await?;
+        running.proxy = addrs;
+        fronts = fronts.with_proxy(state, metrics, &p.front, log);
     }
+    reloader.set_fronts(fronts);
     if config.health.is_active() {
         crate::health::monitor::spawn(
             &config.health,
@@ -292,21 +302,29 @@ async fn bind_tcp(
 }
 
 impl Running {
-    /// The redirector's listeners. Returns their counters, for the admin listener.
+    /// The redirector's listeners. Returns their counters (for the admin listener), the
+    /// state a configuration reload replaces and the access log.
     async fn start_redirect(
         &mut self,
         config: &RedirectConfig,
         live: &Arc<Live>,
         certificates: std::ops::Range<usize>,
-    ) -> Result<Arc<RedirectMetrics>, StartError> {
+    ) -> Result<
+        (
+            Arc<RedirectMetrics>,
+            crate::redirect::RedirectState,
+            Option<Arc<AccessLog>>,
+        ),
+        StartError,
+    > {
         let metrics = Arc::new(RedirectMetrics::default());
         let log = self.open_access_log(&config.front)?;
-        self.redirect = crate::redirect::start(
+        let app = crate::redirect::app(config, live, &metrics, log.clone())?;
+        let (addrs, state) = crate::redirect::start(
             config,
+            app,
             live.clone(),
             certificates,
-            metrics.clone(),
-            log,
             crate::http::Serving {
                 shutdown: &self.shutdown,
                 tasks: &mut self.tasks,
@@ -314,7 +332,8 @@ impl Running {
             },
         )
         .await?;
-        Ok(metrics)
+        self.redirect = addrs;
+        Ok((metrics, state, log))
     }
 
     /// The DNS listeners: UDP worker threads and the TCP accept loops, answering from
@@ -398,15 +417,21 @@ impl Running {
         if let Some(log) = &log {
             self.tasks
                 .spawn(log.clone().flush_periodically(self.shutdown.clone()));
-            self.access_logs.push(log.clone());
+            self.logs().push(log.clone());
         }
         Ok(log)
+    }
+
+    fn logs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<AccessLog>>> {
+        self.access_logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Writes out what the access logs hold, then opens their files anew (logrotate's
     /// `postrotate` sends SIGUSR1 after renaming them).
     pub fn reopen_access_logs(&self) {
-        for log in &self.access_logs {
+        for log in self.logs().iter() {
             match log.reopen() {
                 Ok(()) => info!(?log, "access log reopened"),
                 Err(e) => {
@@ -444,7 +469,7 @@ impl Running {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
         // Every response has been logged by now (the listeners drained).
-        for log in &self.access_logs {
+        for log in self.logs().iter() {
             log.flush();
         }
         // UDP workers see the cancelled token within their receive timeout.

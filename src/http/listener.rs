@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -78,33 +79,53 @@ impl Default for Limits {
 pub(crate) struct Listener<H> {
     /// `redirect` or `proxy`, for logs.
     pub role: &'static str,
-    pub app: Arc<H>,
     pub tls: Option<TlsAcceptor>,
     pub proxy_protocol: bool,
-    pub trusted: TrustedProxies,
-    pub limits: Limits,
     /// What `/metrics` and `/status` show of this listener.
     pub metrics: Arc<ListenerMetrics>,
+    /// The app and settings of its front-end, which a configuration reload replaces.
+    pub front: Arc<ArcSwap<FrontState<H>>>,
 }
 
-impl<H> Listener<H> {
-    fn builder(&self) -> auto::Builder<TokioExecutor> {
+/// What a configuration reload of a front-end replaces: each new connection takes the
+/// limits and trusted proxies current when it is accepted, each request the app current
+/// when its head has been read (on a kept-alive connection too).
+pub(crate) struct FrontState<H> {
+    pub app: Arc<H>,
+    pub trusted: TrustedProxies,
+    pub limits: Limits,
+    builder: auto::Builder<TokioExecutor>,
+}
+
+impl<H> FrontState<H> {
+    pub(crate) fn new(app: Arc<H>, trusted: TrustedProxies, limits: Limits) -> FrontState<H> {
+        FrontState {
+            app,
+            trusted,
+            builder: builder(&limits),
+            limits,
+        }
+    }
+}
+
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             // Timed out per connection instead, see the module documentation.
             .header_read_timeout(None)
-            .max_buf_size(self.limits.max_header_bytes);
+            .max_buf_size(limits.max_header_bytes);
         // hyper's own default is 100; naming any number, even that one, makes it build its
         // header arrays element by element for every request (3% of the CPU time of a
         // redirect).
-        if self.limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
-            builder.http1().max_headers(self.limits.max_headers);
+        if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+            builder.http1().max_headers(limits.max_headers);
         }
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(100)
             // Dead peers are found by PING; live idle ones may stay.
             .keep_alive_interval(Duration::from_secs(30))
@@ -119,10 +140,10 @@ pub(crate) async fn serve<H: Handler>(
     config: Listener<H>,
     shutdown: CancellationToken,
 ) {
-    let builder = Arc::new(config.builder());
     let config = Arc::new(config);
     let open = Arc::new(OpenConnections::default());
-    let period = config.limits.header_read_timeout;
+    let sweep_every = |config: &Listener<H>| config.front.load().limits.header_read_timeout;
+    let mut period = sweep_every(&config);
     let mut sweep = tokio::time::interval_at(Instant::now() + period, period);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -138,6 +159,12 @@ pub(crate) async fn serve<H: Handler>(
             },
             _ = sweep.tick() => {
                 open.sweep();
+                // A configuration reload may have changed the timeout.
+                if sweep_every(&config) != period {
+                    period = sweep_every(&config);
+                    sweep = tokio::time::interval_at(Instant::now() + period, period);
+                    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
                 continue;
             }
             () = shutdown.cancelled() => break,
@@ -150,7 +177,7 @@ pub(crate) async fn serve<H: Handler>(
             stream,
             peer,
             config.clone(),
-            builder.clone(),
+            config.front.load_full(),
             registration,
         ));
     }
@@ -164,21 +191,21 @@ async fn connection_task<H: Handler>(
     stream: TcpStream,
     peer: SocketAddr,
     config: Arc<Listener<H>>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    front: Arc<FrontState<H>>,
     registration: Registration,
 ) {
-    connection(stream, peer, &config, &builder, registration).await;
+    connection(stream, peer, &config, &front, registration).await;
 }
 
 async fn connection<H: Handler>(
     stream: TcpStream,
     socket_peer: SocketAddr,
     config: &Listener<H>,
-    builder: &auto::Builder<TokioExecutor>,
+    front: &FrontState<H>,
     registration: Registration,
 ) {
     let _ = stream.set_nodelay(true);
-    let deadline = Instant::now() + config.limits.header_read_timeout;
+    let deadline = Instant::now() + front.limits.header_read_timeout;
     let (peer, io) = if config.proxy_protocol {
         // Boxed, as the handshake and the HTTP connection below (see `http`).
         let header = Box::pin(proxy_protocol::read_header(stream));
@@ -194,7 +221,7 @@ async fn connection<H: Handler>(
                 return;
             }
             Ok(Ok((ProxyHeader::Proxied { source, .. }, io)))
-                if config.trusted.contains(socket_peer.ip()) =>
+                if front.trusted.contains(socket_peer.ip()) =>
             {
                 (source, io)
             }
@@ -218,7 +245,7 @@ async fn connection<H: Handler>(
                 Ok(Ok(tls)) => {
                     let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
                     config.metrics.handshake(resumed);
-                    http(tls, conn, config, builder, shared)
+                    http(tls, conn, config, &front.builder, shared)
                 }
                 Ok(Err(e)) => {
                     config.metrics.error(ConnectionError::Tls);
@@ -234,7 +261,7 @@ async fn connection<H: Handler>(
             run(connection, config.role, peer, shared).await;
         }
         None => {
-            let connection = http(io, conn, config, builder, shared);
+            let connection = http(io, conn, config, &front.builder, shared);
             run(connection, config.role, peer, shared).await;
         }
     }
@@ -261,7 +288,7 @@ where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let service = ConnService {
-        app: config.app.clone(),
+        front: config.front.clone(),
         conn,
         shared: shared.clone(),
     };
@@ -465,9 +492,9 @@ impl Drop for Registration {
     }
 }
 
-/// The app, with the connection each request came on.
+/// The front-end's current app, with the connection each request came on.
 struct ConnService<H> {
-    app: Arc<H>,
+    front: Arc<ArcSwap<FrontState<H>>>,
     conn: Connection,
     shared: Arc<Shared>,
 }
@@ -476,7 +503,7 @@ struct ConnService<H> {
 impl<H> Clone for ConnService<H> {
     fn clone(&self) -> Self {
         ConnService {
-            app: self.app.clone(),
+            front: self.front.clone(),
             conn: self.conn,
             shared: self.shared.clone(),
         }
@@ -490,7 +517,7 @@ impl<H: Handler> hyper::service::Service<hyper::Request<Incoming>> for ConnServi
 
     fn call(&self, req: hyper::Request<Incoming>) -> Served {
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
-        match self.app.respond(req, self.conn) {
+        match self.front.load().app.respond(req, self.conn) {
             Reply::Ready(resp) => Served::Ready(Some(resp)),
             Reply::PassThrough(response) => {
                 self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -581,18 +608,20 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stream = TcpStream::connect(addr).await.expect("connect");
+        let front = Arc::new(FrontState::new(
+            Arc::new(Healthz),
+            TrustedProxies::new(&[]),
+            Limits::default(),
+        ));
         let config = Listener {
             role: "test",
-            app: Arc::new(Healthz),
+            front: Arc::new(ArcSwap::new(front.clone())),
             tls: None,
             proxy_protocol: false,
-            trusted: TrustedProxies::new(&[]),
-            limits: Limits::default(),
             metrics: Arc::new(ListenerMetrics::new("test", addr, false, None)),
         };
-        let builder = Arc::new(config.builder());
         let open = Arc::new(OpenConnections::default());
-        let task = connection_task(stream, addr, Arc::new(config), builder, open.register());
+        let task = connection_task(stream, addr, Arc::new(config), front, open.register());
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1024, "a connection's task is {size} bytes");
     }

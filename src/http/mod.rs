@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -115,9 +116,27 @@ pub(crate) struct Serving<'a> {
     pub listeners: &'a HttpListeners,
 }
 
+/// The app and the reloadable settings of `front` (limits, trusted proxies).
+pub(crate) fn state<H>(front: &FrontConfig, app: Arc<H>) -> listener::FrontState<H> {
+    listener::FrontState::new(
+        app,
+        client_addr::TrustedProxies::new(&front.trusted_proxies),
+        listener::Limits {
+            header_read_timeout: front.header_read_timeout,
+            max_header_bytes: front.max_header_bytes,
+            max_headers: front.max_headers,
+        },
+    )
+}
+
 /// Binds every listener of `front`, then serves `app` on them until `serving.shutdown`,
 /// with certificates `certificates` of `live`'s set. Returns the bound addresses in
-/// configuration order. `role` (`redirect`, `proxy`) names the front-end in logs and errors.
+/// configuration order and the state a configuration reload replaces. `role` (`redirect`,
+/// `proxy`) names the front-end in logs and errors.
+#[allow(
+    clippy::type_complexity,
+    reason = "the addresses and the swappable state, named where they are used"
+)]
 pub(crate) async fn start<H: Handler>(
     role: &'static str,
     front: &FrontConfig,
@@ -125,7 +144,7 @@ pub(crate) async fn start<H: Handler>(
     live: Arc<Live>,
     certificates: Range<usize>,
     serving: Serving<'_>,
-) -> Result<Vec<SocketAddr>, FrontError> {
+) -> Result<(Vec<SocketAddr>, Arc<ArcSwap<listener::FrontState<H>>>), FrontError> {
     let acceptor = if front.tls() {
         let server_config = tls::server_config(live, certificates.clone())
             .map_err(|source| FrontError::Tls { role, source })?;
@@ -133,12 +152,7 @@ pub(crate) async fn start<H: Handler>(
     } else {
         None
     };
-    let limits = listener::Limits {
-        header_read_timeout: front.header_read_timeout,
-        max_header_bytes: front.max_header_bytes,
-        max_headers: front.max_headers,
-    };
-    let trusted = client_addr::TrustedProxies::new(&front.trusted_proxies);
+    let state = Arc::new(ArcSwap::from_pointee(state(front, app)));
 
     // All bound before any serves, so that a failed bind leaves nothing listening.
     let mut bound = Vec::with_capacity(front.listeners.len());
@@ -152,11 +166,9 @@ pub(crate) async fn start<H: Handler>(
         let addr = tcp.local_addr().map_err(bind_error)?;
         let listener = listener::Listener {
             role,
-            app: app.clone(),
+            front: state.clone(),
             tls: if l.tls { acceptor.clone() } else { None },
             proxy_protocol: l.proxy_protocol,
-            trusted: trusted.clone(),
-            limits,
             metrics: Arc::new(metrics::ListenerMetrics::new(
                 role,
                 addr,
@@ -175,5 +187,5 @@ pub(crate) async fn start<H: Handler>(
             .spawn(listener::serve(tcp, l, serving.shutdown.clone()));
         addrs.push(addr);
     }
-    Ok(addrs)
+    Ok((addrs, state))
 }

@@ -292,6 +292,15 @@ impl ProxyConfig {
         Ok(self.builder(true).build()?)
     }
 
+    /// As [`ProxyConfig::build`], counting into `metrics` (a reload keeps the counters).
+    pub(crate) fn build_counting(
+        &self,
+        metrics: std::sync::Arc<super::ProxyMetrics>,
+    ) -> Result<Proxy, ProxyConfigError> {
+        self.validate()?;
+        Ok(self.builder(true).metrics(metrics).build()?)
+    }
+
     fn builder(&self, with_files: bool) -> super::ProxyBuilder {
         let mut b = Proxy::builder(self.origin.clone())
             .connect_timeout(Duration::from_secs(self.connect_timeout_secs))

@@ -90,18 +90,10 @@ fn entry<B>(req: &Request<B>, client: IpAddr, start: Instant) -> Entry<'_> {
     }
 }
 
-/// Starts `[proxy]`'s listeners with `proxy` (built from `config`) in `tasks` until
-/// `shutdown`, with certificates `certificates` of `live`'s set, logging to `log`. Returns the bound
-/// addresses in configuration order.
-pub(crate) async fn start(
-    config: &ProxyConfig,
-    proxy: Proxy,
-    live: Arc<Live>,
-    certificates: Range<usize>,
-    log: Option<Arc<AccessLog>>,
-    serving: front::Serving<'_>,
-) -> Result<Vec<SocketAddr>, FrontError> {
-    let app = Arc::new(ProxyApp {
+/// `[proxy]`'s request handling: `proxy` (built from `config`), logging to `log`; what
+/// `start` serves, and what a configuration reload builds anew.
+pub(crate) fn app(config: &ProxyConfig, proxy: Proxy, log: Option<Arc<AccessLog>>) -> ProxyApp {
+    ProxyApp {
         proxy,
         clients: ClientAddress {
             trusted: TrustedProxies::new(&config.front.trusted_proxies),
@@ -109,8 +101,31 @@ pub(crate) async fn start(
         },
         incoming: config.incoming_forwarded,
         log,
-    });
-    front::start("proxy", &config.front, app, live, certificates, serving).await
+    }
+}
+
+/// The state of `[proxy]`'s listeners that a configuration reload replaces.
+pub(crate) type ProxyState = Arc<arc_swap::ArcSwap<listener::FrontState<ProxyApp>>>;
+
+/// Starts `[proxy]`'s listeners serving `app` until `serving.shutdown`, with certificates
+/// `certificates` of `live`'s set. Returns the bound addresses in configuration order and
+/// the state a reload replaces.
+pub(crate) async fn start(
+    config: &ProxyConfig,
+    app: ProxyApp,
+    live: Arc<Live>,
+    certificates: Range<usize>,
+    serving: front::Serving<'_>,
+) -> Result<(Vec<SocketAddr>, ProxyState), FrontError> {
+    front::start(
+        "proxy",
+        &config.front,
+        Arc::new(app),
+        live,
+        certificates,
+        serving,
+    )
+    .await
 }
 
 /// Serves `proxy` on `listener` (plain HTTP/1.1 and cleartext HTTP/2, the front-end's
@@ -133,11 +148,13 @@ pub async fn serve_proxy(
     });
     let config = Listener {
         role: "proxy",
-        app,
+        front: Arc::new(arc_swap::ArcSwap::from_pointee(listener::FrontState::new(
+            app,
+            TrustedProxies::default(),
+            Limits::default(),
+        ))),
         tls: None,
         proxy_protocol: false,
-        trusted: TrustedProxies::default(),
-        limits: Limits::default(),
         metrics: Arc::new(ListenerMetrics::new(
             "proxy",
             listener.local_addr()?,

@@ -83,28 +83,42 @@ pub(crate) fn uncovered_hosts(config: &RedirectConfig, certificates: &Certificat
     crate::certs::uncovered(certificates, &hosts)
 }
 
-/// Binds every listener, then serves on them in `tasks` until `shutdown`, classifying
-/// clients with what `live` holds, choosing certificates among `certificates` of its set,
-/// and logging each request to `log`. Returns the bound addresses in configuration order.
-pub(crate) async fn start(
+/// The redirector's request handling for `config`, classifying clients with what `live`
+/// holds, counting into `metrics` and logging each request to `log`: what `start` serves,
+/// and what a configuration reload builds anew.
+pub(crate) fn app(
     config: &RedirectConfig,
-    live: Arc<Live>,
-    certificates: Range<usize>,
-    metrics: Arc<metrics::RedirectMetrics>,
+    live: &Arc<Live>,
+    metrics: &Arc<metrics::RedirectMetrics>,
     log: Option<Arc<AccessLog>>,
-    serving: http::Serving<'_>,
-) -> Result<Vec<SocketAddr>, RedirectError> {
+) -> Result<app::App, RedirectError> {
     let lines = live.classifier.load().lines().len();
-    let app = Arc::new(app::App {
-        rules: rules::Rules::new(&config.rules, &metrics, lines),
+    Ok(app::App {
+        rules: rules::Rules::new(&config.rules, metrics, lines),
         live: live.clone(),
         clients: ClientAddress {
             trusted: TrustedProxies::new(&config.front.trusted_proxies),
             header: config.front.client_ip_header,
         },
         proxy: origin_proxy(config, metrics.upstream.clone())?,
-        metrics,
+        metrics: metrics.clone(),
         log,
-    });
+    })
+}
+
+/// The state of the redirector's listeners that a configuration reload replaces.
+pub(crate) type RedirectState = Arc<arc_swap::ArcSwap<http::listener::FrontState<app::App>>>;
+
+/// Binds every listener, then serves `app` on them until `serving.shutdown`, choosing
+/// certificates among `certificates` of `live`'s set. Returns the bound addresses in
+/// configuration order and the state a reload replaces.
+pub(crate) async fn start(
+    config: &RedirectConfig,
+    app: app::App,
+    live: Arc<Live>,
+    certificates: Range<usize>,
+    serving: http::Serving<'_>,
+) -> Result<(Vec<SocketAddr>, RedirectState), RedirectError> {
+    let app = Arc::new(app);
     Ok(http::start("redirect", &config.front, app, live, certificates, serving).await?)
 }

@@ -8,10 +8,12 @@
 //!
 //! What is swapped is what the listeners read through [`crate::live::Live`]: the lines'
 //! rules and the databases (one new classifier, compiled from both) and the zones' files
-//! (each through the update journal, as a file reload). What the listeners were built from
-//! at start — the `[dns]`, `[admin]`, `[proxy]`, `[redirect]` (rules, origin, listeners,
-//! certificates: each TLS listener chooses among its own part of the certificate set) and
-//! `[reload]` sections, the TSIG keys and the update policy — and the lines' names and
+//! (each through the update journal, as a file reload); and `[redirect]` and `[proxy]`
+//! (rules, origin, host pairs, forwarded headers, access log, limits, trusted proxies),
+//! rebuilt whole by [`crate::server::fronts`] before anything is swapped. What the
+//! listeners were built from at start — the `[dns]`, `[admin]` and `[reload]` sections,
+//! the front-ends' listeners and certificates (each TLS listener chooses among its own part
+//! of the certificate set), the TSIG keys and the update policy — and the lines' names and
 //! order (the zones' views are numbered by them) and the list of zones (each has its update
 //! journal) need a restart: when one of them differs, nothing at all is applied, and the log
 //! and `/status` name each such section.
@@ -23,6 +25,7 @@ use std::time::SystemTime;
 
 use crate::config::{Config, ConfigError};
 use crate::geoip::{GeoDb, GeoIpError};
+use crate::http::config::FrontConfig;
 use crate::lines::Classifier;
 use crate::zone::{ZoneError, ZoneSet};
 
@@ -38,6 +41,9 @@ pub enum ConfigReloadError {
     /// A zone it names does not load.
     #[error(transparent)]
     Zone(#[from] ZoneError),
+    /// An edited `[redirect]` or `[proxy]` cannot be built (an origin, an access log).
+    #[error(transparent)]
+    Front(crate::server::fronts::FrontReloadError),
     /// A section only a restart applies has changed.
     #[error(
         "{path}: {} changed: restart geoline to apply that (nothing of this edit is applied; the running configuration is kept)",
@@ -128,11 +134,21 @@ fn needs_restart(running: &Config, next: &Config) -> Vec<&'static str> {
     };
     check(differs(&running.dns, &next.dns), "[dns]");
     check(differs(&running.admin, &next.admin), "[admin]");
-    check(differs(&running.proxy, &next.proxy), "[proxy]");
+    let listeners =
+        |f: Option<&FrontConfig>| f.map(|f| (f.listeners.clone(), f.certificates.clone()));
+    check(
+        listeners(running.proxy.as_ref().map(|p| &p.front))
+            != listeners(next.proxy.as_ref().map(|p| &p.front)),
+        "[proxy] listeners or certificates (or the section added or removed)",
+    );
     check(differs(&running.reload, &next.reload), "[reload]");
     check(running.keys != next.keys, "[[key]]");
     check(differs(&running.update, &next.update), "[update]");
-    check(differs(&running.redirect, &next.redirect), "[redirect]");
+    check(
+        listeners(running.redirect.as_ref().map(|r| &r.front))
+            != listeners(next.redirect.as_ref().map(|r| &r.front)),
+        "[redirect] listeners or certificates (or the section added or removed)",
+    );
     check(
         running.line_names() != next.line_names(),
         "the lines' names or order",
@@ -163,6 +179,13 @@ fn live_changes(running: &Config, next: &Config) -> Vec<&'static str> {
     };
     if zone_files(running) != zone_files(next) {
         sections.push("[[zone]]");
+    }
+    // Listeners and certificates were checked to be the same: the rest is live.
+    if differs(&running.redirect, &next.redirect) {
+        sections.push("[redirect]");
+    }
+    if differs(&running.proxy, &next.proxy) {
+        sections.push("[proxy]");
     }
     sections
 }

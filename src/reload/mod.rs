@@ -177,6 +177,8 @@ pub struct Reloader {
     /// Held for the whole of a reload: two reloads of different databases must not both
     /// start from the same classifier, or the second swap would undo the first.
     running: Mutex<()>,
+    /// The HTTP front-ends a configuration reload rebuilds, once they run.
+    fronts: std::sync::OnceLock<crate::server::fronts::Fronts>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,6 +211,7 @@ impl Reloader {
             live,
             status: Mutex::new(status),
             running: Mutex::new(()),
+            fronts: std::sync::OnceLock::new(),
         }
     }
 
@@ -371,7 +374,10 @@ impl Reloader {
         let running = self.config();
         let result = match configuration::prepare(&running) {
             Ok(None) => Ok(ConfigOutcome::Unchanged),
-            Ok(Some(prepared)) => Ok(self.swap_config(prepared)),
+            Ok(Some(prepared)) => match self.prepare_fronts(&running, &prepared.config) {
+                Ok(fronts) => Ok(self.swap_config(prepared, fronts)),
+                Err(e) => Err(Arc::new(ConfigReloadError::Front(e))),
+            },
             Err(e) => Err(Arc::new(e)),
         };
         let path = running.path.display().to_string();
@@ -404,13 +410,20 @@ impl Reloader {
     /// databases) in one store, the configuration the next reloads read, then each zone
     /// through the update journal (the zones' files were checked with the rest). Called
     /// with `running` held.
-    fn swap_config(&self, prepared: configuration::Prepared) -> ConfigOutcome {
+    fn swap_config(
+        &self,
+        prepared: configuration::Prepared,
+        fronts: Option<crate::server::fronts::Prepared>,
+    ) -> ConfigOutcome {
         let configuration::Prepared {
             config,
             classifier,
             applied,
         } = prepared;
         self.live.classifier.store(classifier);
+        if let (Some(running), Some(built)) = (self.fronts.get(), fronts) {
+            running.apply(built);
+        }
         let config = Arc::new(config);
         self.config.store(config.clone());
         for (i, z) in config.zones.iter().enumerate() {
@@ -432,6 +445,24 @@ impl Reloader {
         status.zones = config.zones.iter().map(|z| fresh(&z.file)).collect();
         self.config_applied.notify_one();
         ConfigOutcome::Applied(applied)
+    }
+
+    /// Hands over the running HTTP front-ends, which configuration reloads rebuild.
+    pub(crate) fn set_fronts(&self, fronts: crate::server::fronts::Fronts) {
+        let _ = self.fronts.set(fronts);
+    }
+
+    /// `[redirect]` and `[proxy]` of `next` built, before anything is swapped.
+    fn prepare_fronts(
+        &self,
+        running: &Config,
+        next: &Config,
+    ) -> Result<Option<crate::server::fronts::Prepared>, crate::server::fronts::FrontReloadError>
+    {
+        self.fronts
+            .get()
+            .map(|f| f.prepare(running, next))
+            .transpose()
     }
 
     /// [`Reloader::reload_config_blocking`] on the blocking thread pool.
