@@ -60,6 +60,24 @@ impl<S, M> Front<S, M> {
         }
     }
 
+    /// The front-end for `config`: its log (the running one if the target is the same),
+    /// the app `make` builds with it, the limits and trusted proxies.
+    fn build<H>(
+        &self,
+        config: &FrontConfig,
+        make: impl FnOnce(Option<Arc<AccessLog>>) -> Result<H, FrontReloadError>,
+    ) -> Result<Built<H>, FrontReloadError> {
+        let target = config.access_log.clone();
+        let (log, new_log) = self.log_for(&target)?;
+        let app = make(log.clone())?;
+        Ok(Built {
+            state: crate::http::state(config, Arc::new(app)),
+            target,
+            log,
+            new_log,
+        })
+    }
+
     /// The log for `target`: the running one if it is the same target, else opened anew
     /// (`true`: to be started when applied).
     fn log_for(
@@ -145,30 +163,19 @@ impl Fronts {
             |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
         let redirect = match (&self.redirect, &next.redirect) {
             (Some(front), Some(config)) if changed(&running.redirect, &next.redirect) => {
-                let target = config.front.access_log.clone();
-                let (log, new_log) = front.log_for(&target)?;
-                let app = crate::redirect::app(config, &self.live, &front.metrics, log.clone())?;
-                Some(Built {
-                    state: crate::http::state(&config.front, Arc::new(app)),
-                    target,
-                    log,
-                    new_log,
-                })
+                Some(front.build(&config.front, |log| {
+                    let app = crate::redirect::app(config, &self.live, &front.metrics, log)?;
+                    Ok(app)
+                })?)
             }
             _ => None,
         };
         let proxy = match (&self.proxy, &next.proxy) {
             (Some(front), Some(config)) if changed(&running.proxy, &next.proxy) => {
-                let target = config.front.access_log.clone();
-                let (log, new_log) = front.log_for(&target)?;
-                let proxy = config.build_counting(front.metrics.clone())?;
-                let app = crate::proxy::serve::app(config, proxy, log.clone());
-                Some(Built {
-                    state: crate::http::state(&config.front, Arc::new(app)),
-                    target,
-                    log,
-                    new_log,
-                })
+                Some(front.build(&config.front, |log| {
+                    let proxy = config.build_counting(front.metrics.clone())?;
+                    Ok(crate::proxy::serve::app(config, proxy, log))
+                })?)
             }
             _ => None,
         };
