@@ -399,14 +399,20 @@ async fn queries_during_fifty_reloads_are_all_answered_consistently() {
 struct Binary {
     child: tokio::process::Child,
     dns: SocketAddr,
+    /// The service manager's end of `NOTIFY_SOCKET`: a SIGHUP reload is over when its
+    /// READY=1 arrives (the files are read by then).
+    notify: tokio::net::UnixDatagram,
 }
 
 impl Binary {
     async fn start(config: &std::path::Path) -> Binary {
+        let socket_path = config.with_file_name("notify.sock");
+        let notify = tokio::net::UnixDatagram::bind(&socket_path).expect("bind notify socket");
         // Events go to standard error (standard output is the redirector's access log).
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_geoline"))
             .args(["serve", "--log-json", "--config"])
             .arg(config)
+            .env("NOTIFY_SOCKET", &socket_path)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -426,7 +432,32 @@ impl Binary {
         .expect("geoline listening within 60 s");
         // Keep draining the log so that the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Binary { child, dns }
+        Binary { child, dns, notify }
+    }
+
+    /// Waits for a notification holding `what` (READY=1 comes at start and after a reload).
+    async fn notified(&self, what: &str) {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(60), self.notify.recv(&mut buf))
+                .await
+                .expect("a notification within 60 s")
+                .expect("read notify socket");
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == what)
+            {
+                return;
+            }
+        }
+    }
+
+    /// SIGHUP, then waits until the reload it starts is over (its RELOADING=1, then READY=1;
+    /// the start's READY=1 may come first): a file replaced afterwards is not read by it.
+    async fn reload(&self) {
+        self.signal("HUP");
+        self.notified("RELOADING=1").await;
+        self.notified("READY=1").await;
     }
 
     fn signal(&self, name: &str) {
@@ -466,13 +497,13 @@ async fn sighup_reloads_the_real_binary_and_sigterm_stops_it_cleanly() {
     let bin = Binary::start(&path).await;
     // A SIGHUP as soon as the server says it listens is a reload, never the default action
     // (death): the handlers are installed before anything is bound.
-    bin.signal("HUP");
+    bin.reload().await;
     assert_eq!(answer(bin.dns).await, CHINA_ANSWER);
 
     dir.replace("country.mmdb", &site::jp_db());
     assert_eq!(answer(bin.dns).await, CHINA_ANSWER);
-    bin.signal("HUP");
-    answer_becomes(bin.dns, DEFAULT_ANSWER).await;
+    bin.reload().await;
+    assert_eq!(answer(bin.dns).await, DEFAULT_ANSWER);
 
     // An idle TCP connection is open when SIGTERM arrives: the server still exits, 0.
     let tcp = tokio::net::TcpStream::connect(bin.dns).await.expect("tcp");
