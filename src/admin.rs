@@ -63,6 +63,7 @@ pub(crate) fn router(reloader: Arc<Reloader>, counters: Counters, token: Option<
         .route("/reload", post(reload))
         .route("/zones/{zone}/flush", post(flush))
         .route("/health/{address}", post(force_health))
+        .route("/acme/renew", post(acme_renew))
         .with_state(admin)
 }
 
@@ -101,6 +102,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /acme/renew`: every ACME certificate ordered again now (as `certbot renew
+/// --force-renewal`); the outcome shows in `/status`.
+async fn acme_renew(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    let n = admin.reloader.live().acme.renew_all_now();
+    let status = if n == 0 {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (status, axum::Json(json!({ "renewing": n }))).into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -383,6 +399,7 @@ pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Val
             }),
         },
         "health": crate::health::report::status_json(&live.health),
+        "acme": live.acme.status_json(),
     })
 }
 
@@ -463,6 +480,7 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
     });
     counters.http.render(&mut out);
     crate::health::report::render_metrics(&live.health, &mut out);
+    live.acme.render_metrics(&mut out);
 
     let db_label = |s: &SourceStatus| s.path.display().to_string();
     out.family(

@@ -8,8 +8,10 @@
 //! A set is immutable: [`crate::live::Live`] holds the one in use, a handshake takes a
 //! snapshot, and a reload ([`crate::reload`]) swaps in a new set only when the certificate's
 //! files read and matched, so established connections keep the certificate they were made
-//! with. It does not watch files or accept connections, and imports nothing else of the
-//! crate: the redirector and the live data use it, not the other way round.
+//! with. A certificate obtained by ACME ([`crate::acme`]) is read from its files under the
+//! state directory like any other; until it has been obtained once it is *pending*: the
+//! set holds its place, handshakes skip it, and the reload that follows its first issue
+//! fills it in. It does not watch files, obtain certificates or accept connections.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -49,13 +51,17 @@ pub struct CertificateConfig {
     pub cert: PathBuf,
     /// PEM: PKCS#8, PKCS#1 or SEC1 private key.
     pub key: PathBuf,
+    /// Obtained by ACME (`acme = true` or a table): `cert` and `key` are then under the
+    /// state directory and written by geoline.
+    pub acme: Option<crate::acme::config::AcmeOverrides>,
 }
 
 /// One loaded certificate, with the configuration it was read from.
 struct Certificate {
     /// Its names (lower case; `*.example.com` matches one label) and files.
     config: CertificateConfig,
-    key: Arc<CertifiedKey>,
+    /// `None`: an ACME certificate not obtained yet.
+    key: Option<Arc<CertifiedKey>>,
 }
 
 /// The certificates in use, in configuration order; the first is the fallback for unknown
@@ -96,11 +102,18 @@ impl Certificates {
         let mut set = Certificates::default();
         for (part, configs) in parts.iter().enumerate() {
             for config in *configs {
-                let key = read_certified_key(&config.cert, &config.key, &set.provider)
-                    .map_err(|e| (part, e))?;
+                let key = match read_certified_key(&config.cert, &config.key, &set.provider) {
+                    Ok(key) => Some(Arc::new(key)),
+                    // Obtained later, by the ACME task; the listeners start meanwhile.
+                    Err(e) if config.acme.is_some() => {
+                        tracing::info!(names = ?config.names, reason = %e, "ACME certificate not obtained yet");
+                        None
+                    }
+                    Err(e) => return Err((part, e)),
+                };
                 set.loaded.push(Certificate {
                     config: config.clone(),
-                    key: Arc::new(key),
+                    key,
                 });
             }
         }
@@ -121,7 +134,11 @@ impl Certificates {
             .enumerate()
             .map(|(j, c)| Certificate {
                 config: c.config.clone(),
-                key: if j == i { key.clone() } else { c.key.clone() },
+                key: if j == i {
+                    Some(key.clone())
+                } else {
+                    c.key.clone()
+                },
             })
             .collect();
         Some(Ok(Certificates {
@@ -148,40 +165,52 @@ impl Certificates {
         range: std::ops::Range<usize>,
         sni: Option<&str>,
     ) -> Option<Arc<CertifiedKey>> {
-        let loaded = self.loaded.get(range)?;
+        let loaded: Vec<(&CertificateConfig, &Arc<CertifiedKey>)> = self
+            .loaded
+            .get(range)?
+            .iter()
+            .filter_map(|c| Some((&c.config, c.key.as_ref()?)))
+            .collect();
         if let Some(sni) = sni {
             let sni = sni.strip_suffix('.').unwrap_or(sni);
             let exact = loaded
                 .iter()
-                .find(|c| c.config.names.iter().any(|n| n.eq_ignore_ascii_case(sni)));
+                .find(|(c, _)| c.names.iter().any(|n| n.eq_ignore_ascii_case(sni)));
             let wildcard = || {
                 let (_, parent) = sni.split_once('.')?;
-                loaded.iter().find(|c| {
-                    c.config.names.iter().any(|n| {
+                loaded.iter().find(|(c, _)| {
+                    c.names.iter().any(|n| {
                         n.strip_prefix("*.")
                             .is_some_and(|d| d.eq_ignore_ascii_case(parent))
                     })
                 })
             };
-            if let Some(c) = exact.or_else(wildcard) {
-                return Some(c.key.clone());
+            if let Some((_, key)) = exact.or_else(wildcard) {
+                return Some((*key).clone());
             }
         }
-        loaded.first().map(|c| c.key.clone())
+        loaded.first().map(|(_, key)| (*key).clone())
     }
 
     /// Each certificate's names and the end of its leaf's validity (`notAfter`, in seconds
     /// since the epoch; `None` if the leaf cannot be read), in configuration order.
     pub(crate) fn expiries(&self) -> impl Iterator<Item = (&CertificateConfig, Option<i64>)> {
-        self.loaded
-            .iter()
-            .map(|c| (&c.config, c.key.end_entity_cert().ok().and_then(not_after)))
+        self.loaded.iter().map(|c| {
+            let leaf = c.key.as_ref().and_then(|k| k.end_entity_cert().ok());
+            (&c.config, leaf.and_then(not_after))
+        })
+    }
+
+    /// Certificate `i`'s leaf as served now; `None` while it is pending.
+    pub(crate) fn leaf(&self, i: usize) -> Option<CertificateDer<'static>> {
+        let key = self.loaded.get(i)?.key.as_ref()?;
+        key.end_entity_cert().ok().map(|c| c.clone().into_owned())
     }
 
     /// The issuer of certificate `i`'s leaf (`CN=..., O=...`), for `/status`.
     pub(crate) fn issuer(&self, i: usize) -> Option<String> {
-        let c = self.loaded.get(i)?;
-        c.key.end_entity_cert().ok().and_then(issuer)
+        let key = self.loaded.get(i)?.key.as_ref()?;
+        key.end_entity_cert().ok().and_then(issuer)
     }
 }
 
@@ -192,11 +221,14 @@ impl Certificates {
 pub(crate) fn uncovered(certificates: &Certificates, rule_hosts: &[String]) -> Vec<String> {
     let mut warnings = Vec::new();
     for c in &certificates.loaded {
+        let Some(key) = &c.key else {
+            continue;
+        };
         let missing: Vec<&str> = c
             .config
             .names
             .iter()
-            .filter(|n| !covers(&c.key, n))
+            .filter(|n| !covers(key, n))
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
@@ -213,7 +245,15 @@ pub(crate) fn uncovered(certificates: &Certificates, rule_hosts: &[String]) -> V
     let missing: Vec<String> = rule_hosts
         .iter()
         .flat_map(|from| [from.clone(), format!("*.{from}")])
-        .filter(|host| !certificates.loaded.iter().any(|c| covers(&c.key, host)))
+        .filter(|host| {
+            !certificates.loaded.iter().any(|c| {
+                // A pending ACME certificate is ordered for its names.
+                c.key.as_ref().map_or_else(
+                    || c.config.names.iter().any(|n| name_covers(n, host)),
+                    |k| covers(k, host),
+                )
+            })
+        })
         .collect();
     if !missing.is_empty() {
         warnings.push(format!(
@@ -222,6 +262,17 @@ pub(crate) fn uncovered(certificates: &Certificates, rule_hosts: &[String]) -> V
         ));
     }
     warnings
+}
+
+/// Whether certificate name `name` (`*.example.com` for one label) covers `host`.
+fn name_covers(name: &str, host: &str) -> bool {
+    if name.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    match (name.strip_prefix("*."), host.split_once('.')) {
+        (Some(parent), Some((label, rest))) => label != "*" && parent.eq_ignore_ascii_case(rest),
+        _ => false,
+    }
 }
 
 /// Whether the leaf of `key` is valid for `host` (`*.example.com`: for any one label
@@ -288,12 +339,60 @@ fn read_certified_key(
     }
 }
 
-/// The `notAfter` of an X.509 certificate (DER), in seconds since the epoch: the fifth
-/// field of the TBSCertificate's validity (RFC 5280 4.1), UTCTime or GeneralizedTime.
+/// The `notAfter` of an X.509 certificate (DER), in seconds since the epoch.
 fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    validity(der).map(|(_, end)| end)
+}
+
+/// `notBefore` and `notAfter` of an X.509 certificate (DER), in seconds since the epoch:
+/// the fourth field of the TBSCertificate, UTCTime or GeneralizedTime.
+pub(crate) fn validity(der: &CertificateDer<'_>) -> Option<(i64, i64)> {
     let (_, validity, _) = der_tlv(tbs_field(der, 3)?)?;
-    let not_before_rest = der_tlv(validity)?.2;
-    let (tag, time, _) = der_tlv(not_before_rest)?;
+    let (tag, start, after) = der_tlv(validity)?;
+    let (end_tag, end, _) = der_tlv(after)?;
+    Some((time_of(tag, start)?, time_of(end_tag, end)?))
+}
+
+/// The serial number's content octets and the Authority Key Identifier's keyIdentifier
+/// of an X.509 certificate (DER): what names it to its CA's renewal information
+/// (RFC 9773 4.1). `None` when it has no such extension.
+pub(crate) fn serial_and_authority_key_id<'a>(
+    der: &'a CertificateDer<'_>,
+) -> Option<(&'a [u8], &'a [u8])> {
+    let (_, serial, _) = der_tlv(tbs_field(der, 0)?)?;
+    // After serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo:
+    // issuerUniqueID [1], subjectUniqueID [2], extensions [3].
+    let mut rest = tbs_field(der, 6)?;
+    while !rest.is_empty() {
+        let (tag, body, after) = der_tlv(rest)?;
+        rest = after;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (_, mut extensions, _) = der_tlv(body)?;
+        while !extensions.is_empty() {
+            let (_, extension, next) = der_tlv(extensions)?;
+            extensions = next;
+            let (_, oid, mut value) = der_tlv(extension)?;
+            // 2.5.29.35: authorityKeyIdentifier.
+            if oid != [0x55, 0x1d, 0x23] {
+                continue;
+            }
+            let (tag, _, after) = der_tlv(value)?;
+            if tag == 0x01 {
+                value = after; // critical BOOLEAN
+            }
+            let (_, octets, _) = der_tlv(value)?;
+            let (_, aki, _) = der_tlv(octets)?;
+            let (tag, key_id, _) = der_tlv(aki)?;
+            return (tag == 0x80).then_some((serial, key_id));
+        }
+    }
+    None
+}
+
+/// A UTCTime (tag 0x17) or GeneralizedTime (0x18) in seconds since the epoch.
+fn time_of(tag: u8, time: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(time).ok()?;
     let (year, rest) = match tag {
         // UTCTime: YYMMDDHHMMSSZ, years 1950 to 2049.
@@ -335,7 +434,7 @@ fn tbs_field<'a>(der: &'a CertificateDer<'_>, n: usize) -> Option<&'a [u8]> {
 /// The issuer of an X.509 certificate (DER) as RFC 4514 writes a name (`CN=R11, O=Let's
 /// Encrypt, C=US`), with the attributes people read (CN, OU, O, L, ST, C); `None` if the
 /// certificate cannot be read.
-fn issuer(der: &CertificateDer<'_>) -> Option<String> {
+pub(crate) fn issuer(der: &CertificateDer<'_>) -> Option<String> {
     let (_, mut rdns, _) = der_tlv(tbs_field(der, 2)?)?;
     let mut parts = Vec::new();
     while !rdns.is_empty() {
@@ -416,6 +515,36 @@ mod tests {
             Some("CN=R11, O=Example CA, C=US")
         );
         assert_eq!(issuer(&CertificateDer::from(vec![0x30, 0x03, 0x02])), None);
+    }
+
+    #[test]
+    fn validity_issuer_serial_and_authority_key_of_an_issued_certificate() {
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Pebble Intermediate CA 1a2b");
+        ca.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(vec![7; 20]);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).expect("ca");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut leaf = rcgen::CertificateParams::new(vec!["example.com".into()]).expect("params");
+        leaf.not_before = rcgen::date_time_ymd(2026, 12, 1);
+        leaf.not_after = rcgen::date_time_ymd(2027, 3, 1);
+        leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x01, 0x02, 0x03]));
+        leaf.use_authority_key_identifier_extension = true;
+        let der = leaf.signed_by(&key, &ca).expect("leaf").der().clone();
+        assert_eq!(validity(&der), Some((1_796_083_200, 1_803_859_200)));
+        assert_eq!(
+            issuer(&der).as_deref(),
+            Some("CN=Pebble Intermediate CA 1a2b")
+        );
+        let (serial, aki) = serial_and_authority_key_id(&der).expect("AKI");
+        assert_eq!(serial, [0x01, 0x02, 0x03]);
+        assert_eq!(aki, [7; 20]);
+        // A self-signed certificate without the extension has no renewal identifier.
+        let plain = self_signed_until(2030, 1, 1);
+        assert_eq!(serial_and_authority_key_id(&plain), None);
+        assert_eq!(validity(&CertificateDer::from(vec![0x30, 0x00])), None);
     }
 
     #[test]

@@ -33,6 +33,9 @@ use crate::reload::config::RawReload;
 use crate::update::config::RawUpdate;
 use crate::zone::config::RawZone;
 
+pub use crate::acme::config::{
+    AcmeConfig, AcmeOverrides, KeyType, OrderSettings, Rfc2136Server,
+};
 pub use crate::admin::config::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 pub use crate::diag::{ConfigError, Location};
 pub use crate::dns::config::{DnsConfig, RrlConfig, TcpLimits};
@@ -81,6 +84,9 @@ pub struct Config {
     /// Health checks (`[health]`): the watched addresses and what answers do when they
     /// are down; none watched without the section.
     pub health: HealthConfig,
+    /// Certificates obtained by ACME (`[acme]`): the CA, the state directory, how the
+    /// DNS-01 challenges are published and checked.
+    pub acme: crate::acme::config::AcmeConfig,
     /// The names of `lines`, numbered, and `default`.
     line_set: LineSet,
 }
@@ -105,6 +111,7 @@ struct RawConfig {
     keys: Vec<Spanned<RawKey>>,
     update: Option<RawUpdate>,
     health: Option<RawHealth>,
+    acme: Option<crate::acme::config::RawAcme>,
 }
 
 /// The parser's `message`, with what was probably meant when `value` (the text it stopped
@@ -214,6 +221,16 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let acme = crate::acme::config::check(raw.acme, &src, &keys)?;
+        let mut redirect = redirect;
+        let mut proxy = proxy;
+        if let Some(r) = redirect.as_mut() {
+            acme.place(&mut r.front.certificates);
+        }
+        if let Some(p) = proxy.as_mut() {
+            acme.place(&mut p.front.certificates);
+        }
+
         Ok(Config {
             path: path.to_path_buf(),
             dns,
@@ -227,6 +244,7 @@ impl Config {
             keys,
             update,
             health,
+            acme,
             line_set,
         })
     }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod proxy;
 pub mod server;
 
+mod acme;
 mod admin;
 mod certs;
 mod diag;
@@ -37,6 +38,13 @@ mod zone;
 /// tests reach into. Not a stable interface: anything here may change in any release.
 #[doc(hidden)]
 pub mod internal {
+    /// ACME's DNS-01 parts, for the integration tests (tests/acme.rs).
+    pub mod acme {
+        pub use crate::acme::dns01::{Dns01Error, Publisher, challenge_name, publisher_for};
+        pub use crate::acme::propagation::{
+            Authority, PropagationError, authorities, wait_until_served,
+        };
+    }
     pub use crate::dns::Responder;
     pub use crate::dns::cache::AnswerCache;
     pub use crate::dns::outcome::{ResponseKind, Transport};

@@ -75,6 +75,8 @@ pub struct Live {
     pub(crate) updates: Updates,
     /// The health of watched addresses: answers leave down ones out.
     pub(crate) health: Health,
+    /// The certificates obtained by ACME: what `/status` and `/metrics` show of them.
+    pub(crate) acme: crate::acme::AcmeStatus,
 }
 
 impl Live {
@@ -96,6 +98,7 @@ impl Live {
             keys: Swappable::new(KeyRing::default()),
             updates: Updates::disabled(),
             health: Health::inactive(),
+            acme: crate::acme::AcmeStatus::default(),
         }
     }
 

@@ -280,6 +280,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             &mut running.tasks,
         )?;
     }
+    crate::acme::spawn(
+        &config.acme,
+        &live,
+        &reloader,
+        &running.shutdown,
+        &mut running.tasks,
+    );
     if config.reload.watch {
         running.start_watch(reloader, config.reload.debounce)?;
     }

@@ -144,8 +144,10 @@ impl<'de> Deserialize<'de> for RawListeners {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCertificate {
     names: Spanned<Vec<Spanned<String>>>,
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+    /// Obtained by ACME instead of read from `cert` and `key` ([`crate::acme::config`]).
+    acme: Option<Spanned<crate::acme::config::RawCertAcme>>,
 }
 
 /// The shared keys of one section, as its own raw struct read them.
@@ -287,10 +289,32 @@ fn certificates(
             };
             names.push(if wild { format!("*.{name}") } else { name });
         }
+        let acme = match &c.acme {
+            Some(a) => crate::acme::config::check_entry(section, a.get_ref(), a.span(), src)?,
+            None => None,
+        };
+        let (cert, key) = match (&c.cert, &c.key, &acme) {
+            (Some(cert), Some(key), None) => (src.resolve(cert), src.resolve(key)),
+            // Placed under the ACME state directory once [acme] is read.
+            (None, None, Some(_)) => Default::default(),
+            (_, _, Some(_)) => {
+                return Err(src.invalid(
+                    c.names.span(),
+                    format!("{section}.certificate: give either `acme` or `cert` and `key`, not both"),
+                ));
+            }
+            _ => {
+                return Err(src.invalid(
+                    c.names.span(),
+                    format!("{section}.certificate: give `cert` and `key` (PEM files), or `acme = true` to obtain it"),
+                ));
+            }
+        };
         certificates.push(CertificateConfig {
             names,
-            cert: src.resolve(&c.cert),
-            key: src.resolve(&c.key),
+            cert,
+            key,
+            acme,
         });
     }
     if certificates.is_empty()

@@ -58,6 +58,8 @@ pub enum Trigger {
     Signal,
     /// `POST /reload` on the admin listener.
     Admin,
+    /// A certificate obtained by ACME was written ([`crate::acme`]).
+    Acme,
 }
 
 impl Trigger {
@@ -68,6 +70,7 @@ impl Trigger {
             Trigger::Watch => "watch",
             Trigger::Signal => "signal",
             Trigger::Admin => "admin",
+            Trigger::Acme => "acme",
         }
     }
 }

@@ -251,14 +251,58 @@ impl Updates {
         if !self.limiter.admit(key) {
             return Err(zone_name);
         }
+        Ok((zone_name, self.commit(zones, index, request, key, &grants)))
+    }
+
+    /// Applies an UPDATE message geoline wrote itself (the ACME DNS-01 challenge records,
+    /// [`crate::acme`]) as `identity` with `grants`, through the same processing, journal
+    /// and swap as a signed request's; the counters and `/status` name `identity`.
+    pub(crate) fn apply_own(
+        &self,
+        zones: &Swappable<ZoneSet>,
+        message: &[u8],
+        identity: &Name,
+        grants: &[Grant],
+    ) -> ResponseCode {
+        let Ok(request) = message::read(message) else {
+            return ResponseCode::FormErr;
+        };
+        let Some(index) = zones
+            .load()
+            .zones()
+            .iter()
+            .position(|z| *z.origin() == request.zone)
+        else {
+            return ResponseCode::NotAuth;
+        };
+        let grants: Vec<&Grant> = grants.iter().collect();
+        let rcode = self.commit(zones, index, &request, identity, &grants);
+        self.count(
+            &request.zone.to_lowercase().to_string(),
+            Some(identity),
+            result_label(rcode),
+        );
+        rcode
+    }
+
+    /// Processes `request` on zone `index` for `key` with `grants`: journals and swaps in
+    /// the new zone when it changes, and keeps the zone's last update for `/status`.
+    fn commit(
+        &self,
+        zones: &Swappable<ZoneSet>,
+        index: usize,
+        request: &message::Request,
+        key: &Name,
+        grants: &[&Grant],
+    ) -> ResponseCode {
         let mut state = lock(&self.state);
         // Under the lock: the zone as the last update or reload left it.
         let current = zones.load_full();
         let Some(zone) = current.zones().get(index) else {
-            return Ok((zone_name, ResponseCode::ServFail));
+            return ResponseCode::ServFail;
         };
         let at = now();
-        let rcode = match process(zone, request, key, &grants, &self.lines, at) {
+        let rcode = match process(zone, request, key, grants, &self.lines, at) {
             Err(rcode) => rcode,
             Ok(None) => ResponseCode::NoError,
             Ok(Some(changed)) => match state.get_mut(index) {
@@ -283,7 +327,7 @@ impl Updates {
                 result: result_label(rcode),
             });
         }
-        Ok((zone_name, rcode))
+        rcode
     }
 
     fn count(&self, zone: &str, key: Option<&Name>, result: &'static str) {

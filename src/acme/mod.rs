@@ -1,0 +1,372 @@
+//! Certificates geoline obtains and renews by itself: ACME (RFC 8555) with DNS-01 only.
+//!
+//! The CA must reach nothing but DNS: the challenge record is written into a zone this
+//! process serves (through its own update path) or, by RFC 2136 with TSIG, into one it
+//! does not, so HTTP-01 and TLS-ALPN-01's need for the CA to reach ports 80/443 (which
+//! mainland filtering and Hong Kong throttling make unreliable) never arises.
+//!
+//! This module owns the life of every certificate entry that says `acme`: one task each,
+//! which serves what is stored in the state directory from the first handshake (a restart
+//! never waits for the CA), orders a new certificate when none is stored or its renewal
+//! time ([`renew`]) has come or `POST /acme/renew` asks, writes it ([`store`]) and has the
+//! reloader swap it into the TLS listeners (established connections keep theirs), retries
+//! a failure with a growing wait while the old certificate keeps serving, and warns in the
+//! log from 14 days before expiry. [`AcmeStatus`] is what `/status` and `/metrics` show.
+//! The protocol is instant-acme's ([`order`]); publishing and checking the challenge are
+//! [`dns01`] and [`propagation`]. It does not choose certificates for handshakes
+//! ([`crate::certs`]) nor read them from disk.
+
+pub(crate) mod config;
+pub(crate) mod dns01;
+pub(crate) mod order;
+pub(crate) mod propagation;
+pub(crate) mod renew;
+pub(crate) mod store;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::exposition::Exposition;
+use crate::live::Live;
+use crate::reload::{Reloader, Target, Trigger};
+use crate::util::time::format_rfc3339;
+use config::{AcmeConfig, OrderSettings};
+
+/// What is known of one ACME certificate, for `/status` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CertStatus {
+    /// Its names, as configured.
+    pub(crate) names: Vec<String>,
+    /// The CA's directory URL.
+    pub(crate) directory: String,
+    /// The issuer of the certificate serving (RFC 4514: `CN=..., O=...`).
+    pub(crate) issuer: Option<String>,
+    /// When the certificate serving expires, seconds since the epoch.
+    pub(crate) not_after: Option<i64>,
+    /// When it is due for renewal (or the next attempt after a failure).
+    pub(crate) next_attempt: Option<i64>,
+    /// When an order was last attempted.
+    pub(crate) last_attempt: Option<i64>,
+    /// When one last succeeded.
+    pub(crate) last_success: Option<i64>,
+    /// Why the last attempt failed; `None` after a success.
+    pub(crate) last_error: Option<String>,
+    /// Orders that succeeded and failed since the start.
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+    /// Failures in a row (the backoff).
+    pub(crate) failing_for: u32,
+}
+
+/// Every ACME certificate's status, and the switch that renews them all now.
+#[derive(Default)]
+pub(crate) struct AcmeStatus {
+    certificates: Mutex<Vec<CertStatus>>,
+    renew_now: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for AcmeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(lock(&self.certificates).iter()).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind, still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl AcmeStatus {
+    /// A copy of every certificate's status, in configuration order.
+    pub(crate) fn certificates(&self) -> Vec<CertStatus> {
+        lock(&self.certificates).clone()
+    }
+
+    /// Asks every ACME certificate's task to order a new certificate now.
+    pub(crate) fn renew_all_now(&self) -> usize {
+        self.renew_now.notify_waiters();
+        lock(&self.certificates).len()
+    }
+
+    fn update(&self, slot: usize, f: impl FnOnce(&mut CertStatus)) {
+        if let Some(s) = lock(&self.certificates).get_mut(slot) {
+            f(s);
+        }
+    }
+
+    /// `/status`'s `acme` list.
+    pub(crate) fn status_json(&self) -> Value {
+        let time = |t: Option<i64>| t.map(|t| format_rfc3339(u64::try_from(t).unwrap_or(0)));
+        Value::Array(
+            self.certificates()
+                .iter()
+                .map(|c| {
+                    json!({
+                        "names": c.names,
+                        "directory": c.directory,
+                        "issuer": c.issuer,
+                        "not_after": time(c.not_after),
+                        "next_attempt": time(c.next_attempt),
+                        "last_attempt": time(c.last_attempt),
+                        "last_success": time(c.last_success),
+                        "last_error": c.last_error,
+                        "successes": c.successes,
+                        "failures": c.failures,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The ACME families: expiry, last attempt and orders by result, per certificate.
+    pub(crate) fn render_metrics(&self, out: &mut Exposition) {
+        let certificates = self.certificates();
+        let label = |c: &CertStatus| c.names.join(",");
+        out.family(
+            "geoline_acme_certificate_not_after_seconds",
+            "gauge",
+            "When the ACME certificate serving expires (0: none obtained yet), by its names",
+        );
+        for c in &certificates {
+            out.sample(
+                "geoline_acme_certificate_not_after_seconds",
+                &[("names", &label(c))],
+                c.not_after.unwrap_or(0) as f64,
+            );
+        }
+        out.family(
+            "geoline_acme_last_attempt_seconds",
+            "gauge",
+            "When an ACME order was last attempted (0: never since the start)",
+        );
+        for c in &certificates {
+            out.sample(
+                "geoline_acme_last_attempt_seconds",
+                &[("names", &label(c))],
+                c.last_attempt.unwrap_or(0) as f64,
+            );
+        }
+        out.family(
+            "geoline_acme_orders_total",
+            "counter",
+            "ACME orders since the start, by certificate and result",
+        );
+        for c in &certificates {
+            let names = label(c);
+            out.sample(
+                "geoline_acme_orders_total",
+                &[("names", &names), ("result", "success")],
+                c.successes as f64,
+            );
+            out.sample(
+                "geoline_acme_orders_total",
+                &[("names", &names), ("result", "failure")],
+                c.failures as f64,
+            );
+        }
+    }
+}
+
+/// One certificate entry to keep obtained.
+struct Managed {
+    /// Its index in the live certificate set (what the reloader swaps).
+    index: usize,
+    /// Its slot in [`AcmeStatus`].
+    slot: usize,
+    names: Vec<String>,
+    settings: OrderSettings,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+/// Starts one task per ACME certificate of `live`'s set, until `shutdown`.
+pub(crate) fn spawn(
+    config: &AcmeConfig,
+    live: &Arc<Live>,
+    reloader: &Arc<Reloader>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let set = live.certificates.load_full();
+    let mut managed = Vec::new();
+    for (index, c) in set.configs().enumerate() {
+        let Some(overrides) = &c.acme else { continue };
+        let settings = config.settings(overrides);
+        managed.push(Managed {
+            index,
+            slot: managed.len(),
+            names: c.names.clone(),
+            settings,
+            cert: c.cert.clone(),
+            key: c.key.clone(),
+        });
+    }
+    *lock(&live.acme.certificates) = managed
+        .iter()
+        .map(|m| CertStatus {
+            names: m.names.clone(),
+            directory: m.settings.directory.clone(),
+            ..CertStatus::default()
+        })
+        .collect();
+    for m in managed {
+        // The directory exists from the start, so that the file watcher can watch it.
+        if let Some(dir) = m.cert.parent()
+            && let Err(e) = store::private_dir(dir)
+        {
+            warn!(names = ?m.names, error = %e, "the ACME state directory cannot be created");
+        }
+        let task = Task {
+            config: config.clone(),
+            live: live.clone(),
+            reloader: reloader.clone(),
+            shutdown: shutdown.clone(),
+            cert: m,
+        };
+        tasks.spawn(task.run());
+    }
+}
+
+struct Task {
+    config: AcmeConfig,
+    live: Arc<Live>,
+    reloader: Arc<Reloader>,
+    shutdown: CancellationToken,
+    cert: Managed,
+}
+
+/// The longest sleep between two looks at a certificate (for the expiry warning, and the
+/// CA's renewal information, which can move the window).
+const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
+
+impl Task {
+    async fn run(self) {
+        let status = &self.live.acme;
+        let slot = self.cert.slot;
+        loop {
+            let now = unix_now();
+            let due = self.due(now).await;
+            let wait = Duration::from_secs(u64::try_from(due - now).unwrap_or(0));
+            if !wait.is_zero() {
+                status.update(slot, |s| {
+                    if s.failing_for == 0 {
+                        s.next_attempt = Some(due);
+                    }
+                });
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => return,
+                    _ = status.renew_now.notified() => {
+                        info!(names = ?self.cert.names, "ACME renewal asked for");
+                    }
+                    _ = tokio::time::sleep(wait.min(MAX_SLEEP)) => {
+                        if wait > MAX_SLEEP {
+                            continue;
+                        }
+                    }
+                }
+            }
+            let at = unix_now();
+            status.update(slot, |s| s.last_attempt = Some(at));
+            match self.attempt().await {
+                Ok(()) => {
+                    info!(names = ?self.cert.names, "ACME certificate obtained and serving");
+                    status.update(slot, |s| {
+                        s.last_success = Some(unix_now());
+                        s.last_error = None;
+                        s.successes += 1;
+                        s.failing_for = 0;
+                    });
+                }
+                Err(e) => {
+                    let mut failing_for = 0;
+                    status.update(slot, |s| {
+                        s.last_error = Some(e.clone());
+                        s.failures += 1;
+                        s.failing_for = s.failing_for.saturating_add(1);
+                        failing_for = s.failing_for;
+                    });
+                    let wait =
+                        renew::backoff(failing_for, self.config.retry_min, self.config.retry_max);
+                    let next = unix_now() + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX / 2);
+                    status.update(slot, |s| s.next_attempt = Some(next));
+                    warn!(names = ?self.cert.names, error = %e, retry_in_secs = wait.as_secs(), "ACME order failed; the certificate serving (if any) keeps serving");
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        _ = status.renew_now.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the certificate serving is due for renewal (now when there is none), with
+    /// its status brought up to date and the expiry warning logged.
+    async fn due(&self, now: i64) -> i64 {
+        let leaf = self.live.certificates.load().leaf(self.cert.index);
+        let Some(leaf) = leaf else {
+            return now;
+        };
+        let Some((not_before, not_after)) = crate::certs::validity(&leaf) else {
+            return now;
+        };
+        let issuer = crate::certs::issuer(&leaf);
+        self.live.acme.update(self.cert.slot, |s| {
+            s.not_after = Some(not_after);
+            s.issuer = issuer;
+        });
+        if let Some(days) = renew::expiry_warning(now, not_after) {
+            warn!(names = ?self.cert.names, days_left = days, "the ACME certificate expires soon and is not renewed yet");
+        }
+        let window = match order::stored_account(&self.config, &self.cert.settings).await {
+            Some(account) => order::renewal_window(&account, &leaf).await,
+            None => None,
+        };
+        let mut jitter = [0u8; 2];
+        let _ = getrandom::fill(&mut jitter);
+        let jitter = f64::from(u16::from_be_bytes(jitter)) / f64::from(u16::MAX);
+        renew::renewal_time(not_before, not_after, window, jitter)
+    }
+
+    /// One order, written to the state directory and swapped into the listeners.
+    async fn attempt(&self) -> Result<(), String> {
+        let account = order::account(&self.config, &self.cert.settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        let issued = order::obtain(
+            &self.live,
+            &self.config,
+            &account,
+            &self.cert.names,
+            self.cert.settings.key_type,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        store::save_certificate(&self.cert.cert, &self.cert.key, &issued.chain_pem, &issued.key_pem)
+            .map_err(|e| e.to_string())?;
+        self.reloader
+            .reload(Target::Certificate(self.cert.index), Trigger::Acme)
+            .await
+            .map_err(|e| format!("the new certificate does not load: {e}"))?;
+        let leaf = self.live.certificates.load().leaf(self.cert.index);
+        if let Some((_, not_after)) = leaf.as_ref().and_then(crate::certs::validity) {
+            let issuer = leaf.as_ref().and_then(crate::certs::issuer);
+            self.live.acme.update(self.cert.slot, |s| {
+                s.not_after = Some(not_after);
+                s.issuer = issuer;
+            });
+        }
+        Ok(())
+    }
+}
