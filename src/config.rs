@@ -33,9 +33,7 @@ use crate::reload::config::RawReload;
 use crate::update::config::RawUpdate;
 use crate::zone::config::RawZone;
 
-pub use crate::acme::config::{
-    AcmeConfig, AcmeOverrides, KeyType, OrderSettings, Rfc2136Server,
-};
+pub use crate::acme::config::{AcmeConfig, AcmeOverrides, KeyType, OrderSettings, Rfc2136Server};
 pub use crate::admin::config::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 pub use crate::diag::{ConfigError, Location};
 pub use crate::dns::config::{DnsConfig, RrlConfig, TcpLimits};

@@ -362,7 +362,10 @@ fn zone_name(text: &Spanned<String>, src: &Source<'_>, what: &str) -> Result<Nam
     let mut name = Name::from_ascii(text.get_ref()).map_err(|e| {
         src.invalid(
             text.span(),
-            format!("acme: {what} `{}` is not a domain name: {e}", text.get_ref()),
+            format!(
+                "acme: {what} `{}` is not a domain name: {e}",
+                text.get_ref()
+            ),
         )
     })?;
     name.set_fqdn(true);
@@ -379,8 +382,9 @@ pub(crate) fn check(
     let Some(raw) = raw else {
         return Ok(AcmeConfig::with_state_dir(src.resolve(Path::new("acme"))));
     };
-    let mut config =
-        AcmeConfig::with_state_dir(src.resolve(raw.state_dir.as_deref().unwrap_or(Path::new("acme"))));
+    let mut config = AcmeConfig::with_state_dir(
+        src.resolve(raw.state_dir.as_deref().unwrap_or(Path::new("acme"))),
+    );
     let defaults = RawOverrides {
         directory: raw.directory,
         contact: raw.contact,
@@ -510,10 +514,16 @@ propagation_timeout_secs = 30
             "/etc/geoline/geoline.toml:2: acme: directory `http://ca.example` is not an https:// URL, \"letsencrypt\" or \"letsencrypt-staging\""
         );
         let e = parse("[acme]\nkey_type = \"rsa-1024\"\n").expect_err("rsa");
-        assert!(e.to_string().contains(":2: acme: key_type `rsa-1024`"), "{e}");
+        assert!(
+            e.to_string().contains(":2: acme: key_type `rsa-1024`"),
+            "{e}"
+        );
         let e = parse("[acme]\n[[acme.rfc2136]]\nzone = \"example.org\"\nserver = \"127.0.0.1:53\"\nkey = \"nokey\"\n")
             .expect_err("undeclared key");
-        assert!(e.to_string().contains(":5: acme.rfc2136: key `nokey`"), "{e}");
+        assert!(
+            e.to_string().contains(":5: acme.rfc2136: key `nokey`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -86,7 +86,10 @@ pub(crate) async fn account(
 
 /// The stored account at `settings.directory`, if there is one (never creates one: a
 /// look at the renewal information must not register an account).
-pub(crate) async fn stored_account(config: &AcmeConfig, settings: &OrderSettings) -> Option<Account> {
+pub(crate) async fn stored_account(
+    config: &AcmeConfig,
+    settings: &OrderSettings,
+) -> Option<Account> {
     let credentials = store::load_account(&config.account_file(&settings.directory)).ok()??;
     let builder = match &settings.ca_root {
         Some(root) => Account::builder_with_root(root),
@@ -133,7 +136,8 @@ pub(crate) async fn obtain(
     let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
     let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
     let mut published: Vec<Published> = Vec::new();
-    let result = solve_and_finalize(live, config, &mut order, &mut published, names, key_type).await;
+    let result =
+        solve_and_finalize(live, config, &mut order, &mut published, names, key_type).await;
     // Removed whatever happened: a record left behind is a stale challenge served forever.
     for p in published {
         if let Err(e) = p

@@ -125,7 +125,9 @@ fn ns_hosts<'a>(data: impl Iterator<Item = &'a RData>) -> Vec<Name> {
     .collect()
 }
 
-fn addresses<'a>(records: impl Iterator<Item = (&'a Name, &'a RData)>) -> BTreeMap<Name, Vec<IpAddr>> {
+fn addresses<'a>(
+    records: impl Iterator<Item = (&'a Name, &'a RData)>,
+) -> BTreeMap<Name, Vec<IpAddr>> {
     let mut out: BTreeMap<Name, Vec<IpAddr>> = BTreeMap::new();
     for (name, data) in records {
         let ip = match data {
@@ -190,7 +192,12 @@ async fn serves(server: SocketAddr, name: &Name, values: &[String], timeout: Dur
         .answers
         .iter()
         .filter_map(|r| match &r.data {
-            RData::TXT(txt) => Some(txt.txt_data.iter().flat_map(|s| s.iter().copied()).collect()),
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .flat_map(|s| s.iter().copied())
+                    .collect(),
+            ),
             _ => None,
         })
         .collect();
@@ -211,10 +218,10 @@ pub async fn wait_until_served(
     let started = Instant::now();
     let mut pending: Vec<&Authority> = servers.iter().collect();
     loop {
-        let ask = interval.min(Duration::from_secs(2)).max(Duration::from_millis(50));
-        let checks = pending
-            .iter()
-            .map(|a| serves(a.addr, name, values, ask));
+        let ask = interval
+            .min(Duration::from_secs(2))
+            .max(Duration::from_millis(50));
+        let checks = pending.iter().map(|a| serves(a.addr, name, values, ask));
         let results = futures_util::future::join_all(checks).await;
         pending = pending
             .into_iter()

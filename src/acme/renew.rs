@@ -58,7 +58,10 @@ mod tests {
     #[test]
     fn renewal_is_at_two_thirds_of_the_lifetime() {
         // Let's Encrypt's 90 days: day 60.
-        assert_eq!(renewal_time(1_000, 1_000 + 90 * DAY, None, 0.5), 1_000 + 60 * DAY);
+        assert_eq!(
+            renewal_time(1_000, 1_000 + 90 * DAY, None, 0.5),
+            1_000 + 60 * DAY
+        );
         // A six-day certificate: day 4.
         assert_eq!(renewal_time(0, 6 * DAY, None, 0.0), 4 * DAY);
         // pebble's short certificates: 300 s live, renewed at 200 s.

@@ -93,7 +93,9 @@ pub(crate) fn save_certificate(
 }
 
 /// The stored credentials of an ACME account, `None` when there is no file yet.
-pub(crate) fn load_account(path: &Path) -> Result<Option<instant_acme::AccountCredentials>, StoreError> {
+pub(crate) fn load_account(
+    path: &Path,
+) -> Result<Option<instant_acme::AccountCredentials>, StoreError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -130,10 +132,8 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "geoline-acme-store-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("geoline-acme-store-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }

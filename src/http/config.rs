@@ -300,7 +300,9 @@ fn certificates(
             (_, _, Some(_)) => {
                 return Err(src.invalid(
                     c.names.span(),
-                    format!("{section}.certificate: give either `acme` or `cert` and `key`, not both"),
+                    format!(
+                        "{section}.certificate: give either `acme` or `cert` and `key`, not both"
+                    ),
                 ));
             }
             _ => {
