@@ -202,21 +202,20 @@ async fn lagging_server(value: &'static str, delay: Duration) -> SocketAddr {
     addr
 }
 
+/// ns1.example.org at `ns1`, ns2.example.org at `ns2`.
+fn ns1_and_ns2(ns1: SocketAddr, ns2: SocketAddr) -> [Authority; 2] {
+    [("ns1.example.org.", ns1), ("ns2.example.org.", ns2)].map(|(host, addr)| Authority {
+        host: name(host),
+        addr,
+    })
+}
+
 #[tokio::test]
 async fn the_wait_lasts_until_the_slowest_server_serves_the_record() {
     let owner = name("_acme-challenge.example.org.");
     let fast = lagging_server("v", Duration::ZERO).await;
     let slow = lagging_server("v", Duration::from_millis(1200)).await;
-    let servers = [
-        Authority {
-            host: name("ns1.example.org."),
-            addr: fast,
-        },
-        Authority {
-            host: name("ns2.example.org."),
-            addr: slow,
-        },
-    ];
+    let servers = ns1_and_ns2(fast, slow);
     let took = wait_until_served(
         &servers,
         &owner,
@@ -231,16 +230,7 @@ async fn the_wait_lasts_until_the_slowest_server_serves_the_record() {
 
     // One that never catches up: the timeout names it, and only it.
     let never = lagging_server("v", Duration::from_secs(3600)).await;
-    let servers = [
-        Authority {
-            host: name("ns1.example.org."),
-            addr: fast,
-        },
-        Authority {
-            host: name("ns2.example.org."),
-            addr: never,
-        },
-    ];
+    let servers = ns1_and_ns2(fast, never);
     let started = Instant::now();
     let e = wait_until_served(
         &servers,

@@ -133,29 +133,27 @@ impl AcmeStatus {
     pub(crate) fn render_metrics(&self, out: &mut Exposition) {
         let certificates = self.certificates();
         let label = |c: &CertStatus| c.names.join(",");
-        out.family(
-            "geoline_acme_certificate_not_after_seconds",
-            "gauge",
-            "When the ACME certificate serving expires (0: none obtained yet), by its names",
-        );
-        for c in &certificates {
-            out.sample(
+        let gauges: [CertGauge; 2] = [
+            (
                 "geoline_acme_certificate_not_after_seconds",
-                &[("names", &label(c))],
-                c.not_after.unwrap_or(0) as f64,
-            );
-        }
-        out.family(
-            "geoline_acme_last_attempt_seconds",
-            "gauge",
-            "When an ACME order was last attempted (0: never since the start)",
-        );
-        for c in &certificates {
-            out.sample(
+                "When the ACME certificate serving expires (0: none obtained yet), by its names",
+                |c| c.not_after,
+            ),
+            (
                 "geoline_acme_last_attempt_seconds",
-                &[("names", &label(c))],
-                c.last_attempt.unwrap_or(0) as f64,
-            );
+                "When an ACME order was last attempted (0: never since the start)",
+                |c| c.last_attempt,
+            ),
+        ];
+        for (family, help, value) in gauges {
+            out.family(family, "gauge", help);
+            for c in &certificates {
+                out.sample(
+                    family,
+                    &[("names", &label(c))],
+                    value(c).unwrap_or(0) as f64,
+                );
+            }
         }
         out.family(
             "geoline_acme_orders_total",
@@ -177,6 +175,9 @@ impl AcmeStatus {
         }
     }
 }
+
+/// A per-certificate gauge: its family, its help and its value (a time, 0 when none).
+type CertGauge = (&'static str, &'static str, fn(&CertStatus) -> Option<i64>);
 
 /// One certificate entry to keep obtained.
 struct Managed {

@@ -95,6 +95,15 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The index of the zone whose origin is `origin` (the zone section of an UPDATE).
+fn zone_index(zones: &Swappable<ZoneSet>, origin: &Name) -> Option<usize> {
+    zones
+        .load()
+        .zones()
+        .iter()
+        .position(|z| z.origin() == origin)
+}
+
 /// The journal file of zone `index` of `zones`.
 fn journal_path(dir: Option<&std::path::Path>, zones: &ZoneSet, index: usize) -> Option<PathBuf> {
     let zone = zones.zones().get(index)?;
@@ -231,12 +240,7 @@ impl Updates {
         request: &message::Request,
         key: Option<&Name>,
     ) -> Result<(String, ResponseCode), String> {
-        let Some(index) = zones
-            .load()
-            .zones()
-            .iter()
-            .position(|z| *z.origin() == request.zone)
-        else {
+        let Some(index) = zone_index(zones, &request.zone) else {
             return Ok(("-".into(), ResponseCode::NotAuth));
         };
         let zone_name = request.zone.to_lowercase().to_string();
@@ -267,12 +271,7 @@ impl Updates {
         let Ok(request) = message::read(message) else {
             return ResponseCode::FormErr;
         };
-        let Some(index) = zones
-            .load()
-            .zones()
-            .iter()
-            .position(|z| *z.origin() == request.zone)
-        else {
+        let Some(index) = zone_index(zones, &request.zone) else {
             return ResponseCode::NotAuth;
         };
         let grants: Vec<&Grant> = grants.iter().collect();
