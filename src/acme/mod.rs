@@ -247,6 +247,9 @@ struct Task {
     cert: Managed,
 }
 
+/// The problem type of an account the CA does not know (RFC 8555 6.7).
+const ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
+
 /// The longest sleep between two looks at a certificate (for the expiry warning, and the
 /// CA's renewal information, which can move the window).
 const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
@@ -345,14 +348,32 @@ impl Task {
         let account = order::account(&self.config, &self.cert.settings)
             .await
             .map_err(|e| e.to_string())?;
-        let issued = order::obtain(
-            &self.live,
-            &self.config,
-            &account,
-            &self.cert.names,
-            self.cert.settings.key_type,
-        )
-        .await
+        let obtain = |account: instant_acme::Account| async move {
+            order::obtain(
+                &self.live,
+                &self.config,
+                &account,
+                &self.cert.names,
+                self.cert.settings.key_type,
+            )
+            .await
+        };
+        let issued = match obtain(account).await {
+            // A CA that lost its accounts (a test CA restarted, an account deactivated
+            // elsewhere): a new account, once.
+            Err(order::OrderError::Acme(instant_acme::Error::Api(problem)))
+                if problem.r#type.as_deref() == Some(ACCOUNT_DOES_NOT_EXIST) =>
+            {
+                warn!(directory = %self.cert.settings.directory, "the CA does not know the stored account: creating a new one");
+                let path = self.config.account_file(&self.cert.settings.directory);
+                let _ = std::fs::remove_file(&path);
+                let account = order::account(&self.config, &self.cert.settings)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                obtain(account).await
+            }
+            other => other,
+        }
         .map_err(|e| e.to_string())?;
         store::save_certificate(&self.cert.cert, &self.cert.key, &issued.chain_pem, &issued.key_pem)
             .map_err(|e| e.to_string())?;
