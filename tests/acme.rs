@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use geoline::config::AcmeConfig;
@@ -69,10 +68,20 @@ async fn challenge_records_go_through_the_update_path_to_every_line_and_away_aga
     let publisher = publisher_for(&apex, &live, &acme).expect("a zone served here");
     assert!(matches!(&publisher, Publisher::Local { zone, .. } if *zone == name("example.com.")));
     let owner = "_acme-challenge.example.com.";
-    assert_eq!(txt(server.udp4, DEFAULT_CLIENT, owner).await.0, 3, "NXDOMAIN before");
+    assert_eq!(
+        txt(server.udp4, DEFAULT_CLIENT, owner).await.0,
+        3,
+        "NXDOMAIN before"
+    );
 
-    publisher.write(&apex, "apex-value", 60, true).await.expect("added");
-    publisher.write(&apex, "wild-value", 60, true).await.expect("added");
+    publisher
+        .write(&apex, "apex-value", 60, true)
+        .await
+        .expect("added");
+    publisher
+        .write(&apex, "wild-value", 60, true)
+        .await
+        .expect("added");
     for subnet in [CHINA_CLIENT, DEFAULT_CLIENT] {
         let (rcode, aa, mut values) = txt(server.udp4, subnet, owner).await;
         values.sort();
@@ -92,11 +101,21 @@ async fn challenge_records_go_through_the_update_path_to_every_line_and_away_aga
     );
 
     // Removing one value leaves the other (another challenge may still need it).
-    publisher.write(&apex, "apex-value", 60, false).await.expect("removed");
+    publisher
+        .write(&apex, "apex-value", 60, false)
+        .await
+        .expect("removed");
     let (_, _, values) = txt(server.udp4, CHINA_CLIENT, owner).await;
     assert_eq!(values, ["wild-value"]);
-    publisher.write(&apex, "wild-value", 60, false).await.expect("removed");
-    assert_eq!(txt(server.udp4, DEFAULT_CLIENT, owner).await.0, 3, "NXDOMAIN after");
+    publisher
+        .write(&apex, "wild-value", 60, false)
+        .await
+        .expect("removed");
+    assert_eq!(
+        txt(server.udp4, DEFAULT_CLIENT, owner).await.0,
+        3,
+        "NXDOMAIN after"
+    );
 
     // A name in no zone served here and in no [[acme.rfc2136]] zone.
     let elsewhere = challenge_name("example.org").expect("name");
@@ -124,8 +143,13 @@ async fn the_zones_name_servers_come_from_overrides_then_glue_and_all_must_serve
     let publisher = publisher_for(&apex, &live, &acme).expect("local");
 
     // Without overrides the zone's glue gives the addresses (nothing is sent here).
-    let glued = authorities(&publisher, &BTreeMap::new()).await.expect("glue");
-    let addrs: Vec<String> = glued.iter().map(|a| format!("{} {}", a.host, a.addr)).collect();
+    let glued = authorities(&publisher, &BTreeMap::new())
+        .await
+        .expect("glue");
+    let addrs: Vec<String> = glued
+        .iter()
+        .map(|a| format!("{} {}", a.host, a.addr))
+        .collect();
     assert_eq!(
         addrs,
         [
@@ -141,7 +165,10 @@ async fn the_zones_name_servers_come_from_overrides_then_glue_and_all_must_serve
     ]);
     let servers = authorities(&publisher, &overrides).await.expect("servers");
     assert_eq!(servers.len(), 2);
-    publisher.write(&apex, "token", 60, true).await.expect("added");
+    publisher
+        .write(&apex, "token", 60, true)
+        .await
+        .expect("added");
     let took = wait_until_served(
         &servers,
         &apex,
@@ -181,7 +208,11 @@ async fn lagging_server(value: &'static str, delay: Duration) -> SocketAddr {
             let Ok(query) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
-            let mut response = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
+            let mut response = Message::new(
+                query.metadata.id,
+                MessageType::Response,
+                query.metadata.op_code,
+            );
             response.metadata.authoritative = true;
             response.metadata.response_code = ResponseCode::NoError;
             response.add_queries(query.queries.clone());
@@ -262,7 +293,10 @@ async fn a_stored_acme_certificate_serves_at_start_and_an_unreachable_ca_shows_i
     let text = site::Config::example()
         .admin()
         .redirect("127.0.0.1/32", origin)
-        .table("[[redirect.listen]]", &[r#"address = "127.0.0.1:0""#, "tls = true"])
+        .table(
+            "[[redirect.listen]]",
+            &[r#"address = "127.0.0.1:0""#, "tls = true"],
+        )
         .table(
             "[[redirect.certificate]]",
             &[r#"names = ["example.com", "*.example.com"]"#, "acme = true"],
@@ -281,8 +315,17 @@ async fn a_stored_acme_certificate_serves_at_start_and_an_unreachable_ca_shows_i
     site::write(&dir);
     let path = dir.write("geoline.toml", &text.to_string());
     let config = geoline::config::Config::load(&path).expect("config");
-    let certs = &config.redirect.as_ref().expect("redirect").front.certificates;
-    assert!(certs[0].cert.starts_with(dir.path().join("state/certificates")));
+    let certs = &config
+        .redirect
+        .as_ref()
+        .expect("redirect")
+        .front
+        .certificates;
+    assert!(
+        certs[0]
+            .cert
+            .starts_with(dir.path().join("state/certificates"))
+    );
     assert_ne!(certs[0].cert.parent(), certs[1].cert.parent());
     // What an earlier run obtained, in the state directory.
     let leaf = ca.leaf(&["example.com", "*.example.com"]);
@@ -292,7 +335,9 @@ async fn a_stored_acme_certificate_serves_at_start_and_an_unreachable_ca_shows_i
 
     let server = TestServer::start(&dir, text).await;
     let https = server.running.redirect[1];
-    let tcp = tokio::net::TcpStream::connect(https).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(https)
+        .await
+        .expect("connect");
     let tls = tokio_rustls::TlsConnector::from(client_config(&ca.der(), &[b"http/1.1"]))
         .connect(ServerName::try_from("www.example.com").expect("sni"), tcp)
         .await
@@ -303,14 +348,21 @@ async fn a_stored_acme_certificate_serves_at_start_and_an_unreachable_ca_shows_i
     );
 
     let admin = server.admin.expect("admin");
-    site::wait_until("the unreachable CA's error in /status", Duration::from_secs(20), || async {
-        let status = http::get(admin, "/status", None).await.json();
-        status["acme"][1]["last_error"].is_string()
-    })
+    site::wait_until(
+        "the unreachable CA's error in /status",
+        Duration::from_secs(20),
+        || async {
+            let status = http::get(admin, "/status", None).await.json();
+            status["acme"][1]["last_error"].is_string()
+        },
+    )
     .await;
     let status = http::get(admin, "/status", None).await.json();
     let acme = &status["acme"];
-    assert_eq!(acme[0]["names"], serde_json::json!(["example.com", "*.example.com"]));
+    assert_eq!(
+        acme[0]["names"],
+        serde_json::json!(["example.com", "*.example.com"])
+    );
     assert_eq!(acme[0]["issuer"], "CN=geoline test CA");
     assert!(acme[0]["not_after"].is_string(), "{acme}");
     assert!(acme[0]["last_error"].is_null(), "{acme}");
@@ -325,7 +377,9 @@ async fn a_stored_acme_certificate_serves_at_start_and_an_unreachable_ca_shows_i
         "{metrics}"
     );
     // Still served after the failure.
-    let tcp = tokio::net::TcpStream::connect(https).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(https)
+        .await
+        .expect("connect");
     tokio_rustls::TlsConnector::from(client_config(&ca.der(), &[b"http/1.1"]))
         .connect(ServerName::try_from("example.com").expect("sni"), tcp)
         .await

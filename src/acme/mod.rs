@@ -64,15 +64,27 @@ pub(crate) struct CertStatus {
 }
 
 /// Every ACME certificate's status, and the switch that renews them all now.
-#[derive(Default)]
 pub(crate) struct AcmeStatus {
     certificates: Mutex<Vec<CertStatus>>,
-    renew_now: tokio::sync::Notify,
+    /// Counts the requests to renew now: a task subscribed before a request sees it even
+    /// if it was busy when the request came (a notification would be lost then).
+    renew_now: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for AcmeStatus {
+    fn default() -> AcmeStatus {
+        AcmeStatus {
+            certificates: Mutex::new(Vec::new()),
+            renew_now: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl std::fmt::Debug for AcmeStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(lock(&self.certificates).iter()).finish()
+        f.debug_list()
+            .entries(lock(&self.certificates).iter())
+            .finish()
     }
 }
 
@@ -95,7 +107,7 @@ impl AcmeStatus {
 
     /// Asks every ACME certificate's task to order a new certificate now.
     pub(crate) fn renew_all_now(&self) -> usize {
-        self.renew_now.notify_waiters();
+        self.renew_now.send_modify(|n| *n = n.wrapping_add(1));
         lock(&self.certificates).len()
     }
 
@@ -229,6 +241,7 @@ pub(crate) fn spawn(
             warn!(names = ?m.names, error = %e, "the ACME state directory cannot be created");
         }
         let task = Task {
+            renew_now: live.acme.renew_now.subscribe(),
             config: config.clone(),
             live: live.clone(),
             reloader: reloader.clone(),
@@ -240,6 +253,7 @@ pub(crate) fn spawn(
 }
 
 struct Task {
+    renew_now: tokio::sync::watch::Receiver<u64>,
     config: AcmeConfig,
     live: Arc<Live>,
     reloader: Arc<Reloader>,
@@ -255,7 +269,7 @@ const ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotE
 const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
 
 impl Task {
-    async fn run(self) {
+    async fn run(mut self) {
         let status = &self.live.acme;
         let slot = self.cert.slot;
         loop {
@@ -270,7 +284,7 @@ impl Task {
                 });
                 tokio::select! {
                     _ = self.shutdown.cancelled() => return,
-                    _ = status.renew_now.notified() => {
+                    _ = self.renew_now.changed() => {
                         info!(names = ?self.cert.names, "ACME renewal asked for");
                     }
                     _ = tokio::time::sleep(wait.min(MAX_SLEEP)) => {
@@ -307,7 +321,7 @@ impl Task {
                     warn!(names = ?self.cert.names, error = %e, retry_in_secs = wait.as_secs(), "ACME order failed; the certificate serving (if any) keeps serving");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return,
-                        _ = status.renew_now.notified() => {}
+                        _ = self.renew_now.changed() => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
@@ -375,8 +389,13 @@ impl Task {
             other => other,
         }
         .map_err(|e| e.to_string())?;
-        store::save_certificate(&self.cert.cert, &self.cert.key, &issued.chain_pem, &issued.key_pem)
-            .map_err(|e| e.to_string())?;
+        store::save_certificate(
+            &self.cert.cert,
+            &self.cert.key,
+            &issued.chain_pem,
+            &issued.key_pem,
+        )
+        .map_err(|e| e.to_string())?;
         self.reloader
             .reload(Target::Certificate(self.cert.index), Trigger::Acme)
             .await
