@@ -15,11 +15,16 @@
 //! address decides the line, the ECS scope, the size limit — are one function each
 //! ([`ecs::client`], [`ecs::scope`], [`size_limit`]), so both give the same answers.
 //!
-//! The cache belongs to one worker (no locks) and is keyed to the snapshot it was filled
-//! from: it holds that [`ZoneSet`] and [`Classifier`], and empties itself when either
-//! is swapped, so a reload can never be answered from stale data. It has a fixed number
-//! of slots, and a new entry replaces whatever shared its slot, so memory stays bounded
-//! whatever names clients ask for.
+//! The cache belongs to one worker (no locks) and never answers from stale data. Each
+//! entry carries the [`Stamp`] of the zone it was prepared from (which load of the zone's
+//! files, which dynamic update since) and whether it read only its own RRset
+//! ([`Dependence`]); a hit is checked against the zone's [`History`](crate::zone::History),
+//! so an update to example.com leaves every other zone's entries alone, and of its own
+//! zone's only those it may have changed go (negative answers, which hold the SOA and its
+//! new serial, always do). A new classifier (a database reload), or a set of zones with
+//! other origins, empties the whole cache. It has a fixed number of slots, and a new entry
+//! replaces whatever shared its slot, so memory stays bounded whatever names clients ask
+//! for.
 //!
 //! This module does not decide answers (the zone lookup does), read queries
 //! ([`super::wire::query`]) or move bytes ([`super::udp`]).
@@ -37,7 +42,7 @@ use super::wire::response::{EdnsReply, Fit, opt_len, write_header, write_opt};
 use super::wire::{HEADER_LEN, MAX_NAME, ecs, write_name_lower};
 use crate::health::{Health, HealthTable};
 use crate::lines::{Classifier, LineId};
-use crate::zone::ZoneSet;
+use crate::zone::{Dependence, Stamp, ZoneSet};
 
 /// A zone's answer for one (line, name, type), encoded after a question of that name.
 #[derive(Debug)]
@@ -45,6 +50,10 @@ pub struct Prepared {
     line: LineId,
     qtype: u16,
     zone: usize,
+    /// The state of the zone the entry was prepared from, or last found valid in.
+    stamp: Stamp,
+    /// What of the zone the answer read: what an update must change to change it.
+    read: Dependence,
     rcode: ResponseCode,
     authoritative: bool,
     /// What rate limiting and the metrics count the answer as: the same on every hit, so
@@ -88,6 +97,13 @@ impl Prepared {
             return None;
         }
         let encoded = response.encode_sections()?;
+        let own_rrset = response.rcode == ResponseCode::NoError
+            && response.authoritative
+            && wildcard.is_none()
+            && !response.answers.is_empty()
+            && response.answers.iter().all(|r| r.name == q.name)
+            && response.authority.is_empty()
+            && response.additional.is_empty();
         let body = encoded.bytes.get(encoded.question_end..)?;
         let question = encoded.bytes.get(HEADER_LEN..encoded.question_end)?;
         let name_len = question.len().checked_sub(4)?;
@@ -100,6 +116,12 @@ impl Prepared {
             bytes: bytes.into(),
             name_len,
             zone: zone_index,
+            stamp: zone.history().stamp(),
+            read: if own_rrset {
+                Dependence::OwnRrset
+            } else {
+                Dependence::Zone
+            },
             rcode: response.rcode,
             authoritative: response.authoritative,
             kind: ResponseKind::classify(
@@ -131,6 +153,30 @@ impl Prepared {
 
     fn matches(&self, line: LineId, qtype: u16, name: &[u8]) -> bool {
         self.line == line && self.qtype == qtype && self.name() == name
+    }
+
+    /// Whether the entry is still the answer in `zones` (whose layout is the one it was
+    /// prepared in): its zone has not changed since, or not in what it read. A valid
+    /// entry takes the zone's stamp, so the next check is one comparison.
+    fn still_valid(&mut self, zones: &ZoneSet) -> bool {
+        let Some(zone) = zones.zones().get(self.zone) else {
+            return false;
+        };
+        let history = zone.history();
+        // The common case, inlined: the zone has not changed since.
+        if history.stamp() == self.stamp {
+            return true;
+        }
+        let valid = history.unchanged(
+            self.stamp,
+            self.name(),
+            RecordType::from(self.qtype),
+            self.read,
+        );
+        if valid {
+            self.stamp = history.stamp();
+        }
+        valid
     }
 
     /// Writes the response to `query` into `out`, within the requester's size as
@@ -239,17 +285,26 @@ impl AnswerCache {
         }
     }
 
-    /// Makes the cache answer for this snapshot: if either part differs from the one the
-    /// entries were prepared from, they are dropped. The cache holds the snapshot's `Arc`s,
-    /// so a freed snapshot's address can never be mistaken for the current one.
+    /// Makes the cache answer for this snapshot: a new classifier, or zones of another
+    /// layout (other origins), drop every entry; zones whose data alone changed drop none
+    /// here (each hit checks its own zone's history). The cache holds the snapshot's
+    /// `Arc`s, so a freed snapshot's address can never be mistaken for the current one.
     pub fn bind(&mut self, zones: &Arc<ZoneSet>, classifier: &Arc<Classifier>) {
         fn same<T>(held: &Option<Arc<T>>, now: &Arc<T>) -> bool {
             held.as_ref().is_some_and(|h| Arc::ptr_eq(h, now))
         }
-        if same(&self.zones, zones) && same(&self.classifier, classifier) {
+        let same_zones = same(&self.zones, zones);
+        let same_classifier = same(&self.classifier, classifier);
+        if same_zones && same_classifier {
             return;
         }
-        self.slots.iter_mut().for_each(|slot| *slot = None);
+        let same_layout = self
+            .zones
+            .as_ref()
+            .is_some_and(|held| held.layout() == zones.layout());
+        if !(same_layout && same_classifier) {
+            self.slots.iter_mut().for_each(|slot| *slot = None);
+        }
         self.zones = Some(zones.clone());
         self.classifier = Some(classifier.clone());
     }
@@ -281,9 +336,11 @@ impl AnswerCache {
         (h as usize) & (self.slots.len() - 1)
     }
 
-    /// The entry for the key, built by `build` (and kept) when there is none.
+    /// The entry for the key, built by `build` (and kept) when there is none or the one
+    /// kept is no longer the answer in `zones` (the snapshot [`AnswerCache::bind`] bound).
     pub fn entry(
         &mut self,
+        zones: &ZoneSet,
         line: LineId,
         qtype: u16,
         name: &[u8],
@@ -291,8 +348,8 @@ impl AnswerCache {
     ) -> Option<&Prepared> {
         let i = self.slot(line, qtype, name);
         let hit = self.slots[i]
-            .as_deref()
-            .is_some_and(|p| p.matches(line, qtype, name));
+            .as_deref_mut()
+            .is_some_and(|p| p.matches(line, qtype, name) && p.still_valid(zones));
         if !hit {
             let prepared = build()?;
             // The strict reader spells the key the same way, or the entry would be useless.
@@ -321,16 +378,22 @@ impl AnswerCache {
             .classifier
             .map()
             .classify(ecs::client(query.client_subnet(), source));
-        let entry = self.entry(class.line, query.qtype(), query.name(), || {
-            let strict = Query::parse(bytes).ok()?;
-            let health = snapshot.health.table();
-            Prepared::build(
-                snapshot.zones,
-                health.as_deref().map(|t| &**t),
-                &strict,
-                class.line,
-            )
-        })?;
+        let entry = self.entry(
+            snapshot.zones,
+            class.line,
+            query.qtype(),
+            query.name(),
+            || {
+                let strict = Query::parse(bytes).ok()?;
+                let health = snapshot.health.table();
+                Prepared::build(
+                    snapshot.zones,
+                    health.as_deref().map(|t| &**t),
+                    &strict,
+                    class.line,
+                )
+            },
+        )?;
         let truncated = entry.write(&query, class.scope, snapshot.max_udp_payload, out);
         let outcome = Outcome {
             zone: Some((entry.zone, class.line)),
@@ -553,6 +616,194 @@ mod tests {
         let zones = state.live.zones.load_full();
         cache.bind(&zones, &state.live.classifier.load_full());
         assert!(cache.is_empty());
+    }
+
+    /// example.com (with its china overlay) and other.test, loaded from files.
+    fn two_zones(dir: &Path) -> ZoneSet {
+        std::fs::create_dir_all(dir).expect("dir");
+        let file = dir.join("other.test.zone");
+        std::fs::write(
+            &file,
+            "$ORIGIN other.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.7\n",
+        )
+        .expect("write");
+        let other = ZoneConfig {
+            origin: None,
+            file,
+            overlays: BTreeMap::new(),
+            declared_at: None,
+        };
+        let example = example_zones();
+        let mut configs = vec![];
+        let zone = &example.zones()[0];
+        configs.push(ZoneConfig {
+            origin: None,
+            file: zone.file().to_path_buf(),
+            overlays: BTreeMap::from([(
+                LineId::new(0).expect("a line id"),
+                zone.file().with_file_name("example.com.china.zone"),
+            )]),
+            declared_at: None,
+        });
+        configs.push(other);
+        ZoneSet::load(&configs, &lines()).expect("zones load")
+    }
+
+    fn rrset(owner: &str, ttl: u32, data: hickory_proto::rr::RData) -> crate::zone::Rrset {
+        let owner = hickory_proto::rr::Name::from_ascii(owner).expect("name");
+        Arc::from(vec![hickory_proto::rr::Record::from_rdata(
+            owner, ttl, data,
+        )])
+    }
+
+    /// `zones` with `change` made to example.com's base data and its serial bumped, as
+    /// an update makes it.
+    fn updated(zones: &ZoneSet, change: crate::zone::Change) -> Arc<ZoneSet> {
+        let zone = &zones.zones()[0];
+        let changed = zone
+            .with_changes(crate::zone::Layer::Base, &[change])
+            .with_serial(zone.serial() + 1);
+        Arc::new(zones.with_zone(0, changed))
+    }
+
+    #[test]
+    fn an_update_drops_only_the_entries_it_may_change() {
+        use hickory_proto::rr::RData;
+        use hickory_proto::rr::rdata::{A, NS, TXT};
+
+        let dir = std::env::temp_dir().join(format!("geoline-cache-update-{}", std::process::id()));
+        let state = Responder::new(
+            Arc::new(Live::new(two_zones(&dir), classifier())),
+            1232,
+            None,
+        );
+        let classifier = state.live.classifier.load_full();
+        let line = LineId::new(1).expect("the default line");
+        let keys = [
+            ("www.example.com", 1),
+            ("api.example.com", 1),
+            ("www.example.com", 16),
+            ("nx.example.com", 1),
+            ("example.com", 6),
+            ("www.other.test", 1),
+            ("www.example.com", 28),
+        ];
+        // For each key: whether the entry was prepared again, and the answer written.
+        let mut cache = AnswerCache::new(64);
+        let mut ask = |zones: &Arc<ZoneSet>| -> Vec<(bool, Vec<u8>)> {
+            cache.bind(zones, &classifier);
+            keys.iter()
+                .map(|(name, qtype)| {
+                    let bytes = query(name, *qtype, None);
+                    let quick = QuickQuery::parse(&bytes).expect("quick");
+                    let mut built = false;
+                    let entry = cache
+                        .entry(zones, line, quick.qtype(), quick.name(), || {
+                            built = true;
+                            let strict = Query::parse(&bytes).ok()?;
+                            Prepared::build(zones, None, &strict, line)
+                        })
+                        .expect("an entry");
+                    let mut out = Vec::new();
+                    entry.write(&quick, 0, 1232, &mut out);
+                    (built, out)
+                })
+                .collect()
+        };
+        let rebuilt = |answers: &[(bool, Vec<u8>)]| -> Vec<bool> {
+            answers.iter().map(|(built, _)| *built).collect()
+        };
+
+        let zones = state.live.zones.load_full();
+        assert_eq!(rebuilt(&ask(&zones)), [true; 7]);
+        assert_eq!(rebuilt(&ask(&zones)), [false; 7]);
+
+        // An ACME challenge elsewhere: the negative answers (www has no TXT yet) and the
+        // SOA (a new serial) go.
+        let txt = RData::TXT(TXT::new(vec!["token".into()]));
+        let zones = updated(
+            &zones,
+            (
+                hickory_proto::rr::Name::from_ascii("_acme-challenge.example.com.").expect("name"),
+                RecordType::TXT,
+                Some(rrset("_acme-challenge.example.com.", 60, txt.clone())),
+            ),
+        );
+        assert_eq!(
+            rebuilt(&ask(&zones)),
+            [false, false, true, true, true, false, false]
+        );
+
+        // A TXT record at www: www's A and AAAA stay.
+        let zones = updated(
+            &zones,
+            (
+                hickory_proto::rr::Name::from_ascii("www.example.com.").expect("name"),
+                RecordType::TXT,
+                Some(rrset("www.example.com.", 60, txt)),
+            ),
+        );
+        assert_eq!(
+            rebuilt(&ask(&zones)),
+            [false, false, true, true, true, false, false]
+        );
+
+        // www's address: its entry goes, the TXT (a positive answer now) and AAAA stay, and
+        // every answer is the strict path's.
+        let www = hickory_proto::rr::Name::from_ascii("www.example.com.").expect("name");
+        let a = RData::A(A(std::net::Ipv4Addr::new(192, 0, 2, 222)));
+        let zones = updated(
+            &zones,
+            (
+                www.clone(),
+                RecordType::A,
+                Some(rrset("www.example.com.", 60, a)),
+            ),
+        );
+        let answers = ask(&zones);
+        assert_eq!(
+            rebuilt(&answers),
+            [true, false, false, true, true, false, false]
+        );
+        assert!(
+            answers[0].1.ends_with(&[192, 0, 2, 222]),
+            "{:?}",
+            answers[0].1
+        );
+        state.live.zones.store(zones.clone());
+        for ((name, qtype), (_, got)) in keys.iter().zip(&answers) {
+            let bytes = query(name, *qtype, None);
+            let mut want = strict(&state, &bytes, SOURCE);
+            want[..2].copy_from_slice(&bytes[..2]);
+            assert_eq!(*got, want, "{name}/{qtype}");
+        }
+
+        // A delegation may take any name of the zone away: all of example.com goes, and
+        // other.test keeps its entry.
+        let ns = RData::NS(NS(
+            hickory_proto::rr::Name::from_ascii("ns.elsewhere.").expect("name")
+        ));
+        let zones = updated(
+            &zones,
+            (
+                hickory_proto::rr::Name::from_ascii("deleg.example.com.").expect("name"),
+                RecordType::NS,
+                Some(rrset("deleg.example.com.", 60, ns)),
+            ),
+        );
+        assert_eq!(
+            rebuilt(&ask(&zones)),
+            [true, true, true, true, true, false, true]
+        );
+
+        // A reload of the zone's file is a new lineage: its entries all go.
+        let reloaded = Arc::new(two_zones(&dir));
+        let zones = Arc::new(zones.with_zone(0, reloaded.zones()[0].clone()));
+        assert_eq!(
+            rebuilt(&ask(&zones)),
+            [true, true, true, true, true, false, true]
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

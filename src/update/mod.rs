@@ -18,6 +18,7 @@ pub(crate) mod config;
 pub(crate) mod draft;
 pub(crate) mod flush;
 pub(crate) mod journal;
+pub(crate) mod measure;
 pub(crate) mod message;
 pub(crate) mod policy;
 pub(crate) mod prereq;

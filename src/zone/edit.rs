@@ -14,7 +14,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::tree::{Rrset, View};
-use super::{Zone, ZoneSet, file};
+use super::{History, Zone, ZoneSet, file};
 use crate::lines::LineId;
 
 /// Which data of a zone a change writes: the base every line sees, or one line's overlay.
@@ -63,10 +63,14 @@ impl Zone {
 
     /// This zone with `changes` made to `layer`. The serial is the SOA's after the change.
     pub(crate) fn with_changes(&self, layer: Layer, changes: &[Change]) -> Zone {
+        let history = self.history.next(
+            &self.origin,
+            changes.iter().map(|(name, rtype, _)| (name, *rtype)),
+        );
         match layer {
             Layer::Base => {
                 let base = Arc::new(self.base.with_changes(changes));
-                self.rebuilt(base, self.overlay_rrsets.clone())
+                self.rebuilt(base, self.overlay_rrsets.clone(), history)
             }
             Layer::Overlay(line) => {
                 let mut overlays = self.overlay_rrsets.clone();
@@ -89,7 +93,7 @@ impl Zone {
                     overlays.push((line, sets.into()));
                     overlays.sort_by_key(|(l, _)| l.index());
                 }
-                self.rebuilt(self.base.clone(), overlays)
+                self.rebuilt(self.base.clone(), overlays, history)
             }
         }
     }
@@ -121,7 +125,12 @@ impl Zone {
     }
 
     /// A zone from a new base view and overlays, with the same lines.
-    fn rebuilt(&self, mut base: Arc<View>, overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>) -> Zone {
+    fn rebuilt(
+        &self,
+        mut base: Arc<View>,
+        overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>,
+        history: History,
+    ) -> Zone {
         let soa = base
             .node(&self.origin)
             .and_then(|node| node.get(RecordType::SOA))
@@ -154,6 +163,7 @@ impl Zone {
             views,
             overlays,
             overlay_rrsets,
+            history,
         }
     }
 }
@@ -165,6 +175,6 @@ impl ZoneSet {
         if let Some(slot) = zones.get_mut(index) {
             *slot = zone;
         }
-        ZoneSet { zones }
+        self.with_zones(zones)
     }
 }

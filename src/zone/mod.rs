@@ -13,6 +13,8 @@
 pub(crate) mod config;
 mod edit;
 mod file;
+mod history;
+mod index;
 mod lookup;
 mod rdata;
 mod rrsets;
@@ -29,6 +31,7 @@ use crate::lines::{LineId, LineSet};
 use config::ZoneConfig;
 pub(crate) use edit::{Change, Layer};
 use file::Source;
+pub(crate) use history::{Dependence, History, Stamp};
 pub(crate) use rdata::generic_text;
 pub(crate) use tree::{Rrset, View};
 
@@ -36,6 +39,10 @@ pub(crate) use tree::{Rrset, View};
 #[derive(Debug, Clone)]
 pub struct ZoneSet {
     zones: Vec<Zone>,
+    /// Which zones, in which order: the same number as long as the set has the same
+    /// origins in the same order (a zone reloaded or updated keeps it), so that a cache
+    /// may keep what it found for a name when only zones' data changed.
+    layout: u64,
 }
 
 impl ZoneSet {
@@ -43,6 +50,7 @@ impl ZoneSet {
     pub fn load(zones: &[ZoneConfig], lines: &LineSet) -> Result<ZoneSet, ZoneError> {
         let mut set = ZoneSet {
             zones: Vec::with_capacity(zones.len()),
+            layout: history::unique_id(),
         };
         for config in zones {
             let zone = Zone::load(config, lines)?;
@@ -79,7 +87,29 @@ impl ZoneSet {
             Some(slot) => *slot = zone,
             None => zones.push(zone),
         }
-        Ok(ZoneSet { zones })
+        Ok(self.with_zones(zones))
+    }
+
+    /// A set of `zones`, keeping this one's layout when they have the same origins.
+    fn with_zones(&self, zones: Vec<Zone>) -> ZoneSet {
+        let same = zones.len() == self.zones.len()
+            && zones
+                .iter()
+                .zip(&self.zones)
+                .all(|(a, b)| a.origin == b.origin);
+        ZoneSet {
+            zones,
+            layout: if same {
+                self.layout
+            } else {
+                history::unique_id()
+            },
+        }
+    }
+
+    /// Which zones the set has, in which order: see [`ZoneSet`]'s field.
+    pub(crate) fn layout(&self) -> u64 {
+        self.layout
     }
 
     /// The index of the zone of the set (other than the one at `replacing`) that has
@@ -173,6 +203,8 @@ pub struct Zone {
     /// Each overlay's own RRsets, by line: what its view is rebuilt from when a dynamic
     /// update changes the base or the overlay ([`edit`]).
     overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>,
+    /// Which load of the files and which dynamic update since this is.
+    history: History,
 }
 
 impl Zone {
@@ -261,6 +293,7 @@ impl Zone {
             views,
             overlays: overlay_views,
             overlay_rrsets,
+            history: History::loaded(),
         })
     }
 
@@ -272,6 +305,11 @@ impl Zone {
     /// The SOA serial of the base file.
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// Which state of the zone this is: see [`History`].
+    pub(crate) fn history(&self) -> &History {
+        &self.history
     }
 
     /// The base file the zone was loaded from.

@@ -5,12 +5,14 @@
 //! only the names its overlay touches (with their RRsets merged) and reads every other name
 //! from the base view beneath it, so a line's overlay costs memory in proportion to the
 //! overlay, not to the zone: a zone of a million names with a small overlay stays one map.
-//! RRsets are shared (`Arc`) between the views.
+//! RRsets are shared (`Arc`) between the views, and so are the shards of the name index
+//! ([`NameIndex`]) between a view and the one a dynamic update makes of it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, Record, RecordType};
+
+use super::index::NameIndex;
 
 /// The records of one name and type, all with the same owner and TTL, in file order.
 pub(crate) type Rrset = Arc<[Record]>;
@@ -72,7 +74,10 @@ pub(crate) struct View {
     /// Every name with data, and every empty non-terminal (as an empty node), so that
     /// "does this name exist" is one map lookup (two in an overlay view, for names it
     /// does not touch).
-    nodes: HashMap<Name, Node>,
+    nodes: NameIndex<Node>,
+    /// The number of names directly below each name that has some (an absent name has
+    /// none): whether an emptied name may go is one lookup, not a walk of the zone.
+    children: NameIndex<u32>,
     /// The base view an overlay view reads the names it does not hold from.
     below: Option<Arc<View>>,
     /// Whether any non-apex name may have NS records, so most lookups skip the cut search.
@@ -99,13 +104,14 @@ impl View {
     /// A view with room for `names` names, so that a large zone loads without rehashing.
     pub(crate) fn with_capacity(origin: Name, negative_soa: Record, names: usize) -> View {
         let origin_labels = label_count(&origin);
-        let mut nodes = HashMap::with_capacity(names);
+        let mut nodes = NameIndex::with_capacity(names);
         nodes.insert(origin.clone(), Node::default());
         View {
             origin,
             origin_labels,
             negative_soa,
             nodes,
+            children: NameIndex::with_capacity(names / 8),
             below: None,
             has_cuts: false,
             has_dnames: false,
@@ -143,7 +149,8 @@ impl View {
             origin: base.origin.clone(),
             origin_labels: base.origin_labels,
             negative_soa: base.negative_soa.clone(),
-            nodes: HashMap::with_capacity(overlay.len()),
+            nodes: NameIndex::with_capacity(overlay.len()),
+            children: NameIndex::with_capacity(0),
             below: Some(base.clone()),
             has_cuts: base.has_cuts,
             has_dnames: base.has_dnames,
@@ -155,8 +162,9 @@ impl View {
             let owner = first.name.clone();
             let rtype = first.record_type();
             view.ensure_name(&owner);
-            let inherited = base.node(&owner).cloned().unwrap_or_default();
-            let node = view.nodes.entry(owner.clone()).or_insert(inherited);
+            let node = view
+                .nodes
+                .get_or_insert_with(&owner, || base.node(&owner).cloned().unwrap_or_default());
             if rtype == RecordType::CNAME {
                 node.rrsets.clear();
             } else {
@@ -170,9 +178,9 @@ impl View {
 
     /// This (base) view with RRsets replaced (`Some`) or removed (`None`): what a dynamic
     /// update writes. A name left without RRsets and without names below it goes, and so
-    /// do the empty non-terminals above it that only it needed. The map of names is copied
-    /// (RRsets are shared), so the cost grows with the zone; overlay views are rebuilt on
-    /// the result by [`View::with_overlay`].
+    /// do the empty non-terminals above it that only it needed. The new view shares all
+    /// of this one's name index but the shards the changes touch ([`NameIndex`]); overlay
+    /// views are rebuilt on the result by [`View::with_overlay`].
     pub(crate) fn with_changes(&self, changes: &[(Name, RecordType, Option<Rrset>)]) -> View {
         let mut view = self.clone();
         let mut emptied = Vec::new();
@@ -208,15 +216,18 @@ impl View {
     fn prune(&mut self, mut name: Name) {
         while label_count(&name) > self.origin_labels {
             let empty = self.nodes.get(&name).is_some_and(|n| n.rrsets.is_empty());
-            let has_below = self
-                .nodes
-                .keys()
-                .any(|other| other != &name && name.zone_of(other));
-            if !empty || has_below {
+            if !empty || self.children.contains(&name) {
                 return;
             }
             self.nodes.remove(&name);
-            name = name.base_name();
+            let parent = name.base_name();
+            if let Some(count) = self.children.get_mut(&parent) {
+                *count -= 1;
+                if *count == 0 {
+                    self.children.remove(&parent);
+                }
+            }
+            name = parent;
         }
     }
 
@@ -231,6 +242,9 @@ impl View {
             if self.node(&ancestor).is_some() {
                 break;
             }
+            *self
+                .children
+                .get_or_insert_with(&ancestor.base_name(), || 0) += 1;
             self.nodes.insert(ancestor, Node::default());
         }
     }
@@ -308,13 +322,9 @@ impl View {
         let own = self.nodes.iter();
         match &self.below {
             None => Box::new(own),
-            Some(below) => Box::new(
-                own.chain(
-                    below
-                        .names()
-                        .filter(|(name, _)| !self.nodes.contains_key(*name)),
-                ),
-            ),
+            Some(below) => {
+                Box::new(own.chain(below.names().filter(|(name, _)| !self.nodes.contains(name))))
+            }
         }
     }
 }
@@ -377,6 +387,49 @@ mod tests {
         );
         assert!(v.node(&name("x.example.com.")).is_none());
         assert_eq!(v.names().count(), 4);
+    }
+
+    #[test]
+    fn a_removed_name_takes_the_empty_non_terminals_only_it_needed() {
+        let mut base = view();
+        base.insert(rrset("x.c.example.com.", RData::A(A(Ipv4Addr::LOCALHOST))));
+        let base = base;
+        let gone = |v: &View, n: &str| v.node(&name(n)).is_none();
+        // a.b.c goes, and b.c with it; c stays for x.c.
+        let v = base.with_changes(&[(name("a.b.c.example.com."), RecordType::A, None)]);
+        assert!(gone(&v, "a.b.c.example.com.") && gone(&v, "b.c.example.com."));
+        assert!(v.node(&name("c.example.com.")).is_some_and(Node::is_empty));
+        // Then x.c goes, and c with it; the apex stays.
+        let v = v.with_changes(&[(name("X.C.example.com."), RecordType::A, None)]);
+        assert!(gone(&v, "x.c.example.com.") && gone(&v, "c.example.com."));
+        assert_eq!(v.names().count(), 1);
+        // Added again, the names are counted again: removing one keeps the other's parent.
+        let v = v.with_changes(&[
+            (
+                name("p.q.example.com."),
+                RecordType::A,
+                Some(rrset("p.q.example.com.", RData::A(A(Ipv4Addr::LOCALHOST)))),
+            ),
+            (
+                name("r.q.example.com."),
+                RecordType::A,
+                Some(rrset("r.q.example.com.", RData::A(A(Ipv4Addr::LOCALHOST)))),
+            ),
+        ]);
+        let v = v.with_changes(&[(name("p.q.example.com."), RecordType::A, None)]);
+        assert!(gone(&v, "p.q.example.com.") && !gone(&v, "q.example.com."));
+        // A name with data keeps its place when a name below it goes.
+        let v = v.with_changes(&[
+            (
+                name("q.example.com."),
+                RecordType::A,
+                Some(rrset("q.example.com.", RData::A(A(Ipv4Addr::LOCALHOST)))),
+            ),
+            (name("r.q.example.com."), RecordType::A, None),
+        ]);
+        assert!(gone(&v, "r.q.example.com.") && !gone(&v, "q.example.com."));
+        // The base view is untouched throughout.
+        assert_eq!(base.names().count(), 5);
     }
 
     #[test]

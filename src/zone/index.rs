@@ -1,0 +1,212 @@
+//! The name index of a view: names to values, in shards that snapshots share.
+//!
+//! A view is never changed while queries read it: a dynamic update builds a new view with
+//! a few names changed, and both live until the old one's last reader is done. So the
+//! index is split by the name's hash into shards, each behind an `Arc`; a copy of the index
+//! shares every shard, and a change copies only the shard it touches (copy on write). With
+//! about √n shards of about √n names, an update of a zone of 100,000 names copies a
+//! few hundred entries and pointers instead of the whole map, and a lookup is still one
+//! hash and one probe, as in a single map.
+//!
+//! This module owns only that structure: it knows nothing of DNS beyond names being
+//! case-insensitive keys (hickory's `Hash` and `Eq` of [`Name`]). What a value is and what
+//! a view keeps in it is [`super::tree`]'s.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use hickory_proto::rr::Name;
+
+/// The most shards an index has: past that, copying the table of shard pointers costs
+/// more than copying a shard.
+const MAX_SHARD_BITS: u32 = 12;
+
+/// Where a shard's number is taken from in the hash: above the bits `hashbrown` uses to
+/// place an entry in a shard's table (the low ones) and below those it keeps as the entry's
+/// tag (the top seven), so that the names of one shard still spread over its table.
+const SHARD_BITS_AT: u32 = 32;
+
+/// A map from names to `V`, cheap to copy and cheap to change in a copy.
+#[derive(Debug, Clone)]
+pub(crate) struct NameIndex<V> {
+    hasher: RandomState,
+    shards: Vec<Arc<HashTable<(Name, V)>>>,
+    len: usize,
+}
+
+impl<V: Clone> NameIndex<V> {
+    /// An empty index sized for about `names` names: the shard count is fixed here, so an
+    /// index that grows much past it has larger shards, and copies more per change.
+    pub(crate) fn with_capacity(names: usize) -> NameIndex<V> {
+        let bits = shard_bits(names);
+        let shards = 1usize << bits;
+        let per_shard = names.div_ceil(shards);
+        NameIndex {
+            hasher: RandomState::new(),
+            shards: (0..shards)
+                .map(|_| Arc::new(HashTable::with_capacity(per_shard)))
+                .collect(),
+            len: 0,
+        }
+    }
+
+    fn hash(&self, name: &Name) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    fn shard_of(&self, hash: u64) -> usize {
+        // The shard count is a power of two, at most 2^MAX_SHARD_BITS.
+        ((hash >> SHARD_BITS_AT) as usize) & (self.shards.len() - 1)
+    }
+
+    /// The value of `name`.
+    pub(crate) fn get(&self, name: &Name) -> Option<&V> {
+        let hash = self.hash(name);
+        self.shards[self.shard_of(hash)]
+            .find(hash, |(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether `name` has a value.
+    pub(crate) fn contains(&self, name: &Name) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The value of `name`, to change: its shard is copied first if another copy of the
+    /// index shares it.
+    pub(crate) fn get_mut(&mut self, name: &Name) -> Option<&mut V> {
+        let hash = self.hash(name);
+        let shard = self.shard_of(hash);
+        // Look before copying: a name that is not there costs no copy.
+        self.shards[shard].find(hash, |(n, _)| n == name)?;
+        Arc::make_mut(&mut self.shards[shard])
+            .find_mut(hash, |(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Sets the value of `name`, returning the one it replaces.
+    pub(crate) fn insert(&mut self, name: Name, value: V) -> Option<V> {
+        let hash = self.hash(&name);
+        let shard = self.shard_of(hash);
+        let hasher = &self.hasher;
+        let table = Arc::make_mut(&mut self.shards[shard]);
+        match table.find_mut(hash, |(n, _)| *n == name) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                table.insert_unique(hash, (name, value), |(n, _)| hasher.hash_one(n));
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    /// The value of `name`, inserting `make()`'s first when it has none.
+    pub(crate) fn get_or_insert_with(&mut self, name: &Name, make: impl FnOnce() -> V) -> &mut V {
+        let hash = self.hash(name);
+        let shard = self.shard_of(hash);
+        let hasher = &self.hasher;
+        let table = Arc::make_mut(&mut self.shards[shard]);
+        let entry = match table.entry(hash, |(n, _)| n == name, |(n, _)| hasher.hash_one(n)) {
+            Entry::Occupied(entry) => entry,
+            Entry::Vacant(entry) => {
+                self.len += 1;
+                entry.insert((name.clone(), make()))
+            }
+        };
+        &mut entry.into_mut().1
+    }
+
+    /// Removes `name`, returning its value.
+    pub(crate) fn remove(&mut self, name: &Name) -> Option<V> {
+        let hash = self.hash(name);
+        let shard = self.shard_of(hash);
+        self.shards[shard].find(hash, |(n, _)| n == name)?;
+        let table = Arc::make_mut(&mut self.shards[shard]);
+        let entry = table.find_entry(hash, |(n, _)| n == name).ok()?;
+        let ((_, value), _) = entry.remove();
+        self.len -= 1;
+        Some(value)
+    }
+
+    /// The number of names.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every name with its value, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Name, &V)> + '_ {
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.iter().map(|(n, v)| (n, v)))
+    }
+}
+
+/// log2 of the shard count for an index of about `names` names: about √names shards.
+fn shard_bits(names: usize) -> u32 {
+    let root = names.isqrt().max(1);
+    (usize::BITS - (root - 1).leading_zeros()).min(MAX_SHARD_BITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("name")
+    }
+
+    #[test]
+    fn shards_grow_as_the_square_root() {
+        assert_eq!(shard_bits(0), 0);
+        assert_eq!(shard_bits(1), 0);
+        assert_eq!(shard_bits(100), 4);
+        assert_eq!(shard_bits(10_000), 7);
+        assert_eq!(shard_bits(100_000), 9);
+        assert_eq!(shard_bits(100_000_000), MAX_SHARD_BITS);
+    }
+
+    #[test]
+    fn a_change_copies_one_shard_and_leaves_the_original_alone() {
+        let mut original = NameIndex::with_capacity(10_000);
+        for i in 0..10_000 {
+            original.insert(name(&format!("n{i}.example.com.")), i);
+        }
+        assert_eq!(original.len(), 10_000);
+        let mut copy = original.clone();
+        *copy.get_mut(&name("N5.Example.COM.")).expect("present") = -1;
+        copy.insert(name("new.example.com."), 7);
+        assert_eq!(copy.remove(&name("n6.example.com.")), Some(6));
+        assert_eq!(copy.remove(&name("n6.example.com.")), None);
+        assert!(copy.get_mut(&name("absent.example.com.")).is_none());
+
+        assert_eq!(original.get(&name("n5.example.com.")), Some(&5));
+        assert_eq!(original.get(&name("n6.example.com.")), Some(&6));
+        assert!(!original.contains(&name("new.example.com.")));
+        assert_eq!(copy.get(&name("n5.example.com.")), Some(&-1));
+        assert_eq!(copy.get(&name("new.example.com.")), Some(&7));
+        assert_eq!((original.len(), copy.len()), (10_000, 10_000));
+        assert_eq!(copy.iter().count(), 10_000);
+
+        // At most three shards (three names changed) are the copy's own; the other 125
+        // are still the original's.
+        let own = original
+            .shards
+            .iter()
+            .zip(&copy.shards)
+            .filter(|(a, b)| !Arc::ptr_eq(a, b))
+            .count();
+        assert_eq!(original.shards.len(), 128);
+        assert!((1..=3).contains(&own), "{own} shards copied");
+    }
+
+    #[test]
+    fn get_or_insert_with_inserts_once() {
+        let mut index = NameIndex::with_capacity(0);
+        *index.get_or_insert_with(&name("a."), || 1) += 10;
+        *index.get_or_insert_with(&name("A."), || 100) += 10;
+        assert_eq!(index.get(&name("a.")), Some(&21));
+        assert_eq!(index.len(), 1);
+    }
+}
