@@ -12,8 +12,11 @@
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use hickory_proto::op::ResponseCode;
+
 use super::draft::{Diff, Draft};
 use super::message::Update;
+use crate::zone::{Change, unencodable};
 
 /// Applies `update` to `data`. `may_delete` says which types a deletion of every RRset of
 /// a name (section 2.5.3) may remove: the sender's grant may cover only some.
@@ -40,6 +43,27 @@ pub(crate) fn apply(
         }
         Update::DeleteRecord(name, rtype, rdata) => delete_record(data, name, *rtype, rdata),
     }
+}
+
+/// What the zone file's loader would say of the RRsets `changes` leave, as an rcode: a
+/// record that cannot be encoded in a response is the request's fault (FORMERR); an RRset
+/// that would no longer fit in a DNS message is data the server will not take (REFUSED).
+/// Either way nothing is applied, rather than data the server cannot serve. With the
+/// loader's reason, for the log.
+pub(crate) fn servable(changes: &[Change]) -> Result<(), (ResponseCode, String)> {
+    let mut buf = Vec::new();
+    for rrset in changes.iter().filter_map(|(_, _, set)| set.as_ref()) {
+        for record in rrset.iter() {
+            if let Some(reason) = unencodable(&[record], &mut buf) {
+                return Err((ResponseCode::FormErr, reason));
+            }
+        }
+        let records: Vec<&Record> = rrset.iter().collect();
+        if let Some(reason) = unencodable(&records, &mut buf) {
+            return Err((ResponseCode::Refused, reason));
+        }
+    }
+    Ok(())
 }
 
 /// Section 3.4.2.2: adds `record` to its RRset, unless a rule says to ignore it.

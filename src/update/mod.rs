@@ -78,6 +78,10 @@ pub(crate) fn process(
     if changes.is_empty() {
         return Ok(None);
     }
+    apply::servable(&changes).map_err(|(rcode, reason)| {
+        tracing::info!(zone = %origin, key = %key, %reason, "update refused: the zone could not serve it");
+        rcode
+    })?;
     let serial = match data.serial() {
         Some(set) if layer == Layer::Base && apply::serial_newer(set, zone.serial()) => set,
         _ => zone.serial().wrapping_add(1),

@@ -622,3 +622,55 @@ fn a_flushed_zone_file_loads_back_the_same() {
         "{text}"
     );
 }
+
+/// A request of `updates` as read, however large (one message holds at most 65535 bytes:
+/// these are what several messages add up to).
+fn read_request(updates: Vec<Record>) -> Request {
+    Request {
+        id: 1,
+        zone: name("example.com."),
+        prerequisites: vec![],
+        updates,
+        edns: false,
+    }
+}
+
+#[test]
+fn an_rrset_the_server_could_not_send_is_refused_and_nothing_changes() {
+    let zone = zone();
+    let grant = grant(&["*"], &[RecordType::TXT], None, None);
+    let long = |i: usize| {
+        add(
+            "big.example.com.",
+            txt(&format!("{i:03}{}", "x".repeat(250))),
+        )
+    };
+    // 200 strings of 253 bytes fit in one response; 60 more do not.
+    let fits = run(
+        &zone,
+        std::slice::from_ref(&grant),
+        &read_request((0..200).map(long).collect()),
+    )
+    .expect("noerror")
+    .expect("changed");
+    let more = read_request((200..260).map(long).collect());
+    assert_eq!(
+        run(&fits.zone, std::slice::from_ref(&grant), &more).err(),
+        Some(ResponseCode::Refused)
+    );
+    let answer = fits
+        .zone
+        .lookup(default_line(), &name("big.example.com."), RecordType::TXT);
+    assert_eq!(answer.answers.len(), 200);
+    // Records that other updates leave in place do not make an unrelated update fail.
+    let small = read_request(vec![add("small.example.com.", txt("ok"))]);
+    assert!(run(&fits.zone, std::slice::from_ref(&grant), &small).is_ok_and(|c| c.is_some()));
+
+    // A record that cannot be encoded at all (a character-string over 255 bytes, which no
+    // zone file may hold either) is the request's fault.
+    let unencodable = read_request(vec![add("bad.example.com.", txt(&"y".repeat(300)))]);
+    assert_eq!(
+        run(&zone, &[grant], &unencodable).err(),
+        Some(ResponseCode::FormErr)
+    );
+}

@@ -32,7 +32,7 @@ use config::ZoneConfig;
 pub(crate) use edit::{Change, Layer};
 use file::Source;
 pub(crate) use history::{Dependence, History, Stamp};
-pub(crate) use rdata::generic_text;
+pub(crate) use rdata::{generic_text, unencodable};
 pub(crate) use tree::{Rrset, View};
 
 /// Every configured zone, loaded and validated.
