@@ -632,6 +632,7 @@ mod tests {
             file,
             overlays: BTreeMap::new(),
             declared_at: None,
+            transfer: None,
         };
         let example = example_zones();
         let mut configs = vec![];
@@ -644,6 +645,7 @@ mod tests {
                 zone.file().with_file_name("example.com.china.zone"),
             )]),
             declared_at: None,
+            transfer: None,
         });
         configs.push(other);
         ZoneSet::load(&configs, &lines()).expect("zones load")

@@ -60,7 +60,10 @@ impl Zone {
 impl super::ZoneSet {
     /// A set of the given zones, in order (tests build zones from text).
     pub(crate) fn from_zones(zones: Vec<Zone>) -> super::ZoneSet {
-        super::ZoneSet { zones }
+        super::ZoneSet {
+            zones,
+            layout: super::history::unique_id(),
+        }
     }
 }
 
