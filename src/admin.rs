@@ -62,6 +62,7 @@ pub(crate) fn router(reloader: Arc<Reloader>, counters: Counters, token: Option<
         .route("/status", get(status))
         .route("/reload", post(reload))
         .route("/zones/{zone}/flush", post(flush))
+        .route("/health/results", get(health_results))
         .route("/health/{address}", post(force_health))
         .route("/acme/renew", post(acme_renew))
         .with_state(admin)
@@ -234,6 +235,16 @@ async fn flush(
         )
             .into_response(),
     }
+}
+
+/// `GET /health/results`: this server's own checks, for other geolines to read
+/// ([`crate::health::report::results_json`]).
+async fn health_results(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    if let Some(r) = refuse_unauthorized(&admin, &headers) {
+        return r;
+    }
+    let live = admin.reloader.live();
+    axum::Json(crate::health::report::results_json(&live.health)).into_response()
 }
 
 /// `POST /health/ADDRESS?force=down|up|clear`: an operator's override

@@ -260,13 +260,24 @@ impl Config {
                 path: self.path.clone(),
                 line: None,
             },
-            reason: "nothing to serve: give a [dns], [redirect] or [proxy] section (the repository's geoline.toml is a start)".into(),
+            reason: "nothing to serve: give a [dns], [redirect] or [proxy] section, or [admin] with [[health.monitor]]s for a probe (the repository's geoline.toml is a start)".into(),
         })
     }
 
-    /// Whether some listener serves: `[dns]`, `[redirect]` or `[proxy]`.
+    /// Whether some listener serves: `[dns]`, `[redirect]` or `[proxy]`, or the admin
+    /// listener publishes health checks (a probe).
     pub fn serves_something(&self) -> bool {
-        self.dns.is_some() || self.redirect.is_some() || self.proxy.is_some()
+        self.dns.is_some() || self.redirect.is_some() || self.proxy.is_some() || self.is_probe()
+    }
+
+    /// Whether this is a probe: no DNS, redirector or proxy, but health monitors whose
+    /// results the admin listener publishes (`GET /health/results`).
+    pub fn is_probe(&self) -> bool {
+        self.dns.is_none()
+            && self.redirect.is_none()
+            && self.proxy.is_none()
+            && self.admin.is_some()
+            && !self.health.monitors.is_empty()
     }
 
     /// Whether the file declares anything at all: a listener, a zone, a line, a database

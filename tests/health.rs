@@ -837,3 +837,142 @@ async fn weighted_answers_follow_the_ratios_and_stay_with_the_client_subnet() {
     assert_eq!(pairs.len(), 3, "{pairs:?}");
     server.running.shutdown().await;
 }
+
+/// Polls `/status` until `check` holds for `address`'s status.
+async fn until_status(
+    server: &TestServer,
+    address: &str,
+    within: Duration,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let s = status_of(server, address).await;
+        if check(&s) {
+            return s;
+        }
+        assert!(start.elapsed() < within, "{address}: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_probe_publishes_its_checks_and_a_quorum_of_sources_decides_with_one_unreachable() {
+    // One address, two ports: the probe checks one, the authoritative server the other,
+    // so each can see it die on its own (as from the mainland and from Hong Kong).
+    let from_probe = addresses(&[51]).await[0];
+    let from_here = addresses(&[51]).await[0];
+    assert_ne!(from_probe.port(), from_here.port());
+    let mut seen_by_probe = Target::new(from_probe, None);
+    let mut seen_here = Target::new(from_here, None);
+    seen_by_probe.start().await;
+    seen_here.start().await;
+
+    // The probe: no DNS, its checks published on its admin listener.
+    let probe_dir = TempDir::new("health-probe");
+    let probe_config = Config::default()
+        .table(
+            "[admin]",
+            &[r#"listen = "127.0.0.1:0""#, &format!("token = {TOKEN:?}")],
+        )
+        .table(
+            "[[health.monitor]]",
+            &refs(&tcp_monitor(r#""127.0.0.51""#, from_probe.port(), 2, 2)),
+        );
+    let path = probe_dir.write("geoline.toml", &probe_config.to_string());
+    let config = geoline::config::Config::load(&path).expect("probe config");
+    assert!(config.is_probe());
+    let probe = geoline::server::start(&config).await.expect("probe starts");
+    assert!(probe.dns_udp.is_empty() && probe.dns_tcp.is_empty());
+    let probe_admin = probe.admin.expect("probe admin");
+    assert_eq!(
+        http::get(probe_admin, "/health/results", None).await.status,
+        401
+    );
+    let unreachable = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let unreachable_port = unreachable.local_addr().expect("addr").port();
+    drop(unreachable);
+
+    let dir = TempDir::new("health-quorum");
+    dir.write(
+        "example.com.zone",
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\nwww A 127.0.0.51\nwww A 192.0.2.80\n",
+    );
+    let probe_url = format!("url = \"http://{probe_admin}/health/results\"");
+    let unreachable_url = format!("url = \"http://127.0.0.1:{unreachable_port}\"");
+    let source_keys = |url: &str, token: bool| -> Vec<String> {
+        let mut keys = vec![
+            url.to_string(),
+            format!("interval_ms = {INTERVAL_MS}"),
+            "timeout_ms = 200".into(),
+        ];
+        if token {
+            keys.push(format!("token = {TOKEN:?}"));
+        }
+        keys
+    };
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .admin()
+        .table("[health]", &["quorum = 2"])
+        .table(
+            "[[health.monitor]]",
+            &refs(&tcp_monitor(r#""127.0.0.51""#, from_here.port(), 2, 2)),
+        )
+        .table("[[health.source]]", &refs(&source_keys(&probe_url, true)))
+        .table(
+            "[[health.source]]",
+            &refs(&source_keys(&unreachable_url, false)),
+        );
+    let server = TestServer::start(&dir, config).await;
+    let both = ["127.0.0.51 30", "192.0.2.80 30"];
+    let within = Duration::from_millis(INTERVAL_MS * 3 + 1000);
+    assert_eq!(answered(&server, "www.example.com").await, both);
+
+    // Every source read once: the probe says up, the unreachable one is unknown.
+    let s = until_status(&server, "127.0.0.51", within, |s| {
+        s["sources"][1]["state"] == "up" && s["sources"][0]["state"] == "up"
+    })
+    .await;
+    assert_eq!(
+        s["sources"][1]["source"],
+        format!("http://{probe_admin}/health/results")
+    );
+    assert_eq!(s["sources"][2]["state"], "unknown", "{s}");
+    let why = s["sources"][2]["why"].as_str().expect("why");
+    assert!(why.starts_with("connect to 127.0.0.1:"), "{why}");
+    let published = http::get(probe_admin, "/health/results", Some(TOKEN)).await;
+    assert_eq!(
+        published.json(),
+        serde_json::json!({"results": [{"address": "127.0.0.51", "state": "up", "why": null}]})
+    );
+
+    // The probe sees it die: one voter of three says down, the unreachable one is not
+    // counted down, so the address stays (quorum 2).
+    seen_by_probe.stop().await;
+    let s = until_status(&server, "127.0.0.51", within, |s| {
+        s["sources"][1]["state"] == "down"
+    })
+    .await;
+    assert_eq!(s["state"], "up", "{s}");
+    assert!(
+        s["sources"][1]["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("2 failed checks in a row")),
+        "{s}"
+    );
+    assert_eq!(answered(&server, "www.example.com").await, both);
+
+    // This server sees it die too: two of three, out of the answers.
+    seen_here.stop().await;
+    until_answered(&server, "www.example.com", &["192.0.2.80 30"], within).await;
+    let s = status_of(&server, "127.0.0.51").await;
+    let why = s["last_change"]["why"].as_str().expect("why");
+    assert!(why.ends_with("2 of 3 voters say down, quorum 2"), "{why}");
+
+    // Back from the probe's side: one voter says down again, the address is back.
+    seen_by_probe.start().await;
+    until_answered(&server, "www.example.com", &both, within).await;
+    server.running.shutdown().await;
+    probe.shutdown().await;
+}

@@ -173,7 +173,7 @@ fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn connector(tls: &TlsCheck) -> Result<TlsConnector, CheckSetupError> {
+pub(crate) fn connector(tls: &TlsCheck) -> Result<TlsConnector, CheckSetupError> {
     // An explicit provider: with several rustls providers linked into one binary, the
     // process-wide default is ambiguous.
     let provider = Arc::new(rustls::crypto::ring::default_provider());

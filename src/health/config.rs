@@ -49,6 +49,34 @@ pub struct HealthConfig {
     /// Weighted addresses (`[[health.weights]]`): an RRset holding them answers some of
     /// them, chosen by weight per client subnet.
     pub weights: Vec<WeightGroup>,
+    /// Other geolines whose check results count too (`[[health.source]]`).
+    pub sources: Vec<SourceConfig>,
+    /// How many sources (this server's own checks are one) must say an address is down
+    /// for answers to count it down; a majority of them unless set.
+    pub quorum: u32,
+}
+
+/// Another geoline's published results (`[[health.source]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    /// The URL as written: the source's name in `/status` and the log.
+    pub url: String,
+    /// The host connected to, and the TLS server name.
+    pub host: String,
+    /// The Host header: the URL's host and port as written.
+    pub authority: String,
+    /// The port connected to.
+    pub port: u16,
+    /// The path and query asked for.
+    pub path: String,
+    /// HTTPS when set.
+    pub tls: Option<TlsCheck>,
+    /// The source's admin token.
+    pub token: Option<String>,
+    /// Time between the starts of two reads.
+    pub interval: Duration,
+    /// A read not finished by then failed (the source counts as unknown).
+    pub timeout: Duration,
 }
 
 /// The state file's name beside the configuration when `health.state_file` is not set.
@@ -126,6 +154,21 @@ pub(crate) struct RawHealth {
     state_file: Option<PathBuf>,
     #[serde(default)]
     weights: Vec<Spanned<RawWeights>>,
+    #[serde(default, rename = "source")]
+    sources: Vec<Spanned<RawSource>>,
+    quorum: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    url: Spanned<String>,
+    token: Option<String>,
+    #[serde(default = "crate::diag::default_true")]
+    verify: bool,
+    ca_file: Option<PathBuf>,
+    interval_ms: Option<Spanned<u64>>,
+    timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +274,14 @@ impl HealthConfig {
             }
             weights.push(group);
         }
+        let sources = raw
+            .sources
+            .into_iter()
+            .map(|s| check_source(s.into_inner(), src))
+            .collect::<Result<Vec<_>, _>>()?;
+        // This server's own checks are a source.
+        let voters = sources.len() as u32 + 1;
+        let quorum = src.in_range(raw.quorum, voters / 2 + 1, 1..=voters, "health.quorum")?;
         let state_file = src.resolve(
             raw.state_file
                 .as_deref()
@@ -242,9 +293,73 @@ impl HealthConfig {
             all_down,
             state_file: Some(state_file),
             weights,
+            sources,
+            quorum,
         })
     }
 }
+
+fn check_source(s: RawSource, src: &Source<'_>) -> Result<SourceConfig, ConfigError> {
+    let span = s.url.span();
+    let url = s.url.into_inner();
+    let invalid =
+        |why: &str| src.invalid(span.clone(), format!("health.source.url `{url}`: {why}"));
+    let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(invalid("the scheme is not http or https")),
+    };
+    let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| *p != "/")
+        .unwrap_or(RESULTS_PATH)
+        .to_string();
+    let interval = src.in_range(
+        s.interval_ms,
+        DEFAULT_INTERVAL_MS,
+        100..=3_600_000,
+        "health.source.interval_ms",
+    )?;
+    let timeout_span = s.timeout_ms.as_ref().map(Spanned::span);
+    let timeout = src.in_range(
+        s.timeout_ms,
+        DEFAULT_TIMEOUT_MS.min(interval / 2),
+        10..=3_600_000,
+        "health.source.timeout_ms",
+    )?;
+    if timeout >= interval {
+        return Err(src.invalid(
+            timeout_span.unwrap_or(0..0),
+            format!("health.source.timeout_ms {timeout} must be less than interval_ms {interval}"),
+        ));
+    }
+    Ok(SourceConfig {
+        authority: authority.as_str().to_string(),
+        url,
+        host,
+        port,
+        path,
+        tls: https.then(|| TlsCheck {
+            verify: s.verify,
+            ca_file: s.ca_file.as_deref().map(|p| src.resolve(p)),
+        }),
+        token: s.token,
+        interval: Duration::from_millis(interval),
+        timeout: Duration::from_millis(timeout),
+    })
+}
+
+/// Where a geoline publishes its own checks' results on its admin listener.
+pub(crate) const RESULTS_PATH: &str = "/health/results";
 
 fn check_weights(w: RawWeights, src: &Source<'_>) -> Result<WeightGroup, ConfigError> {
     let span = w.addresses.span();
@@ -486,6 +601,33 @@ mod tests {
         let china = LineId::new(0).expect("id");
         let (hk, default) = (LineId::new(1).expect("id"), LineId::new(2).expect("id"));
         assert_eq!(c.all_down[&china], [hk, default]);
+        assert_eq!((c.quorum, c.sources.len()), (1, 0));
+        let c = parse(
+            "[health]\n[[health.source]]\nurl = \"https://probe.example.cn:9300\"\ntoken = \"t\"\n[[health.source]]\nurl = \"http://[2001:db8::1]/results\"\n",
+        )
+        .expect("valid");
+        // Three voters (this server and two sources): a majority is two.
+        assert_eq!(c.quorum, 2);
+        let (a, b) = (&c.sources[0], &c.sources[1]);
+        assert_eq!(
+            (
+                a.host.as_str(),
+                a.port,
+                a.path.as_str(),
+                a.authority.as_str()
+            ),
+            (
+                "probe.example.cn",
+                9300,
+                "/health/results",
+                "probe.example.cn:9300"
+            )
+        );
+        assert_eq!(a.tls.as_ref().map(|t| t.verify), Some(true));
+        assert_eq!(
+            (b.host.as_str(), b.port, b.path.as_str(), b.tls.is_none()),
+            ("2001:db8::1", 80, "/results", true)
+        );
     }
 
     #[test]
@@ -551,6 +693,16 @@ mod tests {
                 "[health]\n[[health.weights]]\naddresses = { \"192.0.2.1\" = 1 }\n[[health.weights]]\naddresses = { \"192.0.2.1\" = 2 }\n"
             ),
             "h.toml: health.weights 2: address 192.0.2.1 is already weighted by health.weights 1"
+        );
+        assert_eq!(
+            error("[health]\n[[health.source]]\nurl = \"ftp://probe.example.cn/\"\n"),
+            "h.toml:3: health.source.url `ftp://probe.example.cn/`: the scheme is not http or https"
+        );
+        assert_eq!(
+            error(
+                "[health]\nquorum = 3\n[[health.source]]\nurl = \"https://probe.example.cn:9300\"\n"
+            ),
+            "h.toml:2: health.quorum 3 is outside 1..=2"
         );
         assert_eq!(
             error("[health]\n[health.all_down]\nchina = [\"china\"]\n"),

@@ -18,6 +18,7 @@ pub(crate) mod filter;
 pub(crate) mod monitor;
 pub(crate) mod overrides;
 pub(crate) mod report;
+pub(crate) mod sources;
 pub(crate) mod state;
 pub(crate) mod weights;
 
@@ -34,6 +35,7 @@ use tracing::warn;
 pub(crate) use config::HealthConfig;
 pub(crate) use filter::HealthTable;
 use overrides::{Force, Override, StateFileError};
+use sources::Vote;
 use state::{Thresholds, Tracker, Transition};
 
 /// The health of the watched addresses, as answers and the admin listener read it.
@@ -55,6 +57,26 @@ struct Registry {
     /// Where the operators' overrides are kept across restarts.
     state_file: Option<PathBuf>,
     weights: weights::Weights,
+    /// The other geolines read, in configuration order.
+    sources: Vec<SourceStatus>,
+    quorum: u32,
+}
+
+/// One source of check results besides this server's own checks.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceStatus {
+    /// Its URL, as configured.
+    pub(crate) url: String,
+    /// The last read: when, and why it failed (`None`: it was read).
+    pub(crate) last_read: Option<(SystemTime, Option<String>)>,
+}
+
+/// What one source said of an address at its last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct View {
+    pub(crate) vote: Vote,
+    /// The source's reason, or why the source could not be read.
+    pub(crate) why: Option<String>,
 }
 
 /// Why `POST /health/ADDRESS` did nothing.
@@ -79,6 +101,12 @@ pub(crate) struct AddressStatus {
     pub(crate) last_check: Option<(SystemTime, Option<String>)>,
     /// The last change of the state answers use, and why.
     pub(crate) last_change: Option<(SystemTime, String)>,
+    /// The last change of the state this server's own checks say, and why.
+    pub(crate) local_change: Option<(SystemTime, String)>,
+    /// What each source says, in the order of [`Registry::sources`].
+    pub(crate) views: Vec<View>,
+    /// How many voters (this server's checks and the sources) must say down.
+    pub(crate) quorum: u32,
     /// An operator's override: the state whatever the checks say.
     pub(crate) forced: Option<Override>,
     pub(crate) checks: u64,
@@ -87,9 +115,37 @@ pub(crate) struct AddressStatus {
 }
 
 impl AddressStatus {
-    /// Whether answers count it up: as forced, else as its checks say.
+    /// Whether answers count it up: as forced, else up unless a quorum of the voters
+    /// says down (a voter that does not know is not counted down).
     pub(crate) fn is_up(&self) -> bool {
-        self.forced.as_ref().map_or(self.tracker.is_up(), |f| f.up)
+        self.forced
+            .as_ref()
+            .map_or_else(|| self.down_votes() < self.quorum, |f| f.up)
+    }
+
+    /// What this server's own checks say.
+    pub(crate) fn local_vote(&self) -> Vote {
+        match (self.checks, self.tracker.is_up()) {
+            (0, _) => Vote::Unknown,
+            (_, true) => Vote::Up,
+            (_, false) => Vote::Down,
+        }
+    }
+
+    /// How many voters say down.
+    pub(crate) fn down_votes(&self) -> u32 {
+        let remote = self.views.iter().filter(|v| v.vote == Vote::Down).count() as u32;
+        remote + u32::from(self.local_vote() == Vote::Down)
+    }
+
+    /// `2 of 3 voters say down, quorum 2`: the tally, for reasons.
+    fn tally(&self) -> String {
+        format!(
+            "{} of {} voters say down, quorum {}",
+            self.down_votes(),
+            self.views.len() + 1,
+            self.quorum
+        )
     }
 }
 
@@ -113,6 +169,16 @@ impl Health {
             all_down: config.all_down.clone(),
             state_file: config.state_file.clone(),
             weights: weights::Weights::new(&config.weights),
+            sources: config
+                .sources
+                .iter()
+                .map(|s| SourceStatus {
+                    url: s.url.clone(),
+                    last_read: None,
+                })
+                .collect(),
+            // At least one: no [health] section gives a zero that would count all down.
+            quorum: config.quorum.max(1),
         };
         for (i, m) in config.monitors.iter().enumerate() {
             for &address in &m.addresses {
@@ -124,6 +190,15 @@ impl Health {
                         tracker: Tracker::default(),
                         last_check: None,
                         last_change: None,
+                        local_change: None,
+                        views: vec![
+                            View {
+                                vote: Vote::Unknown,
+                                why: None,
+                            };
+                            config.sources.len()
+                        ],
+                        quorum: config.quorum.max(1),
                         forced: None,
                         checks: 0,
                         failures: 0,
@@ -184,6 +259,7 @@ impl Health {
             return;
         };
         let now = SystemTime::now();
+        let before = status.is_up();
         status.checks += 1;
         status.failures += u64::from(failure.is_some());
         let transition = status.tracker.record(failure.is_none(), status.thresholds);
@@ -196,19 +272,105 @@ impl Health {
             (_, Some(Transition::Up { run })) => Some(format!("{run} successful checks in a row")),
         };
         status.last_check = Some((now, failure));
-        if let Some(reason) = reason {
-            if let Some(forced) = &status.forced {
-                let state = if status.tracker.is_up() { "up" } else { "down" };
-                let held = if forced.up { "up" } else { "down" };
-                tracing::info!(%address, state, held, reason = %reason, "health: checks changed an address's state; an operator's override holds it");
-                return;
+        if let Some(reason) = &reason {
+            status.local_change = Some((now, reason.clone()));
+        }
+        let up = status.is_up();
+        let reason = reason.unwrap_or_else(|| "this server's first check".into());
+        let reason = if status.views.is_empty() {
+            reason
+        } else {
+            format!("this server's checks: {reason}; {}", status.tally())
+        };
+        if up == before {
+            if transition.is_some() {
+                tracing::info!(%address, reason = %reason, "health: this server's checks changed their view; the state holds");
             }
+            return;
+        }
+        status.transitions += 1;
+        let state = if up { "up" } else { "down" };
+        warn!(%address, state, reason = %reason, "health: address changed state");
+        status.last_change = Some((now, reason));
+        self.publish(&registry);
+    }
+
+    /// The views read from source `index` (its position in the configuration), or why
+    /// it could not be read: then it counts as unknown for every address.
+    pub(crate) fn apply_source(
+        &self,
+        index: usize,
+        read: Result<HashMap<IpAddr, (Vote, Option<String>)>, String>,
+    ) {
+        let mut registry = self.registry();
+        let Registry {
+            addresses, sources, ..
+        } = &mut *registry;
+        let Some(source) = sources.get_mut(index) else {
+            return;
+        };
+        let now = SystemTime::now();
+        let error = read.as_ref().err().cloned();
+        let was_readable = source.last_read.as_ref().is_none_or(|(_, e)| e.is_none());
+        match (&error, was_readable) {
+            (Some(e), true) => {
+                warn!(source = %source.url, error = %e, "health: a source cannot be read; its views count as unknown")
+            }
+            (None, false) => {
+                tracing::info!(source = %source.url, "health: a source can be read again")
+            }
+            _ => {}
+        }
+        source.last_read = Some((now, error.clone()));
+        let url = source.url.clone();
+        let mut changed = false;
+        for (address, status) in addresses.iter_mut() {
+            let view = match &read {
+                Ok(views) => views.get(address).map_or(
+                    View {
+                        vote: Vote::Unknown,
+                        why: Some("not in the source's results".into()),
+                    },
+                    |(vote, why)| View {
+                        vote: *vote,
+                        why: why.clone(),
+                    },
+                ),
+                Err(e) => View {
+                    vote: Vote::Unknown,
+                    why: Some(e.clone()),
+                },
+            };
+            if index >= status.views.len() {
+                continue;
+            }
+            let before = status.is_up();
+            status.views[index] = view.clone();
+            let up = status.is_up();
+            if up == before {
+                continue;
+            }
+            let why = view
+                .why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            let reason = format!("{url} says {}{why}; {}", view.vote.name(), status.tally());
             status.transitions += 1;
-            let state = if status.is_up() { "up" } else { "down" };
+            let state = if up { "up" } else { "down" };
             warn!(%address, state, reason = %reason, "health: address changed state");
             status.last_change = Some((now, reason));
+            changed = true;
+        }
+        if changed {
             self.publish(&registry);
         }
+    }
+
+    /// The sources read besides this server's checks, and the quorum.
+    pub(crate) fn sources(&self) -> (Vec<SourceStatus>, u32) {
+        let registry = self.registry();
+        (registry.sources.clone(), registry.quorum)
     }
 
     /// An operator's `force` for `address`, kept in the state file before it applies;

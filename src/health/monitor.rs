@@ -50,9 +50,11 @@ pub(crate) fn spawn(
             count += 1;
         }
     }
+    super::sources::spawn(&config.sources, live, shutdown, tasks)?;
     info!(
         addresses = count,
         monitors = config.monitors.len(),
+        sources = config.sources.len(),
         "health checks started"
     );
     Ok(())

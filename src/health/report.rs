@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::overrides::Force;
+use super::sources::{Published, PublishedAddress, Vote};
 use super::{ForceError, Health};
 use crate::exposition::Exposition;
 use crate::util::time::{format_rfc3339, unix_secs};
@@ -18,6 +19,7 @@ use crate::util::time::{format_rfc3339, unix_secs};
 /// `/status`'s `health`: every watched address, its state, last check, last change and
 /// why.
 pub(crate) fn status_json(health: &Health) -> Value {
+    let (sources, quorum) = health.sources();
     let addresses: Vec<Value> = health
         .statuses()
         .into_iter()
@@ -43,13 +45,60 @@ pub(crate) fn status_json(health: &Health) -> Value {
                 })),
                 "checks": s.checks,
                 "failures": s.failures,
+                "sources": std::iter::once(json!({
+                    "source": "local",
+                    "state": s.local_vote().name(),
+                    "last_change": s.local_change.as_ref().map(|(at, why)| json!({
+                        "at": format_rfc3339(unix_secs(*at)),
+                        "why": why,
+                    })),
+                }))
+                .chain(sources.iter().zip(&s.views).map(|(source, view)| json!({
+                    "source": source.url,
+                    "state": view.vote.name(),
+                    "why": view.why,
+                })))
+                .collect::<Vec<_>>(),
             })
         })
         .collect();
     json!({
         "generation": health.generation(),
+        "quorum": quorum,
+        "sources": sources.iter().map(|s| json!({
+            "url": s.url,
+            "last_read": s.last_read.as_ref().map(|(at, error)| json!({
+                "at": format_rfc3339(unix_secs(*at)),
+                "ok": error.is_none(),
+                "error": error,
+            })),
+        })).collect::<Vec<_>>(),
         "addresses": addresses,
     })
+}
+
+/// `GET /health/results`: what this server's own checks say of each address, for the
+/// geolines that read it as a source (a probe's whole job).
+pub(crate) fn results_json(health: &Health) -> Value {
+    let results = health
+        .statuses()
+        .into_iter()
+        .map(|(address, s)| {
+            let state = s.local_vote();
+            let why = match (state, &s.local_change, &s.last_check) {
+                (Vote::Unknown, ..) => None,
+                (_, Some((_, why)), _) => Some(why.clone()),
+                (_, None, Some((_, failure))) => failure.clone(),
+                _ => None,
+            };
+            PublishedAddress {
+                address,
+                state,
+                why,
+            }
+        })
+        .collect();
+    serde_json::to_value(Published { results }).unwrap_or(Value::Null)
 }
 
 /// `POST /health/ADDRESS?force=down|up|clear[&why=TEXT]`: the status and the JSON

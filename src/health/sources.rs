@@ -1,0 +1,193 @@
+//! Vantage points: the check results other geolines publish (`GET /health/results` on
+//! their admin listener, a probe on a mainland host for instance), read over HTTP(S).
+//!
+//! This module owns the published document's shape, reading it from a source, and the
+//! tasks that read each source every interval. A source that cannot be read, or answers
+//! something else, counts as unknown for every address, never as down; how the views add
+//! up to a state (the quorum) is [`super`]'s.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+
+use super::check::{CheckSetupError, connector};
+use super::config::SourceConfig;
+use crate::live::Live;
+
+/// The largest results document read: some 10,000 addresses.
+const DOCUMENT_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What one source says of one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Vote {
+    /// Its checks pass.
+    Up,
+    /// Its checks fail.
+    Down,
+    /// Not checked yet, not published, or the source could not be read.
+    Unknown,
+}
+
+impl Vote {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Vote::Up => "up",
+            Vote::Down => "down",
+            Vote::Unknown => "unknown",
+        }
+    }
+}
+
+/// `GET /health/results`: what this geoline's own checks say, per address.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Published {
+    pub(crate) results: Vec<PublishedAddress>,
+}
+
+/// One address in [`Published`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PublishedAddress {
+    pub(crate) address: IpAddr,
+    pub(crate) state: Vote,
+    /// Why it is in that state (the last state change's reason, or the last failure).
+    #[serde(default)]
+    pub(crate) why: Option<String>,
+}
+
+/// A source ready to be read.
+pub(crate) struct Reader {
+    config: SourceConfig,
+    tls: Option<TlsConnector>,
+}
+
+impl Reader {
+    pub(crate) fn new(config: &SourceConfig) -> Result<Reader, CheckSetupError> {
+        let tls = config.tls.as_ref().map(connector).transpose()?;
+        Ok(Reader {
+            config: config.clone(),
+            tls,
+        })
+    }
+
+    /// The source's views, by address; the reason when it cannot be read.
+    pub(crate) async fn read(&self) -> Result<HashMap<IpAddr, (Vote, Option<String>)>, String> {
+        let document = tokio::time::timeout(self.config.timeout, self.fetch())
+            .await
+            .map_err(|_| format!("no answer within {} ms", self.config.timeout.as_millis()))??;
+        let published: Published = serde_json::from_slice(&document)
+            .map_err(|e| format!("not a results document: {e}"))?;
+        Ok(published
+            .results
+            .into_iter()
+            .map(|a| (a.address, (a.state, a.why)))
+            .collect())
+    }
+
+    async fn fetch(&self) -> Result<Bytes, String> {
+        let c = &self.config;
+        let target = tokio::net::lookup_host((c.host.as_str(), c.port))
+            .await
+            .map_err(|e| format!("resolving {}: {e}", c.host))?
+            .next()
+            .ok_or_else(|| format!("{} has no address", c.host))?;
+        let stream = TcpStream::connect(target)
+            .await
+            .map_err(|e| format!("connect to {target}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => self.get(stream).await,
+            Some(tls) => {
+                let name = ServerName::try_from(c.host.clone())
+                    .map_err(|e| format!("server name `{}`: {e}", c.host))?;
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS with {target}: {e}"))?;
+                self.get(stream).await
+            }
+        }
+    }
+
+    async fn get<S>(&self, stream: S) -> Result<Bytes, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let c = &self.config;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let mut request = http::Request::get(c.path.as_str())
+            .header(http::header::HOST, c.authority.as_str())
+            .header(
+                http::header::USER_AGENT,
+                concat!("geoline-health/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(http::header::CONNECTION, "close");
+        if let Some(token) = &c.token {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let result = async {
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("HTTP: {e}"))?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                return Err(format!("status {status}, expected 200"));
+            }
+            Limited::new(response.into_body(), DOCUMENT_LIMIT)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| format!("reading the results: {e}"))
+        }
+        .await;
+        driver.abort();
+        result
+    }
+}
+
+/// Reads every source of the configuration every interval into `live.health`, until
+/// `shutdown`.
+pub(crate) fn spawn(
+    sources: &[SourceConfig],
+    live: &Arc<Live>,
+    shutdown: &CancellationToken,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<(), CheckSetupError> {
+    for (index, source) in sources.iter().enumerate() {
+        let reader = Reader::new(source)?;
+        let (live, shutdown) = (live.clone(), shutdown.clone());
+        let interval = source.interval;
+        tasks.spawn(async move {
+            loop {
+                let started = tokio::time::Instant::now();
+                let views = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    views = reader.read() => views,
+                };
+                live.health.apply_source(index, views);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep_until(started + interval) => {}
+                }
+            }
+        });
+    }
+    Ok(())
+}
