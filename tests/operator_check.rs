@@ -89,7 +89,7 @@ fn a_configuration_with_nothing_to_serve_is_refused_by_check_and_serve() {
     let dir = TempDir::new("opcheck-empty");
     let path = dir.write("g.toml", "# emptied by mistake\n");
     let expected = format!(
-        "geoline: {}: nothing to serve: give a [dns], [redirect] or [proxy] section (the repository's geoline.toml is a start)\n",
+        "geoline: {}: nothing to serve: give a [dns], [redirect] or [proxy] section, or [admin] with [[health.monitor]]s for a probe (the repository's geoline.toml is a start)\n",
         path.display()
     );
     let (ok, _, stderr) = check(&path);
@@ -102,7 +102,7 @@ fn a_configuration_with_nothing_to_serve_is_refused_by_check_and_serve() {
     assert!(ok, "{stderr}");
     assert!(
         stdout.ends_with(&format!(
-            "warning: {}: nothing to serve: give a [dns], [redirect] or [proxy] section (the repository's geoline.toml is a start); `serve` refuses it\n",
+            "warning: {}: nothing to serve: give a [dns], [redirect] or [proxy] section, or [admin] with [[health.monitor]]s for a probe (the repository's geoline.toml is a start); `serve` refuses it\n",
             zones.display()
         )),
         "{stdout}"
