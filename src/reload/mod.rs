@@ -307,12 +307,24 @@ impl Reloader {
             duration: started.elapsed(),
             error: result.as_ref().err().cloned(),
         };
+        let ms = attempt.duration.as_millis() as u64;
+        // The status first, then the log line: whoever reads the line finds `/status`
+        // already saying the same.
+        if let Some(entry) = lock(&self.status).entry(target) {
+            if result.is_ok() {
+                entry.successes += 1;
+                entry.loaded_at = attempt.at;
+            } else {
+                entry.failures += 1;
+            }
+            entry.last = attempt;
+        }
         let what = self.describe(target);
         match &result {
             Ok(()) => info!(
                 file = %what,
                 trigger = trigger.name(),
-                ms = attempt.duration.as_millis() as u64,
+                ms,
                 "reloaded{}",
                 self.now_serving(target)
             ),
@@ -322,15 +334,6 @@ impl Reloader {
                 error = %e,
                 "reload failed; the previous data keeps serving"
             ),
-        }
-        if let Some(entry) = lock(&self.status).entry(target) {
-            if result.is_ok() {
-                entry.successes += 1;
-                entry.loaded_at = attempt.at;
-            } else {
-                entry.failures += 1;
-            }
-            entry.last = attempt;
         }
         result
     }
@@ -383,6 +386,16 @@ impl Reloader {
             },
             Err(e) => Err(Arc::new(e)),
         };
+        // The status first, then the log line: whoever reads the line (an operator, a test)
+        // finds `/status` already saying the same.
+        {
+            let now = SystemTime::now();
+            let mut status = lock(&self.config_status);
+            if matches!(result, Ok(ConfigOutcome::Applied(_))) {
+                status.loaded_at = now;
+            }
+            status.last = Some((now, result.clone()));
+        }
         let path = running.path.display().to_string();
         match &result {
             Ok(ConfigOutcome::Unchanged) => {
@@ -400,12 +413,6 @@ impl Reloader {
                 "configuration not reloaded; the running one is kept"
             ),
         }
-        let now = SystemTime::now();
-        let mut status = lock(&self.config_status);
-        if matches!(result, Ok(ConfigOutcome::Applied(_))) {
-            status.loaded_at = now;
-        }
-        status.last = Some((now, result.clone()));
         result
     }
 
