@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# geoline obtains the redirector's certificate for example.com and *.example.com from pebble
+# by itself: it writes the DNS-01 records into the zone it serves, pebble's validator asks
+# geoline for them, and the TLS listener serves the result (checked with curl against
+# pebble's root). Then: a restart serves the stored certificate without asking the CA (pebble
+# is down), a renewal asked while pebble is down fails and keeps the old certificate serving
+# with the error in /status. (Not yet here: the retry once pebble is back — on 2026-12-07 it
+# stalled after fetching the new pebble's directory; see issue 19.)
+source "$(dirname "$0")/lib.sh"
+interop_install pebble openssl curl bind9-dnsutils python3
+
+dns_port=$(free_port)
+acme_port=$(free_port)
+mgmt_port=$(free_port)
+https_port=$(free_port)
+admin_port=$(free_port)
+admin="http://127.0.0.1:$admin_port"
+
+cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/example.com.zone"
+
+# pebble, with its own TLS certificate (the Debian package ships none) and certificates that
+# live ten minutes. The certificate is issued by a CA of its own: rustls (webpki), unlike
+# certbot's and lego's TLS stacks, does not accept a self-signed server certificate as its
+# own trust anchor.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pebble test CA" \
+    -keyout "$WORK/pebble-ca.key" -out "$WORK/pebble-ca.crt" 2>"$WORK/openssl.log" || fail "openssl CA"
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+    -keyout "$WORK/pebble.key" -out "$WORK/pebble.csr" 2>>"$WORK/openssl.log" || fail "openssl CSR"
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$WORK/pebble.ext"
+openssl x509 -req -in "$WORK/pebble.csr" -CA "$WORK/pebble-ca.crt" -CAkey "$WORK/pebble-ca.key" \
+    -CAcreateserial -days 2 -extfile "$WORK/pebble.ext" -out "$WORK/pebble.crt" \
+    2>>"$WORK/openssl.log" || fail "openssl sign"
+cat >"$WORK/pebble.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$acme_port",
+            "managementListenAddress": "127.0.0.1:$mgmt_port",
+            "certificate": "$WORK/pebble.crt", "privateKey": "$WORK/pebble.key",
+            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+            "certificateValidityPeriod": 600}}
+JSON
+pebble_up() {
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+        run_bg "pebble-$1" pebble -config "$WORK/pebble.json" -dnsserver "127.0.0.1:$dns_port"
+    PEBBLE_PID=$LAST_PID
+    wait_tcp "$acme_port" 20 || fail "pebble did not start"
+    wait_tcp "$mgmt_port" 20 || fail "pebble's management listener did not start"
+    # The root changes at every start of pebble.
+    curl -sS --cacert "$WORK/pebble-ca.crt" "https://127.0.0.1:$mgmt_port/roots/0" \
+        >"$WORK/root-$1.pem" || fail "pebble root"
+}
+
+cat >"$WORK/geoline.toml" <<TOML
+[dns]
+listen = ["127.0.0.1:$dns_port"]
+
+[admin]
+listen = "127.0.0.1:$admin_port"
+
+[[line]]
+name = "china"
+cidrs = ["1.2.4.0/22"]
+
+[[zone]]
+file = "example.com.zone"
+
+[redirect]
+trusted_proxies = ["127.0.0.1"]
+access_log = "off"
+
+[[redirect.listen]]
+address = "127.0.0.1:$https_port"
+tls = true
+
+[[redirect.certificate]]
+names = ["example.com", "*.example.com"]
+acme = true
+
+[[redirect.rule]]
+from = "example.com"
+to = "example.cn"
+lines = ["china"]
+
+[redirect.origin]
+url = "http://example.com"
+connect_to = "127.0.0.1:9"
+
+[acme]
+state_dir = "state"
+directory = "https://127.0.0.1:$acme_port/dir"
+ca_root = "pebble-ca.crt"
+contact = ["ops@example.com"]
+propagation_interval_ms = 200
+propagation_timeout_secs = 30
+retry_min_secs = 2
+retry_max_secs = 4
+
+[acme.nameservers]
+"ns1.example.com" = "127.0.0.1:$dns_port"
+"ns2.example.com" = "127.0.0.1:$dns_port"
+TOML
+
+status() { curl -sS "$admin/status"; }
+acme_field() { # FIELD: acme[0].FIELD of /status, as JSON
+    status | python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['acme'][0]['$1']))"
+}
+wait_field() { # FIELD PREDICATE SECS: until acme[0].FIELD satisfies the python predicate on v
+    local i
+    for ((i = 0; i < $3 * 5; i++)); do
+        if status | python3 -c "import json,sys; v=json.load(sys.stdin)['acme'][0]['$1']; sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+# The serial of the certificate the TLS listener serves for SNI $1.
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$https_port" -servername "$1" </dev/null 2>/dev/null \
+        | openssl x509 -noout -serial
+}
+# HTTPS through the TLS listener, verified against pebble root $1, for host $2.
+https_get() {
+    curl -sS -o /dev/null -w '%{http_code}' --cacert "$WORK/root-$1.pem" \
+        --resolve "$2:$https_port:127.0.0.1" -H "X-Forwarded-For: 1.2.4.8" "https://$2:$https_port/x?y"
+}
+
+pebble_up 1
+start_geoline "$WORK/geoline.toml" "$dns_port"
+wait_field last_success 'v is not None' 60 || fail "no certificate obtained: $(acme_field last_error)"
+
+# The chain verifies against pebble's root for the apex and a name under the wildcard, and
+# the redirector answers through it.
+[[ $(https_get 1 example.com) == 301 ]] || fail "https://example.com through the ACME certificate"
+[[ $(https_get 1 www.example.com) == 301 ]] || fail "https://www.example.com through the ACME certificate"
+names=$(openssl s_client -connect "127.0.0.1:$https_port" -servername example.com </dev/null 2>/dev/null \
+    | openssl x509 -noout -ext subjectAltName)
+grep -q 'DNS:example.com' <<<"$names" && grep -q 'DNS:\*.example.com' <<<"$names" \
+    || fail "certificate names: $names"
+[[ $(acme_field issuer) == *Pebble* ]] || fail "issuer in /status: $(acme_field issuer)"
+# The challenge records are gone again.
+out=$(dig @127.0.0.1 -p "$dns_port" +norec _acme-challenge.example.com TXT)
+grep -q 'status: NXDOMAIN' <<<"$out" || fail "challenge records left behind: $out"
+# The state: 0600 files.
+for f in "$WORK"/state/certificates/*/cert.pem "$WORK"/state/certificates/*/key.pem "$WORK"/state/accounts/*.json; do
+    [[ $(stat -c %a "$f") == 600 ]] || fail "$f is $(stat -c %a "$f"), not 600"
+done
+first=$(served_serial example.com)
+pass "obtained from pebble, served for example.com and www.example.com ($first)"
+
+# A restart with pebble down serves the stored certificate and asks nothing.
+stop_pid "$PEBBLE_PID"
+stop_pid "$GEOLINE_PID"
+start_geoline "$WORK/geoline.toml" "$dns_port"
+wait_tcp "$https_port" 10 || fail "TLS listener after the restart"
+[[ $(served_serial example.com) == "$first" ]] || fail "the restart did not serve the stored certificate"
+[[ $(acme_field last_attempt) == null ]] || fail "the restart asked the CA: $(acme_field last_attempt)"
+pass "restarted: the stored certificate is served, the CA not asked"
+
+# A renewal while pebble is down fails; the old certificate keeps serving.
+curl -sS -X POST "$admin/acme/renew" >/dev/null || fail "POST /acme/renew"
+wait_field last_error 'v is not None' 30 || fail "no error in /status with pebble down"
+[[ $(served_serial example.com) == "$first" ]] || fail "the old certificate is not served after a failed renewal"
+pass "renewal with pebble down: old certificate kept, error: $(acme_field last_error)"
