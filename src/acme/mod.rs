@@ -272,9 +272,13 @@ impl Task {
     async fn run(mut self) {
         let status = &self.live.acme;
         let slot = self.cert.slot;
+        // A renewal asked for (`POST /acme/renew`) stays asked for until it succeeds: a
+        // failure is retried with backoff, not forgotten until the certificate is due.
+        let mut asked = false;
         loop {
             let now = unix_now();
             let due = self.due(now).await;
+            let due = if asked { now } else { due };
             let wait = Duration::from_secs(u64::try_from(due - now).unwrap_or(0));
             if !wait.is_zero() {
                 status.update(slot, |s| {
@@ -286,6 +290,7 @@ impl Task {
                     _ = self.shutdown.cancelled() => return,
                     _ = self.renew_now.changed() => {
                         info!(names = ?self.cert.names, "ACME renewal asked for");
+                        asked = true;
                     }
                     _ = tokio::time::sleep(wait.min(MAX_SLEEP)) => {
                         if wait > MAX_SLEEP {
@@ -298,6 +303,7 @@ impl Task {
             status.update(slot, |s| s.last_attempt = Some(at));
             match self.attempt().await {
                 Ok(()) => {
+                    asked = false;
                     info!(names = ?self.cert.names, "ACME certificate obtained and serving");
                     status.update(slot, |s| {
                         s.last_success = Some(unix_now());
@@ -321,7 +327,7 @@ impl Task {
                     warn!(names = ?self.cert.names, error = %e, retry_in_secs = wait.as_secs(), "ACME order failed; the certificate serving (if any) keeps serving");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return,
-                        _ = self.renew_now.changed() => {}
+                        _ = self.renew_now.changed() => asked = true,
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }

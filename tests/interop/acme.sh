@@ -4,8 +4,8 @@
 # geoline for them, and the TLS listener serves the result (checked with curl against
 # pebble's root). Then: a restart serves the stored certificate without asking the CA (pebble
 # is down), a renewal asked while pebble is down fails and keeps the old certificate serving
-# with the error in /status. (Not yet here: the retry once pebble is back — on 2026-12-07 it
-# stalled after fetching the new pebble's directory; see issue 19.)
+# with the error in /status, and is retried until it succeeds once pebble is back, swapped in
+# under a client connected before the swap that keeps working.
 source "$(dirname "$0")/lib.sh"
 interop_install pebble openssl curl bind9-dnsutils python3
 
@@ -162,3 +162,42 @@ curl -sS -X POST "$admin/acme/renew" >/dev/null || fail "POST /acme/renew"
 wait_field last_error 'v is not None' 30 || fail "no error in /status with pebble down"
 [[ $(served_serial example.com) == "$first" ]] || fail "the old certificate is not served after a failed renewal"
 pass "renewal with pebble down: old certificate kept, error: $(acme_field last_error)"
+
+# pebble back (a new pebble: new root, no accounts): the asked-for renewal is retried until
+# it succeeds, and swapped in. A keep-alive TLS connection made before the swap keeps
+# working across it.
+pebble_up 2
+python3 - "$https_port" "$WORK/root-1.pem" >"$WORK/keepalive.log" 2>&1 <<'PY' &
+import socket, ssl, sys, time
+port, root = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=root)
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="example.com")
+reader = tls.makefile("rb")
+sent = 0
+deadline = time.time() + 25
+while time.time() < deadline:
+    tls.sendall(b"GET /k HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 1.2.4.8\r\n\r\n")
+    status = reader.readline()
+    assert status.startswith(b"HTTP/1.1 301"), status
+    length = 0
+    while True:
+        line = reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    reader.read(length)
+    sent += 1
+    time.sleep(0.2)
+print("requests", sent)
+PY
+keepalive=$!
+wait_field last_error 'v is None' 60 || fail "no success after pebble came back: $(acme_field last_error)"
+second=$(served_serial example.com)
+[[ $second != "$first" ]] || fail "the renewed certificate is not served"
+[[ $(https_get 2 www.example.com) == 301 ]] || fail "the renewed chain does not verify against the new root"
+wait "$keepalive" || fail "the keep-alive client broke across the swap: $(cat "$WORK/keepalive.log")"
+grep -q '^requests' "$WORK/keepalive.log" || fail "keep-alive client: $(cat "$WORK/keepalive.log")"
+curl -sS "$admin/metrics" | grep -q 'geoline_acme_orders_total{names="example.com,\*.example.com",result="success"} 1' \
+    || fail "metrics: $(curl -sS "$admin/metrics" | grep acme)"
+pass "renewed once pebble was back ($second), swapped in under a keep-alive client ($(cat "$WORK/keepalive.log"))"
