@@ -114,13 +114,7 @@ where
             IpAddr::V6(a) => format!("[{a}]"),
         },
     };
-    let request = http::Request::get(http.path.as_str())
-        .header(http::header::HOST, host)
-        .header(
-            http::header::USER_AGENT,
-            concat!("geoline-health/", env!("CARGO_PKG_VERSION")),
-        )
-        .header(http::header::CONNECTION, "close")
+    let request = get_request(http.path.as_str(), &host)
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("request: {e}"))?;
     let result = async {
@@ -250,4 +244,16 @@ impl ServerCertVerifier for AnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The GET a check (and a read of another instance's results) sends: one request per
+/// connection, saying who asks.
+pub(super) fn get_request(path: &str, host: &str) -> http::request::Builder {
+    http::Request::get(path)
+        .header(http::header::HOST, host)
+        .header(
+            http::header::USER_AGENT,
+            concat!("geoline-health/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(http::header::CONNECTION, "close")
 }

@@ -128,13 +128,7 @@ impl Reader {
             .await
             .map_err(|e| format!("HTTP: {e}"))?;
         let driver = tokio::spawn(connection);
-        let mut request = http::Request::get(c.path.as_str())
-            .header(http::header::HOST, c.authority.as_str())
-            .header(
-                http::header::USER_AGENT,
-                concat!("geoline-health/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(http::header::CONNECTION, "close");
+        let mut request = super::check::get_request(c.path.as_str(), c.authority.as_str());
         if let Some(token) = &c.token {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
