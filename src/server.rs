@@ -91,12 +91,10 @@ pub enum StartError {
     /// The file watcher could not watch a configured file.
     #[error(transparent)]
     Watch(#[from] WatchError),
-    /// A health monitor could not be set up (its CA file, its TLS settings).
+    /// `[health]` cannot run: a monitor's or a source's TLS settings (its CA file), or
+    /// the state file of operators' overrides, unreadable or damaged.
     #[error(transparent)]
-    Health(#[from] crate::health::check::CheckSetupError),
-    /// The health state file (operators' overrides) is unreadable or damaged.
-    #[error(transparent)]
-    HealthState(#[from] crate::health::overrides::StateFileError),
+    Health(#[from] crate::health::SetupError),
     /// A signal handler could not be installed.
     #[error("cannot watch for {signal}: {source}")]
     Signal {
@@ -210,7 +208,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let live = Arc::new(
         Live::with_certificates(loaded.zones, loaded.classifier, certificates.set)
             .with_updates(updates)
-            .with_health(Health::new(&config.health)?),
+            .with_health(Health::new(crate::health::Prepared::new(&config.health)?)),
     );
     live.keys.store(config.keys.clone());
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
@@ -272,14 +270,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         fronts = fronts.with_proxy(state, metrics, &p.front, log);
     }
     reloader.set_fronts(fronts);
-    if config.health.is_active() {
-        crate::health::monitor::spawn(
-            &config.health,
-            &live,
-            &running.shutdown,
-            &mut running.tasks,
-        )?;
-    }
+    // Always: a configuration reload may add monitors to a server started without any.
+    crate::health::monitor::spawn(&live, &running.shutdown, &mut running.tasks);
     crate::acme::spawn(
         &config.acme,
         &live,

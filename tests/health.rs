@@ -976,3 +976,60 @@ async fn a_probe_publishes_its_checks_and_a_quorum_of_sources_decides_with_one_u
     server.running.shutdown().await;
     probe.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_http_target_that_accepts_and_never_answers_times_out_and_goes_down() {
+    let addrs = addresses(&[21, 22]).await;
+    let mut answering = Target::new(addrs[0], None);
+    answering.start().await;
+    // 127.0.0.22 completes the TCP handshake and never sends a byte.
+    let silent = TcpListener::bind(addrs[1]).await.expect("bind");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = TempDir::new("health-hang");
+    dir.write(
+        "example.com.zone",
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\nhung A 127.0.0.21\nhung A 127.0.0.22\n",
+    );
+    let port = format!("port = {}", addrs[0].port());
+    let interval = format!("interval_ms = {INTERVAL_MS}");
+    let config = Config::dns()
+        .zone("example.com.zone", &[])
+        .admin()
+        .table("[health]", &["ttl_cap = 20"])
+        .table(
+            "[[health.monitor]]",
+            &[
+                r#"addresses = ["127.0.0.21", "127.0.0.22"]"#,
+                r#"type = "http""#,
+                &port,
+                &interval,
+                "timeout_ms = 100",
+                "down_after = 2",
+                "up_after = 2",
+            ],
+        );
+    let server = TestServer::start(&dir, config).await;
+    let bound = Duration::from_millis(INTERVAL_MS * 2 + 1000);
+    let took = until_answered(&server, "hung.example.com", &["127.0.0.21 20"], bound).await;
+    assert!(took <= bound, "{took:?}");
+    let hung = status_of(&server, "127.0.0.22").await;
+    assert_eq!(hung["state"], "down", "{hung}");
+    assert_eq!(
+        hung["last_check"]["error"], "no answer within 100 ms",
+        "{hung}"
+    );
+    assert_eq!(
+        hung["last_change"]["why"], "2 failed checks in a row, the last: no answer within 100 ms",
+        "{hung}"
+    );
+    assert_eq!(hung["checks"], hung["failures"], "{hung}");
+    assert_eq!(status_of(&server, "127.0.0.21").await["state"], "up");
+    server.running.shutdown().await;
+    hold.abort();
+    answering.stop().await;
+}

@@ -310,15 +310,15 @@ impl AnswerCache {
     }
 
     /// Drops every entry when the health of an address changed since they were
-    /// prepared: one atomic load per query, and none of the table's work.
+    /// prepared: one atomic load per query, and none of the table's work. Loaded even
+    /// when nothing is watched: a configuration reload that removes the last monitor
+    /// moves the generation too.
     #[inline]
     fn follow_health(&mut self, health: &Health) {
-        if health.is_active() {
-            let now = health.generation();
-            if now != self.health_generation {
-                self.slots.iter_mut().for_each(|slot| *slot = None);
-                self.health_generation = now;
-            }
+        let now = health.generation();
+        if now != self.health_generation {
+            self.slots.iter_mut().for_each(|slot| *slot = None);
+            self.health_generation = now;
         }
     }
 

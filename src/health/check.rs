@@ -257,3 +257,75 @@ pub(super) fn get_request(path: &str, host: &str) -> http::request::Builder {
         )
         .header(http::header::CONNECTION, "close")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::health::state::Thresholds;
+
+    /// A listener that accepts every connection and never sends a byte (a hung relay:
+    /// its kernel completes the handshake, its process does not answer).
+    async fn silent_target() -> (u16, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        (port, task)
+    }
+
+    fn monitor(port: u16, tls: Option<TlsCheck>) -> MonitorConfig {
+        MonitorConfig {
+            addresses: Vec::new(),
+            check: Check::Http(HttpCheck {
+                tls,
+                path: "/".into(),
+                host: None,
+                status: 200..=399,
+                body: None,
+            }),
+            port,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_millis(300),
+            thresholds: Thresholds {
+                down_after: 3,
+                up_after: 5,
+            },
+            jitter_percent: 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_target_that_accepts_and_never_answers_fails_at_the_timeout() {
+        let (port, target) = silent_target().await;
+        let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
+        let https = TlsCheck {
+            verify: false,
+            ca_file: None,
+        };
+        // HTTP waits for a response head, HTTPS for the server's hello: both time out.
+        for tls in [None, Some(https)] {
+            let checker = Checker::new(&monitor(port, tls.clone())).expect("checker");
+            let started = Instant::now();
+            let result = checker.run(loopback).await;
+            let took = started.elapsed();
+            assert_eq!(
+                result,
+                Err("no answer within 300 ms".to_string()),
+                "{tls:?}"
+            );
+            assert!(
+                took >= Duration::from_millis(300) && took < Duration::from_millis(1300),
+                "{tls:?}: {took:?}"
+            );
+        }
+        target.abort();
+    }
+}

@@ -156,32 +156,30 @@ impl Reader {
     }
 }
 
-/// Reads every source of the configuration every interval into `live.health`, until
-/// `shutdown`.
+/// Reads source `index` of the configuration of `epoch` every interval into
+/// `live.health`, until `stop`.
 pub(crate) fn spawn(
-    sources: &[SourceConfig],
+    index: usize,
+    epoch: u64,
+    reader: Arc<Reader>,
     live: &Arc<Live>,
-    shutdown: &CancellationToken,
+    stop: &CancellationToken,
     tasks: &mut tokio::task::JoinSet<()>,
-) -> Result<(), CheckSetupError> {
-    for (index, source) in sources.iter().enumerate() {
-        let reader = Reader::new(source)?;
-        let (live, shutdown) = (live.clone(), shutdown.clone());
-        let interval = source.interval;
-        tasks.spawn(async move {
-            loop {
-                let started = tokio::time::Instant::now();
-                let views = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    views = reader.read() => views,
-                };
-                live.health.apply_source(index, views);
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep_until(started + interval) => {}
-                }
+) {
+    let (live, stop) = (live.clone(), stop.clone());
+    let interval = reader.config.interval;
+    tasks.spawn(async move {
+        loop {
+            let started = tokio::time::Instant::now();
+            let views = tokio::select! {
+                () = stop.cancelled() => return,
+                views = reader.read() => views,
+            };
+            live.health.apply_source(index, epoch, views);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(started + interval) => {}
             }
-        });
-    }
-    Ok(())
+        }
+    });
 }

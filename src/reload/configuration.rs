@@ -10,7 +10,10 @@
 //! rules and the databases (one new classifier, compiled from both) and the zones' files
 //! (each through the update journal, as a file reload); and `[redirect]` and `[proxy]`
 //! (rules, origin, host pairs, forwarded headers, access log, limits, trusted proxies),
-//! rebuilt whole by [`crate::server::fronts`] before anything is swapped. What the
+//! rebuilt whole by [`crate::server::fronts`] before anything is swapped; and `[health]`
+//! (monitors, sources, quorum, weights, all-down chains, TTL cap, state file), whose
+//! checks' TLS settings and state file are read before anything is swapped
+//! ([`crate::health::Health::reconfigure`] says what each address keeps). What the
 //! listeners were built from at start — the `[dns]`, `[admin]` and `[reload]` sections,
 //! the front-ends' listeners and certificates (each TLS listener chooses among its own part
 //! of the certificate set), the TSIG keys and the update policy — and the lines' names and
@@ -44,6 +47,9 @@ pub enum ConfigReloadError {
     /// An edited `[redirect]` or `[proxy]` cannot be built (an origin, an access log).
     #[error(transparent)]
     Front(crate::server::fronts::FrontReloadError),
+    /// An edited `[health]` cannot run (a CA file, the state file).
+    #[error(transparent)]
+    Health(#[from] crate::health::SetupError),
     /// A section only a restart applies has changed.
     #[error(
         "{path}: {} changed: restart geoline to apply that (nothing of this edit is applied; the running configuration is kept)",
@@ -83,6 +89,8 @@ pub(super) struct Prepared {
     pub(super) config: Config,
     pub(super) classifier: Classifier,
     pub(super) applied: Vec<&'static str>,
+    /// `[health]` ready to apply, when it changed.
+    pub(super) health: Option<crate::health::Prepared>,
 }
 
 /// Reads and checks the configuration at `running.path` against `running`: `None` when it
@@ -110,10 +118,14 @@ pub(super) fn prepare(running: &Config) -> Result<Option<Prepared>, ConfigReload
         .collect::<Result<Vec<_>, _>>()?;
     let classifier = Classifier::from_config(next.line_set(), &next.lines, databases)?;
     ZoneSet::load(&next.zones, classifier.lines())?;
+    let health = (running.health != next.health)
+        .then(|| crate::health::Prepared::new(&next.health))
+        .transpose()?;
     Ok(Some(Prepared {
         config: next,
         classifier,
         applied,
+        health,
     }))
 }
 
@@ -186,6 +198,9 @@ fn live_changes(running: &Config, next: &Config) -> Vec<&'static str> {
     }
     if differs(&running.proxy, &next.proxy) {
         sections.push("[proxy]");
+    }
+    if running.health != next.health {
+        sections.push("[health]");
     }
     sections
 }

@@ -429,8 +429,12 @@ impl Reloader {
             config,
             classifier,
             applied,
+            health,
         } = prepared;
         self.live.classifier.store(classifier);
+        if let Some(health) = health {
+            self.live.health.reconfigure(health);
+        }
         if let (Some(running), Some(built)) = (self.fronts.get(), fronts) {
             running.apply(built);
         }
