@@ -8,7 +8,7 @@
 #
 #   benches/health/run.sh [SECONDS] [--dns] [--rate Q] [--dns-seconds S]
 #
-# SECONDS        the checks' measurement (default 120), after 25 s of warm-up
+# SECONDS        the checks' measurement (default 120), after 2.5 intervals of warm-up
 # --dns          then the DNS phase: the same server, then one without [health]
 # --rate Q       dnsperf -Q, queries/s (default 20000: well under what one core answers,
 #                so both runs answer all of it and CPU per query compares equal work)
@@ -191,7 +191,9 @@ checks() {
 }
 
 launch "$work/monitored.toml"
-sleep 25 # every address checked at least twice (the first check is within the first interval)
+# Every address checked at least twice (the first check is within the first interval):
+# two and a half intervals, 25 s at the default interval.
+sleep $(((INTERVAL_MS * 5 + 1999) / 2000))
 t0=$(ticks) c0=$(checks geoline_health_checks_total) f0=$(checks geoline_health_check_failures_total)
 start=$(date +%s.%N)
 sleep "$SECONDS_MEASURED"
