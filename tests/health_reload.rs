@@ -116,6 +116,27 @@ impl Server {
         }
     }
 
+    /// Writes `text` as the configuration, sends SIGHUP, and waits until the reload is
+    /// refused; the log so far.
+    fn refused(&mut self, text: &str) -> String {
+        let before = self
+            .serve
+            .stderr()
+            .matches("configuration not reloaded")
+            .count();
+        self.dir.write("geoline.toml", text);
+        self.serve.signal("HUP");
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let log = self.serve.stderr();
+            if log.matches("configuration not reloaded").count() > before {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "reload not refused:\n{log}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The addresses answered for www.example.com, sorted.
     async fn www(&self) -> Vec<String> {
         let reply = dns::udp(self.dns, &Query::new("www.example.com", A)).await;
@@ -185,6 +206,17 @@ async fn monitors_follow_a_sighup_reload_added_changed_and_removed() {
         metrics.contains("geoline_health_up{address=\"127.0.0.3\"} 0\n"),
         "{metrics}"
     );
+
+    // A monitor that cannot run (its CA file is missing) refuses the whole edit: the
+    // monitors running go on as they were.
+    let broken = monitor(watch_both, port, 300)
+        + "\n[[health.monitor]]\naddresses = [\"127.0.0.4\"]\ntype = \"https\"\n\
+           host = \"relay.example.com\"\nca_file = \"missing-ca.pem\"\n";
+    let log = server.refused(&config(&broken));
+    assert!(log.contains("missing-ca.pem"), "{log}");
+    assert_eq!(server.watched().await.len(), 2);
+    assert_eq!(server.status_of("127.0.0.3").await["state"], "down");
+    assert_eq!(server.www().await, ["127.0.0.2"]);
 
     // Another interval (and the monitor split in two): the same check, so the state and
     // the history are kept and the address stays out of the answers.
