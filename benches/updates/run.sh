@@ -11,8 +11,10 @@
 # server's default: geoline fsyncs its journal before every NOERROR; Knot's journal is an
 # LMDB database in its default "robust" mode (synced per transaction); BIND appends to its
 # .jnl journal without an fsync of its own.
-# Phase 2, geoline only: queries at a fixed rate (dnsperf -Q) alone, then with 100
-# updates/s applied beside them; printed: the server's CPU time per query in both.
+# Phase 2, geoline only: queries at a fixed rate (dnsperf -Q) alone, then 100 updates/s
+# alone, then both; printed: the server's CPU time per query, the updates' own CPU per
+# update, and the queries' share with updates beside them (the both phase's CPU less the
+# updates' own, per query).
 # Needs (Debian): knot, bind9, dnsperf. Everything started here is stopped on exit.
 set -euo pipefail
 
@@ -210,16 +212,30 @@ done
 if [[ " $SERVERS " == *" geoline "* ]]; then
     echo
     printf '%-34s %14s %16s\n' "geoline, queries at ${QUERY_RATE}/s" "queries/s" "CPU µs/query"
-    for phase in alone with-updates; do
+    # Three phases: the queries alone, the 100 updates/s alone (their own CPU, journal
+    # syncs included), and both. The queries' share of the last is its CPU less the
+    # updates' own: what applying updates costs the queries beside them.
+    declare -A ticks
+    for phase in alone updates-only with-updates; do
         start_geoline
         wait_ready
         upd_pid=""
-        if [[ $phase == with-updates ]]; then
+        if [[ $phase != alone ]]; then
             taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -u -d "$WORK/updates-slow.txt" \
                 -y "hmac-sha256:$KEY:$SECRET" -l "$DURATION" -Q 100 -q 10 >"$WORK/slow.out" 2>&1 &
             upd_pid=$!
         fi
         before=$(cpu_ticks "$SERVER_PID")
+        if [[ $phase == updates-only ]]; then
+            wait "$upd_pid"
+            after=$(cpu_ticks "$SERVER_PID")
+            n=$(awk '/(Queries|Updates) completed/ {print $3}' "$WORK/slow.out")
+            ticks[updates]=$((after - before))
+            awk -v p="updates alone ($n updates)" -v t=$((after - before)) -v hz="$TICK" -v n="$n" \
+                'BEGIN { printf "%-34s %14s %16s   (%.0f µs per update)\n", p, "-", "-", t / hz * 1e6 / n }'
+            stop_server
+            continue
+        fi
         out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/queries.txt" \
             -l "$DURATION" -Q "$QUERY_RATE" -q 200 2>&1)
         after=$(cpu_ticks "$SERVER_PID")
@@ -230,6 +246,10 @@ if [[ " $SERVERS " == *" geoline "* ]]; then
         [[ -n $upd_pid ]] && upd=" ($(awk '/(Queries|Updates) completed/ {print $3}' "$WORK/slow.out") updates)"
         awk -v p="$phase$upd" -v q="$qps" -v t=$((after - before)) -v hz="$TICK" -v n="$done_" \
             'BEGIN { printf "%-34s %14.0f %16.2f\n", p, q, t / hz * 1e6 / n }'
+        if [[ $phase == with-updates ]]; then
+            awk -v t=$((after - before - ${ticks[updates]})) -v hz="$TICK" -v n="$done_" \
+                'BEGIN { printf "%-34s %14s %16.2f\n", "  less the updates alone", "", t / hz * 1e6 / n }'
+        fi
         stop_server
     done
 fi
