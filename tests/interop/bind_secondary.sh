@@ -10,47 +10,16 @@ source "$(dirname "$0")/lib.sh"
 interop_install bind9 bind9-dnsutils
 interop_build
 
-secret="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 gport=$(free_port)
 bport=$(free_port)
-cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/example.com.zone"
-cp "$INTEROP_ROOT/zones/example.com.china.zone" "$WORK/example.com.china.zone"
-
-cat >"$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$gport"]
-
-[[line]]
-name = "china"
-cidrs = ["127.0.0.2/32"]
-
-[[zone]]
-file = "example.com.zone"
-overlays = { china = "example.com.china.zone" }
+start_xfr_primary "$gport" "$(cat <<TOML
 transfer.keys = { "china-xfr" = "china", "default-xfr" = "default" }
 transfer.notify = [
   { address = "127.0.0.1:$bport", key = "china-xfr" },
   { address = "127.0.0.1:$bport", key = "default-xfr" },
 ]
-
-[[key]]
-name = "china-xfr"
-secret = "$secret"
-
-[[key]]
-name = "default-xfr"
-secret = "$secret"
-
-[[key]]
-name = "upd"
-secret = "$secret"
-
-[update]
-[[update.grant]]
-key = "upd"
-zones = ["example.com"]
 TOML
-start_geoline "$WORK/geoline.toml" "$gport"
+)"
 
 mkdir -p "$WORK/bind"
 cat >"$WORK/named.conf" <<CONF
@@ -64,8 +33,8 @@ options {
     dnssec-validation no;
     notify no;
 };
-key "china-xfr" { algorithm hmac-sha256; secret "$secret"; };
-key "default-xfr" { algorithm hmac-sha256; secret "$secret"; };
+key "china-xfr" { algorithm hmac-sha256; secret "$XFR_SECRET"; };
+key "default-xfr" { algorithm hmac-sha256; secret "$XFR_SECRET"; };
 view "china" {
     match-clients { !key default-xfr; key china-xfr; 127.0.0.2; };
     zone "example.com" {
@@ -109,7 +78,7 @@ done
 # Every (name, type) of each line's transfer: BIND's view answers as geoline's line does.
 compare_line() {
     local line="$1" key="$2" source="$3" checked=0 name type
-    dig @127.0.0.1 -p "$gport" +tcp +noall +answer -y "hmac-sha256:$key:$secret" example.com AXFR \
+    dig @127.0.0.1 -p "$gport" +tcp +noall +answer -y "hmac-sha256:$key:$XFR_SECRET" example.com AXFR \
         >"$WORK/$line.axfr" || fail "AXFR of the $line line"
     grep -q "^;; .*TSIG" "$WORK/$line.axfr" && fail "dig reported a TSIG problem on the $line AXFR"
     while read -r name type; do
@@ -131,7 +100,7 @@ n_default=$(compare_line default default-xfr 127.0.0.1)
 # An update on geoline reaches both views: NOTIFY signed per view, then IXFR.
 start=$(date +%s%N)
 printf 'server 127.0.0.1 %s\nzone example.com\nupdate add fresh.example.com 60 TXT "v1"\nsend\n' "$gport" \
-    | nsupdate -y "hmac-sha256:upd:$secret" || fail "nsupdate"
+    | nsupdate -y "hmac-sha256:upd:$XFR_SECRET" || fail "nsupdate"
 for source in 127.0.0.2 127.0.0.1; do
     for ((i = 0; i < 300; i++)); do
         [[ -n $(answers "$bport" "$source" fresh.example.com TXT) ]] && break

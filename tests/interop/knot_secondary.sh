@@ -8,41 +8,13 @@ source "$(dirname "$0")/lib.sh"
 interop_install knot bind9-dnsutils
 interop_build
 
-secret="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 gport=$(free_port)
 kport=$(free_port)
-cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/example.com.zone"
-cp "$INTEROP_ROOT/zones/example.com.china.zone" "$WORK/example.com.china.zone"
-
-cat >"$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$gport"]
-
-[[line]]
-name = "china"
-cidrs = ["127.0.0.2/32"]
-
-[[zone]]
-file = "example.com.zone"
-overlays = { china = "example.com.china.zone" }
+start_xfr_primary "$gport" "$(cat <<TOML
 transfer.keys = { "default-xfr" = "default" }
 transfer.notify = [{ address = "127.0.0.1:$kport", key = "default-xfr" }]
-
-[[key]]
-name = "default-xfr"
-secret = "$secret"
-
-[[key]]
-name = "upd"
-secret = "$secret"
-
-[update]
-rate = 0
-[[update.grant]]
-key = "upd"
-zones = ["example.com"]
 TOML
-start_geoline "$WORK/geoline.toml" "$gport"
+)"
 
 # Knot 3.2 does not create its journal's directory: without it every IXFR fails to be
 # stored and falls back to AXFR.
@@ -59,7 +31,7 @@ log:
 key:
   - id: default-xfr
     algorithm: hmac-sha256
-    secret: $secret
+    secret: $XFR_SECRET
 remote:
   - id: geoline
     address: 127.0.0.1@$gport
@@ -94,7 +66,7 @@ for ((i = 0; i < 100; i++)); do
 done
 [[ $(serial "$kport") == "$want" ]] || fail "Knot did not load serial $want"
 
-dig @127.0.0.1 -p "$gport" +tcp +noall +answer -y "hmac-sha256:default-xfr:$secret" example.com AXFR \
+dig @127.0.0.1 -p "$gport" +tcp +noall +answer -y "hmac-sha256:default-xfr:$XFR_SECRET" example.com AXFR \
     >"$WORK/default.axfr" || fail "AXFR"
 checked=0
 while read -r name type; do
@@ -111,7 +83,7 @@ done < <(awk '$4 != "SOA" && $4 != "TSIG" { print $1, $4 }' "$WORK/default.axfr"
 latencies=()
 for n in 1 2 3 4 5; do
     printf 'server 127.0.0.1 %s\nzone example.com\nupdate add u%s.example.com 60 TXT "v%s"\nsend\n' \
-        "$gport" "$n" "$n" | nsupdate -y "hmac-sha256:upd:$secret" || fail "nsupdate $n"
+        "$gport" "$n" "$n" | nsupdate -y "hmac-sha256:upd:$XFR_SECRET" || fail "nsupdate $n"
     # From the update's answer (nsupdate returned) to Knot's answer, dig's own start-up
     # included: on a loaded machine that is most of it.
     start=$(date +%s%N)

@@ -124,6 +124,47 @@ start_geoline() {
     fail "geoline did not start on port $port"
 }
 
+# geoline as the primary of example.com for a secondary under test (bind_secondary.sh,
+# knot_secondary.sh): the repository's zone and china overlay, the china line is the
+# client 127.0.0.2, the keys china-xfr, default-xfr and upd all have $XFR_SECRET (hmac-sha256)
+# and upd may update the zone. $1: the DNS port; $2: the zone's `transfer.` lines (TOML).
+XFR_SECRET="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
+start_xfr_primary() {
+    cp "$INTEROP_ROOT/zones/example.com.zone" "$INTEROP_ROOT/zones/example.com.china.zone" "$WORK/"
+    cat >"$WORK/geoline.toml" <<TOML
+[dns]
+listen = ["127.0.0.1:$1"]
+
+[[line]]
+name = "china"
+cidrs = ["127.0.0.2/32"]
+
+[[zone]]
+file = "example.com.zone"
+overlays = { china = "example.com.china.zone" }
+$2
+
+[[key]]
+name = "china-xfr"
+secret = "$XFR_SECRET"
+
+[[key]]
+name = "default-xfr"
+secret = "$XFR_SECRET"
+
+[[key]]
+name = "upd"
+secret = "$XFR_SECRET"
+
+[update]
+rate = 0
+[[update.grant]]
+key = "upd"
+zones = ["example.com"]
+TOML
+    start_geoline "$WORK/geoline.toml" "$1"
+}
+
 stop_pid() {
     local pid="$1" i
     kill -TERM "$pid" 2>/dev/null || return 0
