@@ -369,6 +369,7 @@ pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Val
                             "result": l.result,
                         })),
                     })),
+                    "secondary": live.secondaries.status_json(i, lines),
                 }),
             )
         })
@@ -477,6 +478,10 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
     live.updates.render_metrics(&zones, &mut out);
+    live.secondaries.render_metrics(&mut out, lines, |i, line| {
+        let zone = zones.zones().get(i).filter(|z| z.serves())?;
+        zone.line_copy(line).map(|c| c.serial())
+    });
     crate::xfr::render_metrics(
         counters.dns.as_deref().and_then(|d| d.transfers()),
         &mut out,

@@ -103,7 +103,7 @@ struct RawConfig {
     #[serde(default, rename = "line")]
     lines: Vec<RawLine>,
     #[serde(default, rename = "zone")]
-    zones: Vec<RawZone>,
+    zones: Vec<Spanned<RawZone>>,
     redirect: Option<RawRedirect>,
     #[serde(default, rename = "key")]
     keys: Vec<Spanned<RawKey>>,
@@ -196,10 +196,15 @@ impl Config {
         let transfer = |t| {
             crate::xfr::config::TransferConfig::check(t, &src, &line_set, |k| keys.get(k).is_some())
         };
+        let secondary = |s: crate::xfr::secondary::config::RawSecondary<'_>| {
+            crate::xfr::secondary::config::SecondaryConfig::check(s, &src, &line_set, |k| {
+                keys.get(k).is_some()
+            })
+        };
         let zones = raw
             .zones
             .into_iter()
-            .map(|z| ZoneConfig::new(z, &src, overlay_line, transfer))
+            .map(|z| ZoneConfig::new(z, &src, overlay_line, transfer, secondary))
             .collect::<Result<Vec<_>, _>>()?;
         let proxy = raw.proxy.map(|p| ProxyConfig::check(p, &src)).transpose()?;
         let redirect = raw

@@ -77,6 +77,8 @@ pub struct Live {
     pub(crate) health: Health,
     /// The certificates obtained by ACME: what `/status` and `/metrics` show of them.
     pub(crate) acme: crate::acme::AcmeStatus,
+    /// The zones pulled from primaries (geoline as a secondary).
+    pub(crate) secondaries: crate::xfr::secondary::Secondaries,
 }
 
 impl Live {
@@ -99,12 +101,22 @@ impl Live {
             updates: Updates::disabled(),
             health: Health::inactive(),
             acme: crate::acme::AcmeStatus::default(),
+            secondaries: crate::xfr::secondary::Secondaries::default(),
         }
     }
 
     /// The live data with `updates` taking dynamic updates of its zones.
     pub(crate) fn with_updates(mut self, updates: Updates) -> Live {
         self.updates = updates;
+        self
+    }
+
+    /// The live data with `secondaries` pulling its secondary zones.
+    pub(crate) fn with_secondaries(
+        mut self,
+        secondaries: crate::xfr::secondary::Secondaries,
+    ) -> Live {
+        self.secondaries = secondaries;
         self
     }
 

@@ -208,7 +208,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let live = Arc::new(
         Live::with_certificates(loaded.zones, loaded.classifier, certificates.set)
             .with_updates(updates)
-            .with_health(Health::new(crate::health::Prepared::new(&config.health)?)),
+            .with_health(Health::new(crate::health::Prepared::new(&config.health)?))
+            .with_secondaries(crate::xfr::secondary::Secondaries::new(&config.zones)),
     );
     live.keys.store(config.keys.clone());
     let reloader = Arc::new(Reloader::new(config.clone(), live.clone()));
@@ -272,6 +273,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     reloader.set_fronts(fronts);
     // Always: a configuration reload may add monitors to a server started without any.
     crate::health::monitor::spawn(&live, &running.shutdown, &mut running.tasks);
+    crate::xfr::secondary::spawn(&live, &running.shutdown, &mut running.tasks);
     crate::acme::spawn(
         &config.acme,
         &live,

@@ -91,6 +91,10 @@ impl Prepared {
     ) -> Option<Prepared> {
         let q = &query.question;
         let (zone_index, zone) = zones.find_answering(&q.name, q.qtype)?;
+        // SERVFAIL for a zone that does not serve is the strict path's.
+        if !zone.serves() {
+            return None;
+        }
         let (response, wildcard, chosen) = zone_response(zone, health, line, query, None);
         // A weighted answer differs per client subnet: the strict path chooses it.
         if chosen == crate::health::filter::Chosen::ForSubnet {
@@ -454,6 +458,7 @@ mod tests {
             )]),
             declared_at: None,
             transfer: None,
+            secondary: None,
         };
         ZoneSet::load(&[config], &lines()).expect("zones load")
     }
@@ -601,6 +606,7 @@ mod tests {
             overlays: BTreeMap::new(),
             declared_at: None,
             transfer: None,
+            secondary: None,
         };
         state
             .live
@@ -633,6 +639,7 @@ mod tests {
             overlays: BTreeMap::new(),
             declared_at: None,
             transfer: None,
+            secondary: None,
         };
         let example = example_zones();
         let mut configs = vec![];
@@ -646,6 +653,7 @@ mod tests {
             )]),
             declared_at: None,
             transfer: None,
+            secondary: None,
         });
         configs.push(other);
         ZoneSet::load(&configs, &lines()).expect("zones load")

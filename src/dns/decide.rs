@@ -130,6 +130,10 @@ pub(crate) fn decide(
     let Some((zone_index, zone)) = snapshot.zones.find_answering(&q.name, q.qtype) else {
         return Some(refuse(ResponseCode::Refused));
     };
+    // A secondary zone before its first transfer or after it expired (as BIND says).
+    if !zone.serves() {
+        return Some(refuse(ResponseCode::ServFail));
+    }
 
     let class = snapshot
         .classifier

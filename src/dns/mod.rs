@@ -186,8 +186,8 @@ impl Responder {
             // transport's limit for the signature added below.
             let request = verified.as_ref().map_or(message, Verified::message);
             let signature_room = verified.as_ref().map_or(0, |v| v.signer().record_len());
-            // NOTIFY gets an arm of its own here, as UPDATE and zone transfers have,
-            // each writing its response into `out` and saying what it answered (an
+            // NOTIFY, UPDATE and zone transfers have arms of their own here, each
+            // writing its response into `out` and saying what it answered (an
             // `Answered`). The strict path answers what no arm does, errors included
             // (FORMERR, NOTIMP or silence).
             let decided;
@@ -195,6 +195,12 @@ impl Responder {
                 Some(OpCode::Update) => {
                     let key = verified.as_ref().map(|v| v.key().name());
                     self.answer_update(request, key, out)?
+                }
+                Some(OpCode::Notify) => {
+                    let key = verified.as_ref().map(|v| v.key().name());
+                    self.live
+                        .secondaries
+                        .answer_notify(snapshot.zones, request, key, from, out)?
                 }
                 Some(OpCode::Query) if let Some((transfers, query)) = self.transfer(request) => {
                     let key = verified.as_ref().map(|v| v.key().name());

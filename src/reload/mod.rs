@@ -261,16 +261,20 @@ impl Reloader {
             .iter()
             .enumerate()
             .map(|(i, g)| (g.path.clone(), Target::Database(i)));
-        let zones = config.zones.iter().enumerate().flat_map(|(i, z)| {
-            std::iter::once(z.file.clone())
-                .chain(z.overlays.values().cloned())
-                .flat_map(|p| {
-                    // What the files `$INCLUDE` is read with the zone, and changes it.
-                    let included = files::included(&p);
-                    std::iter::once(p).chain(included)
-                })
-                .map(move |p| (p, Target::Zone(i)))
-        });
+        // A secondary zone's files are geoline's own copies: written, never to be reloaded.
+        let files_of = config.zones.iter().enumerate();
+        let zones = files_of
+            .filter(|(_, z)| z.secondary.is_none())
+            .flat_map(|(i, z)| {
+                std::iter::once(z.file.clone())
+                    .chain(z.overlays.values().cloned())
+                    .flat_map(|p| {
+                        // What the files `$INCLUDE` is read with the zone, and changes it.
+                        let included = files::included(&p);
+                        std::iter::once(p).chain(included)
+                    })
+                    .map(move |p| (p, Target::Zone(i)))
+            });
         let certificates = self.certificates.iter().enumerate().flat_map(|(i, c)| {
             [&c.cert, &c.key]
                 .into_iter()

@@ -139,7 +139,7 @@ pub(crate) fn render(origin: &Name, serial: u32, layer: Layer, mut rrsets: Vec<R
 
 /// One record as a zone file line. hickory's own text form leaves TXT strings unquoted
 /// (spaces and quotes in them would not read back), so TXT is written here.
-fn record_text(record: &Record) -> String {
+pub(crate) fn record_text(record: &Record) -> String {
     match &record.data {
         RData::TXT(txt) => {
             let mut line = format!("{} {} {} TXT", record.name, record.ttl, record.dns_class);
@@ -175,7 +175,7 @@ fn quoted(bytes: &[u8]) -> String {
 
 /// Replaces the file at `path` (the file a symlink there points to) with `bytes`,
 /// atomically; returns the file written.
-fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let target = match std::fs::canonicalize(path) {
         Ok(target) => target,
         Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_path_buf(),

@@ -244,6 +244,11 @@ impl Updates {
             return Ok(("-".into(), ResponseCode::NotAuth));
         };
         let zone_name = request.zone.to_lowercase().to_string();
+        if self.is_secondary(index) {
+            // Its data comes from its primaries: REFUSED, as BIND answers a secondary
+            // zone without update forwarding.
+            return Ok((zone_name, ResponseCode::Refused));
+        }
         let Some(key) = key else {
             return Ok((zone_name, ResponseCode::Refused));
         };
@@ -274,6 +279,9 @@ impl Updates {
         let Some(index) = zone_index(zones, &request.zone) else {
             return ResponseCode::NotAuth;
         };
+        if self.is_secondary(index) {
+            return ResponseCode::Refused;
+        }
         let grants: Vec<&Grant> = grants.iter().collect();
         let rcode = self.commit(zones, index, &request, identity, &grants);
         self.count(
@@ -327,6 +335,33 @@ impl Updates {
             });
         }
         rcode
+    }
+
+    /// Whether zone `index` is pulled from primaries (never updated here).
+    fn is_secondary(&self, index: usize) -> bool {
+        self.zone_configs
+            .get(index)
+            .is_some_and(|c| c.secondary.is_some())
+    }
+
+    /// Swaps `zone` in at `index` (a secondary zone's new transfer, or its expiry), under
+    /// the one writer, when the zone there is still `origin`'s.
+    pub(crate) fn replace_zone(
+        &self,
+        zones: &Swappable<ZoneSet>,
+        index: usize,
+        origin: &Name,
+        zone: crate::zone::Zone,
+    ) {
+        let _writer = lock(&self.state);
+        let current = zones.load_full();
+        if current
+            .zones()
+            .get(index)
+            .is_some_and(|z| z.origin() == origin)
+        {
+            zones.store(current.with_zone(index, zone));
+        }
     }
 
     fn count(&self, zone: &str, key: Option<&Name>, result: &'static str) {

@@ -13,6 +13,8 @@
 //! new snapshot of the zones, records its differences and NOTIFYs the secondaries when
 //! the serial moved ([`notify`]).
 //!
+//! Zones pulled from primaries (geoline as a secondary, and NOTIFY in) are [`secondary`].
+//!
 //! This module does not verify TSIG, move bytes (the TCP listener sends a stream under its
 //! own limits: a secondary that stops reading is cut off at the write timeout) nor change
 //! zones.
@@ -21,6 +23,7 @@ pub(crate) mod config;
 pub(crate) mod history;
 pub(crate) mod notify;
 pub(crate) mod out;
+pub(crate) mod secondary;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -165,6 +168,11 @@ impl Transfers {
             self.count(None, None, "notauth");
             return single(ResponseCode::NotAuth, Vec::new(), None, out);
         };
+        if !zone.serves() {
+            // A secondary zone without data, or expired: nothing to hand on.
+            self.count(Some(index), None, "servfail");
+            return single(ResponseCode::ServFail, Vec::new(), None, out);
+        }
         if q.qtype == RecordType::AXFR && via == Transport::Udp {
             // RFC 5936 4.2: AXFR is TCP only; BIND says FORMERR too.
             self.count(Some(index), None, "formerr");

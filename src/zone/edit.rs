@@ -164,6 +164,7 @@ impl Zone {
             overlays,
             overlay_rrsets,
             history,
+            serves: self.serves,
         }
     }
 }

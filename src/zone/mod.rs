@@ -19,12 +19,13 @@ mod lookup;
 mod rdata;
 mod rrsets;
 mod substitute;
+mod transferred;
 mod tree;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 
 use crate::diag::Location;
 use crate::lines::{LineId, LineSet};
@@ -33,6 +34,7 @@ pub(crate) use edit::{Change, Layer};
 use file::Source;
 pub(crate) use history::{Dependence, History, Stamp};
 pub(crate) use rdata::{generic_text, unencodable};
+pub(crate) use transferred::LineCopy;
 pub(crate) use tree::{Rrset, View};
 
 /// Every configured zone, loaded and validated.
@@ -75,6 +77,13 @@ impl ZoneSet {
         config: &ZoneConfig,
         lines: &LineSet,
     ) -> Result<ZoneSet, ZoneError> {
+        // A secondary zone's data comes from its primaries, not from files: it stays.
+        if config.secondary.is_some()
+            && let Some(current) = self.zones.get(index)
+            && config.origin.as_deref() == Some(current.origin.to_string().as_str())
+        {
+            return Ok(self.clone());
+        }
         let zone = Zone::load(config, lines)?;
         if let Some(other) = self
             .same_origin(&zone, Some(index))
@@ -205,6 +214,8 @@ pub struct Zone {
     overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>,
     /// Which load of the files and which dynamic update since this is.
     history: History,
+    /// False for a secondary zone without data or expired ([`transferred`]).
+    serves: bool,
 }
 
 impl Zone {
@@ -220,6 +231,9 @@ impl Zone {
             }
             None => None,
         };
+        if let (Some(secondary), Some(origin)) = (&config.secondary, &origin) {
+            return Ok(Zone::load_stored(origin, secondary, lines));
+        }
         let base = read(&config.file)?;
         let mut overlays = Vec::with_capacity(config.overlays.len());
         for (&line, path) in &config.overlays {
@@ -259,25 +273,13 @@ impl Zone {
         lines: usize,
     ) -> Result<Zone, ZoneError> {
         let file = base.path.to_path_buf();
-        let base = file::load_base(base, origin)?;
-        let serial = match &base.soa.data {
-            RData::SOA(soa) => soa.serial,
-            _ => 0,
-        };
-        let mut view = View::with_capacity(
-            base.origin.clone(),
-            file::negative_soa(&base.soa),
-            base.rrsets.len(),
-        );
-        for rrset in base.rrsets {
-            view.insert(rrset);
-        }
-        let base_view = Arc::new(view);
+        let (origin, base) = LineCopy::from_base(file::load_base(base, origin)?);
+        let (serial, base_view) = (base.serial(), base.view);
         let mut views = vec![base_view.clone(); lines.max(1)];
         let mut overlay_views = Vec::with_capacity(overlays.len());
         let mut overlay_rrsets = Vec::with_capacity(overlays.len());
         for (line, src) in overlays {
-            let rrsets = file::load_overlay(src, &base.origin)?;
+            let rrsets = file::load_overlay(src, &origin)?;
             let view = Arc::new(View::with_overlay(&base_view, &rrsets));
             if let Some(slot) = views.get_mut(line.index()) {
                 *slot = view.clone();
@@ -286,7 +288,7 @@ impl Zone {
             overlay_rrsets.push((line, rrsets.into()));
         }
         Ok(Zone {
-            origin: base.origin,
+            origin,
             serial,
             file,
             base: base_view,
@@ -294,6 +296,7 @@ impl Zone {
             overlays: overlay_views,
             overlay_rrsets,
             history: History::loaded(),
+            serves: true,
         })
     }
 
@@ -497,6 +500,7 @@ mod tests {
             overlays: BTreeMap::from([(china(), dir.join("example.com.china.zone"))]),
             declared_at: None,
             transfer: None,
+            secondary: None,
         }
     }
 
@@ -567,6 +571,7 @@ mod tests {
                 overlays: BTreeMap::new(),
                 declared_at: None,
                 transfer: None,
+                secondary: None,
             },
         ];
         let set = ZoneSet::load(&configs, &lines()).expect("loads");

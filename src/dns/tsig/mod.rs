@@ -27,6 +27,7 @@ pub(crate) mod digest;
 pub mod key;
 pub(crate) mod record;
 pub(crate) mod reject;
+pub(crate) mod response;
 pub mod sign;
 pub mod verify;
 

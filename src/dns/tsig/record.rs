@@ -183,6 +183,21 @@ pub(crate) fn read_name_canonical(message: &[u8], mut at: usize) -> Option<(Vec<
     }
 }
 
+impl TsigRecord<'_> {
+    /// The fields a MAC covers, as read.
+    pub(crate) fn fields(&self) -> Fields<'_> {
+        Fields {
+            key_name: &self.key_name,
+            algorithm: &self.algorithm,
+            time_signed: self.time_signed,
+            fudge: self.fudge,
+            original_id: self.original_id,
+            error: self.error,
+            other: self.other,
+        }
+    }
+}
+
 /// A TSIG record to append: the fields after the owner and the algorithm.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields<'a> {

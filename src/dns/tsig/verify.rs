@@ -233,18 +233,7 @@ fn verify(
     }
     let mut hmac = algorithm.hmac(key.secret().bytes());
     digest::message(&mut hmac, &message[..start], tsig.original_id, true);
-    digest::variables(
-        &mut hmac,
-        &record::Fields {
-            key_name: &tsig.key_name,
-            algorithm: &tsig.algorithm,
-            time_signed: tsig.time_signed,
-            fudge: tsig.fudge,
-            original_id: tsig.original_id,
-            error: tsig.error,
-            other: tsig.other,
-        },
-    );
+    digest::variables(&mut hmac, &tsig.fields());
     if !hmac.verify_prefix(tsig.mac) {
         return Err(unsigned_error(error::BADSIG));
     }

@@ -1,0 +1,682 @@
+//! geoline as a secondary: zones pulled from primaries (BIND, Knot, another geoline),
+//! one view per line, each with the TSIG key that selects that line's view on the primary
+//! (BIND's one-key-per-view convention, which a geoline primary follows too).
+//!
+//! Each secondary zone has one task ([`spawn`]). It checks the primaries at start, then
+//! every SOA refresh interval, at the retry interval after a failure, and at once when a
+//! listed primary sends a NOTIFY with a newer serial ([`notify`]). A check is an IXFR
+//! from the serial each line holds (an answer of the SOA alone says it is current,
+//! RFC 1995 4), or an AXFR for a line without data; the primaries are tried in order and
+//! the first that answers wins. What comes is checked as a zone file is, written to the
+//! line's stored copy ([`store`]) and only then swapped in, all lines at once, through the
+//! zones' one writer. A failed or refused transfer replaces nothing. When no check
+//! succeeded for the SOA expire interval, the zone stops answering (SERVFAIL) until one
+//! does. UPDATE is refused for these zones (REFUSED, as BIND answers without update
+//! forwarding).
+//!
+//! This module owns the schedule, the choice of what to pull, the status and the series.
+//! It does not read the wire ([`client`], [`assemble`]) nor build views
+//! ([`crate::zone::LineCopy`]).
+
+pub(crate) mod assemble;
+pub(crate) mod client;
+pub(crate) mod config;
+pub(crate) mod notify;
+pub(crate) mod store;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::history::newer;
+use super::lock;
+use crate::dns::tsig::Key;
+use crate::exposition::Exposition;
+use crate::lines::{LineId, LineSet};
+use crate::live::Live;
+use crate::util::time::{format_rfc3339, unix_secs};
+use crate::zone::config::ZoneConfig;
+use crate::zone::{LineCopy, Zone};
+use assemble::Transferred;
+use config::{Pull, SecondaryConfig};
+
+/// The wait before trying again when the zone has no SOA to say (no data yet).
+const RETRY_WITHOUT_SOA: Duration = Duration::from_secs(10);
+
+/// The secondary zones of one configuration.
+#[derive(Default)]
+pub(crate) struct Secondaries {
+    /// By zone index; `None` for a zone read from files.
+    zones: Vec<Option<Arc<Secondary>>>,
+    /// NOTIFYs received, by (zone, result).
+    notifies: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+/// One secondary zone: its configuration, what wakes its task, what it did.
+struct Secondary {
+    index: usize,
+    origin: Name,
+    config: SecondaryConfig,
+    wake: tokio::sync::Notify,
+    status: Mutex<Status>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Status {
+    /// By pull, in the configuration's order.
+    pulls: Vec<PullStatus>,
+    /// The next scheduled check, seconds since the epoch.
+    next_check: Option<u64>,
+    /// When the zone expires unless a check succeeds.
+    expires_at: Option<u64>,
+    expired: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PullStatus {
+    last_transfer: Option<LastTransfer>,
+    /// The last check that found the copy current.
+    last_current: Option<u64>,
+    last_error: Option<(u64, String)>,
+    /// Checks by result: axfr, ixfr, ixfr_full (a whole zone for an IXFR), current, error.
+    results: BTreeMap<&'static str, u64>,
+    bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+struct LastTransfer {
+    at: u64,
+    kind: &'static str,
+    serial: u32,
+    bytes: usize,
+    messages: usize,
+    primary: SocketAddr,
+}
+
+/// What a series says of one line of one zone: (result label, or "" for none; value).
+type LineSamples<'a> = dyn Fn(&Secondary, &Pull, &PullStatus) -> Vec<(&'static str, f64)> + 'a;
+
+/// The SOA timers of a zone, as durations (at least a second each).
+#[derive(Debug, Clone, Copy)]
+struct Timers {
+    refresh: Duration,
+    retry: Duration,
+    expire: Duration,
+}
+
+fn seconds(value: i32) -> Duration {
+    Duration::from_secs(u64::try_from(value).unwrap_or(0).max(1))
+}
+
+/// The timers of `zone`'s SOA as `line` sees it.
+fn timers(zone: &Zone, line: LineId) -> Option<Timers> {
+    let soa = zone
+        .line_rrset(line, zone.origin(), RecordType::SOA)?
+        .first()?;
+    match &soa.data {
+        RData::SOA(soa) => Some(Timers {
+            refresh: seconds(soa.refresh),
+            retry: seconds(soa.retry),
+            expire: seconds(soa.expire),
+        }),
+        _ => None,
+    }
+}
+
+fn now() -> u64 {
+    unix_secs(SystemTime::now())
+}
+
+/// What a check of one line found.
+enum LineOutcome {
+    Current,
+    New(Box<NewCopy>),
+}
+
+struct NewCopy {
+    copy: LineCopy,
+    text: String,
+    transfer: LastTransfer,
+}
+
+impl Secondaries {
+    /// The secondary zones among `zones` (by index, as the zone set has them).
+    pub(crate) fn new(zones: &[ZoneConfig]) -> Secondaries {
+        Secondaries {
+            zones: zones
+                .iter()
+                .enumerate()
+                .map(|(index, z)| {
+                    let config = z.secondary.clone()?;
+                    let origin = Name::from_ascii(z.origin.as_deref()?).ok()?;
+                    Some(Arc::new(Secondary {
+                        index,
+                        origin,
+                        status: Mutex::new(Status {
+                            pulls: vec![PullStatus::default(); config.pulls.len()],
+                            ..Status::default()
+                        }),
+                        config,
+                        wake: tokio::sync::Notify::new(),
+                    }))
+                })
+                .collect(),
+            notifies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn zone(&self, index: usize) -> Option<&Arc<Secondary>> {
+        self.zones.get(index).and_then(Option::as_ref)
+    }
+
+    /// What `/status` shows of zone `index` as a secondary (`None`: read from files).
+    pub(crate) fn status_json(&self, index: usize, lines: &LineSet) -> Option<Value> {
+        let zone = self.zone(index)?;
+        let status = lock(&zone.status).clone();
+        let time = |t: Option<u64>| t.map(format_rfc3339);
+        let pulls: Vec<Value> = zone
+            .config
+            .pulls
+            .iter()
+            .zip(&status.pulls)
+            .map(|(pull, s)| {
+                json!({
+                    "line": lines.name(pull.line),
+                    "key": pull.key.as_ref().map(Name::to_string),
+                    "stored": pull.file.display().to_string(),
+                    "last_transfer": s.last_transfer.as_ref().map(|t| json!({
+                        "at": format_rfc3339(t.at),
+                        "kind": t.kind,
+                        "serial": t.serial,
+                        "bytes": t.bytes,
+                        "messages": t.messages,
+                        "primary": t.primary.to_string(),
+                    })),
+                    "last_current": time(s.last_current),
+                    "last_error": s.last_error.as_ref().map(|(at, e)| json!({
+                        "at": format_rfc3339(*at),
+                        "error": e,
+                    })),
+                })
+            })
+            .collect();
+        Some(json!({
+            "primaries": zone.config.primaries.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "pulls": pulls,
+            "next_check": time(status.next_check),
+            "expires_at": time(status.expires_at),
+            "expired": status.expired,
+        }))
+    }
+
+    /// Writes the secondary series into `out`; `serials(i, line)` is the serial zone `i`
+    /// serves on `line`.
+    pub(crate) fn render_metrics(
+        &self,
+        out: &mut Exposition,
+        lines: &LineSet,
+        serial: impl Fn(usize, LineId) -> Option<u32>,
+    ) {
+        let zones: Vec<(&Arc<Secondary>, Status)> = self
+            .zones
+            .iter()
+            .flatten()
+            .map(|z| (z, lock(&z.status).clone()))
+            .collect();
+        // Samples by zone and line, and by result when `values` names one.
+        let by_line = |out: &mut Exposition, name: &str, values: &LineSamples<'_>| {
+            for (zone, status) in &zones {
+                let origin = zone.origin.to_string();
+                for (pull, s) in zone.config.pulls.iter().zip(&status.pulls) {
+                    for (result, v) in values(zone, pull, s) {
+                        let mut labels =
+                            vec![("zone", origin.as_str()), ("line", lines.name(pull.line))];
+                        if !result.is_empty() {
+                            labels.push(("result", result));
+                        }
+                        out.sample(name, &labels, v);
+                    }
+                }
+            }
+        };
+        let each =
+            |out: &mut Exposition,
+             name: &str,
+             value: &dyn Fn(&Secondary, &Pull, &PullStatus) -> Option<f64>| {
+                by_line(out, name, &|zone, pull, s| {
+                    value(zone, pull, s).map(|v| ("", v)).into_iter().collect()
+                });
+            };
+        out.family(
+            "geoline_secondary_serial",
+            "gauge",
+            "The SOA serial a secondary zone serves on each line it pulls.",
+        );
+        each(out, "geoline_secondary_serial", &|zone, pull, _| {
+            serial(zone.index, pull.line).map(f64::from)
+        });
+        out.family(
+            "geoline_secondary_checks_total",
+            "counter",
+            "Checks of a secondary zone's line with its primaries, by result: axfr, ixfr, ixfr_full (a whole zone answered an IXFR), current (nothing new), error (no primary gave a usable answer).",
+        );
+        by_line(out, "geoline_secondary_checks_total", &|_, _, s| {
+            s.results.iter().map(|(r, n)| (*r, *n as f64)).collect()
+        });
+        out.family(
+            "geoline_secondary_transfer_bytes_total",
+            "counter",
+            "Bytes of transfer answers taken for a secondary zone's line.",
+        );
+        each(out, "geoline_secondary_transfer_bytes_total", &|_, _, s| {
+            Some(s.bytes as f64)
+        });
+        out.family(
+            "geoline_secondary_last_transfer_timestamp_seconds",
+            "gauge",
+            "When a secondary zone's line last took a transfer.",
+        );
+        each(
+            out,
+            "geoline_secondary_last_transfer_timestamp_seconds",
+            &|_, _, s| s.last_transfer.as_ref().map(|t| t.at as f64),
+        );
+        out.family(
+            "geoline_secondary_last_error_timestamp_seconds",
+            "gauge",
+            "When a check of a secondary zone's line last failed.",
+        );
+        each(
+            out,
+            "geoline_secondary_last_error_timestamp_seconds",
+            &|_, _, s| s.last_error.as_ref().map(|(at, _)| *at as f64),
+        );
+        out.family(
+            "geoline_secondary_next_check_timestamp_seconds",
+            "gauge",
+            "When a secondary zone is next checked with its primaries (sooner on NOTIFY).",
+        );
+        out.family(
+            "geoline_secondary_expired",
+            "gauge",
+            "1 when a secondary zone expired (no check succeeded for its SOA expire interval): it answers SERVFAIL.",
+        );
+        for (zone, status) in &zones {
+            let origin = zone.origin.to_string();
+            if let Some(next) = status.next_check {
+                out.sample(
+                    "geoline_secondary_next_check_timestamp_seconds",
+                    &[("zone", &origin)],
+                    next as f64,
+                );
+            }
+            out.sample(
+                "geoline_secondary_expired",
+                &[("zone", &origin)],
+                if status.expired { 1.0 } else { 0.0 },
+            );
+        }
+        out.family(
+            "geoline_notify_received_total",
+            "counter",
+            "NOTIFY messages received by zone and result: noerror_newer (a check follows), noerror_current (the serial is not newer), refused (not from a listed primary, or not signed with the zone's key), notauth (not a zone served), formerr.",
+        );
+        for ((zone, result), n) in lock(&self.notifies).iter() {
+            out.sample(
+                "geoline_notify_received_total",
+                &[("zone", zone), ("result", result)],
+                *n as f64,
+            );
+        }
+    }
+}
+
+/// Starts one task per secondary zone of `live`.
+pub(crate) fn spawn(live: &Arc<Live>, shutdown: &CancellationToken, tasks: &mut JoinSet<()>) {
+    let lines = live.classifier.load().lines().clone();
+    for zone in live.secondaries.zones.iter().flatten() {
+        let (live, zone, lines, shutdown) =
+            (live.clone(), zone.clone(), lines.clone(), shutdown.clone());
+        tasks.spawn(async move { zone.run(&live, &lines, &shutdown).await });
+    }
+}
+
+impl Secondary {
+    fn pull_status(&self, i: usize, f: impl FnOnce(&mut PullStatus)) {
+        if let Some(s) = lock(&self.status).pulls.get_mut(i) {
+            f(s);
+        }
+    }
+
+    /// The zone's schedule: a check at once, then at the refresh interval (the retry
+    /// interval after a failure, at once on a NOTIFY); expiry when no check succeeded for
+    /// the expire interval.
+    async fn run(&self, live: &Live, lines: &LineSet, shutdown: &CancellationToken) {
+        let default = lines.default_line();
+        let far = Duration::from_secs(365 * 86400);
+        let mut expire_at = None;
+        {
+            // A copy from disk expires counting from when the primary last confirmed it.
+            let zones = live.zones.load_full();
+            if let Some(zone) = zones.zones().get(self.index).filter(|z| z.serves())
+                && let Some(t) = timers(zone, default)
+            {
+                let now = now();
+                let confirmed = self
+                    .config
+                    .pulls
+                    .iter()
+                    .map(|p| store::confirmed_at(&p.file).unwrap_or(now))
+                    .min()
+                    .unwrap_or(now);
+                let deadline = confirmed.saturating_add(t.expire.as_secs());
+                lock(&self.status).expires_at = Some(deadline);
+                expire_at =
+                    Some(Instant::now() + Duration::from_secs(deadline.saturating_sub(now)));
+            }
+        }
+        let mut next = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(expire_at.unwrap_or_else(|| Instant::now() + far)), if expire_at.is_some() => {
+                    expire_at = None;
+                    self.expire(live);
+                    continue;
+                }
+                _ = tokio::time::sleep_until(next) => {}
+                _ = self.wake.notified() => {}
+            }
+            let checked = self.check(live, lines).await;
+            let zones = live.zones.load_full();
+            let known = zones
+                .zones()
+                .get(self.index)
+                .and_then(|z| timers(z, default));
+            let wait = match (checked, known) {
+                (true, Some(t)) => {
+                    expire_at = Some(Instant::now() + t.expire);
+                    lock(&self.status).expires_at = Some(now() + t.expire.as_secs());
+                    t.refresh
+                }
+                (_, Some(t)) => t.retry,
+                (_, None) => RETRY_WITHOUT_SOA,
+            };
+            next = Instant::now() + wait;
+            lock(&self.status).next_check = Some(now() + wait.as_secs());
+        }
+    }
+
+    /// Stops serving the zone: no check succeeded for the expire interval.
+    fn expire(&self, live: &Live) {
+        let zones = live.zones.load_full();
+        let Some(zone) = zones.zones().get(self.index) else {
+            return;
+        };
+        if zone.origin() != &self.origin || !zone.serves() {
+            return;
+        }
+        warn!(zone = %self.origin, "secondary zone expired: no primary confirmed it for the SOA expire interval; answering SERVFAIL until one does");
+        live.updates
+            .replace_zone(&live.zones, self.index, &self.origin, zone.expired());
+        lock(&self.status).expired = true;
+    }
+
+    /// Checks every line with the primaries and swaps in what changed; whether every
+    /// line is confirmed.
+    async fn check(&self, live: &Live, lines: &LineSet) -> bool {
+        let zones = live.zones.load_full();
+        let Some(current) = zones.zones().get(self.index) else {
+            return false;
+        };
+        if current.origin() != &self.origin {
+            return false;
+        }
+        let keys = live.keys.load_full();
+        let mut copies: Vec<(LineId, LineCopy)> = Vec::with_capacity(self.config.pulls.len());
+        let mut new: Vec<(&Pull, String)> = Vec::new();
+        let mut confirmed: Vec<&Pull> = Vec::new();
+        let mut all_ok = true;
+        let mut complete = true;
+        for (i, pull) in self.config.pulls.iter().enumerate() {
+            let have = current.line_copy(pull.line);
+            let outcome = match &pull.key {
+                Some(name) => match keys.get(name) {
+                    Some(key) => {
+                        self.check_line(current, pull, Some(key), have.as_ref(), lines)
+                            .await
+                    }
+                    None => Err(format!("key `{name}` is no longer configured")),
+                },
+                None => {
+                    self.check_line(current, pull, None, have.as_ref(), lines)
+                        .await
+                }
+            };
+            match outcome {
+                Ok(LineOutcome::Current) => {
+                    self.pull_status(i, |s| {
+                        *s.results.entry("current").or_default() += 1;
+                        s.last_current = Some(now());
+                    });
+                    confirmed.push(pull);
+                    match have {
+                        Some(have) => copies.push((pull.line, have)),
+                        None => complete = false,
+                    }
+                }
+                Ok(LineOutcome::New(got)) => {
+                    let NewCopy {
+                        copy,
+                        text,
+                        transfer,
+                    } = *got;
+                    info!(zone = %self.origin, line = lines.name(pull.line), serial = transfer.serial, kind = transfer.kind, bytes = transfer.bytes, primary = %transfer.primary, "transferred");
+                    self.pull_status(i, |s| {
+                        *s.results.entry(transfer.kind).or_default() += 1;
+                        s.bytes += transfer.bytes as u64;
+                        s.last_transfer = Some(transfer);
+                    });
+                    copies.push((pull.line, copy));
+                    new.push((pull, text));
+                }
+                Err(error) => {
+                    warn!(zone = %self.origin, line = lines.name(pull.line), %error, "secondary check failed; keeping what is served");
+                    self.pull_status(i, |s| {
+                        *s.results.entry("error").or_default() += 1;
+                        s.last_error = Some((now(), error));
+                    });
+                    all_ok = false;
+                    match have {
+                        Some(have) => copies.push((pull.line, have)),
+                        None => complete = false,
+                    }
+                }
+            }
+        }
+        // A serving zone takes what is new; one that does not serve (expired, or waiting
+        // for its first transfer) serves again only when every line is confirmed.
+        let swap = complete
+            && if current.serves() {
+                !new.is_empty()
+            } else {
+                all_ok
+            };
+        if swap {
+            // On disk first: what is served is what a restart would serve.
+            let written = tokio::task::spawn_blocking({
+                let new: Vec<(std::path::PathBuf, String)> = new
+                    .iter()
+                    .map(|(p, t)| (p.file.clone(), t.clone()))
+                    .collect();
+                move || {
+                    new.iter()
+                        .map(|(path, text)| store::write(path, text).map_err(|e| (path.clone(), e)))
+                        .collect::<Result<Vec<()>, _>>()
+                }
+            })
+            .await;
+            match written {
+                Ok(Ok(_)) => {}
+                Ok(Err((path, e))) => {
+                    warn!(zone = %self.origin, file = %path.display(), error = %e, "the copy cannot be stored; serving it all the same, a restart would serve the previous one");
+                }
+                Err(e) => warn!(zone = %self.origin, error = %e, "storing the copy failed"),
+            }
+            let zone = Zone::from_copies(
+                &self.origin,
+                self.config.default_file(),
+                lines.len(),
+                lines.default_line(),
+                &copies,
+            );
+            if let Some(zone) = zone {
+                if !current.serves() {
+                    info!(zone = %self.origin, serial = zone.serial(), "secondary zone serving");
+                }
+                live.updates
+                    .replace_zone(&live.zones, self.index, &self.origin, zone);
+                lock(&self.status).expired = false;
+            }
+        }
+        for pull in confirmed {
+            if let Err(e) = store::confirm(&pull.file) {
+                debug!(zone = %self.origin, file = %pull.file.display(), error = %e, "cannot mark the stored copy as confirmed");
+            }
+        }
+        all_ok && complete
+    }
+
+    /// Checks one line with each primary in turn until one answers.
+    async fn check_line(
+        &self,
+        current: &Zone,
+        pull: &Pull,
+        key: Option<&Arc<Key>>,
+        have: Option<&LineCopy>,
+        lines: &LineSet,
+    ) -> Result<LineOutcome, String> {
+        let mut errors = Vec::with_capacity(self.config.primaries.len());
+        for &primary in &self.config.primaries {
+            match self
+                .pull_from(primary, current, pull, key, have, lines)
+                .await
+            {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => {
+                    debug!(zone = %self.origin, %primary, error = %e, "primary did not give a usable answer");
+                    errors.push(format!("{primary}: {e}"));
+                }
+            }
+        }
+        Err(errors.join("; "))
+    }
+
+    /// One transfer from `primary`: IXFR from what the line has (AXFR when it has
+    /// nothing, or when the differences do not apply), checked into a new copy.
+    async fn pull_from(
+        &self,
+        primary: SocketAddr,
+        current: &Zone,
+        pull: &Pull,
+        key: Option<&Arc<Key>>,
+        have: Option<&LineCopy>,
+        lines: &LineSet,
+    ) -> Result<LineOutcome, String> {
+        let have_soa: Option<Record> = have.and_then(|_| {
+            current
+                .line_rrset(pull.line, &self.origin, RecordType::SOA)
+                .and_then(|set| set.first().cloned())
+        });
+        let mut asked = have_soa.as_ref();
+        loop {
+            let received = client::pull(primary, &self.origin, key, asked)
+                .await
+                .map_err(|e| e.to_string())?;
+            let have_serial = asked.and(have).map(LineCopy::serial);
+            let (kind, records) = match received.transferred {
+                Transferred::Current(serial) => match have_serial {
+                    Some(ours) if newer(serial, ours) => {
+                        // "Current" at a newer serial: ask for the whole zone.
+                        asked = None;
+                        continue;
+                    }
+                    Some(ours) => {
+                        if serial != ours {
+                            warn!(zone = %self.origin, line = lines.name(pull.line), ours, theirs = serial, %primary, "the primary's serial is older than the copy's; keeping the copy");
+                        }
+                        return Ok(LineOutcome::Current);
+                    }
+                    None => return Err("an IXFR answer to an AXFR request".into()),
+                },
+                Transferred::Full(records) => {
+                    (if asked.is_some() { "ixfr_full" } else { "axfr" }, records)
+                }
+                Transferred::Incremental { soa, steps } => {
+                    let Some(ours) = have_serial else {
+                        return Err("an incremental answer to an AXFR request".into());
+                    };
+                    let mut records = Vec::new();
+                    current.for_each_line_rrset(pull.line, |set| {
+                        records.extend(set.iter().cloned());
+                    });
+                    match assemble::apply(records, ours, &soa, &steps) {
+                        Ok(records) => ("ixfr", records),
+                        Err(e) => {
+                            warn!(zone = %self.origin, line = lines.name(pull.line), error = %e, %primary, "the differences do not apply to the copy; asking for the whole zone");
+                            asked = None;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let serial = match records.first().map(|r| &r.data) {
+                Some(RData::SOA(soa)) => soa.serial,
+                _ => return Err("a transfer without its SOA".into()),
+            };
+            if let Some(ours) = have.map(LineCopy::serial)
+                && current.serves()
+                && !newer(serial, ours)
+            {
+                if serial == ours {
+                    return Ok(LineOutcome::Current);
+                }
+                return Err(format!(
+                    "the primary's serial {serial} is older than the copy's {ours}"
+                ));
+            }
+            let origin = self.origin.clone();
+            let line = lines.name(pull.line).to_string();
+            let path = pull.file.clone();
+            let checked = tokio::task::spawn_blocking(move || {
+                let text = store::render(&origin, &line, serial, &records);
+                LineCopy::parse(&origin, &path, &text).map(|copy| (copy, text))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let (copy, text) =
+                checked.map_err(|e| format!("the primary's data is not a valid zone: {e}"))?;
+            return Ok(LineOutcome::New(Box::new(NewCopy {
+                copy,
+                text,
+                transfer: LastTransfer {
+                    at: now(),
+                    kind,
+                    serial,
+                    bytes: received.bytes,
+                    messages: received.messages,
+                    primary,
+                },
+            })));
+        }
+    }
+}

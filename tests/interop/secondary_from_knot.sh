@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Knot DNS as the PRIMARY and geoline as its secondary: geoline pulls the zone with a TSIG
+# key (every message verified), takes Knot's signed NOTIFYs, and must answer every RRset as
+# Knot does. Then updates on Knot must be answered by geoline within a second, having come
+# by NOTIFY and IXFR (Knot's journal), not by whole-zone transfers.
+source "$(dirname "$0")/lib.sh"
+interop_install knot bind9-dnsutils
+interop_build
+
+secret="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
+gport=$(free_port)
+aport=$(free_port)
+kport=$(free_port)
+
+mkdir -p "$WORK/knot/journal" "$WORK/knot/timers" "$WORK/knot/zones"
+cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/knot/zones/example.com.zone"
+cat >"$WORK/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$kport
+    rundir: $WORK/knot
+database:
+    storage: $WORK/knot
+log:
+  - target: stderr
+    any: info
+key:
+  - id: default-xfr
+    algorithm: hmac-sha256
+    secret: $secret
+  - id: upd
+    algorithm: hmac-sha256
+    secret: $secret
+remote:
+  - id: geoline
+    address: 127.0.0.1@$gport
+    key: default-xfr
+acl:
+  - id: transfer
+    key: default-xfr
+    action: transfer
+  - id: update
+    key: upd
+    action: update
+zone:
+  - domain: example.com
+    storage: $WORK/knot/zones
+    file: example.com.zone
+    notify: geoline
+    acl: [transfer, update]
+    zonefile-sync: -1
+    journal-content: changes
+CONF
+run_bg knot knotd -c "$WORK/knot.conf"
+wait_tcp "$kport" || fail "knotd did not start"
+
+cat >"$WORK/geoline.toml" <<TOML
+[dns]
+listen = ["127.0.0.1:$gport"]
+
+[admin]
+listen = "127.0.0.1:$aport"
+
+[[zone]]
+origin = "example.com"
+primaries = ["127.0.0.1:$kport"]
+primary_keys = { default = "default-xfr" }
+store = "store"
+
+[[key]]
+name = "default-xfr"
+secret = "$secret"
+TOML
+start_geoline "$WORK/geoline.toml" "$gport"
+
+answers() {
+    local port="$1" name="$2" type="$3"
+    dig @127.0.0.1 -p "$port" +norec +time=2 +tries=2 +noall +answer "$name" "$type" | sort
+}
+serial() { dig @127.0.0.1 -p "$1" +norec +time=1 +tries=1 +short example.com SOA | awk '{ print $3 }'; }
+
+want=$(serial "$kport")
+[[ -n $want ]] || fail "Knot serves no SOA"
+for ((i = 0; i < 100; i++)); do
+    [[ $(serial "$gport") == "$want" ]] && break
+    sleep 0.1
+done
+[[ $(serial "$gport") == "$want" ]] || fail "geoline did not load serial $want"
+[[ -s "$WORK/store/example.com.default.zone" ]] || fail "no stored copy"
+
+dig @127.0.0.1 -p "$kport" +tcp +noall +answer -y "hmac-sha256:default-xfr:$secret" example.com AXFR \
+    >"$WORK/knot.axfr" || fail "AXFR from Knot"
+checked=0
+while read -r name type; do
+    ours=$(answers "$gport" "$name" "$type")
+    theirs=$(answers "$kport" "$name" "$type")
+    [[ "$ours" == "$theirs" ]] || fail "$name $type: geoline [$ours] Knot [$theirs]"
+    checked=$((checked + 1))
+done < <(awk '$4 != "TSIG" { print $1, $4 }' "$WORK/knot.axfr" | sort -u)
+[[ $checked -gt 5 ]] || fail "only $checked RRsets compared"
+
+# Updates on Knot, each answered by geoline within a second.
+latencies=()
+for n in 1 2 3 4 5; do
+    printf 'server 127.0.0.1 %s\nzone example.com\nupdate add u%s.example.com 60 TXT "v%s"\nsend\n' \
+        "$kport" "$n" "$n" | nsupdate -y "hmac-sha256:upd:$secret" || fail "nsupdate $n"
+    start=$(date +%s%N)
+    for ((i = 0; i < 1000; i++)); do
+        [[ -n $(dig @127.0.0.1 -p "$gport" +norec +time=1 +tries=1 +short "u$n.example.com" TXT) ]] && break
+        sleep 0.005
+    done
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    [[ -n $(dig @127.0.0.1 -p "$gport" +norec +short "u$n.example.com" TXT) ]] \
+        || fail "update $n never reached geoline"
+    [[ $ms -le 1000 ]] || fail "update $n reached geoline after $ms ms"
+    latencies+=("$ms")
+done
+metrics=$(curl -sf "http://127.0.0.1:$aport/metrics") || fail "metrics"
+grep -q 'geoline_secondary_checks_total{zone="example.com.",line="default",result="ixfr"}' <<<"$metrics" \
+    || fail "geoline took no IXFR: $(grep geoline_secondary <<<"$metrics")"
+axfrs=$(grep -o 'geoline_secondary_checks_total{zone="example.com.",line="default",result="axfr"} [0-9]*' <<<"$metrics" | awk '{ print $2 }')
+[[ $axfrs == 1 ]] || fail "geoline transferred the whole zone ${axfrs:-0} times (only the first should)"
+grep -q 'geoline_notify_received_total{zone="example.com.",result="noerror_newer"}' <<<"$metrics" \
+    || fail "geoline took no NOTIFY from Knot"
+grep -qi "failed\|denied\|BADSIG\|BADKEY" "$WORK/knot.log" && fail "Knot logged a failure"
+pass "geoline secondary of Knot: $checked RRsets equal; 5 updates by NOTIFY+IXFR in ${latencies[*]} ms"
