@@ -86,7 +86,7 @@ pub struct Config {
     /// DNS-01 challenges are published and checked.
     pub acme: crate::acme::config::AcmeConfig,
     /// The names of `lines`, numbered, and `default`.
-    line_set: LineSet,
+    pub(crate) line_set: LineSet,
 }
 
 // The file: each section as its owner writes it. Spans are kept where a check needs to

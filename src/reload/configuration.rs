@@ -6,27 +6,31 @@
 //! and validated) before anything is swapped; a file that fails keeps the running
 //! configuration, and says why in the log and `/status`.
 //!
-//! What is swapped is what the listeners read through [`crate::live::Live`]: the lines'
-//! rules and the databases (one new classifier, compiled from both) and the zones' files
-//! (each through the update journal, as a file reload); and `[redirect]` and `[proxy]`
-//! (rules, origin, host pairs, forwarded headers, access log, limits, trusted proxies),
-//! rebuilt whole by [`crate::server::fronts`] before anything is swapped; and `[health]`
-//! (monitors, sources, quorum, weights, all-down chains, TTL cap, state file), whose
-//! checks' TLS settings and state file are read before anything is swapped
-//! ([`crate::health::Health::reconfigure`] says what each address keeps). What the
-//! listeners were built from at start — the `[dns]`, `[admin]` and `[reload]` sections,
-//! the front-ends' listeners and certificates (each TLS listener chooses among its own part
-//! of the certificate set), the TSIG keys and the update policy — and the lines' names and
-//! order (the zones' views are numbered by them) and the list of zones (each has its update
-//! journal) need a restart: when one of them differs, nothing at all is applied, and the log
-//! and `/status` name each such section.
+//! Every section of [`Config`] is in one of two lists ([`changes`], which names each field
+//! of `Config`, so that a new section does not compile until it is put in one): *live*,
+//! swapped in while serving, or *restart*, which refuses the whole edit — nothing of it
+//! is applied, and the log and `/status` name each such section. No change is silently
+//! ignored.
+//!
+//! Live: the lines' rules and the databases (one new classifier, compiled from both), the
+//! zones' files (each through the update journal, as a file reload), and `[redirect]` and
+//! `[proxy]` (rules, origin, host pairs, forwarded headers, access log, limits, trusted
+//! proxies), rebuilt whole by [`crate::server::fronts`] before anything is swapped, and
+//! `[health]` (monitors, sources, quorum, weights, all-down chains, TTL cap, state file),
+//! whose checks' TLS settings and state file are read before anything is swapped
+//! ([`crate::health::Health::reconfigure`] says what each address keeps).
+//! Restart: what the listeners were built from at start — the `[dns]`, `[admin]` and
+//! `[reload]` sections, the front-ends' listeners and certificates (each TLS listener
+//! chooses among its own part of the certificate set) — the lines' names and order (the
+//! zones' views are numbered by them), the TSIG keys, the update policy, the list of zones
+//! (each has its update journal) and their transfer tables, and `[acme]`.
 
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ZoneConfig};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::http::config::FrontConfig;
 use crate::lines::Classifier;
@@ -98,14 +102,16 @@ pub(super) struct Prepared {
 pub(super) fn prepare(running: &Config) -> Result<Option<Prepared>, ConfigReloadError> {
     let next = Config::load(&running.path)?;
     next.check_serves_something()?;
-    let sections = needs_restart(running, &next);
-    if !sections.is_empty() {
+    let Changes {
+        live: applied,
+        restart,
+    } = changes(running, &next);
+    if !restart.is_empty() {
         return Err(ConfigReloadError::NeedsRestart {
             path: running.path.clone(),
-            sections,
+            sections: restart,
         });
     }
-    let applied = live_changes(running, &next);
     if applied.is_empty() {
         return Ok(None);
     }
@@ -136,73 +142,122 @@ fn differs<T: Debug>(a: &T, b: &T) -> bool {
     format!("{a:?}") != format!("{b:?}")
 }
 
-/// The sections of `next` that differ from `running` and that only a restart applies.
-fn needs_restart(running: &Config, next: &Config) -> Vec<&'static str> {
-    let mut sections = Vec::new();
-    let mut check = |changed: bool, name: &'static str| {
-        if changed {
-            sections.push(name);
-        }
-    };
-    check(differs(&running.dns, &next.dns), "[dns]");
-    check(differs(&running.admin, &next.admin), "[admin]");
-    let listeners =
-        |f: Option<&FrontConfig>| f.map(|f| (f.listeners.clone(), f.certificates.clone()));
-    check(
-        listeners(running.proxy.as_ref().map(|p| &p.front))
-            != listeners(next.proxy.as_ref().map(|p| &p.front)),
-        "[proxy] listeners or certificates (or the section added or removed)",
-    );
-    check(differs(&running.reload, &next.reload), "[reload]");
-    check(running.keys != next.keys, "[[key]]");
-    check(differs(&running.update, &next.update), "[update]");
-    check(
-        listeners(running.redirect.as_ref().map(|r| &r.front))
-            != listeners(next.redirect.as_ref().map(|r| &r.front)),
-        "[redirect] listeners or certificates (or the section added or removed)",
-    );
-    check(
-        running.line_names() != next.line_names(),
-        "the lines' names or order",
-    );
-    let origins =
-        |c: &Config| -> Vec<Option<String>> { c.zones.iter().map(|z| z.origin.clone()).collect() };
-    check(
-        running.zones.len() != next.zones.len() || origins(running) != origins(next),
-        "the list of [[zone]]s",
-    );
-    sections
+/// How the change of one section reaches the running server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    /// Swapped in while serving.
+    Live,
+    /// Only a restart applies it: the edit is refused whole.
+    Restart,
+}
+use Applies::{Live, Restart};
+
+/// The sections of an edit that differ from what runs, each in one of two lists.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    /// Applied while serving.
+    live: Vec<&'static str>,
+    /// Applied only by a restart.
+    restart: Vec<&'static str>,
 }
 
-/// The sections of `next` that differ from `running` and are applied live.
-fn live_changes(running: &Config, next: &Config) -> Vec<&'static str> {
-    let mut sections = Vec::new();
-    if differs(&running.lines, &next.lines) {
-        sections.push("[[line]]");
+impl Changes {
+    /// Puts `section` in `applies`'s list when it `changed`.
+    fn note(&mut self, applies: Applies, changed: bool, section: &'static str) {
+        if changed {
+            match applies {
+                Live => self.live.push(section),
+                Restart => self.restart.push(section),
+            }
+        }
     }
-    if differs(&running.geoip, &next.geoip) {
-        sections.push("[[geoip]]");
-    }
-    let zone_files = |c: &Config| -> Vec<_> {
-        c.zones
-            .iter()
+}
+
+/// What differs between `running` and `next`, section by section, and how each change
+/// is applied. Every field of [`Config`] is named here (the pattern has no `..`): a
+/// section added to `Config` does not compile until it is put in one of the two lists,
+/// so no edit is ever silently ignored.
+fn changes(running: &Config, next: &Config) -> Changes {
+    let Config {
+        // The file's own path: the same file is what is read again.
+        path: _,
+        dns,
+        admin,
+        proxy,
+        reload,
+        geoip,
+        lines,
+        zones,
+        redirect,
+        keys,
+        update,
+        health,
+        acme,
+        line_set,
+    } = next;
+    let mut c = Changes::default();
+    // Listeners and what was built from them at start.
+    c.note(Restart, differs(&running.dns, dns), "[dns]");
+    c.note(Restart, differs(&running.admin, admin), "[admin]");
+    c.note(Restart, differs(&running.reload, reload), "[reload]");
+    let listeners =
+        |f: Option<&FrontConfig>| f.map(|f| (f.listeners.clone(), f.certificates.clone()));
+    let redirect_listeners = listeners(running.redirect.as_ref().map(|r| &r.front))
+        != listeners(redirect.as_ref().map(|r| &r.front));
+    c.note(
+        Restart,
+        redirect_listeners,
+        "[redirect] listeners or certificates (or the section added or removed)",
+    );
+    // Listeners and certificates aside (compared above), the rest is live.
+    c.note(
+        Live,
+        !redirect_listeners && differs(&running.redirect, redirect),
+        "[redirect]",
+    );
+    let proxy_listeners = listeners(running.proxy.as_ref().map(|p| &p.front))
+        != listeners(proxy.as_ref().map(|p| &p.front));
+    c.note(
+        Restart,
+        proxy_listeners,
+        "[proxy] listeners or certificates (or the section added or removed)",
+    );
+    c.note(
+        Live,
+        !proxy_listeners && differs(&running.proxy, proxy),
+        "[proxy]",
+    );
+    // The zones' views are numbered by the lines' names and order; their rules are live.
+    let renamed = running.line_set.names() != line_set.names();
+    c.note(Restart, renamed, "the lines' names or order");
+    c.note(Live, !renamed && differs(&running.lines, lines), "[[line]]");
+    c.note(Live, differs(&running.geoip, geoip), "[[geoip]]");
+    // The zones: which there are, each one's files, and each one's transfer table.
+    let origins =
+        |z: &[ZoneConfig]| -> Vec<Option<String>> { z.iter().map(|z| z.origin.clone()).collect() };
+    let zone_list = running.zones.len() != zones.len() || origins(&running.zones) != origins(zones);
+    c.note(Restart, zone_list, "the list of [[zone]]s");
+    let files = |z: &[ZoneConfig]| -> Vec<_> {
+        z.iter()
             .map(|z| (z.file.clone(), z.overlays.clone()))
             .collect()
     };
-    if zone_files(running) != zone_files(next) {
-        sections.push("[[zone]]");
-    }
-    // Listeners and certificates were checked to be the same: the rest is live.
-    if differs(&running.redirect, &next.redirect) {
-        sections.push("[redirect]");
-    }
-    if differs(&running.proxy, &next.proxy) {
-        sections.push("[proxy]");
-    }
-    if running.health != next.health {
-        sections.push("[health]");
-    }
-    sections
+    c.note(
+        Live,
+        !zone_list && files(&running.zones) != files(zones),
+        "[[zone]]",
+    );
+    let transfers = |z: &[ZoneConfig]| -> Vec<_> { z.iter().map(|z| z.transfer.clone()).collect() };
+    c.note(
+        Restart,
+        !zone_list && transfers(&running.zones) != transfers(zones),
+        "[[zone]] transfer",
+    );
+    c.note(Restart, running.keys != *keys, "[[key]]");
+    c.note(Restart, differs(&running.update, update), "[update]");
+    c.note(Live, running.health != *health, "[health]");
+    c.note(Restart, differs(&running.acme, acme), "[acme]");
+    c
 }
 
 #[cfg(test)]
@@ -215,23 +270,99 @@ mod tests {
         Config::parse(Path::new("g.toml"), text).expect("valid")
     }
 
-    const BASE: &str = "[dns]\nlisten = [\"127.0.0.1:5300\"]\n[[line]]\nname = \"lab\"\ncidrs = [\"192.0.2.0/24\"]\n";
+    /// A configuration with every section, each edit below changing one of them.
+    const BASE: &str = r#"
+[dns]
+listen = ["127.0.0.1:5300"]
+[admin]
+listen = "127.0.0.1:9300"
+[reload]
+watch = false
+[[line]]
+name = "lab"
+cidrs = ["192.0.2.0/24"]
+[[key]]
+name = "k1"
+secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
+[[zone]]
+origin = "example.com."
+file = "a.zone"
+transfer.keys = { "k1" = "default" }
+[update]
+rate = 20
+[[update.grant]]
+key = "k1"
+zones = ["example.com"]
+[health]
+[acme]
+"#;
 
     #[test]
-    fn listener_and_line_name_changes_need_a_restart_rule_changes_do_not() {
-        let running = parse(BASE);
-        assert!(needs_restart(&running, &parse(BASE)).is_empty());
-        assert!(live_changes(&running, &parse(BASE)).is_empty());
-        let moved = parse(&BASE.replace("5300", "5301"));
-        assert_eq!(needs_restart(&running, &moved), ["[dns]"]);
-        let renamed = parse(&BASE.replace("\"lab\"", "\"lab2\""));
-        assert_eq!(
-            needs_restart(&running, &renamed),
-            ["the lines' names or order"]
-        );
-        let widened =
-            parse(&BASE.replace("\"192.0.2.0/24\"", "\"192.0.2.0/24\", \"198.51.100.0/24\""));
-        assert!(needs_restart(&running, &widened).is_empty());
-        assert_eq!(live_changes(&running, &widened), ["[[line]]"]);
+    fn every_section_change_is_either_live_or_needs_a_restart() {
+        let base = parse(BASE);
+        assert_eq!(changes(&base, &parse(BASE)), Changes::default());
+        let live = |s: &[&'static str]| Changes {
+            live: s.to_vec(),
+            restart: Vec::new(),
+        };
+        let restart = |s: &[&'static str]| Changes {
+            live: Vec::new(),
+            restart: s.to_vec(),
+        };
+        let cases: [(&str, &str, Changes); 13] = [
+            ("5300", "5301", restart(&["[dns]"])),
+            ("9300", "9301", restart(&["[admin]"])),
+            ("watch = false", "watch = true", restart(&["[reload]"])),
+            (
+                "\"lab\"\ncidrs",
+                "\"lab2\"\ncidrs",
+                restart(&["the lines' names or order"]),
+            ),
+            (
+                "\"192.0.2.0/24\"",
+                "\"198.51.100.0/24\"",
+                live(&["[[line]]"]),
+            ),
+            ("\"a.zone\"", "\"b.zone\"", live(&["[[zone]]"])),
+            (
+                "\"example.com.\"",
+                "\"example.net.\"",
+                restart(&["the list of [[zone]]s"]),
+            ),
+            (
+                "= \"default\" }",
+                "= \"lab\" }",
+                restart(&["[[zone]] transfer"]),
+            ),
+            (
+                "c2VjcmV0c2VjcmV0c2VjcmV0",
+                "b3RoZXJvdGhlcm90aGVy",
+                restart(&["[[key]]"]),
+            ),
+            ("rate = 20", "rate = 30", restart(&["[update]"])),
+            (
+                "[health]\n",
+                "[health]\nttl_cap = 45\n",
+                live(&["[health]"]),
+            ),
+            (
+                "[acme]\n",
+                "[acme]\ncontact = [\"mailto:ops@example.com\"]\n",
+                restart(&["[acme]"]),
+            ),
+            (
+                "[dns]",
+                "[[geoip]]\npath = \"g.mmdb\"\n[dns]",
+                live(&["[[geoip]]"]),
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert!(BASE.contains(from), "{from}");
+            assert_eq!(
+                changes(&base, &parse(&BASE.replace(from, to))),
+                want,
+                "{from} -> {to}"
+            );
+        }
     }
 }
