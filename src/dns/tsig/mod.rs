@@ -18,6 +18,18 @@
 //! [`sign`] (requests, responses and TCP streams), [`reject`] (the responses to refused
 //! requests), [`config`] (the `[[key]]` section and BIND key files).
 //!
+//! Replays: the time check is the only one, as in BIND and Knot. RFC 8945 5.2.3 adds that
+//! a server SHOULD keep the newest time signed seen per key and answer BADTIME to an
+//! earlier one; neither BIND's `dns_tsig_verify` nor Knot keeps such a cache (Knot only
+//! requires each message of one TCP stream not to be signed before the previous one),
+//! and geoline does not either: two hosts sharing a key (certbot here, cert-manager
+//! there) with clocks a few seconds apart, or one client's parallel updates arriving out
+//! of order, would be refused, and a client retrying over UDP resends the very same
+//! signed message, which must get the same answer. What a replay within the fudge can do
+//! is bounded: queries and transfers give an eavesdropper nothing it has not seen, an
+//! UPDATE's additions and deletions are idempotent, and one that must not apply twice
+//! carries prerequisites (RFC 2136 3.2), which the first application makes false.
+//!
 //! It does not decide what a verified key may do: the UPDATE policy does.
 
 pub mod algorithm;
