@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Knot DNS as the PRIMARY and geoline as its secondary: geoline pulls the zone with a TSIG
 # key (every message verified), takes Knot's signed NOTIFYs, and must answer every RRset as
-# Knot does. Then updates on Knot must be answered by geoline within a second, having come
-# by NOTIFY and IXFR (Knot's journal), not by whole-zone transfers.
+# Knot does. Then updates on Knot must reach geoline by NOTIFY and IXFR (Knot's journal), not
+# by whole-zone transfers, each answered by geoline within a second of Knot's NOTIFY (Knot
+# 3.2 itself sends its NOTIFY up to a second after it applied an update: end to end, 3 s).
 source "$(dirname "$0")/lib.sh"
 interop_install knot bind9-dnsutils
 interop_build
@@ -111,8 +112,18 @@ for n in 1 2 3 4 5; do
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     [[ -n $(dig @127.0.0.1 -p "$gport" +norec +short "u$n.example.com" TXT) ]] \
         || fail "update $n never reached geoline"
-    [[ $ms -le 1000 ]] || fail "update $n reached geoline after $ms ms"
+    [[ $ms -le 3000 ]] || fail "update $n reached geoline after $ms ms"
     latencies+=("$ms")
+done
+# geoline's own share, from its log: Knot's NOTIFY taken -> the new serial transferred.
+own=()
+for ((s = want + 1; s <= want + 5; s++)); do
+    t0=$(grep "NOTIFY: checking the primaries.*serial=$s" "$WORK/geoline.log" | head -1 | cut -d' ' -f1)
+    t1=$(grep "transferred.*serial=$s kind=\"ixfr\"" "$WORK/geoline.log" | head -1 | cut -d' ' -f1)
+    [[ -n $t0 && -n $t1 ]] || fail "serial $s: no NOTIFY taken or no IXFR in geoline's log"
+    ms=$(( ($(date -d "$t1" +%s%N) - $(date -d "$t0" +%s%N)) / 1000000 ))
+    [[ $ms -le 1000 ]] || fail "serial $s transferred $ms ms after Knot's NOTIFY"
+    own+=("$ms")
 done
 metrics=$(curl -sf "http://127.0.0.1:$aport/metrics") || fail "metrics"
 grep -q 'geoline_secondary_checks_total{zone="example.com.",line="default",result="ixfr"}' <<<"$metrics" \
@@ -121,5 +132,6 @@ axfrs=$(grep -o 'geoline_secondary_checks_total{zone="example.com.",line="defaul
 [[ $axfrs == 1 ]] || fail "geoline transferred the whole zone ${axfrs:-0} times (only the first should)"
 grep -q 'geoline_notify_received_total{zone="example.com.",result="noerror_newer"}' <<<"$metrics" \
     || fail "geoline took no NOTIFY from Knot"
-grep -qi "failed\|denied\|BADSIG\|BADKEY" "$WORK/knot.log" && fail "Knot logged a failure"
-pass "geoline secondary of Knot: $checked RRsets equal; 5 updates by NOTIFY+IXFR in ${latencies[*]} ms"
+# Knot's NOTIFY at its start, before geoline listens, fails; geoline took every later one.
+grep -v "notify" "$WORK/knot.log" | grep -qi "failed\|denied\|BADSIG\|BADKEY" && fail "Knot logged a failure"
+pass "geoline secondary of Knot: $checked RRsets equal; 5 updates by NOTIFY+IXFR, NOTIFY -> transferred ${own[*]} ms (nsupdate -> answered ${latencies[*]} ms)"
