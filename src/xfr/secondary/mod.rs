@@ -513,24 +513,21 @@ impl Secondary {
             };
         if swap {
             // On disk first: what is served is what a restart would serve.
-            let written = tokio::task::spawn_blocking({
-                let new: Vec<(std::path::PathBuf, String)> = new
-                    .iter()
-                    .map(|(p, t)| (p.file.clone(), t.clone()))
-                    .collect();
-                move || {
-                    new.iter()
-                        .map(|(path, text)| store::write(path, text).map_err(|e| (path.clone(), e)))
-                        .collect::<Result<Vec<()>, _>>()
+            let writes = new.into_iter().map(|(pull, text)| {
+                let path = pull.file.clone();
+                tokio::task::spawn_blocking(move || {
+                    store::write(&path, &text).map_err(|e| (path, e))
+                })
+            });
+            // Each line's file at once: a sync each, in parallel rather than in turn.
+            for written in futures_util::future::join_all(writes).await {
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err((path, e))) => {
+                        warn!(zone = %self.origin, file = %path.display(), error = %e, "the copy cannot be stored; serving it all the same, a restart would serve the previous one");
+                    }
+                    Err(e) => warn!(zone = %self.origin, error = %e, "storing the copy failed"),
                 }
-            })
-            .await;
-            match written {
-                Ok(Ok(_)) => {}
-                Ok(Err((path, e))) => {
-                    warn!(zone = %self.origin, file = %path.display(), error = %e, "the copy cannot be stored; serving it all the same, a restart would serve the previous one");
-                }
-                Err(e) => warn!(zone = %self.origin, error = %e, "storing the copy failed"),
             }
             let zone = Zone::from_copies(
                 &self.origin,
