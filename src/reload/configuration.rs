@@ -253,6 +253,13 @@ fn changes(running: &Config, next: &Config) -> Changes {
         !zone_list && transfers(&running.zones) != transfers(zones),
         "[[zone]] transfer",
     );
+    // A secondary zone's primaries, keys and store: its pulling task is started with them.
+    let pulls = |z: &[ZoneConfig]| -> Vec<_> { z.iter().map(|z| z.secondary.clone()).collect() };
+    c.note(
+        Restart,
+        !zone_list && pulls(&running.zones) != pulls(zones),
+        "[[zone]] primaries",
+    );
     c.note(Restart, running.keys != *keys, "[[key]]");
     c.note(Restart, differs(&running.update, update), "[update]");
     c.note(Live, running.health != *health, "[health]");
@@ -296,6 +303,21 @@ zones = ["example.com"]
 [health]
 [acme]
 "#;
+
+    #[test]
+    fn a_secondary_zone_s_primaries_need_a_restart() {
+        let zone =
+            "[[zone]]\norigin = \"example.org\"\nprimaries = [\"192.0.2.1\"]\nstore = \"s\"\n";
+        let running = parse(&format!("{BASE}{zone}"));
+        let next = parse(&format!("{BASE}{}", zone.replace("192.0.2.1", "192.0.2.2")));
+        assert_eq!(
+            changes(&running, &next),
+            Changes {
+                live: Vec::new(),
+                restart: vec!["[[zone]] primaries"],
+            }
+        );
+    }
 
     #[test]
     fn every_section_change_is_either_live_or_needs_a_restart() {
