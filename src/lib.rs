@@ -53,7 +53,7 @@ pub mod internal {
     pub use crate::dns::tsig;
     pub use crate::dns::wire::ecs::scope_of_address as ecs_scope_of_address;
     pub use crate::dns::wire::query::{Query, QuickQuery};
-    pub use crate::geoip::{Contents, Field, GeoDb, GeoIpError};
+    pub use crate::geoip::{Contents, Field, GeoDb, GeoIpError, MmdbError};
     pub use crate::http::{access_log, proxy_protocol};
     pub use crate::lines::{Classifier, Coverage, Decision, Explanation, LineId, LineSet};
     pub use crate::live::Live;

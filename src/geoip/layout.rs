@@ -9,10 +9,7 @@
 
 use std::fmt;
 
-use maxminddb::{LookupResult, MaxMindDbError, PathElement};
-use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
+use super::mmdb::{Data, MmdbError, Value};
 use super::{GeoRecord, Subdivision, code};
 
 /// A record field geoline can match lines on.
@@ -280,44 +277,62 @@ impl FieldPath {
         &self.text
     }
 
-    /// The values at this path: none, one, or one per array element for a path with `[]`
-    /// (at most `max` of them).
+    /// The values at this path in the record at `offset`: none, one, or one per array
+    /// element for a path with `[]` (at most `max` of them). A path through a value that
+    /// is not a map (for a key) or an array (for an index) is an error; a missing key or
+    /// index is no value.
     fn read<'a>(
         &self,
-        found: &LookupResult<'a, super::Bytes>,
+        data: Data<'a>,
+        offset: usize,
         max: usize,
         out: &mut Vec<Scalar<'a>>,
-    ) -> Result<(), MaxMindDbError> {
-        let mut path: Vec<PathElement<'_>> = Vec::with_capacity(self.segments.len());
-        let mut each_at = None;
-        for s in &self.segments {
-            match s {
-                Segment::Key(k) => path.push(PathElement::Key(k)),
-                Segment::Index(i) => path.push(PathElement::Index(*i)),
-                Segment::Each => {
-                    each_at = Some(path.len());
-                    path.push(PathElement::Index(0));
-                }
-            }
-        }
-        let Some(at) = each_at else {
-            if let Some(v) = found.decode_path::<Scalar<'a>>(&path)? {
-                out.push(v);
-            }
+    ) -> Result<(), MmdbError> {
+        let (record, _) = data.value(offset)?;
+        let each = self.segments.iter().position(|s| *s == Segment::Each);
+        let (before, after) = match each {
+            Some(at) => (&self.segments[..at], &self.segments[at + 1..]),
+            None => (&self.segments[..], &[][..]),
+        };
+        let Some(value) = follow(data, record, before)? else {
             return Ok(());
         };
+        if each.is_none() {
+            out.push(Scalar::from(value));
+            return Ok(());
+        }
         for i in 0..max {
-            path[at] = PathElement::Index(i);
-            // An element without the key is skipped; the end of the array ends the walk.
-            if found.decode_path::<IgnoredAny>(&path[..=at])?.is_none() {
+            // The end of the array ends the walk; an element without the rest of the path
+            // is skipped.
+            let Some(element) = data.element(value, i)? else {
                 break;
-            }
-            if let Some(v) = found.decode_path::<Scalar<'a>>(&path)? {
-                out.push(v);
+            };
+            if let Some(v) = follow(data, element, after)? {
+                out.push(Scalar::from(v));
             }
         }
         Ok(())
     }
+}
+
+/// The value `segments` (keys and indexes, no `[]`) lead to from `value`.
+fn follow<'a>(
+    data: Data<'a>,
+    mut value: Value<'a>,
+    segments: &[Segment],
+) -> Result<Option<Value<'a>>, MmdbError> {
+    for s in segments {
+        let next = match s {
+            Segment::Key(k) => data.get(value, k)?,
+            Segment::Index(i) => data.element(value, *i)?,
+            Segment::Each => None,
+        };
+        match next {
+            Some(v) => value = v,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(value))
 }
 
 impl fmt::Display for FieldPath {
@@ -415,24 +430,24 @@ impl RecordReader {
         }
     }
 
-    /// Decodes the fields of the record `found` points at.
-    pub fn decode(
-        &self,
-        found: &LookupResult<'_, super::Bytes>,
-    ) -> Result<GeoRecord, MaxMindDbError> {
+    /// Decodes the fields of the record at `offset` in `data`.
+    pub(crate) fn decode(&self, data: Data<'_>, offset: usize) -> Result<GeoRecord, MmdbError> {
         let mut rec = GeoRecord::default();
-        if !found.has_data() {
-            return Ok(rec);
-        }
         let mut values = Vec::new();
-        rec.country = self.first(found, &self.paths.country, &mut values, Scalar::code)?;
+        rec.country = self.first(data, offset, &self.paths.country, &mut values, Scalar::code)?;
         rec.continent = self
-            .first(found, &self.paths.continent, &mut values, Scalar::code)?
+            .first(
+                data,
+                offset,
+                &self.paths.continent,
+                &mut values,
+                Scalar::code,
+            )?
             .or_else(|| rec.country.and_then(super::continent_of));
-        rec.asn = self.first(found, &self.paths.asn, &mut values, Scalar::asn)?;
+        rec.asn = self.first(data, offset, &self.paths.asn, &mut values, Scalar::asn)?;
         for path in &self.paths.subdivision {
             values.clear();
-            path.read(found, MAX_SUBDIVISIONS + 2, &mut values)?;
+            path.read(data, offset, MAX_SUBDIVISIONS + 2, &mut values)?;
             let mut n = 0;
             for v in &values {
                 if n == MAX_SUBDIVISIONS {
@@ -450,16 +465,18 @@ impl RecordReader {
         Ok(rec)
     }
 
+    /// The first value of `paths`, tried in order, that `read` takes.
     fn first<'a, T>(
         &self,
-        found: &LookupResult<'a, super::Bytes>,
+        data: Data<'a>,
+        offset: usize,
         paths: &[FieldPath],
         values: &mut Vec<Scalar<'a>>,
         read: impl Fn(&Scalar<'a>) -> Option<T>,
-    ) -> Result<Option<T>, MaxMindDbError> {
+    ) -> Result<Option<T>, MmdbError> {
         for path in paths {
             values.clear();
-            path.read(found, 1, values)?;
+            path.read(data, offset, 1, values)?;
             if let Some(v) = values.iter().find_map(&read) {
                 return Ok(Some(v));
             }
@@ -483,7 +500,7 @@ impl fmt::Display for RecordReader {
 enum Scalar<'a> {
     Str(&'a str),
     Uint(u64),
-    /// A map, an array, a float, a boolean, or a string the decoder could not lend.
+    /// A map, an array, a float, a boolean or bytes.
     Other,
 }
 
@@ -524,60 +541,13 @@ impl Scalar<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ScalarVisitor)
-    }
-}
-
-struct ScalarVisitor;
-
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or a number")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(v))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Scalar::Other)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Scalar::Uint(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(u64::try_from(v).map_or(Scalar::Other, Scalar::Uint))
-    }
-
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
-        Ok(u64::try_from(v).map_or(Scalar::Other, Scalar::Uint))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Scalar::Other)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Scalar::Other)
-    }
-
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
-        Ok(Scalar::Other)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
+impl<'a> From<Value<'a>> for Scalar<'a> {
+    fn from(v: Value<'a>) -> Scalar<'a> {
+        match v {
+            Value::Str(s) => Scalar::Str(s),
+            Value::Uint(n) => u64::try_from(n).map_or(Scalar::Other, Scalar::Uint),
+            Value::Int(n) => u64::try_from(n).map_or(Scalar::Other, Scalar::Uint),
+            Value::Map { .. } | Value::Array { .. } | Value::Other => Scalar::Other,
+        }
     }
 }

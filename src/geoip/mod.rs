@@ -6,19 +6,20 @@
 //! what is the record for an address ([`GeoDb::lookup`]), and what are all the networks
 //! with data ([`GeoDb::networks`]), which [`crate::lines`] compiles into its line map.
 //!
-//! A file is always read whole into memory, never mapped: `cp new.mmdb geoip/db.mmdb`
-//! rewrites the file in place, and a mapping would then change under a running server
-//! (SIGBUS on a file that shrinks). Reading costs one copy of a few megabytes per reload.
-//! Once the line map is compiled the server needs none of it (queries and the redirector
-//! read the map), so it keeps a database's summary only ([`GeoDb::summary`]): the file is
-//! read again, and checked to be the same, when something asks a summary for an address's
-//! record ([`GeoDb::lookup`], for `geoline lookup`) or the map is compiled again.
+//! A file is read, never mapped, and never held whole: [`mmdb`] reads its search tree a
+//! page at a time as the check, the compiler's walk or a lookup goes, and holds only the
+//! metadata and the records. Once the line map is compiled the server needs none of it
+//! (queries and the redirector read the map), so it keeps a database's summary only
+//! ([`GeoDb::summary`]): the file is opened again, and checked to be the same, when
+//! something asks a summary for an address's record ([`GeoDb::lookup`], for `geoline
+//! lookup`) or the map is compiled again.
 //!
 //! It does not decide lines, hold the swappable snapshot, or watch files for changes.
 
 pub(crate) mod config;
 mod continents;
 mod layout;
+mod mmdb;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,11 +28,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use maxminddb::{LookupResult, MaxMindDbError, Reader, Within, WithinOptions};
+use mmdb::{Mmdb, OpenError, Walk};
 
 pub(crate) use continents::continent_of;
 pub use layout::Field;
 pub(crate) use layout::{FieldOverrides, FieldPath, FieldSet, Layout, RecordReader};
+pub use mmdb::MmdbError;
 
 /// An ISO 3166-2 subdivision code such as `CN-GD`: the country, then one to three letters
 /// or digits, held inline so that a [`GeoRecord`] stays `Copy`.
@@ -201,7 +203,7 @@ pub enum GeoIpError {
         path: PathBuf,
         /// The reader's reason.
         #[source]
-        source: MaxMindDbError,
+        source: MmdbError,
     },
     #[error(
         "{path}: database_type `{database_type}` is not a layout geoline recognises \
@@ -255,13 +257,14 @@ impl GeoIpError {
     }
 }
 
-/// A MaxMind DB file held in memory, with its layout recognised and its contents checked;
+/// A MaxMind DB file opened (metadata and records read, the search tree read on demand),
+/// with its layout recognised and its contents checked;
 /// or, once [`GeoDb::summary`] has left its contents out, what was learnt of them.
 pub struct GeoDb {
     path: PathBuf,
-    /// The file's contents; `None` in a summary, which reads the file again when asked for
-    /// records ([`GeoDb::contents`]).
-    reader: Option<Reader<Bytes>>,
+    /// The file's metadata and records, its tree read on demand; `None` in a summary,
+    /// which opens the file again when asked for records ([`GeoDb::contents`]).
+    reader: Option<Mmdb>,
     /// What the file was opened with, to open it again the same way.
     layout: Option<Layout>,
     overrides: FieldOverrides,
@@ -328,9 +331,10 @@ const V4_MAPPED: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0, 0, 0, 0, 0, 0xfff
 };
 
 impl GeoDb {
-    /// Reads the whole file at `path`, recognises its layout (from `database_type` when
-    /// `layout` is `None`) and checks it: metadata, a few probe lookups, and a walk over
-    /// every network decoding every distinct record.
+    /// Opens the file at `path` (reading its metadata and records, not its search tree),
+    /// recognises its layout (from `database_type` when `layout` is `None`) and checks it:
+    /// metadata, a few probe lookups, and a walk over every network decoding every
+    /// distinct record.
     pub fn open(path: &Path, layout: Option<Layout>) -> Result<GeoDb, GeoIpError> {
         GeoDb::open_with(path, layout, &FieldOverrides::default())
     }
@@ -341,12 +345,24 @@ impl GeoDb {
         layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
-        let read_error = |source| GeoIpError::Read {
-            path: path.to_path_buf(),
-            source,
+        let path_buf = || path.to_path_buf();
+        let reader = match Mmdb::open(path) {
+            Ok(r) => r,
+            Err(OpenError::Read(source)) => {
+                return Err(GeoIpError::Read {
+                    path: path_buf(),
+                    source,
+                });
+            }
+            Err(OpenError::Empty) => return Err(GeoIpError::Empty { path: path_buf() }),
+            Err(OpenError::Format(source)) => {
+                return Err(GeoIpError::Format {
+                    path: path_buf(),
+                    source,
+                });
+            }
         };
-        let bytes = read_mapped(path).map_err(read_error)?;
-        GeoDb::from_mapped(path, bytes, layout, overrides)
+        GeoDb::from_reader(path, reader, layout, overrides)
     }
 
     /// As [`GeoDb::open`], for a file already read; `path` names it in errors.
@@ -365,38 +381,29 @@ impl GeoDb {
         layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
-        let copy = |bytes: &[u8]| {
-            let mut map = memmap2::MmapMut::map_anon(bytes.len())?;
-            map.copy_from_slice(bytes);
-            map.make_read_only()
-        };
-        let mapped = match bytes.is_empty() {
-            true => None,
-            false => Some(copy(&bytes).map_err(|source| GeoIpError::Read {
+        if bytes.is_empty() {
+            return Err(GeoIpError::Empty {
                 path: path.to_path_buf(),
-                source,
-            })?),
-        };
-        drop(bytes);
-        GeoDb::from_mapped(path, mapped, layout, overrides)
+            });
+        }
+        let reader = Mmdb::from_bytes(bytes).map_err(|source| GeoIpError::Format {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        GeoDb::from_reader(path, reader, layout, overrides)
     }
 
-    /// As [`GeoDb::from_bytes_with`], for the bytes in a mapping of their own (`None` for
-    /// an empty file, which a mapping cannot hold).
-    fn from_mapped(
+    /// The database `reader` reads, recognised and checked.
+    fn from_reader(
         path: &Path,
-        bytes: Option<Bytes>,
+        reader: Mmdb,
         layout: Option<Layout>,
         overrides: &FieldOverrides,
     ) -> Result<GeoDb, GeoIpError> {
         let path = path.to_path_buf();
-        let Some(bytes) = bytes else {
-            return Err(GeoIpError::Empty { path });
-        };
-        let size = bytes.len();
-        let fingerprint = fingerprint(&bytes);
-        let reader = match Reader::from_source(bytes) {
-            Ok(r) => r,
+        let size = usize::try_from(reader.len()).unwrap_or(usize::MAX);
+        let fingerprint = match reader.fingerprint() {
+            Ok(f) => f,
             Err(source) => return Err(GeoIpError::Format { path, source }),
         };
         let database_type = reader.metadata().database_type.clone();
@@ -494,7 +501,7 @@ impl GeoDb {
 
     /// The reader of a database that holds its contents; a summary's is an error (callers
     /// go through [`GeoDb::contents`] first).
-    fn reader(&self) -> Result<&Reader<Bytes>, GeoIpError> {
+    fn reader(&self) -> Result<&Mmdb, GeoIpError> {
         self.reader.as_ref().ok_or_else(|| {
             self.check_error("the database's contents are not held (a summary)".into())
         })
@@ -520,6 +527,7 @@ impl GeoDb {
             }
             provides = provides.union(rec.fields());
         }
+        self.verify_unchanged()?;
         if v4 + v6 == 0 {
             return Err(self.check_error("the database holds no networks".into()));
         }
@@ -549,6 +557,16 @@ impl GeoDb {
         Ok(())
     }
 
+    /// An error if the file was rewritten in place since it was opened: what was read
+    /// of it (the check's walk, a compiled map) may then mix two files. A summary, which
+    /// holds nothing read, is always fine.
+    pub fn verify_unchanged(&self) -> Result<(), GeoIpError> {
+        match &self.reader {
+            Some(reader) => reader.verify_unchanged().map_err(|e| self.format_error(e)),
+            None => Ok(()),
+        }
+    }
+
     fn check_error(&self, reason: String) -> GeoIpError {
         GeoIpError::Check {
             path: self.path.clone(),
@@ -556,7 +574,7 @@ impl GeoDb {
         }
     }
 
-    fn format_error(&self, source: MaxMindDbError) -> GeoIpError {
+    fn format_error(&self, source: MmdbError) -> GeoIpError {
         GeoIpError::Format {
             path: self.path.clone(),
             source,
@@ -608,7 +626,7 @@ impl GeoDb {
         self.v4_networks + self.v6_networks
     }
 
-    /// The size of the file (held in memory unless this is a [`GeoDb::summary`]).
+    /// The size of the file.
     pub fn size_bytes(&self) -> usize {
         self.size
     }
@@ -632,13 +650,9 @@ impl GeoDb {
             },
             IpAddr::V4(_) => ip,
         };
-        let found = reader.lookup(ip).map_err(|e| self.format_error(e))?;
-        if !found.has_data() {
+        let Some((net, offset)) = reader.lookup(ip).map_err(|e| self.format_error(e))? else {
             return Ok(None);
-        }
-        let network = found.network().map_err(|e| self.format_error(e))?;
-        let net = IpNet::new(network.network(), network.prefix())
-            .map_err(|e| self.check_error(format!("lookup of {ip} gave network {network}: {e}")))?;
+        };
         let net = match (ip, net) {
             // An IPv6 database without an IPv4 tree answers IPv4 addresses from an IPv6
             // record covering ::/96: all of IPv4 is in that network.
@@ -650,7 +664,7 @@ impl GeoDb {
             }
             (_, net) => net,
         };
-        let record = self.decode(&found)?;
+        let record = self.decode(reader, offset)?;
         Ok(Some((net, record)))
     }
 
@@ -668,10 +682,7 @@ impl GeoDb {
     /// [`GeoDb::networks`] one at a time, without collecting them. Not for a summary (an
     /// error): take its [`GeoDb::contents`] first.
     pub fn iter(&self) -> Result<Networks<'_>, GeoIpError> {
-        let walk = self
-            .reader()?
-            .networks(WithinOptions::default())
-            .map_err(|e| self.format_error(e))?;
+        let walk = self.reader()?.walk();
         Ok(Networks {
             db: self,
             walk,
@@ -680,8 +691,10 @@ impl GeoDb {
         })
     }
 
-    fn decode(&self, found: &LookupResult<'_, Bytes>) -> Result<GeoRecord, GeoIpError> {
-        self.fields.decode(found).map_err(|e| self.format_error(e))
+    fn decode(&self, reader: &Mmdb, offset: usize) -> Result<GeoRecord, GeoIpError> {
+        self.fields
+            .decode(reader.data(), offset)
+            .map_err(|e| self.format_error(e))
     }
 }
 
@@ -708,7 +721,7 @@ impl std::ops::Deref for Contents<'_> {
 /// The walk behind [`GeoDb::networks`]: every network with data, IPv4 ones first.
 pub struct Networks<'a> {
     db: &'a GeoDb,
-    walk: Within<'a, Bytes>,
+    walk: Walk<'a>,
     // Real databases hold a few hundred distinct records shared by hundreds of thousands
     // of networks: decode each data offset once.
     cache: HashMap<usize, GeoRecord, BuildHasherDefault<OffsetHasher>>,
@@ -724,25 +737,13 @@ impl Iterator for Networks<'_> {
             return Some(Ok(p));
         }
         loop {
-            let found = match self.walk.next()? {
-                Ok(f) => f,
+            let (net, offset) = match self.walk.next()? {
+                Ok(found) => found,
                 Err(e) => return Some(Err(self.db.format_error(e))),
-            };
-            let Some(offset) = found.offset() else {
-                continue;
-            };
-            let net = match found.network() {
-                Ok(n) => IpNet::new(n.network(), n.prefix())
-                    .map_err(|e| self.db.check_error(format!("network {n}: {e}"))),
-                Err(e) => Err(self.db.format_error(e)),
-            };
-            let net = match net {
-                Ok(n) => n,
-                Err(e) => return Some(Err(e)),
             };
             let record = match self.cache.get(&offset) {
                 Some(r) => *r,
-                None => match self.db.decode(&found) {
+                None => match self.db.reader().and_then(|r| self.db.decode(r, offset)) {
                     Ok(r) => {
                         self.cache.insert(offset, r);
                         r
@@ -765,36 +766,6 @@ impl Iterator for Networks<'_> {
             return Some(Ok((net, record)));
         }
     }
-}
-
-/// A database's bytes: an anonymous mapping of their own rather than the allocator's heap,
-/// so that dropping them (once the line map is compiled) unmaps them at once; mimalloc
-/// would keep freed megabytes resident until it next purges.
-pub(crate) type Bytes = memmap2::Mmap;
-
-/// The whole file at `path` in an anonymous mapping (`None` when it is empty). Read, not
-/// mapped from the file: see the module's doc.
-fn read_mapped(path: &Path) -> std::io::Result<Option<Bytes>> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
-    if len == 0 {
-        return Ok(None);
-    }
-    let mut map = memmap2::MmapMut::map_anon(len)?;
-    // A file cut short while it is read (being rewritten in place) fails here, and a
-    // longer one fails the format check: the database in service stays.
-    file.read_exact(&mut map)?;
-    map.make_read_only().map(Some)
-}
-
-/// A hash of a file's bytes, to tell the file a summary was made from from a replacement.
-/// SipHash (std's): a few milliseconds for a database of a few megabytes, read once per
-/// load.
-fn fingerprint(bytes: &[u8]) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    hasher.write(bytes);
-    hasher.finish()
 }
 
 /// A two-letter code, upper-cased; anything else is treated as absent rather than failing

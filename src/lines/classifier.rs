@@ -132,6 +132,11 @@ impl Classifier {
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&GeoDb> = contents.iter().map(|db| &**db).collect();
         let map = LineMap::compile(&rules, lines.default_line(), &refs)?;
+        // The walk read each file a page at a time: one rewritten in place meanwhile may
+        // have given pages of two files.
+        for db in &refs {
+            db.verify_unchanged()?;
+        }
         let dbs = dbs
             .iter()
             .zip(&contents)
