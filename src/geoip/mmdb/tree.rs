@@ -221,8 +221,9 @@ pub(crate) struct Walk<'a> {
     /// 32 or 128.
     bits: u8,
     /// Nodes whose records were read. A tree reaches each node once (the IPv4 aliases
-    /// are not entered); more than `node_count` means records that join branches again,
-    /// which a damaged file could make exponentially many paths of.
+    /// are not entered); a writer sharing a subtree elsewhere would add a few more. Far
+    /// more than `node_count` means records that join branches again and again, which a
+    /// damaged file could make exponentially many paths of.
     expanded: usize,
     /// After an error the walk ends.
     failed: bool,
@@ -274,9 +275,9 @@ impl Walk<'_> {
                         )));
                     }
                     self.expanded += 1;
-                    if self.expanded > db.metadata.node_count {
+                    if self.expanded > db.metadata.node_count.saturating_mul(4) {
                         return Some(Err(MmdbError::Tree(
-                            "a node is reached by more than one path".into(),
+                            "nodes reached by many paths (branches joined again)".into(),
                         )));
                     }
                     let children = self
