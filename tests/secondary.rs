@@ -562,3 +562,114 @@ async fn a_transfer_whose_signature_does_not_verify_replaces_nothing() {
     })
     .await;
 }
+
+/// The value of the counter `series` (the whole name with its labels) on `/metrics`; 0
+/// when absent.
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_secondary_answers_while_the_primary_is_down_and_catches_up_by_ixfr_when_it_is_back() {
+    let pdir = TempDir::new("secondary-p");
+    let sdir = TempDir::new("secondary-s");
+    let at = free_port().await;
+    let listen = free_port().await;
+    // Refresh and retry every second: the secondary keeps asking while the primary is down.
+    let pconfig = primary_config(&pdir, (1, 1, 1209600), Some(listen))
+        .set("[dns]", &[&format!("listen = [\"{at}\"]")]);
+    let primary = TestServer::start(&pdir, pconfig.clone()).await;
+    let secondary = TestServer::start(&sdir, secondary_config(&listen.to_string(), &[at])).await;
+    wait_serving(secondary.udp4).await;
+    let update = |owner: &'static str| async move {
+        let mut tcp = Tcp::connect(at).await;
+        tcp.send_raw(&add_txt(owner, "v")).await;
+        let reply = tcp.recv_raw(Duration::from_secs(5)).await.expect("reply");
+        assert_eq!(reply[3] & 0x0f, 0, "{owner} added");
+    };
+    let has = |owner: &'static str| async move {
+        ask(secondary.udp4, owner, TXT_TYPE, CHINA_CLIENT)
+            .await
+            .1
+            .len()
+            == 1
+            && ask(secondary.udp4, owner, TXT_TYPE, DEFAULT_CLIENT)
+                .await
+                .1
+                .len()
+                == 1
+    };
+    update("before.example.com.").await;
+    wait_until(
+        "the first update on the secondary",
+        Duration::from_secs(5),
+        || has("before.example.com."),
+    )
+    .await;
+    let before = (
+        ask(secondary.udp4, "www.example.com", A, CHINA_CLIENT).await,
+        ask(secondary.udp4, "www.example.com", A, DEFAULT_CLIENT).await,
+    );
+
+    primary.running.shutdown().await;
+    // Three refreshes fail; everything is still answered as before.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let admin = secondary.admin.expect("admin");
+    let metrics = http::get(admin, "/metrics", None).await.body;
+    let errors =
+        "geoline_secondary_checks_total{zone=\"example.com.\",line=\"default\",result=\"error\"}";
+    assert!(counter(&metrics, errors) >= 2, "{metrics}");
+    assert_eq!(
+        (
+            ask(secondary.udp4, "www.example.com", A, CHINA_CLIENT).await,
+            ask(secondary.udp4, "www.example.com", A, DEFAULT_CLIENT).await,
+        ),
+        before
+    );
+    assert!(has("before.example.com.").await);
+
+    // Back, from its files and journal, and changed again: the secondary catches up with
+    // the differences only.
+    let ixfr = |line: &str| {
+        format!(
+            "geoline_secondary_checks_total{{zone=\"example.com.\",line=\"{line}\",result=\"ixfr\"}}"
+        )
+    };
+    let ixfr_before = [
+        counter(&metrics, &ixfr("default")),
+        counter(&metrics, &ixfr("china")),
+    ];
+    let _primary = TestServer::start(&pdir, pconfig).await;
+    update("after-1.example.com.").await;
+    update("after-2.example.com.").await;
+    wait_until(
+        "the secondary to catch up",
+        Duration::from_secs(5),
+        || async { has("after-1.example.com.").await && has("after-2.example.com.").await },
+    )
+    .await;
+    assert!(has("before.example.com.").await);
+    let metrics = http::get(admin, "/metrics", None).await.body;
+    let ixfr_after = [
+        counter(&metrics, &ixfr("default")),
+        counter(&metrics, &ixfr("china")),
+    ];
+    assert!(
+        ixfr_after[0] > ixfr_before[0] && ixfr_after[1] > ixfr_before[1],
+        "{ixfr_before:?} -> {ixfr_after:?}: {metrics}"
+    );
+    for result in ["axfr", "ixfr_full"] {
+        for line in ["default", "china"] {
+            let series = format!(
+                "geoline_secondary_checks_total{{zone=\"example.com.\",line=\"{line}\",result=\"{result}\"}}"
+            );
+            assert!(
+                counter(&metrics, &series) <= 1,
+                "only the first transfer was whole: {metrics}"
+            );
+        }
+    }
+}

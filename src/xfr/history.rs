@@ -209,6 +209,11 @@ impl History {
         moved
     }
 
+    /// The newest snapshot of zone `index` the history has taken in.
+    pub(crate) fn current(&self, index: usize) -> Option<&Zone> {
+        Some(&self.zones.get(index)?.as_ref()?.current)
+    }
+
     /// The steps that lead `line` of zone `index` from serial `from` to `zone` (the
     /// snapshot being answered from); `None` when the history does not hold them all
     /// (too old, never seen, or `zone` not yet observed): the answer is the whole zone.

@@ -264,7 +264,26 @@ impl Transfers {
         from: u32,
         soa: &Rrset,
     ) -> Option<Vec<Rrset>> {
-        let steps = lock(&self.history).steps(index, zone, line, from)?;
+        let history = lock(&self.history);
+        // The watcher records a snapshot in the history a moment after it is swapped in: a
+        // request in between (a secondary's refresh racing an update) is answered up to the
+        // newest version the history holds, not with the whole zone; the NOTIFY of the
+        // newer one follows.
+        let (steps, soa) = match history.steps(index, zone, line, from) {
+            Some(steps) => (steps, soa.clone()),
+            None => {
+                let seen = history.current(index)?;
+                if !history::newer(zone.serial(), seen.serial()) {
+                    return None;
+                }
+                let steps = history.steps(index, seen, line, from)?;
+                (
+                    steps,
+                    seen.line_rrset(line, seen.origin(), RecordType::SOA)?
+                        .clone(),
+                )
+            }
+        };
         let mut chunks = Vec::with_capacity(steps.len() * 4 + 2);
         chunks.push(soa.clone());
         for step in steps {
@@ -273,7 +292,7 @@ impl Transfers {
             chunks.push(step.to_soa);
             chunks.push(step.diff.added.clone().into());
         }
-        chunks.push(soa.clone());
+        chunks.push(soa);
         Some(chunks)
     }
 
