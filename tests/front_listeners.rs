@@ -38,25 +38,47 @@ fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// The address after `what listening ... addr=` in the log.
-fn listening(log: &str, what: &str) -> SocketAddr {
-    let line = log
-        .lines()
-        .find(|l| l.contains(&format!("{what} listening")))
-        .unwrap_or_else(|| panic!("no {what} listening line:\n{log}"));
-    let addr = line.rsplit("addr=").next().expect("addr=");
-    addr.split_whitespace()
-        .next()
-        .expect("an address")
-        .parse()
-        .expect("a socket address")
+/// Asserts that nothing listens on `port`.
+async fn refused(port: u16) {
+    let connected = TcpStream::connect(local(port)).await;
+    assert_eq!(
+        connected.map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "{port}"
+    );
 }
 
-/// The example site with the redirector (example.com → `to` for the china line, everyone
-/// else passed through to `up`), its listeners and certificates as given.
-fn redirector(up: SocketAddr, to: &str, listeners: &[(u16, bool)], certs: &[&str]) -> site::Config {
+/// What every version of a test's configuration has: the origin and the admin port.
+struct Site {
+    up: SocketAddr,
+    admin: u16,
+}
+
+impl Site {
+    fn new(up: SocketAddr) -> Site {
+        Site {
+            up,
+            admin: free_port(),
+        }
+    }
+
+    /// The example site with the redirector (example.com → `to` for the china line,
+    /// everyone else passed through to the origin), its listeners and certificates as
+    /// given.
+    fn config(&self, to: &str, listeners: &[(u16, bool)], certs: &[&str]) -> site::Config {
+        redirector(self.up, self.admin, to, listeners, certs)
+    }
+}
+
+fn redirector(
+    up: SocketAddr,
+    admin: u16,
+    to: &str,
+    listeners: &[(u16, bool)],
+    certs: &[&str],
+) -> site::Config {
     let mut config = site::Config::example()
-        .admin()
+        .table("[admin]", &[&format!(r#"listen = "127.0.0.1:{admin}""#)])
         .table("[reload]", site::NO_WATCH)
         .table(
             "[redirect]",
@@ -106,15 +128,15 @@ fn certificate(dir: &TempDir, name: &str, leaf: &Leaf, names: &[&str]) -> String
     )
 }
 
-/// Starts `geoline serve` on `config`; returns it with its admin address.
-fn start(dir: &TempDir, config: &site::Config) -> (Serve, SocketAddr) {
+/// Starts `geoline serve` on `config` of `setup`; returns it with its admin address.
+fn start(dir: &TempDir, setup: &Site, config: &site::Config) -> (Serve, SocketAddr) {
     dir.write("example.com.zone", site::ZONE);
     dir.write("example.com.china.zone", site::CHINA);
     dir.write_bytes("country.mmdb", &site::cn_db());
     let path = dir.write("geoline.toml", &config.to_string());
     let serve = Serve::start(&path, &[]);
-    let log = serve.wait_for("admin listening", LIMIT);
-    (serve, listening(&log, "admin"))
+    serve.wait_for("admin listening", LIMIT);
+    (serve, local(setup.admin))
 }
 
 /// Writes `config`, sends SIGHUP and waits for the `n`th configuration reload to be logged
@@ -194,9 +216,10 @@ async fn a_tls_listener_added_by_sighup_serves_the_certificates_the_edit_brings(
     let dir = TempDir::new("listeners-tls");
     let ca = TestCa::new();
     let up = origin().await;
+    let setup = Site::new(up);
     let plain = free_port();
-    let config = redirector(up, "example.cn", &[(plain, false)], &[]);
-    let (serve, admin) = start(&dir, &config);
+    let config = setup.config("example.cn", &[(plain, false)], &[]);
+    let (serve, admin) = start(&dir, &setup, &config);
 
     // A TLS listener and two certificates, chosen by SNI.
     let tls = free_port();
@@ -204,8 +227,7 @@ async fn a_tls_listener_added_by_sighup_serves_the_certificates_the_edit_brings(
     let net = ca.leaf(&["example.net"]);
     let com_entry = certificate(&dir, "com", &com, &["example.com", "*.example.com"]);
     let net_entry = certificate(&dir, "net", &net, &["example.net"]);
-    let edited = redirector(
-        up,
+    let edited = setup.config(
         "example.cn",
         &[(plain, false), (tls, true)],
         &[&com_entry, &net_entry],
@@ -266,12 +288,7 @@ async fn a_tls_listener_added_by_sighup_serves_the_certificates_the_edit_brings(
     // connection made before keeps its certificate and goes on serving.
     let com2 = ca.leaf(&["example.com", "*.example.com"]);
     let com2_entry = certificate(&dir, "com2", &com2, &["example.com", "*.example.com"]);
-    let edited = redirector(
-        up,
-        "example.cn",
-        &[(plain, false), (tls, true)],
-        &[&com2_entry],
-    );
+    let edited = setup.config("example.cn", &[(plain, false), (tls, true)], &[&com2_entry]);
     let line = tokio::task::block_in_place(|| hup(&serve, &dir, &edited, 2));
     assert!(
         line.contains("configuration reloaded: [redirect] applied"),
@@ -324,9 +341,10 @@ async fn a_listener_removed_refuses_connections_and_finishes_its_request_in_flig
         })
         .await
     };
+    let setup = Site::new(up);
     let (kept, removed) = (free_port(), free_port());
-    let config = redirector(up, "example.cn", &[(kept, false), (removed, false)], &[]);
-    let (serve, admin) = start(&dir, &config);
+    let config = setup.config("example.cn", &[(kept, false), (removed, false)], &[]);
+    let (serve, admin) = start(&dir, &setup, &config);
 
     // A kept-alive connection on the listener to remove, its request passed through and
     // held at the origin.
@@ -339,7 +357,7 @@ async fn a_listener_removed_refuses_connections_and_finishes_its_request_in_flig
         .await
         .expect("the request reached the origin");
 
-    let edited = redirector(up, "example.cn", &[(kept, false)], &[]);
+    let edited = setup.config("example.cn", &[(kept, false)], &[]);
     let line = tokio::task::block_in_place(|| hup(&serve, &dir, &edited, 1));
     assert!(
         line.contains("configuration reloaded: [redirect] applied"),
@@ -352,11 +370,7 @@ async fn a_listener_removed_refuses_connections_and_finishes_its_request_in_flig
         "{}",
         serve.stderr()
     );
-    let refused = TcpStream::connect(local(removed)).await;
-    assert_eq!(
-        refused.map(|_| ()).map_err(|e| e.kind()),
-        Err(std::io::ErrorKind::ConnectionRefused)
-    );
+    refused(removed).await;
 
     // The request in flight completes, then its connection is closed.
     release.notify_one();
@@ -392,9 +406,10 @@ async fn a_listener_removed_refuses_connections_and_finishes_its_request_in_flig
 async fn an_unchanged_listener_serves_a_looping_client_through_reloads_without_an_error() {
     let dir = TempDir::new("listeners-loop");
     let up = origin().await;
+    let setup = Site::new(up);
     let (port, other) = (free_port(), free_port());
-    let config = redirector(up, "example.cn", &[(port, false)], &[]);
-    let (serve, admin) = start(&dir, &config);
+    let config = setup.config("example.cn", &[(port, false)], &[]);
+    let (serve, admin) = start(&dir, &setup, &config);
 
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicU64::new(0));
@@ -434,10 +449,10 @@ async fn an_unchanged_listener_serves_a_looping_client_through_reloads_without_a
     // Reloads that add and remove another listener and change the rule, the looping
     // clients' listener in every version.
     let versions = [
-        redirector(up, "example.net", &[(port, false), (other, false)], &[]),
-        redirector(up, "example.cn", &[(other, false), (port, false)], &[]),
-        redirector(up, "example.net", &[(port, false)], &[]),
-        redirector(up, "example.cn", &[(port, false), (other, false)], &[]),
+        setup.config("example.net", &[(port, false), (other, false)], &[]),
+        setup.config("example.cn", &[(other, false), (port, false)], &[]),
+        setup.config("example.net", &[(port, false)], &[]),
+        setup.config("example.cn", &[(port, false), (other, false)], &[]),
     ];
     for (i, version) in versions.iter().enumerate() {
         let before = served.load(Ordering::Relaxed);
@@ -469,17 +484,17 @@ async fn an_unchanged_listener_serves_a_looping_client_through_reloads_without_a
 async fn a_port_that_cannot_be_bound_refuses_the_reload_whole() {
     let dir = TempDir::new("listeners-taken");
     let up = origin().await;
+    let setup = Site::new(up);
     let port = free_port();
-    let config = redirector(up, "example.cn", &[(port, false)], &[]);
-    let (serve, admin) = start(&dir, &config);
+    let config = setup.config("example.cn", &[(port, false)], &[]);
+    let (serve, admin) = start(&dir, &setup, &config);
 
     // Another process's socket on one port; a free one before it in the same edit, and a
     // new rule.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = holder.local_addr().expect("addr").port();
     let free = free_port();
-    let edited = redirector(
-        up,
+    let edited = setup.config(
         "example.net",
         &[(port, false), (free, false), (taken, false)],
         &[],
@@ -503,11 +518,7 @@ async fn a_port_that_cannot_be_bound_refuses_the_reload_whole() {
         ask(&mut c, "/still", CHINA).await.header("location"),
         Some("https://www.example.cn/still")
     );
-    let refused = TcpStream::connect(local(free)).await;
-    assert_eq!(
-        refused.map(|_| ()).map_err(|e| e.kind()),
-        Err(std::io::ErrorKind::ConnectionRefused)
-    );
+    refused(free).await;
 
     // Once the port is free, the same edit applies.
     drop(holder);
@@ -530,9 +541,10 @@ async fn a_port_that_cannot_be_bound_refuses_the_reload_whole() {
 async fn a_section_added_starts_its_front_end_and_a_section_removed_stops_it() {
     let dir = TempDir::new("listeners-sections");
     let up = origin().await;
+    let setup = Site::new(up);
     let (redirect, proxy) = (free_port(), free_port());
-    let config = redirector(up, "example.cn", &[(redirect, false)], &[]);
-    let (serve, admin) = start(&dir, &config);
+    let config = setup.config("example.cn", &[(redirect, false)], &[]);
+    let (serve, admin) = start(&dir, &setup, &config);
 
     // [proxy] added.
     let with_proxy = config.clone().table(
@@ -582,13 +594,7 @@ async fn a_section_added_starts_its_front_end_and_a_section_removed_stops_it() {
         )),
         "{log}"
     );
-    assert_eq!(
-        TcpStream::connect(local(redirect))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.kind()),
-        Err(std::io::ErrorKind::ConnectionRefused)
-    );
+    refused(redirect).await;
     let raw = http::request("GET", "example.cn", "/again", &[]);
     let r = http::exchange(&mut p, raw.as_bytes(), Duration::from_secs(10)).await;
     assert_eq!((r.status, r.body.as_str()), (200, "origin saw /again"));
@@ -600,13 +606,7 @@ async fn a_section_added_starts_its_front_end_and_a_section_removed_stops_it() {
     // Back to the redirector alone: the proxy's listener refuses, the redirector's serves.
     let line = tokio::task::block_in_place(|| hup(&serve, &dir, &config, 3));
     assert!(line.contains("configuration reloaded"), "{line}");
-    assert_eq!(
-        TcpStream::connect(local(proxy))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.kind()),
-        Err(std::io::ErrorKind::ConnectionRefused)
-    );
+    refused(proxy).await;
     let mut c = connect(local(redirect), TRUSTED).await;
     assert_eq!(
         ask(&mut c, "/back", CHINA).await.header("location"),
