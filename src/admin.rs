@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dns::Responder;
 use crate::exposition::Exposition;
 use crate::http::metrics::HttpListeners;
-use crate::proxy::{Proxy, ProxyMetrics};
+use crate::proxy::ProxyMetrics;
 use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::{Reloader, SourceStatus, Target, Trigger};
 use crate::util::time::{format_date, format_rfc3339, unix_secs};
@@ -41,8 +41,8 @@ struct Admin {
 pub(crate) struct Counters {
     /// The DNS listeners' responder.
     pub(crate) dns: Option<Arc<Responder>>,
-    /// The `[proxy]` of `serve` (its clones share the counters).
-    pub(crate) proxy: Option<Proxy>,
+    /// The counters of `[proxy]` of `serve`.
+    pub(crate) proxy: Option<Arc<ProxyMetrics>>,
     /// The redirector's requests.
     pub(crate) redirect: Option<Arc<RedirectMetrics>>,
     /// Every HTTP listener (the redirector's and the proxy's).
@@ -283,9 +283,8 @@ fn listeners_json(reloader: &Reloader, listeners: &HttpListeners) -> Vec<Value> 
         .list()
         .iter()
         .map(|l| {
-            let certificates: Vec<Value> = l
-                .certificates
-                .clone()
+            let part = l.certificates.map_or(0..0, |p| serving.part(p));
+            let certificates: Vec<Value> = part
                 .filter_map(|i| {
                     let (c, not_after) = expiries.get(i)?;
                     let s = status.certificates.get(i)?;
@@ -487,7 +486,7 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
         &mut out,
         zone_name,
     );
-    ProxyMetrics::render(counters.proxy.as_ref().map(|p| p.metrics()), &mut out);
+    ProxyMetrics::render(counters.proxy.as_deref(), &mut out);
     RedirectMetrics::render(counters.redirect.as_deref(), &mut out, &|i| {
         lines
             .ids()

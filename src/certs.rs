@@ -8,7 +8,9 @@
 //! A set is immutable: [`crate::live::Live`] holds the one in use, a handshake takes a
 //! snapshot, and a reload ([`crate::reload`]) swaps in a new set only when the certificate's
 //! files read and matched, so established connections keep the certificate they were made
-//! with. A certificate obtained by ACME ([`crate::acme`]) is read from its files under the
+//! with. A configuration reload that changes the list builds a new set whole, with its
+//! parts ([`crate::server::fronts`]); a certificate's index may then change, so whoever
+//! keeps one across reloads finds it again by its files ([`Certificates::index_of`]). A certificate obtained by ACME ([`crate::acme`]) is read from its files under the
 //! state directory like any other; until it has been obtained once it is *pending*: the
 //! set holds its place, handshakes skip it, and the reload that follows its first issue
 //! fills it in. It does not watch files, obtain certificates or accept connections.
@@ -64,11 +66,16 @@ struct Certificate {
     key: Option<Arc<CertifiedKey>>,
 }
 
-/// The certificates in use, in configuration order; the first is the fallback for unknown
+/// The certificates in use, in configuration order, in parts (one per front-end, each
+/// TLS listener choosing among its own part's); a part's first is its fallback for unknown
 /// or missing SNI. Empty when no listener serves TLS.
 pub(crate) struct Certificates {
     provider: Arc<CryptoProvider>,
     loaded: Vec<Certificate>,
+    /// Where each part's certificates are in `loaded`: a set replaced whole by a
+    /// configuration reload carries its own, so a handshake never pairs one set with
+    /// another's ranges.
+    parts: Vec<std::ops::Range<usize>>,
 }
 
 impl fmt::Debug for Certificates {
@@ -84,6 +91,7 @@ impl Default for Certificates {
         Certificates {
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             loaded: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }
@@ -101,6 +109,8 @@ impl Certificates {
     ) -> Result<Certificates, (usize, CertError)> {
         let mut set = Certificates::default();
         for (part, configs) in parts.iter().enumerate() {
+            let start = set.loaded.len();
+            set.parts.push(start..start + configs.len());
             for config in *configs {
                 let key = match read_certified_key(&config.cert, &config.key, &set.provider) {
                     Ok(key) => Some(Arc::new(key)),
@@ -144,6 +154,7 @@ impl Certificates {
         Some(Ok(Certificates {
             provider: self.provider.clone(),
             loaded,
+            parts: self.parts.clone(),
         }))
     }
 
@@ -152,22 +163,36 @@ impl Certificates {
         self.loaded.iter().map(|c| &c.config)
     }
 
+    /// Where part `part`'s certificates are in the set (empty for a part it does not have).
+    pub(crate) fn part(&self, part: usize) -> std::ops::Range<usize> {
+        self.parts.get(part).cloned().unwrap_or(0..0)
+    }
+
+    /// The configurations of part `part`'s certificates, in order.
+    pub(crate) fn part_configs(&self, part: usize) -> impl Iterator<Item = &CertificateConfig> {
+        let part = self.loaded.get(self.part(part)).unwrap_or_default();
+        part.iter().map(|c| &c.config)
+    }
+
+    /// The index of the certificate read from chain file `cert`: what a reload of its files
+    /// names ([`crate::reload::Target::Certificate`]), found again after a configuration
+    /// reload that added or removed certificates before it.
+    pub(crate) fn index_of(&self, cert: &Path) -> Option<usize> {
+        self.loaded.iter().position(|c| c.config.cert == cert)
+    }
+
     /// What TLS handshakes are made with.
     pub(crate) fn provider(&self) -> &Arc<CryptoProvider> {
         &self.provider
     }
 
-    /// The certificate for a handshake naming `sni`, among certificates `range` (one
-    /// front-end's, in a set that holds every front-end's): exact name, then wildcard,
-    /// then the range's first.
-    pub(crate) fn select_in(
-        &self,
-        range: std::ops::Range<usize>,
-        sni: Option<&str>,
-    ) -> Option<Arc<CertifiedKey>> {
+    /// The certificate for a handshake naming `sni`, among part `part`'s (one front-end's,
+    /// in a set that holds every front-end's): exact name, then wildcard, then the part's
+    /// first.
+    pub(crate) fn select_in(&self, part: usize, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let loaded: Vec<(&CertificateConfig, &Arc<CertifiedKey>)> = self
             .loaded
-            .get(range)?
+            .get(self.part(part))?
             .iter()
             .filter_map(|c| Some((&c.config, c.key.as_ref()?)))
             .collect();

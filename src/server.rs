@@ -16,18 +16,16 @@ use tracing::info;
 
 use crate::admin::{self, Counters};
 use crate::certs::{CertError, Certificates};
-use crate::config::{AdminConfig, Config, DnsConfig, RedirectConfig, ZoneConfig};
+use crate::config::{AdminConfig, Config, DnsConfig, ZoneConfig};
 use crate::dns::{Responder, tcp, udp};
 use crate::geoip::{GeoDb, GeoIpError};
 use crate::health::Health;
-use crate::http::access_log::{AccessLog, AccessLogError};
-use crate::http::config::FrontConfig;
+use crate::http::access_log::AccessLog;
+use crate::http::listeners::{ListenerTasks, Serving};
 use crate::http::metrics::HttpListeners;
-use crate::http::{FrontCertificates, FrontError};
 use crate::lines::Classifier;
 use crate::live::Live;
 use crate::proxy::{Proxy, ProxyConfig, ProxyConfigError};
-use crate::redirect::metrics::RedirectMetrics;
 use crate::reload::watch::{self, WatchError};
 use crate::reload::{Reloader, Trigger};
 use crate::update::{ReplayError, Updates};
@@ -65,15 +63,13 @@ pub enum StartError {
     /// Loading the data failed.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The redirector could not be built (its certificates, its origin).
+    /// An HTTP front-end could not start (its certificates, its origin, its access log,
+    /// a listener).
     #[error(transparent)]
-    Redirect(#[from] crate::redirect::RedirectError),
-    /// An HTTP front-end (the proxy's listeners) could not start.
+    Fronts(#[from] fronts::FrontsError),
+    /// TLS could not be set up for the HTTP front-ends.
     #[error(transparent)]
-    Front(#[from] FrontError),
-    /// An access log could not be opened.
-    #[error(transparent)]
-    AccessLog(#[from] AccessLogError),
+    Tls(#[from] crate::http::FrontError),
     /// A listening socket could not be bound.
     #[error("cannot listen on {addr} ({transport}): {source}{}", crate::diag::bind_hint(*addr, source))]
     Bind {
@@ -172,6 +168,8 @@ pub struct Running {
     access_logs: fronts::AccessLogs,
     /// Every HTTP listener, for `/metrics` and `/status`.
     http_listeners: Arc<HttpListeners>,
+    /// The HTTP listeners' tasks, started at start and by configuration reloads.
+    listener_tasks: ListenerTasks,
 }
 
 /// Loads everything and starts the listeners the configuration enables, the admin
@@ -182,17 +180,18 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     events::loaded(&loaded.classifier, &loaded.zones);
     let shutdown = CancellationToken::new();
-    // Both front-ends' certificates in one set, which reloads replace one at a time.
-    let certificates = FrontCertificates::load(&[
+    // Both front-ends' certificates in one set, which reloads replace one at a time (and a
+    // configuration reload whole).
+    let certificates = crate::http::certificates([
         config.redirect.as_ref().map(|r| &r.front),
         config.proxy.as_ref().map(|p| &p.front),
     ])
-    .map_err(|(front, e)| match front {
-        0 => StartError::Redirect(e.into()),
-        _ => StartError::Load(LoadError::ProxyCertificate(e)),
+    .map_err(|(role, source)| fronts::FrontsError::Certificate {
+        role: role.name(),
+        source,
     })?;
     if let Some(redirect) = &config.redirect {
-        for warning in crate::redirect::uncovered_hosts(redirect, &certificates.set) {
+        for warning in crate::redirect::uncovered_hosts(redirect, &certificates) {
             tracing::warn!("{warning}");
         }
     }
@@ -206,7 +205,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     )
     .map_err(|e| LoadError::Journal(e.into()))?;
     let live = Arc::new(
-        Live::with_certificates(loaded.zones, loaded.classifier, certificates.set)
+        Live::with_certificates(loaded.zones, loaded.classifier, certificates)
             .with_updates(updates)
             .with_health(Health::new(crate::health::Prepared::new(&config.health)?))
             .with_secondaries(crate::xfr::secondary::Secondaries::new(&config.zones)),
@@ -225,19 +224,22 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         udp_workers: Vec::new(),
         access_logs: fronts::AccessLogs::default(),
         http_listeners: Arc::default(),
+        listener_tasks: ListenerTasks::default(),
     };
-    // What a configuration reload rebuilds of the front-ends.
-    let mut fronts = Fronts::new(live.clone(), running.access_logs.clone(), shutdown.clone());
-    let redirect = match &config.redirect {
-        Some(redirect) => {
-            let (metrics, state, log) = running
-                .start_redirect(redirect, &live, certificates.ranges[0].clone())
-                .await?;
-            fronts = fronts.with_redirect(state, metrics.clone(), &redirect.front, log);
-            Some(metrics)
-        }
-        None => None,
-    };
+    // The front-ends, started as a configuration reload changes them: from nothing.
+    let fronts = Fronts::new(
+        live.clone(),
+        running.access_logs.clone(),
+        Serving {
+            shutdown: shutdown.clone(),
+            tasks: running.listener_tasks.clone(),
+            registry: running.http_listeners.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        },
+    )?;
+    fronts.apply(fronts.prepare(config)?, false);
+    running.redirect = fronts.redirect_addresses();
+    running.proxy = fronts.proxy_addresses();
     let dns = match &config.dns {
         Some(dns) => Some(running.start_dns(dns, &config.zones, &live).await?),
         None => None,
@@ -245,30 +247,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     if let Some(admin) = &config.admin {
         let counters = Counters {
             dns,
-            proxy: loaded.proxy.clone(),
-            redirect,
+            proxy: Some(fronts.proxy_metrics()),
+            redirect: Some(fronts.redirect_metrics()),
             http: running.http_listeners.clone(),
         };
         running.start_admin(admin, &reloader, counters).await?;
-    }
-    if let (Some(p), Some(proxy)) = (&config.proxy, loaded.proxy) {
-        let log = running.open_access_log(&p.front)?;
-        let metrics = proxy.metrics_shared();
-        let app = crate::proxy::serve::app(p, proxy, log.clone());
-        let (addrs, state) = crate::proxy::serve::start(
-            p,
-            app,
-            live.clone(),
-            certificates.ranges[1].clone(),
-            crate::http::Serving {
-                shutdown: &running.shutdown,
-                tasks: &mut running.tasks,
-                listeners: &running.http_listeners,
-            },
-        )
-        .await?;
-        running.proxy = addrs;
-        fronts = fronts.with_proxy(state, metrics, &p.front, log);
     }
     reloader.set_fronts(fronts);
     // Always: a configuration reload may add monitors to a server started without any.
@@ -303,40 +286,6 @@ async fn bind_tcp(
 }
 
 impl Running {
-    /// The redirector's listeners. Returns their counters (for the admin listener), the
-    /// state a configuration reload replaces and the access log.
-    async fn start_redirect(
-        &mut self,
-        config: &RedirectConfig,
-        live: &Arc<Live>,
-        certificates: std::ops::Range<usize>,
-    ) -> Result<
-        (
-            Arc<RedirectMetrics>,
-            crate::redirect::RedirectState,
-            Option<Arc<AccessLog>>,
-        ),
-        StartError,
-    > {
-        let metrics = Arc::new(RedirectMetrics::default());
-        let log = self.open_access_log(&config.front)?;
-        let app = crate::redirect::app(config, live, &metrics, log.clone())?;
-        let (addrs, state) = crate::redirect::start(
-            config,
-            app,
-            live.clone(),
-            certificates,
-            crate::http::Serving {
-                shutdown: &self.shutdown,
-                tasks: &mut self.tasks,
-                listeners: &self.http_listeners,
-            },
-        )
-        .await?;
-        self.redirect = addrs;
-        Ok((metrics, state, log))
-    }
-
     /// The DNS listeners: UDP worker threads and the TCP accept loops, answering from
     /// `live`. Returns what they share, for the admin listener's counters.
     async fn start_dns(
@@ -409,20 +358,6 @@ impl Running {
         Ok(())
     }
 
-    /// A front-end's access log, flushed by a task of its own until shutdown.
-    fn open_access_log(
-        &mut self,
-        front: &FrontConfig,
-    ) -> Result<Option<Arc<AccessLog>>, StartError> {
-        let log = AccessLog::open(&front.access_log)?;
-        if let Some(log) = &log {
-            self.tasks
-                .spawn(log.clone().flush_periodically(self.shutdown.clone()));
-            self.logs().push(log.clone());
-        }
-        Ok(log)
-    }
-
     fn logs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<AccessLog>>> {
         self.access_logs
             .lock()
@@ -469,6 +404,7 @@ impl Running {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        self.listener_tasks.join().await;
         // Every response has been logged by now (the listeners drained).
         for log in self.logs().iter() {
             log.flush();

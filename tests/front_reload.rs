@@ -2,8 +2,8 @@
 //! `geoline::server::start` and `POST /reload`: rules, host pairs, the access log target
 //! and limits apply live; the next request sees them on a kept-alive connection as on a
 //! new one (each request takes the front-end's app current when its head is read); the
-//! counters go on; a change of listeners needs a restart and applies nothing; an edit that
-//! cannot be built applies nothing either.
+//! counters go on; a listener added applies with the rest; an edit that cannot be built
+//! applies nothing.
 
 mod common;
 
@@ -163,7 +163,7 @@ async fn proxy_host_pairs_reload_and_its_counters_go_on() {
 }
 
 #[tokio::test]
-async fn a_listener_change_needs_a_restart_and_applies_nothing() {
+async fn a_listener_added_applies_and_an_edit_that_cannot_be_built_applies_nothing() {
     let dir = TempDir::new("front-reload-listener");
     let up = origin().await;
     let config = redirector(&dir, up);
@@ -171,27 +171,35 @@ async fn a_listener_change_needs_a_restart_and_applies_nothing() {
     let admin = server.admin.expect("admin");
     let addr = server.running.redirect[0];
 
+    // A second listener and a new rule: both apply (tests/front_listeners.rs drives the
+    // listeners' reload through the binary).
     let edited = config
         .clone()
         .set("[[redirect.rule]]", &[r#"to = "example.net""#])
         .table("[[redirect.listen]]", &[r#"address = "127.0.0.1:0""#]);
     dir.write("geoline.toml", &edited.to_string());
     let (status, body) = reload(admin).await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        body["config"]["restart_needed"],
-        serde_json::json!([
-            "[redirect] listeners or certificates (or the section added or removed)"
-        ])
-    );
-    let mut s = connect(addr, TRUSTED).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["config"]["applied"], serde_json::json!(["[redirect]"]));
+    let listeners = http::get(admin, "/status", None).await.json()["listeners"].clone();
+    let listeners = listeners.as_array().expect("listeners");
+    assert_eq!(listeners.len(), 2, "{listeners:?}");
+    assert_eq!(listeners[0]["address"], addr.to_string());
+    let added: SocketAddr = listeners[1]["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("an address");
+    assert_ne!(added.port(), 0);
+    let mut s = connect(added, TRUSTED).await;
     let r = ask(&mut s, "example.com", "/").await;
-    assert_eq!(r.header("location"), Some("https://example.cn/"));
+    assert_eq!(r.header("location"), Some("https://example.net/"));
+    let mut s = connect(addr, TRUSTED).await;
 
     // An origin that cannot be set up (its CA file is missing): refused whole, the rule
     // edited with it is not applied either.
     let edited = config
-        .set("[[redirect.rule]]", &[r#"to = "example.net""#])
+        .set("[[redirect.rule]]", &[r#"to = "example.org""#])
         .set("[redirect.origin]", &[r#"ca_file = "missing-ca.pem""#]);
     dir.write("geoline.toml", &edited.to_string());
     let (status, body) = reload(admin).await;
@@ -199,6 +207,10 @@ async fn a_listener_change_needs_a_restart_and_applies_nothing() {
     let error = body["config"]["error"].as_str().expect("error");
     assert!(error.contains("missing-ca.pem"), "{error}");
     let r = ask(&mut s, "example.com", "/").await;
-    assert_eq!(r.header("location"), Some("https://example.cn/"));
+    assert_eq!(r.header("location"), Some("https://example.net/"));
+    // The edit would have removed the second listener: it serves on.
+    let mut s = connect(added, TRUSTED).await;
+    let r = ask(&mut s, "example.com", "/b").await;
+    assert_eq!(r.header("location"), Some("https://example.net/b"));
     server.running.shutdown().await;
 }

@@ -193,8 +193,6 @@ type CertGauge = (&'static str, &'static str, fn(&CertStatus) -> Option<i64>);
 
 /// One certificate entry to keep obtained.
 struct Managed {
-    /// Its index in the live certificate set (what the reloader swaps).
-    index: usize,
     /// Its slot in [`AcmeStatus`].
     slot: usize,
     names: Vec<String>,
@@ -213,11 +211,10 @@ pub(crate) fn spawn(
 ) {
     let set = live.certificates.load_full();
     let mut managed = Vec::new();
-    for (index, c) in set.configs().enumerate() {
+    for c in set.configs() {
         let Some(overrides) = &c.acme else { continue };
         let settings = config.settings(overrides);
         managed.push(Managed {
-            index,
             slot: managed.len(),
             names: c.names.clone(),
             settings,
@@ -335,10 +332,18 @@ impl Task {
         }
     }
 
+    /// This certificate's index in the live set now (what the reloader swaps), found by
+    /// its files: a configuration reload may have added or removed certificates before it.
+    fn index(&self) -> Option<usize> {
+        self.live.certificates.load().index_of(&self.cert.cert)
+    }
+
     /// When the certificate serving is due for renewal (now when there is none), with
     /// its status brought up to date and the expiry warning logged.
     async fn due(&self, now: i64) -> i64 {
-        let leaf = self.live.certificates.load().leaf(self.cert.index);
+        let leaf = self
+            .index()
+            .and_then(|i| self.live.certificates.load().leaf(i));
         let Some(leaf) = leaf else {
             return now;
         };
@@ -395,6 +400,9 @@ impl Task {
             other => other,
         }
         .map_err(|e| e.to_string())?;
+        let index = self
+            .index()
+            .ok_or("the certificate is no longer in the configuration")?;
         store::save_certificate(
             &self.cert.cert,
             &self.cert.key,
@@ -403,10 +411,10 @@ impl Task {
         )
         .map_err(|e| e.to_string())?;
         self.reloader
-            .reload(Target::Certificate(self.cert.index), Trigger::Acme)
+            .reload(Target::Certificate(index), Trigger::Acme)
             .await
             .map_err(|e| format!("the new certificate does not load: {e}"))?;
-        let leaf = self.live.certificates.load().leaf(self.cert.index);
+        let leaf = self.live.certificates.load().leaf(index);
         if let Some((_, not_after)) = leaf.as_ref().and_then(crate::certs::validity) {
             let issuer = leaf.as_ref().and_then(crate::certs::issuer);
             self.live.acme.update(self.cert.slot, |s| {

@@ -4,7 +4,8 @@
 //! protocol header on listeners configured for it (believed only from trusted proxies),
 //! the TLS handshake, HTTP/1.1 or HTTP/2 (hyper-util's auto builder, the client's ALPN
 //! choice), the limits on request heads, the time clients get to send requests, and the
-//! graceful drain on shutdown. It hands each request with its [`Connection`] to the
+//! graceful drain when the listener stops (at shutdown, or when a configuration reload
+//! removes it). It hands each request with its [`Connection`] to the
 //! front-end's [`Handler`] (the redirector's or the proxy's) and leaves the requests
 //! themselves to it.
 //!
@@ -134,16 +135,18 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     }
 }
 
-/// Accepts on `listener` until `shutdown`, then drains (at most [`DRAIN_TIMEOUT`]).
+/// Accepts on `listener` until `stop`, then drains (at most [`DRAIN_TIMEOUT`]). Each
+/// connection takes the settings `settings` holds when it is accepted: a configuration
+/// reload that keeps the listener's address may change its `tls` or `proxy_protocol`
+/// (one load per connection, none per request).
 pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
-    config: Listener<H>,
-    shutdown: CancellationToken,
+    settings: Arc<ArcSwap<Listener<H>>>,
+    stop: CancellationToken,
 ) {
-    let config = Arc::new(config);
     let open = Arc::new(OpenConnections::default());
-    let sweep_every = |config: &Listener<H>| config.front.load().limits.header_read_timeout;
-    let mut period = sweep_every(&config);
+    let sweep_every = || settings.load().front.load().limits.header_read_timeout;
+    let mut period = sweep_every();
     let mut sweep = tokio::time::interval_at(Instant::now() + period, period);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -152,7 +155,7 @@ pub(crate) async fn serve<H: Handler>(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(role = config.role, error = %e, "accept failed");
+                    tracing::warn!(role = settings.load().role, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -160,29 +163,27 @@ pub(crate) async fn serve<H: Handler>(
             _ = sweep.tick() => {
                 open.sweep();
                 // A configuration reload may have changed the timeout.
-                if sweep_every(&config) != period {
-                    period = sweep_every(&config);
+                if sweep_every() != period {
+                    period = sweep_every();
                     sweep = tokio::time::interval_at(Instant::now() + period, period);
                     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 }
                 continue;
             }
-            () = shutdown.cancelled() => break,
+            () = stop.cancelled() => break,
         };
         // Registered here, not in the task, so that the drain knows of every connection
         // accepted before it began.
         let registration = open.register();
+        let config = settings.load_full();
         config.metrics.accepted();
-        tokio::spawn(connection_task(
-            stream,
-            peer,
-            config.clone(),
-            config.front.load_full(),
-            registration,
-        ));
+        let front = config.front.load_full();
+        tokio::spawn(connection_task(stream, peer, config, front, registration));
     }
+    // Closed now: from here on a connection to this address is refused (unless another
+    // listener has it).
     drop(listener);
-    open.drain(DRAIN_TIMEOUT, config.role).await;
+    open.drain(DRAIN_TIMEOUT, settings.load().role).await;
 }
 
 /// What a connection's task runs: small (see `http`), since tokio copies it when it spawns,

@@ -9,7 +9,6 @@
 //! proxy's own metrics modules do) and renders only through [`Exposition`].
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -128,8 +127,8 @@ pub(crate) struct ListenerMetrics {
     pub address: SocketAddr,
     pub tls: bool,
     pub proxy_protocol: bool,
-    /// Its front-end's certificates in the live set (empty for a plain listener).
-    pub certificates: Range<usize>,
+    /// Its front-end's part of the live certificate set (`None` for a plain listener).
+    pub certificates: Option<usize>,
     connections: AtomicU64,
     handshakes: AtomicU64,
     resumed: AtomicU64,
@@ -141,14 +140,14 @@ impl ListenerMetrics {
         role: &'static str,
         address: SocketAddr,
         proxy_protocol: bool,
-        certificates: Option<Range<usize>>,
+        certificates: Option<usize>,
     ) -> ListenerMetrics {
         ListenerMetrics {
             role,
             address,
             tls: certificates.is_some(),
             proxy_protocol,
-            certificates: certificates.unwrap_or(0..0),
+            certificates,
             connections: AtomicU64::new(0),
             handshakes: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
@@ -173,16 +172,23 @@ impl ListenerMetrics {
     }
 }
 
-/// Every HTTP listener of the server, in the order they were bound: what `/metrics` and
-/// `/status` list. Touched when listeners start or stop, never per request.
+/// Every HTTP listener of the server, the redirector's then the proxy's, each in
+/// configuration order: what `/metrics` and `/status` list. Touched when listeners start
+/// or stop, never per request. A listener a configuration reload removes leaves the list
+/// (its series leave `/metrics`) as soon as it stops accepting.
 #[derive(Debug, Default)]
 pub(crate) struct HttpListeners {
     listeners: Mutex<Vec<Arc<ListenerMetrics>>>,
 }
 
 impl HttpListeners {
-    pub(crate) fn add(&self, l: Arc<ListenerMetrics>) {
-        self.lock().push(l);
+    /// Makes `listeners` the ones of front-end `role`, replacing those it had.
+    pub(crate) fn set(&self, role: &'static str, listeners: Vec<Arc<ListenerMetrics>>) {
+        let mut list = self.lock();
+        list.retain(|l| l.role != role);
+        list.extend(listeners);
+        // Stable: each front-end's stay in configuration order.
+        list.sort_by_key(|l| l.role != "redirect");
     }
 
     pub(crate) fn list(&self) -> Vec<Arc<ListenerMetrics>> {

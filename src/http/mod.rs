@@ -2,7 +2,8 @@
 //! a request handler.
 //!
 //! One implementation for both, configured by the same keys ([`config`]): listeners with
-//! their accept loop, idle sweep and drain ([`listener`]), TLS with certificates chosen by
+//! their accept loop, idle sweep and drain ([`listener`]), a front-end's set of them kept,
+//! added and stopped by configuration reloads ([`listeners`]), TLS with certificates chosen by
 //! SNI and reloaded while serving ([`tls`], over [`crate::certs`]), PROXY protocol v1/v2
 //! from trusted relays ([`proxy_protocol`]), the client address behind trusted proxies
 //! ([`client_addr`]), the limits on request heads and slow clients, `/healthz` by address
@@ -14,25 +15,20 @@ pub mod access_log;
 pub(crate) mod client_addr;
 pub(crate) mod config;
 pub(crate) mod listener;
+pub(crate) mod listeners;
 pub(crate) mod metrics;
 pub mod proxy_protocol;
 pub(crate) mod response;
 pub(crate) mod tls;
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::certs::{CertError, CertificateConfig, Certificates};
 use crate::live::Live;
 use config::FrontConfig;
-use metrics::HttpListeners;
 use response::Reply;
 
 /// What the listener knows about a request's connection.
@@ -74,46 +70,52 @@ pub enum FrontError {
     },
 }
 
-/// The certificates of every front-end with TLS listeners, in one set (the one
-/// [`Live`] holds and reloads replace), and each front-end's part of it.
-pub(crate) struct FrontCertificates {
-    pub set: Certificates,
-    /// Indexed like the front-ends given to [`FrontCertificates::load`].
-    pub ranges: Vec<Range<usize>>,
+/// Which front-end: its name in logs, errors and metrics, and its part of the live
+/// certificate set (each TLS listener chooses among its own front-end's certificates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Redirect,
+    Proxy,
 }
 
-impl FrontCertificates {
-    /// Reads the certificates of each front-end that has a TLS listener (`None` for a
-    /// section that is not configured); a failure names the front-end's index.
-    pub(crate) fn load(
-        fronts: &[Option<&FrontConfig>],
-    ) -> Result<FrontCertificates, (usize, CertError)> {
-        let parts: Vec<&[CertificateConfig]> = fronts
-            .iter()
-            .map(|f| match f {
-                Some(f) if f.tls() => f.certificates.as_slice(),
-                _ => &[],
-            })
-            .collect();
-        let mut ranges = Vec::with_capacity(parts.len());
-        let mut start = 0;
-        for part in &parts {
-            ranges.push(start..start + part.len());
-            start += part.len();
+impl Role {
+    /// `redirect` or `proxy`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::Redirect => "redirect",
+            Role::Proxy => "proxy",
         }
-        Ok(FrontCertificates {
-            set: Certificates::load_parts(&parts)?,
-            ranges,
-        })
+    }
+
+    /// Its part of the certificate set.
+    pub(crate) fn part(self) -> usize {
+        self as usize
     }
 }
 
-/// Where a front-end's listeners run and are registered.
-pub(crate) struct Serving<'a> {
-    pub shutdown: &'a CancellationToken,
-    pub tasks: &'a mut JoinSet<()>,
-    /// Every HTTP listener, for `/metrics` and `/status`.
-    pub listeners: &'a HttpListeners,
+/// The certificates of every front-end with TLS listeners, in one set (the one [`Live`]
+/// holds): `fronts` by [`Role::part`], `None` for a section that is not configured. A
+/// failure says whose certificate it was.
+pub(crate) fn certificates(
+    fronts: [Option<&FrontConfig>; 2],
+) -> Result<Certificates, (Role, CertError)> {
+    let parts = fronts.map(wanted_certificates);
+    Certificates::load_parts(&parts).map_err(|(part, e)| {
+        let role = if part == Role::Redirect.part() {
+            Role::Redirect
+        } else {
+            Role::Proxy
+        };
+        (role, e)
+    })
+}
+
+/// The certificates `front` serves: none without a TLS listener.
+pub(crate) fn wanted_certificates(front: Option<&FrontConfig>) -> &[CertificateConfig] {
+    match front {
+        Some(f) if f.tls() => &f.certificates,
+        _ => &[],
+    }
 }
 
 /// The app and the reloadable settings of `front` (limits, trusted proxies).
@@ -129,63 +131,15 @@ pub(crate) fn state<H>(front: &FrontConfig, app: Arc<H>) -> listener::FrontState
     )
 }
 
-/// Binds every listener of `front`, then serves `app` on them until `serving.shutdown`,
-/// with certificates `certificates` of `live`'s set. Returns the bound addresses in
-/// configuration order and the state a configuration reload replaces. `role` (`redirect`,
-/// `proxy`) names the front-end in logs and errors.
-#[allow(
-    clippy::type_complexity,
-    reason = "the addresses and the swappable state, named where they are used"
-)]
-pub(crate) async fn start<H: Handler>(
-    role: &'static str,
-    front: &FrontConfig,
-    app: Arc<H>,
+/// The TLS acceptor of `role`'s listeners, over its part of `live`'s certificates: made
+/// once, whatever certificates later reloads bring.
+pub(crate) fn acceptor(
+    role: Role,
     live: Arc<Live>,
-    certificates: Range<usize>,
-    serving: Serving<'_>,
-) -> Result<(Vec<SocketAddr>, Arc<ArcSwap<listener::FrontState<H>>>), FrontError> {
-    let acceptor = if front.tls() {
-        let server_config = tls::server_config(live, certificates.clone())
-            .map_err(|source| FrontError::Tls { role, source })?;
-        Some(tokio_rustls::TlsAcceptor::from(server_config))
-    } else {
-        None
-    };
-    let state = Arc::new(ArcSwap::from_pointee(state(front, app)));
-
-    // All bound before any serves, so that a failed bind leaves nothing listening.
-    let mut bound = Vec::with_capacity(front.listeners.len());
-    for l in &front.listeners {
-        let bind_error = |source| FrontError::Bind {
-            role,
-            addr: l.address,
-            source,
-        };
-        let tcp = TcpListener::bind(l.address).await.map_err(bind_error)?;
-        let addr = tcp.local_addr().map_err(bind_error)?;
-        let listener = listener::Listener {
-            role,
-            front: state.clone(),
-            tls: if l.tls { acceptor.clone() } else { None },
-            proxy_protocol: l.proxy_protocol,
-            metrics: Arc::new(metrics::ListenerMetrics::new(
-                role,
-                addr,
-                l.proxy_protocol,
-                l.tls.then(|| certificates.clone()),
-            )),
-        };
-        bound.push((tcp, listener, addr));
-    }
-    let mut addrs = Vec::with_capacity(bound.len());
-    for (tcp, l, addr) in bound {
-        // Logged by the server once every listener of every kind is bound.
-        serving.listeners.add(l.metrics.clone());
-        serving
-            .tasks
-            .spawn(listener::serve(tcp, l, serving.shutdown.clone()));
-        addrs.push(addr);
-    }
-    Ok((addrs, state))
+) -> Result<tokio_rustls::TlsAcceptor, FrontError> {
+    let config = tls::server_config(live, role.part()).map_err(|source| FrontError::Tls {
+        role: role.name(),
+        source,
+    })?;
+    Ok(tokio_rustls::TlsAcceptor::from(config))
 }

@@ -8,8 +8,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::ops::Range;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,8 +26,7 @@ use crate::http::config::ClientIpHeader;
 use crate::http::listener::{self, Limits, Listener};
 use crate::http::metrics::ListenerMetrics;
 use crate::http::response::{self, HEALTHZ, Reply, ready};
-use crate::http::{self as front, Connection, FrontError, Handler};
-use crate::live::Live;
+use crate::http::{Connection, Handler};
 
 /// How long open connections get to finish their requests after `shutdown` resolves.
 pub const DRAIN_TIMEOUT: std::time::Duration = listener::DRAIN_TIMEOUT;
@@ -104,30 +102,6 @@ pub(crate) fn app(config: &ProxyConfig, proxy: Proxy, log: Option<Arc<AccessLog>
     }
 }
 
-/// The state of `[proxy]`'s listeners that a configuration reload replaces.
-pub(crate) type ProxyState = Arc<arc_swap::ArcSwap<listener::FrontState<ProxyApp>>>;
-
-/// Starts `[proxy]`'s listeners serving `app` until `serving.shutdown`, with certificates
-/// `certificates` of `live`'s set. Returns the bound addresses in configuration order and
-/// the state a reload replaces.
-pub(crate) async fn start(
-    config: &ProxyConfig,
-    app: ProxyApp,
-    live: Arc<Live>,
-    certificates: Range<usize>,
-    serving: front::Serving<'_>,
-) -> Result<(Vec<SocketAddr>, ProxyState), FrontError> {
-    front::start(
-        "proxy",
-        &config.front,
-        Arc::new(app),
-        live,
-        certificates,
-        serving,
-    )
-    .await
-}
-
 /// Serves `proxy` on `listener` (plain HTTP/1.1 and cleartext HTTP/2, the front-end's
 /// default limits, no trusted proxies, no access log) until `shutdown` resolves, then stops accepting
 /// and lets open requests finish (at most [`DRAIN_TIMEOUT`]).
@@ -163,6 +137,7 @@ pub async fn serve_proxy(
         )),
     };
     let stop = CancellationToken::new();
+    let config = Arc::new(arc_swap::ArcSwap::from_pointee(config));
     let serving = listener::serve(listener, config, stop.clone());
     tokio::pin!(serving, shutdown);
     tokio::select! {

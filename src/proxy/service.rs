@@ -407,11 +407,6 @@ impl Proxy {
         &self.inner.metrics
     }
 
-    /// The counters, for a proxy rebuilt by a configuration reload to count into.
-    pub(crate) fn metrics_shared(&self) -> Arc<ProxyMetrics> {
-        Arc::clone(&self.inner.metrics)
-    }
-
     /// The host pairs this proxy serves.
     pub fn hosts(&self) -> &HostMap {
         &self.inner.map

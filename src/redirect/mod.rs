@@ -21,14 +21,11 @@ pub(crate) mod config;
 pub(crate) mod metrics;
 pub(crate) mod rules;
 
-use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::Arc;
 
 use crate::certs::{CertError, Certificates};
 use crate::http::access_log::AccessLog;
 use crate::http::client_addr::{ClientAddress, TrustedProxies};
-use crate::http::{self, FrontError};
 use crate::live::Live;
 use crate::proxy::{Proxy, ProxyError, ProxyMetrics};
 use config::RedirectConfig;
@@ -39,8 +36,6 @@ pub enum RedirectError {
     Certificate(#[from] CertError),
     #[error("redirect.origin: {0}")]
     Origin(#[from] ProxyError),
-    #[error(transparent)]
-    Front(#[from] FrontError),
 }
 
 /// The pass-through to the origin: every covered host under its own name, no rewriting,
@@ -93,6 +88,9 @@ pub(crate) fn app(
     log: Option<Arc<AccessLog>>,
 ) -> Result<app::App, RedirectError> {
     let lines = live.classifier.load().lines().len();
+    // Before the rules: making them makes them the ones `/metrics` lists, so nothing may
+    // fail after.
+    let proxy = origin_proxy(config, metrics.upstream.clone())?;
     Ok(app::App {
         rules: rules::Rules::new(&config.rules, metrics, lines),
         live: live.clone(),
@@ -100,25 +98,8 @@ pub(crate) fn app(
             trusted: TrustedProxies::new(&config.front.trusted_proxies),
             header: config.front.client_ip_header,
         },
-        proxy: origin_proxy(config, metrics.upstream.clone())?,
+        proxy,
         metrics: metrics.clone(),
         log,
     })
-}
-
-/// The state of the redirector's listeners that a configuration reload replaces.
-pub(crate) type RedirectState = Arc<arc_swap::ArcSwap<http::listener::FrontState<app::App>>>;
-
-/// Binds every listener, then serves `app` on them until `serving.shutdown`, choosing
-/// certificates among `certificates` of `live`'s set. Returns the bound addresses in
-/// configuration order and the state a reload replaces.
-pub(crate) async fn start(
-    config: &RedirectConfig,
-    app: app::App,
-    live: Arc<Live>,
-    certificates: Range<usize>,
-    serving: http::Serving<'_>,
-) -> Result<(Vec<SocketAddr>, RedirectState), RedirectError> {
-    let app = Arc::new(app);
-    Ok(http::start("redirect", &config.front, app, live, certificates, serving).await?)
 }

@@ -13,17 +13,26 @@
 //! ignored.
 //!
 //! Live: the lines' rules and the databases (one new classifier, compiled from both), the
-//! zones' files (each through the update journal, as a file reload), and `[redirect]` and
-//! `[proxy]` (rules, origin, host pairs, forwarded headers, access log, limits, trusted
-//! proxies), rebuilt whole by [`crate::server::fronts`] before anything is swapped, and
+//! zones' files (each through the update journal, as a file reload), `[redirect]` and
+//! `[proxy]` whole (rules, origin, host pairs, forwarded headers, access log, limits,
+//! trusted proxies, listeners and certificates, the section itself added or removed),
+//! built and bound by [`crate::server::fronts`] before anything is swapped (a listener
+//! that cannot be bound refuses the reload), and
 //! `[health]` (monitors, sources, quorum, weights, all-down chains, TTL cap, state file),
 //! whose checks' TLS settings and state file are read before anything is swapped
 //! ([`crate::health::Health::reconfigure`] says what each address keeps).
-//! Restart: what the listeners were built from at start — the `[dns]`, `[admin]` and
-//! `[reload]` sections, the front-ends' listeners and certificates (each TLS listener
-//! chooses among its own part of the certificate set) — the lines' names and order (the
-//! zones' views are numbered by them), the TSIG keys, the update policy, the list of zones
-//! (each has its update journal) and their transfer tables, and `[acme]`.
+//! Restart: what the DNS and admin listeners were built from at start — the `[dns]`,
+//! `[admin]` and `[reload]` sections — the lines' names and order (the zones' views are
+//! numbered by them), the TSIG keys, the update policy, the list of zones (each has its
+//! update journal) and their transfer tables, and `[acme]`.
+//!
+//! The front-ends' listeners reload as nginx's do on SIGHUP. The DNS listeners stay
+//! restart-only, as Knot's `server.listen` and `udp-workers` ("change of this parameter
+//! requires restart") and NSD's interfaces and ports (its `reconfig` applies zones and
+//! rate limits only); BIND does apply an edited `listen-on` on `rndc reconfig`. Here each
+//! DNS address is a group of `SO_REUSEPORT` sockets served by worker threads, and moving
+//! them while answering is not worth a half-moved server. The admin listener answers
+//! `POST /reload` itself, and stays restart-only too.
 
 use std::fmt::Debug;
 use std::path::PathBuf;
@@ -32,7 +41,6 @@ use std::time::SystemTime;
 
 use crate::config::{Config, ConfigError, ZoneConfig};
 use crate::geoip::{GeoDb, GeoIpError};
-use crate::http::config::FrontConfig;
 use crate::lines::Classifier;
 use crate::zone::{ZoneError, ZoneSet};
 
@@ -48,9 +56,10 @@ pub enum ConfigReloadError {
     /// A zone it names does not load.
     #[error(transparent)]
     Zone(#[from] ZoneError),
-    /// An edited `[redirect]` or `[proxy]` cannot be built (an origin, an access log).
+    /// An edited `[redirect]` or `[proxy]` cannot be set up (an origin, an access log, a
+    /// certificate, a listener's address).
     #[error(transparent)]
-    Front(crate::server::fronts::FrontReloadError),
+    Front(crate::server::fronts::FrontsError),
     /// An edited `[health]` cannot run (a CA file, the state file).
     #[error(transparent)]
     Health(#[from] crate::health::SetupError),
@@ -200,33 +209,9 @@ fn changes(running: &Config, next: &Config) -> Changes {
     c.note(Restart, differs(&running.dns, dns), "[dns]");
     c.note(Restart, differs(&running.admin, admin), "[admin]");
     c.note(Restart, differs(&running.reload, reload), "[reload]");
-    let listeners =
-        |f: Option<&FrontConfig>| f.map(|f| (f.listeners.clone(), f.certificates.clone()));
-    let redirect_listeners = listeners(running.redirect.as_ref().map(|r| &r.front))
-        != listeners(redirect.as_ref().map(|r| &r.front));
-    c.note(
-        Restart,
-        redirect_listeners,
-        "[redirect] listeners or certificates (or the section added or removed)",
-    );
-    // Listeners and certificates aside (compared above), the rest is live.
-    c.note(
-        Live,
-        !redirect_listeners && differs(&running.redirect, redirect),
-        "[redirect]",
-    );
-    let proxy_listeners = listeners(running.proxy.as_ref().map(|p| &p.front))
-        != listeners(proxy.as_ref().map(|p| &p.front));
-    c.note(
-        Restart,
-        proxy_listeners,
-        "[proxy] listeners or certificates (or the section added or removed)",
-    );
-    c.note(
-        Live,
-        !proxy_listeners && differs(&running.proxy, proxy),
-        "[proxy]",
-    );
+    // The front-ends whole: listeners and certificates too, the section added or removed.
+    c.note(Live, differs(&running.redirect, redirect), "[redirect]");
+    c.note(Live, differs(&running.proxy, proxy), "[proxy]");
     // The zones' views are numbered by the lines' names and order; their rules are live.
     let renamed = running.line_set.names() != line_set.names();
     c.note(Restart, renamed, "the lines' names or order");
@@ -386,5 +371,27 @@ zones = ["example.com"]
                 "{from} -> {to}"
             );
         }
+    }
+
+    #[test]
+    fn a_front_ends_listeners_and_the_section_itself_are_live() {
+        const PROXY: &str = r#"
+[proxy]
+origin = "http://example.com"
+hosts = [{ public = "example.cn", origin = "example.com" }]
+[[proxy.listen]]
+address = "127.0.0.1:8080"
+"#;
+        let base = parse(&format!("{BASE}{PROXY}"));
+        let live = |s: &[&'static str]| Changes {
+            live: s.to_vec(),
+            restart: Vec::new(),
+        };
+        let moved = parse(&format!("{BASE}{}", PROXY.replace("8080", "8081")));
+        assert_eq!(changes(&base, &moved), live(&["[proxy]"]));
+        let added = format!("{BASE}{PROXY}[[proxy.listen]]\naddress = \"127.0.0.1:8082\"\n");
+        assert_eq!(changes(&base, &parse(&added)), live(&["[proxy]"]));
+        assert_eq!(changes(&base, &parse(BASE)), live(&["[proxy]"]));
+        assert_eq!(changes(&parse(BASE), &base), live(&["[proxy]"]));
     }
 }

@@ -169,8 +169,6 @@ pub struct Reloader {
     /// The lines' names and order, which no reload changes (the zones' views are numbered
     /// by them).
     lines: LineSet,
-    /// The certificates the TLS listeners serve (none without TLS listeners).
-    certificates: Vec<CertificateConfig>,
     /// The configuration file's last reload.
     config_status: Mutex<ConfigStatus>,
     /// Told when a configuration reload applied: the watcher then watches the new files.
@@ -194,12 +192,15 @@ impl Reloader {
     pub fn new(config: Config, live: Arc<Live>) -> Reloader {
         let now = SystemTime::now();
         let started = |path: &Path| SourceStatus::loaded_at_start(path, now);
-        let certificates: Vec<CertificateConfig> =
-            live.certificates.load().configs().cloned().collect();
         let status = Status {
             databases: config.geoip.iter().map(|g| started(&g.path)).collect(),
             zones: config.zones.iter().map(|z| started(&z.file)).collect(),
-            certificates: certificates.iter().map(|c| started(&c.cert)).collect(),
+            certificates: live
+                .certificates
+                .load()
+                .configs()
+                .map(|c| started(&c.cert))
+                .collect(),
         };
         Reloader {
             lines: config.line_set().clone(),
@@ -210,7 +211,6 @@ impl Reloader {
             }),
             config: ArcSwap::from_pointee(config),
             config_applied: tokio::sync::Notify::new(),
-            certificates,
             live,
             status: Mutex::new(status),
             running: Mutex::new(()),
@@ -232,9 +232,10 @@ impl Reloader {
         &self.live
     }
 
-    /// The certificates the TLS listeners serve, in configuration order.
-    pub fn certificates(&self) -> &[CertificateConfig] {
-        &self.certificates
+    /// The certificates the TLS listeners serve, in configuration order (a configuration
+    /// reload may change them).
+    pub fn certificates(&self) -> Vec<CertificateConfig> {
+        self.live.certificates.load().configs().cloned().collect()
     }
 
     /// A copy of what is known of every database, zone and certificate.
@@ -248,7 +249,7 @@ impl Reloader {
         (0..config.geoip.len())
             .map(Target::Database)
             .chain((0..config.zones.len()).map(Target::Zone))
-            .chain((0..self.certificates.len()).map(Target::Certificate))
+            .chain((0..self.certificates().len()).map(Target::Certificate))
             .collect()
     }
 
@@ -275,11 +276,16 @@ impl Reloader {
                     })
                     .map(move |p| (p, Target::Zone(i)))
             });
-        let certificates = self.certificates.iter().enumerate().flat_map(|(i, c)| {
-            [&c.cert, &c.key]
-                .into_iter()
-                .map(move |p| (p.clone(), Target::Certificate(i)))
-        });
+        let certificates = self
+            .certificates()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                [
+                    (c.cert, Target::Certificate(i)),
+                    (c.key, Target::Certificate(i)),
+                ]
+            });
         dbs.chain(zones).chain(certificates).collect()
     }
 
@@ -289,7 +295,13 @@ impl Reloader {
         let path = match target {
             Target::Database(i) => config.geoip.get(i).map(|g| &g.path),
             Target::Zone(i) => config.zones.get(i).map(|z| &z.file),
-            Target::Certificate(i) => self.certificates.get(i).map(|c| &c.cert),
+            Target::Certificate(i) => {
+                let set = self.live.certificates.load();
+                return set
+                    .configs()
+                    .nth(i)
+                    .map_or_else(|| format!("{target:?}"), |c| c.cert.display().to_string());
+            }
         };
         path.map_or_else(|| format!("{target:?}"), |p| p.display().to_string())
     }
@@ -384,7 +396,7 @@ impl Reloader {
         let running = self.config();
         let result = match configuration::prepare(&running) {
             Ok(None) => Ok(ConfigOutcome::Unchanged),
-            Ok(Some(prepared)) => match self.prepare_fronts(&running, &prepared.config) {
+            Ok(Some(prepared)) => match self.prepare_fronts(&prepared.config) {
                 Ok(fronts) => Ok(self.swap_config(prepared, fronts)),
                 Err(e) => Err(Arc::new(ConfigReloadError::Front(e))),
             },
@@ -439,8 +451,9 @@ impl Reloader {
         if let Some(health) = health {
             self.live.health.reconfigure(health);
         }
+        let certificates_before = self.certificates();
         if let (Some(running), Some(built)) = (self.fronts.get(), fronts) {
-            running.apply(built);
+            running.apply(built, true);
         }
         let config = Arc::new(config);
         self.config.store(config.clone());
@@ -461,6 +474,21 @@ impl Reloader {
         let mut status = lock(&self.status);
         status.databases = config.geoip.iter().map(|g| fresh(&g.path)).collect();
         status.zones = config.zones.iter().map(|z| fresh(&z.file)).collect();
+        // A certificate the new list keeps keeps its reload history; a new one starts one.
+        let certificates_after = self.certificates();
+        if certificates_after != certificates_before {
+            let previous = std::mem::take(&mut status.certificates);
+            status.certificates = certificates_after
+                .iter()
+                .map(|c| {
+                    certificates_before
+                        .iter()
+                        .position(|b| b == c)
+                        .and_then(|i| previous.get(i).cloned())
+                        .unwrap_or_else(|| fresh(&c.cert))
+                })
+                .collect();
+        }
         self.config_applied.notify_one();
         ConfigOutcome::Applied(applied)
     }
@@ -473,14 +501,9 @@ impl Reloader {
     /// `[redirect]` and `[proxy]` of `next` built, before anything is swapped.
     fn prepare_fronts(
         &self,
-        running: &Config,
         next: &Config,
-    ) -> Result<Option<crate::server::fronts::Prepared>, crate::server::fronts::FrontReloadError>
-    {
-        self.fronts
-            .get()
-            .map(|f| f.prepare(running, next))
-            .transpose()
+    ) -> Result<Option<crate::server::fronts::Prepared>, crate::server::fronts::FrontsError> {
+        self.fronts.get().map(|f| f.prepare(next)).transpose()
     }
 
     /// [`Reloader::reload_config_blocking`] on the blocking thread pool.
