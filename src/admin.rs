@@ -357,7 +357,7 @@ pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Val
                     "file": s.path.display().to_string(),
                     "serial": z.serial(),
                     "records": records,
-                    "updates": updates.get(i).map(|u| json!({
+                    "updates": updates.iter().find(|u| u.zone == z.origin().to_string()).map(|u| json!({
                         "writable": u.writable,
                         "journal": u.journal.display().to_string(),
                         "journal_entries": u.journal_entries,
@@ -484,7 +484,6 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
     crate::xfr::render_metrics(
         counters.dns.as_deref().and_then(|d| d.transfers()),
         &mut out,
-        zone_name,
     );
     ProxyMetrics::render(counters.proxy.as_deref(), &mut out);
     RedirectMetrics::render(counters.redirect.as_deref(), &mut out, &|i| {

@@ -294,18 +294,18 @@ impl Running {
         zones: &[ZoneConfig],
         live: &Arc<Live>,
     ) -> Result<Arc<Responder>, StartError> {
-        let mut responder = Responder::new(live.clone(), dns.max_udp_payload, dns.rrl.as_ref());
-        // Zone transfers and NOTIFYs, when some zone has a `transfer` table.
-        if zones.iter().any(|z| z.transfer.is_some()) {
-            let transfers = Arc::new(Transfers::new(
-                zones.iter().map(|z| z.transfer.clone()).collect(),
-                &live.zones.load(),
-                live.classifier.load().lines().clone(),
-            ));
-            transfers.spawn(live.clone(), &self.shutdown, &mut self.tasks);
-            responder = responder.with_transfers(transfers);
-        }
+        // Zone transfers and NOTIFYs, offered once some zone has a `transfer` table (a
+        // configuration reload may give one).
+        let transfers = Arc::new(Transfers::new(
+            zones.iter().map(|z| z.transfer.clone()).collect(),
+            &live.zones.load(),
+            live.classifier.load().lines().clone(),
+        ));
+        transfers.spawn(live.clone(), &self.shutdown, &mut self.tasks);
+        let responder = Responder::new(live.clone(), dns.max_udp_payload, dns.rrl.as_ref())
+            .with_transfers(transfers);
         let state = Arc::new(responder);
+        self.reloader.set_dns(state.clone());
         let workers = dns.udp_workers.unwrap_or_else(udp::default_workers);
         let (sockets, listeners) = bind_dns(dns, workers).await?;
         for (i, socket) in sockets.into_iter().enumerate() {

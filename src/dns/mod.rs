@@ -86,7 +86,8 @@ impl Responder {
     /// transfers are configured.
     fn transfer(&self, request: &[u8]) -> Option<(&Transfers, wire::query::Query)> {
         let transfers = self.transfers.as_deref()?;
-        Some((transfers, xfr_query(request)?))
+        let query = xfr_query(request)?;
+        transfers.offered().then_some((transfers, query))
     }
 
     /// The zone transfers it answers, if any.

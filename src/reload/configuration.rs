@@ -13,18 +13,23 @@
 //! ignored.
 //!
 //! Live: the lines' rules and the databases (one new classifier, compiled from both), the
-//! zones' files (each through the update journal, as a file reload), `[redirect]` and
-//! `[proxy]` whole (rules, origin, host pairs, forwarded headers, access log, limits,
-//! trusted proxies, listeners and certificates, the section itself added or removed),
-//! built and bound by [`crate::server::fronts`] before anything is swapped (a listener
-//! that cannot be bound refuses the reload), and
-//! `[health]` (monitors, sources, quorum, weights, all-down chains, TTL cap, state file),
-//! whose checks' TLS settings and state file are read before anything is swapped
-//! ([`crate::health::Health::reconfigure`] says what each address keeps).
+//! zones' files (each zone through its update journal, replayed on the new files; a
+//! secondary zone keeps what it pulled), the TSIG keys and `[update]` (policy, rate,
+//! journals' settings: [`crate::update::Updates::reconfigure`] swaps them with the zones),
+//! each zone's `transfer` table (ACL, key to line, NOTIFY targets:
+//! [`crate::xfr::Transfers::reconfigure`]), `[redirect]` and `[proxy]` whole (rules,
+//! origin, host pairs, forwarded headers, access log, limits, trusted proxies, listeners
+//! and certificates, the section itself added or removed), built and bound by
+//! [`crate::server::fronts`] before anything is swapped (a listener that cannot be bound
+//! refuses the reload), and `[health]` (monitors, sources, quorum, weights, all-down
+//! chains, TTL cap, state file), whose checks' TLS settings and state file are read before
+//! anything is swapped ([`crate::health::Health::reconfigure`] says what each address
+//! keeps).
 //! Restart: what the DNS and admin listeners were built from at start — the `[dns]`,
 //! `[admin]` and `[reload]` sections — the lines' names and order (the zones' views are
-//! numbered by them), the TSIG keys, the update policy, the list of zones (each has its
-//! update journal) and their transfer tables, and `[acme]`.
+//! numbered by them), the list of zones (each has its update journal, and a secondary zone
+//! its transfer task) and where a secondary zone is pulled from (`primaries`), and
+//! `[acme]`.
 //!
 //! The front-ends' listeners reload as nginx's do on SIGHUP. The DNS listeners stay
 //! restart-only, as Knot's `server.listen` and `udp-workers` ("change of this parameter
@@ -63,6 +68,9 @@ pub enum ConfigReloadError {
     /// An edited `[health]` cannot run (a CA file, the state file).
     #[error(transparent)]
     Health(#[from] crate::health::SetupError),
+    /// A zone's journal cannot be opened, read or kept with its updates.
+    #[error(transparent)]
+    Updates(#[from] crate::update::store::ReconfigureError),
     /// A section only a restart applies has changed.
     #[error(
         "{path}: {} changed: restart geoline to apply that (nothing of this edit is applied; the running configuration is kept)",
@@ -101,6 +109,8 @@ pub struct ConfigStatus {
 pub(super) struct Prepared {
     pub(super) config: Config,
     pub(super) classifier: Classifier,
+    /// The zones as their files hold them (their journals are replayed when swapped in).
+    pub(super) zones: ZoneSet,
     pub(super) applied: Vec<&'static str>,
     /// `[health]` ready to apply, when it changed.
     pub(super) health: Option<crate::health::Prepared>,
@@ -132,13 +142,14 @@ pub(super) fn prepare(running: &Config) -> Result<Option<Prepared>, ConfigReload
         .map(|g| GeoDb::open_with(&g.path, g.layout, &g.fields).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let classifier = Classifier::from_config(next.line_set(), &next.lines, databases)?;
-    ZoneSet::load(&next.zones, classifier.lines())?;
+    let zones = ZoneSet::load(&next.zones, classifier.lines())?;
     let health = (running.health != next.health)
         .then(|| crate::health::Prepared::new(&next.health))
         .transpose()?;
     Ok(Some(Prepared {
         config: next,
         classifier,
+        zones,
         applied,
         health,
     }))
@@ -222,31 +233,31 @@ fn changes(running: &Config, next: &Config) -> Changes {
         |z: &[ZoneConfig]| -> Vec<Option<String>> { z.iter().map(|z| z.origin.clone()).collect() };
     let zone_list = running.zones.len() != zones.len() || origins(&running.zones) != origins(zones);
     c.note(Restart, zone_list, "the list of [[zone]]s");
-    let files = |z: &[ZoneConfig]| -> Vec<_> {
-        z.iter()
-            .map(|z| (z.file.clone(), z.overlays.clone()))
-            .collect()
-    };
-    c.note(
-        Live,
-        !zone_list && files(&running.zones) != files(zones),
-        "[[zone]]",
-    );
-    let transfers = |z: &[ZoneConfig]| -> Vec<_> { z.iter().map(|z| z.transfer.clone()).collect() };
-    c.note(
-        Restart,
-        !zone_list && transfers(&running.zones) != transfers(zones),
-        "[[zone]] transfer",
-    );
-    // A secondary zone's primaries, keys and store: its pulling task is started with them.
-    let pulls = |z: &[ZoneConfig]| -> Vec<_> { z.iter().map(|z| z.secondary.clone()).collect() };
-    c.note(
-        Restart,
-        !zone_list && pulls(&running.zones) != pulls(zones),
-        "[[zone]] primaries",
-    );
-    c.note(Restart, running.keys != *keys, "[[key]]");
-    c.note(Restart, differs(&running.update, update), "[update]");
+    let (mut files, mut transfer_tables, mut pulled_from) = (false, false, false);
+    if !zone_list {
+        for (was, now) in running.zones.iter().zip(zones) {
+            // Every field of a `[[zone]]` named, as `Config`'s are above.
+            let ZoneConfig {
+                // Compared with the list.
+                origin: _,
+                // Where the table is written in the file, not what it says.
+                declared_at: _,
+                file,
+                overlays,
+                transfer,
+                secondary,
+            } = now;
+            files |= was.file != *file || was.overlays != *overlays;
+            transfer_tables |= was.transfer != *transfer;
+            pulled_from |= was.secondary != *secondary;
+        }
+    }
+    c.note(Live, files, "[[zone]]");
+    c.note(Live, transfer_tables, "[[zone]] transfer");
+    c.note(Restart, pulled_from, "[[zone]] primaries");
+    // Keys and grants: each request is verified and decided with the ones current then.
+    c.note(Live, running.keys != *keys, "[[key]]");
+    c.note(Live, differs(&running.update, update), "[update]");
     c.note(Live, running.health != *health, "[health]");
     c.note(Restart, differs(&running.acme, acme), "[acme]");
     c
@@ -339,14 +350,14 @@ zones = ["example.com"]
             (
                 "= \"default\" }",
                 "= \"lab\" }",
-                restart(&["[[zone]] transfer"]),
+                live(&["[[zone]] transfer"]),
             ),
             (
                 "c2VjcmV0c2VjcmV0c2VjcmV0",
                 "b3RoZXJvdGhlcm90aGVy",
-                restart(&["[[key]]"]),
+                live(&["[[key]]"]),
             ),
-            ("rate = 20", "rate = 30", restart(&["[update]"])),
+            ("rate = 20", "rate = 30", live(&["[update]"])),
             (
                 "[health]\n",
                 "[health]\nttl_cap = 45\n",

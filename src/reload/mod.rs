@@ -180,6 +180,9 @@ pub struct Reloader {
     running: Mutex<()>,
     /// The HTTP front-ends a configuration reload rebuilds, once they run.
     fronts: std::sync::OnceLock<crate::server::fronts::Fronts>,
+    /// The DNS listeners' responder, once they run: a configuration reload replaces the
+    /// zones' transfer tables.
+    dns: std::sync::OnceLock<Arc<crate::dns::Responder>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -215,6 +218,7 @@ impl Reloader {
             status: Mutex::new(status),
             running: Mutex::new(()),
             fronts: std::sync::OnceLock::new(),
+            dns: std::sync::OnceLock::new(),
         }
     }
 
@@ -397,7 +401,7 @@ impl Reloader {
         let result = match configuration::prepare(&running) {
             Ok(None) => Ok(ConfigOutcome::Unchanged),
             Ok(Some(prepared)) => match self.prepare_fronts(&prepared.config) {
-                Ok(fronts) => Ok(self.swap_config(prepared, fronts)),
+                Ok(fronts) => self.swap_config(prepared, fronts).map_err(Arc::new),
                 Err(e) => Err(Arc::new(ConfigReloadError::Front(e))),
             },
             Err(e) => Err(Arc::new(e)),
@@ -432,21 +436,33 @@ impl Reloader {
         result
     }
 
-    /// Swaps in a configuration checked and loaded whole: the classifier (lines' rules and
-    /// databases) in one store, the configuration the next reloads read, then each zone
-    /// through the update journal (the zones' files were checked with the rest). Called
-    /// with `running` held.
+    /// Swaps in a configuration checked and loaded whole. First the zones with their
+    /// journals, the update policy and the journals' settings, in one step of the zones'
+    /// writer ([`crate::update::Updates::reconfigure`]), the only step that can still
+    /// refuse (a journal that does not open): nothing else is swapped before it. Then the
+    /// TSIG keys, the zones' transfer tables, the classifier (lines' rules and databases) in
+    /// one store, the front-ends, and the configuration the next reloads read. Called with
+    /// `running` held.
     fn swap_config(
         &self,
         prepared: configuration::Prepared,
         fronts: Option<crate::server::fronts::Prepared>,
-    ) -> ConfigOutcome {
+    ) -> Result<ConfigOutcome, ConfigReloadError> {
         let configuration::Prepared {
             config,
             classifier,
+            zones,
             applied,
             health,
         } = prepared;
+        self.live
+            .updates
+            .reconfigure(&self.live.zones, &config.update, &config.zones, zones)?;
+        self.live.keys.store(config.keys.clone());
+        if let Some(transfers) = self.dns.get().and_then(|dns| dns.transfers()) {
+            let tables = config.zones.iter().map(|z| z.transfer.clone()).collect();
+            transfers.reconfigure(tables, &self.live.zones.load());
+        }
         self.live.classifier.store(classifier);
         if let Some(health) = health {
             self.live.health.reconfigure(health);
@@ -457,18 +473,6 @@ impl Reloader {
         }
         let config = Arc::new(config);
         self.config.store(config.clone());
-        for (i, z) in config.zones.iter().enumerate() {
-            let swapped = self
-                .live
-                .updates
-                .reload_zone(&self.live.zones, i, |current| {
-                    current.with_zone_reloaded(i, z, &self.lines)
-                });
-            if let Err(e) = swapped {
-                // Checked a moment ago: a file changed since. Its watch event reloads it.
-                warn!(file = %z.file.display(), error = %e, "zone not swapped with the configuration");
-            }
-        }
         let now = SystemTime::now();
         let fresh = |path: &Path| SourceStatus::loaded_at_start(path, now);
         let mut status = lock(&self.status);
@@ -490,7 +494,12 @@ impl Reloader {
                 .collect();
         }
         self.config_applied.notify_one();
-        ConfigOutcome::Applied(applied)
+        Ok(ConfigOutcome::Applied(applied))
+    }
+
+    /// Hands over the DNS listeners' responder, which configuration reloads update.
+    pub(crate) fn set_dns(&self, dns: Arc<crate::dns::Responder>) {
+        let _ = self.dns.set(dns);
     }
 
     /// Hands over the running HTTP front-ends, which configuration reloads rebuild.

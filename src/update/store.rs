@@ -9,13 +9,23 @@
 //! journal's `fdatasync`: one sync per update message, the updates of one process in
 //! order.
 //!
+//! A configuration reload replaces the policy, the rate, the journals' settings and the list
+//! of zones ([`Updates::reconfigure`]) under the same lock: an update in flight either
+//! completes under the old policy before the reload, or is decided under the new one after
+//! it (the grants are taken again under the lock) — never half of each. A zone kept across
+//! the reload keeps its open journal; a zone added has its journal opened and replayed; a
+//! removed zone's journal is closed and left on disk.
+//!
 //! This module does not decide what an update does ([`super::process`]) nor parse the
 //! journal ([`super::journal`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
@@ -35,17 +45,34 @@ use crate::zone::{ZoneError, ZoneSet};
 
 /// Dynamic updates of every zone of one configuration.
 pub struct Updates {
-    journal_dir: Option<PathBuf>,
-    policy: Policy,
+    /// Who may change what. Read without the lock to refuse early; replaced, and read
+    /// again for the decision, under `state`'s lock.
+    policy: ArcSwap<Policy>,
     lines: LineSet,
-    zone_configs: Vec<ZoneConfig>,
     limiter: Limiter,
     /// The one writer: journals and what was last done, by zone index.
-    state: Mutex<Vec<ZoneState>>,
+    state: Mutex<Writer>,
     counts: Mutex<BTreeMap<(String, String, &'static str), u64>>,
 }
 
+/// What the one writer holds: the journals' settings and each zone's journal, in the
+/// order of the live zones.
+struct Writer {
+    journal_dir: Option<PathBuf>,
+    zone_configs: Vec<ZoneConfig>,
+    zones: Vec<ZoneState>,
+}
+
+impl Writer {
+    /// The state of the zone whose origin is `origin`.
+    fn zone(&self, origin: &Name) -> Option<&ZoneState> {
+        self.zones.iter().find(|z| z.origin == *origin)
+    }
+}
+
 struct ZoneState {
+    /// The zone's origin, as loaded.
+    origin: Name,
     journal: Journal,
     last: Option<LastUpdate>,
 }
@@ -97,11 +124,12 @@ fn now() -> u64 {
 
 /// The index of the zone whose origin is `origin` (the zone section of an UPDATE).
 fn zone_index(zones: &Swappable<ZoneSet>, origin: &Name) -> Option<usize> {
-    zones
-        .load()
-        .zones()
-        .iter()
-        .position(|z| z.origin() == origin)
+    zone_index_in(&zones.load(), origin)
+}
+
+/// [`zone_index`] in one snapshot.
+fn zone_index_in(zones: &ZoneSet, origin: &Name) -> Option<usize> {
+    zones.zones().iter().position(|z| z.origin() == origin)
 }
 
 /// The journal file of zone `index` of `zones`.
@@ -135,12 +163,14 @@ impl Updates {
     /// configuration's `[update]`, as tests and benches build one).
     pub fn disabled() -> Updates {
         Updates {
-            journal_dir: None,
-            policy: Policy::default(),
+            policy: ArcSwap::from_pointee(Policy::default()),
             lines: LineSet::default_only(),
-            zone_configs: Vec::new(),
             limiter: Limiter::new(0),
-            state: Mutex::new(Vec::new()),
+            state: Mutex::new(Writer {
+                journal_dir: None,
+                zone_configs: Vec::new(),
+                zones: Vec::new(),
+            }),
             counts: Mutex::new(BTreeMap::new()),
         }
     }
@@ -158,27 +188,124 @@ impl Updates {
             let path = journal::path_for(config.journal_dir.as_deref(), zone.file(), zone.origin());
             let (journal, _) = Journal::open(&path, zone.origin())?;
             state.push(ZoneState {
+                origin: zone.origin().clone(),
                 journal,
                 last: None,
             });
         }
         let policy = Policy::new(config.grants.clone());
-        for grant in policy.all() {
-            for zone in &grant.zones {
-                if !zones.zones().iter().any(|z| z.origin() == zone) {
-                    warn!(key = %grant.key, zone = %zone, "an update grant names a zone that is not served");
-                }
-            }
-        }
+        warn_unserved(&policy, zones);
         Ok(Updates {
-            journal_dir: config.journal_dir.clone(),
-            policy,
+            policy: ArcSwap::from_pointee(policy),
             lines: lines.clone(),
-            zone_configs: zone_configs.to_vec(),
             limiter: Limiter::new(config.rate),
-            state: Mutex::new(state),
+            state: Mutex::new(Writer {
+                journal_dir: config.journal_dir.clone(),
+                zone_configs: zone_configs.to_vec(),
+                zones: state,
+            }),
             counts: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Replaces the policy, the rate and the journals' settings by `config`'s, and the
+    /// zones by `loaded` (the files of `zone_configs`, just read), each with its journal
+    /// replayed, in one step under the writer's lock: what an update decided before it is
+    /// in the journals replayed here, what an update decides after it sees the new
+    /// policy and zones. A zone kept (same origin) keeps its journal and its serial never
+    /// goes back; an added zone's journal is opened; a removed zone's is closed, left on
+    /// disk. Refused whole — nothing changed — when a journal cannot be opened or read,
+    /// or would move (another `journal_dir`, or the zone file moved to another directory)
+    /// away from the updates it holds.
+    pub(crate) fn reconfigure(
+        &self,
+        zones: &Swappable<ZoneSet>,
+        config: &UpdateConfig,
+        zone_configs: &[ZoneConfig],
+        loaded: ZoneSet,
+    ) -> Result<(), ReconfigureError> {
+        let mut writer = lock(&self.state);
+        let current = zones.load_full();
+        let mut journals = Vec::with_capacity(loaded.zones().len());
+        let mut replayed = Vec::with_capacity(loaded.zones().len());
+        for (i, zone) in loaded.zones().iter().enumerate() {
+            let origin = zone.origin();
+            let path = journal::path_for(config.journal_dir.as_deref(), zone.file(), origin);
+            let running = writer.zones.iter().position(|z| z.origin == *origin);
+            let kept = running.and_then(|i| writer.zones.get(i));
+            let journal = match kept {
+                Some(state) if state.journal.path() == path => None,
+                _ => {
+                    if let Some(state) = kept.filter(|s| s.journal.entries() > 0) {
+                        // The updates must be there: the file moved (the old one gone) or
+                        // copied (the new one starts with the old one's entries).
+                        let new = journal::read(&path, origin)?;
+                        let holds = match journal::read(state.journal.path(), origin) {
+                            Ok(old) => new.entries.starts_with(&old.entries),
+                            Err(_) => false,
+                        } && new.entries.len() as u64 >= state.journal.entries();
+                        if !holds {
+                            return Err(ReconfigureError::JournalMoved {
+                                zone: origin.to_string(),
+                                from: state.journal.path().to_path_buf(),
+                                to: path,
+                                entries: state.journal.entries(),
+                            });
+                        }
+                    }
+                    Some(Journal::open(&path, origin)?.0)
+                }
+            };
+            let before = current.zones().iter().find(|z| z.origin() == origin);
+            let pulled = zone_configs.get(i).is_some_and(|c| c.secondary.is_some());
+            if let (true, Some(kept)) = (pulled, before) {
+                // A secondary zone's data is what it pulled from its primaries: kept.
+                journals.push(journal);
+                replayed.push(kept.clone());
+                continue;
+            }
+            let contents = journal::read(&path, origin)?;
+            let mut zone = replay(zone, &contents.entries, &self.lines, &path)?;
+            if let Some(before) = before
+                && super::apply::serial_newer(before.serial(), zone.serial())
+            {
+                zone = zone.with_serial(before.serial());
+            }
+            journals.push(journal);
+            replayed.push(zone);
+        }
+        // Nothing can fail from here on.
+        let mut states = Vec::with_capacity(journals.len());
+        for (zone, journal) in replayed.iter().zip(journals) {
+            let kept = writer
+                .zones
+                .iter()
+                .position(|s| s.origin == *zone.origin())
+                .map(|i| writer.zones.swap_remove(i));
+            states.push(match (kept, journal) {
+                (Some(state), None) => state,
+                (kept, Some(journal)) => ZoneState {
+                    origin: zone.origin().clone(),
+                    journal,
+                    last: kept.and_then(|s| s.last),
+                },
+                (None, None) => continue,
+            });
+        }
+        for removed in &writer.zones {
+            info!(zone = %removed.origin, journal = %removed.journal.path().display(), "zone no longer served; its journal is closed and kept");
+        }
+        let policy = Policy::new(config.grants.clone());
+        warn_unserved(&policy, &loaded);
+        *writer = Writer {
+            journal_dir: config.journal_dir.clone(),
+            zone_configs: zone_configs.to_vec(),
+            zones: states,
+        };
+        self.policy.store(std::sync::Arc::new(policy));
+        self.limiter.set_rate(config.rate);
+        zones.store(current.with_zones(replayed));
+        Ok(())
     }
 
     /// Answers one UPDATE `message` signed by `key` (none: unsigned) into `out`, changing
@@ -240,11 +367,11 @@ impl Updates {
         request: &message::Request,
         key: Option<&Name>,
     ) -> Result<(String, ResponseCode), String> {
-        let Some(index) = zone_index(zones, &request.zone) else {
+        if zone_index(zones, &request.zone).is_none() {
             return Ok(("-".into(), ResponseCode::NotAuth));
-        };
+        }
         let zone_name = request.zone.to_lowercase().to_string();
-        if self.is_secondary(index) {
+        if self.is_secondary(zones, &request.zone) {
             // Its data comes from its primaries: REFUSED, as BIND answers a secondary
             // zone without update forwarding.
             return Ok((zone_name, ResponseCode::Refused));
@@ -253,14 +380,14 @@ impl Updates {
             return Ok((zone_name, ResponseCode::Refused));
         };
         let origin = request.zone.to_lowercase();
-        let grants: Vec<&Grant> = self.policy.grants(key, &origin).collect();
-        if grants.is_empty() {
+        // Refused at once without grants; the decision is taken again under the lock.
+        if self.policy.load().grants(key, &origin).next().is_none() {
             return Ok((zone_name, ResponseCode::Refused));
         }
         if !self.limiter.admit(key) {
             return Err(zone_name);
         }
-        Ok((zone_name, self.commit(zones, index, request, key, &grants)))
+        Ok((zone_name, self.commit(zones, request, key, Grants::Policy)))
     }
 
     /// Applies an UPDATE message geoline wrote itself (the ACME DNS-01 challenge records,
@@ -276,14 +403,13 @@ impl Updates {
         let Ok(request) = message::read(message) else {
             return ResponseCode::FormErr;
         };
-        let Some(index) = zone_index(zones, &request.zone) else {
+        if zone_index(zones, &request.zone).is_none() {
             return ResponseCode::NotAuth;
-        };
-        if self.is_secondary(index) {
+        }
+        if self.is_secondary(zones, &request.zone) {
             return ResponseCode::Refused;
         }
-        let grants: Vec<&Grant> = grants.iter().collect();
-        let rcode = self.commit(zones, index, &request, identity, &grants);
+        let rcode = self.commit(zones, &request, identity, Grants::Own(grants));
         self.count(
             &request.zone.to_lowercase().to_string(),
             Some(identity),
@@ -292,27 +418,38 @@ impl Updates {
         rcode
     }
 
-    /// Processes `request` on zone `index` for `key` with `grants`: journals and swaps in
-    /// the new zone when it changes, and keeps the zone's last update for `/status`.
+    /// Processes `request` on its zone for `key` with `grants`: journals and swaps in the
+    /// new zone when it changes, and keeps the zone's last update for `/status`.
     fn commit(
         &self,
         zones: &Swappable<ZoneSet>,
-        index: usize,
         request: &message::Request,
         key: &Name,
-        grants: &[&Grant],
+        grants: Grants<'_>,
     ) -> ResponseCode {
         let mut state = lock(&self.state);
-        // Under the lock: the zone as the last update or reload left it.
+        // Under the lock: the zones and the policy as the last update or reload left them.
         let current = zones.load_full();
-        let Some(zone) = current.zones().get(index) else {
-            return ResponseCode::ServFail;
+        let Some(index) = zone_index_in(&current, &request.zone) else {
+            // Removed by a reload since the request arrived.
+            return ResponseCode::NotAuth;
         };
+        let zone = &current.zones()[index];
+        let policy = self.policy.load();
+        let origin = request.zone.to_lowercase();
+        let grants: Vec<&Grant> = match grants {
+            Grants::Policy => policy.grants(key, &origin).collect(),
+            Grants::Own(own) => own.iter().collect(),
+        };
+        if grants.is_empty() {
+            // Narrowed by a reload since the request arrived.
+            return ResponseCode::Refused;
+        }
         let at = now();
-        let rcode = match process(zone, request, key, grants, &self.lines, at) {
+        let rcode = match process(zone, request, key, &grants, &self.lines, at) {
             Err(rcode) => rcode,
             Ok(None) => ResponseCode::NoError,
-            Ok(Some(changed)) => match state.get_mut(index) {
+            Ok(Some(changed)) => match state.zones.get_mut(index) {
                 None => ResponseCode::ServFail,
                 Some(zone_state) => match zone_state.journal.append(&changed.entry) {
                     Ok(()) => {
@@ -327,7 +464,7 @@ impl Updates {
                 },
             },
         };
-        if let Some(zone_state) = state.get_mut(index) {
+        if let Some(zone_state) = state.zones.get_mut(index) {
             zone_state.last = Some(LastUpdate {
                 at,
                 key: key.to_string(),
@@ -338,9 +475,11 @@ impl Updates {
     }
 
     /// Whether zone `index` is pulled from primaries (never updated here).
-    fn is_secondary(&self, index: usize) -> bool {
-        self.zone_configs
-            .get(index)
+    /// Whether the zone `origin` is pulled from primaries (its data is theirs).
+    fn is_secondary(&self, zones: &Swappable<ZoneSet>, origin: &Name) -> bool {
+        let writer = lock(&self.state);
+        zone_index(zones, origin)
+            .and_then(|i| writer.zone_configs.get(i))
             .is_some_and(|c| c.secondary.is_some())
     }
 
@@ -380,7 +519,7 @@ impl Updates {
         index: usize,
         build: impl FnOnce(&ZoneSet) -> Result<ZoneSet, ZoneError>,
     ) -> Result<(), ReloadZoneError> {
-        let _writer = lock(&self.state);
+        let writer = lock(&self.state);
         let current = zones.load_full();
         let before = current.zones().get(index).map(|z| z.serial());
         let next = build(&current)?;
@@ -388,7 +527,7 @@ impl Updates {
             zones.store(next);
             return Ok(());
         };
-        let path = journal_path(self.journal_dir.as_deref(), &next, index).unwrap_or_default();
+        let path = journal_path(writer.journal_dir.as_deref(), &next, index).unwrap_or_default();
         let contents = journal::read(&path, loaded.origin()).map_err(ReplayError::from)?;
         let mut zone = replay(loaded, &contents.entries, &self.lines, &path)?;
         if let Some(before) = before
@@ -406,7 +545,9 @@ impl Updates {
         zones: &Swappable<ZoneSet>,
         origin: &Name,
     ) -> Result<Flushed, FlushError> {
-        let mut state = lock(&self.state);
+        let mut writer = lock(&self.state);
+        // Its fields borrowed apart: the zone's configuration and its journal.
+        let state = &mut *writer;
         let current = zones.load_full();
         let index = current
             .zones()
@@ -414,11 +555,12 @@ impl Updates {
             .position(|z| z.origin() == origin)
             .ok_or_else(|| FlushError::NoZone(origin.to_string()))?;
         let zone = &current.zones()[index];
-        let config = self
+        let config = state
             .zone_configs
             .get(index)
             .ok_or_else(|| FlushError::NoZone(origin.to_string()))?;
         let zone_state = state
+            .zones
             .get_mut(index)
             .ok_or_else(|| FlushError::NoZone(origin.to_string()))?;
         let entries = zone_state.journal.entries();
@@ -432,17 +574,21 @@ impl Updates {
     /// What `/status` shows of every zone, in configuration order.
     pub(crate) fn status(&self, zones: &ZoneSet) -> Vec<ZoneUpdates> {
         let state = lock(&self.state);
+        let policy = self.policy.load();
+        // By origin: `zones` may be a snapshot from before a reload changed the list.
         zones
             .zones()
             .iter()
-            .zip(state.iter())
-            .map(|(zone, s)| ZoneUpdates {
-                zone: zone.origin().to_string(),
-                writable: self.policy.has_writers(&zone.origin().to_lowercase()),
-                journal: s.journal.path().to_path_buf(),
-                journal_entries: s.journal.entries(),
-                journal_bytes: s.journal.len(),
-                last: s.last.clone(),
+            .filter_map(|zone| {
+                let s = state.zone(zone.origin())?;
+                Some(ZoneUpdates {
+                    zone: zone.origin().to_string(),
+                    writable: policy.has_writers(&zone.origin().to_lowercase()),
+                    journal: s.journal.path().to_path_buf(),
+                    journal_entries: s.journal.entries(),
+                    journal_bytes: s.journal.len(),
+                    last: s.last.clone(),
+                })
             })
             .collect()
     }
@@ -503,6 +649,55 @@ fn result_label(rcode: ResponseCode) -> &'static str {
     }
 }
 
+/// Why a configuration reload's zones and `[update]` cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconfigureError {
+    /// A journal cannot be opened or read, or does not replay.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A zone's journal would move away from the updates it holds.
+    #[error(
+        "zone {zone}: its journal would move from {from} ({entries} updates) to {to}, which does not hold them: move the file there first (or write the zone to its file with POST /zones/{zone}/flush before the change)",
+        from = from.display(),
+        to = to.display()
+    )]
+    JournalMoved {
+        /// The zone's origin.
+        zone: String,
+        /// The journal in use.
+        from: PathBuf,
+        /// Where the new configuration puts it.
+        to: PathBuf,
+        /// The updates it holds.
+        entries: u64,
+    },
+}
+
+impl From<JournalError> for ReconfigureError {
+    fn from(e: JournalError) -> ReconfigureError {
+        ReconfigureError::Replay(e.into())
+    }
+}
+
+/// Whose grants decide an update.
+enum Grants<'a> {
+    /// The configured policy's, for the key that signed the request.
+    Policy,
+    /// These, for an update geoline makes itself.
+    Own(&'a [Grant]),
+}
+
+/// Warns of each grant naming a zone `zones` does not hold.
+fn warn_unserved(policy: &Policy, zones: &ZoneSet) {
+    for grant in policy.all() {
+        for zone in &grant.zones {
+            if !zones.zones().iter().any(|z| z.origin() == zone) {
+                warn!(key = %grant.key, zone = %zone, "an update grant names a zone that is not served");
+            }
+        }
+    }
+}
+
 /// Why a zone could not be reloaded with its journal.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadZoneError {
@@ -516,24 +711,31 @@ pub enum ReloadZoneError {
 
 /// A token bucket per key: `rate` updates a second, bursts of as many.
 struct Limiter {
-    rate: u32,
+    /// Updates a second; 0: no limit. A reload changes it.
+    rate: AtomicU32,
     buckets: Mutex<HashMap<Name, (f64, Instant)>>,
 }
 
 impl Limiter {
     fn new(rate: u32) -> Limiter {
         Limiter {
-            rate,
+            rate: AtomicU32::new(rate),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
+    /// A new rate; each key's bucket keeps its tokens (at most the new burst).
+    fn set_rate(&self, rate: u32) {
+        self.rate.store(rate, Ordering::Relaxed);
+    }
+
     /// Whether `key` may send one more update now.
     fn admit(&self, key: &Name) -> bool {
-        if self.rate == 0 {
+        let rate = self.rate.load(Ordering::Relaxed);
+        if rate == 0 {
             return true;
         }
-        let rate = f64::from(self.rate);
+        let rate = f64::from(rate);
         let now = Instant::now();
         let mut buckets = lock(&self.buckets);
         let (tokens, last) = buckets.entry(key.clone()).or_insert((rate, now));

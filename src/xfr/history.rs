@@ -11,8 +11,10 @@
 //! This module owns the differences and the chain of serials. It does not write messages
 //! ([`super::out`]) nor watch for new snapshots ([`super::Transfers`] does).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+
+use hickory_proto::rr::Name;
 
 use hickory_proto::rr::{Record, RecordType};
 
@@ -49,10 +51,22 @@ struct ZoneHistory {
     records: usize,
 }
 
-/// The recent differences of every zone, by zone index.
+impl ZoneHistory {
+    /// A history starting at `zone`, without differences.
+    fn starting(zone: &Zone) -> ZoneHistory {
+        ZoneHistory {
+            current: zone.clone(),
+            deltas: VecDeque::new(),
+            records: 0,
+        }
+    }
+}
+
+/// The recent differences of every zone, by origin (a configuration reload may add,
+/// remove or reorder zones).
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    zones: Vec<Option<ZoneHistory>>,
+    zones: BTreeMap<Name, ZoneHistory>,
 }
 
 /// The zone's serial as its SOA in `line`'s view says.
@@ -131,50 +145,44 @@ impl History {
             zones: zones
                 .zones()
                 .iter()
-                .map(|z| {
-                    Some(ZoneHistory {
-                        current: z.clone(),
-                        deltas: VecDeque::new(),
-                        records: 0,
-                    })
-                })
+                .map(|z| (z.origin().clone(), ZoneHistory::starting(z)))
                 .collect(),
         }
     }
 
-    /// Takes in a new snapshot of the zones, `lines` lines each; returns the indexes of
-    /// the zones whose serial moved (forward: recorded as a difference; backward, which
-    /// only an operator's edit does: the history starts over).
+    /// Takes in a new snapshot of the zones, `lines` lines each, keeping the history of
+    /// those `wanted` (the others' is dropped); returns the indexes in `zones` of the
+    /// zones whose serial moved (forward: recorded as a difference; backward, which only
+    /// an operator's edit does: the history starts over).
     pub(crate) fn observe(
         &mut self,
         zones: &ZoneSet,
         lines: usize,
-        wanted: impl Fn(usize) -> bool,
+        wanted: impl Fn(&Zone) -> bool,
     ) -> Vec<usize> {
+        self.zones.retain(|origin, _| {
+            zones
+                .zones()
+                .iter()
+                .any(|z| z.origin() == origin && wanted(z))
+        });
         let mut moved = Vec::new();
-        for (index, zone) in zones.zones().iter().enumerate().filter(|(i, _)| wanted(*i)) {
-            if self.zones.len() <= index {
-                self.zones.resize_with(index + 1, || None);
-            }
-            let Some(slot) = self.zones.get_mut(index) else {
-                continue;
-            };
-            let Some(history) = slot.as_mut() else {
-                *slot = Some(ZoneHistory {
-                    current: zone.clone(),
-                    deltas: VecDeque::new(),
-                    records: 0,
-                });
+        for (index, zone) in zones.zones().iter().enumerate().filter(|(_, z)| wanted(z)) {
+            let Some(history) = self.zones.get_mut(zone.origin()) else {
+                // A zone added (or given a transfer table) by a reload: its history
+                // starts here.
+                self.zones
+                    .insert(zone.origin().clone(), ZoneHistory::starting(zone));
                 continue;
             };
             let (from, to) = (history.current.serial(), zone.serial());
-            if from == to && history.current.origin() == zone.origin() {
+            if from == to {
                 // Same serial: nothing a secondary could ask for changed hands; new data
                 // under an old serial stays invisible to secondaries, as with BIND.
                 history.current = zone.clone();
                 continue;
             }
-            if history.current.origin() != zone.origin() || !newer(to, from) {
+            if !newer(to, from) {
                 history.deltas.clear();
                 history.records = 0;
             } else {
@@ -209,23 +217,17 @@ impl History {
         moved
     }
 
-    /// The newest snapshot of zone `index` the history has taken in.
-    pub(crate) fn current(&self, index: usize) -> Option<&Zone> {
-        Some(&self.zones.get(index)?.as_ref()?.current)
+    /// The newest snapshot of the zone `origin` the history has taken in.
+    pub(crate) fn current(&self, origin: &Name) -> Option<&Zone> {
+        Some(&self.zones.get(origin)?.current)
     }
 
     /// The steps that lead `line` of zone `index` from serial `from` to `zone` (the
     /// snapshot being answered from); `None` when the history does not hold them all
     /// (too old, never seen, or `zone` not yet observed): the answer is the whole zone.
-    pub(crate) fn steps(
-        &self,
-        index: usize,
-        zone: &Zone,
-        line: LineId,
-        from: u32,
-    ) -> Option<Vec<Step>> {
-        let history = self.zones.get(index)?.as_ref()?;
-        if history.current.serial() != zone.serial() || history.current.origin() != zone.origin() {
+    pub(crate) fn steps(&self, zone: &Zone, line: LineId, from: u32) -> Option<Vec<Step>> {
+        let history = self.zones.get(zone.origin())?;
+        if history.current.serial() != zone.serial() {
             return None;
         }
         let start = history.deltas.iter().position(|d| d.from == from)?;
@@ -302,7 +304,7 @@ mod tests {
         assert_eq!(h.observe(&set(v3.clone()), 2, |_| true), vec![0]);
         assert!(h.observe(&set(v3.clone()), 2, |_| true).is_empty());
 
-        let steps = h.steps(0, &v3, line(DEFAULT), 1).expect("1 to 3");
+        let steps = h.steps(&v3, line(DEFAULT), 1).expect("1 to 3");
         assert_eq!(steps.len(), 2);
         assert_eq!(serial_of(&steps[0].from_soa), Some(1));
         assert_eq!(serial_of(&steps[0].to_soa), Some(2));
@@ -323,7 +325,7 @@ mod tests {
         );
         assert!(steps[1].diff.added.is_empty());
         // The china line: its overlay hides the base's www, so only the overlay's change.
-        let china = h.steps(0, &v3, line(CHINA), 2).expect("2 to 3");
+        let china = h.steps(&v3, line(CHINA), 2).expect("2 to 3");
         assert_eq!(china.len(), 1);
         assert_eq!(
             texts(&china[0].diff.removed),
@@ -334,13 +336,13 @@ mod tests {
             ["www.example.com. 60 A 203.0.113.9"]
         );
         // Serials never seen, or the snapshot not observed yet: the whole zone.
-        assert!(h.steps(0, &v3, line(DEFAULT), 7).is_none());
+        assert!(h.steps(&v3, line(DEFAULT), 7).is_none());
         let v4 = zone(4, "", None);
-        assert!(h.steps(0, &v4, line(DEFAULT), 1).is_none());
+        assert!(h.steps(&v4, line(DEFAULT), 1).is_none());
         // Back to serial 1: the history starts over.
         let back = zone(1, "", None);
         assert_eq!(h.observe(&set(back.clone()), 2, |_| true), vec![0]);
-        assert!(h.steps(0, &back, line(DEFAULT), 3).is_none());
+        assert!(h.steps(&back, line(DEFAULT), 3).is_none());
     }
 
     #[test]

@@ -15,6 +15,12 @@
 //!
 //! Zones pulled from primaries (geoline as a secondary, and NOTIFY in) are [`secondary`].
 //!
+//! Everything here is keyed by the zone's origin, not its place in the list: a
+//! configuration reload replaces the transfer tables ([`Transfers::reconfigure`]) and may
+//! add, remove or reorder zones, and an ACL, a history or a NOTIFY loop never follows
+//! another zone's place. A reload's new NOTIFY targets (a zone's, or an added zone's) are
+//! sent the current serial at once; the retries to targets no longer listed stop.
+//!
 //! This module does not verify TSIG, move bytes (the TCP listener sends a stream under its
 //! own limits: a secondary that stops reading is cut off at the write timeout) nor change
 //! zones.
@@ -28,6 +34,8 @@ pub(crate) mod secondary;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -43,6 +51,7 @@ use crate::exposition::Exposition;
 use crate::lines::{LineId, LineSet};
 use crate::live::Live;
 use crate::zone::{Rrset, Zone, ZoneSet};
+use config::NotifyTarget;
 pub(crate) use config::TransferConfig;
 use history::History;
 use notify::Notifier;
@@ -50,17 +59,36 @@ pub(crate) use out::Stream;
 
 /// Transfers and NOTIFYs of every zone of one configuration.
 pub(crate) struct Transfers {
-    /// Each zone's `transfer` table, by zone index; `None`: transfers refused.
-    configs: Vec<Option<TransferConfig>>,
+    /// The zones' `transfer` tables; a zone without one refuses transfers.
+    tables: ArcSwap<Tables>,
+    /// The NOTIFY targets a reload added, with their zone: told the current serial by the
+    /// watcher ([`Transfers::spawn`]).
+    added_targets: Mutex<Vec<(Name, NotifyTarget)>>,
+    /// Wakes the watcher when `added_targets` has some.
+    reconfigured: tokio::sync::Notify,
     lines: LineSet,
     history: Mutex<History>,
     notifier: Notifier,
-    /// Transfer requests answered, by (zone index or none, line, what was answered).
+    /// Transfer requests answered, by (zone or none, line, what was answered).
     counts: Mutex<BTreeMap<RequestKey, u64>>,
 }
 
-/// Transfer requests counted by (zone index, line, what was answered).
-type RequestKey = (Option<usize>, Option<LineId>, &'static str);
+/// Each zone's `transfer` table, by origin.
+type Tables = BTreeMap<Name, TransferConfig>;
+
+/// The tables of `configs` (the `[[zone]]`s' `transfer`, in configuration order), each
+/// under its zone's origin in `zones` (loaded from the same `[[zone]]`s).
+fn tables(configs: Vec<Option<TransferConfig>>, zones: &ZoneSet) -> Tables {
+    zones
+        .zones()
+        .iter()
+        .zip(configs)
+        .filter_map(|(zone, config)| Some((zone.origin().clone(), config?)))
+        .collect()
+}
+
+/// Transfer requests counted by (zone origin, line, what was answered).
+type RequestKey = (Option<Name>, Option<LineId>, &'static str);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while these locks are held; the data stays usable if it did.
@@ -92,7 +120,9 @@ impl Transfers {
         lines: LineSet,
     ) -> Transfers {
         Transfers {
-            configs,
+            tables: ArcSwap::from_pointee(tables(configs, zones)),
+            added_targets: Mutex::new(Vec::new()),
+            reconfigured: tokio::sync::Notify::new(),
             lines,
             history: Mutex::new(History::new(zones)),
             notifier: Notifier::default(),
@@ -100,8 +130,40 @@ impl Transfers {
         }
     }
 
-    fn count(&self, zone: Option<usize>, line: Option<LineId>, what: &'static str) {
-        *lock(&self.counts).entry((zone, line, what)).or_default() += 1;
+    /// Replaces the transfer tables by `configs` (by zone, in the order of `zones`, the
+    /// zones as the reload loaded them). Targets no longer listed stop being retried; new
+    /// ones are sent the current serial by the watcher.
+    pub(crate) fn reconfigure(&self, configs: Vec<Option<TransferConfig>>, zones: &ZoneSet) {
+        let next = tables(configs, zones);
+        let previous = self.tables.swap(Arc::new(next.clone()));
+        let listed = |tables: &Tables, origin: &Name, target: &NotifyTarget| {
+            tables
+                .get(origin)
+                .is_some_and(|t| t.notify.contains(target))
+        };
+        self.notifier
+            .retain(|origin, target| listed(&next, origin, target));
+        let added: Vec<(Name, NotifyTarget)> = next
+            .iter()
+            .flat_map(|(origin, t)| t.notify.iter().map(move |n| (origin.clone(), n.clone())))
+            .filter(|(origin, target)| !listed(previous.as_ref(), origin, target))
+            .collect();
+        if !added.is_empty() {
+            lock(&self.added_targets).extend(added);
+            self.reconfigured.notify_one();
+        }
+    }
+
+    /// Whether some zone has a `transfer` table: without any, transfer requests are
+    /// answered as any query for a type not offered (REFUSED).
+    pub(crate) fn offered(&self) -> bool {
+        !self.tables.load().is_empty()
+    }
+
+    fn count(&self, zone: Option<&Name>, line: Option<LineId>, what: &'static str) {
+        *lock(&self.counts)
+            .entry((zone.cloned(), line, what))
+            .or_default() += 1;
     }
 
     /// Answers the AXFR or IXFR `query` (its bytes `request`, without TSIG) from `zones`,
@@ -168,26 +230,27 @@ impl Transfers {
             self.count(None, None, "notauth");
             return single(ResponseCode::NotAuth, Vec::new(), None, out);
         };
+        let origin = Some(zone.origin());
         if !zone.serves() {
             // A secondary zone without data, or expired: nothing to hand on.
-            self.count(Some(index), None, "servfail");
+            self.count(origin, None, "servfail");
             return single(ResponseCode::ServFail, Vec::new(), None, out);
         }
         if q.qtype == RecordType::AXFR && via == Transport::Udp {
             // RFC 5936 4.2: AXFR is TCP only; BIND says FORMERR too.
-            self.count(Some(index), None, "formerr");
+            self.count(origin, None, "formerr");
             return single(ResponseCode::FormErr, Vec::new(), None, out);
         }
         let allowed = self
-            .configs
-            .get(index)
-            .and_then(Option::as_ref)
+            .tables
+            .load()
+            .get(zone.origin())
             .map(|config| config.line_for(key, from));
         let line = match allowed {
             Some(Ok(line)) => line,
             _ => {
                 debug!(zone = %zone.origin(), client = %from, key = key.map(|k| k.to_string()).as_deref().unwrap_or("-"), "transfer refused");
-                self.count(Some(index), None, "refused");
+                self.count(origin, None, "refused");
                 return single(ResponseCode::Refused, Vec::new(), None, out);
             }
         };
@@ -201,30 +264,30 @@ impl Transfers {
         let current = soa.iter().cloned().collect::<Vec<_>>();
         let chunks = if q.qtype == RecordType::IXFR {
             let Some(theirs) = requested_serial(request) else {
-                self.count(Some(index), Some(line), "formerr");
+                self.count(origin, Some(line), "formerr");
                 return single(ResponseCode::FormErr, Vec::new(), None, out);
             };
             if !history::newer(zone.serial(), theirs) {
-                self.count(Some(index), Some(line), "ixfr_current");
+                self.count(origin, Some(line), "ixfr_current");
                 return single(ResponseCode::NoError, current, at, out);
             }
             if via == Transport::Udp {
                 // RFC 1995 2: the current SOA tells the requester to ask over TCP.
-                self.count(Some(index), Some(line), "ixfr_udp_soa");
+                self.count(origin, Some(line), "ixfr_udp_soa");
                 return single(ResponseCode::NoError, current, at, out);
             }
-            match self.incremental(index, zone, line, theirs, &soa) {
+            match self.incremental(zone, line, theirs, &soa) {
                 Some(chunks) => {
-                    self.count(Some(index), Some(line), "ixfr");
+                    self.count(origin, Some(line), "ixfr");
                     chunks
                 }
                 None => {
-                    self.count(Some(index), Some(line), "ixfr_full");
+                    self.count(origin, Some(line), "ixfr_full");
                     whole(zone, line, &soa)
                 }
             }
         } else {
-            self.count(Some(index), Some(line), "axfr");
+            self.count(origin, Some(line), "axfr");
             whole(zone, line, &soa)
         };
         info!(zone = %zone.origin(), line = self.lines.name(line), client = %from, qtype = %q.qtype, serial = zone.serial(), "transfer");
@@ -256,27 +319,20 @@ impl Transfers {
     /// The IXFR answer's records from serial `from` to `zone`'s, when the history holds
     /// every step: the current SOA, each step's old SOA and removals then new SOA and
     /// additions, the current SOA again.
-    fn incremental(
-        &self,
-        index: usize,
-        zone: &Zone,
-        line: LineId,
-        from: u32,
-        soa: &Rrset,
-    ) -> Option<Vec<Rrset>> {
+    fn incremental(&self, zone: &Zone, line: LineId, from: u32, soa: &Rrset) -> Option<Vec<Rrset>> {
         let history = lock(&self.history);
         // The watcher records a snapshot in the history a moment after it is swapped in: a
         // request in between (a secondary's refresh racing an update) is answered up to the
         // newest version the history holds, not with the whole zone; the NOTIFY of the
         // newer one follows.
-        let (steps, soa) = match history.steps(index, zone, line, from) {
+        let (steps, soa) = match history.steps(zone, line, from) {
             Some(steps) => (steps, soa.clone()),
             None => {
-                let seen = history.current(index)?;
+                let seen = history.current(zone.origin())?;
                 if !history::newer(zone.serial(), seen.serial()) {
                     return None;
                 }
-                let steps = history.steps(index, seen, line, from)?;
+                let steps = history.steps(seen, line, from)?;
                 (
                     steps,
                     seen.line_rrset(line, seen.origin(), RecordType::SOA)?
@@ -297,7 +353,8 @@ impl Transfers {
     }
 
     /// Starts the watcher: every new snapshot of `live`'s zones is recorded in the
-    /// history, and the secondaries of each zone whose serial moved are sent a NOTIFY.
+    /// history, and the secondaries of each zone whose serial moved are sent a NOTIFY, as
+    /// are the targets a reload added ([`Transfers::reconfigure`]).
     pub(crate) fn spawn(
         self: &Arc<Self>,
         live: Arc<Live>,
@@ -312,52 +369,72 @@ impl Transfers {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     r = changed.changed() => if r.is_err() { break },
+                    _ = transfers.reconfigured.notified() => {
+                        transfers.notify_added(&live, &shutdown);
+                        continue;
+                    }
                 }
                 let zones = live.zones.load_full();
                 let t = transfers.clone();
                 let observed = zones.clone();
                 let moved = tokio::task::spawn_blocking(move || {
                     let lines = t.lines.len();
-                    let wanted = |i: usize| t.configs.get(i).is_some_and(Option::is_some);
+                    let tables = t.tables.load();
+                    let wanted = |zone: &Zone| tables.contains_key(zone.origin());
                     lock(&t.history).observe(&observed, lines, wanted)
                 })
                 .await
                 .unwrap_or_default();
+                let tables = transfers.tables.load_full();
                 for index in moved {
-                    let (Some(zone), Some(Some(config))) =
-                        (zones.zones().get(index), transfers.configs.get(index))
-                    else {
+                    let Some(zone) = zones.zones().get(index) else {
                         continue;
                     };
-                    let soa = zone
-                        .line_rrset(
-                            transfers.lines.default_line(),
-                            zone.origin(),
-                            RecordType::SOA,
-                        )
-                        .and_then(|set| set.first().cloned());
-                    transfers.notifier.notify(
-                        index,
-                        zone.origin(),
-                        soa,
-                        &config.notify,
-                        &live,
-                        &shutdown,
-                    );
+                    if let Some(config) = tables.get(zone.origin()) {
+                        transfers.notify(zone, &config.notify, &live, &shutdown);
+                    }
                 }
             }
         });
     }
 
-    /// Writes the transfer and NOTIFY series into `out`; `zone_name(i)` names zone `i`.
-    pub(crate) fn render_metrics(&self, out: &mut Exposition, zone_name: impl Fn(usize) -> String) {
+    /// Sends `zone`'s current serial to `targets`.
+    fn notify(
+        &self,
+        zone: &Zone,
+        targets: &[NotifyTarget],
+        live: &Arc<Live>,
+        shutdown: &CancellationToken,
+    ) {
+        let soa = zone
+            .line_rrset(self.lines.default_line(), zone.origin(), RecordType::SOA)
+            .and_then(|set| set.first().cloned());
+        self.notifier
+            .notify(zone.origin(), soa, targets, live, shutdown);
+    }
+
+    /// Sends the current serial to the targets a reload added.
+    fn notify_added(&self, live: &Arc<Live>, shutdown: &CancellationToken) {
+        let added = std::mem::take(&mut *lock(&self.added_targets));
+        let zones = live.zones.load_full();
+        for (origin, target) in added {
+            if let Some(zone) = zones.zones().iter().find(|z| *z.origin() == origin) {
+                self.notify(zone, std::slice::from_ref(&target), live, shutdown);
+            }
+        }
+    }
+
+    /// Writes the transfer and NOTIFY series into `out`.
+    pub(crate) fn render_metrics(&self, out: &mut Exposition) {
         out.family(
             "geoline_xfr_requests_total",
             "counter",
             "Zone transfer requests (AXFR, IXFR) by zone, line and what they were answered: axfr, ixfr (from the history), ixfr_full (the whole zone: the history does not reach the requester's serial), ixfr_current (already up to date), ixfr_udp_soa (over UDP: the current SOA), refused, notauth, formerr.",
         );
         for ((zone, line, what), n) in lock(&self.counts).iter() {
-            let zone = zone.map_or_else(|| "-".to_string(), &zone_name);
+            let zone = zone
+                .as_ref()
+                .map_or_else(|| "-".to_string(), Name::to_string);
             let line = line.map_or("-", |l| self.lines.name(l));
             out.sample(
                 "geoline_xfr_requests_total",
@@ -365,7 +442,7 @@ impl Transfers {
                 *n as f64,
             );
         }
-        self.notifier.render_metrics(out, &zone_name);
+        self.notifier.render_metrics(out);
     }
 }
 
@@ -382,13 +459,9 @@ fn whole(zone: &Zone, line: LineId, soa: &Rrset) -> Vec<Rrset> {
 }
 
 /// Renders the transfer series at zero when there are no transfers (no DNS listener).
-pub(crate) fn render_metrics(
-    transfers: Option<&Transfers>,
-    out: &mut Exposition,
-    zone_name: impl Fn(usize) -> String,
-) {
+pub(crate) fn render_metrics(transfers: Option<&Transfers>, out: &mut Exposition) {
     match transfers {
-        Some(t) => t.render_metrics(out, zone_name),
+        Some(t) => t.render_metrics(out),
         None => {
             out.family(
                 "geoline_xfr_requests_total",

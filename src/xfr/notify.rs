@@ -37,11 +37,11 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 const NOTIFY_OPCODE: u8 = 4;
 
-/// One secondary of one zone: which retry loop is the current one.
-type TargetKey = (usize, SocketAddr, Option<Name>);
+/// One secondary of one zone (by origin): which retry loop is the current one.
+type TargetKey = (Name, SocketAddr, Option<Name>);
 
-/// NOTIFYs by (zone index, target label, result).
-type Counts = Mutex<BTreeMap<(usize, String, &'static str), u64>>;
+/// NOTIFYs by (zone origin, target label, result).
+type Counts = Mutex<BTreeMap<(Name, String, &'static str), u64>>;
 
 /// The NOTIFYs in flight and their counters.
 #[derive(Default)]
@@ -97,17 +97,29 @@ fn acknowledgement(response: &[u8], id: u16) -> Option<u8> {
 }
 
 impl Notifier {
-    fn count(counts: &Counts, zone: usize, target: &str, what: &'static str) {
+    fn count(counts: &Counts, zone: &Name, target: &str, what: &'static str) {
         *lock(counts)
-            .entry((zone, target.to_string(), what))
+            .entry((zone.clone(), target.to_string(), what))
             .or_default() += 1;
     }
 
-    /// Sends a NOTIFY of zone `index` (`origin`, its new `soa`) to each of `targets`, each
-    /// in its own task, retried until acknowledged, a newer serial or `shutdown`.
+    /// Stops the retries to each target `keep` says is no longer listed for its zone
+    /// (a configuration reload took it, or its zone, away).
+    pub(crate) fn retain(&self, keep: impl Fn(&Name, &NotifyTarget) -> bool) {
+        lock(&self.current).retain(|(origin, address, key), _| {
+            let target = NotifyTarget {
+                address: *address,
+                key: key.clone(),
+            };
+            keep(origin, &target)
+        });
+    }
+
+    /// Sends a NOTIFY of zone `origin` (its new `soa`) to each of `targets`, each in its
+    /// own task, retried until acknowledged, a newer serial, the target no longer listed
+    /// ([`Notifier::retain`]) or `shutdown`.
     pub(crate) fn notify(
         &self,
-        index: usize,
         origin: &Name,
         soa: Option<Record>,
         targets: &[NotifyTarget],
@@ -119,7 +131,7 @@ impl Notifier {
             _ => 0,
         };
         for target in targets {
-            let key: TargetKey = (index, target.address, target.key.clone());
+            let key: TargetKey = (origin.clone(), target.address, target.key.clone());
             let generation = {
                 let mut current = lock(&self.current);
                 let g = current.entry(key.clone()).or_insert(0);
@@ -141,42 +153,38 @@ impl Notifier {
                     if !still_current() || shutdown.is_cancelled() {
                         return;
                     }
-                    Notifier::count(&counts, index, &name, "sent");
+                    Notifier::count(&counts, &origin, &name, "sent");
                     match send_once(&origin, soa.as_ref(), &target, &live, wait).await {
                         Ok(0) => {
-                            Notifier::count(&counts, index, &name, "acked");
+                            Notifier::count(&counts, &origin, &name, "acked");
                             debug!(zone = %origin, serial, target = %name, attempt, "NOTIFY acknowledged");
                             return;
                         }
                         Ok(rcode) => {
-                            Notifier::count(&counts, index, &name, "error");
+                            Notifier::count(&counts, &origin, &name, "error");
                             info!(zone = %origin, serial, target = %name, rcode, attempt, "NOTIFY answered with an error");
                         }
                         Err(reason) => {
-                            Notifier::count(&counts, index, &name, "timeout");
+                            Notifier::count(&counts, &origin, &name, "timeout");
                             debug!(zone = %origin, serial, target = %name, attempt, reason, "NOTIFY not acknowledged");
                         }
                     }
                     wait = (wait * 2).min(MAX_WAIT);
                 }
-                Notifier::count(&counts, index, &name, "gave_up");
+                Notifier::count(&counts, &origin, &name, "gave_up");
                 warn!(zone = %origin, serial, target = %name, "NOTIFY never acknowledged; the secondary will refresh on its own");
             });
         }
     }
 
-    /// Writes the NOTIFY series; `zone_name(i)` names zone `i`.
-    pub(crate) fn render_metrics(
-        &self,
-        out: &mut Exposition,
-        zone_name: &impl Fn(usize) -> String,
-    ) {
+    /// Writes the NOTIFY series.
+    pub(crate) fn render_metrics(&self, out: &mut Exposition) {
         render_empty(out);
         for ((zone, target, what), n) in lock(&self.counts).iter() {
             out.sample(
                 "geoline_notify_total",
                 &[
-                    ("zone", &zone_name(*zone)),
+                    ("zone", &zone.to_string()),
                     ("target", target),
                     ("result", what),
                 ],

@@ -100,7 +100,7 @@ impl ZoneSet {
     }
 
     /// A set of `zones`, keeping this one's layout when they have the same origins.
-    fn with_zones(&self, zones: Vec<Zone>) -> ZoneSet {
+    pub(crate) fn with_zones(&self, zones: Vec<Zone>) -> ZoneSet {
         let same = zones.len() == self.zones.len()
             && zones
                 .iter()
