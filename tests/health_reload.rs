@@ -1,7 +1,8 @@
 //! `[health]` follows a configuration reload, SIGHUP to the real binary: a monitor added
 //! starts checking and its dead address leaves the answers, an interval change keeps an
 //! address's state and history, a changed check starts its state again, and a monitor
-//! removed brings its address back into the answers and out of `/status` and `/metrics`.
+//! removed brings its address back into the answers and out of `/status` and `/metrics`;
+//! a CA file edited with the configuration unchanged is read again.
 
 mod common;
 
@@ -14,6 +15,7 @@ use common::http;
 use common::process::Serve;
 use common::site::wait_until;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -83,8 +85,16 @@ struct Server {
 
 impl Server {
     fn start(tag: &str, text: &str) -> Server {
+        Server::start_with(tag, text, &[])
+    }
+
+    /// [`Server::start`], with `files` (name, contents) written beside the configuration.
+    fn start_with(tag: &str, text: &str, files: &[(&str, &str)]) -> Server {
         let dir = TempDir::new(tag);
         dir.write("example.com.zone", ZONE);
+        for (name, contents) in files {
+            dir.write(name, contents);
+        }
         let path = dir.write("geoline.toml", text);
         let serve = Serve::start(&path, &[]);
         let log = serve.wait_for("admin listening", LIMIT);
@@ -254,4 +264,67 @@ async fn monitors_follow_a_sighup_reload_added_changed_and_removed() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(server.watched().await, Vec::<Value>::new());
     assert_eq!(server.www().await, both);
+}
+
+/// An HTTPS target on 127.0.0.2 answering `200 ok` with `config`'s certificate.
+async fn tls_target(config: std::sync::Arc<rustls::ServerConfig>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.2:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                let _ = stream.write_all(ok).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_ca_file_edited_alone_is_read_again_by_a_sighup() {
+    let (issuer, other) = (common::tls::TestCa::new(), common::tls::TestCa::new());
+    let leaf = issuer.leaf(&["relay.example.com"]);
+    let port = tls_target(common::tls::server_config(&leaf)).await;
+    let https = format!(
+        "\n[[health.monitor]]\naddresses = [\"127.0.0.2\"]\ntype = \"https\"\nport = {port}\n\
+         host = \"relay.example.com\"\nca_file = \"ca.pem\"\ninterval_ms = 300\n\
+         timeout_ms = 200\ndown_after = 2\nup_after = 2\n"
+    );
+    // The CA file trusts another CA: the relay's certificate fails, and it goes out.
+    let text = config(&https);
+    let mut server = Server::start_with("health-ca-reload", &text, &[("ca.pem", &other.pem())]);
+    server.until_www(&["127.0.0.3"]).await;
+    let down = server.status_of("127.0.0.2").await;
+    let error = down["last_check"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("certificate"), "{down}");
+
+    // The right CA written into the same file, the configuration untouched: a SIGHUP
+    // applies [health] again and the check trusts the new contents.
+    server.dir.write("ca.pem", &issuer.pem());
+    server.reload(&text);
+    server.until_www(&["127.0.0.2", "127.0.0.3"]).await;
+    let server = &server;
+    wait_until("a check of 127.0.0.2 to pass", LIMIT, move || async move {
+        server.status_of("127.0.0.2").await["last_check"]["ok"] == true
+    })
+    .await;
+    assert_eq!(server.status_of("127.0.0.2").await["state"], "up");
+    // And again unchanged: nothing to apply.
+    server.serve.signal("HUP");
+    server.serve.wait_for("configuration unchanged", LIMIT);
 }

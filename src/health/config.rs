@@ -140,6 +140,27 @@ pub struct TlsCheck {
     pub verify: bool,
     /// CA certificates trusted besides the webpki roots (PEM).
     pub ca_file: Option<PathBuf>,
+    /// A digest of `ca_file`'s contents as the configuration was read (`None`: no file,
+    /// or unreadable — building the check says why): a reload whose only change is the
+    /// file's contents differs, and rebuilds the checks that trust it.
+    pub ca_digest: Option<u64>,
+}
+
+impl TlsCheck {
+    fn new(verify: bool, ca_file: Option<PathBuf>) -> TlsCheck {
+        let ca_digest = ca_file.as_deref().and_then(|path| {
+            use std::hash::{Hash, Hasher};
+            let contents = std::fs::read(path).ok()?;
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            contents.hash(&mut hasher);
+            Some(hasher.finish())
+        });
+        TlsCheck {
+            verify,
+            ca_file,
+            ca_digest,
+        }
+    }
 }
 
 /// `[health]` as written.
@@ -342,16 +363,20 @@ fn check_source(s: RawSource, src: &Source<'_>) -> Result<SourceConfig, ConfigEr
             format!("health.source.timeout_ms {timeout} must be less than interval_ms {interval}"),
         ));
     }
+    // The token goes in a request header as written.
+    if s.token
+        .as_ref()
+        .is_some_and(|t| t.contains(char::is_control))
+    {
+        return Err(src.invalid(span, "health.source.token holds a control character".into()));
+    }
     Ok(SourceConfig {
         authority: authority.as_str().to_string(),
         url,
         host,
         port,
         path,
-        tls: https.then(|| TlsCheck {
-            verify: s.verify,
-            ca_file: s.ca_file.as_deref().map(|p| src.resolve(p)),
-        }),
+        tls: https.then(|| TlsCheck::new(s.verify, s.ca_file.as_deref().map(|p| src.resolve(p)))),
         token: s.token,
         interval: Duration::from_millis(interval),
         timeout: Duration::from_millis(timeout),
@@ -444,10 +469,10 @@ fn check_monitor(m: RawMonitor, src: &Source<'_>) -> Result<MonitorConfig, Confi
     let tls = match kind {
         "tcp" => None,
         "http" => None,
-        "https" => Some(TlsCheck {
-            verify: m.verify,
-            ca_file: m.ca_file.as_deref().map(|p| src.resolve(p)),
-        }),
+        "https" => Some(TlsCheck::new(
+            m.verify,
+            m.ca_file.as_deref().map(|p| src.resolve(p)),
+        )),
         other => {
             return Err(src.invalid(
                 m.kind.span(),
@@ -496,6 +521,16 @@ fn check_monitor(m: RawMonitor, src: &Source<'_>) -> Result<MonitorConfig, Confi
                     format!("health.monitor.path `{}` must start with /", p.get_ref()),
                 ));
             }
+            // The path goes on the request line as written.
+            Some(p) if p.get_ref().parse::<http::uri::PathAndQuery>().is_err() => {
+                return Err(src.invalid(
+                    p.span(),
+                    format!(
+                        "health.monitor.path `{}` is not a URL path (a space or a control character?)",
+                        p.get_ref().escape_debug()
+                    ),
+                ));
+            }
             Some(p) => p.into_inner(),
             None => "/".into(),
         };
@@ -514,7 +549,11 @@ fn check_monitor(m: RawMonitor, src: &Source<'_>) -> Result<MonitorConfig, Confi
             None => 200..=399,
         };
         let host = match m.host {
-            Some(h) if h.get_ref().is_empty() || h.get_ref().contains(['/', ' ', '\r', '\n']) => {
+            Some(h)
+                if h.get_ref().is_empty()
+                    || h.get_ref()
+                        .contains(|c: char| c == '/' || c == ' ' || c.is_control()) =>
+            {
                 return Err(src.invalid(
                     h.span(),
                     format!("health.monitor.host `{}` is not a host name", h.get_ref()),
@@ -650,6 +689,24 @@ mod tests {
                 "{m}type = \"http\"\ninterval_ms = 1000\ntimeout_ms = 1000\n"
             )),
             "h.toml:6: health.monitor.timeout_ms 1000 must be less than interval_ms 1000"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"http\"\npath = \"/health check\"\n")),
+            "h.toml:5: health.monitor.path `/health check` is not a URL path (a space or a control character?)"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"http\"\npath = \"/h\\r\\nX: y\"\n")),
+            "h.toml:5: health.monitor.path `/h\\r\\nX: y` is not a URL path (a space or a control character?)"
+        );
+        assert_eq!(
+            error(&format!("{m}type = \"http\"\nhost = \"a\\tb\"\n")),
+            "h.toml:5: health.monitor.host `a\tb` is not a host name"
+        );
+        assert_eq!(
+            error(
+                "[health]\n[[health.source]]\nurl = \"http://probe.example.cn/\"\ntoken = \"t\\r\\nX: y\"\n"
+            ),
+            "h.toml:3: health.source.token holds a control character"
         );
         assert_eq!(
             error(&format!("{m}type = \"http\"\ndown_after = 0\n")),

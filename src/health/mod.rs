@@ -23,6 +23,7 @@
 pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod filter;
+pub(crate) mod http1;
 pub(crate) mod monitor;
 pub(crate) mod overrides;
 pub(crate) mod report;
@@ -489,6 +490,10 @@ impl Health {
             status.local_change = Some((now, reason.clone()));
         }
         let up = status.is_up();
+        if up == before && transition.is_none() {
+            // The common case, a check like the last: nothing to say.
+            return;
+        }
         let reason = reason.unwrap_or_else(|| "this server's first check".into());
         let reason = if status.views.is_empty() {
             reason

@@ -196,6 +196,12 @@ impl Running {
     }
 }
 
+/// The longest slot [`Schedule::align`] gathers checks in.
+const MAX_SLOT: Duration = Duration::from_millis(100);
+
+/// Where slots are counted from: the same for every address.
+static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 struct Schedule {
     interval: Duration,
     jitter: Duration,
@@ -223,6 +229,24 @@ impl Schedule {
     fn next(&mut self) -> Duration {
         self.interval - self.jitter.mul_f64(self.rng.unit())
     }
+
+    /// `at` moved back to the start of its slot: a slot is a hundredth of the interval
+    /// (100 ms at most), counted from one origin for every address, so that the checks
+    /// due in one slot start on one timer tick and their connections' readiness comes
+    /// back in one poll — a wake-up of the runtime per slot rather than per check. Never
+    /// later than `at`: a wait stays at most the interval.
+    fn align(&self, at: Instant) -> Instant {
+        let slot = (self.interval / 100).min(MAX_SLOT);
+        let origin = *ORIGIN.get_or_init(Instant::now);
+        if slot.is_zero() || at <= origin {
+            return at;
+        }
+        let since = at.duration_since(origin);
+        let slot_nanos = slot.as_nanos();
+        let into_slot = since.as_nanos() % slot_nanos;
+        // Below the slot, so below a u64 of nanoseconds.
+        at - Duration::from_nanos(u64::try_from(into_slot).unwrap_or(0))
+    }
 }
 
 async fn check_every_interval(
@@ -233,20 +257,20 @@ async fn check_every_interval(
     live: Arc<Live>,
     stop: CancellationToken,
 ) {
-    let mut at = Instant::now() + schedule.first();
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep_until(at) => {}
+    let target = checker.target(address);
+    let checks = async {
+        let first = Instant::now() + schedule.first();
+        let mut at = schedule.align(first);
+        loop {
+            tokio::time::sleep_until(at).await;
+            let started = Instant::now();
+            let result = checker.run(&target).await;
+            live.health.record(address, epoch, result.err());
+            let next = started + schedule.next();
+            at = schedule.align(next);
         }
-        let started = Instant::now();
-        let result = tokio::select! {
-            () = stop.cancelled() => return,
-            result = checker.run(address) => result,
-        };
-        live.health.record(address, epoch, result.err());
-        at = started + schedule.next();
-    }
+    };
+    stop.run_until_cancelled(checks).await;
 }
 
 /// xorshift64: the jitter needs spread, not secrecy.

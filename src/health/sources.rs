@@ -10,9 +10,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::check::{CheckSetupError, connector};
 use super::config::SourceConfig;
+use super::http1::{self, Flow};
 use crate::live::Live;
 
 /// The largest results document read: some 10,000 addresses.
@@ -94,7 +92,7 @@ impl Reader {
             .collect())
     }
 
-    async fn fetch(&self) -> Result<Bytes, String> {
+    async fn fetch(&self) -> Result<Vec<u8>, String> {
         let c = &self.config;
         let target = tokio::net::lookup_host((c.host.as_str(), c.port))
             .await
@@ -119,40 +117,37 @@ impl Reader {
         }
     }
 
-    async fn get<S>(&self, stream: S) -> Result<Bytes, String>
+    async fn get<S>(&self, stream: S) -> Result<Vec<u8>, String>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         let c = &self.config;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let authorization = c.token.as_ref().map(|token| format!("Bearer {token}"));
+        let request = http1::request(&c.path, &c.authority, authorization.as_deref());
+        let response = http1::get(stream, &request)
             .await
             .map_err(|e| format!("HTTP: {e}"))?;
-        let driver = tokio::spawn(connection);
-        let mut request = super::check::get_request(c.path.as_str(), c.authority.as_str());
-        if let Some(token) = &c.token {
-            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        let status = response.head.status;
+        if status != 200 {
+            return Err(format!("status {status}, expected 200"));
         }
-        let request = request
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("request: {e}"))?;
-        let result = async {
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| format!("HTTP: {e}"))?;
-            let status = response.status().as_u16();
-            if status != 200 {
-                return Err(format!("status {status}, expected 200"));
-            }
-            Limited::new(response.into_body(), DOCUMENT_LIMIT)
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .map_err(|e| format!("reading the results: {e}"))
+        let mut document = Vec::new();
+        let mut over = false;
+        response
+            .read_body(|data| {
+                over = document.len() + data.len() > DOCUMENT_LIMIT;
+                if over {
+                    return Flow::Stop;
+                }
+                document.extend_from_slice(data);
+                Flow::More
+            })
+            .await
+            .map_err(|e| format!("reading the results: {e}"))?;
+        if over {
+            return Err(format!("reading the results: over {DOCUMENT_LIMIT} bytes"));
         }
-        .await;
-        driver.abort();
-        result
+        Ok(document)
     }
 }
 
