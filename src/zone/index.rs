@@ -156,6 +156,16 @@ impl<V: Clone> NameIndex<V> {
         Some(value)
     }
 
+    /// Whether this index and `other` are copies of one index that still share a shard.
+    pub(crate) fn shares_with(&self, other: &NameIndex<V>) -> bool {
+        self.shards.len() == other.shards.len()
+            && self
+                .shards
+                .iter()
+                .zip(&other.shards)
+                .any(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
     /// The entries of the shards of this index that `other` does not share: every other
     /// entry is in `other` too, with the same value. All of them when the two are not
     /// copies of one index.

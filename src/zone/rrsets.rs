@@ -36,7 +36,7 @@ impl Zone {
 
     /// What changed in `line`'s view from `old` (an earlier state of this zone) to this
     /// one: `f` gets every RRset that is not the very same stored RRset in both, as it was
-    /// (`None`: it is new) and as it is (`None`: it is gone), in canonical name order.
+    /// (`None`: it is new) and as it is (`None`: it is gone), in no particular order.
     /// Only the names the two states do not share are looked at, so that the change a
     /// dynamic update made to a large zone is found without reading the whole zone.
     pub(crate) fn for_each_line_change(
@@ -50,9 +50,21 @@ impl Zone {
         if std::sync::Arc::ptr_eq(now, before) {
             return;
         }
-        let mut names = now.changed_names(before);
-        names.sort_unstable();
-        names.dedup();
+        let names: Box<dyn Iterator<Item = &Name>> = match now.changed_names(before) {
+            Some(names) => {
+                let mut seen = std::collections::HashSet::with_capacity(names.len());
+                Box::new(names.into_iter().filter(move |n| seen.insert(*n)))
+            }
+            // Every name, each once: those of this state, then those only the old has.
+            None => Box::new(
+                now.names().map(|(n, _)| n).chain(
+                    before
+                        .names()
+                        .map(|(n, _)| n)
+                        .filter(|n| now.node(n).is_none()),
+                ),
+            ),
+        };
         for name in names {
             let (was, is) = (before.entry(name), now.entry(name));
             if let Some((owner, node)) = is {

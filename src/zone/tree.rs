@@ -394,26 +394,25 @@ impl View {
     /// The names whose RRsets may differ between this view and `old`, another state of
     /// the same line of the zone (a name may come more than once): every other name has
     /// the very same RRsets in both. Views that share most of their name index (a
-    /// dynamic update's) give the names of the few shards they do not share.
-    pub(crate) fn changed_names<'a>(&'a self, old: &'a View) -> Vec<&'a Name> {
-        let mut names = Vec::new();
+    /// dynamic update's) give the names of the few shards they do not share; `None` when
+    /// they share none (two loads of the files): every name may differ.
+    pub(crate) fn changed_names<'a>(&'a self, old: &'a View) -> Option<Vec<&'a Name>> {
         match (&self.below, &old.below) {
             (Some(base), Some(old_base)) => {
                 // An overlay's names hide or show the base's: each counts, before and after.
+                let mut names = base.changed_names(old_base)?;
                 names.extend(self.nodes.iter().map(|(n, _)| n));
                 names.extend(old.nodes.iter().map(|(n, _)| n));
-                names.extend(base.changed_names(old_base));
+                Some(names)
             }
-            (None, None) => {
-                names.extend(self.nodes.unshared(&old.nodes).map(|(n, _)| n));
+            (None, None) if self.nodes.shares_with(&old.nodes) => {
+                let mut names: Vec<&Name> =
+                    self.nodes.unshared(&old.nodes).map(|(n, _)| n).collect();
                 names.extend(old.nodes.unshared(&self.nodes).map(|(n, _)| n));
+                Some(names)
             }
-            _ => {
-                names.extend(self.names().map(|(n, _)| n));
-                names.extend(old.names().map(|(n, _)| n));
-            }
+            _ => None,
         }
-        names
     }
 
     /// Every RRset of the view, as records.
