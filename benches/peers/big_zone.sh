@@ -2,12 +2,15 @@
 # A zone of a million records: how long geoline takes to load it, how much memory it holds
 # per record, and whether it answers at the rate it answers the small example zone.
 #
-#   benches/peers/big_zone.sh [--records N] [--duration S]
+#   benches/peers/big_zone.sh [--records N] [--duration S] [--load-only]
 #
 # The zone is zones/example.com.zone plus N host A records, with a china overlay
-# replacing every tenth. It is queried with dnsperf (ECS mainland) on the peer benchmark's
-# four-name mix, then on 100,000 random names of the zone. geoline runs on core 0,
-# dnsperf on core 1. Everything started here is stopped on exit.
+# replacing every tenth. geoline loads it (time to the first answer, resident and peak
+# memory), reloads it after a change (POST /reload: peak memory during the reload, with
+# the old zone still answering), and is queried with dnsperf (ECS mainland) on the peer
+# benchmark's four-name mix, then on 100,000 random names of the zone (not with
+# --load-only). geoline runs on core 0, dnsperf on core 1. Everything started here is
+# stopped on exit.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,11 +18,13 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 source "$ROOT/benches/lib.sh"
 RECORDS=1000000
 DURATION=10
+LOAD_ONLY=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --records) RECORDS="$2"; shift ;;
         --duration) DURATION="$2"; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --load-only) LOAD_ONLY=1 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -65,6 +70,8 @@ for name in big small; do
     geoline_toml "$port" "$ROOT/geoip/geo-whois-asn-country.mmdb" "$zone" "$overlay" \
         "udp_workers = 1" > "$WORK/$name.toml"
 done
+ADMIN=9335
+printf '\n[admin]\nlisten = "127.0.0.1:%s"\n' "$ADMIN" >> "$WORK/big.toml"
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -100,6 +107,21 @@ for name in small big; do
     done
     ready=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
     echo "== $name zone: answering after ${ready}s, RSS $(rss "$PID") kB (peak $(hwm "$PID") kB)"
+    if [[ $name == big ]]; then
+        # A changed file is loaded beside the zone serving, then swapped in.
+        echo "; changed" >> "$WORK/big.zone"
+        # The peak from here on (Linux: 5 resets VmHWM to the current RSS).
+        echo 5 > "/proc/$PID/clear_refs"
+        start=$(date +%s.%N)
+        curl -sf -X POST "127.0.0.1:$ADMIN/reload" > "$WORK/reload.json" \
+            || { cat "$WORK/reload.json" "$WORK/$name.log"; exit 1; }
+        took=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+        echo "== big zone reloaded in ${took}s, RSS $(rss "$PID") kB (peak $(hwm "$PID") kB)"
+    fi
+    if [[ $LOAD_ONLY == 1 ]]; then
+        kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+        continue
+    fi
     run "$PID" "$port" "$WORK/mix.txt"
     if [[ $name == big ]]; then
         run "$PID" "$port" "$WORK/random.txt"

@@ -6,6 +6,7 @@
 //! finished draft into the zone's [`Change`]s and into the records removed and added
 //! (what the journal keeps). It does not know RFC 2136's rules ([`super::apply`] does).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -54,18 +55,17 @@ impl<'z> Draft<'z> {
     }
 
     /// The RRset of `name` and `rtype` as the draft has it (empty when there is none).
-    pub(crate) fn rrset(&self, name: &Name, rtype: RecordType) -> &[Record] {
+    pub(crate) fn rrset(&self, name: &Name, rtype: RecordType) -> Cow<'_, [Record]> {
         match self.changed.get(&(name.clone(), rtype)) {
-            Some(records) => records,
-            None => self.original(name, rtype),
+            Some(records) => Cow::Borrowed(records),
+            None => Cow::Owned(self.original(name, rtype)),
         }
     }
 
-    fn original(&self, name: &Name, rtype: RecordType) -> &'z [Record] {
+    fn original(&self, name: &Name, rtype: RecordType) -> Vec<Record> {
         self.view
-            .node(name)
-            .and_then(|node| node.get(rtype))
-            .map_or(&[], |set| set)
+            .rrset(name, rtype)
+            .map_or_else(Vec::new, |set| set.to_vec())
     }
 
     /// The types of the RRsets `name` has in the draft, in type-number order.
@@ -117,7 +117,7 @@ impl<'z> Draft<'z> {
         self.order
             .iter()
             .filter(|(name, rtype)| {
-                !same_rrset(self.original(name, *rtype), self.rrset(name, *rtype))
+                !same_rrset(&self.original(name, *rtype), &self.rrset(name, *rtype))
             })
             .map(|(name, rtype)| {
                 let records = self.rrset(name, *rtype);
@@ -136,13 +136,13 @@ impl<'z> Draft<'z> {
             diff.removed.extend(
                 before
                     .iter()
-                    .filter(|r| !contains_exactly(after, r))
+                    .filter(|r| !contains_exactly(&after, r))
                     .cloned(),
             );
             diff.added.extend(
                 after
                     .iter()
-                    .filter(|r| !contains_exactly(before, r))
+                    .filter(|r| !contains_exactly(&before, r))
                     .cloned(),
             );
         }

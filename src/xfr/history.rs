@@ -72,7 +72,6 @@ pub(crate) struct History {
 /// The zone's serial as its SOA in `line`'s view says.
 fn soa(zone: &Zone, line: LineId) -> Option<Rrset> {
     zone.line_rrset(line, zone.origin(), RecordType::SOA)
-        .cloned()
 }
 
 #[cfg(test)]
@@ -88,25 +87,25 @@ pub(crate) fn newer(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 1 << 31
 }
 
-/// What `line` lost and gained from `old` to `new`, SOA aside: RRsets compared by
-/// pointer first (views share unchanged RRsets), then by content; an RRset whose TTL
-/// changed is replaced whole.
+/// What `line` lost and gained from `old` to `new`, SOA aside: the RRsets the two do not
+/// share ([`Zone::for_each_line_change`]) compared by content; an RRset whose TTL changed
+/// is replaced whole.
 pub(crate) fn diff(old: &Zone, new: &Zone, line: LineId) -> LineDiff {
     let mut d = LineDiff::default();
     if old.same_line_data(new, line) {
         return d;
     }
-    new.for_each_line_rrset(line, |set| {
-        let Some(first) = set.first() else { return };
-        let rtype = first.record_type();
-        if rtype == RecordType::SOA {
+    new.for_each_line_change(old, line, |before, after| {
+        let rtype = after.as_ref().or(before.as_ref()).and_then(|s| s.first());
+        if rtype.is_none_or(|r| r.record_type() == RecordType::SOA) {
             return;
         }
-        match old.line_rrset(line, &first.name, rtype) {
-            None => d.added.extend(set.iter().cloned()),
-            Some(before) if Arc::ptr_eq(before, set) => {}
-            Some(before) => {
-                let ttl_changed = before.first().map(|r| r.ttl) != Some(first.ttl);
+        match (before, after) {
+            (None, None) => {}
+            (None, Some(set)) => d.added.extend(set.iter().cloned()),
+            (Some(set), None) => d.removed.extend(set.iter().cloned()),
+            (Some(before), Some(set)) => {
+                let ttl_changed = before.first().map(|r| r.ttl) != set.first().map(|r| r.ttl);
                 for r in before.iter() {
                     if ttl_changed || !set.iter().any(|n| n.data == r.data) {
                         d.removed.push(r.clone());
@@ -118,13 +117,6 @@ pub(crate) fn diff(old: &Zone, new: &Zone, line: LineId) -> LineDiff {
                     }
                 }
             }
-        }
-    });
-    old.for_each_line_rrset(line, |set| {
-        let Some(first) = set.first() else { return };
-        let rtype = first.record_type();
-        if rtype != RecordType::SOA && new.line_rrset(line, &first.name, rtype).is_none() {
-            d.removed.extend(set.iter().cloned());
         }
     });
     d

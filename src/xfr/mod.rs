@@ -254,10 +254,7 @@ impl Transfers {
                 return single(ResponseCode::Refused, Vec::new(), None, out);
             }
         };
-        let Some(soa) = zone
-            .line_rrset(line, zone.origin(), RecordType::SOA)
-            .cloned()
-        else {
+        let Some(soa) = zone.line_rrset(line, zone.origin(), RecordType::SOA) else {
             return single(ResponseCode::ServFail, Vec::new(), None, out);
         };
         let at = Some((index, line));

@@ -11,9 +11,10 @@
 
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::tree::{Rrset, View};
+use super::packed::Packed;
+use super::tree::{OwnedRrset, Rrset, View};
 use super::{History, Zone, ZoneSet, file};
 use crate::lines::LineId;
 
@@ -42,16 +43,16 @@ impl Zone {
     /// The RRsets a layer holds itself: every RRset of the base, or an overlay's own.
     pub(crate) fn layer_rrsets(&self, layer: Layer) -> Vec<Rrset> {
         match layer {
-            Layer::Base => self
-                .base
-                .names()
-                .flat_map(|(_, node)| node.types().filter_map(|t| node.get(t).cloned()))
-                .collect(),
+            Layer::Base => self.base.rrsets().collect(),
             Layer::Overlay(line) => self
                 .overlay_rrsets
                 .iter()
                 .find(|(l, _)| *l == line)
-                .map(|(_, sets)| sets.to_vec())
+                .map(|(_, sets)| {
+                    sets.iter()
+                        .map(|(owner, set)| set.to_rrset(owner))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -74,18 +75,15 @@ impl Zone {
             }
             Layer::Overlay(line) => {
                 let mut overlays = self.overlay_rrsets.clone();
-                let current: &[Rrset] = overlays
+                let current: &[OwnedRrset] = overlays
                     .iter()
                     .find(|(l, _)| *l == line)
                     .map_or(&[], |(_, sets)| sets);
-                let mut sets: Vec<Rrset> = current.to_vec();
+                let mut sets: Vec<OwnedRrset> = current.to_vec();
                 for (owner, rtype, rrset) in changes {
-                    sets.retain(|set| {
-                        set.first()
-                            .is_none_or(|r| !(r.record_type() == *rtype && r.name == *owner))
-                    });
-                    if let Some(rrset) = rrset.as_ref().filter(|s| !s.is_empty()) {
-                        sets.push(rrset.clone());
+                    sets.retain(|(name, set)| !(set.record_type() == *rtype && name == owner));
+                    if let Some(set) = rrset.as_ref().and_then(Packed::new) {
+                        sets.push((owner.clone(), set));
                     }
                 }
                 overlays.retain(|(l, _)| *l != line);
@@ -104,15 +102,14 @@ impl Zone {
         if serial == self.serial {
             return self.clone();
         }
-        let Some(soa) = self
+        let Some(mut soa) = self
             .base
             .node(&self.origin)
             .and_then(|node| node.get(RecordType::SOA))
-            .and_then(|set| set.first())
+            .and_then(|set| set.first(&self.origin))
         else {
             return self.clone();
         };
-        let mut soa: Record = soa.clone();
         if let RData::SOA(data) = &mut soa.data {
             data.serial = serial;
         }
@@ -128,14 +125,13 @@ impl Zone {
     fn rebuilt(
         &self,
         mut base: Arc<View>,
-        overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>,
+        overlay_rrsets: Vec<(LineId, Arc<[OwnedRrset]>)>,
         history: History,
     ) -> Zone {
         let soa = base
             .node(&self.origin)
             .and_then(|node| node.get(RecordType::SOA))
-            .and_then(|set| set.first())
-            .cloned();
+            .and_then(|set| set.first(&self.origin));
         let serial = match soa.as_ref().map(|r| &r.data) {
             Some(RData::SOA(data)) => data.serial,
             _ => self.serial,

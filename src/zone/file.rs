@@ -37,10 +37,10 @@ pub(crate) struct Base {
     pub rrsets: Vec<Rrset>,
 }
 
-type Parsed = BTreeMap<RrKey, RecordSet>;
+pub(super) type Parsed = BTreeMap<RrKey, RecordSet>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Base,
     Overlay,
 }
@@ -124,13 +124,13 @@ impl std::fmt::Display for Unreadable {
 
 fn parse(src: Source<'_>, text: &str, origin: Option<&Name>) -> Result<Parsed, Unreadable> {
     let flat = flatten(text);
-    let (prepared, placeholders) =
+    let (prepared, mut placeholders) =
         substitute::prepare(&flat, src.path, origin).map_err(Unreadable::Data)?;
     let mut parsed = Parser::new(prepared, Some(src.path.to_path_buf()), origin.cloned())
         .parse()
         .map(|(_, records)| records)
         .map_err(Unreadable::Parser)?;
-    substitute::restore(&mut parsed, placeholders).map_err(Unreadable::Data)?;
+    substitute::restore(&mut parsed, &mut placeholders).map_err(Unreadable::Data)?;
     Ok(parsed)
 }
 
@@ -192,7 +192,7 @@ fn check_located(
 
 /// The first thing wrong with a parsed file beyond its syntax, if any: a problem with one
 /// RRset first, else the first name (in name order) with a CNAME beside other data.
-fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
+pub(super) fn problem(parsed: &Parsed, origin: &Name, kind: Kind) -> Option<String> {
     // The map is ordered by (name, type), so a name's RRsets are adjacent: a name's types
     // are gathered as its RRsets go by, without a second map over a million names.
     let mut conflict: Option<String> = None;
@@ -310,8 +310,8 @@ fn locate<T>(src: Source<'_>, bad: impl Fn(&str, bool) -> Option<T>) -> Option<(
 
 /// Where a logical entry of a zone file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    offset: usize,
+pub(super) struct Entry {
+    pub(super) offset: usize,
     /// 1-based.
     line: usize,
 }
@@ -320,7 +320,7 @@ struct Entry {
 /// quotes; lines with nothing but blanks and comments are not entries. The rules are those
 /// of hickory's lexer after [`flatten`]: `(` and `"` only open a group at the start of a
 /// token, `;` starts a comment outside quotes.
-fn entries(text: &str) -> Vec<Entry> {
+pub(super) fn entries(text: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut line = 1;
     let mut start = Entry { offset: 0, line: 1 };
@@ -497,25 +497,29 @@ pub(super) fn flatten(text: &str) -> Cow<'_, str> {
 fn rrsets(src: Source<'_>, parsed: Parsed) -> Vec<Rrset> {
     parsed
         .into_values()
-        .filter_map(|set| {
-            let mut records: Vec<Record> = set.records_without_rrsigs().cloned().collect();
-            let ttl = records.first()?.ttl;
-            if records.iter().any(|r| r.ttl != ttl) {
-                // RFC 2181 section 5.2: an RRset has one TTL. BIND keeps the first.
-                tracing::warn!(
-                    file = %src.path.display(),
-                    "{} {}: records with different TTLs; using {ttl}, the first one's",
-                    set.name(),
-                    set.record_type()
-                );
-            }
-            for r in &mut records {
-                r.ttl = ttl;
-                r.name.set_fqdn(true);
-            }
-            Some(Arc::from(records))
-        })
+        .filter_map(|set| normalized(src, &set))
         .collect()
+}
+
+/// A parser's record set as an RRset of the tree (`None` when it has no records): one
+/// TTL, fully qualified owners.
+pub(super) fn normalized(src: Source<'_>, set: &RecordSet) -> Option<Rrset> {
+    let mut records: Vec<Record> = set.records_without_rrsigs().cloned().collect();
+    let ttl = records.first()?.ttl;
+    if records.iter().any(|r| r.ttl != ttl) {
+        // RFC 2181 section 5.2: an RRset has one TTL. BIND keeps the first.
+        tracing::warn!(
+            file = %src.path.display(),
+            "{} {}: records with different TTLs; using {ttl}, the first one's",
+            set.name(),
+            set.record_type()
+        );
+    }
+    for r in &mut records {
+        r.ttl = ttl;
+        r.name.set_fqdn(true);
+    }
+    Some(Arc::from(records))
 }
 
 /// The SOA as negative answers carry it: TTL capped at the MINIMUM field (RFC 2308 section 3).

@@ -8,6 +8,12 @@
 //! few hundred entries and pointers instead of the whole map, and a lookup is still one
 //! hash and one probe, as in a single map.
 //!
+//! The shard count is not a power of two: a table has a power-of-two number of slots and
+//! fills at most 7/8 of them, so shards of a size chosen freely (√n) are often half empty.
+//! Instead the slots per shard are the power of two at or above √n and there are as many
+//! shards as it takes to fill each to about 80%, which a million names in entries of
+//! 100 bytes make a difference of some 90 MB.
+//!
 //! This module owns only that structure: it knows nothing of DNS beyond names being
 //! case-insensitive keys (hickory's `Hash` and `Eq` of [`Name`]). What a value is and what
 //! a view keeps in it is [`super::tree`]'s.
@@ -21,12 +27,16 @@ use hickory_proto::rr::Name;
 
 /// The most shards an index has: past that, copying the table of shard pointers costs
 /// more than copying a shard.
-const MAX_SHARD_BITS: u32 = 12;
+const MAX_SHARDS: usize = 1 << 14;
 
-/// Where a shard's number is taken from in the hash: above the bits `hashbrown` uses to
-/// place an entry in a shard's table (the low ones) and below those it keeps as the entry's
-/// tag (the top seven), so that the names of one shard still spread over its table.
-const SHARD_BITS_AT: u32 = 32;
+/// The fewest slots a shard is sized for.
+const MIN_SLOTS: usize = 16;
+
+/// Where a shard's number is taken from in the hash: 32 bits above the bits `hashbrown`
+/// uses to place an entry in a shard's table (the low ones), whose high half decides,
+/// below the bits it keeps as the entry's tag (the top seven), so that the names of one
+/// shard still spread over its table and differ in their tags.
+const SHARD_BITS_AT: u32 = 24;
 
 /// A map from names to `V`, cheap to copy and cheap to change in a copy.
 #[derive(Debug, Clone)]
@@ -40,9 +50,7 @@ impl<V: Clone> NameIndex<V> {
     /// An empty index sized for about `names` names: the shard count is fixed here, so an
     /// index that grows much past it has larger shards, and copies more per change.
     pub(crate) fn with_capacity(names: usize) -> NameIndex<V> {
-        let bits = shard_bits(names);
-        let shards = 1usize << bits;
-        let per_shard = names.div_ceil(shards);
+        let (shards, per_shard) = layout(names);
         NameIndex {
             hasher: RandomState::new(),
             shards: (0..shards)
@@ -57,16 +65,34 @@ impl<V: Clone> NameIndex<V> {
     }
 
     fn shard_of(&self, hash: u64) -> usize {
-        // The shard count is a power of two, at most 2^MAX_SHARD_BITS.
-        ((hash >> SHARD_BITS_AT) as usize) & (self.shards.len() - 1)
+        // 32 bits of the hash scaled to the shard count (at most MAX_SHARDS): the product
+        // of a 32-bit number and the count, shifted back by 32 bits, is below the count.
+        let bits = u64::from((hash >> SHARD_BITS_AT) as u32);
+        ((bits * self.shards.len() as u64) >> 32) as usize
+    }
+
+    /// This index sharded for the names it holds: for an index sized for far more names
+    /// than it got (which keeps the tables of every shard it was made with).
+    pub(crate) fn resized(&self) -> NameIndex<V> {
+        let mut index = NameIndex::with_capacity(self.len);
+        for (name, value) in self.iter() {
+            index.insert(name.clone(), value.clone());
+        }
+        index
     }
 
     /// The value of `name`.
     pub(crate) fn get(&self, name: &Name) -> Option<&V> {
+        self.get_key_value(name).map(|(_, v)| v)
+    }
+
+    /// The name as the index holds it (as first inserted, letter case included) and its
+    /// value.
+    pub(crate) fn get_key_value(&self, name: &Name) -> Option<(&Name, &V)> {
         let hash = self.hash(name);
         self.shards[self.shard_of(hash)]
             .find(hash, |(n, _)| n == name)
-            .map(|(_, v)| v)
+            .map(|(n, v)| (n, v))
     }
 
     /// Whether `name` has a value.
@@ -130,6 +156,31 @@ impl<V: Clone> NameIndex<V> {
         Some(value)
     }
 
+    /// Whether this index and `other` are copies of one index that still share a shard.
+    pub(crate) fn shares_with(&self, other: &NameIndex<V>) -> bool {
+        self.shards.len() == other.shards.len()
+            && self
+                .shards
+                .iter()
+                .zip(&other.shards)
+                .any(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    /// The entries of the shards of this index that `other` does not share: every other
+    /// entry is in `other` too, with the same value. All of them when the two are not
+    /// copies of one index.
+    pub(crate) fn unshared<'a>(
+        &'a self,
+        other: &'a NameIndex<V>,
+    ) -> impl Iterator<Item = (&'a Name, &'a V)> + 'a {
+        let copies = self.shards.len() == other.shards.len();
+        self.shards
+            .iter()
+            .zip(other.shards.iter().map(Some).chain(std::iter::repeat(None)))
+            .filter(move |(mine, theirs)| !(copies && theirs.is_some_and(|t| Arc::ptr_eq(mine, t))))
+            .flat_map(|(shard, _)| shard.iter().map(|(n, v)| (n, v)))
+    }
+
     /// The number of names.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -143,10 +194,19 @@ impl<V: Clone> NameIndex<V> {
     }
 }
 
-/// log2 of the shard count for an index of about `names` names: about √names shards.
-fn shard_bits(names: usize) -> u32 {
-    let root = names.isqrt().max(1);
-    (usize::BITS - (root - 1).leading_zeros()).min(MAX_SHARD_BITS)
+/// The shard count for an index of about `names` names, and the capacity of each shard:
+/// shards of the power-of-two number of slots at or above √names, enough of them to fill
+/// each to about 80% (90% of what hashbrown fills a table to, 7/8), so that the changes of
+/// dynamic updates find room.
+fn layout(names: usize) -> (usize, usize) {
+    let slots = names.isqrt().max(MIN_SLOTS).next_power_of_two();
+    let capacity = slots / 8 * 7;
+    let target = capacity * 9 / 10;
+    let shards = names.div_ceil(target).clamp(1, MAX_SHARDS);
+    if shards == 1 {
+        return (1, names);
+    }
+    (shards, capacity.max(names.div_ceil(shards)))
 }
 
 #[cfg(test)]
@@ -158,13 +218,23 @@ mod tests {
     }
 
     #[test]
-    fn shards_grow_as_the_square_root() {
-        assert_eq!(shard_bits(0), 0);
-        assert_eq!(shard_bits(1), 0);
-        assert_eq!(shard_bits(100), 4);
-        assert_eq!(shard_bits(10_000), 7);
-        assert_eq!(shard_bits(100_000), 9);
-        assert_eq!(shard_bits(100_000_000), MAX_SHARD_BITS);
+    fn shards_grow_as_the_square_root_and_fill_their_tables() {
+        assert_eq!(layout(0), (1, 0));
+        assert_eq!(layout(1), (1, 1));
+        assert_eq!(layout(12), (1, 12));
+        assert_eq!(layout(100), (9, 14));
+        assert_eq!(layout(10_000), (100, 112));
+        assert_eq!(layout(100_000), (249, 448));
+        assert_eq!(layout(1_000_000), (1241, 896));
+        assert_eq!(layout(100_000_000).0, 7751);
+        for names in [100, 10_000, 100_000, 1_000_000, 3_000_000] {
+            let (shards, capacity) = layout(names);
+            let index = NameIndex::<()>::with_capacity(names);
+            let slots = index.shards[0].capacity() * 8 / 7;
+            let fill = names as f64 / (shards * slots) as f64;
+            assert!((0.65..=0.875).contains(&fill), "{names}: {fill}");
+            assert!(index.shards.iter().all(|s| s.capacity() >= capacity));
+        }
     }
 
     #[test]
@@ -189,7 +259,7 @@ mod tests {
         assert_eq!((original.len(), copy.len()), (10_000, 10_000));
         assert_eq!(copy.iter().count(), 10_000);
 
-        // At most three shards (three names changed) are the copy's own; the other 125
+        // At most three shards (three names changed) are the copy's own; the other 97
         // are still the original's.
         let own = original
             .shards
@@ -197,8 +267,18 @@ mod tests {
             .zip(&copy.shards)
             .filter(|(a, b)| !Arc::ptr_eq(a, b))
             .count();
-        assert_eq!(original.shards.len(), 128);
+        assert_eq!(original.shards.len(), 100);
         assert!((1..=3).contains(&own), "{own} shards copied");
+        // What differs is found in those shards alone.
+        let unshared: Vec<&Name> = copy.unshared(&original).map(|(n, _)| n).collect();
+        assert!(unshared.len() < 3 * 200, "{}", unshared.len());
+        assert!(unshared.contains(&&name("n5.example.com.")));
+        assert!(unshared.contains(&&name("new.example.com.")));
+        let gone: Vec<&Name> = original.unshared(&copy).map(|(n, _)| n).collect();
+        assert!(gone.contains(&&name("n6.example.com.")));
+        // Two indexes loaded apart share nothing.
+        let apart = NameIndex::<i32>::with_capacity(10_000);
+        assert_eq!(original.unshared(&apart).count(), 10_000);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::packed::Packed;
 use super::rdata;
-use super::tree::{Node, Redirection, Rrset, View, label_count};
+use super::tree::{Node, Redirection, View, label_count};
 use super::{Answer, AnswerCode};
 
 /// The most records a CNAME or DNAME chain fills the answer with; the resolver restarts
@@ -35,11 +36,11 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
     loop {
         match view.redirection(&current) {
             None => {}
-            Some(Redirection::Cut(cut, ns)) => {
-                return delegation(view, answer, &current, qtype, cut, ns);
+            Some(Redirection::Cut(owner, cut, ns)) => {
+                return delegation(view, answer, &current, qtype, (owner, cut), ns);
             }
-            Some(Redirection::Dname(dname)) => {
-                match follow_dname(view, &mut answer, dname, &current) {
+            Some(Redirection::Dname(owner, dname)) => {
+                match follow_dname(view, &mut answer, owner, dname, &current) {
                     Some(target) => {
                         current = target;
                         continue;
@@ -49,8 +50,8 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
             }
         }
 
-        let (node, synthesized) = match view.node(&current) {
-            Some(node) => (node, false),
+        let (key, node) = match view.entry(&current) {
+            Some((key, node)) => (Some(key), node),
             None => match view.wildcard(&current) {
                 Some((source, node)) => {
                     // Only the query name's own match: a CNAME chain that reaches a
@@ -58,19 +59,21 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
                     if answer.answers.is_empty() {
                         answer.wildcard = Some(source);
                     }
-                    (node, true)
+                    (None, node)
                 }
                 None => return negative(view, answer, AnswerCode::NxDomain),
             },
         };
-        // Synthesized records take the name asked for (RFC 4592 section 3.3.1).
-        let owner = synthesized.then_some(&current);
+        // Records take the name as the zone has it; synthesized ones, the name asked for
+        // (RFC 4592 section 3.3.1).
+        let owner = key.unwrap_or(&current);
 
         if restarts_at_cname(qtype)
             && let Some(cname) = node.get(RecordType::CNAME)
         {
+            let at = answer.answers.len();
             push(&mut answer.answers, cname, owner);
-            let Some(target) = cname_target(cname) else {
+            let Some(target) = answer.answers.get(at).and_then(cname_target) else {
                 return answer;
             };
             let looped = answer.answers.iter().any(|r| r.name == target);
@@ -89,8 +92,9 @@ pub(crate) fn lookup(view: &View, qname: &Name, qtype: RecordType) -> Answer {
         };
         return match rrset {
             Some(rrset) => {
+                let at = answer.answers.len();
                 push(&mut answer.answers, rrset, owner);
-                add_additional(view, &mut answer.additional, rrset);
+                add_additional(view, &mut answer.additional, &answer.answers[at..]);
                 answer
             }
             None => negative(view, answer, AnswerCode::NoError),
@@ -104,15 +108,15 @@ fn delegation(
     mut answer: Answer,
     current: &Name,
     qtype: RecordType,
-    cut: &Node,
-    ns: &Rrset,
+    (owner, cut): (&Name, &Node),
+    ns: &Packed,
 ) -> Answer {
-    let at_cut = ns.first().is_some_and(|r| r.name == *current);
+    let at_cut = owner == current;
     if at_cut && qtype == RecordType::DS {
         // DS belongs to the parent side of the cut (RFC 4035 sections 2.4 and 3.1.4.1).
         return match cut.get(RecordType::DS) {
             Some(ds) => {
-                push(&mut answer.answers, ds, None);
+                push(&mut answer.answers, ds, owner);
                 answer
             }
             None => negative(view, answer, AnswerCode::NoError),
@@ -123,8 +127,8 @@ fn delegation(
     // (RFC 1035 4.1.1): clear for a plain referral, set when our CNAMEs lead into it, as
     // Knot and BIND answer.
     answer.authoritative = !answer.answers.is_empty();
-    answer.authority = ns.to_vec();
-    for r in ns.iter() {
+    answer.authority = ns.records(owner).collect();
+    for r in &answer.authority {
         if let RData::NS(target) = &r.data {
             addresses(view, &mut answer.additional, &target.0);
         }
@@ -137,13 +141,20 @@ fn delegation(
 /// returns the new name to go on with, or `None` when the answer ends here: the new name
 /// is too long (YXDOMAIN, RFC 6672 2.2), outside the zone, already in the chain, or the
 /// chain is at its limit (the synthesized CNAME counts in it).
-fn follow_dname(view: &View, answer: &mut Answer, dname: &Rrset, current: &Name) -> Option<Name> {
-    let record = dname.first()?;
+fn follow_dname(
+    view: &View,
+    answer: &mut Answer,
+    owner: &Name,
+    dname: &Packed,
+    current: &Name,
+) -> Option<Name> {
+    let record = dname.first(owner)?;
     let target = rdata::dname_target(&record.data)?;
-    if !answer.answers.contains(record) {
-        answer.answers.push(record.clone());
+    let ttl = record.ttl;
+    if !answer.answers.contains(&record) {
+        answer.answers.push(record);
     }
-    let below = label_count(current) - label_count(&record.name);
+    let below = label_count(current) - label_count(owner);
     let synthesized = Name::from_labels(current.iter().take(below))
         .and_then(|prefix| prefix.append_domain(&target));
     let Ok(synthesized) = synthesized else {
@@ -153,7 +164,7 @@ fn follow_dname(view: &View, answer: &mut Answer, dname: &Rrset, current: &Name)
     let looped = answer.answers.iter().any(|r| r.name == synthesized);
     answer.answers.push(Record::from_rdata(
         current.clone(),
-        record.ttl,
+        ttl,
         RData::CNAME(CNAME(synthesized.clone())),
     ));
     if looped || answer.answers.len() >= MAX_CHAIN || !view.origin.zone_of(&synthesized) {
@@ -173,21 +184,13 @@ fn restarts_at_cname(qtype: RecordType) -> bool {
     )
 }
 
-fn push(out: &mut Vec<Record>, rrset: &Rrset, owner: Option<&Name>) {
-    out.extend(rrset.iter().map(|r| owned(r, owner)));
+/// Appends the records of `rrset`, under `owner`.
+fn push(out: &mut Vec<Record>, rrset: &Packed, owner: &Name) {
+    out.extend(rrset.records(owner));
 }
 
-/// A copy of `r`, under `owner` when it was synthesized from a wildcard.
-fn owned(r: &Record, owner: Option<&Name>) -> Record {
-    let mut r = r.clone();
-    if let Some(owner) = owner {
-        r.name = owner.clone();
-    }
-    r
-}
-
-fn cname_target(cname: &Rrset) -> Option<Name> {
-    match &cname.first()?.data {
+fn cname_target(cname: &Record) -> Option<Name> {
+    match &cname.data {
         RData::CNAME(target) => {
             let mut target = target.0.clone();
             target.set_fqdn(true);
@@ -205,8 +208,8 @@ fn negative(view: &View, mut answer: Answer, rcode: AnswerCode) -> Answer {
 }
 
 /// RFC 1035 section 3.3: the addresses of the hosts an NS, MX or SRV answer names.
-fn add_additional(view: &View, out: &mut Vec<Record>, rrset: &Rrset) {
-    for r in rrset.iter() {
+fn add_additional(view: &View, out: &mut Vec<Record>, rrset: &[Record]) {
+    for r in rrset {
         match &r.data {
             RData::NS(target) => addresses(view, out, &target.0),
             RData::MX(mx) => addresses(view, out, &mx.exchange),
@@ -224,14 +227,14 @@ fn addresses(view: &View, out: &mut Vec<Record>, target: &Name) {
     if !view.origin.zone_of(target) {
         return;
     }
-    let (node, owner) = match (view.redirection(target), view.node(target)) {
+    let (node, owner) = match (view.redirection(target), view.entry(target)) {
         // Below a DNAME, names are occluded: the resolver follows the DNAME instead.
-        (Some(Redirection::Dname(_)), _) => return,
-        (_, Some(node)) => (node, None),
+        (Some(Redirection::Dname(..)), _) => return,
+        (_, Some((owner, node))) => (node, owner),
         // Below a cut a name is the child's to deny: no parent wildcard covers it.
         (Some(Redirection::Cut(..)), None) => return,
         (None, None) => match view.wildcard(target) {
-            Some((_, node)) => (node, Some(target)),
+            Some((_, node)) => (node, target),
             None => return,
         },
     };
@@ -239,8 +242,7 @@ fn addresses(view: &View, out: &mut Vec<Record>, target: &Name) {
         let Some(rrset) = node.get(rtype) else {
             continue;
         };
-        for r in rrset.iter() {
-            let r = owned(r, owner);
+        for r in rrset.records(owner) {
             if !out.contains(&r) {
                 out.push(r);
             }

@@ -16,8 +16,10 @@ mod file;
 mod history;
 mod index;
 mod lookup;
+mod packed;
 mod rdata;
 mod rrsets;
+mod stream;
 mod substitute;
 mod transferred;
 mod tree;
@@ -211,7 +213,7 @@ pub struct Zone {
     overlays: Vec<Arc<View>>,
     /// Each overlay's own RRsets, by line: what its view is rebuilt from when a dynamic
     /// update changes the base or the overlay ([`edit`]).
-    overlay_rrsets: Vec<(LineId, Arc<[Rrset]>)>,
+    overlay_rrsets: Vec<(LineId, Arc<[tree::OwnedRrset]>)>,
     /// Which load of the files and which dynamic update since this is.
     history: History,
     /// False for a secondary zone without data or expired ([`transferred`]).
@@ -273,13 +275,16 @@ impl Zone {
         lines: usize,
     ) -> Result<Zone, ZoneError> {
         let file = base.path.to_path_buf();
-        let (origin, base) = LineCopy::from_base(file::load_base(base, origin)?);
+        let (origin, base) = LineCopy::from_base(stream::load(base, origin)?);
         let (serial, base_view) = (base.serial(), base.view);
         let mut views = vec![base_view.clone(); lines.max(1)];
         let mut overlay_views = Vec::with_capacity(overlays.len());
         let mut overlay_rrsets = Vec::with_capacity(overlays.len());
         for (line, src) in overlays {
-            let rrsets = file::load_overlay(src, &origin)?;
+            let rrsets: Vec<tree::OwnedRrset> = file::load_overlay(src, &origin)?
+                .iter()
+                .filter_map(|set| Some((set.first()?.name.clone(), packed::Packed::new(set)?)))
+                .collect();
             let view = Arc::new(View::with_overlay(&base_view, &rrsets));
             if let Some(slot) = views.get_mut(line.index()) {
                 *slot = view.clone();

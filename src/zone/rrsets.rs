@@ -20,31 +20,77 @@ impl Zone {
         names.sort_unstable_by(|a, b| a.0.cmp(b.0));
         names
             .into_iter()
-            .flat_map(|(_, node)| node.types().filter_map(|t| node.get(t).cloned()))
+            .flat_map(|(owner, node)| node.rrsets().map(|set| set.to_rrset(owner)))
             .collect()
     }
 
     /// Every RRset of `line`'s view, in no particular order.
     pub(crate) fn for_each_line_rrset(&self, line: LineId, mut f: impl FnMut(&Rrset)) {
         let view = self.views.get(line.index()).unwrap_or(&self.base);
-        for (_, node) in view.names() {
-            for t in node.types() {
-                if let Some(set) = node.get(t) {
-                    f(set);
+        for (owner, node) in view.names() {
+            for set in node.rrsets() {
+                f(&set.to_rrset(owner));
+            }
+        }
+    }
+
+    /// What changed in `line`'s view from `old` (an earlier state of this zone) to this
+    /// one: `f` gets every RRset that is not the very same stored RRset in both, as it was
+    /// (`None`: it is new) and as it is (`None`: it is gone), in no particular order.
+    /// Only the names the two states do not share are looked at, so that the change a
+    /// dynamic update made to a large zone is found without reading the whole zone.
+    pub(crate) fn for_each_line_change(
+        &self,
+        old: &Zone,
+        line: LineId,
+        mut f: impl FnMut(Option<Rrset>, Option<Rrset>),
+    ) {
+        let now = self.views.get(line.index()).unwrap_or(&self.base);
+        let before = old.views.get(line.index()).unwrap_or(&old.base);
+        if std::sync::Arc::ptr_eq(now, before) {
+            return;
+        }
+        let names: Box<dyn Iterator<Item = &Name>> = match now.changed_names(before) {
+            Some(names) => {
+                let mut seen = std::collections::HashSet::with_capacity(names.len());
+                Box::new(names.into_iter().filter(move |n| seen.insert(*n)))
+            }
+            // Every name, each once: those of this state, then those only the old has.
+            None => Box::new(
+                now.names().map(|(n, _)| n).chain(
+                    before
+                        .names()
+                        .map(|(n, _)| n)
+                        .filter(|n| now.node(n).is_none()),
+                ),
+            ),
+        };
+        for name in names {
+            let (was, is) = (before.entry(name), now.entry(name));
+            if let Some((owner, node)) = is {
+                for set in node.rrsets() {
+                    let prior = was.and_then(|(o, n)| Some((o, n.get(set.record_type())?)));
+                    match prior {
+                        Some((_, prior)) if prior.ptr_eq(set) => {}
+                        _ => f(prior.map(|(o, p)| p.to_rrset(o)), Some(set.to_rrset(owner))),
+                    }
+                }
+            }
+            if let Some((owner, node)) = was {
+                for set in node.rrsets() {
+                    let rtype = set.record_type();
+                    if is.is_none_or(|(_, n)| n.get(rtype).is_none()) {
+                        f(Some(set.to_rrset(owner)), None);
+                    }
                 }
             }
         }
     }
 
     /// The RRset of (`name`, `rtype`) in `line`'s view.
-    pub(crate) fn line_rrset(
-        &self,
-        line: LineId,
-        name: &Name,
-        rtype: RecordType,
-    ) -> Option<&Rrset> {
+    pub(crate) fn line_rrset(&self, line: LineId, name: &Name, rtype: RecordType) -> Option<Rrset> {
         let view = self.views.get(line.index()).unwrap_or(&self.base);
-        view.node(name).and_then(|node| node.get(rtype))
+        view.rrset(name, rtype)
     }
 
     /// Whether `line` sees the very same data (the same view, shared) in `self` and

@@ -28,9 +28,9 @@ pub(crate) struct Placeholders {
 }
 
 /// A token of an entry and where it is in the text (`end` is past a closing quote).
-struct Spanned {
-    token: Token,
-    start: usize,
+pub(super) struct Spanned {
+    pub(super) token: Token,
+    pub(super) start: usize,
     end: usize,
 }
 
@@ -182,7 +182,7 @@ fn included_path(including: &Path, name: &str) -> PathBuf {
 /// hickory's lexer on a flattened file: blanks separate tokens, a `"` at the start of a
 /// token opens a quoted string (line ends and escaped quotes inside), `;` outside quotes
 /// starts a comment, `\` escapes the next character.
-fn entry(text: &str, at: usize) -> (Vec<Spanned>, usize) {
+pub(super) fn entry(text: &str, at: usize) -> (Vec<Spanned>, usize) {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut i = at;
@@ -236,12 +236,10 @@ fn entry(text: &str, at: usize) -> (Vec<Spanned>, usize) {
 /// 255 bytes into pieces ([`rdata::split_long_txt`]).
 pub(crate) fn restore(
     parsed: &mut BTreeMap<RrKey, RecordSet>,
-    placeholders: Placeholders,
+    placeholders: &mut Placeholders,
 ) -> Result<(), String> {
-    let Placeholders {
-        marker,
-        mut records,
-    } = placeholders;
+    let Placeholders { marker, records } = placeholders;
+    let marker = &**marker;
     let mut moved: Vec<Record> = Vec::new();
     let mut emptied: Vec<RrKey> = Vec::new();
     for (key, set) in parsed.iter_mut() {
@@ -250,14 +248,14 @@ pub(crate) fn restore(
         }
         let needs_work = set.records_without_rrsigs().any(|r| {
             rdata::split_long_txt(&r.data).is_some()
-                || (!records.is_empty() && placeholder_index(&r.data, &marker).is_some())
+                || (!records.is_empty() && placeholder_index(&r.data, marker).is_some())
         });
         if !needs_work {
             continue;
         }
         let mut kept = RecordSet::new(set.name().clone(), RecordType::TXT, 0);
         for record in set.records_without_rrsigs() {
-            if let Some(index) = placeholder_index(&record.data, &marker) {
+            if let Some(index) = placeholder_index(&record.data, marker) {
                 let data = records
                     .get_mut(index)
                     .map(|d| std::mem::replace(d, RData::Update0(RecordType::NULL)))

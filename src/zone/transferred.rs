@@ -20,7 +20,8 @@ use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record};
 use tracing::warn;
 
-use super::file::{self, Source};
+use super::file::Source;
+use super::stream;
 use super::{History, View, Zone, ZoneError};
 use crate::lines::{LineId, LineSet};
 use crate::xfr::secondary::config::SecondaryConfig;
@@ -36,29 +37,21 @@ impl LineCopy {
     /// Reads a line's copy: the zone-file `text` of a transfer (or of its stored copy at
     /// `path`), checked as a base file is, its apex `origin`.
     pub(crate) fn parse(origin: &Name, path: &Path, text: &str) -> Result<LineCopy, ZoneError> {
-        let base = file::load_base(Source { path, text }, Some(origin))?;
+        let base = stream::load(Source { path, text }, Some(origin))?;
         Ok(LineCopy::from_base(base).1)
     }
 
     /// The view of a base file's data, with its origin: a line's copy, or the base of a
     /// zone read from files.
-    pub(super) fn from_base(base: file::Base) -> (Name, LineCopy) {
+    pub(super) fn from_base(base: stream::Loaded) -> (Name, LineCopy) {
         let serial = match &base.soa.data {
             RData::SOA(soa) => soa.serial,
             _ => 0,
         };
-        let mut view = View::with_capacity(
-            base.origin.clone(),
-            file::negative_soa(&base.soa),
-            base.rrsets.len(),
-        );
-        for rrset in base.rrsets {
-            view.insert(rrset);
-        }
         (
             base.origin,
             LineCopy {
-                view: Arc::new(view),
+                view: Arc::new(base.view),
                 serial,
             },
         )
@@ -124,7 +117,7 @@ impl Zone {
         let soa = view
             .node(&self.origin)
             .and_then(|node| node.get(hickory_proto::rr::RecordType::SOA))
-            .and_then(|set| set.first())?;
+            .and_then(|set| set.first(&self.origin))?;
         let serial = match &soa.data {
             RData::SOA(soa) => soa.serial,
             _ => return None,

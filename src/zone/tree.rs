@@ -5,7 +5,8 @@
 //! only the names its overlay touches (with their RRsets merged) and reads every other name
 //! from the base view beneath it, so a line's overlay costs memory in proportion to the
 //! overlay, not to the zone: a zone of a million names with a small overlay stays one map.
-//! RRsets are shared (`Arc`) between the views, and so are the shards of the name index
+//! RRsets are stored packed ([`Packed`]: wire-format data, the owner kept once, by the
+//! name index) and shared between the views, and so are the shards of the name index
 //! ([`NameIndex`]) between a view and the one a dynamic update makes of it.
 
 use std::sync::Arc;
@@ -13,54 +14,95 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::index::NameIndex;
+use super::packed::Packed;
 
-/// The records of one name and type, all with the same owner and TTL, in file order.
+/// The records of one name and type, all with the same owner and TTL, in file order: what
+/// views take in and give out (they store it [`Packed`]).
 pub(crate) type Rrset = Arc<[Record]>;
 
-/// The RRsets of one name. Empty for an empty non-terminal.
+/// An RRset with its owner: an overlay's own data, as its view is rebuilt from it.
+pub(crate) type OwnedRrset = (Name, Packed);
+
+/// The RRsets of one name, in type-number order. Empty for an empty non-terminal.
+///
+/// Most names have one RRset, held inline: no list to allocate for it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Node {
-    // Sorted by type number: a name has a handful of types, so a sorted Vec is both
-    // smaller and faster than a map, and its first element is the lowest type (for ANY).
-    rrsets: Vec<(RecordType, Rrset)>,
+pub(crate) enum Node {
+    /// An empty non-terminal (or a name whose last RRset is gone).
+    #[default]
+    Empty,
+    /// One RRset.
+    One(Packed),
+    /// Several, sorted by type number: a name has a handful of types, so a sorted list is
+    /// both smaller and faster than a map, and its first element is the lowest type (for
+    /// ANY).
+    Many(Box<[Packed]>),
 }
 
 impl Node {
-    pub(crate) fn get(&self, rtype: RecordType) -> Option<&Rrset> {
-        self.rrsets
-            .binary_search_by(|(t, _)| t.cmp(&rtype))
-            .ok()
-            .map(|i| &self.rrsets[i].1)
+    fn sets(&self) -> &[Packed] {
+        match self {
+            Node::Empty => &[],
+            Node::One(set) => std::slice::from_ref(set),
+            Node::Many(sets) => sets,
+        }
     }
 
-    #[cfg(test)]
+    pub(crate) fn get(&self, rtype: RecordType) -> Option<&Packed> {
+        self.sets().iter().find(|set| set.record_type() == rtype)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.rrsets.is_empty()
+        matches!(self, Node::Empty)
     }
 
     /// The RRset of the lowest type number: the one minimal ANY answers with (RFC 8482).
-    pub(crate) fn first(&self) -> Option<&Rrset> {
-        self.rrsets.first().map(|(_, set)| set)
+    pub(crate) fn first(&self) -> Option<&Packed> {
+        self.sets().first()
     }
 
     /// The types of the name's RRsets, in type-number order.
     pub(crate) fn types(&self) -> impl Iterator<Item = RecordType> + '_ {
-        self.rrsets.iter().map(|(t, _)| *t)
+        self.sets().iter().map(Packed::record_type)
     }
 
-    fn set(&mut self, rtype: RecordType, rrset: Rrset) {
-        match self.rrsets.binary_search_by(|(t, _)| t.cmp(&rtype)) {
-            Ok(i) => self.rrsets[i].1 = rrset,
-            Err(i) => self.rrsets.insert(i, (rtype, rrset)),
+    /// The name's RRsets, in type-number order.
+    pub(crate) fn rrsets(&self) -> impl Iterator<Item = &Packed> + '_ {
+        self.sets().iter()
+    }
+
+    fn set(&mut self, set: Packed) {
+        let number = u16::from(set.record_type());
+        let mut sets = self.sets().to_vec();
+        match sets.binary_search_by_key(&number, |s| u16::from(s.record_type())) {
+            Ok(i) => sets[i] = set,
+            Err(i) => sets.insert(i, set),
         }
+        *self = Node::of(sets);
     }
 
     fn remove(&mut self, rtype: RecordType) {
-        self.rrsets.retain(|(t, _)| *t != rtype);
+        if self.get(rtype).is_some() {
+            let sets = self
+                .sets()
+                .iter()
+                .filter(|s| s.record_type() != rtype)
+                .cloned()
+                .collect();
+            *self = Node::of(sets);
+        }
+    }
+
+    fn of(mut sets: Vec<Packed>) -> Node {
+        match sets.len() {
+            0 => Node::Empty,
+            1 => Node::One(sets.remove(0)),
+            _ => Node::Many(sets.into()),
+        }
     }
 
     fn record_count(&self) -> usize {
-        self.rrsets.iter().map(|(_, set)| set.len()).sum()
+        self.sets().iter().map(Packed::len).sum()
     }
 }
 
@@ -89,10 +131,10 @@ pub(crate) struct View {
 /// What takes a name out of the ordinary lookup from above it (or, for a cut, at it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Redirection<'a> {
-    /// A zone cut at or above the name: the node of the cut and its NS RRset.
-    Cut(&'a Node, &'a Rrset),
-    /// A DNAME at a proper ancestor of the name (RFC 6672 2.3): the DNAME RRset.
-    Dname(&'a Rrset),
+    /// A zone cut at or above the name: the cut's name, its node and its NS RRset.
+    Cut(&'a Name, &'a Node, &'a Packed),
+    /// A DNAME at a proper ancestor of the name (RFC 6672 2.3): its owner and RRset.
+    Dname(&'a Name, &'a Packed),
 }
 
 impl View {
@@ -118,18 +160,31 @@ impl View {
         }
     }
 
+    /// Ends a load: the index of children, sized for the worst case (every name a parent)
+    /// while the names went in, is sized for the names that have some.
+    pub(crate) fn loaded(&mut self) {
+        self.children = self.children.resized();
+    }
+
     /// Adds (or replaces) an RRset; its owner must be at or below the origin.
     pub(crate) fn insert(&mut self, rrset: Rrset) {
         let Some(first) = rrset.first() else {
             return;
         };
         let owner = first.name.clone();
-        let rtype = first.record_type();
-        self.ensure_name(&owner);
-        if let Some(node) = self.nodes.get_mut(&owner) {
-            node.set(rtype, rrset);
+        if let Some(set) = Packed::new(&rrset) {
+            self.insert_packed(owner, set);
         }
+    }
+
+    /// Adds (or replaces) the RRset `set` of `owner`, which must be at or below the origin.
+    pub(crate) fn insert_packed(&mut self, owner: Name, set: Packed) {
+        let rtype = set.record_type();
+        self.ensure_name(&owner);
         self.note_redirection(rtype, &owner);
+        if let Some(node) = self.nodes.get_mut(&owner) {
+            node.set(set);
+        }
     }
 
     fn note_redirection(&mut self, rtype: RecordType, owner: &Name) {
@@ -144,7 +199,7 @@ impl View {
     /// the base RRset of its name and type; a CNAME replaces everything at its name; other
     /// data at a name where the base has a CNAME removes that CNAME. The new view holds the
     /// names the overlay touches and reads the rest from `base`.
-    pub(crate) fn with_overlay(base: &Arc<View>, overlay: &[Rrset]) -> View {
+    pub(crate) fn with_overlay(base: &Arc<View>, overlay: &[OwnedRrset]) -> View {
         let mut view = View {
             origin: base.origin.clone(),
             origin_labels: base.origin_labels,
@@ -155,23 +210,19 @@ impl View {
             has_cuts: base.has_cuts,
             has_dnames: base.has_dnames,
         };
-        for rrset in overlay {
-            let Some(first) = rrset.first() else {
-                continue;
-            };
-            let owner = first.name.clone();
-            let rtype = first.record_type();
-            view.ensure_name(&owner);
+        for (owner, set) in overlay {
+            let rtype = set.record_type();
+            view.ensure_name(owner);
             let node = view
                 .nodes
-                .get_or_insert_with(&owner, || base.node(&owner).cloned().unwrap_or_default());
+                .get_or_insert_with(owner, || base.node(owner).cloned().unwrap_or_default());
             if rtype == RecordType::CNAME {
-                node.rrsets.clear();
+                *node = Node::Empty;
             } else {
                 node.remove(RecordType::CNAME);
             }
-            node.set(rtype, rrset.clone());
-            view.note_redirection(rtype, &owner);
+            node.set(set.clone());
+            view.note_redirection(rtype, owner);
         }
         view
     }
@@ -185,11 +236,11 @@ impl View {
         let mut view = self.clone();
         let mut emptied = Vec::new();
         for (owner, rtype, rrset) in changes {
-            match rrset.as_ref().filter(|set| !set.is_empty()) {
-                Some(rrset) => {
+            match rrset.as_ref().and_then(Packed::new) {
+                Some(set) => {
                     view.ensure_name(owner);
                     if let Some(node) = view.nodes.get_mut(owner) {
-                        node.set(*rtype, rrset.clone());
+                        node.set(set);
                     }
                     if *rtype == RecordType::NS && *owner != view.origin {
                         view.has_cuts = true;
@@ -198,7 +249,7 @@ impl View {
                 None => {
                     if let Some(node) = view.nodes.get_mut(owner) {
                         node.remove(*rtype);
-                        if node.rrsets.is_empty() {
+                        if node.is_empty() {
                             emptied.push(owner.clone());
                         }
                     }
@@ -215,7 +266,7 @@ impl View {
     /// the apex stays.
     fn prune(&mut self, mut name: Name) {
         while label_count(&name) > self.origin_labels {
-            let empty = self.nodes.get(&name).is_some_and(|n| n.rrsets.is_empty());
+            let empty = self.nodes.get(&name).is_some_and(Node::is_empty);
             if !empty || self.children.contains(&name) {
                 return;
             }
@@ -251,16 +302,28 @@ impl View {
 
     /// The node of `name` if the name exists (with data or as an empty non-terminal).
     pub(crate) fn node(&self, name: &Name) -> Option<&Node> {
-        match self.nodes.get(name) {
-            Some(node) => Some(node),
-            None => self.below.as_ref().and_then(|below| below.node(name)),
+        self.entry(name).map(|(_, node)| node)
+    }
+
+    /// The name as the view holds it (the owner its records are given) and its node, if
+    /// the name exists.
+    pub(crate) fn entry(&self, name: &Name) -> Option<(&Name, &Node)> {
+        match self.nodes.get_key_value(name) {
+            Some(found) => Some(found),
+            None => self.below.as_ref().and_then(|below| below.entry(name)),
         }
+    }
+
+    /// The RRset of (`name`, `rtype`) as records, if the view has it.
+    pub(crate) fn rrset(&self, name: &Name, rtype: RecordType) -> Option<Rrset> {
+        let (owner, node) = self.entry(name)?;
+        node.get(rtype).map(|set| set.to_rrset(owner))
     }
 
     /// The zone cut `name` is at or below: the NS RRset of the highest non-apex ancestor
     /// (or `name` itself) that has NS records. Data below the topmost cut belongs to the
     /// child, so lower cuts are irrelevant.
-    pub(crate) fn cut(&self, name: &Name) -> Option<(&Node, &Rrset)> {
+    pub(crate) fn cut(&self, name: &Name) -> Option<(&Node, &Packed)> {
         if !self.has_cuts {
             return None;
         }
@@ -282,14 +345,14 @@ impl View {
         }
         let labels = label_count(name);
         (self.origin_labels..=labels).find_map(|n| {
-            let node = self.node(&name.trim_to(n))?;
+            let (owner, node) = self.entry(&name.trim_to(n))?;
             if n > self.origin_labels
                 && let Some(ns) = node.get(RecordType::NS)
             {
-                return Some(Redirection::Cut(node, ns));
+                return Some(Redirection::Cut(owner, node, ns));
             }
             match node.get(RecordType::DNAME) {
-                Some(dname) if n < labels => Some(Redirection::Dname(dname)),
+                Some(dname) if n < labels => Some(Redirection::Dname(owner, dname)),
                 _ => None,
             }
         })
@@ -326,6 +389,36 @@ impl View {
                 Box::new(own.chain(below.names().filter(|(name, _)| !self.nodes.contains(name))))
             }
         }
+    }
+
+    /// The names whose RRsets may differ between this view and `old`, another state of
+    /// the same line of the zone (a name may come more than once): every other name has
+    /// the very same RRsets in both. Views that share most of their name index (a
+    /// dynamic update's) give the names of the few shards they do not share; `None` when
+    /// they share none (two loads of the files): every name may differ.
+    pub(crate) fn changed_names<'a>(&'a self, old: &'a View) -> Option<Vec<&'a Name>> {
+        match (&self.below, &old.below) {
+            (Some(base), Some(old_base)) => {
+                // An overlay's names hide or show the base's: each counts, before and after.
+                let mut names = base.changed_names(old_base)?;
+                names.extend(self.nodes.iter().map(|(n, _)| n));
+                names.extend(old.nodes.iter().map(|(n, _)| n));
+                Some(names)
+            }
+            (None, None) if self.nodes.shares_with(&old.nodes) => {
+                let mut names: Vec<&Name> =
+                    self.nodes.unshared(&old.nodes).map(|(n, _)| n).collect();
+                names.extend(old.nodes.unshared(&self.nodes).map(|(n, _)| n));
+                Some(names)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every RRset of the view, as records.
+    pub(crate) fn rrsets(&self) -> impl Iterator<Item = Rrset> + '_ {
+        self.names()
+            .flat_map(|(owner, node)| node.rrsets().map(move |set| set.to_rrset(owner)))
     }
 }
 
@@ -441,8 +534,14 @@ mod tests {
             RData::NS(NS(name("ns.c.example.com."))),
         ));
         v.insert(rrset("b.c.example.com.", RData::NS(NS(name("ns.other.")))));
-        let (_, ns) = v.cut(&name("a.b.c.example.com.")).expect("cut");
-        assert_eq!(ns[0].name, name("c.example.com."));
+        let (node, ns) = v.cut(&name("a.b.c.example.com.")).expect("cut");
+        let (owner, at) = v.entry(&name("C.example.com.")).expect("c");
+        assert_eq!(*owner, name("c.example.com."));
+        assert!(std::ptr::eq(node, at) && ns.ptr_eq(at.get(RecordType::NS).expect("NS")));
+        match v.redirection(&name("x.a.b.c.example.com.")) {
+            Some(Redirection::Cut(owner, _, _)) => assert_eq!(*owner, name("c.example.com.")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -459,6 +558,10 @@ mod tests {
                 RData::CNAME(CNAME(name("w.example.com."))),
             ),
         ];
+        let overlay: Vec<OwnedRrset> = overlay
+            .iter()
+            .map(|set| (set[0].name.clone(), Packed::new(set).expect("records")))
+            .collect();
         let base = Arc::new(base);
         let v = View::with_overlay(&base, &overlay);
         let w = v.node(&name("w.example.com.")).expect("w");

@@ -118,10 +118,8 @@ fn seconds(value: i32) -> Duration {
 
 /// The timers of `zone`'s SOA as `line` sees it.
 fn timers(zone: &Zone, line: LineId) -> Option<Timers> {
-    let soa = zone
-        .line_rrset(line, zone.origin(), RecordType::SOA)?
-        .first()?;
-    match &soa.data {
+    let soa = zone.line_rrset(line, zone.origin(), RecordType::SOA)?;
+    match &soa.first()?.data {
         RData::SOA(soa) => Some(Timers {
             refresh: seconds(soa.refresh),
             retry: seconds(soa.retry),
