@@ -35,7 +35,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -207,8 +207,19 @@ const EARLY_READ: usize = 4096;
 /// `recvfrom` more, answered at once with `EAGAIN`.
 fn already_sent(stream: &TcpStream) -> BytesMut {
     let mut early = BytesMut::with_capacity(EARLY_READ);
+    let room = early.capacity();
     match stream.try_read_buf(&mut early) {
-        Ok(_) => early,
+        Ok(n) => {
+            if n > 0 && n < room {
+                // Drained: forget the readiness, as tokio does after a short read of its
+                // own, or hyper's next read would be a `recvfrom` answered with `EAGAIN`.
+                // Data coming later raises a new readiness event.
+                let _ = stream.try_io(Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
+            }
+            early
+        }
         // `WouldBlock`, or an error hyper will meet again on its own read.
         Err(_) => BytesMut::new(),
     }
