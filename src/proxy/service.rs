@@ -264,6 +264,7 @@ impl ProxyBuilder {
                 rewriter,
                 upstream,
                 pass_through,
+                recent_pass_through: arc_swap::ArcSwapOption::empty(),
                 port,
                 forward_headers: self.forward_headers,
                 response_timeout: self.response_timeout,
@@ -325,6 +326,8 @@ struct Inner {
     /// Domains whose hosts go to the origin under their own name (see
     /// [`ProxyBuilder::pass_through_domains`]).
     pass_through: Vec<String>,
+    /// The last target [`pass_through_target`] found.
+    recent_pass_through: arc_swap::ArcSwapOption<RecentPassThrough>,
     /// The origin URL's port, if it names one.
     port: Option<u16>,
     forward_headers: ForwardHeaders,
@@ -341,8 +344,8 @@ struct Target {
     /// The origin host, with the origin URL's port if it names one.
     host_header: HeaderValue,
     /// The origin host: dialed (unless connect-to), verified under TLS, in logs and error
-    /// texts.
-    origin: String,
+    /// texts. Shared: a target is cloned for each request passed through.
+    origin: Arc<str>,
 }
 
 impl Target {
@@ -355,7 +358,7 @@ impl Target {
         Authority::try_from(host_header.as_str()).ok()?;
         Some(Target {
             host_header: HeaderValue::try_from(host_header).ok()?,
-            origin,
+            origin: origin.into(),
         })
     }
 }
@@ -446,11 +449,33 @@ where
 
 /// The origin target for a host under a pass-through domain: the same name, with the
 /// origin URL's port.
+/// The last one found is kept with the authority it was found for: a redirector passes one
+/// or a few names through, and working the target out anew (checking the name, lower
+/// case, the `Host` value) was a twentieth of a passed-through request's instructions.
 fn pass_through_target(inner: &Inner, public_authority: &str) -> Option<Target> {
+    let recent = inner.recent_pass_through.load();
+    if let Some(recent) = recent.as_deref()
+        && *recent.authority == *public_authority
+    {
+        return Some(recent.target.clone());
+    }
     let name = host::strip_port(public_authority)?;
     let host = host::normalize(name).ok()?;
     host::under_any(&inner.pass_through, &host)?;
-    Target::new(host, inner.port)
+    let target = Target::new(host, inner.port)?;
+    inner
+        .recent_pass_through
+        .store(Some(Arc::new(RecentPassThrough {
+            authority: public_authority.into(),
+            target: target.clone(),
+        })));
+    Some(target)
+}
+
+/// A pass-through target and the authority (as the request wrote it) it is for.
+struct RecentPassThrough {
+    authority: Box<str>,
+    target: Target,
 }
 
 /// Marks a response the proxy made itself, for counting; removed before it leaves.
@@ -896,10 +921,10 @@ mod tests {
     fn target_host_header_names_the_port() {
         let t = Target::new("example.com".into(), Some(8443)).unwrap();
         assert_eq!(t.host_header, "example.com:8443");
-        assert_eq!(t.origin, "example.com");
+        assert_eq!(&*t.origin, "example.com");
         let t = Target::new("example.com".into(), None).unwrap();
         assert_eq!(t.host_header, "example.com");
-        assert_eq!(t.origin, "example.com");
+        assert_eq!(&*t.origin, "example.com");
         assert!(Target::new("exa mple.com".into(), None).is_none());
     }
 
@@ -945,9 +970,23 @@ mod tests {
         let req = request(Method::GET, "/", Some("WWW.Example.com:8080"));
         let r = route(&p.inner, &req).ok().unwrap();
         assert_eq!(r.public_authority, "WWW.Example.com:8080");
-        assert_eq!(r.target.origin, "www.example.com");
+        assert_eq!(&*r.target.origin, "www.example.com");
         assert_eq!(r.target.host_header, "www.example.com");
         assert!(route(&p.inner, &request(Method::GET, "/", Some("example.org"))).is_err());
+        // Kept for the next request naming it so, which gets the same target.
+        let recent = p.inner.recent_pass_through.load_full().expect("kept");
+        assert_eq!(&*recent.authority, "WWW.Example.com:8080");
+        let again = route(&p.inner, &req).ok().unwrap();
+        assert!(Arc::ptr_eq(&again.target.origin, &recent.target.origin));
+        // Another name is worked out, and kept in its place; one not served is not kept.
+        let other = request(Method::GET, "/", Some("example.com"));
+        assert_eq!(
+            &*route(&p.inner, &other).ok().unwrap().target.origin,
+            "example.com"
+        );
+        assert!(route(&p.inner, &request(Method::GET, "/", Some("example.net"))).is_err());
+        let recent = p.inner.recent_pass_through.load_full().expect("kept");
+        assert_eq!(&*recent.authority, "example.com");
     }
 
     #[test]
