@@ -121,7 +121,7 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Inflate<S> {
                 this.ended = true;
             }
             if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Bytes::from(out))));
+                return Poll::Ready(Some(Ok(frame(out))));
             }
             if used == 0 && status != Status::StreamEnd {
                 // Input and room for output, and no progress: zlib says that cannot be.
@@ -134,12 +134,27 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Inflate<S> {
     }
 }
 
+/// `out` as a frame: as it is when it is at least half full, else copied into one of its
+/// size (the end of an input chunk leaves a piece part empty, and the frame would hold the
+/// whole buffer until it is sent).
+fn frame(out: Vec<u8>) -> Bytes {
+    if out.len() * 2 >= out.capacity() {
+        Bytes::from(out)
+    } else {
+        Bytes::copy_from_slice(&out)
+    }
+}
+
 /// Pieces encoded as gzip or zlib at `level` (1 to 9), ending the stream when the input
 /// ends. Pieces are not flushed one by one: output comes as the encoder fills its blocks,
 /// and the rest at the end.
 pub(crate) struct Deflate<S> {
     input: S,
     state: Compress,
+    /// Where the encoder writes, reused: what comes out of it is copied into a frame of
+    /// its exact size. Frames of a few KiB each holding a buffer of 16 KiB would be queued
+    /// by hyper by their length, not their capacity, up to sixteen per connection.
+    scratch: Vec<u8>,
     finished: bool,
 }
 
@@ -153,15 +168,21 @@ impl<S> Deflate<S> {
         Deflate {
             input,
             state,
+            scratch: Vec::new(),
             finished: false,
         }
     }
 }
 
-/// Feeds all of `input` to `state` with `flush` and returns what came out (for
+/// Feeds all of `input` to `state` with `flush` and leaves what came out in `out` (for
 /// [`FlushCompress::Finish`], everything up to the stream's end).
-fn compress(state: &mut Compress, input: &[u8], flush: FlushCompress) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+fn compress(
+    state: &mut Compress,
+    input: &[u8],
+    flush: FlushCompress,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
     let mut used = 0;
     loop {
         if out.len() == out.capacity() {
@@ -169,7 +190,7 @@ fn compress(state: &mut Compress, input: &[u8], flush: FlushCompress) -> io::Res
         }
         let before = state.total_in();
         let status = state
-            .compress_vec(&input[used..], &mut out, flush)
+            .compress_vec(&input[used..], out, flush)
             .map_err(invalid)?;
         used += usize::try_from(state.total_in() - before).unwrap_or(usize::MAX);
         let done = match flush {
@@ -178,7 +199,7 @@ fn compress(state: &mut Compress, input: &[u8], flush: FlushCompress) -> io::Res
             _ => used >= input.len() && out.len() < out.capacity(),
         };
         if done {
-            return Ok(out);
+            return Ok(());
         }
     }
 }
@@ -194,9 +215,14 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Deflate<S> {
             }
             match ready!(Pin::new(&mut this.input).poll_next(cx)) {
                 Some(Ok(piece)) => {
-                    let out = compress(&mut this.state, &piece, FlushCompress::None)?;
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    compress(
+                        &mut this.state,
+                        &piece,
+                        FlushCompress::None,
+                        &mut this.scratch,
+                    )?;
+                    if !this.scratch.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&this.scratch))));
                     }
                 }
                 Some(Err(e)) => {
@@ -205,8 +231,15 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Deflate<S> {
                 }
                 None => {
                     this.finished = true;
-                    let out = compress(&mut this.state, &[], FlushCompress::Finish)?;
-                    return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    compress(
+                        &mut this.state,
+                        &[],
+                        FlushCompress::Finish,
+                        &mut this.scratch,
+                    )?;
+                    let last = Bytes::copy_from_slice(&this.scratch);
+                    this.scratch = Vec::new();
+                    return Poll::Ready(Some(Ok(last)));
                 }
             }
         }
@@ -277,6 +310,17 @@ mod tests {
             .read_to_end(&mut theirs)
             .expect("flate2 reads it");
         assert_eq!(theirs, data);
+    }
+
+    #[test]
+    fn frames_keep_their_bytes_made_either_way() {
+        let mut half = Vec::with_capacity(PIECE);
+        half.resize(PIECE / 2, b'x');
+        let mut few = Vec::with_capacity(PIECE);
+        few.resize(10, b'x');
+        // A frame made from a `Vec` keeps its allocation; a copy is of the bytes alone.
+        assert_eq!(frame(half).len(), PIECE / 2);
+        assert_eq!(frame(few), Bytes::from_static(b"xxxxxxxxxx"));
     }
 
     #[tokio::test]
