@@ -36,7 +36,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -144,6 +144,9 @@ pub(crate) async fn serve<H: Handler>(
     settings: Arc<ArcSwap<Listener<H>>>,
     stop: CancellationToken,
 ) {
+    if let Err(e) = accepted_without_delay(&listener) {
+        tracing::warn!(role = settings.load().role, error = %e, "cannot set TCP_NODELAY on the listener");
+    }
     let open = Arc::new(OpenConnections::default());
     let sweep_every = || settings.load().front.load().limits.header_read_timeout;
     let mut period = sweep_every();
@@ -186,6 +189,43 @@ pub(crate) async fn serve<H: Handler>(
     open.drain(DRAIN_TIMEOUT, settings.load().role).await;
 }
 
+/// Sets `TCP_NODELAY` on the listening socket, which Linux gives to every connection it
+/// accepts: one system call per connection fewer than setting it on each (a response must
+/// not wait for the client's delayed ACK of the previous one).
+fn accepted_without_delay(listener: &TcpListener) -> std::io::Result<()> {
+    socket2::SockRef::from(listener).set_tcp_nodelay(true)
+}
+
+/// The most read from a new connection before hyper reads: a request head of a browser
+/// with its cookies fits.
+const EARLY_READ: usize = 4096;
+
+/// What the client has sent by the time its connection is served, read at once without
+/// waiting (nothing if it has sent nothing yet), to be handed to hyper in front of the
+/// stream. hyper-util's protocol detection reads the first 24 bytes alone (HTTP/2's
+/// preface is that long), so that without this a request in one packet took two `recvfrom`
+/// calls; from this buffer it takes one. A client that connects and waits costs one
+/// `recvfrom` more, answered at once with `EAGAIN`.
+fn already_sent(stream: &TcpStream) -> BytesMut {
+    let mut early = BytesMut::with_capacity(EARLY_READ);
+    let room = early.capacity();
+    match stream.try_read_buf(&mut early) {
+        Ok(n) => {
+            if n > 0 && n < room {
+                // Drained: forget the readiness, as tokio does after a short read of its
+                // own, or hyper's next read would be a `recvfrom` answered with `EAGAIN`.
+                // Data coming later raises a new readiness event.
+                let _ = stream.try_io(Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
+            }
+            early
+        }
+        // `WouldBlock`, or an error hyper will meet again on its own read.
+        Err(_) => BytesMut::new(),
+    }
+}
+
 /// What a connection's task runs: small (see `http`), since tokio copies it when it spawns,
 /// starts and finishes the task.
 async fn connection_task<H: Handler>(
@@ -205,7 +245,6 @@ async fn connection<H: Handler>(
     front: &FrontState<H>,
     registration: Registration,
 ) {
-    let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + front.limits.header_read_timeout;
     let (peer, io) = if config.proxy_protocol {
         // Boxed, as the handshake and the HTTP connection below (see `http`).
@@ -229,7 +268,8 @@ async fn connection<H: Handler>(
             Ok(Ok((_, io))) => (socket_peer, io),
         }
     } else {
-        (socket_peer, Rewind::new(stream, BytesMut::new()))
+        let early = already_sent(&stream);
+        (socket_peer, Rewind::new(stream, early))
     };
     let conn = Connection {
         peer,
@@ -599,6 +639,36 @@ mod tests {
             version: http::Version::HTTP_11,
             start: std::time::Instant::now(),
         }
+    }
+
+    #[tokio::test]
+    async fn what_was_sent_is_read_at_once_and_nothing_waits() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        // Nothing sent yet: nothing read, at once.
+        assert!(already_sent(&accepted).is_empty());
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .expect("write");
+        accepted.readable().await.expect("readable");
+        assert_eq!(
+            &already_sent(&accepted)[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_have_no_delay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        accepted_without_delay(&listener).expect("nodelay");
+        let addr = listener.local_addr().expect("addr");
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(accepted.nodelay().expect("read the option"));
     }
 
     /// hyper's connection, the TLS handshake and the PROXY header are on the heap: a task's

@@ -29,14 +29,16 @@ use tokio::io::AsyncRead;
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::{ReaderStream, StreamReader};
 
+use super::flate::{Deflate, Inflate, Wrapper};
 use super::metrics::{BodyStage, ProxyMetrics};
 use super::rewrite::{Rewriter, StreamRewriter};
 
 /// The error type of every body the proxy produces.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Size of the pieces read out of a decoder or encoder. Large pieces keep per-chunk costs
-/// (polls, frames, syscalls) small next to the per-byte ones.
+/// Size of the pieces read out of a brotli or zstd decoder or encoder. Large pieces keep
+/// per-chunk costs (polls, frames, syscalls) small next to the per-byte ones. (gzip and
+/// deflate: [`super::flate`].)
 const CHUNK: usize = 64 * 1024;
 
 /// What went wrong inside a body after the status line was sent; the response is then cut
@@ -447,18 +449,14 @@ fn reader_stream<R: AsyncRead + Send + 'static>(r: R) -> ByteStream {
     Box::pin(ReaderStream::with_capacity(r, CHUNK))
 }
 
+/// gzip and deflate by [`flate`]'s stages, brotli and zstd by async-compression's readers.
 fn decode(input: ByteStream, coding: Coding) -> ByteStream {
-    let r = StreamReader::new(input);
     match coding {
-        Coding::Gzip => {
-            let mut d = codec::GzipDecoder::new(r);
-            d.multiple_members(true);
-            reader_stream(d)
-        }
-        Coding::Deflate => reader_stream(codec::ZlibDecoder::new(r)),
-        Coding::Brotli => reader_stream(codec::BrotliDecoder::new(r)),
+        Coding::Gzip => Box::pin(Inflate::new(input, Wrapper::Gzip)),
+        Coding::Deflate => Box::pin(Inflate::new(input, Wrapper::Zlib)),
+        Coding::Brotli => reader_stream(codec::BrotliDecoder::new(StreamReader::new(input))),
         Coding::Zstd => {
-            let mut d = codec::ZstdDecoder::new(r);
+            let mut d = codec::ZstdDecoder::new(StreamReader::new(input));
             d.multiple_members(true);
             reader_stream(d)
         }
@@ -469,13 +467,18 @@ fn decode(input: ByteStream, coding: Coding) -> ByteStream {
 /// may have compressed once and cached. gzip and deflate at `gzip_level` ([`GzipLevel`]),
 /// brotli and zstd at fixed fast levels.
 fn encode(input: ByteStream, coding: Coding, gzip_level: GzipLevel) -> ByteStream {
-    let r = StreamReader::new(input);
-    let deflate_level = Level::Precise(i32::from(gzip_level.get()));
+    let level = u32::from(gzip_level.get());
     match coding {
-        Coding::Gzip => reader_stream(codec::GzipEncoder::with_quality(r, deflate_level)),
-        Coding::Deflate => reader_stream(codec::ZlibEncoder::with_quality(r, deflate_level)),
-        Coding::Brotli => reader_stream(codec::BrotliEncoder::with_quality(r, Level::Precise(4))),
-        Coding::Zstd => reader_stream(codec::ZstdEncoder::with_quality(r, Level::Precise(1))),
+        Coding::Gzip => Box::pin(Deflate::new(input, Wrapper::Gzip, level)),
+        Coding::Deflate => Box::pin(Deflate::new(input, Wrapper::Zlib, level)),
+        Coding::Brotli => reader_stream(codec::BrotliEncoder::with_quality(
+            StreamReader::new(input),
+            Level::Precise(4),
+        )),
+        Coding::Zstd => reader_stream(codec::ZstdEncoder::with_quality(
+            StreamReader::new(input),
+            Level::Precise(1),
+        )),
     }
 }
 
@@ -605,19 +608,25 @@ impl Stream for Rewriting {
 struct TimedBody<B> {
     inner: B,
     timeout: Duration,
+    /// Set the first time the origin has nothing ready: a body that is all there when it is
+    /// read (most small ones) costs no timer and no clock reading.
+    timer: Option<Stall>,
+}
+
+/// The timer of a body that has had to wait for the origin.
+struct Stall {
+    /// When the origin last sent something, or the wait began.
     last: Instant,
-    // Re-armed lazily from `last` when it fires, rather than reset on every frame.
+    /// Re-armed lazily from `last` when it fires, rather than reset on every frame.
     sleep: Pin<Box<Sleep>>,
 }
 
 impl<B> TimedBody<B> {
     fn new(inner: B, timeout: Duration) -> TimedBody<B> {
-        let now = Instant::now();
         TimedBody {
             inner,
             timeout,
-            last: now,
-            sleep: Box::pin(tokio::time::sleep_until(now + timeout)),
+            timer: None,
         }
     }
 }
@@ -636,17 +645,27 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
-            this.last = Instant::now();
+            if let Some(timer) = &mut this.timer {
+                timer.last = Instant::now();
+            }
             return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
         }
-        loop {
-            ready!(this.sleep.as_mut().poll(cx));
-            let deadline = this.last + this.timeout;
-            if deadline <= Instant::now() {
-                tracing::warn!(timeout = ?this.timeout, "proxy: origin body stalled, cut off");
-                return Poll::Ready(Some(Err(BodyError::ReadTimeout(this.timeout).into())));
+        let timeout = this.timeout;
+        let timer = this.timer.get_or_insert_with(|| {
+            let last = Instant::now();
+            Stall {
+                last,
+                sleep: Box::pin(tokio::time::sleep_until(last + timeout)),
             }
-            this.sleep.as_mut().reset(deadline);
+        });
+        loop {
+            ready!(timer.sleep.as_mut().poll(cx));
+            let deadline = timer.last + timeout;
+            if deadline <= Instant::now() {
+                tracing::warn!(timeout = ?timeout, "proxy: origin body stalled, cut off");
+                return Poll::Ready(Some(Err(BodyError::ReadTimeout(timeout).into())));
+            }
+            timer.sleep.as_mut().reset(deadline);
         }
     }
 
@@ -662,6 +681,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_all_there_arms_no_timer() {
+        let mut body = TimedBody::new(Full::new(Bytes::from_static(b"x")), Duration::from_secs(1));
+        let frame = body.frame().await.expect("a frame").expect("data");
+        assert_eq!(frame.into_data().ok(), Some(Bytes::from_static(b"x")));
+        assert!(body.frame().await.is_none());
+        assert!(body.timer.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_waits_is_cut_off_after_the_timeout() {
+        let never = StreamBody::new(futures_util::stream::pending::<
+            Result<Frame<Bytes>, std::convert::Infallible>,
+        >());
+        let mut body = TimedBody::new(never, Duration::from_millis(50));
+        let started = Instant::now();
+        let err = body.frame().await.expect("an end").expect_err("a timeout");
+        assert!(body.timer.is_some());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(err.to_string(), "origin sent nothing for 50ms");
+    }
 
     #[test]
     fn gzip_levels_one_to_nine_only() {

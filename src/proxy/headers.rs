@@ -9,6 +9,7 @@
 //! headers and sets `X-Forwarded-*` and `Forwarded`, keeping or replacing the incoming ones. It does not decide anything about bodies (encodings,
 //! lengths, validators): [`super::body`] does, since only it knows whether a body changes.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
@@ -18,17 +19,18 @@ use super::host;
 use super::rewrite::Rewriter;
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 7.6.1), plus
-/// the non-standard ones proxies still see.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// the non-standard ones proxies still see. As header names, not strings: removing by a
+/// string parses it first, twice per proxied request.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Response headers that can carry origin URLs and are rewritten as a whole.
@@ -46,20 +48,36 @@ const URL_HEADERS: [&str; 7] = [
 /// being passed through, `Connection: upgrade` and `Upgrade` are kept: they are exactly
 /// what the other side needs to see.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+    // One pass over the names present (a handful), rather than a hashed removal of every
+    // listed name: a message carries one of them (`Connection`) or none, and each proxied
+    // request removes them twice.
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
         .collect();
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.to_str().into_iter().flat_map(|v| v.split(',')) {
+            let token = token.trim();
+            // `keep-alive` and `upgrade` are listed already: not parsed again.
+            if HOP_BY_HOP
+                .iter()
+                .any(|h| token.eq_ignore_ascii_case(h.as_str()))
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                doomed.push(name);
+            }
+        }
+    }
+    if doomed.is_empty() {
+        return;
+    }
     let upgrade = keep_upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+    for name in doomed {
         headers.remove(name);
     }
     if let Some(upgrade) = upgrade {
@@ -146,13 +164,18 @@ pub(crate) fn rewrite_request<'m>(
     let proto = if fwd.tls { "https" } else { "http" };
     if fwd.send.x_forwarded {
         if let Some(peer) = fwd.peer {
-            let ip = peer.ip().to_canonical().to_string();
             // Appended like nginx's $proxy_add_x_forwarded_for.
-            let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-                _ => ip,
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
+            let prior = headers
+                .get(&X_FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok())
+                .filter(|p| !p.trim().is_empty());
+            let mut value = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
+            if let Some(prior) = prior {
+                value.push_str(prior);
+                value.push_str(", ");
+            }
+            push_ip(&mut value, peer.ip().to_canonical());
+            if let Ok(v) = HeaderValue::try_from(value) {
                 headers.insert(&X_FORWARDED_FOR, v);
             }
         }
@@ -162,50 +185,81 @@ pub(crate) fn rewrite_request<'m>(
         }
     }
     if fwd.send.forwarded {
-        let element = forwarded_element(fwd.peer, proto, fwd.public_authority);
         // Several `Forwarded` lines are one list (RFC 7239 4): joined, then appended to.
-        let prior: Vec<&str> = headers
+        let mut value = String::new();
+        for prior in headers
             .get_all(header::FORWARDED)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .collect();
-        let value = if prior.is_empty() {
-            element
-        } else {
-            format!("{}, {element}", prior.join(", "))
-        };
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        {
+            value.push_str(prior);
+            value.push_str(", ");
+        }
+        forwarded_element(&mut value, fwd.peer, proto, fwd.public_authority);
+        if let Ok(v) = HeaderValue::try_from(value) {
             headers.insert(header::FORWARDED, v);
         }
     }
 }
 
-/// One `Forwarded` element (RFC 7239 4): `for=` the client (`unknown` without one; an
-/// IPv6 address bracketed and quoted), `proto=`, and `host=` the public authority (quoted
-/// when it holds a port: `:` is not a token character).
-fn forwarded_element(peer: Option<SocketAddr>, proto: &str, host: &str) -> String {
-    let node = match peer.map(|p| p.ip().to_canonical()) {
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => format!("\"[{v6}]\""),
-        None => "unknown".to_string(),
-    };
+/// Appends `ip` in its text form; IPv4 without `core::fmt`, which every proxied request
+/// would otherwise go through once or twice.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Appends one `Forwarded` element (RFC 7239 4) to `out`: `for=` the client (`unknown`
+/// without one; an IPv6 address bracketed and quoted), `proto=`, and `host=` the public
+/// authority (quoted when it holds a port: `:` is not a token character).
+fn forwarded_element(out: &mut String, peer: Option<SocketAddr>, proto: &str, host: &str) {
+    out.push_str("for=");
+    match peer.map(|p| p.ip().to_canonical()) {
+        Some(ip @ IpAddr::V4(_)) => push_ip(out, ip),
+        Some(ip @ IpAddr::V6(_)) => {
+            out.push_str("\"[");
+            push_ip(out, ip);
+            out.push_str("]\"");
+        }
+        None => out.push_str("unknown"),
+    }
+    out.push_str(";proto=");
+    out.push_str(proto);
+    out.push_str(";host=");
     let host_is_token = !host.is_empty()
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if host_is_token {
-        format!("for={node};proto={proto};host={host}")
+        out.push_str(host);
     } else {
-        let quoted: String = host
-            .chars()
-            .flat_map(|c| match c {
-                '"' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        format!("for={node};proto={proto};host=\"{quoted}\"")
+        out.push('"');
+        for c in host.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
     }
 }
 
@@ -521,9 +575,19 @@ mod tests {
         let mut h = HeaderMap::new();
         rewrite_request(&mut h, "https", authority, &fwd, false);
         assert!(!h.contains_key("forwarded") && !h.contains_key("x-forwarded-host"));
+        let mut element = String::new();
+        forwarded_element(&mut element, None, "https", "a.example.cn");
+        assert_eq!(element, "for=unknown;proto=https;host=a.example.cn");
+        let mut element = String::new();
+        forwarded_element(
+            &mut element,
+            Some("10.0.20.255:1".parse().expect("addr")),
+            "http",
+            "a.example.cn:8\"0",
+        );
         assert_eq!(
-            forwarded_element(None, "https", "a.example.cn"),
-            "for=unknown;proto=https;host=a.example.cn"
+            element,
+            "for=10.0.20.255;proto=http;host=\"a.example.cn:8\\\"0\""
         );
     }
 

@@ -91,6 +91,7 @@
 
 mod body;
 pub mod config;
+mod flate;
 mod headers;
 pub(crate) mod host;
 pub mod mapping;

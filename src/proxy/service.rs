@@ -34,7 +34,6 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 
@@ -44,7 +43,7 @@ use super::host;
 use super::mapping::{self, HostMap, MappingError, Side};
 use super::metrics::{Event, ProxyMetrics};
 use super::rewrite::{RewriteError, Rewriter};
-use super::upstream::{self, HttpClient, UpstreamBody, UpstreamError, UpstreamSettings};
+use super::upstream::{self, OriginBody, Upstream, UpstreamBody, UpstreamError, UpstreamSettings};
 
 /// What the server knows about the client connection. Insert it into the request's
 /// extensions to get `X-Forwarded-For` and the right `X-Forwarded-Proto`;
@@ -231,23 +230,25 @@ impl ProxyBuilder {
             return Err(bad("its host is not the origin host of any pair"));
         }
         let port = origin.authority.port_u16();
+        let tls = origin.scheme == Scheme::HTTPS;
 
         let mut extra_roots = self.extra_roots.clone();
         for path in &self.ca_files {
             extra_roots.extend(upstream::load_ca_file(path)?);
         }
-        let client = upstream::client(&UpstreamSettings {
+        let upstream = Upstream::new(&UpstreamSettings {
+            tls,
+            port: port.unwrap_or(if tls { 443 } else { 80 }),
             connect_to: self.connect_to,
             extra_roots,
             connect_timeout: self.connect_timeout,
             pool_idle_timeout: Duration::from_secs(90),
         })?;
 
-        let connect_to = self.connect_to.is_some();
         let targets = map
             .pairs()
             .iter()
-            .map(|pair| Target::new(pair.origin.clone(), port, connect_to))
+            .map(|pair| Target::new(pair.origin.clone(), port))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad("bad host"))?;
         let rewriter = if self.rewrite {
@@ -261,10 +262,10 @@ impl ProxyBuilder {
                 targets,
                 scheme: origin.scheme,
                 rewriter,
-                client,
+                upstream,
                 pass_through,
+                recent_pass_through: arc_swap::ArcSwapOption::empty(),
                 port,
-                connect_to,
                 forward_headers: self.forward_headers,
                 response_timeout: self.response_timeout,
                 limits: Limits {
@@ -321,13 +322,14 @@ struct Inner {
     targets: Vec<Target>,
     scheme: Scheme,
     rewriter: Option<Arc<Rewriter>>,
-    client: HttpClient,
+    upstream: Upstream,
     /// Domains whose hosts go to the origin under their own name (see
     /// [`ProxyBuilder::pass_through_domains`]).
     pass_through: Vec<String>,
+    /// The last target [`pass_through_target`] found.
+    recent_pass_through: arc_swap::ArcSwapOption<RecentPassThrough>,
     /// The origin URL's port, if it names one.
     port: Option<u16>,
-    connect_to: bool,
     forward_headers: ForwardHeaders,
     response_timeout: Duration,
     limits: Limits,
@@ -341,30 +343,22 @@ struct Inner {
 struct Target {
     /// The origin host, with the origin URL's port if it names one.
     host_header: HeaderValue,
-    /// Like `host_header`, but without the port under connect-to.
-    uri_authority: Authority,
-    /// The origin host, for logs and error texts.
-    origin: String,
+    /// The origin host: dialed (unless connect-to), verified under TLS, in logs and error
+    /// texts. Shared: a target is cloned for each request passed through.
+    origin: Arc<str>,
 }
 
 impl Target {
     /// `None` if `origin` (with `port`) is no valid `Host` or authority.
-    fn new(origin: String, port: Option<u16>, connect_to: bool) -> Option<Target> {
+    fn new(origin: String, port: Option<u16>) -> Option<Target> {
         let host_header = match port {
             Some(p) => format!("{origin}:{p}"),
             None => origin.clone(),
         };
-        // With connect-to, the URI carries no port so that the connector keeps the
-        // connect-to port; `Host` still names the origin's port.
-        let uri_authority = if connect_to {
-            origin.clone()
-        } else {
-            host_header.clone()
-        };
+        Authority::try_from(host_header.as_str()).ok()?;
         Some(Target {
-            host_header: HeaderValue::from_str(&host_header).ok()?,
-            uri_authority: Authority::try_from(uri_authority.as_str()).ok()?,
-            origin,
+            host_header: HeaderValue::try_from(host_header).ok()?,
+            origin: origin.into(),
         })
     }
 }
@@ -450,11 +444,33 @@ where
 
 /// The origin target for a host under a pass-through domain: the same name, with the
 /// origin URL's port.
+/// The last one found is kept with the authority it was found for: a redirector passes one
+/// or a few names through, and working the target out anew (checking the name, lower
+/// case, the `Host` value) was a twentieth of a passed-through request's instructions.
 fn pass_through_target(inner: &Inner, public_authority: &str) -> Option<Target> {
+    let recent = inner.recent_pass_through.load();
+    if let Some(recent) = recent.as_deref()
+        && *recent.authority == *public_authority
+    {
+        return Some(recent.target.clone());
+    }
     let name = host::strip_port(public_authority)?;
     let host = host::normalize(name).ok()?;
     host::under_any(&inner.pass_through, &host)?;
-    Target::new(host, inner.port, inner.connect_to)
+    let target = Target::new(host, inner.port)?;
+    inner
+        .recent_pass_through
+        .store(Some(Arc::new(RecentPassThrough {
+            authority: public_authority.into(),
+            target: target.clone(),
+        })));
+    Some(target)
+}
+
+/// A pass-through target and the authority (as the request wrote it) it is for.
+struct RecentPassThrough {
+    authority: Box<str>,
+    target: Target,
 }
 
 /// Marks a response the proxy made itself, for counting; removed before it leaves.
@@ -605,7 +621,8 @@ fn route<'a, B>(inner: &'a Inner, req: &Request<B>) -> Result<Route<'a>, OwnErro
 
 /// Upstream request phase (pingora's `upstream_request_filter`): the client's request,
 /// re-addressed to the target (400 if its path makes no URI) with the request headers
-/// rewritten and `Host` naming the origin, as HTTP/1.1 without the client's extensions.
+/// rewritten and `Host` naming the origin, as HTTP/1.1 in origin form (`/path?query`)
+/// without the client's extensions.
 fn upstream_request<B>(
     inner: &Inner,
     route: &Route<'_>,
@@ -619,18 +636,20 @@ where
 {
     let target = &*route.target;
     let client = parts.extensions.get::<ClientInfo>().copied();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = Uri::builder()
-        .scheme(inner.scheme.clone())
-        .authority(target.uri_authority.clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| {
-            OwnError::new(
-                StatusCode::BAD_REQUEST,
-                format!("geoline proxy: bad request target: {e}"),
-            )
-        })?;
+    let mut uri = http::uri::Parts::default();
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = Uri::from_parts(uri).map_err(|e| {
+        OwnError::new(
+            StatusCode::BAD_REQUEST,
+            format!("geoline proxy: bad request target: {e}"),
+        )
+    })?;
     let origin_authority =
         |public: &str| Some(&inner.targets[inner.map.position(public)?].host_header);
     headers::rewrite_request(
@@ -678,8 +697,9 @@ async fn send(
     inner: &Inner,
     target: &Target,
     up_req: Request<UpstreamBody>,
-) -> Result<Response<Incoming>, OwnError> {
-    match tokio::time::timeout(inner.response_timeout, inner.client.request(up_req)).await {
+) -> Result<Response<OriginBody>, OwnError> {
+    let sent = inner.upstream.send(&target.origin, up_req);
+    match tokio::time::timeout(inner.response_timeout, sent).await {
         Err(_) => {
             tracing::warn!(origin = %target.origin, timeout = ?inner.response_timeout, "proxy: origin response timed out");
             Err(OwnError::new(
@@ -714,7 +734,7 @@ async fn send(
 fn upgrade_connection(
     inner: &Inner,
     target: &Target,
-    mut resp: Response<Incoming>,
+    mut resp: Response<OriginBody>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response<ProxyBody>, OwnError> {
     let Some(client_upgrade) = client_upgrade else {
@@ -788,7 +808,7 @@ async fn response_body(
     inner: &Inner,
     target: &Target,
     head: &http::response::Parts,
-    incoming: Incoming,
+    incoming: OriginBody,
     rewrite: Option<BodyRewrite<'_>>,
     is_head: bool,
 ) -> Result<ProxyBody, OwnError> {
@@ -893,17 +913,14 @@ mod tests {
     }
 
     #[test]
-    fn target_port_and_connect_to() {
-        let t = Target::new("example.com".into(), Some(8443), false).unwrap();
+    fn target_host_header_names_the_port() {
+        let t = Target::new("example.com".into(), Some(8443)).unwrap();
         assert_eq!(t.host_header, "example.com:8443");
-        assert_eq!(t.uri_authority, "example.com:8443");
-        let t = Target::new("example.com".into(), Some(8443), true).unwrap();
-        assert_eq!(t.host_header, "example.com:8443");
-        assert_eq!(t.uri_authority, "example.com");
-        let t = Target::new("example.com".into(), None, false).unwrap();
+        assert_eq!(&*t.origin, "example.com");
+        let t = Target::new("example.com".into(), None).unwrap();
         assert_eq!(t.host_header, "example.com");
-        assert_eq!(t.origin, "example.com");
-        assert!(Target::new("exa mple.com".into(), None, false).is_none());
+        assert_eq!(&*t.origin, "example.com");
+        assert!(Target::new("exa mple.com".into(), None).is_none());
     }
 
     #[test]
@@ -948,9 +965,23 @@ mod tests {
         let req = request(Method::GET, "/", Some("WWW.Example.com:8080"));
         let r = route(&p.inner, &req).ok().unwrap();
         assert_eq!(r.public_authority, "WWW.Example.com:8080");
-        assert_eq!(r.target.origin, "www.example.com");
+        assert_eq!(&*r.target.origin, "www.example.com");
         assert_eq!(r.target.host_header, "www.example.com");
         assert!(route(&p.inner, &request(Method::GET, "/", Some("example.org"))).is_err());
+        // Kept for the next request naming it so, which gets the same target.
+        let recent = p.inner.recent_pass_through.load_full().expect("kept");
+        assert_eq!(&*recent.authority, "WWW.Example.com:8080");
+        let again = route(&p.inner, &req).ok().unwrap();
+        assert!(Arc::ptr_eq(&again.target.origin, &recent.target.origin));
+        // Another name is worked out, and kept in its place; one not served is not kept.
+        let other = request(Method::GET, "/", Some("example.com"));
+        assert_eq!(
+            &*route(&p.inner, &other).ok().unwrap().target.origin,
+            "example.com"
+        );
+        assert!(route(&p.inner, &request(Method::GET, "/", Some("example.net"))).is_err());
+        let recent = p.inner.recent_pass_through.load_full().expect("kept");
+        assert_eq!(&*recent.authority, "example.com");
     }
 
     #[test]
