@@ -18,12 +18,13 @@
 //! proxies), rebuilt whole by [`crate::server::fronts`] before anything is swapped, and
 //! `[health]` (monitors, sources, quorum, weights, all-down chains, TTL cap, state file),
 //! whose checks' TLS settings and state file are read before anything is swapped
-//! ([`crate::health::Health::reconfigure`] says what each address keeps).
+//! ([`crate::health::Health::reconfigure`] says what each address keeps), and `[acme]`,
+//! whose tasks [`crate::acme::supervisor`] starts again under it.
 //! Restart: what the listeners were built from at start — the `[dns]`, `[admin]` and
 //! `[reload]` sections, the front-ends' listeners and certificates (each TLS listener
 //! chooses among its own part of the certificate set) — the lines' names and order (the
 //! zones' views are numbered by them), the TSIG keys, the update policy, the list of zones
-//! (each has its update journal) and their transfer tables, and `[acme]`.
+//! (each has its update journal) and their transfer tables.
 
 use std::fmt::Debug;
 use std::path::PathBuf;
@@ -263,7 +264,7 @@ fn changes(running: &Config, next: &Config) -> Changes {
     c.note(Restart, running.keys != *keys, "[[key]]");
     c.note(Restart, differs(&running.update, update), "[update]");
     c.note(Live, running.health != *health, "[health]");
-    c.note(Restart, differs(&running.acme, acme), "[acme]");
+    c.note(Live, running.acme != *acme, "[acme]");
     c
 }
 
@@ -370,7 +371,7 @@ zones = ["example.com"]
             (
                 "[acme]\n",
                 "[acme]\ncontact = [\"mailto:ops@example.com\"]\n",
-                restart(&["[acme]"]),
+                live(&["[acme]"]),
             ),
             (
                 "[dns]",

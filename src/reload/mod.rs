@@ -444,6 +444,7 @@ impl Reloader {
         }
         let config = Arc::new(config);
         self.config.store(config.clone());
+        self.live.acme.configure(&config.acme);
         for (i, z) in config.zones.iter().enumerate() {
             let swapped = self
                 .live
