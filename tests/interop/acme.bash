@@ -9,6 +9,11 @@
 #                         start) in $WORK/root-TAG.pem; PEBBLE_PID is its PID
 #   acme_field FIELD      acme[0].FIELD of geoline's /status at $admin, as JSON
 #   wait_field FIELD PREDICATE SECS  until acme[0].FIELD satisfies the python predicate on v
+#   acme_redirect_config DIRECTORY_URL  $WORK/geoline.toml: example.com served on $dns_port,
+#                         admin on $admin_port, a TLS redirector on $https_port whose
+#                         certificate for example.com and *.example.com is obtained from
+#                         the CA at DIRECTORY_URL (pebble's root trusted), a china line
+#   served_serial SNI     the serial of the certificate the TLS listener serves for SNI
 
 pebble_config() {
     PEBBLE_ACME_PORT="$1" PEBBLE_MGMT_PORT="$2"
@@ -54,4 +59,62 @@ wait_field() { # FIELD PREDICATE SECS: until acme[0].FIELD satisfies the python 
         sleep 0.2
     done
     return 1
+}
+
+acme_redirect_config() { # DIRECTORY_URL
+    cat >"$WORK/geoline.toml" <<TOML
+[dns]
+listen = ["127.0.0.1:$dns_port"]
+
+[admin]
+listen = "127.0.0.1:$admin_port"
+
+[[line]]
+name = "china"
+cidrs = ["1.2.4.0/22"]
+
+[[zone]]
+file = "example.com.zone"
+
+[redirect]
+trusted_proxies = ["127.0.0.1"]
+access_log = "off"
+
+[[redirect.listen]]
+address = "127.0.0.1:$https_port"
+tls = true
+
+[[redirect.certificate]]
+names = ["example.com", "*.example.com"]
+acme = true
+
+[[redirect.rule]]
+from = "example.com"
+to = "example.cn"
+lines = ["china"]
+
+[redirect.origin]
+url = "http://example.com"
+connect_to = "127.0.0.1:9"
+
+[acme]
+state_dir = "state"
+directory = "$1"
+ca_root = "pebble-ca.crt"
+contact = ["ops@example.com"]
+propagation_interval_ms = 200
+propagation_timeout_secs = 30
+retry_min_secs = 2
+retry_max_secs = 4
+
+[acme.nameservers]
+"ns1.example.com" = "127.0.0.1:$dns_port"
+"ns2.example.com" = "127.0.0.1:$dns_port"
+TOML
+}
+
+# The serial of the certificate the TLS listener serves for SNI $1.
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$https_port" -servername "$1" </dev/null 2>/dev/null \
+        | openssl x509 -noout -serial
 }

@@ -22,61 +22,8 @@ cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/example.com.zone"
 # pebble, with certificates that live ten minutes.
 pebble_config "$acme_port" "$mgmt_port" 600
 
-cat >"$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$dns_port"]
+acme_redirect_config "https://127.0.0.1:$acme_port/dir"
 
-[admin]
-listen = "127.0.0.1:$admin_port"
-
-[[line]]
-name = "china"
-cidrs = ["1.2.4.0/22"]
-
-[[zone]]
-file = "example.com.zone"
-
-[redirect]
-trusted_proxies = ["127.0.0.1"]
-access_log = "off"
-
-[[redirect.listen]]
-address = "127.0.0.1:$https_port"
-tls = true
-
-[[redirect.certificate]]
-names = ["example.com", "*.example.com"]
-acme = true
-
-[[redirect.rule]]
-from = "example.com"
-to = "example.cn"
-lines = ["china"]
-
-[redirect.origin]
-url = "http://example.com"
-connect_to = "127.0.0.1:9"
-
-[acme]
-state_dir = "state"
-directory = "https://127.0.0.1:$acme_port/dir"
-ca_root = "pebble-ca.crt"
-contact = ["ops@example.com"]
-propagation_interval_ms = 200
-propagation_timeout_secs = 30
-retry_min_secs = 2
-retry_max_secs = 4
-
-[acme.nameservers]
-"ns1.example.com" = "127.0.0.1:$dns_port"
-"ns2.example.com" = "127.0.0.1:$dns_port"
-TOML
-
-# The serial of the certificate the TLS listener serves for SNI $1.
-served_serial() {
-    openssl s_client -connect "127.0.0.1:$https_port" -servername "$1" </dev/null 2>/dev/null \
-        | openssl x509 -noout -serial
-}
 # HTTPS through the TLS listener, verified against pebble root $1, for host $2.
 https_get() {
     curl -sS -o /dev/null -w '%{http_code}' --cacert "$WORK/root-$1.pem" \

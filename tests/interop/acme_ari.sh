@@ -100,54 +100,7 @@ run_bg ari python3 "$WORK/ari.py" "$ari_port" "$acme_port" "$WORK/pebble.crt" "$
     "$WORK/pebble-ca.crt" "$WORK/ari-asked.log"
 wait_tcp "$ari_port" 20 || fail "the ARI front did not start"
 
-cat >"$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$dns_port"]
-
-[admin]
-listen = "127.0.0.1:$admin_port"
-
-[[zone]]
-file = "example.com.zone"
-
-[redirect]
-access_log = "off"
-
-[[redirect.listen]]
-address = "127.0.0.1:$https_port"
-tls = true
-
-[[redirect.certificate]]
-names = ["example.com", "*.example.com"]
-acme = true
-
-[[redirect.rule]]
-from = "example.com"
-to = "example.cn"
-lines = ["default"]
-
-[redirect.origin]
-url = "http://example.com"
-connect_to = "127.0.0.1:9"
-
-[acme]
-state_dir = "state"
-directory = "https://127.0.0.1:$ari_port/dir"
-ca_root = "pebble-ca.crt"
-propagation_interval_ms = 200
-propagation_timeout_secs = 30
-retry_min_secs = 2
-retry_max_secs = 4
-
-[acme.nameservers]
-"ns1.example.com" = "127.0.0.1:$dns_port"
-"ns2.example.com" = "127.0.0.1:$dns_port"
-TOML
-
-served_serial() {
-    openssl s_client -connect "127.0.0.1:$https_port" -servername example.com </dev/null 2>/dev/null \
-        | openssl x509 -noout -serial
-}
+acme_redirect_config "https://127.0.0.1:$ari_port/dir"
 
 start_geoline "$WORK/geoline.toml" "$dns_port"
 wait_field successes 'v >= 1' 60 || fail "no first certificate: $(acme_field last_error)"
@@ -160,7 +113,7 @@ first_id=$(head -n1 "$WORK/ari-asked.log" | cut -d' ' -f1)
 second_id=$(sed -n 2p "$WORK/ari-asked.log" | cut -d' ' -f1)
 [[ $first_id != "$second_id" ]] || fail "the renewal information was asked for one certificate only"
 # The renewed certificate is the one served, and its ARI identifier is the serial served.
-serial=$(served_serial | cut -d= -f2)
+serial=$(served_serial example.com | cut -d= -f2)
 python3 -c "
 import base64, sys
 s = sys.argv[2].split('.')[1]
