@@ -184,12 +184,21 @@ impl AcmeConfig {
             .join(format!("{label}-{:08x}", hasher.finalize()))
     }
 
-    /// The file the account of the CA at `directory` is kept in.
-    pub fn account_file(&self, directory: &str) -> PathBuf {
-        self.state_dir.join("accounts").join(format!(
-            "{:08x}.json",
-            crc32fast::hash(directory.as_bytes())
-        ))
+    /// The file the account at the CA at `directory` with `contact` is kept in: one
+    /// account per CA and contact, as Caddy keeps them, so that a new contact registers a
+    /// new account with it (the certificates stay; an account only signs orders). Without
+    /// a contact, the name depends on the CA alone.
+    pub fn account_file(&self, directory: &str, contact: &[String]) -> PathBuf {
+        let ca = crc32fast::hash(directory.as_bytes());
+        let name = if contact.is_empty() {
+            format!("{ca:08x}.json")
+        } else {
+            format!(
+                "{ca:08x}-{:08x}.json",
+                crc32fast::hash(contact.join("\n").as_bytes())
+            )
+        };
+        self.state_dir.join("accounts").join(name)
     }
 
     /// Gives every ACME certificate of `certificates` its files under the state directory.

@@ -6,8 +6,10 @@
 //! challenges in flight at the same name stay) and where it goes: to this process's own
 //! update path when it serves the zone ([`crate::update::Updates::apply_own`]: the same
 //! processing, journal and swap as a signed request, in the base data every line sees),
-//! or over TCP, TSIG-signed, to the zone's primary named in `[[acme.rfc2136]]`. It does
-//! not wait for the record to be served everywhere ([`super::propagation`]).
+//! or over TCP, TSIG-signed, to the zone's primary named in `[[acme.rfc2136]]`, whose
+//! response must be signed by the same key over the update
+//! ([`crate::dns::tsig::response`]). It does not wait for the record to be served
+//! everywhere ([`super::propagation`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +52,18 @@ pub enum Dns01Error {
         server: SocketAddr,
         /// What went wrong.
         reason: String,
+    },
+    /// The primary's response is not signed by the update's key over the update (or says
+    /// the update's signature was refused): nothing is taken from it.
+    #[error("{server}: response {rcode} not taken: {source}")]
+    Tsig {
+        /// The primary.
+        server: SocketAddr,
+        /// The response's rcode, as it claimed.
+        rcode: String,
+        /// What is wrong with its TSIG.
+        #[source]
+        source: crate::dns::tsig::AnswerTsigError,
     },
     /// The message could not be built (a name too long).
     #[error("cannot build the update for {0}")]
@@ -223,16 +237,16 @@ fn rand_id() -> u16 {
     u16::from_be_bytes(bytes)
 }
 
-/// Sends `message` signed with `key` to `server` over TCP; returns the response's rcode.
-/// The response's own TSIG is not verified: its rcode is all that is read, and the
-/// propagation check that follows asks the servers themselves.
+/// Sends `message` signed with `key` to `server` over TCP; returns the response's rcode,
+/// once the response's own TSIG verified over the request's MAC (an unsigned or forged
+/// NOERROR is not a record written: `nsupdate` refuses it too).
 async fn send_signed(
     server: SocketAddr,
-    key: &Key,
+    key: &Arc<Key>,
     mut message: Vec<u8>,
 ) -> Result<ResponseCode, Dns01Error> {
     let transport = |reason: String| Dns01Error::Transport { server, reason };
-    crate::dns::tsig::sign_request(key, &mut message, crate::dns::tsig::now());
+    let request_mac = crate::dns::tsig::sign_request(key, &mut message, crate::dns::tsig::now());
     let len = u16::try_from(message.len()).map_err(|_| transport("update too long".into()))?;
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
@@ -253,5 +267,13 @@ async fn send_signed(
     if response.get(..2) != id || response.len() < 12 {
         return Err(transport("a response to another message".into()));
     }
-    Ok(ResponseCode::from(0, response[3] & 0x0f))
+    let rcode = ResponseCode::from(0, response[3] & 0x0f);
+    crate::dns::tsig::response::AnswerVerifier::new(key.clone(), request_mac)
+        .next(&response, crate::dns::tsig::now())
+        .map_err(|source| Dns01Error::Tsig {
+            server,
+            rcode: rcode.to_string(),
+            source,
+        })?;
+    Ok(rcode)
 }

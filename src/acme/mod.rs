@@ -5,14 +5,16 @@
 //! does not, so HTTP-01 and TLS-ALPN-01's need for the CA to reach ports 80/443 (which
 //! mainland filtering and Hong Kong throttling make unreliable) never arises.
 //!
-//! This module owns the life of every certificate entry that says `acme`: one task each,
-//! which serves what is stored in the state directory from the first handshake (a restart
-//! never waits for the CA), orders a new certificate when none is stored or its renewal
-//! time ([`renew`]) has come or `POST /acme/renew` asks, writes it ([`store`]) and has the
-//! reloader swap it into the TLS listeners (established connections keep theirs), retries
-//! a failure with a growing wait while the old certificate keeps serving, and warns in the
-//! log from 14 days before expiry. [`AcmeStatus`] is what `/status` and `/metrics` show.
-//! The protocol is instant-acme's ([`order`]); publishing and checking the challenge are
+//! This module owns the life of every certificate entry that says `acme`: one task each
+//! ([`task`]), which serves what is stored in the state directory from the first handshake
+//! (a restart never waits for the CA), orders a new certificate when none is stored or its
+//! renewal time ([`renew`]) has come or `POST /acme/renew` asks, writes it ([`store`]) and
+//! has the reloader swap it into the TLS listeners (established connections keep theirs),
+//! retries a failure with a growing wait while the old certificate keeps serving, and warns
+//! in the log from 14 days before expiry. Which tasks run follows the configuration
+//! ([`supervisor`]): a reload that adds, changes or removes an entry or `[acme]` starts,
+//! replaces or stops them. [`AcmeStatus`] is what `/status` and `/metrics` show. The
+//! protocol is instant-acme's ([`order`]); publishing and checking the challenge are
 //! [`dns01`] and [`propagation`]. It does not choose certificates for handshakes
 //! ([`crate::certs`]) nor read them from disk.
 
@@ -22,24 +24,25 @@ pub(crate) mod order;
 pub(crate) mod propagation;
 pub(crate) mod renew;
 pub(crate) mod store;
+pub(crate) mod supervisor;
+pub(crate) mod task;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
 
 use crate::exposition::Exposition;
-use crate::live::Live;
-use crate::reload::{Reloader, Target, Trigger};
 use crate::util::time::format_rfc3339;
-use config::{AcmeConfig, OrderSettings};
+use config::AcmeConfig;
+pub(crate) use supervisor::spawn;
 
 /// What is known of one ACME certificate, for `/status` and `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CertStatus {
+    /// Its chain file under the state directory: which certificate this is.
+    pub(crate) cert: PathBuf,
     /// Its names, as configured.
     pub(crate) names: Vec<String>,
     /// The CA's directory URL.
@@ -69,6 +72,8 @@ pub(crate) struct AcmeStatus {
     /// Counts the requests to renew now: a task subscribed before a request sees it even
     /// if it was busy when the request came (a notification would be lost then).
     renew_now: tokio::sync::watch::Sender<u64>,
+    /// The running `[acme]`: set at start, replaced by a configuration reload.
+    config: tokio::sync::watch::Sender<Option<Arc<AcmeConfig>>>,
 }
 
 impl Default for AcmeStatus {
@@ -76,6 +81,7 @@ impl Default for AcmeStatus {
         AcmeStatus {
             certificates: Mutex::new(Vec::new()),
             renew_now: tokio::sync::watch::Sender::new(0),
+            config: tokio::sync::watch::Sender::new(None),
         }
     }
 }
@@ -111,8 +117,22 @@ impl AcmeStatus {
         lock(&self.certificates).len()
     }
 
-    fn update(&self, slot: usize, f: impl FnOnce(&mut CertStatus)) {
-        if let Some(s) = lock(&self.certificates).get_mut(slot) {
+    /// Replaces the running `[acme]` (a configuration reload): the tasks are started
+    /// again under it where it changed anything.
+    pub(crate) fn configure(&self, config: &AcmeConfig) {
+        self.config.send_if_modified(|running| {
+            if running.as_deref() == Some(config) {
+                return false;
+            }
+            *running = Some(Arc::new(config.clone()));
+            true
+        });
+    }
+
+    /// The status of the certificate whose chain file is `cert`, changed by `f`; nothing
+    /// when the certificate is no longer configured.
+    fn update(&self, cert: &Path, f: impl FnOnce(&mut CertStatus)) {
+        if let Some(s) = lock(&self.certificates).iter_mut().find(|s| s.cert == cert) {
             f(s);
         }
     }
@@ -190,238 +210,3 @@ impl AcmeStatus {
 
 /// A per-certificate gauge: its family, its help and its value (a time, 0 when none).
 type CertGauge = (&'static str, &'static str, fn(&CertStatus) -> Option<i64>);
-
-/// One certificate entry to keep obtained.
-struct Managed {
-    /// Its slot in [`AcmeStatus`].
-    slot: usize,
-    names: Vec<String>,
-    settings: OrderSettings,
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-}
-
-/// Starts one task per ACME certificate of `live`'s set, until `shutdown`.
-pub(crate) fn spawn(
-    config: &AcmeConfig,
-    live: &Arc<Live>,
-    reloader: &Arc<Reloader>,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
-) {
-    let set = live.certificates.load_full();
-    let mut managed = Vec::new();
-    for c in set.configs() {
-        let Some(overrides) = &c.acme else { continue };
-        let settings = config.settings(overrides);
-        managed.push(Managed {
-            slot: managed.len(),
-            names: c.names.clone(),
-            settings,
-            cert: c.cert.clone(),
-            key: c.key.clone(),
-        });
-    }
-    *lock(&live.acme.certificates) = managed
-        .iter()
-        .map(|m| CertStatus {
-            names: m.names.clone(),
-            directory: m.settings.directory.clone(),
-            ..CertStatus::default()
-        })
-        .collect();
-    for m in managed {
-        // The directory exists from the start, so that the file watcher can watch it.
-        if let Some(dir) = m.cert.parent()
-            && let Err(e) = store::private_dir(dir)
-        {
-            warn!(names = ?m.names, error = %e, "the ACME state directory cannot be created");
-        }
-        let task = Task {
-            renew_now: live.acme.renew_now.subscribe(),
-            config: config.clone(),
-            live: live.clone(),
-            reloader: reloader.clone(),
-            shutdown: shutdown.clone(),
-            cert: m,
-        };
-        tasks.spawn(task.run());
-    }
-}
-
-struct Task {
-    renew_now: tokio::sync::watch::Receiver<u64>,
-    config: AcmeConfig,
-    live: Arc<Live>,
-    reloader: Arc<Reloader>,
-    shutdown: CancellationToken,
-    cert: Managed,
-}
-
-/// The problem type of an account the CA does not know (RFC 8555 6.7).
-const ACCOUNT_DOES_NOT_EXIST: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
-
-/// The longest sleep between two looks at a certificate (for the expiry warning, and the
-/// CA's renewal information, which can move the window).
-const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
-
-impl Task {
-    async fn run(mut self) {
-        let status = &self.live.acme;
-        let slot = self.cert.slot;
-        // A renewal asked for (`POST /acme/renew`) stays asked for until it succeeds: a
-        // failure is retried with backoff, not forgotten until the certificate is due.
-        let mut asked = false;
-        loop {
-            let now = unix_now();
-            let due = self.due(now).await;
-            let due = if asked { now } else { due };
-            let wait = Duration::from_secs(u64::try_from(due - now).unwrap_or(0));
-            if !wait.is_zero() {
-                status.update(slot, |s| {
-                    if s.failing_for == 0 {
-                        s.next_attempt = Some(due);
-                    }
-                });
-                tokio::select! {
-                    _ = self.shutdown.cancelled() => return,
-                    _ = self.renew_now.changed() => {
-                        info!(names = ?self.cert.names, "ACME renewal asked for");
-                        asked = true;
-                    }
-                    _ = tokio::time::sleep(wait.min(MAX_SLEEP)) => {
-                        if wait > MAX_SLEEP {
-                            continue;
-                        }
-                    }
-                }
-            }
-            let at = unix_now();
-            status.update(slot, |s| s.last_attempt = Some(at));
-            match self.attempt().await {
-                Ok(()) => {
-                    asked = false;
-                    info!(names = ?self.cert.names, "ACME certificate obtained and serving");
-                    status.update(slot, |s| {
-                        s.last_success = Some(unix_now());
-                        s.last_error = None;
-                        s.successes += 1;
-                        s.failing_for = 0;
-                    });
-                }
-                Err(e) => {
-                    let mut failing_for = 0;
-                    status.update(slot, |s| {
-                        s.last_error = Some(e.clone());
-                        s.failures += 1;
-                        s.failing_for = s.failing_for.saturating_add(1);
-                        failing_for = s.failing_for;
-                    });
-                    let wait =
-                        renew::backoff(failing_for, self.config.retry_min, self.config.retry_max);
-                    let next = unix_now() + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX / 2);
-                    status.update(slot, |s| s.next_attempt = Some(next));
-                    warn!(names = ?self.cert.names, error = %e, retry_in_secs = wait.as_secs(), "ACME order failed; the certificate serving (if any) keeps serving");
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => return,
-                        _ = self.renew_now.changed() => asked = true,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// This certificate's index in the live set now (what the reloader swaps), found by
-    /// its files: a configuration reload may have added or removed certificates before it.
-    fn index(&self) -> Option<usize> {
-        self.live.certificates.load().index_of(&self.cert.cert)
-    }
-
-    /// When the certificate serving is due for renewal (now when there is none), with
-    /// its status brought up to date and the expiry warning logged.
-    async fn due(&self, now: i64) -> i64 {
-        let leaf = self
-            .index()
-            .and_then(|i| self.live.certificates.load().leaf(i));
-        let Some(leaf) = leaf else {
-            return now;
-        };
-        let Some((not_before, not_after)) = crate::certs::validity(&leaf) else {
-            return now;
-        };
-        let issuer = crate::certs::issuer(&leaf);
-        self.live.acme.update(self.cert.slot, |s| {
-            s.not_after = Some(not_after);
-            s.issuer = issuer;
-        });
-        if let Some(days) = renew::expiry_warning(now, not_after) {
-            warn!(names = ?self.cert.names, days_left = days, "the ACME certificate expires soon and is not renewed yet");
-        }
-        let window = match order::stored_account(&self.config, &self.cert.settings).await {
-            Some(account) => order::renewal_window(&account, &leaf).await,
-            None => None,
-        };
-        let mut jitter = [0u8; 2];
-        let _ = getrandom::fill(&mut jitter);
-        let jitter = f64::from(u16::from_be_bytes(jitter)) / f64::from(u16::MAX);
-        renew::renewal_time(not_before, not_after, window, jitter)
-    }
-
-    /// One order, written to the state directory and swapped into the listeners.
-    async fn attempt(&self) -> Result<(), String> {
-        let account = order::account(&self.config, &self.cert.settings)
-            .await
-            .map_err(|e| e.to_string())?;
-        let obtain = |account: instant_acme::Account| async move {
-            order::obtain(
-                &self.live,
-                &self.config,
-                &account,
-                &self.cert.names,
-                self.cert.settings.key_type,
-            )
-            .await
-        };
-        let issued = match obtain(account).await {
-            // A CA that lost its accounts (a test CA restarted, an account deactivated
-            // elsewhere): a new account, once.
-            Err(order::OrderError::Acme(instant_acme::Error::Api(problem)))
-                if problem.r#type.as_deref() == Some(ACCOUNT_DOES_NOT_EXIST) =>
-            {
-                warn!(directory = %self.cert.settings.directory, "the CA does not know the stored account: creating a new one");
-                let path = self.config.account_file(&self.cert.settings.directory);
-                let _ = std::fs::remove_file(&path);
-                let account = order::account(&self.config, &self.cert.settings)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                obtain(account).await
-            }
-            other => other,
-        }
-        .map_err(|e| e.to_string())?;
-        let index = self
-            .index()
-            .ok_or("the certificate is no longer in the configuration")?;
-        store::save_certificate(
-            &self.cert.cert,
-            &self.cert.key,
-            &issued.chain_pem,
-            &issued.key_pem,
-        )
-        .map_err(|e| e.to_string())?;
-        self.reloader
-            .reload(Target::Certificate(index), Trigger::Acme)
-            .await
-            .map_err(|e| format!("the new certificate does not load: {e}"))?;
-        let leaf = self.live.certificates.load().leaf(index);
-        if let Some((_, not_after)) = leaf.as_ref().and_then(crate::certs::validity) {
-            let issuer = leaf.as_ref().and_then(crate::certs::issuer);
-            self.live.acme.update(self.cert.slot, |s| {
-                s.not_after = Some(not_after);
-                s.issuer = issuer;
-            });
-        }
-        Ok(())
-    }
-}

@@ -63,7 +63,7 @@ pub(crate) async fn account(
         Some(root) => Account::builder_with_root(root),
         None => Account::builder(),
     };
-    let path = config.account_file(&settings.directory);
+    let path = config.account_file(&settings.directory, &settings.contact);
     if let Some(credentials) = store::load_account(&path)? {
         return Ok(builder()?.from_credentials(credentials).await?);
     }
@@ -90,7 +90,9 @@ pub(crate) async fn stored_account(
     config: &AcmeConfig,
     settings: &OrderSettings,
 ) -> Option<Account> {
-    let credentials = store::load_account(&config.account_file(&settings.directory)).ok()??;
+    let credentials =
+        store::load_account(&config.account_file(&settings.directory, &settings.contact))
+            .ok()??;
     let builder = match &settings.ca_root {
         Some(root) => Account::builder_with_root(root),
         None => Account::builder(),

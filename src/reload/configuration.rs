@@ -24,12 +24,11 @@
 //! refuses the reload), and `[health]` (monitors, sources, quorum, weights, all-down
 //! chains, TTL cap, state file), whose checks' TLS settings and state file are read before
 //! anything is swapped ([`crate::health::Health::reconfigure`] says what each address
-//! keeps).
+//! keeps), and `[acme]`, whose tasks [`crate::acme::supervisor`] starts again under it.
 //! Restart: what the DNS and admin listeners were built from at start — the `[dns]`,
 //! `[admin]` and `[reload]` sections — the lines' names and order (the zones' views are
 //! numbered by them), the list of zones (each has its update journal, and a secondary zone
-//! its transfer task) and where a secondary zone is pulled from (`primaries`), and
-//! `[acme]`.
+//! its transfer task) and where a secondary zone is pulled from (`primaries`).
 //!
 //! The front-ends' listeners reload as nginx's do on SIGHUP. The DNS listeners stay
 //! restart-only, as Knot's `server.listen` and `udp-workers` ("change of this parameter
@@ -259,7 +258,7 @@ fn changes(running: &Config, next: &Config) -> Changes {
     c.note(Live, running.keys != *keys, "[[key]]");
     c.note(Live, differs(&running.update, update), "[update]");
     c.note(Live, running.health != *health, "[health]");
-    c.note(Restart, differs(&running.acme, acme), "[acme]");
+    c.note(Live, running.acme != *acme, "[acme]");
     c
 }
 
@@ -366,7 +365,7 @@ zones = ["example.com"]
             (
                 "[acme]\n",
                 "[acme]\ncontact = [\"mailto:ops@example.com\"]\n",
-                restart(&["[acme]"]),
+                live(&["[acme]"]),
             ),
             (
                 "[dns]",

@@ -473,6 +473,7 @@ impl Reloader {
         }
         let config = Arc::new(config);
         self.config.store(config.clone());
+        self.live.acme.configure(&config.acme);
         let now = SystemTime::now();
         let fresh = |path: &Path| SourceStatus::loaded_at_start(path, now);
         let mut status = lock(&self.status);

@@ -7,6 +7,7 @@
 # with the error in /status, and is retried until it succeeds once pebble is back, swapped in
 # under a client connected before the swap that keeps working.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/acme.bash"
 interop_install pebble openssl curl bind9-dnsutils python3
 
 dns_port=$(free_port)
@@ -18,114 +19,18 @@ admin="http://127.0.0.1:$admin_port"
 
 cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/example.com.zone"
 
-# pebble, with its own TLS certificate (the Debian package ships none) and certificates that
-# live ten minutes. The certificate is issued by a CA of its own: rustls (webpki), unlike
-# certbot's and lego's TLS stacks, does not accept a self-signed server certificate as its
-# own trust anchor.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pebble test CA" \
-    -keyout "$WORK/pebble-ca.key" -out "$WORK/pebble-ca.crt" 2>"$WORK/openssl.log" || fail "openssl CA"
-openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
-    -keyout "$WORK/pebble.key" -out "$WORK/pebble.csr" 2>>"$WORK/openssl.log" || fail "openssl CSR"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$WORK/pebble.ext"
-openssl x509 -req -in "$WORK/pebble.csr" -CA "$WORK/pebble-ca.crt" -CAkey "$WORK/pebble-ca.key" \
-    -CAcreateserial -days 2 -extfile "$WORK/pebble.ext" -out "$WORK/pebble.crt" \
-    2>>"$WORK/openssl.log" || fail "openssl sign"
-cat >"$WORK/pebble.json" <<JSON
-{"pebble": {"listenAddress": "127.0.0.1:$acme_port",
-            "managementListenAddress": "127.0.0.1:$mgmt_port",
-            "certificate": "$WORK/pebble.crt", "privateKey": "$WORK/pebble.key",
-            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
-            "certificateValidityPeriod": 600}}
-JSON
-pebble_up() {
-    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-        run_bg "pebble-$1" pebble -config "$WORK/pebble.json" -dnsserver "127.0.0.1:$dns_port"
-    PEBBLE_PID=$LAST_PID
-    wait_tcp "$acme_port" 20 || fail "pebble did not start"
-    wait_tcp "$mgmt_port" 20 || fail "pebble's management listener did not start"
-    # The root changes at every start of pebble.
-    curl -sS --cacert "$WORK/pebble-ca.crt" "https://127.0.0.1:$mgmt_port/roots/0" \
-        >"$WORK/root-$1.pem" || fail "pebble root"
-}
+# pebble, with certificates that live ten minutes.
+pebble_config "$acme_port" "$mgmt_port" 600
 
-cat >"$WORK/geoline.toml" <<TOML
-[dns]
-listen = ["127.0.0.1:$dns_port"]
+acme_redirect_config "https://127.0.0.1:$acme_port/dir"
 
-[admin]
-listen = "127.0.0.1:$admin_port"
-
-[[line]]
-name = "china"
-cidrs = ["1.2.4.0/22"]
-
-[[zone]]
-file = "example.com.zone"
-
-[redirect]
-trusted_proxies = ["127.0.0.1"]
-access_log = "off"
-
-[[redirect.listen]]
-address = "127.0.0.1:$https_port"
-tls = true
-
-[[redirect.certificate]]
-names = ["example.com", "*.example.com"]
-acme = true
-
-[[redirect.rule]]
-from = "example.com"
-to = "example.cn"
-lines = ["china"]
-
-[redirect.origin]
-url = "http://example.com"
-connect_to = "127.0.0.1:9"
-
-[acme]
-state_dir = "state"
-directory = "https://127.0.0.1:$acme_port/dir"
-ca_root = "pebble-ca.crt"
-contact = ["ops@example.com"]
-propagation_interval_ms = 200
-propagation_timeout_secs = 30
-retry_min_secs = 2
-retry_max_secs = 4
-
-[acme.nameservers]
-"ns1.example.com" = "127.0.0.1:$dns_port"
-"ns2.example.com" = "127.0.0.1:$dns_port"
-TOML
-
-status() { curl -sS "$admin/status"; }
-acme_field() { # FIELD: acme[0].FIELD of /status, as JSON
-    status | python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)['acme'][0]['$1']))"
-}
-wait_field() { # FIELD PREDICATE SECS: until acme[0].FIELD satisfies the python predicate on v
-    local i
-    for ((i = 0; i < $3 * 5; i++)); do
-        if status | python3 -c "import json,sys; v=json.load(sys.stdin)['acme'][0]['$1']; sys.exit(0 if ($2) else 1)" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
-# The serial of the certificate the TLS listener serves for SNI $1.
-served_serial() {
-    openssl s_client -connect "127.0.0.1:$https_port" -servername "$1" </dev/null 2>/dev/null \
-        | openssl x509 -noout -serial
-}
 # HTTPS through the TLS listener, verified against pebble root $1, for host $2.
 https_get() {
     curl -sS -o /dev/null -w '%{http_code}' --cacert "$WORK/root-$1.pem" \
         --resolve "$2:$https_port:127.0.0.1" -H "X-Forwarded-For: 1.2.4.8" "https://$2:$https_port/x?y"
 }
 
-pebble_up 1
+pebble_up 1 "$dns_port"
 start_geoline "$WORK/geoline.toml" "$dns_port"
 wait_field last_success 'v is not None' 60 || fail "no certificate obtained: $(acme_field last_error)"
 
@@ -166,7 +71,7 @@ pass "renewal with pebble down: old certificate kept, error: $(acme_field last_e
 # pebble back (a new pebble: new root, no accounts): the asked-for renewal is retried until
 # it succeeds, and swapped in. A keep-alive TLS connection made before the swap keeps
 # working across it.
-pebble_up 2
+pebble_up 2 "$dns_port"
 python3 - "$https_port" "$WORK/root-1.pem" >"$WORK/keepalive.log" 2>&1 <<'PY' &
 import socket, ssl, sys, time
 port, root = int(sys.argv[1]), sys.argv[2]

@@ -16,7 +16,8 @@
 //! (keys, secrets that never print, the key ring), [`record`] (the TSIG record on the
 //! wire), [`digest`] (what a MAC covers), [`verify`] (the RFC's checks in order),
 //! [`sign`] (requests, responses and TCP streams), [`reject`] (the responses to refused
-//! requests), [`config`] (the `[[key]]` section and BIND key files).
+//! requests), [`response`] (a client's check of the answers to its signed request: a
+//! zone transfer pulled, an ACME challenge's UPDATE), [`config`] (the `[[key]]` section and BIND key files).
 //!
 //! Replays: the time check is the only one, as in BIND and Knot. RFC 8945 5.2.3 adds that
 //! a server SHOULD keep the newest time signed seen per key and answer BADTIME to an
@@ -39,7 +40,7 @@ pub(crate) mod digest;
 pub mod key;
 pub(crate) mod record;
 pub(crate) mod reject;
-pub(crate) mod response;
+pub mod response;
 pub mod sign;
 pub mod verify;
 
@@ -50,6 +51,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use algorithm::Algorithm;
 pub use key::{Key, KeyRing, Secret};
+pub use response::AnswerTsigError;
 pub use sign::{FUDGE, ResponseSigner, StreamSigner, sign_request};
 pub use verify::{Checked, Rejection, Verified, check, error};
 

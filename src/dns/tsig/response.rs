@@ -16,7 +16,7 @@ use super::sign::MAX_STREAM_RUN;
 
 /// Why an answer to a signed request is not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum AnswerTsigError {
+pub enum AnswerTsigError {
     /// The first message, or the last, carries no TSIG record, or more than 99 in a row
     /// do not.
     #[error("the answer is not signed as RFC 8945 requires ({0})")]

@@ -407,3 +407,121 @@ fn the_quick_reader_never_takes_a_signed_query() {
     sign_request(&key(Algorithm::HmacSha256), &mut with_opt, T);
     assert!(QuickQuery::parse(&with_opt).is_none());
 }
+
+/// One response to a request geoline signed, checked as geoline checks it (the first and
+/// only message of an answer).
+fn answer(
+    key: &Key,
+    request_mac: &[u8],
+    response: &[u8],
+    now: u64,
+) -> Result<Vec<u8>, AnswerTsigError> {
+    response::AnswerVerifier::new(std::sync::Arc::new(key.clone()), request_mac.to_vec())
+        .next(response, now)
+}
+
+/// A response to REQ signed at `at` by a server that verified REQ signed with `key(alg)`,
+/// and the request's MAC.
+fn signed_response(alg: Algorithm, at: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut request = hex(REQ);
+    let request_mac = sign_request(&key(alg), &mut request, T);
+    let Checked::Verified(v) = check(&ring(alg), &request, || T) else {
+        panic!("verifies");
+    };
+    let mut response = hex(RESP);
+    v.signer().sign(&mut response, at);
+    (response, request_mac)
+}
+
+#[test]
+fn a_client_takes_a_response_signed_over_its_request_mac() {
+    for (alg, _) in VECTORS {
+        let (response, request_mac) = signed_response(alg, T + 1);
+        let unsigned = answer(&key(alg), &request_mac, &response, T + 2).expect("verifies");
+        assert_eq!(
+            unsigned,
+            hex(RESP),
+            "{alg}: the TSIG record is gone, the count lowered"
+        );
+    }
+}
+
+#[test]
+fn a_client_refuses_an_unsigned_forged_or_misdirected_response() {
+    let alg = Algorithm::HmacSha256;
+    let k = key(alg);
+    let (response, request_mac) = signed_response(alg, T);
+    // Unsigned: an rcode alone is not taken.
+    assert_eq!(
+        answer(&k, &request_mac, &hex(RESP), T),
+        Err(AnswerTsigError::Unsigned("its first message is not signed"))
+    );
+    // A byte of the answer changed (192.0.2.1 -> 192.0.2.9).
+    let (start, _) = tsig_of(&response);
+    let mut forged = response.clone();
+    forged[start - 1] = 9;
+    assert_eq!(
+        answer(&k, &request_mac, &forged, T),
+        Err(AnswerTsigError::BadSig)
+    );
+    // Signed over another request's MAC (a replayed response).
+    let mut other_mac = request_mac.clone();
+    other_mac[0] ^= 1;
+    assert_eq!(
+        answer(&k, &other_mac, &response, T),
+        Err(AnswerTsigError::BadSig)
+    );
+    // Verified with another secret under the same name.
+    let wrong = Key::new(k.name().clone(), alg, Secret::new(b"another".to_vec())).expect("key");
+    assert_eq!(
+        answer(&wrong, &request_mac, &response, T),
+        Err(AnswerTsigError::BadSig)
+    );
+    // Another key's name or algorithm.
+    let other = Key::new(
+        Name::from_ascii("other.key.").expect("name"),
+        alg,
+        Secret::new(SECRET.to_vec()),
+    )
+    .expect("key");
+    assert_eq!(
+        answer(&other, &request_mac, &response, T),
+        Err(AnswerTsigError::OtherKey)
+    );
+    // Outside the fudge of this clock.
+    let e = answer(&k, &request_mac, &response, T + 301).expect_err("too late");
+    assert_eq!(e, AnswerTsigError::BadTime(301));
+    assert_eq!(
+        e.to_string(),
+        "the answer was signed 301 s away from this server's clock (BADTIME)"
+    );
+    // A TSIG record followed by another record.
+    let mut misplaced = response.clone();
+    misplaced.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+    record::add_to_additional_count(&mut misplaced, 1);
+    assert!(matches!(
+        answer(&k, &request_mac, &misplaced, T),
+        Err(AnswerTsigError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_client_reads_the_servers_tsig_refusals() {
+    let alg = Algorithm::HmacSha256;
+    // The server does not know the key: NOTAUTH with an unsigned BADKEY.
+    let mut request = hex(REQ);
+    let request_mac = sign_request(&key(alg), &mut request, T);
+    let (_, out) = rejected(&KeyRing::default(), &request, T);
+    let e = answer(&key(alg), &request_mac, &out, T).expect_err("refused");
+    assert_eq!(e, AnswerTsigError::Refused(error::BADKEY));
+    assert_eq!(
+        e.to_string(),
+        "the primary refused the request's signature (TSIG error 17)"
+    );
+    // The server's clock is far off: a BADTIME signed over the request's MAC.
+    let (_, out) = rejected(&ring(alg), &request, T + 1000);
+    assert_eq!(
+        answer(&key(alg), &request_mac, &out, T),
+        Err(AnswerTsigError::Refused(error::BADTIME))
+    );
+}
