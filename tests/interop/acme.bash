@@ -61,6 +61,33 @@ wait_field() { # FIELD PREDICATE SECS: until acme[0].FIELD satisfies the python 
     return 1
 }
 
+# The redirector's TLS listener on $https_port with an ACME certificate for $1 and *.$1,
+# redirecting $1 to example.cn for the china line (TOML, on standard output).
+acme_redirect_section() { # DOMAIN
+    cat <<TOML
+[redirect]
+trusted_proxies = ["127.0.0.1"]
+access_log = "off"
+
+[[redirect.listen]]
+address = "127.0.0.1:$https_port"
+tls = true
+
+[[redirect.certificate]]
+names = ["$1", "*.$1"]
+acme = true
+
+[[redirect.rule]]
+from = "$1"
+to = "example.cn"
+lines = ["china"]
+
+[redirect.origin]
+url = "http://$1"
+connect_to = "127.0.0.1:9"
+TOML
+}
+
 acme_redirect_config() { # DIRECTORY_URL
     cat >"$WORK/geoline.toml" <<TOML
 [dns]
@@ -76,26 +103,7 @@ cidrs = ["1.2.4.0/22"]
 [[zone]]
 file = "example.com.zone"
 
-[redirect]
-trusted_proxies = ["127.0.0.1"]
-access_log = "off"
-
-[[redirect.listen]]
-address = "127.0.0.1:$https_port"
-tls = true
-
-[[redirect.certificate]]
-names = ["example.com", "*.example.com"]
-acme = true
-
-[[redirect.rule]]
-from = "example.com"
-to = "example.cn"
-lines = ["china"]
-
-[redirect.origin]
-url = "http://example.com"
-connect_to = "127.0.0.1:9"
+$(acme_redirect_section example.com)
 
 [acme]
 state_dir = "state"

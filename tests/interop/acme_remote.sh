@@ -60,26 +60,7 @@ name = "acme-upd"
 algorithm = "hmac-sha256"
 secret = "$1"
 
-[redirect]
-trusted_proxies = ["127.0.0.1"]
-access_log = "off"
-
-[[redirect.listen]]
-address = "127.0.0.1:$https_port"
-tls = true
-
-[[redirect.certificate]]
-names = ["example.org", "*.example.org"]
-acme = true
-
-[[redirect.rule]]
-from = "example.org"
-to = "example.cn"
-lines = ["china"]
-
-[redirect.origin]
-url = "http://example.org"
-connect_to = "127.0.0.1:9"
+$(acme_redirect_section example.org)
 
 [[line]]
 name = "china"
