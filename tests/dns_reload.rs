@@ -17,7 +17,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use common::TempDir;
 use common::dns::{self, Tcp};
 use common::http;
-use common::process::Serve;
+use common::process::{Serve, listening};
 use common::tsig::{self, TestKey};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -38,20 +38,6 @@ struct Server {
     serve: Serve,
     dns: SocketAddr,
     admin: SocketAddr,
-}
-
-/// The address after `what listening ... addr=` in the start log.
-fn listening(log: &str, what: &str) -> SocketAddr {
-    let line = log
-        .lines()
-        .find(|l| l.contains(&format!("{what} listening")))
-        .unwrap_or_else(|| panic!("no {what} listening line:\n{log}"));
-    let addr = line.rsplit("addr=").next().expect("addr=");
-    addr.split_whitespace()
-        .next()
-        .expect("an address")
-        .parse()
-        .expect("a socket address")
 }
 
 /// The configuration: DNS and admin on ephemeral ports (the same text every time, so

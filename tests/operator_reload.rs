@@ -11,24 +11,10 @@ use std::time::Duration;
 use common::TempDir;
 use common::dns::{self, A, Query};
 use common::http;
-use common::process::Serve;
+use common::process::{Serve, listening};
 use common::site;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The address after `what listening ... addr=` in the start log.
-fn listening(log: &str, what: &str) -> SocketAddr {
-    let line = log
-        .lines()
-        .find(|l| l.contains(&format!("{what} listening")))
-        .unwrap_or_else(|| panic!("no {what} listening line:\n{log}"));
-    let addr = line.rsplit("addr=").next().expect("addr=");
-    addr.split_whitespace()
-        .next()
-        .expect("an address")
-        .parse()
-        .expect("a socket address")
-}
 
 /// `www.example.com A` for a client in `subnet` (by ECS).
 async fn www(server: SocketAddr, subnet: &str) -> String {

@@ -121,3 +121,17 @@ pub fn geoline<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) 
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The address after `what listening ... addr=` in the start log.
+pub fn listening(log: &str, what: &str) -> std::net::SocketAddr {
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("{what} listening")))
+        .unwrap_or_else(|| panic!("no {what} listening line:\n{log}"));
+    let addr = line.rsplit("addr=").next().expect("addr=");
+    addr.split_whitespace()
+        .next()
+        .expect("an address")
+        .parse()
+        .expect("a socket address")
+}
