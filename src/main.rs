@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use geoline::config::Config;
+use geoline::config::{Config, ConfigError};
 use geoline::server;
 
 mod cli;
@@ -30,25 +30,33 @@ struct Cli {
     command: Command,
 }
 
+/// `--config`, as every subcommand that reads the configuration takes it.
+#[derive(clap::Args)]
+struct ConfigPath {
+    /// The configuration file; the paths it names are relative to its directory.
+    #[arg(long = "config", value_name = "FILE", default_value = "geoline.toml")]
+    path: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve everything the configuration enables.
     Serve {
-        #[arg(long, default_value = "geoline.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// Log as JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
     },
     /// Load and validate the configuration, zones and databases; print a summary.
     Check {
-        #[arg(long, default_value = "geoline.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Explain which line an address is in and why; with NAME, the answer it would get.
     Lookup {
-        #[arg(long, default_value = "geoline.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// The client address (or ECS address) to classify.
         ip: IpAddr,
         /// A name to answer on the address's line.
@@ -82,8 +90,8 @@ enum ZoneCommand {
     /// Write ZONE as it is served (its file plus dynamic updates) back to its files and
     /// empty its journal, through the running server's admin listener.
     Flush {
-        #[arg(long, default_value = "geoline.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// The zone's origin, e.g. example.com.
         zone: String,
     },
@@ -91,15 +99,18 @@ enum ZoneCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config_path = cli.command.config_path().map(PathBuf::from);
     let result = match cli.command {
-        Command::Serve { config, log_json } => init_logging(log_json).and_then(|()| serve(config)),
-        Command::Check { config } => cli::check::run(&config),
+        Command::Serve { config, log_json } => {
+            init_logging(log_json).and_then(|()| serve(config.path))
+        }
+        Command::Check { config } => cli::check::run(&config.path),
         Command::Lookup {
             config,
             ip,
             name,
             qtype,
-        } => cli::explain::run(&config, ip, name.as_deref(), qtype.as_deref()),
+        } => cli::explain::run(&config.path, ip, name.as_deref(), qtype.as_deref()),
         Command::Keygen {
             name,
             algorithm,
@@ -107,15 +118,43 @@ fn main() -> ExitCode {
         } => cli::keygen::run(&name, &algorithm, server),
         Command::Zone {
             action: ZoneCommand::Flush { config, zone },
-        } => cli::zone::flush(&config, &zone),
+        } => cli::zone::flush(&config.path, &zone),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("geoline: {}", report(&e));
+            let hint = config_path
+                .filter(|path| is_missing_config(&e, path))
+                .map_or("", |_| {
+                    "; name the configuration with --config FILE (the repository's geoline.toml is a start)"
+                });
+            eprintln!("geoline: {}{hint}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+impl Command {
+    fn config_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Serve { config, .. }
+            | Command::Check { config }
+            | Command::Lookup { config, .. }
+            | Command::Zone {
+                action: ZoneCommand::Flush { config, .. },
+            } => Some(&config.path),
+            Command::Keygen { .. } => None,
+        }
+    }
+}
+
+/// Whether `error` is the configuration file itself not being there (not a file it names).
+fn is_missing_config(error: &anyhow::Error, config: &std::path::Path) -> bool {
+    matches!(
+        error.downcast_ref::<ConfigError>(),
+        Some(ConfigError::Read { path, source })
+            if path == config && source.kind() == std::io::ErrorKind::NotFound
+    )
 }
 
 /// `error` and its causes, `: `-separated, each said once: a message that already holds

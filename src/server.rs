@@ -52,9 +52,15 @@ pub enum LoadError {
     /// A zone's update journal.
     #[error(transparent)]
     Journal(#[from] ReplayError),
-    /// A certificate of `[proxy]`'s TLS listeners.
-    #[error("proxy: {0}")]
-    ProxyCertificate(#[source] CertError),
+    /// A certificate of a front-end's TLS listeners cannot be read.
+    #[error("{role}: {source}")]
+    Certificate {
+        /// `redirect` or `proxy`.
+        role: &'static str,
+        /// Which file, and why.
+        #[source]
+        source: CertError,
+    },
 }
 
 /// Why `serve` could not start.
@@ -124,6 +130,39 @@ pub struct Loaded {
     pub zones: ZoneSet,
     /// The `[proxy]` section built (its CA file read), when there is one.
     pub proxy: Option<Proxy>,
+    /// The certificates of both front-ends' TLS listeners.
+    pub(crate) certificates: Certificates,
+}
+
+/// A certificate a TLS listener serves, as `geoline check` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSummary {
+    /// `redirect` or `proxy`.
+    pub role: &'static str,
+    /// Its certificate file and the names it is listed for.
+    pub config: crate::certs::CertificateConfig,
+    /// The end of its leaf's validity, in seconds since the epoch (`None`: not readable,
+    /// or pending an ACME order).
+    pub not_after: Option<i64>,
+}
+
+impl Loaded {
+    /// Every certificate of the front-ends' TLS listeners, redirect's first.
+    pub fn certificates(&self) -> Vec<CertificateSummary> {
+        let expiries: Vec<_> = self.certificates.expiries().collect();
+        [crate::http::Role::Redirect, crate::http::Role::Proxy]
+            .into_iter()
+            .flat_map(|role| self.certificates.part(role.part()).map(move |i| (role, i)))
+            .filter_map(|(role, i)| {
+                let (config, not_after) = expiries.get(i)?;
+                Some(CertificateSummary {
+                    role: role.name(),
+                    config: (*config).clone(),
+                    not_after: *not_after,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Loads and checks everything `config` names, as `serve` would.
@@ -137,13 +176,21 @@ pub fn load(config: &Config) -> Result<Loaded, LoadError> {
     let zones = ZoneSet::load(&config.zones, classifier.lines())?;
     let zones = crate::update::store::replay_all(&config.update, zones, classifier.lines())?;
     let proxy = config.proxy.as_ref().map(ProxyConfig::build).transpose()?;
-    if let Some(p) = config.proxy.as_ref().filter(|p| p.front.tls()) {
-        Certificates::load(&p.front.certificates).map_err(LoadError::ProxyCertificate)?;
-    }
+    // Both front-ends' certificates in one set, which reloads replace one at a time (and a
+    // configuration reload whole).
+    let certificates = crate::http::certificates([
+        config.redirect.as_ref().map(|r| &r.front),
+        config.proxy.as_ref().map(|p| &p.front),
+    ])
+    .map_err(|(role, source)| LoadError::Certificate {
+        role: role.name(),
+        source,
+    })?;
     Ok(Loaded {
         classifier,
         zones,
         proxy,
+        certificates,
     })
 }
 
@@ -180,16 +227,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let loaded = load(config)?;
     events::loaded(&loaded.classifier, &loaded.zones);
     let shutdown = CancellationToken::new();
-    // Both front-ends' certificates in one set, which reloads replace one at a time (and a
-    // configuration reload whole).
-    let certificates = crate::http::certificates([
-        config.redirect.as_ref().map(|r| &r.front),
-        config.proxy.as_ref().map(|p| &p.front),
-    ])
-    .map_err(|(role, source)| fronts::FrontsError::Certificate {
-        role: role.name(),
-        source,
-    })?;
+    let certificates = loaded.certificates;
     if let Some(redirect) = &config.redirect {
         for warning in crate::redirect::uncovered_hosts(redirect, &certificates) {
             tracing::warn!("{warning}");
@@ -455,7 +493,11 @@ impl Running {
         }
         info!("shutting down");
         manager.stopping();
+        let draining = std::time::Instant::now();
         self.shutdown().await;
+        // The last line: a log that ends at "shutting down" cannot tell a clean stop from
+        // a process killed while draining.
+        info!(drained_ms = draining.elapsed().as_millis(), "stopped");
         Ok(())
     }
 }

@@ -132,11 +132,11 @@ fn check_prints_the_addresses_each_line_holds() {
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains(
-            "  china: 1 countries, 0 continents, 0 subdivisions, 0 ASNs, 0 prefixes
+            "  china: 1 country, 0 continents, 0 subdivisions, 0 ASNs, 0 prefixes
     covers 65536 IPv4 addresses (<0.01%), 0 IPv6 /48s (0%)
   lab: 0 countries, 0 continents, 0 subdivisions, 0 ASNs, 2 prefixes
     covers 256 IPv4 addresses (<0.01%), 65536 IPv6 /48s (<0.01%)
-  antarctica: 1 countries, 0 continents, 0 subdivisions, 0 ASNs, 0 prefixes
+  antarctica: 1 country, 0 continents, 0 subdivisions, 0 ASNs, 0 prefixes
     covers 0 IPv4 addresses (0%), 0 IPv6 /48s (0%): matches no address
   default: every address no line above matches
     covers 4294901504 IPv4 addresses (100.00%), 281474976645120 IPv6 /48s (100.00%)
@@ -170,6 +170,15 @@ fn check_names_the_hosts_a_certificate_does_not_cover() {
     let (ok, stdout, stderr) = check(&path);
     assert!(ok, "{stderr}");
     let cert = dir.path().join("org.pem");
+    // Each certificate with the names it is listed for and the end of its validity
+    // (rcgen's default notAfter).
+    assert!(
+        stdout.contains(&format!(
+            "redirect: 1 rule, 1 certificate, on https://127.0.0.1:0\n  certificate {}: example.com, example.org; valid until 4096-01-01\n",
+            cert.display()
+        )),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(&format!(
             "warning: certificate {}: listed for example.com but not valid for it (TLS clients will refuse it there)\n",

@@ -59,6 +59,52 @@ fn start_lines_name_version_config_databases_and_zones_without_colour() {
 }
 
 #[test]
+fn a_clean_stop_ends_the_log_with_a_stopped_line() {
+    let dir = TempDir::new("oplog-stop");
+    let config = site::write(&dir);
+    let path = dir.write("geoline.toml", &config.to_string());
+    let mut serve = Serve::start(&path, &[]);
+    serve.wait_for("admin listening", LIMIT);
+    serve.signal("TERM");
+    let (ok, log) = serve.wait_exit(LIMIT);
+    assert!(ok, "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(" INFO geoline::server: stopped drained_ms="),
+        "last line {last:?} of:\n{log}"
+    );
+    assert!(
+        log.contains(" INFO geoline::server: shutting down\n"),
+        "{log}"
+    );
+}
+
+#[test]
+fn without_a_configuration_file_the_error_names_the_flag() {
+    let dir = TempDir::new("oplog-noconfig");
+    let missing = dir.path().join("geoline.toml");
+    let (ok, _, err) = check(&missing);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        format!(
+            "geoline: {}: cannot read: No such file or directory (os error 2); name the \
+             configuration with --config FILE (the repository's geoline.toml is a start)\n",
+            missing.display()
+        )
+    );
+    // A file the configuration names is not the configuration: no hint about --config.
+    let present = dir.write(
+        "geoline.toml",
+        "[[line]]\nname = \"china\"\ncidr_files = [\"nope.txt\"]\n",
+    );
+    let (ok, _, err) = check(&present);
+    assert!(!ok);
+    assert!(!err.contains("--config"), "{err}");
+    assert!(err.contains("nope.txt"), "{err}");
+}
+
+#[test]
 fn colour_only_on_request_of_a_terminal_never_on_a_pipe() {
     // Without a terminal, colour never appears whatever NO_COLOR says.
     let dir = TempDir::new("oplog-colour");

@@ -1152,3 +1152,33 @@ url = "https://example.com"
     assert!(e.to_string().starts_with("g.toml:"), "{e}");
     assert!(e.to_string().contains("url2"), "{e}");
 }
+
+#[tokio::test]
+async fn an_unreachable_origin_gets_a_502_signed_by_the_redirector() {
+    let dir = TempDir::new("redirect-502");
+    // A port nothing listens on any more.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let config = site::Config::default()
+        .line("china", &[r#"cidrs = ["1.2.4.0/22"]"#])
+        .redirect(TRUSTED, dead);
+    let path = dir.write("geoline.toml", &config.to_string());
+    let config = Config::load(&path).expect("config loads");
+    let running = server::start(&config).await.expect("server starts");
+    let resp = get(
+        running.redirect[0],
+        TRUSTED,
+        "www.example.com",
+        "/",
+        &[&format!("X-Forwarded-For: {ABROAD}")],
+    )
+    .await;
+    assert_eq!(resp.status_line, "HTTP/1.1 502 Bad Gateway");
+    // Which part of geoline answered, for the operator reading it: not "geoline proxy".
+    assert_eq!(
+        resp.body,
+        "geoline redirect: cannot connect to the origin www.example.com\n"
+    );
+    running.shutdown().await;
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use geoline::config::Config;
 use geoline::internal::{Coverage, check_redirect, format_date};
-use geoline::server::{self, Loaded};
+use geoline::server::{self, CertificateSummary, Loaded};
 
 /// Checks the configuration at `path` and everything it names; prints the summary.
 pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
@@ -126,13 +126,13 @@ impl Summary<'_> {
         for line in &self.config.lines {
             writeln!(
                 f,
-                "  {}: {} countries, {} continents, {} subdivisions, {} ASNs, {} prefixes",
+                "  {}: {}, {}, {}, {}, {}",
                 line.name,
-                line.countries.len(),
-                line.continents.len(),
-                line.subdivisions.len(),
-                line.asns.len(),
-                line.cidrs.len()
+                Count(line.countries.len(), "country", "countries"),
+                Count(line.continents.len(), "continent", "continents"),
+                Count(line.subdivisions.len(), "subdivision", "subdivisions"),
+                Count(line.asns.len(), "ASN", "ASNs"),
+                Count(line.cidrs.len(), "prefix", "prefixes")
             )?;
             covers(f, &line.name)?;
         }
@@ -202,6 +202,7 @@ impl Summary<'_> {
 
     fn listeners(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = self.config;
+        let certificates = self.loaded.certificates();
         if let Some(dns) = &config.dns {
             let addrs: Vec<String> = dns.listen.iter().map(|a| a.to_string()).collect();
             writeln!(f, "dns: UDP and TCP on {}", addrs.join(", "))?;
@@ -214,12 +215,17 @@ impl Summary<'_> {
                 .collect();
             writeln!(
                 f,
-                "proxy: {} certificates, on {}, origin {}, {}",
-                proxy.front.certificates.len(),
+                "proxy: {}, on {}, origin {}, {}",
+                Count(
+                    proxy.front.certificates.len(),
+                    "certificate",
+                    "certificates"
+                ),
                 proxy.front.describe_listeners(),
                 proxy.origin,
                 pairs.join(", ")
             )?;
+            certificates_of(f, &certificates, "proxy")?;
         }
         if let Some(admin) = &config.admin {
             let token = if admin.token.is_some() {
@@ -236,12 +242,50 @@ impl Summary<'_> {
         if let Some(redirect) = &config.redirect {
             writeln!(
                 f,
-                "redirect: {} rules, {} certificates, on {}",
-                redirect.rules.len(),
-                redirect.front.certificates.len(),
+                "redirect: {}, {}, on {}",
+                Count(redirect.rules.len(), "rule", "rules"),
+                Count(
+                    redirect.front.certificates.len(),
+                    "certificate",
+                    "certificates"
+                ),
                 redirect.front.describe_listeners()
             )?;
+            certificates_of(f, &certificates, "redirect")?;
         }
         Ok(())
+    }
+}
+
+/// `  certificate PATH: NAMES; valid until DATE`, for each certificate `role`'s TLS
+/// listeners serve: what a client will be shown, and when it stops working.
+fn certificates_of(
+    f: &mut fmt::Formatter<'_>,
+    certificates: &[CertificateSummary],
+    role: &str,
+) -> fmt::Result {
+    for c in certificates.iter().filter(|c| c.role == role) {
+        let until = match c.not_after {
+            Some(t) => format!("valid until {}", format_date(t.max(0).unsigned_abs())),
+            None if c.config.acme.is_some() => "pending (ACME)".to_owned(),
+            None => "validity unreadable".to_owned(),
+        };
+        writeln!(
+            f,
+            "  certificate {}: {}; {until}",
+            c.config.cert.display(),
+            c.config.names.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `1 rule`, `0 rules`, `2 countries`: a count and its noun, singular or plural.
+struct Count(usize, &'static str, &'static str);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Count(n, one, many) = *self;
+        write!(f, "{n} {}", if n == 1 { one } else { many })
     }
 }

@@ -106,6 +106,7 @@ pub struct ProxyBuilder {
     pass_through: Vec<String>,
     forward_headers: ForwardHeaders,
     metrics: Option<Arc<ProxyMetrics>>,
+    own_name: &'static str,
 }
 
 impl ProxyBuilder {
@@ -113,6 +114,14 @@ impl ProxyBuilder {
     /// `X-Forwarded-For`/`-Proto`/`-Host` and `Forwarded`).
     pub fn forward_headers(mut self, headers: ForwardHeaders) -> Self {
         self.forward_headers = headers;
+        self
+    }
+
+    /// What the proxy's own answers (421, 502, 504, ...) call it at the start of their
+    /// body: `geoline proxy` by default; the redirector's pass-through is `geoline
+    /// redirect`, so that a client or an operator reading a 502 knows which part spoke.
+    pub(crate) fn own_name(mut self, name: &'static str) -> Self {
+        self.own_name = name;
         self
     }
 
@@ -274,6 +283,7 @@ impl ProxyBuilder {
                 },
                 gzip_level: self.gzip_level,
                 metrics: self.metrics.clone().unwrap_or_default(),
+                own_name: self.own_name,
             }),
         })
     }
@@ -336,6 +346,8 @@ struct Inner {
     /// Of rewritten bodies re-encoded as gzip or deflate.
     gzip_level: GzipLevel,
     metrics: Arc<ProxyMetrics>,
+    /// See [`ProxyBuilder::own_name`].
+    own_name: &'static str,
 }
 
 /// Where requests for one public host go.
@@ -393,6 +405,7 @@ impl Proxy {
             pass_through: Vec::new(),
             forward_headers: ForwardHeaders::default(),
             metrics: None,
+            own_name: "geoline proxy",
         }
     }
 
@@ -491,10 +504,10 @@ impl OwnError {
         OwnError { status, message }
     }
 
-    /// A plain-text, uncacheable response, marked [`OwnResponse`].
-    fn into_response(self) -> Response<ProxyBody> {
+    /// A plain-text, uncacheable response, marked [`OwnResponse`], signed `{own_name}: `.
+    fn into_response(self, own_name: &str) -> Response<ProxyBody> {
         let OwnError { status, message } = self;
-        let mut resp = Response::new(ProxyBody::full(format!("{message}\n")));
+        let mut resp = Response::new(ProxyBody::full(format!("{own_name}: {message}\n")));
         resp.extensions_mut().insert(OwnResponse);
         *resp.status_mut() = status;
         resp.headers_mut().insert(
@@ -549,7 +562,7 @@ where
 {
     proxy(inner, req)
         .await
-        .unwrap_or_else(OwnError::into_response)
+        .unwrap_or_else(|e| e.into_response(inner.own_name))
 }
 
 async fn proxy<B>(inner: &Inner, mut req: Request<B>) -> Result<Response<ProxyBody>, OwnError>
@@ -591,14 +604,14 @@ fn route<'a, B>(inner: &'a Inner, req: &Request<B>) -> Result<Route<'a>, OwnErro
         // must never be.
         return Err(OwnError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "geoline proxy: CONNECT is not supported".into(),
+            "CONNECT is not supported".into(),
         ));
     }
     // HTTP/2 and absolute-form requests carry the host in the URI, HTTP/1.1 in `Host`.
     let Some(public_authority) = host::request_authority(req).map(str::to_string) else {
         return Err(OwnError::new(
             StatusCode::BAD_REQUEST,
-            "geoline proxy: the request names no host".into(),
+            "the request names no host".into(),
         ));
     };
     let target = match inner.map.position(&public_authority) {
@@ -608,7 +621,7 @@ fn route<'a, B>(inner: &'a Inner, req: &Request<B>) -> Result<Route<'a>, OwnErro
             None => {
                 return Err(OwnError::new(
                     StatusCode::MISDIRECTED_REQUEST,
-                    format!("geoline proxy: host {public_authority:?} is not served here"),
+                    format!("host {public_authority:?} is not served here"),
                 ));
             }
         },
@@ -644,12 +657,8 @@ where
             .cloned()
             .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
     );
-    let uri = Uri::from_parts(uri).map_err(|e| {
-        OwnError::new(
-            StatusCode::BAD_REQUEST,
-            format!("geoline proxy: bad request target: {e}"),
-        )
-    })?;
+    let uri = Uri::from_parts(uri)
+        .map_err(|e| OwnError::new(StatusCode::BAD_REQUEST, format!("bad request target: {e}")))?;
     let origin_authority =
         |public: &str| Some(&inner.targets[inner.map.position(public)?].host_header);
     headers::rewrite_request(
@@ -705,7 +714,7 @@ async fn send(
             Err(OwnError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
-                    "geoline proxy: the origin {} did not answer within {:?}",
+                    "the origin {} did not answer within {:?}",
                     target.origin, inner.response_timeout
                 ),
             ))
@@ -722,7 +731,7 @@ async fn send(
             };
             Err(OwnError::new(
                 StatusCode::BAD_GATEWAY,
-                format!("geoline proxy: {what} the origin {}", target.origin),
+                format!("{what} the origin {}", target.origin),
             ))
         }
         Ok(Ok(r)) => Ok(r),
@@ -740,10 +749,7 @@ fn upgrade_connection(
     let Some(client_upgrade) = client_upgrade else {
         return Err(OwnError::new(
             StatusCode::BAD_GATEWAY,
-            format!(
-                "geoline proxy: the origin {} switched protocols unasked",
-                target.origin
-            ),
+            format!("the origin {} switched protocols unasked", target.origin),
         ));
     };
     let origin_upgrade = hyper::upgrade::on(&mut resp);
@@ -848,10 +854,7 @@ async fn response_body(
             };
             Err(OwnError::new(
                 StatusCode::BAD_GATEWAY,
-                format!(
-                    "geoline proxy: the body from the origin {} {reason}",
-                    target.origin
-                ),
+                format!("the body from the origin {} {reason}", target.origin),
             ))
         }
     }
@@ -930,18 +933,15 @@ mod tests {
 
         let e = refused(request(Method::CONNECT, "example.com:443", None));
         assert_eq!(e.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(e.message, "geoline proxy: CONNECT is not supported");
+        assert_eq!(e.message, "CONNECT is not supported");
 
         let e = refused(request(Method::GET, "/", None));
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(e.message, "geoline proxy: the request names no host");
+        assert_eq!(e.message, "the request names no host");
 
         let e = refused(request(Method::GET, "/", Some("evil.example")));
         assert_eq!(e.status, StatusCode::MISDIRECTED_REQUEST);
-        assert_eq!(
-            e.message,
-            "geoline proxy: host \"evil.example\" is not served here"
-        );
+        assert_eq!(e.message, "host \"evil.example\" is not served here");
     }
 
     #[test]
@@ -987,7 +987,7 @@ mod tests {
     #[test]
     fn own_error_response() {
         let resp =
-            OwnError::new(StatusCode::BAD_GATEWAY, "geoline proxy: x".into()).into_response();
+            OwnError::new(StatusCode::BAD_GATEWAY, "x".into()).into_response("geoline proxy");
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
         assert!(resp.extensions().get::<OwnResponse>().is_some());
         assert_eq!(

@@ -47,6 +47,7 @@ pub(crate) fn origin_proxy(
     let origin = &config.origin;
     let mut builder = Proxy::builder(origin.url.clone())
         .metrics(metrics)
+        .own_name("geoline redirect")
         .rewrite(false)
         .pass_through_domains(config.rules.iter().map(|r| r.from.clone()))
         .connect_timeout(origin.connect_timeout)
