@@ -150,7 +150,15 @@ fn parse_located(src: Source<'_>, origin: Option<&Name>) -> Result<Parsed, ZoneE
         _ => None,
     });
     let (line, reason) = match located {
-        Some((line, reason)) => (Some(line), reason),
+        Some((line, reason)) => match included_at(src.text, line) {
+            // The `$INCLUDE` line is where the parser stopped; the entry it could not read
+            // is in the included file, which the parser's message does not name.
+            Some(file) if !reason.contains("$INCLUDE") => (
+                Some(line),
+                format!("{reason} (in the file included here, {file})"),
+            ),
+            _ => (Some(line), reason),
+        },
         None => (None, error.to_string()),
     };
     Err(ZoneError::Syntax {
@@ -160,6 +168,18 @@ fn parse_located(src: Source<'_>, origin: Option<&Name>) -> Result<Parsed, ZoneE
         },
         reason,
     })
+}
+
+/// The file named by an `$INCLUDE` on line `line` (1-based) of `text`, if it is one.
+fn included_at(text: &str, line: usize) -> Option<&str> {
+    let entry = text.lines().nth(line.checked_sub(1)?)?;
+    let mut words = entry.split_whitespace();
+    let directive = words.next()?;
+    if directive.eq_ignore_ascii_case("$INCLUDE") {
+        words.next()
+    } else {
+        None
+    }
 }
 
 fn check_located(
@@ -1143,6 +1163,14 @@ y SPF \"v=spf1 -all\"
         let e = refusal();
         assert!(
             e.starts_with(&format!("{}:9: public key is not base64", path.display())),
+            "{e}"
+        );
+        // hickory's message names no file: the included one is added.
+        std::fs::write(dir.join("keys/more.key"), "hello world, not a zone\n").expect("write");
+        let e = refusal();
+        assert!(
+            e.starts_with(&format!("{}:9: ", path.display()))
+                && e.ends_with(" (in the file included here, keys/Kexample.com.+013+12345.key)"),
             "{e}"
         );
         std::fs::write(dir.join("keys/more.key"), "$INCLUDE more.key\n").expect("write loop");
