@@ -46,8 +46,29 @@ pub(crate) struct ClientAddress {
     pub header: ClientIpHeader,
 }
 
+/// Where a request's header values are read from: hyper's `HeaderMap`, or the fields the
+/// listener's own HTTP/1.1 parser found ([`super::http1`]).
+pub(crate) trait HeaderValues {
+    /// Every value of the field `name`, in the order received.
+    fn values<'a>(&'a self, name: &'a HeaderName)
+    -> impl DoubleEndedIterator<Item = &'a [u8]> + 'a;
+}
+
+impl HeaderValues for HeaderMap {
+    fn values<'a>(
+        &'a self,
+        name: &'a HeaderName,
+    ) -> impl DoubleEndedIterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).iter().map(HeaderValue::as_bytes)
+    }
+}
+
 /// The client address of a request that reached us from `peer`.
-pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trust: &ClientAddress) -> IpAddr {
+pub(crate) fn client_address<H: HeaderValues + ?Sized>(
+    peer: IpAddr,
+    headers: &H,
+    trust: &ClientAddress,
+) -> IpAddr {
     let trusted = &trust.trusted;
     let peer = peer.to_canonical();
     if !trusted.contains(peer) {
@@ -57,16 +78,15 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trust: &ClientAd
         ClientIpHeader::XForwardedFor => walk(
             peer,
             headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
+                .values(&X_FORWARDED_FOR)
                 .rev()
                 .flat_map(|v| split_rev(v, b',').map(parse_node)),
             trusted,
         ),
         ClientIpHeader::Forwarded => {
             let mut hops = Vec::new();
-            for v in headers.get_all(FORWARDED) {
-                forwarded_for(v.as_bytes(), &mut hops);
+            for v in headers.values(&FORWARDED) {
+                forwarded_for(v, &mut hops);
             }
             walk(peer, hops.into_iter().rev(), trusted)
         }
@@ -93,10 +113,8 @@ fn walk(
 }
 
 /// The comma-separated items of a header value, right to left, trimmed.
-fn split_rev(v: &HeaderValue, sep: u8) -> impl Iterator<Item = &[u8]> {
-    v.as_bytes()
-        .rsplit(move |&b| b == sep)
-        .map(|s| s.trim_ascii())
+fn split_rev(v: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    v.rsplit(move |&b| b == sep).map(|s| s.trim_ascii())
 }
 
 /// A forwarding node: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:80` or

@@ -3,7 +3,9 @@
 //! This module owns everything between `accept()` and the first request: the PROXY
 //! protocol header on listeners configured for it (believed only from trusted proxies),
 //! the TLS handshake, HTTP/1.1 or HTTP/2 (hyper-util's auto builder, the client's ALPN
-//! choice), the limits on request heads, the time clients get to send requests, and the
+//! choice; on plain connections of a front-end that answers on the spot, the listener's
+//! own HTTP/1.1 path first, [`super::http1`], which hands hyper what it does not answer),
+//! the limits on request heads, the time clients get to send requests, and the
 //! graceful drain when the listener stops (at shutdown, or when a configuration reload
 //! removes it). It hands each request with its [`Connection`] to the
 //! front-end's [`Handler`] (the redirector's or the proxy's) and leaves the requests
@@ -45,6 +47,7 @@ use tokio_rustls::rustls::HandshakeKind;
 use tokio_util::sync::CancellationToken;
 
 use super::client_addr::TrustedProxies;
+use super::http1::{self, Ended};
 use super::metrics::{ConnectionError, ListenerMetrics};
 use super::proxy_protocol::{self, ProxyHeader, Rewind};
 use super::response::{Reply, ResponseBody};
@@ -302,10 +305,45 @@ async fn connection<H: Handler>(
             run(connection, config.role, peer, shared).await;
         }
         None => {
+            let mut io = io;
+            if H::OWN_HTTP1 {
+                // Boxed, as hyper's connection below (see `http`).
+                let (stream, read) = io.into_parts();
+                let own = Box::pin(http1::serve(
+                    stream,
+                    read,
+                    conn,
+                    &config.front,
+                    front.limits,
+                    shared,
+                ));
+                match watched(own, shared).await {
+                    Some(Ended::Hyper(stream, read)) => io = Rewind::new(stream, read),
+                    Some(Ended::Closed) => return,
+                    None => {
+                        tracing::debug!(role = config.role, %peer, "connection closed: idle, or still open at the end of the drain");
+                        return;
+                    }
+                }
+            }
             let connection = http(io, conn, config, &front.builder, shared);
             run(connection, config.role, peer, shared).await;
         }
     }
+}
+
+/// Runs `fut` until it ends (`Some`) or the sweep or the drain's end closes its connection
+/// (`None`); the drain itself is `fut`'s to act on.
+async fn watched<F: Future>(mut fut: Pin<Box<F>>, shared: &Shared) -> Option<F::Output> {
+    let mut known: Option<Waker> = None;
+    std::future::poll_fn(|cx| {
+        shared.register(&mut known, cx.waker());
+        if shared.state.load(Ordering::Acquire) == CLOSE {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 /// hyper's HTTP/1 or HTTP/2 connection over `I`, serving `H`.
@@ -363,12 +401,7 @@ async fn supervise<C: GracefulConnection>(
     let mut known: Option<Waker> = None;
     let mut draining = false;
     std::future::poll_fn(|cx| {
-        if !known.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            // The first poll (a task's waker stays the same for its life, so normally
-            // only then): from now on the sweep and the drain can wake this connection.
-            *shared.waker() = Some(cx.waker().clone());
-            known = Some(cx.waker().clone());
-        }
+        shared.register(&mut known, cx.waker());
         match shared.state.load(Ordering::Acquire) {
             OPEN => {}
             DRAIN => {
@@ -385,17 +418,17 @@ async fn supervise<C: GracefulConnection>(
 }
 
 /// Connection states, in the order they can only move in.
-const OPEN: u8 = 0;
-const DRAIN: u8 = 1;
+pub(super) const OPEN: u8 = 0;
+pub(super) const DRAIN: u8 = 1;
 const CLOSE: u8 = 2;
 
 /// What a connection, the sweep and the drain share.
 #[derive(Debug, Default)]
-struct Shared {
+pub(super) struct Shared {
     /// [`OPEN`], [`DRAIN`] or [`CLOSE`].
-    state: AtomicU8,
+    pub(super) state: AtomicU8,
     /// Request heads received.
-    requests: AtomicU64,
+    pub(super) requests: AtomicU64,
     /// Responses being made or, for passed-through ones, sent.
     in_flight: AtomicU32,
     /// The connection's task, once it has been polled.
@@ -405,6 +438,16 @@ struct Shared {
 impl Shared {
     fn waker(&self) -> MutexGuard<'_, Option<Waker>> {
         self.waker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes `waker` (`known` is the one given last) the one the sweep and the drain wake.
+    /// A task's waker stays the same for its life, so normally this stores it once, on the
+    /// first poll.
+    fn register(&self, known: &mut Option<Waker>, waker: &Waker) {
+        if !known.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *self.waker() = Some(waker.clone());
+            *known = Some(waker.clone());
+        }
     }
 
     /// Moves the connection on to `state` (never back) and wakes it to act on it.

@@ -7,17 +7,20 @@
 //! SNI and reloaded while serving ([`tls`], over [`crate::certs`]), PROXY protocol v1/v2
 //! from trusted relays ([`proxy_protocol`]), the client address behind trusted proxies
 //! ([`client_addr`]), the limits on request heads and slow clients, `/healthz` by address
-//! and the responses a front-end makes itself ([`response`]), and the JSON access log
-//! ([`access_log`]). A front-end is a [`Handler`]: the redirector's app or the proxy's;
+//! and the responses a front-end makes itself ([`response`]), the JSON access log
+//! ([`access_log`]), and the listener's own HTTP/1.1 server for plain connections
+//! ([`http1`]), which answers what a front-end answers on the spot without hyper. A front-end is a [`Handler`]: the redirector's app or the proxy's;
 //! this module does not decide anything about requests.
 
 pub mod access_log;
 pub(crate) mod client_addr;
 pub(crate) mod config;
+pub(crate) mod http1;
 pub(crate) mod listener;
 pub(crate) mod listeners;
 pub(crate) mod metrics;
 pub mod proxy_protocol;
+pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod tls;
 
@@ -41,8 +44,23 @@ pub(crate) struct Connection {
 
 /// A front-end's request handling: one request in, its reply out.
 pub(crate) trait Handler: Send + Sync + 'static {
+    /// Whether the listener reads this front-end's plain (non-TLS) connections with its own
+    /// HTTP/1.1 path ([`http1`]) and asks [`Handler::respond_head`] first.
+    const OWN_HTTP1: bool = false;
+
     /// Answers `req`, which arrived on `conn`.
     fn respond(&self, req: hyper::Request<Incoming>, conn: Connection) -> Reply;
+
+    /// Answers a request without a body that the listener's own HTTP/1.1 path read, if it
+    /// is answered on the spot (counted and logged like any other); `None` hands it, and
+    /// the rest of its connection, to hyper and [`Handler::respond`].
+    fn respond_head(
+        &self,
+        _head: &http1::RequestHead<'_>,
+        _conn: Connection,
+    ) -> Option<http::Response<bytes::Bytes>> {
+        None
+    }
 }
 
 /// Why a front-end could not start.

@@ -246,6 +246,11 @@ impl<S> Rewind<S> {
     pub fn new(inner: S, prefix: BytesMut) -> Rewind<S> {
         Rewind { prefix, inner }
     }
+
+    /// The stream, and the bytes not read yet of those put back in front of it.
+    pub fn into_parts(self) -> (S, BytesMut) {
+        (self.inner, self.prefix)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {

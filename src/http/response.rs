@@ -30,9 +30,19 @@ pub(crate) enum Reply {
 
 /// Logs a response made on the spot to `log` (if the log is on) and hands it out.
 pub(crate) fn ready(resp: Response<Bytes>, entry: &Entry<'_>, log: Option<&AccessLog>) -> Reply {
+    log_ready(&resp, entry, log);
+    full(resp)
+}
+
+/// Logs a response made on the spot to `log`, if the log is on.
+pub(crate) fn log_ready(resp: &Response<Bytes>, entry: &Entry<'_>, log: Option<&AccessLog>) {
     if let Some(log) = log {
         entry.emit(log, resp.status().as_u16(), resp.body().len() as u64);
     }
+}
+
+/// A response made on the spot (and logged), as hyper sends it.
+pub(crate) fn full(resp: Response<Bytes>) -> Reply {
     Reply::Ready(resp.map(|b| ResponseBody::new(Inner::Full(Some(b).filter(|b| !b.is_empty())))))
 }
 

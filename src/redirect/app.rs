@@ -7,25 +7,30 @@
 //! loop). Hosts no rule covers get 421, and `/healthz` under them answers load balancers,
 //! which probe by address; under a covered host that path belongs to the site like any
 //! other. Everything but the pass-through is answered on the spot, in the call that
-//! receives the request. It does not accept connections or read PROXY headers
+//! receives the request, and from the request head alone: the listener's own HTTP/1.1
+//! path on plain connections asks for that answer first ([`Handler::respond_head`]) and
+//! leaves hyper the pass-through. It does not accept connections or read PROXY headers
 //! ([`crate::http`]), and the pass-through itself is [`crate::proxy`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::Guard;
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::metrics::{Outcome, RedirectMetrics, RequestError};
+use super::metrics::{Outcome, RedirectMetrics, RequestError, RuleCounters};
 use super::rules::{self, Lookup, Rules};
 use crate::http::access_log::{AccessLog, Entry};
 use crate::http::client_addr::{ClientAddress, client_address};
-use crate::http::response::{self, HEALTHZ, Reply, plain, ready};
+use crate::http::http1::RequestHead;
+use crate::http::request::RequestParts;
+use crate::http::response::{self, HEALTHZ, Reply, log_ready, plain};
 use crate::http::{Connection, Handler};
+use crate::lines::{Classifier, LineId};
 use crate::live::Live;
-use crate::proxy::host;
 use crate::proxy::{ClientInfo, Proxy};
 
 /// Everything a request needs, shared by all connections.
@@ -44,76 +49,53 @@ pub(crate) struct App {
 }
 
 impl Handler for App {
+    const OWN_HTTP1: bool = true;
+
     fn respond(&self, req: Request<Incoming>, conn: Connection) -> Reply {
         App::respond(self, req, conn)
     }
+
+    fn respond_head(&self, head: &RequestHead<'_>, conn: Connection) -> Option<Response<Bytes>> {
+        match self.decide(head, conn, Instant::now()) {
+            Decision::Local(resp) => Some(resp),
+            // hyper serves it (and the rest of the connection): the pass-through streams
+            // its body both ways.
+            Decision::PassThrough(_) => None,
+        }
+    }
+}
+
+/// What the redirector makes of a request head.
+enum Decision {
+    /// Answered on the spot: `/healthz`, a redirect, 400 or 421 (counted and logged).
+    Local(Response<Bytes>),
+    /// To be passed through to the origin (nothing counted or logged yet).
+    PassThrough(PassThrough),
+}
+
+/// A request for the origin: who asked, in which line, under which rule.
+struct PassThrough {
+    client: IpAddr,
+    classifier: Guard<Arc<Classifier>>,
+    line: LineId,
+    counters: Arc<RuleCounters>,
 }
 
 impl App {
     /// Answers `req`, which arrived on `conn`.
     pub(crate) fn respond(&self, req: Request<Incoming>, conn: Connection) -> Reply {
         let start = Instant::now();
-        let client = client_address(conn.peer.ip(), req.headers(), &self.clients);
-        let lookup = self.rules.lookup(authority(&req));
-        let covered = match lookup {
-            Ok(Lookup::Covered(c)) => c,
-            _ if req.uri().path() == HEALTHZ => {
-                self.metrics.count(Outcome::Local);
-                self.metrics.local(200);
-                return ready(
-                    response::healthz(),
-                    &entry(&req, client, "", start),
-                    self.log.as_deref(),
-                );
-            }
-            Err(e) => {
-                let body = Bytes::from(format!("geoline redirect: {e}\n"));
-                let resp = plain(StatusCode::BAD_REQUEST, body);
-                self.metrics.count(Outcome::Local);
-                self.metrics.local(400);
-                self.metrics.error(RequestError::BadRequest);
-                return ready(resp, &entry(&req, client, "", start), self.log.as_deref());
-            }
-            Ok(Lookup::NotCovered) => {
-                let resp = plain(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    Bytes::from_static(
-                        b"geoline redirect: no redirect rule covers this host; \
-                          this server only answers for the domains it is configured with\n",
-                    ),
-                );
-                self.metrics.count(Outcome::Local);
-                self.metrics.local(421);
-                self.metrics.error(RequestError::Misdirected);
-                return ready(resp, &entry(&req, client, "", start), self.log.as_deref());
-            }
+        let pass = match self.decide(&req, conn, start) {
+            Decision::Local(resp) => return response::full(resp),
+            Decision::PassThrough(pass) => pass,
         };
-        let classifier = self.live.classifier.load();
-        let line_id = classifier.classify(client).line;
-        let line = classifier.lines().name(line_id);
-        let line_index = line_id.index();
-
-        if covered.rule.redirects(line) {
-            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            let resp = rules::redirect(covered, path).unwrap_or_else(|e| {
-                self.metrics.error(RequestError::BadRequest);
-                let body = Bytes::from(format!("geoline redirect: {e}\n"));
-                plain(StatusCode::BAD_REQUEST, body)
-            });
-            self.metrics.count(Outcome::Redirected);
-            covered
-                .rule
-                .counters
-                .count(line_index, resp.status().as_u16());
-            return ready(resp, &entry(&req, client, line, start), self.log.as_deref());
-        }
-
-        let counters = covered.rule.counters.clone();
-        let logged = self
-            .log
-            .as_ref()
-            .map(|log| entry(&req, client, line, start).to_owned(log));
-        drop(classifier);
+        let line_index = pass.line.index();
+        let counters = pass.counters;
+        let logged = self.log.as_ref().map(|log| {
+            let line = pass.classifier.lines().name(pass.line);
+            entry(&req, pass.client, line, start).to_owned(log)
+        });
+        drop(pass.classifier);
         let mut req = req;
         req.extensions_mut().insert(ClientInfo {
             peer: conn.peer,
@@ -131,20 +113,86 @@ impl App {
             response::streamed(resp, logged)
         }))
     }
+
+    /// Decides what `req`, which arrived on `conn` and whose head was read at `start`,
+    /// gets; answers it on the spot when it can. The same for hyper's requests and the
+    /// listener's own HTTP/1.1 path.
+    fn decide<R: RequestParts>(&self, req: &R, conn: Connection, start: Instant) -> Decision {
+        let client = client_address(conn.peer.ip(), req, &self.clients);
+        let log = self.log.as_deref();
+        let lookup = self.rules.lookup(req.authority());
+        let covered = match lookup {
+            Ok(Lookup::Covered(c)) => c,
+            _ if req.path() == HEALTHZ => {
+                self.metrics.count(Outcome::Local);
+                self.metrics.local(200);
+                let resp = response::healthz();
+                log_ready(&resp, &entry(req, client, "", start), log);
+                return Decision::Local(resp);
+            }
+            Err(e) => {
+                let body = Bytes::from(format!("geoline redirect: {e}\n"));
+                let resp = plain(StatusCode::BAD_REQUEST, body);
+                self.metrics.count(Outcome::Local);
+                self.metrics.local(400);
+                self.metrics.error(RequestError::BadRequest);
+                log_ready(&resp, &entry(req, client, "", start), log);
+                return Decision::Local(resp);
+            }
+            Ok(Lookup::NotCovered) => {
+                let resp = plain(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    Bytes::from_static(
+                        b"geoline redirect: no redirect rule covers this host; \
+                          this server only answers for the domains it is configured with\n",
+                    ),
+                );
+                self.metrics.count(Outcome::Local);
+                self.metrics.local(421);
+                self.metrics.error(RequestError::Misdirected);
+                log_ready(&resp, &entry(req, client, "", start), log);
+                return Decision::Local(resp);
+            }
+        };
+        let classifier = self.live.classifier.load();
+        let line_id = classifier.classify(client).line;
+        let line = classifier.lines().name(line_id);
+
+        if covered.rule.redirects(line) {
+            let resp = rules::redirect(covered, req.path_and_query()).unwrap_or_else(|e| {
+                self.metrics.error(RequestError::BadRequest);
+                let body = Bytes::from(format!("geoline redirect: {e}\n"));
+                plain(StatusCode::BAD_REQUEST, body)
+            });
+            self.metrics.count(Outcome::Redirected);
+            covered
+                .rule
+                .counters
+                .count(line_id.index(), resp.status().as_u16());
+            log_ready(&resp, &entry(req, client, line, start), log);
+            return Decision::Local(resp);
+        }
+        Decision::PassThrough(PassThrough {
+            client,
+            counters: covered.rule.counters.clone(),
+            classifier,
+            line: line_id,
+        })
+    }
 }
 
-/// The host a request names: the URI's authority (HTTP/2, absolute-form), else `Host`.
-fn authority<B>(req: &Request<B>) -> &str {
-    host::request_authority(req).unwrap_or("")
-}
-
-fn entry<'a, B>(req: &'a Request<B>, client: IpAddr, line: &'a str, start: Instant) -> Entry<'a> {
+fn entry<'a, R: RequestParts>(
+    req: &'a R,
+    client: IpAddr,
+    line: &'a str,
+    start: Instant,
+) -> Entry<'a> {
     Entry {
         client,
         line,
-        host: authority(req),
+        host: req.authority(),
         method: req.method(),
-        path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        path: req.path_and_query(),
         version: req.version(),
         start,
     }

@@ -1,0 +1,522 @@
+//! The listener's own HTTP/1.1 server for plain (non-TLS) connections, as nginx has one.
+//!
+//! This module owns the fast path of a front-end that answers most requests on the spot
+//! (the redirector: `/healthz`, redirects, 400 and 421): bytes are read into one buffer
+//! per connection, each request head is parsed there with `httparse` (the parser hyper
+//! itself uses, with the same settings), the front-end decides from the head alone
+//! ([`super::Handler::respond_head`]), and the response is written with one `write` for
+//! everything answered from one read (pipelined requests in order). The responses are the
+//! bytes hyper would send: status line, the handler's headers, `connection` as hyper adds
+//! it, `content-length`, `date`, the body (none for `HEAD`).
+//!
+//! It does not try to be a whole HTTP/1.1 server. Whatever it does not answer exactly
+//! goes to hyper for the rest of the connection, with the bytes already read put back in
+//! front ([`Ended::Hyper`]): a request with a body (`Content-Length`, `Transfer-Encoding`),
+//! `Expect`, `Upgrade`, `CONNECT`, a target that is not a path (absolute-form, `*`), a head
+//! `httparse` or `http` refuses (hyper then answers 400 exactly as before), a head that
+//! does not fit in `max_header_bytes` (hyper answers 431), HTTP/2's preface, and any request
+//! the front-end does not answer on the spot (the redirector's pass-through, whose bodies
+//! stream both ways). The connection's registration with its listener (the idle sweep and
+//! the drain) is the listener's ([`super::listener`]); this module counts request heads
+//! and reads the connection's state where it waits.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::header::HeaderName;
+use http::uri::PathAndQuery;
+use http::{Method, Response, StatusCode, Version};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::client_addr::HeaderValues;
+use super::listener::{DRAIN, FrontState, Limits, OPEN, Shared};
+use super::request::{RequestParts, host_text};
+use super::{Connection, Handler};
+
+/// hyper answers a longer request target with 414 itself.
+const MAX_URI_LEN: usize = (u16::MAX - 1) as usize;
+
+/// Header fields parsed into an array on the stack; a front-end allowing more gets a
+/// vector per batch of requests.
+const STACK_HEADERS: usize = 100;
+
+/// The most read at once.
+const READ_CHUNK: usize = 4096;
+
+/// A request head as the listener's own parser read it: a request without a body.
+#[derive(Debug)]
+pub(crate) struct RequestHead<'a> {
+    method: Method,
+    /// The request target: origin-form only (anything else goes to hyper), checked and
+    /// cut at a `#` as `http::Uri` does for hyper's requests.
+    target: PathAndQuery,
+    version: Version,
+    headers: &'a [httparse::Header<'a>],
+}
+
+impl HeaderValues for RequestHead<'_> {
+    fn values<'a>(
+        &'a self,
+        name: &'a HeaderName,
+    ) -> impl DoubleEndedIterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_str()))
+            .map(|h| h.value)
+    }
+}
+
+impl RequestParts for RequestHead<'_> {
+    fn authority(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("host"))
+            .and_then(|h| host_text(h.value))
+            .unwrap_or("")
+    }
+
+    fn path_and_query(&self) -> &str {
+        self.target.as_str()
+    }
+
+    fn path(&self) -> &str {
+        self.target.path()
+    }
+
+    fn method(&self) -> &Method {
+        &self.method
+    }
+
+    fn version(&self) -> Version {
+        self.version
+    }
+}
+
+/// How a connection served here ended.
+pub(super) enum Ended<I> {
+    /// Closed: by either side, after `Connection: close`, on an error, or by the drain.
+    Closed,
+    /// The rest is hyper's: the stream, and what was read of it and not answered.
+    Hyper(I, BytesMut),
+}
+
+/// What to do once the requests read so far are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Read more.
+    Read,
+    /// Close once the responses are written.
+    Close,
+    /// Hand the connection to hyper from the first byte not consumed.
+    Hyper,
+}
+
+/// Serves `io`, whose first bytes `buf` holds, until it closes or is handed to hyper.
+/// Requests get the app `front` holds when their head has been read; `limits` are the
+/// connection's (those current when it was accepted).
+pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin>(
+    mut io: I,
+    mut buf: BytesMut,
+    conn: Connection,
+    front: &ArcSwap<FrontState<H>>,
+    limits: Limits,
+    shared: &Shared,
+) -> Ended<I> {
+    let mut out = Vec::new();
+    loop {
+        if !buf.is_empty() {
+            let (consumed, next) = {
+                let front = front.load();
+                answer(
+                    &buf,
+                    &*front.app,
+                    conn,
+                    limits.max_headers,
+                    shared,
+                    &mut out,
+                )
+            };
+            buf.advance(consumed);
+            if !out.is_empty() {
+                if io.write_all(&out).await.is_err() {
+                    return Ended::Closed;
+                }
+                out.clear();
+            }
+            match next {
+                Next::Read if buf.len() >= limits.max_header_bytes => {
+                    // No head in `max_header_bytes`: hyper reads on and answers 431.
+                    return Ended::Hyper(io, buf);
+                }
+                Next::Read => {}
+                Next::Close => {
+                    let _ = io.shutdown().await;
+                    return Ended::Closed;
+                }
+                Next::Hyper => return Ended::Hyper(io, buf),
+            }
+        }
+        let room = READ_CHUNK.min(limits.max_header_bytes.saturating_sub(buf.len()).max(1));
+        buf.reserve(room);
+        let read = poll_fn(|cx| {
+            match shared.state.load(Ordering::Acquire) {
+                OPEN => {}
+                // Between requests, the drain closes the connection as hyper's graceful
+                // shutdown closes an idle one; a head begun is answered first.
+                DRAIN if !buf.is_empty() => {}
+                _ => return Poll::Ready(Ok(0)),
+            }
+            let mut limited = (&mut buf).limit(room);
+            tokio_util::io::poll_read_buf(Pin::new(&mut io), cx, &mut limited)
+        })
+        .await;
+        match read {
+            Ok(0) | Err(_) => return Ended::Closed,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Answers the complete request heads at the start of `buf` into `out`, as long as they
+/// can be answered here; returns the bytes consumed and what comes next.
+fn answer<H: Handler>(
+    buf: &[u8],
+    app: &H,
+    conn: Connection,
+    max_headers: usize,
+    shared: &Shared,
+    out: &mut Vec<u8>,
+) -> (usize, Next) {
+    let mut on_stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
+    let mut on_heap;
+    let storage = if max_headers <= STACK_HEADERS {
+        &mut on_stack[..max_headers]
+    } else {
+        on_heap = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); max_headers];
+        &mut on_heap[..]
+    };
+    let config = httparse::ParserConfig::default();
+    let mut consumed = 0;
+    while consumed < buf.len() {
+        let mut req = httparse::Request::new(&mut []);
+        let len = match config.parse_request_with_uninit_headers(
+            &mut req,
+            &buf[consumed..],
+            &mut *storage,
+        ) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return (consumed, Next::Read),
+            // hyper answers exactly as it always has (400, or 431 for too many fields).
+            Err(_) => return (consumed, Next::Hyper),
+        };
+        let Some((head, keep_alive)) = bodyless(&req) else {
+            return (consumed, Next::Hyper);
+        };
+        let Some(resp) = app.respond_head(&head, conn) else {
+            return (consumed, Next::Hyper);
+        };
+        shared.requests.fetch_add(1, Ordering::Relaxed);
+        consumed += len;
+        // The drain closes a kept-alive connection after its response, as hyper does.
+        let keep_alive = keep_alive && shared.state.load(Ordering::Acquire) == OPEN;
+        write_response(out, &resp, &head, keep_alive);
+        if !keep_alive {
+            return (consumed, Next::Close);
+        }
+    }
+    (consumed, Next::Read)
+}
+
+/// `req` as a request without a body that this module answers, and whether its connection
+/// stays open after it by hyper's rules: HTTP/1.1 unless a `Connection` field says
+/// `close`, HTTP/1.0 only if one says `keep-alive` (and none `close`). `None`: hyper's.
+fn bodyless<'r>(req: &'r httparse::Request<'_, '_>) -> Option<(RequestHead<'r>, bool)> {
+    let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
+    if method == Method::CONNECT {
+        return None;
+    }
+    let target = req.path?;
+    if !target.starts_with('/') || target.len() > MAX_URI_LEN {
+        return None;
+    }
+    let target = PathAndQuery::try_from(target).ok()?;
+    let version = if req.version? == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let mut keep_alive = version == Version::HTTP_11;
+    let mut saw_close = false;
+    for h in &*req.headers {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"expect")
+            || name.eq_ignore_ascii_case(b"upgrade")
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case(b"connection") {
+            if saw_close || has_token(h.value, "close") {
+                saw_close = true;
+                keep_alive = false;
+            } else if !keep_alive {
+                keep_alive = has_token(h.value, "keep-alive");
+            }
+        }
+    }
+    let head = RequestHead {
+        method,
+        target,
+        version,
+        headers: &*req.headers,
+    };
+    Some((head, keep_alive))
+}
+
+/// Whether a `Connection` value (text only) lists `token`.
+fn has_token(value: &[u8], token: &str) -> bool {
+    host_text(value).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// Appends `resp`, the answer to `head`, as hyper writes it.
+fn write_response(
+    out: &mut Vec<u8>,
+    resp: &Response<Bytes>,
+    head: &RequestHead<'_>,
+    keep_alive: bool,
+) {
+    let status = resp.status();
+    let version = head.version;
+    if version == Version::HTTP_11 && status == StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(if version == Version::HTTP_10 {
+            b"HTTP/1.0 "
+        } else {
+            b"HTTP/1.1 "
+        });
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in resp.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match (version, keep_alive) {
+        (Version::HTTP_10, true) => out.extend_from_slice(b"connection: keep-alive\r\n"),
+        (Version::HTTP_11, false) => out.extend_from_slice(b"connection: close\r\n"),
+        _ => {}
+    }
+    let is_head = head.method == Method::HEAD;
+    let body = resp.body();
+    let no_length = status.is_informational()
+        || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
+    if !(no_length || body.is_empty() && is_head) {
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(out, body.len());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"date: ");
+    write_date(out);
+    out.extend_from_slice(b"\r\n\r\n");
+    if !is_head && !no_length {
+        out.extend_from_slice(body);
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+thread_local! {
+    /// The `date` value (IMF-fixdate), made once a second per thread, and its second.
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Appends the current time as a `date` value: `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn write_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    DATE.with_borrow_mut(|(second, text)| {
+        if *second != now.as_secs() {
+            *second = now.as_secs();
+            *text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(*second));
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::RequestParts;
+
+    /// Answers every request on the spot with its path, or hands `/pass` to hyper.
+    struct Echo;
+
+    impl Handler for Echo {
+        const OWN_HTTP1: bool = true;
+
+        fn respond(
+            &self,
+            _req: hyper::Request<hyper::body::Incoming>,
+            _conn: Connection,
+        ) -> super::super::response::Reply {
+            unreachable!("hyper is not in these tests")
+        }
+
+        fn respond_head(
+            &self,
+            head: &RequestHead<'_>,
+            _conn: Connection,
+        ) -> Option<Response<Bytes>> {
+            if head.path() == "/pass" {
+                return None;
+            }
+            let body = format!(
+                "{} {} {}",
+                head.method(),
+                head.path_and_query(),
+                head.authority()
+            );
+            Some(Response::new(Bytes::from(body)))
+        }
+    }
+
+    fn conn() -> Connection {
+        Connection {
+            peer: "127.0.0.1:1".parse().expect("addr"),
+            tls: false,
+        }
+    }
+
+    fn answered(buf: &[u8], max_headers: usize) -> (usize, Next, String, u64) {
+        let shared = Shared::default();
+        let mut out = Vec::new();
+        let (consumed, next) = answer(buf, &Echo, conn(), max_headers, &shared, &mut out);
+        let text = String::from_utf8(out).expect("UTF-8");
+        // The date is the clock's.
+        let text = match text.find("date: ") {
+            Some(i) => format!("{}D{}", &text[..i + 6], &text[i + 6 + 29..]),
+            None => text,
+        };
+        (
+            consumed,
+            next,
+            text,
+            shared.requests.load(Ordering::Relaxed),
+        )
+    }
+
+    #[test]
+    fn pipelined_heads_are_answered_here_in_order_up_to_what_is_hypers() {
+        let one = "GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n";
+        let two = "HEAD /h HTTP/1.1\r\nhost: y\r\n\r\n";
+        let pass = "GET /pass HTTP/1.1\r\n\r\n";
+        let buf = format!("{one}{two}{pass}GET /never");
+        let (consumed, next, out, requests) = answered(buf.as_bytes(), 100);
+        assert_eq!(consumed, one.len() + two.len());
+        assert_eq!(next, Next::Hyper);
+        assert_eq!(requests, 2);
+        // Only the first carries a date here: the second's is cut by the helper above.
+        assert!(
+            out.starts_with(
+                "HTTP/1.1 200 OK\r\ncontent-length: 10\r\ndate: D\r\n\r\nGET /a?b x\
+             HTTP/1.1 200 OK\r\ncontent-length: 9\r\ndate: "
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with(" GMT\r\n\r\n"), "{out}");
+    }
+
+    #[test]
+    fn what_is_not_answered_here_is_left_whole_for_hyper() {
+        for head in [
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\na",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            "GET http://x/ HTTP/1.1\r\n\r\n",
+            "OPTIONS * HTTP/1.1\r\n\r\n",
+            "CONNECT x:443 HTTP/1.1\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET /a b HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+        ] {
+            let (consumed, next, out, requests) = answered(head.as_bytes(), 2);
+            assert_eq!(
+                (consumed, next, out.as_str(), requests),
+                (0, Next::Hyper, "", 0),
+                "{head:?}"
+            );
+        }
+        // Not whole yet: read on.
+        let (consumed, next, out, _) = answered(b"GET / HTTP/1.1\r\nHost: x\r\n", 100);
+        assert_eq!((consumed, next, out.as_str()), (0, Next::Read, ""));
+    }
+
+    #[test]
+    fn keep_alive_follows_hypers_rules() {
+        for (head, connection, next) in [
+            ("GET / HTTP/1.1\r\n\r\n", "", Next::Read),
+            (
+                "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+                "connection: close\r\n",
+                Next::Close,
+            ),
+            ("GET / HTTP/1.0\r\n\r\n", "", Next::Close),
+            (
+                "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                "connection: keep-alive\r\n",
+                Next::Read,
+            ),
+            (
+                "GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+                "",
+                Next::Close,
+            ),
+        ] {
+            let (_, got, out, _) = answered(head.as_bytes(), 100);
+            assert_eq!(got, next, "{head:?}");
+            let version = if head.contains("HTTP/1.0") {
+                "1.0"
+            } else {
+                "1.1"
+            };
+            let status = if version == "1.0" {
+                "HTTP/1.0 200 OK"
+            } else {
+                "HTTP/1.1 200 OK"
+            };
+            assert_eq!(
+                out,
+                format!("{status}\r\n{connection}content-length: 6\r\ndate: D\r\n\r\nGET / "),
+                "{head:?}"
+            );
+        }
+    }
+}
