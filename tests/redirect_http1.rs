@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::http::{self, connect, read_until_closed};
 use common::origin::{full, response};
-use common::{TempDir, mmdb, site};
+use common::{TempDir, site};
 use geoline::config::Config;
 use geoline::server::{self, Running};
 use http_body_util::BodyExt;
@@ -113,22 +113,14 @@ async fn echo_origin() -> SocketAddr {
 
 async fn start(header_read_timeout_secs: u64) -> Server {
     let dir = TempDir::new("redirect-http1");
-    mmdb::write_ip_location_db(
-        &dir.path().join("geo.mmdb"),
-        &[("1.2.4.0/22", "CN"), ("8.8.8.0/24", "US")],
+    let config = site::Config::redirector(&dir, TRUSTED, echo_origin().await).set(
+        "[redirect]",
+        &[
+            &format!("header_read_timeout_secs = {header_read_timeout_secs}"),
+            "max_header_bytes = 16384",
+            "max_headers = 50",
+        ],
     );
-    let config = site::Config::default()
-        .geoip("geo.mmdb")
-        .line("china", &[r#"countries = ["CN"]"#])
-        .redirect(TRUSTED, echo_origin().await)
-        .set(
-            "[redirect]",
-            &[
-                &format!("header_read_timeout_secs = {header_read_timeout_secs}"),
-                "max_header_bytes = 16384",
-                "max_headers = 50",
-            ],
-        );
     let path = dir.write("geoline.toml", &config.to_string());
     let config = Config::load(&path).expect("config loads");
     let running = server::start(&config).await.expect("server starts");

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use common::http::{self, connect, read_until_closed};
 use common::origin::{OriginBody, full, response, serve_http1};
 use common::proxy::{builder, decode, encode, get, read, start};
-use common::{TempDir, mmdb, site};
+use common::{TempDir, site};
 use geoline::config::Config;
 use geoline::server::{self, Running};
 use http_body_util::{BodyExt, StreamBody};
@@ -72,14 +72,7 @@ fn answer(path: &str) -> hyper::Response<OriginBody> {
 
 async fn redirector(origin: SocketAddr) -> (Running, SocketAddr, TempDir) {
     let dir = TempDir::new("upstream-pool");
-    mmdb::write_ip_location_db(
-        &dir.path().join("geo.mmdb"),
-        &[("1.2.4.0/22", "CN"), ("8.8.8.0/24", "US")],
-    );
-    let config = site::Config::default()
-        .geoip("geo.mmdb")
-        .line("china", &[r#"countries = ["CN"]"#])
-        .redirect("127.0.0.1", origin);
+    let config = site::Config::redirector(&dir, "127.0.0.1", origin);
     let path = dir.write("geoline.toml", &config.to_string());
     let config = Config::load(&path).expect("config loads");
     let running = server::start(&config).await.expect("server starts");

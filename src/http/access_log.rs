@@ -302,7 +302,7 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
 }
 
 /// Appends `v` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

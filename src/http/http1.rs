@@ -35,6 +35,7 @@ use http::uri::PathAndQuery;
 use http::{Method, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::access_log::push_decimal;
 use super::client_addr::HeaderValues;
 use super::listener::{DRAIN, FrontState, Limits, OPEN, Shared};
 use super::request::{RequestParts, host_text};
@@ -325,7 +326,7 @@ fn write_response(
         || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
     if !(no_length || body.is_empty() && is_head) {
         out.extend_from_slice(b"content-length: ");
-        push_decimal(out, body.len());
+        push_decimal(out, body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"date: ");
@@ -334,21 +335,6 @@ fn write_response(
     if !is_head && !no_length {
         out.extend_from_slice(body);
     }
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 thread_local! {

@@ -142,6 +142,19 @@ impl Config {
         self.table("[[zone]]", &[&file, &overlays])
     }
 
+    /// [`Config::redirect`] with the `china` line (CN) of a database written in `dir`
+    /// (1.2.4.0/22 in CN, 8.8.8.0/24 in US).
+    pub fn redirector(dir: &TempDir, trusted: &str, origin: SocketAddr) -> Config {
+        mmdb::write_ip_location_db(
+            &dir.path().join("geo.mmdb"),
+            &[("1.2.4.0/22", "CN"), ("8.8.8.0/24", "US")],
+        );
+        Config::default()
+            .geoip("geo.mmdb")
+            .line("china", &[r#"countries = ["CN"]"#])
+            .redirect(trusted, origin)
+    }
+
     /// The redirector trusting `trusted`, its access log off: one plain listener on 127.0.0.1, the rule
     /// example.com → example.cn for the `china` line, and example.com's origin at
     /// `origin`.
