@@ -467,7 +467,7 @@ fn decode(input: ByteStream, coding: Coding) -> ByteStream {
 /// may have compressed once and cached. gzip and deflate at `gzip_level` ([`GzipLevel`]),
 /// brotli and zstd at fixed fast levels.
 fn encode(input: ByteStream, coding: Coding, gzip_level: GzipLevel) -> ByteStream {
-    let level = u32::from(gzip_level.get());
+    let level = gzip_level.get();
     match coding {
         Coding::Gzip => Box::pin(Deflate::new(input, Wrapper::Gzip, level)),
         Coding::Deflate => Box::pin(Deflate::new(input, Wrapper::Zlib, level)),

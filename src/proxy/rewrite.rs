@@ -148,11 +148,10 @@ impl Rewriter {
     pub fn stream(self: &Arc<Self>) -> StreamRewriter {
         StreamRewriter {
             rules: Arc::clone(self),
-            pending: BytesMut::new(),
+            pending: Vec::new(),
             behind: [0; LOOKBEHIND],
             behind_len: 0,
             hits: Vec::new(),
-            folded: Vec::new(),
             max_held: 0,
             replaced: 0,
         }
@@ -307,6 +306,13 @@ impl Rewriter {
 /// Default for [`Rewriter::fold_block`].
 const FOLD_BLOCK: usize = 32 * 1024;
 
+thread_local! {
+    /// The lower-cased copy of the block being scanned, one per thread rather than one per
+    /// body: a scan runs to its end within one call, and fifty responses being rewritten at
+    /// once would otherwise hold fifty of these (up to [`FOLD_BLOCK`] each) between chunks.
+    static FOLDED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The lower-cased copy of one block of the text being scanned.
 struct Window<'a> {
     buf: &'a [u8],
@@ -348,12 +354,13 @@ fn after_ok(buf: &[u8], end: usize, eof: bool) -> Option<bool> {
 #[derive(Debug)]
 pub struct StreamRewriter {
     rules: Arc<Rewriter>,
-    pending: BytesMut,
+    /// What is held back: a few bytes, in a buffer of its own. (A `BytesMut` split off
+    /// the chunk they came with kept that whole chunk's allocation alive between chunks:
+    /// 16 KiB or more per response being rewritten.)
+    pending: Vec<u8>,
     behind: [u8; LOOKBEHIND],
     behind_len: usize,
     hits: Vec<Hit>,
-    /// Scratch space for the lower-cased chunk, reused.
-    folded: Vec<u8>,
     max_held: usize,
     replaced: u64,
 }
@@ -364,15 +371,18 @@ impl StreamRewriter {
         if self.pending.is_empty() {
             self.process(chunk, false)
         } else {
-            self.pending.extend_from_slice(&chunk);
-            let buf = self.pending.split().freeze();
-            self.process(buf, false)
+            let mut joined = BytesMut::with_capacity(self.pending.len() + chunk.len());
+            joined.extend_from_slice(&self.pending);
+            joined.extend_from_slice(&chunk);
+            self.pending.clear();
+            self.process(joined.freeze(), false)
         }
     }
 
     /// Everything still held back, rewritten. The stream is then empty and may be reused.
     pub fn finish(&mut self) -> Bytes {
-        let buf = self.pending.split().freeze();
+        let buf = Bytes::copy_from_slice(&self.pending);
+        self.pending.clear();
         let out = self.process(buf, true);
         self.behind_len = 0;
         out
@@ -395,9 +405,8 @@ impl StreamRewriter {
 
     fn process(&mut self, buf: Bytes, eof: bool) -> Bytes {
         let behind = &self.behind[..self.behind_len];
-        let hold = self
-            .rules
-            .scan(&buf, behind, eof, &mut self.hits, &mut self.folded);
+        let hold = FOLDED
+            .with_borrow_mut(|folded| self.rules.scan(&buf, behind, eof, &mut self.hits, folded));
         self.replaced += self.hits.len() as u64;
         let out = if self.hits.is_empty() {
             buf.slice(..hold)
