@@ -339,12 +339,13 @@ pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Val
         })
         .collect();
     let updates = live.updates.status(&zones);
+    // Each zone with its file's reload status, matched by file: during a configuration
+    // reload that adds or removes zones, the list and the statuses may be a moment apart.
     let zone_list: Vec<Value> = zones
         .zones()
         .iter()
-        .zip(&status.zones)
-        .enumerate()
-        .map(|(i, (z, s))| {
+        .filter_map(|z| Some((z, status.zones.iter().find(|s| s.path == z.file())?)))
+        .map(|(z, s)| {
             let records: serde_json::Map<String, Value> = z
                 .record_counts()
                 .into_iter()
@@ -368,7 +369,7 @@ pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Val
                             "result": l.result,
                         })),
                     })),
-                    "secondary": live.secondaries.status_json(i, lines),
+                    "secondary": live.secondaries.status_json(z.origin(), lines),
                 }),
             )
         })
@@ -464,23 +465,22 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
     let lines = classifier.lines();
     let mut out = Exposition::new();
 
-    let zone_name = |i: usize| {
-        zones
-            .zones()
-            .get(i)
-            .map_or_else(|| format!("zone{i}"), |z| z.origin().to_string())
-    };
-    crate::dns::render_metrics(counters.dns.as_deref(), &mut out, zone_name, |i| {
+    crate::dns::render_metrics(counters.dns.as_deref(), &mut out, &zones, |i| {
         lines
             .ids()
             .nth(i)
             .map_or_else(|| format!("line{i}"), |l| lines.name(l).to_string())
     });
     live.updates.render_metrics(&zones, &mut out);
-    live.secondaries.render_metrics(&mut out, lines, |i, line| {
-        let zone = zones.zones().get(i).filter(|z| z.serves())?;
-        zone.line_copy(line).map(|c| c.serial())
-    });
+    live.secondaries
+        .render_metrics(&mut out, lines, |origin, line| {
+            let zone = zones
+                .zones()
+                .iter()
+                .find(|z| z.origin() == origin)
+                .filter(|z| z.serves())?;
+            zone.line_copy(line).map(|c| c.serial())
+        });
     crate::xfr::render_metrics(
         counters.dns.as_deref().and_then(|d| d.transfers()),
         &mut out,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -13,12 +13,9 @@ use common::origin::{full, response};
 use common::{TempDir, mmdb, site};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A free port on 127.0.0.1 (bound and released).
+/// A free port on 127.0.0.1, outside the ephemeral range (see `common::ports`).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    common::ports::free_port()
 }
 
 struct Binary {

@@ -17,7 +17,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use common::TempDir;
 use common::dns::{self, Tcp};
 use common::http;
-use common::process::{Serve, listening};
+use common::process::{Serve, Started};
 use common::tsig::{self, TestKey};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -66,43 +66,15 @@ impl Server {
     fn start(dir: &TempDir, rest: &str) -> Server {
         dir.write("example.com.zone", ZONE);
         let path = dir.write("geoline.toml", &config(rest));
-        let serve = Serve::start(&path, &[]);
-        let log = serve.wait_for("admin listening", LIMIT);
-        Server {
-            dns: listening(&log, "dns"),
-            admin: listening(&log, "admin"),
-            serve,
-        }
+        let Started { serve, dns, admin } = Started::start(&path, LIMIT);
+        Server { serve, dns, admin }
     }
 
     /// Writes `rest` as the new configuration, sends SIGHUP and returns the log line that
     /// says what the configuration reload did.
     fn reload(&self, dir: &TempDir, rest: &str) -> String {
         dir.write("geoline.toml", &config(rest));
-        let outcomes = |log: &str| -> Vec<String> {
-            log.lines()
-                .filter(|l| {
-                    l.contains("configuration reloaded")
-                        || l.contains("configuration not reloaded")
-                        || l.contains("configuration unchanged")
-                })
-                .map(str::to_string)
-                .collect()
-        };
-        let before = outcomes(&self.serve.stderr()).len();
-        self.serve.signal("HUP");
-        let deadline = std::time::Instant::now() + LIMIT;
-        loop {
-            if let Some(line) = outcomes(&self.serve.stderr()).get(before) {
-                return line.clone();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no reload outcome:\n{}",
-                self.serve.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.serve.sighup(LIMIT)
     }
 }
 

@@ -30,8 +30,7 @@ const CHINA: &str = "X-Forwarded-For: 1.2.4.5";
 const ABROAD: &str = "X-Forwarded-For: 8.8.8.8";
 
 fn free_port() -> u16 {
-    let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
+    common::ports::free_port()
 }
 
 fn local(port: u16) -> SocketAddr {

@@ -136,9 +136,7 @@ async fn serve_http<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 
 /// Three loopback addresses sharing one free port.
 async fn addresses(last_octets: &[u8]) -> Vec<SocketAddr> {
-    let probe = TcpListener::bind(("127.0.0.2", 0)).await.expect("bind");
-    let port = probe.local_addr().expect("addr").port();
-    drop(probe);
+    let port = common::ports::free_port();
     last_octets
         .iter()
         .map(|o| SocketAddr::from(([127, 0, 0, *o], port)))

@@ -71,8 +71,7 @@ async fn live_target() -> u16 {
 
 /// A port nothing listens on, on 127.0.0.3.
 fn dead_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.3:0").expect("bind");
-    probe.local_addr().expect("addr").port()
+    common::ports::free_port()
 }
 
 struct Server {

@@ -51,9 +51,10 @@ fn write(dir: &TempDir, text: &str) -> std::path::PathBuf {
     dir.write("geoline.toml", text)
 }
 
+/// Not bound-to-0-and-dropped: another test's socket could take that port before the
+/// server binds it ("Address already in use"); see `common::ports`.
 fn free_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
+    common::ports::free_port()
 }
 
 fn start(dir: &TempDir, path: &Path) -> (Serve, SocketAddr, SocketAddr) {

@@ -308,10 +308,7 @@ async fn unknown_hosts_get_421() {
 #[tokio::test]
 async fn origin_down_gives_502() {
     // Bound then dropped: nothing listens there any more.
-    let gone = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let gone = common::ports::free_addr();
     let proxy = start(builder(gone).build().expect("proxy")).await;
     let (status, h, body) = read(get(proxy, "www.example.cn", "/", &[]).await).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);

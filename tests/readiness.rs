@@ -49,11 +49,9 @@ impl Manager {
     }
 }
 
+/// Free for UDP and TCP (DNS binds both), outside the ephemeral range.
 fn free_port() -> u16 {
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = udp.local_addr().expect("addr").port();
-    // The TCP side of the port must be free too: DNS binds both.
-    std::net::TcpListener::bind(("127.0.0.1", port)).map_or_else(|_| free_port(), |_| port)
+    common::ports::free_port()
 }
 
 fn config(dns: u16, admin: u16) -> String {

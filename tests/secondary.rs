@@ -16,7 +16,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query as HQuery};
 use hickory_proto::rr::rdata::{SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 
 use common::dns::{self, A, Query, TXT as TXT_TYPE, Tcp};
 use common::site::{Config, wait_until};
@@ -101,13 +101,7 @@ fn secondary_config(listen: &str, primaries: &[SocketAddr]) -> Config {
 /// A port free for both UDP and TCP on 127.0.0.1 (for a server the other must know of
 /// before it starts).
 async fn free_port() -> SocketAddr {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
-        let at = udp.local_addr().expect("addr");
-        if TcpListener::bind(at).await.is_ok() {
-            return at;
-        }
-    }
+    common::ports::free_addr()
 }
 
 /// The answer lines (rdata only) to `qname`/`qtype` for a client in `subnet` (by ECS),

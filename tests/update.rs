@@ -558,13 +558,7 @@ async fn a_zone_file_reload_keeps_the_updates_and_never_moves_the_serial_back_an
 
 /// A port free on 127.0.0.1 for both UDP and TCP, for a server started as a process.
 fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = tcp.local_addr().expect("addr").port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    common::ports::free_port()
 }
 
 /// `geoline serve` as a process, answering on `port` once it returns.

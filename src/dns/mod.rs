@@ -37,6 +37,7 @@ use tracing::debug;
 use crate::exposition::Exposition;
 use crate::live::Live;
 use crate::xfr::{self, Transfers};
+use crate::zone::ZoneSet;
 use cache::AnswerCache;
 use config::RrlConfig;
 use decide::{Decided, Snapshot};
@@ -65,12 +66,11 @@ impl Responder {
     /// A responder answering from `live`, with metrics sized for its zones and lines, rate
     /// limiting UDP answers when `rrl` is given.
     pub fn new(live: Arc<Live>, max_udp_payload: u16, rrl: Option<&RrlConfig>) -> Responder {
-        let zones = live.zones.load().zones().len();
-        let lines = live.classifier.load().lines().len();
+        let metrics = DnsMetrics::new(&live.zones.load(), live.classifier.load().lines().len());
         Responder {
             live,
             max_udp_payload,
-            metrics: DnsMetrics::new(zones, lines),
+            metrics,
             rrl: rrl.map(Rrl::new),
             transfers: None,
         }
@@ -108,9 +108,14 @@ impl Responder {
     /// Runs `f` on one consistent snapshot of the zones and the classifier.
     fn with_snapshot<T>(&self, f: impl FnOnce(&Snapshot<'_>) -> T) -> T {
         let zones = self.live.zones.load();
+        self.with_zones(&zones, f)
+    }
+
+    /// [`Responder::with_snapshot`] on the zones `zones`.
+    fn with_zones<T>(&self, zones: &Arc<ZoneSet>, f: impl FnOnce(&Snapshot<'_>) -> T) -> T {
         let classifier = self.live.classifier.load();
         f(&Snapshot {
-            zones: &zones,
+            zones,
             classifier: &classifier,
             health: &self.live.health,
             max_udp_payload: self.max_udp_payload,
@@ -163,7 +168,9 @@ impl Responder {
         out: &mut Vec<u8>,
         rest: Option<&mut Option<xfr::Stream>>,
     ) -> Option<Outcome> {
-        let outcome = self.with_snapshot(|snapshot| {
+        // Held to the count: the response is counted under the zone it was answered from.
+        let zones = self.live.zones.load();
+        let outcome = self.with_zones(&zones, |snapshot| {
             let opcode = Header::read(message).map(|h| OpCode::from_u8(h.opcode()));
             // The cache's reader takes nothing but an OPT record in the additional
             // section, so it never answers a signed message: those all reach the TSIG
@@ -243,7 +250,7 @@ impl Responder {
                 None => self.rate_limited(from, via, &answered, out),
             }
         })?;
-        self.metrics.record(&outcome, via);
+        self.metrics.record(&outcome, via, &zones);
         Some(outcome)
     }
 
@@ -342,17 +349,17 @@ fn xfr_query(request: &[u8]) -> Option<wire::query::Query> {
 
 /// Writes every DNS series into `out`: responses and TCP connections ([`DnsMetrics`]), then
 /// what rate limiting held back, every series zeros included, so that a dashboard sees the
-/// families whether or not limiting is on. `zone_name(i)` names zone `i`, `line_name(i)`
-/// line `i`.
+/// families whether or not limiting is on. `zones` are the zones served now, `line_name(i)`
+/// names line `i`.
 pub(crate) fn render_metrics(
     dns: Option<&Responder>,
     out: &mut Exposition,
-    zone_name: impl Fn(usize) -> String,
+    zones: &ZoneSet,
     line_name: impl Fn(usize) -> String,
 ) {
     match dns {
-        Some(dns) => dns.metrics.render(out, zone_name, line_name),
-        None => DnsMetrics::new(0, 0).render(out, zone_name, line_name),
+        Some(dns) => dns.metrics.render(out, zones, line_name),
+        None => DnsMetrics::new(zones, 0).render(out, zones, line_name),
     }
     match dns.and_then(|dns| dns.rrl.as_ref()) {
         Some(rrl) => rrl.metrics().render(out),

@@ -13,8 +13,12 @@
 //! ignored.
 //!
 //! Live: the lines' rules and the databases (one new classifier, compiled from both), the
-//! zones' files (each zone through its update journal, replayed on the new files; a
-//! secondary zone keeps what it pulled), the TSIG keys and `[update]` (policy, rate,
+//! list of zones and their files (each zone through its update journal, replayed on the new
+//! files; a zone added has its journal opened and replayed, a zone removed has its journal
+//! closed and kept; a secondary zone keeps what it pulled), each secondary zone's
+//! `primaries`, `primary_keys` and `store` (its transfer task, keyed by origin, started,
+//! stopped or started again: [`crate::xfr::secondary::Secondaries::reconfigure`]), the
+//! TSIG keys and `[update]` (policy, rate,
 //! journals' settings: [`crate::update::Updates::reconfigure`] swaps them with the zones),
 //! each zone's `transfer` table (ACL, key to line, NOTIFY targets:
 //! [`crate::xfr::Transfers::reconfigure`]), `[redirect]` and `[proxy]` whole (rules,
@@ -26,9 +30,9 @@
 //! anything is swapped ([`crate::health::Health::reconfigure`] says what each address
 //! keeps), and `[acme]`, whose tasks [`crate::acme::supervisor`] starts again under it.
 //! Restart: what the DNS and admin listeners were built from at start — the `[dns]`,
-//! `[admin]` and `[reload]` sections — the lines' names and order (the zones' views are
-//! numbered by them), the list of zones (each has its update journal, and a secondary zone
-//! its transfer task) and where a secondary zone is pulled from (`primaries`).
+//! `[admin]` and `[reload]` sections — and the lines' names and order (the zones' views are
+//! numbered by them). Knot (`knotc reload`) and BIND (`rndc reconfig`) add and remove
+//! zones without a restart too.
 //!
 //! The front-ends' listeners reload as nginx's do on SIGHUP. The DNS listeners stay
 //! restart-only, as Knot's `server.listen` and `udp-workers` ("change of this parameter
@@ -154,6 +158,12 @@ pub(super) fn prepare(running: &Config) -> Result<Option<Prepared>, ConfigReload
     }))
 }
 
+/// A configured origin as the zones compare it: `Example.COM` and `example.com.` are one.
+fn zone_key(origin: &str) -> String {
+    let lower = origin.to_ascii_lowercase();
+    format!("{}.", lower.trim_end_matches('.'))
+}
+
 /// Whether two values of a section differ. Sections are compared by their parsed form as
 /// `Debug` writes it: most section types have no `PartialEq` (they hold compiled rules,
 /// paths and durations), and every field a section holds is in its `Debug` output.
@@ -227,33 +237,43 @@ fn changes(running: &Config, next: &Config) -> Changes {
     c.note(Restart, renamed, "the lines' names or order");
     c.note(Live, !renamed && differs(&running.lines, lines), "[[line]]");
     c.note(Live, differs(&running.geoip, geoip), "[[geoip]]");
-    // The zones: which there are, each one's files, and each one's transfer table.
-    let origins =
-        |z: &[ZoneConfig]| -> Vec<Option<String>> { z.iter().map(|z| z.origin.clone()).collect() };
-    let zone_list = running.zones.len() != zones.len() || origins(&running.zones) != origins(zones);
-    c.note(Restart, zone_list, "the list of [[zone]]s");
-    let (mut files, mut transfer_tables, mut pulled_from) = (false, false, false);
-    if !zone_list {
-        for (was, now) in running.zones.iter().zip(zones) {
-            // Every field of a `[[zone]]` named, as `Config`'s are above.
-            let ZoneConfig {
-                // Compared with the list.
-                origin: _,
-                // Where the table is written in the file, not what it says.
-                declared_at: _,
-                file,
-                overlays,
-                transfer,
-                secondary,
-            } = now;
-            files |= was.file != *file || was.overlays != *overlays;
-            transfer_tables |= was.transfer != *transfer;
-            pulled_from |= was.secondary != *secondary;
+    // The zones: which there are, each one's files, its transfer table and where it is
+    // pulled from, matched by origin (by file for a zone whose origin its file gives).
+    let key = |z: &ZoneConfig| -> (Option<String>, Option<PathBuf>) {
+        match &z.origin {
+            Some(origin) => (Some(zone_key(origin)), None),
+            None => (None, Some(z.file.clone())),
         }
+    };
+    let listed = |list: &[ZoneConfig]| list.iter().map(key).collect::<Vec<_>>();
+    c.note(
+        Live,
+        listed(&running.zones) != listed(zones),
+        "the list of [[zone]]s",
+    );
+    let (mut files, mut transfer_tables, mut pulled_from) = (false, false, false);
+    for now in zones {
+        let Some(was) = running.zones.iter().find(|was| key(was) == key(now)) else {
+            continue;
+        };
+        // Every field of a `[[zone]]` named, as `Config`'s are above.
+        let ZoneConfig {
+            // Compared with the list.
+            origin: _,
+            // Where the table is written in the file, not what it says.
+            declared_at: _,
+            file,
+            overlays,
+            transfer,
+            secondary,
+        } = now;
+        files |= was.file != *file || was.overlays != *overlays;
+        transfer_tables |= was.transfer != *transfer;
+        pulled_from |= was.secondary != *secondary;
     }
     c.note(Live, files, "[[zone]]");
     c.note(Live, transfer_tables, "[[zone]] transfer");
-    c.note(Restart, pulled_from, "[[zone]] primaries");
+    c.note(Live, pulled_from, "[[zone]] primaries");
     // Keys and grants: each request is verified and decided with the ones current then.
     c.note(Live, running.keys != *keys, "[[key]]");
     c.note(Live, differs(&running.update, update), "[update]");
@@ -300,7 +320,7 @@ zones = ["example.com"]
 "#;
 
     #[test]
-    fn a_secondary_zone_s_primaries_need_a_restart() {
+    fn a_secondary_zone_s_primaries_are_live() {
         let zone =
             "[[zone]]\norigin = \"example.org\"\nprimaries = [\"192.0.2.1\"]\nstore = \"s\"\n";
         let running = parse(&format!("{BASE}{zone}"));
@@ -308,8 +328,38 @@ zones = ["example.com"]
         assert_eq!(
             changes(&running, &next),
             Changes {
-                live: Vec::new(),
-                restart: vec!["[[zone]] primaries"],
+                live: vec!["[[zone]] primaries"],
+                restart: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn zones_added_removed_or_reordered_are_live_and_matched_by_origin() {
+        let second = "[[zone]]\norigin = \"example.net\"\nfile = \"n.zone\"\n";
+        let one = parse(BASE);
+        let two = parse(&format!("{BASE}{second}"));
+        let list = Changes {
+            live: vec!["the list of [[zone]]s"],
+            restart: Vec::new(),
+        };
+        assert_eq!(changes(&one, &two), list);
+        assert_eq!(changes(&two, &one), list);
+        // The same zone spelled otherwise is the same zone.
+        let respelled = parse(&format!(
+            "{BASE}{}",
+            second.replace("example.net", "Example.NET.")
+        ));
+        assert_eq!(changes(&two, &respelled), Changes::default());
+        // A zone added while another's file changes: both named, the kept zone matched
+        // by its origin, not its place.
+        let first_moved = BASE.replace("\"a.zone\"", "\"b.zone\"");
+        let reordered = parse(&format!("{second}{first_moved}"));
+        assert_eq!(
+            changes(&one, &reordered),
+            Changes {
+                live: vec!["the list of [[zone]]s", "[[zone]]"],
+                restart: Vec::new(),
             }
         );
     }
@@ -344,7 +394,7 @@ zones = ["example.com"]
             (
                 "\"example.com.\"",
                 "\"example.net.\"",
-                restart(&["the list of [[zone]]s"]),
+                live(&["the list of [[zone]]s"]),
             ),
             (
                 "= \"default\" }",

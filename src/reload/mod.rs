@@ -440,8 +440,9 @@ impl Reloader {
     /// journals, the update policy and the journals' settings, in one step of the zones'
     /// writer ([`crate::update::Updates::reconfigure`]), the only step that can still
     /// refuse (a journal that does not open): nothing else is swapped before it. Then the
-    /// TSIG keys, the zones' transfer tables, the classifier (lines' rules and databases) in
-    /// one store, the front-ends, and the configuration the next reloads read. Called with
+    /// TSIG keys, the zones' transfer tables, the secondary zones' tasks (started, stopped
+    /// or started again by origin), the classifier (lines' rules and databases) in one
+    /// store, the front-ends, and the configuration the next reloads read. Called with
     /// `running` held.
     fn swap_config(
         &self,
@@ -463,6 +464,8 @@ impl Reloader {
             let tables = config.zones.iter().map(|z| z.transfer.clone()).collect();
             transfers.reconfigure(tables, &self.live.zones.load());
         }
+        // After the zones: a secondary zone's new task finds what it serves.
+        self.live.secondaries.reconfigure(&config.zones, &self.live);
         self.live.classifier.store(classifier);
         if let Some(health) = health {
             self.live.health.reconfigure(health);

@@ -304,6 +304,12 @@ impl Updates {
         };
         self.policy.store(std::sync::Arc::new(policy));
         self.limiter.set_rate(config.rate);
+        // A zone removed leaves `/metrics` (`-`: updates of no zone served).
+        let served: Vec<String> = replayed
+            .iter()
+            .map(|z| z.origin().to_lowercase().to_string())
+            .collect();
+        lock(&self.counts).retain(|(zone, _, _), _| zone == "-" || served.contains(zone));
         zones.store(current.with_zones(replayed));
         Ok(())
     }
@@ -483,22 +489,18 @@ impl Updates {
             .is_some_and(|c| c.secondary.is_some())
     }
 
-    /// Swaps `zone` in at `index` (a secondary zone's new transfer, or its expiry), under
-    /// the one writer, when the zone there is still `origin`'s.
+    /// Swaps `zone` in for the zone `origin` (a secondary zone's new transfer, or its
+    /// expiry), under the one writer, when it is still served (a reload may have removed
+    /// it, or moved it in the list).
     pub(crate) fn replace_zone(
         &self,
         zones: &Swappable<ZoneSet>,
-        index: usize,
         origin: &Name,
         zone: crate::zone::Zone,
     ) {
         let _writer = lock(&self.state);
         let current = zones.load_full();
-        if current
-            .zones()
-            .get(index)
-            .is_some_and(|z| z.origin() == origin)
-        {
+        if let Some(index) = zone_index_in(&current, origin) {
             zones.store(current.with_zone(index, zone));
         }
     }

@@ -143,6 +143,10 @@ impl Transfers {
         };
         self.notifier
             .retain(|origin, target| listed(&next, origin, target));
+        // A zone removed leaves `/metrics`.
+        let served = |origin: &Name| zones.zones().iter().any(|z| z.origin() == origin);
+        lock(&self.counts).retain(|(zone, _, _), _| zone.as_ref().is_none_or(served));
+        self.notifier.forget(served);
         let added: Vec<(Name, NotifyTarget)> = next
             .iter()
             .flat_map(|(origin, t)| t.notify.iter().map(move |n| (origin.clone(), n.clone())))

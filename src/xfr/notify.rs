@@ -115,6 +115,12 @@ impl Notifier {
         });
     }
 
+    /// Drops the series of the zones `served` says are no longer served (a reload removed
+    /// them): they leave `/metrics`.
+    pub(crate) fn forget(&self, served: impl Fn(&Name) -> bool) {
+        lock(&self.counts).retain(|(origin, _, _), _| served(origin));
+    }
+
     /// Sends a NOTIFY of zone `origin` (its new `soa`) to each of `targets`, each in its
     /// own task, retried until acknowledged, a newer serial, the target no longer listed
     /// ([`Notifier::retain`]) or `shutdown`.
@@ -132,12 +138,11 @@ impl Notifier {
         };
         for target in targets {
             let key: TargetKey = (origin.clone(), target.address, target.key.clone());
-            let generation = {
-                let mut current = lock(&self.current);
-                let g = current.entry(key.clone()).or_insert(0);
-                *g += 1;
-                *g
-            };
+            // Unique across targets and time: a target removed by a reload and listed again
+            // must not make its old retry loop current again.
+            static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            lock(&self.current).insert(key.clone(), generation);
             let current = self.current.clone();
             let counts = self.counts.clone();
             let target = target.clone();
@@ -154,7 +159,13 @@ impl Notifier {
                         return;
                     }
                     Notifier::count(&counts, &origin, &name, "sent");
-                    match send_once(&origin, soa.as_ref(), &target, &live, wait).await {
+                    let answered = send_once(&origin, soa.as_ref(), &target, &live, wait).await;
+                    if !lock(&current).contains_key(&key) {
+                        // No longer listed (its zone may be gone from `/metrics`): nothing
+                        // more to count.
+                        return;
+                    }
+                    match answered {
                         Ok(0) => {
                             Notifier::count(&counts, &origin, &name, "acked");
                             debug!(zone = %origin, serial, target = %name, attempt, "NOTIFY acknowledged");

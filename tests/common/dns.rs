@@ -186,6 +186,15 @@ impl Reply {
         u16::from_be_bytes([self.raw[0], self.raw[1]])
     }
 
+    /// The answers' data alone (`192.0.2.10`, a TXT's text), in order.
+    pub fn answer_data(&self) -> Vec<String> {
+        self.message
+            .answers
+            .iter()
+            .map(|r| r.data.to_string())
+            .collect()
+    }
+
     /// Answer records as "owner ttl TYPE rdata" lines, in order.
     pub fn answers(&self) -> Vec<String> {
         self.message.answers.iter().map(|r| r.to_string()).collect()

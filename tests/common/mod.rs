@@ -6,6 +6,8 @@
 //! - [`http`]: raw HTTP/1.1 on a socket, for the redirector, the proxy's listener and the
 //!   admin listener.
 //! - [`origin`]: origins behind the proxy and the redirector (plain, TLS, recording).
+//! - [`ports`]: ports for servers a test names before they start, never the kernel's
+//!   ephemeral ones (which a parallel test's port-0 bind can take first).
 //! - [`process`]: `geoline serve` as a child process, its standard error collected.
 //! - [`proxy`]: the library proxy on a port and the hyper client that talks to it.
 //! - [`tls`]: the test CA and rustls configurations trusting it.
@@ -20,6 +22,7 @@
 pub mod dns;
 pub mod http;
 pub mod origin;
+pub mod ports;
 pub mod process;
 pub mod proxy;
 pub mod site;

@@ -9,6 +9,27 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A `geoline serve` with DNS and admin listeners, and the addresses its start log gives
+/// them (configured with port 0 or not).
+pub struct Started {
+    pub serve: Serve,
+    pub dns: std::net::SocketAddr,
+    pub admin: std::net::SocketAddr,
+}
+
+impl Started {
+    /// Starts `geoline serve --config config` and waits (up to `limit`) until it listens.
+    pub fn start(config: &Path, limit: Duration) -> Started {
+        let serve = Serve::start(config, &[]);
+        let log = serve.wait_for("admin listening", limit);
+        Started {
+            dns: listening(&log, "dns"),
+            admin: listening(&log, "admin"),
+            serve,
+        }
+    }
+}
+
 /// A running `geoline serve`, stopped (SIGKILL) when dropped.
 pub struct Serve {
     child: Child,
@@ -79,6 +100,35 @@ impl Serve {
             assert!(
                 Instant::now() < deadline,
                 "still running:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGHUP and returns the log line that says what the configuration reload did
+    /// (`configuration reloaded`, `not reloaded` or `unchanged`), waiting up to `limit`.
+    pub fn sighup(&self, limit: Duration) -> String {
+        let outcomes = |log: &str| -> Vec<String> {
+            log.lines()
+                .filter(|l| {
+                    l.contains("configuration reloaded")
+                        || l.contains("configuration not reloaded")
+                        || l.contains("configuration unchanged")
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        let before = outcomes(&self.stderr()).len();
+        self.signal("HUP");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(line) = outcomes(&self.stderr()).get(before) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no reload outcome after {limit:?}:\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));

@@ -2,7 +2,12 @@
 //! one view per line, each with the TSIG key that selects that line's view on the primary
 //! (BIND's one-key-per-view convention, which a geoline primary follows too).
 //!
-//! Each secondary zone has one task ([`spawn`]). It checks the primaries at start, then
+//! Each secondary zone has one task ([`spawn`]), keyed by the zone's origin, not its place
+//! in the list: a configuration reload ([`Secondaries::reconfigure`]) starts the task of a
+//! zone it adds (its stored copy served at once when there is one, then a check), stops
+//! the task of a zone it removes, and restarts the task of a zone whose `primaries`,
+//! `primary_keys` or `store` changed, keeping the data it serves. The task checks the
+//! primaries when it starts, then
 //! every SOA refresh interval, at the retry interval after a failure, and at once when a
 //! listed primary sends a NOTIFY with a newer serial ([`notify`]). A check is an IXFR
 //! from the serial each line holds (an answer of the SOA alone says it is current,
@@ -26,12 +31,12 @@ pub(crate) mod store;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -44,25 +49,42 @@ use crate::lines::{LineId, LineSet};
 use crate::live::Live;
 use crate::util::time::{format_rfc3339, unix_secs};
 use crate::zone::config::ZoneConfig;
-use crate::zone::{LineCopy, Zone};
+use crate::zone::{LineCopy, Zone, ZoneSet};
 use assemble::Transferred;
 use config::{Pull, SecondaryConfig};
 
 /// The wait before trying again when the zone has no SOA to say (no data yet).
 const RETRY_WITHOUT_SOA: Duration = Duration::from_secs(10);
 
-/// The secondary zones of one configuration.
+/// The secondary zones of the running configuration, each with the task that pulls it.
 #[derive(Default)]
 pub(crate) struct Secondaries {
-    /// By zone index; `None` for a zone read from files.
-    zones: Vec<Option<Arc<Secondary>>>,
+    /// By origin (zones read from files are not here).
+    zones: Mutex<BTreeMap<Name, Pulling>>,
+    /// Where the tasks run, once [`spawn`] started the first ones: a reload starts the
+    /// tasks of the zones it adds there.
+    runner: OnceLock<Runner>,
     /// NOTIFYs received, by (zone, result).
     notifies: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
+/// The runtime the tasks run on and the server's shutdown, which stops them all.
+struct Runner {
+    runtime: tokio::runtime::Handle,
+    shutdown: CancellationToken,
+}
+
+/// One secondary zone and its task.
+struct Pulling {
+    zone: Arc<Secondary>,
+    /// Stops this zone's task alone (a child of the server's shutdown).
+    stop: CancellationToken,
+    /// `None` until the task is started.
+    task: Option<JoinHandle<()>>,
+}
+
 /// One secondary zone: its configuration, what wakes its task, what it did.
 struct Secondary {
-    index: usize,
     origin: Name,
     config: SecondaryConfig,
     wake: tokio::sync::Notify,
@@ -145,39 +167,121 @@ struct NewCopy {
     transfer: LastTransfer,
 }
 
+/// The origin and the secondary keys of `zone`, when it is pulled from primaries.
+fn pulled(zone: &ZoneConfig) -> Option<(Name, SecondaryConfig)> {
+    let config = zone.secondary.clone()?;
+    let mut origin = Name::from_ascii(zone.origin.as_deref()?).ok()?;
+    origin.set_fqdn(true);
+    Some((origin, config))
+}
+
+/// The index and data of the zone `origin` in `zones`.
+fn find<'a>(zones: &'a ZoneSet, origin: &Name) -> Option<(usize, &'a Zone)> {
+    zones
+        .zones()
+        .iter()
+        .enumerate()
+        .find(|(_, z)| z.origin() == origin)
+}
+
+impl Secondary {
+    fn new(origin: Name, config: SecondaryConfig) -> Secondary {
+        Secondary {
+            origin,
+            status: Mutex::new(Status {
+                pulls: vec![PullStatus::default(); config.pulls.len()],
+                ..Status::default()
+            }),
+            config,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 impl Secondaries {
-    /// The secondary zones among `zones` (by index, as the zone set has them).
+    /// The secondary zones among `zones`; their tasks start with [`spawn`].
     pub(crate) fn new(zones: &[ZoneConfig]) -> Secondaries {
+        let zones = zones
+            .iter()
+            .filter_map(pulled)
+            .map(|(origin, config)| {
+                let pulling = Pulling {
+                    zone: Arc::new(Secondary::new(origin.clone(), config)),
+                    stop: CancellationToken::new(),
+                    task: None,
+                };
+                (origin, pulling)
+            })
+            .collect();
         Secondaries {
-            zones: zones
-                .iter()
-                .enumerate()
-                .map(|(index, z)| {
-                    let config = z.secondary.clone()?;
-                    let origin = Name::from_ascii(z.origin.as_deref()?).ok()?;
-                    Some(Arc::new(Secondary {
-                        index,
-                        origin,
-                        status: Mutex::new(Status {
-                            pulls: vec![PullStatus::default(); config.pulls.len()],
-                            ..Status::default()
-                        }),
-                        config,
-                        wake: tokio::sync::Notify::new(),
-                    }))
-                })
-                .collect(),
+            zones: Mutex::new(zones),
+            runner: OnceLock::new(),
             notifies: Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn zone(&self, index: usize) -> Option<&Arc<Secondary>> {
-        self.zones.get(index).and_then(Option::as_ref)
+    /// The secondary zone `origin`, when it is one.
+    fn zone(&self, origin: &Name) -> Option<Arc<Secondary>> {
+        lock(&self.zones).get(origin).map(|p| p.zone.clone())
     }
 
-    /// What `/status` shows of zone `index` as a secondary (`None`: read from files).
-    pub(crate) fn status_json(&self, index: usize, lines: &LineSet) -> Option<Value> {
-        let zone = self.zone(index)?;
+    /// Every secondary zone, in the order of their origins.
+    fn all(&self) -> Vec<Arc<Secondary>> {
+        lock(&self.zones).values().map(|p| p.zone.clone()).collect()
+    }
+
+    /// Makes the secondary zones those of `zones` (a configuration reload's, whose data
+    /// `live` serves already): the task of a zone removed stops, a zone added gets its
+    /// task, and a zone whose `primaries`, `primary_keys` or `store` changed gets a new
+    /// task (which starts with a check) and keeps what it serves.
+    pub(crate) fn reconfigure(&self, zones: &[ZoneConfig], live: &Arc<Live>) {
+        let wanted: BTreeMap<Name, SecondaryConfig> = zones.iter().filter_map(pulled).collect();
+        let mut running = lock(&self.zones);
+        running.retain(|origin, pulling| {
+            let kept = wanted.get(origin) == Some(&pulling.zone.config);
+            if !kept {
+                pulling.stop.cancel();
+                if wanted.contains_key(origin) {
+                    info!(zone = %origin, "secondary zone's primaries changed: its task starts again with them, serving what it has meanwhile");
+                } else {
+                    info!(zone = %origin, "secondary zone removed: no longer pulled");
+                }
+            }
+            kept
+        });
+        for (origin, config) in wanted {
+            if running.contains_key(&origin) {
+                continue;
+            }
+            let mut pulling = Pulling {
+                zone: Arc::new(Secondary::new(origin.clone(), config)),
+                stop: CancellationToken::new(),
+                task: None,
+            };
+            if let Some(runner) = self.runner.get() {
+                info!(zone = %origin, "secondary zone pulled from its primaries");
+                self.start(runner, &mut pulling, live);
+            }
+            running.insert(origin, pulling);
+        }
+    }
+
+    /// Starts `pulling`'s task on `runner`.
+    fn start(&self, runner: &Runner, pulling: &mut Pulling, live: &Arc<Live>) {
+        let stop = runner.shutdown.child_token();
+        pulling.stop = stop.clone();
+        let (live, zone) = (live.clone(), pulling.zone.clone());
+        let lines = live.classifier.load().lines().clone();
+        pulling.task = Some(
+            runner
+                .runtime
+                .spawn(async move { zone.run(&live, &lines, &stop).await }),
+        );
+    }
+
+    /// What `/status` shows of zone `origin` as a secondary (`None`: read from files).
+    pub(crate) fn status_json(&self, origin: &Name, lines: &LineSet) -> Option<Value> {
+        let zone = self.zone(origin)?;
         let status = lock(&zone.status).clone();
         let time = |t: Option<u64>| t.map(format_rfc3339);
         let pulls: Vec<Value> = zone
@@ -215,20 +319,17 @@ impl Secondaries {
         }))
     }
 
-    /// Writes the secondary series into `out`; `serials(i, line)` is the serial zone `i`
-    /// serves on `line`.
+    /// Writes the secondary series into `out`; `serial(origin, line)` is the serial zone
+    /// `origin` serves on `line`.
     pub(crate) fn render_metrics(
         &self,
         out: &mut Exposition,
         lines: &LineSet,
-        serial: impl Fn(usize, LineId) -> Option<u32>,
+        serial: impl Fn(&Name, LineId) -> Option<u32>,
     ) {
-        let zones: Vec<(&Arc<Secondary>, Status)> = self
-            .zones
-            .iter()
-            .flatten()
-            .map(|z| (z, lock(&z.status).clone()))
-            .collect();
+        let all = self.all();
+        let zones: Vec<(&Arc<Secondary>, Status)> =
+            all.iter().map(|z| (z, lock(&z.status).clone())).collect();
         // Samples by zone and line, and by result when `values` names one.
         let by_line = |out: &mut Exposition, name: &str, values: &LineSamples<'_>| {
             for (zone, status) in &zones {
@@ -259,7 +360,7 @@ impl Secondaries {
             "The SOA serial a secondary zone serves on each line it pulls.",
         );
         each(out, "geoline_secondary_serial", &|zone, pull, _| {
-            serial(zone.index, pull.line).map(f64::from)
+            serial(&zone.origin, pull.line).map(f64::from)
         });
         out.family(
             "geoline_secondary_checks_total",
@@ -337,14 +438,31 @@ impl Secondaries {
     }
 }
 
-/// Starts one task per secondary zone of `live`.
+/// Starts one task per secondary zone of `live`, and keeps the runtime and `shutdown` for
+/// the tasks of the zones a reload adds. `tasks` gets one task that, at shutdown, waits
+/// for every zone's task to end.
 pub(crate) fn spawn(live: &Arc<Live>, shutdown: &CancellationToken, tasks: &mut JoinSet<()>) {
-    let lines = live.classifier.load().lines().clone();
-    for zone in live.secondaries.zones.iter().flatten() {
-        let (live, zone, lines, shutdown) =
-            (live.clone(), zone.clone(), lines.clone(), shutdown.clone());
-        tasks.spawn(async move { zone.run(&live, &lines, &shutdown).await });
+    let secondaries = &live.secondaries;
+    let runner = secondaries.runner.get_or_init(|| Runner {
+        runtime: tokio::runtime::Handle::current(),
+        shutdown: shutdown.clone(),
+    });
+    for pulling in lock(&secondaries.zones).values_mut() {
+        if pulling.task.is_none() {
+            secondaries.start(runner, pulling, live);
+        }
     }
+    let (live, shutdown) = (live.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        shutdown.cancelled().await;
+        let running: Vec<JoinHandle<()>> = lock(&live.secondaries.zones)
+            .values_mut()
+            .filter_map(|p| p.task.take())
+            .collect();
+        for task in running {
+            let _ = task.await;
+        }
+    });
 }
 
 impl Secondary {
@@ -357,14 +475,16 @@ impl Secondary {
     /// The zone's schedule: a check at once, then at the refresh interval (the retry
     /// interval after a failure, at once on a NOTIFY); expiry when no check succeeded for
     /// the expire interval.
-    async fn run(&self, live: &Live, lines: &LineSet, shutdown: &CancellationToken) {
+    /// `stop` ends it (the server's shutdown, or a reload that removes or changes the zone),
+    /// a check under way included.
+    async fn run(&self, live: &Live, lines: &LineSet, stop: &CancellationToken) {
         let default = lines.default_line();
         let far = Duration::from_secs(365 * 86400);
         let mut expire_at = None;
         {
             // A copy from disk expires counting from when the primary last confirmed it.
             let zones = live.zones.load_full();
-            if let Some(zone) = zones.zones().get(self.index).filter(|z| z.serves())
+            if let Some((_, zone)) = find(&zones, &self.origin).filter(|(_, z)| z.serves())
                 && let Some(t) = timers(zone, default)
             {
                 let now = now();
@@ -385,7 +505,7 @@ impl Secondary {
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return,
+                _ = stop.cancelled() => return,
                 _ = tokio::time::sleep_until(expire_at.unwrap_or_else(|| Instant::now() + far)), if expire_at.is_some() => {
                     expire_at = None;
                     self.expire(live);
@@ -394,12 +514,15 @@ impl Secondary {
                 _ = tokio::time::sleep_until(next) => {}
                 _ = self.wake.notified() => {}
             }
-            let checked = self.check(live, lines).await;
+            // A check is not finished after the zone was removed or its primaries changed:
+            // what it would swap in is no longer wanted.
+            let checked = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                checked = self.check(live, lines) => checked,
+            };
             let zones = live.zones.load_full();
-            let known = zones
-                .zones()
-                .get(self.index)
-                .and_then(|z| timers(z, default));
+            let known = find(&zones, &self.origin).and_then(|(_, z)| timers(z, default));
             let wait = match (checked, known) {
                 (true, Some(t)) => {
                     expire_at = Some(Instant::now() + t.expire);
@@ -417,15 +540,15 @@ impl Secondary {
     /// Stops serving the zone: no check succeeded for the expire interval.
     fn expire(&self, live: &Live) {
         let zones = live.zones.load_full();
-        let Some(zone) = zones.zones().get(self.index) else {
+        let Some((_, zone)) = find(&zones, &self.origin) else {
             return;
         };
-        if zone.origin() != &self.origin || !zone.serves() {
+        if !zone.serves() {
             return;
         }
         warn!(zone = %self.origin, "secondary zone expired: no primary confirmed it for the SOA expire interval; answering SERVFAIL until one does");
         live.updates
-            .replace_zone(&live.zones, self.index, &self.origin, zone.expired());
+            .replace_zone(&live.zones, &self.origin, zone.expired());
         lock(&self.status).expired = true;
     }
 
@@ -433,12 +556,9 @@ impl Secondary {
     /// line is confirmed.
     async fn check(&self, live: &Live, lines: &LineSet) -> bool {
         let zones = live.zones.load_full();
-        let Some(current) = zones.zones().get(self.index) else {
+        let Some((_, current)) = find(&zones, &self.origin) else {
             return false;
         };
-        if current.origin() != &self.origin {
-            return false;
-        }
         let keys = live.keys.load_full();
         let mut copies: Vec<(LineId, LineCopy)> = Vec::with_capacity(self.config.pulls.len());
         let mut new: Vec<(&Pull, String)> = Vec::new();
@@ -538,8 +658,7 @@ impl Secondary {
                 if !current.serves() {
                     info!(zone = %self.origin, serial = zone.serial(), "secondary zone serving");
                 }
-                live.updates
-                    .replace_zone(&live.zones, self.index, &self.origin, zone);
+                live.updates.replace_zone(&live.zones, &self.origin, zone);
                 lock(&self.status).expired = false;
             }
         }

@@ -102,16 +102,12 @@ impl Secondaries {
             self.count_notify("-", "formerr");
             return reply(ResponseCode::FormErr, None, out);
         }
-        let Some(index) = zones
-            .zones()
-            .iter()
-            .position(|z| z.origin() == question.name())
-        else {
+        let Some((index, served)) = super::find(zones, question.name()) else {
             self.count_notify("-", "notauth");
             return reply(ResponseCode::NotAuth, None, out);
         };
         let origin = question.name().to_lowercase().to_string();
-        let Some(zone) = self.zone(index) else {
+        let Some(zone) = self.zone(served.origin()) else {
             // A zone of files: nobody is its primary.
             debug!(zone = %origin, client = %from, "NOTIFY for a zone that is not a secondary refused");
             self.count_notify(&origin, "refused");
@@ -136,9 +132,7 @@ impl Secondaries {
             RData::SOA(soa) if r.name == *question.name() => Some(soa.serial),
             _ => None,
         });
-        let ours = zones
-            .zones()
-            .get(index)
+        let ours = Some(served)
             .filter(|z| z.serves())
             .and_then(|z| z.line_copy(pull.line))
             .map(|c| c.serial());
