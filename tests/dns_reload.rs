@@ -11,8 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 
 use common::TempDir;
 use common::dns::{self, Tcp};
@@ -22,8 +21,7 @@ use common::tsig::{self, TestKey};
 
 const LIMIT: Duration = Duration::from_secs(30);
 /// The secret of every test key ("secret-secret-secret-secret-1234").
-const SECRET: &[u8] = b"secret-secret-secret-secret-1234";
-const SECRET_B64: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+use common::tsig::{SECRET, SECRET_B64};
 
 const ZONE: &str = "$ORIGIN example.com.
 $TTL 300
@@ -88,15 +86,7 @@ fn test_key(name: &str) -> TestKey {
 
 /// An UPDATE of example.com adding TXT `value` at each of `owners`.
 fn add_txt(id: u16, owners: &[&str], value: &str) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Update);
-    m.add_query(Query::query(name("example.com."), RecordType::SOA));
-    for owner in owners {
-        let mut record =
-            Record::from_rdata(name(owner), 120, RData::TXT(TXT::new(vec![value.into()])));
-        record.dns_class = DNSClass::IN;
-        m.add_authority(record);
-    }
-    m.to_vec().expect("encodes")
+    tsig::txt_update(id, "example.com.", owners, value)
 }
 
 /// What an UPDATE signed with `key` got over TCP: the rcode, and the TSIG error of the

@@ -15,8 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
 use common::TempDir;
@@ -28,8 +27,7 @@ use common::site::wait_until;
 use common::tsig::{self, TestKey};
 
 const LIMIT: Duration = Duration::from_secs(30);
-const SECRET: &[u8] = b"secret-secret-secret-secret-1234";
-const SECRET_B64: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+use common::tsig::{SECRET, SECRET_B64};
 
 const COM: &str = "$ORIGIN example.com.
 $TTL 300
@@ -132,17 +130,10 @@ async fn txt(server: SocketAddr, owner: &str) -> BTreeSet<String> {
 
 /// The rcode of an UPDATE of `zone` adding TXT `value` at `owner`, signed with k1.
 async fn update(server: SocketAddr, zone: &str, owner: &str, value: &str) -> ResponseCode {
-    let mut m = Message::new(
-        (tsig::now() as u16) ^ value.len() as u16,
-        MessageType::Query,
-        OpCode::Update,
-    );
-    m.add_query(Query::query(name(zone), RecordType::SOA));
-    let mut record = Record::from_rdata(name(owner), 120, RData::TXT(TXT::new(vec![value.into()])));
-    record.dns_class = DNSClass::IN;
-    m.add_authority(record);
+    let id = (tsig::now() as u16) ^ value.len() as u16;
+    let message = tsig::txt_update(id, zone, &[owner], value);
     let key = TestKey::new("k1", "hmac-sha256", SECRET);
-    let (signed, _) = tsig::sign(&m.to_vec().expect("encodes"), &key, tsig::now());
+    let (signed, _) = tsig::sign(&message, &key, tsig::now());
     let mut tcp = Tcp::connect(server).await;
     tcp.send_raw(&signed).await;
     let raw = tcp

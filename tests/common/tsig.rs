@@ -7,6 +7,27 @@
 
 use hmac::{KeyInit, Mac};
 
+/// The secret of the reload tests' keys, and as a configuration writes it (base64).
+pub const SECRET: &[u8] = b"secret-secret-secret-secret-1234";
+pub const SECRET_B64: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+
+/// An UPDATE (unsigned) of `zone` adding TXT `value` at each of `owners`, TTL 120.
+pub fn txt_update(id: u16, zone: &str, owners: &[&str], value: &str) -> Vec<u8> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::TXT;
+    use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+    let name = |s: &str| Name::from_ascii(s).expect("name");
+    let mut m = Message::new(id, MessageType::Query, OpCode::Update);
+    m.add_query(Query::query(name(zone), RecordType::SOA));
+    for owner in owners {
+        let mut record =
+            Record::from_rdata(name(owner), 120, RData::TXT(TXT::new(vec![value.into()])));
+        record.dns_class = DNSClass::IN;
+        m.add_authority(record);
+    }
+    m.to_vec().expect("encodes")
+}
+
 /// A key as the test client holds it.
 #[derive(Clone, Debug)]
 pub struct TestKey {
