@@ -104,13 +104,19 @@ fn main() -> ExitCode {
         Command::Serve { config, log_json } => {
             init_logging(log_json).and_then(|()| serve(config.path))
         }
-        Command::Check { config } => cli::check::run(&config.path),
+        Command::Check { config } => {
+            init_warnings();
+            cli::check::run(&config.path)
+        }
         Command::Lookup {
             config,
             ip,
             name,
             qtype,
-        } => cli::explain::run(&config.path, ip, name.as_deref(), qtype.as_deref()),
+        } => {
+            init_warnings();
+            cli::explain::run(&config.path, ip, name.as_deref(), qtype.as_deref())
+        }
         Command::Keygen {
             name,
             algorithm,
@@ -175,6 +181,22 @@ fn report(error: &anyhow::Error) -> String {
 /// but the empty string (<https://no-color.org>).
 fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// For `check` and `lookup`: what loading warns of (an RRset whose records have different
+/// TTLs, for one) on stderr, `WARN` and the message, nothing else.
+fn init_warnings() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
+        .without_time()
+        .with_target(false)
+        .with_env_filter(filter)
+        .init();
 }
 
 fn init_logging(json: bool) -> anyhow::Result<()> {

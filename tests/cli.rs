@@ -354,7 +354,8 @@ overlays = { lab = "z.lab.zone", probe = "z.probe.zone" }
         &format!("{ZONE}www A 192.0.2.2\n*.wild A 192.0.2.3\nsub NS ns.sub\nns.sub A 192.0.2.4\n"),
     );
     // www is in the base (no warning), x.wild is covered by the base's wildcard and
-    // host.sub lies below the base's delegation (both exist everywhere); a.b.deep warns for
+    // host.sub lies below the base's delegation (both exist everywhere: host.sub is then
+    // warned of as never answered, ns.sub is glue); a.b.deep warns for
     // itself only (not for its empty non-terminal b.deep). Names come in DNSSEC canonical
     // order (RFC 4034 6.1: compared from the root down).
     dir.write(
@@ -380,7 +381,10 @@ overlays = { lab = "z.lab.zone", probe = "z.probe.zone" }
             "zone example.net.: serial 1, records per line: lab 12, probe 8, default 7\n\
              \x20 warning: `both.example.net.` does not exist on default: {tail}\n\
              \x20 warning: `a.b.deep.example.net.` does not exist on probe, default: {tail}\n\
-             \x20 warning: `only-lab.example.net.` does not exist on probe, default: {tail}"
+             \x20 warning: `only-lab.example.net.` does not exist on probe, default: {tail}\n\
+             \x20 warning: `host.sub.example.net.` (on lab) is below the delegation \
+             `sub.example.net.` and is never answered: its records are the child zone's to \
+             serve (move them there, or remove the NS records)"
         )
     );
 }

@@ -1,7 +1,8 @@
 //! Mistakes `geoline check` (and `serve`) catch before they bite: country codes that are
 //! not ISO 3166-1, prefixes with host bits set, a configuration with nothing to serve,
 //! certificates that do not cover the names they serve; and the share of the address
-//! space each line holds, so that a line matching nobody shows.
+//! space each line holds, so that a line matching nobody shows; zone records no query
+//! reaches (below a delegation) and RRsets whose records have different TTLs.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use common::TempDir;
 use common::process::{self, Serve};
-use common::site::Config;
+use common::site::{self, Config};
 use common::tls::TestCa;
 
 fn check(config: &std::path::Path) -> (bool, String, String) {
@@ -203,4 +204,43 @@ fn check_names_the_hosts_a_certificate_does_not_cover() {
     let (ok, stdout, stderr) = check(&path);
     assert!(ok, "{stderr}");
     assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+#[test]
+fn check_warns_of_records_no_query_reaches_and_of_an_rrset_with_two_ttls() {
+    let dir = TempDir::new("opcheck-zone");
+    let config = site::write(&dir);
+    // The overlay gives www a second address with another TTL, and a relay address to a
+    // name below a delegation of the base file.
+    dir.write(
+        "example.com.zone",
+        &format!("{}sub NS ns.sub\nns.sub A 192.0.2.54\n", site::ZONE),
+    );
+    dir.write(
+        "example.com.china.zone",
+        &format!(
+            "{}www 120 A 203.0.113.11\nrelay.sub 60 A 203.0.113.20\n",
+            site::CHINA
+        ),
+    );
+    let path = dir.write("geoline.toml", &config.to_string());
+    let (ok, stdout, stderr) = check(&path);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(
+            "  warning: `relay.sub.example.com.` (on china) is below the delegation \
+             `sub.example.com.` and is never answered: its records are the child zone's to \
+             serve (move them there, or remove the NS records)\n"
+        ),
+        "{stdout}"
+    );
+    // ns.sub is glue: no warning for it.
+    assert!(!stdout.contains("`ns.sub.example.com.`"), "{stdout}");
+    assert_eq!(
+        stderr,
+        format!(
+            " WARN www.example.com. A: records with different TTLs; using 60, the first one's file={}\n",
+            dir.path().join("example.com.china.zone").display()
+        )
+    );
 }

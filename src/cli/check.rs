@@ -173,6 +173,9 @@ impl Summary<'_> {
                     missing.join(", ")
                 )?;
             }
+            for occluded in zone.occluded_names() {
+                writeln!(f, "  warning: {}", occluded.describe(lines))?;
+            }
         }
         Ok(())
     }

@@ -43,6 +43,9 @@ pub(super) fn loaded(classifier: &Classifier, zones: &ZoneSet) {
             records = %records_per_line(zone, classifier),
             "zone loaded"
         );
+        for occluded in zone.occluded_names() {
+            tracing::warn!(zone = %zone.origin(), "{}", occluded.describe(classifier.lines()));
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod file;
 mod history;
 mod index;
 mod lookup;
+mod occluded;
 mod packed;
 mod rdata;
 mod rrsets;
