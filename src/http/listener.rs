@@ -187,9 +187,15 @@ pub(crate) async fn serve<H: Handler>(
         tokio::spawn(connection_task(stream, peer, config, front, registration));
     }
     // Closed now: from here on a connection to this address is refused (unless another
-    // listener has it).
+    // listener has it). Said only now, so that whoever reads the line and connects is
+    // refused.
+    let addr = listener.local_addr();
     drop(listener);
-    open.drain(DRAIN_TIMEOUT, settings.load().role).await;
+    let role = settings.load().role;
+    if let Ok(addr) = addr {
+        tracing::info!(%addr, "{role} stopped listening: its open connections drain");
+    }
+    open.drain(DRAIN_TIMEOUT, role).await;
 }
 
 /// Sets `TCP_NODELAY` on the listening socket, which Linux gives to every connection it

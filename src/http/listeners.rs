@@ -242,19 +242,17 @@ impl<H: Handler> FrontListeners<H> {
             };
             self.running.push(running);
         }
+        // Each logs that it stopped once its socket is closed (`listener::serve`).
         for stopped in old.into_iter().flatten() {
             stopped.stop.cancel();
-            info!(addr = %stopped.bound, "{role} stopped listening: its open connections drain");
         }
         self.register(serving);
     }
 
     /// Stops every listener (the front-end's section was removed); each drains.
     pub(crate) fn stop(mut self, serving: &Serving) {
-        let role = self.role.name();
         for stopped in self.running.drain(..) {
             stopped.stop.cancel();
-            info!(addr = %stopped.bound, "{role} stopped listening: its open connections drain");
         }
         self.register(serving);
     }
