@@ -20,6 +20,10 @@ ONLY=${ONLY:-}          # a regex of case names to run, e.g. ONLY='html20k.*'
 REPEAT=${REPEAT:-2}     # runs per case and proxy, alternating; the best req/s run is kept
 ORIGIN_CORE=${ORIGIN_CORE:-0}
 CONNECTIONS=${CONNECTIONS:-16}
+# INFLIGHT=1: instead of wrk, CONNECTIONS slow clients with one request each, all in flight
+# at once (inflight.py): the peak memory of that many responses, deterministically. Only
+# the peak MiB column means anything then.
+INFLIGHT=${INFLIGHT:-}
 WORK=${WORK:-/tmp/geoline-proxy-bench}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -33,8 +37,10 @@ fi
 if command -v systemctl >/dev/null; then systemctl stop nginx 2>/dev/null || true; fi
 if [ -f /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
 
-(cd "$ROOT" && cargo build --release --example proxy -q)
-GEOLINE_BIN=$CARGO_TARGET_DIR/release/examples/proxy
+# The shipped binary, `geoline serve` with a [proxy] section: its allocator (mimalloc) and its
+# runtime (one thread on one CPU) are part of what is measured, memory above all.
+(cd "$ROOT" && cargo build --release --bin geoline -q)
+GEOLINE_BIN=$CARGO_TARGET_DIR/release/geoline
 
 rm -rf "$WORK" && mkdir -p "$WORK/www" "$WORK/logs"
 
@@ -178,7 +184,7 @@ wait_port() {
 # earlier case, which would otherwise show up as the next case's peak RSS.
 start_proxies() {
     taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" & PIDS+=($!); NGINX_PID=$!
-    TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 "$GEOLINE_BIN" "$WORK/geoline.toml" \
+    RUST_LOG=warn taskset -c 0 "$GEOLINE_BIN" serve --config "$WORK/geoline.toml" \
         >>"$WORK/logs/geoline.log" 2>&1 & PIDS+=($!); GEOLINE_PID=$!
     wait_port $NGINX_PORT; wait_port $GEOLINE_PORT
 }
@@ -218,7 +224,11 @@ run_case() { # name pid port path [header]
     local c0; c0=$(cpu_ticks "$pid")
     local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" -H 'Host: example.cn')
     [ -n "$hdr" ] && args+=(-H "$hdr")
-    taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port$path" > "$WORK/wrk-$name.txt"
+    if [ -n "$INFLIGHT" ]; then
+        taskset -c 1 python3 "$HERE/inflight.py" "$port" "$CONNECTIONS" "$path" "$hdr" > "$WORK/wrk-$name.txt"
+    else
+        taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port$path" > "$WORK/wrk-$name.txt"
+    fi
     local c1; c1=$(cpu_ticks "$pid")
     local reqs rps mbs errs
     reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk-$name.txt")
