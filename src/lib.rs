@@ -59,7 +59,7 @@ pub mod internal {
     pub use crate::live::Live;
     pub use crate::redirect::check as check_redirect;
     pub use crate::reload::{Target, Trigger};
-    pub use crate::update::measure::apply_update_granted;
+    pub use crate::update::measure::{apply_update_granted, live_with_updates};
     pub use crate::update::store::ReloadZoneError;
     pub use crate::update::{JournalError, ReplayError, Updates};
     pub use crate::util::time::format_date;

@@ -3,6 +3,7 @@
 # queries. See README.md, "Performance", for how to read what it prints.
 #
 #   benches/updates/run.sh [--duration S] [--inflight N] [--servers "geoline knot bind"]
+#                          [--syscalls]
 #
 # Phase 1, for each server: dnsperf -u keeps N TSIG-signed (hmac-sha256) UPDATE messages in
 # flight over UDP for S seconds, each adding a new A record to one zone; every server is
@@ -14,8 +15,11 @@
 # Phase 2, geoline only: queries at a fixed rate (dnsperf -Q) alone, then 100 updates/s
 # alone, then both; printed: the server's CPU time per query, the updates' own CPU per
 # update, and the queries' share with updates beside them (the both phase's CPU less the
-# updates' own, per query).
-# Needs (Debian): knot, bind9, dnsperf. Everything started here is stopped on exit.
+# updates' own, per query). Each geoline phase starts from the zone file, its journal gone.
+# --syscalls: then 100 updates/s once more under `strace -c -f`, and the system calls per
+# update by name (strace slows the server: its CPU is not measured in that phase).
+# Needs (Debian): knot, bind9, dnsperf; strace for --syscalls. Everything started here is
+# stopped on exit.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,13 +28,15 @@ DURATION=10
 INFLIGHT=20
 SERVERS="geoline knot bind"
 QUERY_RATE=20000
+SYSCALLS=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration) DURATION="$2"; shift ;;
         --inflight) INFLIGHT="$2"; shift ;;
         --servers) SERVERS="$2"; shift ;;
         --query-rate) QUERY_RATE="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --syscalls) SYSCALLS=1 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -88,6 +94,10 @@ printf 'www.example.test A\nns1.example.test A\nexample.test SOA\nnx.example.tes
 
 start_geoline() {
     zone "$WORK/geoline"
+    # Every phase starts from the zone file alone: the journal a phase before left would
+    # be replayed, and a zone of thousands of names is not the small zone the others get.
+    # (A zone grown by updates: benches/update_cost.rs `full`.)
+    rm -f "$WORK/geoline/example.test.jnl"
     cat >"$WORK/geoline/geoline.toml" <<TOML
 [dns]
 listen = ["127.0.0.1:$PORT"]
@@ -252,4 +262,24 @@ if [[ " $SERVERS " == *" geoline "* ]]; then
         fi
         stop_server
     done
+fi
+
+if [[ -n $SYSCALLS && " $SERVERS " == *" geoline "* ]]; then
+    echo
+    echo "geoline, system calls per update at 100 updates/s (strace -c -f)"
+    start_geoline
+    wait_ready
+    strace -c -f -o "$WORK/strace.out" -p "$SERVER_PID" 2>/dev/null &
+    strace_pid=$!
+    sleep 1
+    taskset -c 1 dnsperf -s 127.0.0.1 -p "$PORT" -u -d "$WORK/updates-slow.txt" \
+        -y "hmac-sha256:$KEY:$SECRET" -l "$DURATION" -Q 100 -q 10 >"$WORK/slow.out" 2>&1
+    kill -INT "$strace_pid"
+    wait "$strace_pid" || true
+    n=$(awk '/(Queries|Updates) completed/ {print $3}' "$WORK/slow.out")
+    # Lines `% time, seconds, usecs/call, calls, [errors,] syscall`: calls is the fourth.
+    awk -v n="$n" '$1 ~ /^[0-9.]+$/ && $NF != "total" && $4 / n >= 0.05 {
+            printf "  %-16s %6.2f\n", $NF, $4 / n
+        }' "$WORK/strace.out"
+    stop_server
 fi

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
@@ -46,8 +47,17 @@ pub(crate) fn spawn(
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, WatchError> {
     let watched = watch_list(&reloader);
+    let files = Arc::new(ArcSwap::from_pointee(watched));
     let (tx, rx) = mpsc::unbounded_channel();
+    let listed = files.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+        // Decided on the watcher's thread, so that what no target reads never wakes the
+        // task: a zone's journal beside its file is appended to by every dynamic update.
+        if let Ok(event) = &event
+            && !concerns_a_target(&listed.load(), event)
+        {
+            return;
+        }
         // The receiver is gone only when the task has stopped.
         let _ = tx.send(event);
     })
@@ -55,7 +65,8 @@ pub(crate) fn spawn(
         dir: PathBuf::new(),
         source,
     })?;
-    for dir in watched.keys() {
+    let dirs: Vec<PathBuf> = files.load().keys().cloned().collect();
+    for dir in &dirs {
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .map_err(|source| WatchError {
@@ -63,12 +74,11 @@ pub(crate) fn spawn(
                 source,
             })?;
     }
-    let watching = watched.keys().cloned().collect();
     Ok(tokio::spawn(run(
         Watching {
             watcher,
-            dirs: watching,
-            files: watched,
+            dirs: dirs.into_iter().collect(),
+            files,
         },
         rx,
         reloader,
@@ -111,14 +121,15 @@ struct Watching {
     /// The directories watched so far (a directory that went away stays listed: a watch on
     /// it has ended by itself).
     dirs: HashSet<PathBuf>,
-    files: WatchList,
+    /// Shared with the watcher's callback, which drops the events of files not listed.
+    files: Arc<ArcSwap<WatchList>>,
 }
 
 impl Watching {
     /// Watches what `reloader`'s targets read now, adding the directories not yet watched.
     fn refresh(&mut self, reloader: &Reloader) {
-        self.files = watch_list(reloader);
-        for dir in self.files.keys() {
+        self.files.store(Arc::new(watch_list(reloader)));
+        for dir in self.files.load().keys() {
             if self.dirs.contains(dir) {
                 continue;
             }
@@ -143,6 +154,19 @@ fn canonical_dir(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir)
         .or_else(|_| std::path::absolute(dir))
         .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Whether `event` can change the data of a target: it can change contents and names a
+/// file some target reads. Events for the other files of a watched directory (a zone's
+/// journal, the temporary files of a flush, anything else kept there) are not.
+fn concerns_a_target(files: &WatchList, event: &Event) -> bool {
+    changes_contents(&event.kind) && event.paths.iter().any(|path| listed(files, path).is_some())
+}
+
+/// The targets that read the file at `path`, if any.
+fn listed<'a>(files: &'a WatchList, path: &Path) -> Option<&'a Vec<Target>> {
+    let (dir, name) = (path.parent()?, path.file_name()?);
+    files.get(dir)?.get(name)
 }
 
 /// Whether an event can mean new contents. Opening, reading and closing a file unwritten
@@ -184,11 +208,9 @@ async fn run(
                 if !changes_contents(&event.kind) {
                     continue;
                 }
+                let files = watching.files.load();
                 for path in &event.paths {
-                    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-                        continue;
-                    };
-                    let Some(targets) = watching.files.get(dir).and_then(|files| files.get(name)) else {
+                    let Some(targets) = listed(&files, path) else {
                         continue;
                     };
                     debug!(path = %path.display(), kind = ?event.kind, "file changed");
@@ -226,6 +248,41 @@ mod tests {
     use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind, RenameMode};
 
     use super::*;
+
+    #[test]
+    fn only_the_files_targets_read_wake_the_watcher() {
+        let dir = PathBuf::from("/srv/zones");
+        let mut files = WatchList::new();
+        files
+            .entry(dir.clone())
+            .or_default()
+            .insert(OsString::from("example.com.zone"), vec![Target::Zone(0)]);
+        let write = |name: &str| {
+            Event::new(EventKind::Modify(ModifyKind::Data(DataChange::Content)))
+                .add_path(dir.join(name))
+        };
+        assert!(concerns_a_target(&files, &write("example.com.zone")));
+        // Every dynamic update appends to the journal beside the zone file; a flush
+        // writes a temporary file there before renaming it over the zone file.
+        assert!(!concerns_a_target(&files, &write("example.com.jnl")));
+        assert!(!concerns_a_target(
+            &files,
+            &write(".example.com.zone.geoline-flush")
+        ));
+        assert!(!concerns_a_target(
+            &files,
+            &write("example.com.zone")
+                .set_kind(EventKind::Access(AccessKind::Open(AccessMode::Any)))
+        ));
+        // A rename names both files: the one renamed over the zone file counts.
+        let renamed = Event::new(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))
+            .add_path(dir.join(".example.com.zone.geoline-flush"))
+            .add_path(dir.join("example.com.zone"));
+        assert!(concerns_a_target(&files, &renamed));
+        let elsewhere = Event::new(EventKind::Create(CreateKind::File))
+            .add_path(PathBuf::from("/tmp/example.com.zone"));
+        assert!(!concerns_a_target(&files, &elsewhere));
+    }
 
     #[test]
     fn only_events_that_can_change_contents_count() {

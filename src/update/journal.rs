@@ -14,7 +14,8 @@
 //! the zone ([`super::apply::replay`] applies it).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{Name, Record};
@@ -268,7 +269,7 @@ impl Journal {
             self.file = Some(file);
         }
         let len = self.len;
-        let result = match self.file.as_mut() {
+        let result = match self.file.as_ref() {
             Some(file) => write_at_end(file, len, &bytes),
             None => Ok(()),
         };
@@ -299,9 +300,10 @@ impl Journal {
     }
 }
 
-fn write_at_end(file: &mut File, at: u64, bytes: &[u8]) -> io::Result<()> {
-    file.seek(SeekFrom::Start(at))?;
-    file.write_all(bytes)?;
+/// Writes `bytes` at offset `at` (the end of the whole entries) and waits until they are
+/// on disk: one `pwrite` (no seek first) and one `fdatasync`.
+fn write_at_end(file: &File, at: u64, bytes: &[u8]) -> io::Result<()> {
+    file.write_all_at(bytes, at)?;
     file.sync_data()
 }
 

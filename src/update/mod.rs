@@ -86,7 +86,7 @@ pub(crate) fn process(
         Some(set) if layer == Layer::Base && apply::serial_newer(set, zone.serial()) => set,
         _ => zone.serial().wrapping_add(1),
     };
-    let changed = zone.with_changes(layer, &changes).with_serial(serial);
+    let changed = zone.with_changes_and_serial(layer, &changes, serial);
     let line = match layer {
         Layer::Base => None,
         Layer::Overlay(line) => Some(lines.name(line).to_string()),

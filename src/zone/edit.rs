@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::packed::Packed;
 use super::tree::{OwnedRrset, Rrset, View};
@@ -64,35 +64,47 @@ impl Zone {
 
     /// This zone with `changes` made to `layer`. The serial is the SOA's after the change.
     pub(crate) fn with_changes(&self, layer: Layer, changes: &[Change]) -> Zone {
-        let history = self.history.next(
-            &self.origin,
-            changes.iter().map(|(name, rtype, _)| (name, *rtype)),
+        match layer {
+            Layer::Base => self.changed(changes, None),
+            Layer::Overlay(line) => self.changed(&[], Some((line, changes))),
+        }
+    }
+
+    /// This zone with `changes` made to `layer` and its SOA serial set to `serial`, in one
+    /// new snapshot (what a dynamic update makes): the SOA is one more change of the base
+    /// data, made with the others, not a second snapshot after them.
+    pub(crate) fn with_changes_and_serial(
+        &self,
+        layer: Layer,
+        changes: &[Change],
+        serial: u32,
+    ) -> Zone {
+        let is_soa = |(name, rtype, _): &Change| *rtype == RecordType::SOA && *name == self.origin;
+        let soa = match layer {
+            // The SOA as the changes leave it (an update may replace it), else as it is.
+            Layer::Base => changes.iter().find(|c| is_soa(c)).cloned(),
+            Layer::Overlay(_) => None,
+        };
+        let soa = match soa {
+            Some((_, _, set)) => set.and_then(|set| set.first().cloned()),
+            None => self.soa_record(),
+        };
+        let Some(soa) = soa.map(|soa| with_soa_serial(soa, serial)) else {
+            return self.with_changes(layer, changes);
+        };
+        let soa_change = (
+            self.origin.clone(),
+            RecordType::SOA,
+            Some(Rrset::from(vec![soa])),
         );
         match layer {
             Layer::Base => {
-                let base = Arc::new(self.base.with_changes(changes));
-                self.rebuilt(base, self.overlay_rrsets.clone(), history)
+                let mut all: Vec<Change> = Vec::with_capacity(changes.len() + 1);
+                all.extend(changes.iter().filter(|c| !is_soa(c)).cloned());
+                all.push(soa_change);
+                self.changed(&all, None)
             }
-            Layer::Overlay(line) => {
-                let mut overlays = self.overlay_rrsets.clone();
-                let current: &[OwnedRrset] = overlays
-                    .iter()
-                    .find(|(l, _)| *l == line)
-                    .map_or(&[], |(_, sets)| sets);
-                let mut sets: Vec<OwnedRrset> = current.to_vec();
-                for (owner, rtype, rrset) in changes {
-                    sets.retain(|(name, set)| !(set.record_type() == *rtype && name == owner));
-                    if let Some(set) = rrset.as_ref().and_then(Packed::new) {
-                        sets.push((owner.clone(), set));
-                    }
-                }
-                overlays.retain(|(l, _)| *l != line);
-                if !sets.is_empty() {
-                    overlays.push((line, sets.into()));
-                    overlays.sort_by_key(|(l, _)| l.index());
-                }
-                self.rebuilt(self.base.clone(), overlays, history)
-            }
+            Layer::Overlay(line) => self.changed(&[soa_change], Some((line, changes))),
         }
     }
 
@@ -102,23 +114,63 @@ impl Zone {
         if serial == self.serial {
             return self.clone();
         }
-        let Some(mut soa) = self
-            .base
+        match self.soa_record() {
+            Some(soa) => {
+                let change = (
+                    self.origin.clone(),
+                    RecordType::SOA,
+                    Some(Rrset::from(vec![with_soa_serial(soa, serial)])),
+                );
+                self.changed(&[change], None)
+            }
+            None => self.clone(),
+        }
+    }
+
+    /// The SOA record of the base data.
+    fn soa_record(&self) -> Option<Record> {
+        self.base
             .node(&self.origin)
             .and_then(|node| node.get(RecordType::SOA))
             .and_then(|set| set.first(&self.origin))
-        else {
-            return self.clone();
-        };
-        if let RData::SOA(data) = &mut soa.data {
-            data.serial = serial;
-        }
-        let change = (
-            self.origin.clone(),
-            RecordType::SOA,
-            Some(Rrset::from(vec![soa])),
+    }
+
+    /// This zone with `base` changes made to the base data and `overlay`'s to one line's
+    /// overlay, as one new revision.
+    fn changed(&self, base: &[Change], overlay: Option<(LineId, &[Change])>) -> Zone {
+        let overlay_changes = overlay.map_or(&[][..], |(_, changes)| changes);
+        let history = self.history.next(
+            &self.origin,
+            base.iter()
+                .chain(overlay_changes)
+                .map(|(name, rtype, _)| (name, *rtype)),
         );
-        self.with_changes(Layer::Base, &[change])
+        let new_base = if base.is_empty() {
+            self.base.clone()
+        } else {
+            Arc::new(self.base.with_changes(base))
+        };
+        let Some((line, changes)) = overlay else {
+            return self.rebuilt(new_base, self.overlay_rrsets.clone(), history);
+        };
+        let mut overlays = self.overlay_rrsets.clone();
+        let current: &[OwnedRrset] = overlays
+            .iter()
+            .find(|(l, _)| *l == line)
+            .map_or(&[], |(_, sets)| sets);
+        let mut sets: Vec<OwnedRrset> = current.to_vec();
+        for (owner, rtype, rrset) in changes {
+            sets.retain(|(name, set)| !(set.record_type() == *rtype && name == owner));
+            if let Some(set) = rrset.as_ref().and_then(Packed::new) {
+                sets.push((owner.clone(), set));
+            }
+        }
+        overlays.retain(|(l, _)| *l != line);
+        if !sets.is_empty() {
+            overlays.push((line, sets.into()));
+            overlays.sort_by_key(|(l, _)| l.index());
+        }
+        self.rebuilt(new_base, overlays, history)
     }
 
     /// A zone from a new base view and overlays, with the same lines.
@@ -173,5 +225,95 @@ impl ZoneSet {
             *slot = zone;
         }
         self.with_zones(zones)
+    }
+}
+
+/// `soa` with its serial set to `serial`.
+fn with_soa_serial(mut soa: Record, serial: u32) -> Record {
+    if let RData::SOA(data) = &mut soa.data {
+        data.serial = serial;
+    }
+    soa
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::path::Path;
+
+    use hickory_proto::rr::rdata::A;
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("name")
+    }
+
+    fn a(owner: &str, ip: [u8; 4]) -> Change {
+        let record = Record::from_rdata(name(owner), 60, RData::A(A(Ipv4Addr::from(ip))));
+        (name(owner), RecordType::A, Some(Rrset::from(vec![record])))
+    }
+
+    fn serial_of(view: &View) -> Option<u32> {
+        match view
+            .rrset(&name("example.com."), RecordType::SOA)?
+            .first()?
+            .data
+        {
+            RData::SOA(ref soa) => Some(soa.serial),
+            _ => None,
+        }
+    }
+
+    fn negative_serial(view: &View) -> Option<u32> {
+        match &view.negative_soa.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn changes_and_a_serial_make_one_revision_on_every_line() {
+        let base = "$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 7 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+        let overlay = "$ORIGIN example.com.\n$TTL 60\nns A 203.0.113.1\n";
+        let zone = Zone::from_text(Path::new("t.zone"), base, Some(overlay)).expect("zone");
+        let china = LineId::new(0).expect("line");
+        let one_revision = zone.with_changes(Layer::Base, &[]).history().stamp();
+        for layer in [Layer::Base, Layer::Overlay(china)] {
+            let changed =
+                zone.with_changes_and_serial(layer, &[a("x.example.com.", [192, 0, 2, 9])], 9);
+            assert_eq!(changed.serial(), 9);
+            // One snapshot, one revision: not the change and then the serial.
+            assert_eq!(changed.history().stamp(), one_revision, "{layer:?}");
+            for view in [&changed.base, &changed.views[0], &changed.views[1]] {
+                assert_eq!(serial_of(view), Some(9), "{layer:?}");
+                assert_eq!(negative_serial(view), Some(9), "{layer:?}");
+            }
+            let china_view = changed.layer_view(Layer::Overlay(china));
+            assert!(china_view.node(&name("x.example.com.")).is_some());
+            let sees_x = changed.base.node(&name("x.example.com.")).is_some();
+            assert_eq!(sees_x, layer == Layer::Base, "{layer:?}");
+            // The overlay's own data still wins on its line.
+            let ns = china_view
+                .rrset(&name("ns.example.com."), RecordType::A)
+                .expect("ns");
+            assert_eq!(ns[0].data, RData::A(A(Ipv4Addr::new(203, 0, 113, 1))));
+        }
+        // An update that replaced the SOA itself keeps its other fields, with the serial.
+        let mut soa = zone.soa_record().expect("soa");
+        if let RData::SOA(data) = &mut soa.data {
+            data.refresh = 3600;
+        }
+        let change = (
+            name("example.com."),
+            RecordType::SOA,
+            Some(Rrset::from(vec![soa])),
+        );
+        let changed = zone.with_changes_and_serial(Layer::Base, &[change], 8);
+        let soa = changed.soa_record().expect("soa");
+        match soa.data {
+            RData::SOA(data) => assert_eq!((data.serial, data.refresh), (8, 3600)),
+            other => panic!("{other:?}"),
+        }
     }
 }

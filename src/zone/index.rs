@@ -14,6 +14,14 @@
 //! shards as it takes to fill each to about 80%, which a million names in entries of
 //! 100 bytes make a difference of some 90 MB.
 //!
+//! The shard count follows the index: when it holds twice the names its shards were laid
+//! out for (or a quarter of them), it is laid out again for what it holds. A zone loaded
+//! with a few names and grown by dynamic updates would otherwise keep its one shard, ever
+//! larger, and every update would copy all of it. A new layout copies every entry once and
+//! the next comes only after as many changes again, so its cost per change is a constant;
+//! the update that makes it shares nothing with the snapshot before (what compares the two
+//! reads them whole, once).
+//!
 //! This module owns only that structure: it knows nothing of DNS beyond names being
 //! case-insensitive keys (hickory's `Hash` and `Eq` of [`Name`]). What a value is and what
 //! a view keeps in it is [`super::tree`]'s.
@@ -44,19 +52,26 @@ pub(crate) struct NameIndex<V> {
     hasher: RandomState,
     shards: Vec<Arc<HashTable<(Name, V)>>>,
     len: usize,
+    /// The number of names the shards were laid out for ([`layout`]).
+    sized_for: usize,
 }
 
 impl<V: Clone> NameIndex<V> {
-    /// An empty index sized for about `names` names: the shard count is fixed here, so an
-    /// index that grows much past it has larger shards, and copies more per change.
+    /// An empty index sized for about `names` names (it is laid out again when it holds
+    /// twice as many, or a quarter).
     pub(crate) fn with_capacity(names: usize) -> NameIndex<V> {
+        NameIndex::laid_out(RandomState::new(), names)
+    }
+
+    fn laid_out(hasher: RandomState, names: usize) -> NameIndex<V> {
         let (shards, per_shard) = layout(names);
         NameIndex {
-            hasher: RandomState::new(),
+            hasher,
             shards: (0..shards)
                 .map(|_| Arc::new(HashTable::with_capacity(per_shard)))
                 .collect(),
             len: 0,
+            sized_for: names,
         }
     }
 
@@ -74,11 +89,52 @@ impl<V: Clone> NameIndex<V> {
     /// This index sharded for the names it holds: for an index sized for far more names
     /// than it got (which keeps the tables of every shard it was made with).
     pub(crate) fn resized(&self) -> NameIndex<V> {
-        let mut index = NameIndex::with_capacity(self.len);
+        self.laid_out_for(self.len)
+    }
+
+    /// A copy of this index in shards laid out for `names` names.
+    fn laid_out_for(&self, names: usize) -> NameIndex<V> {
+        let mut index = NameIndex::laid_out(self.hasher.clone(), names);
         for (name, value) in self.iter() {
-            index.insert(name.clone(), value.clone());
+            index.insert_new(name.clone(), value.clone());
         }
         index
+    }
+
+    /// Before a name is added: lays the index out again when it holds more than twice the
+    /// names its shards were laid out for (see the module's documentation). Below
+    /// [`MIN_SLOTS`] names one shard is all there is to it.
+    fn grow(&mut self) {
+        let names = self.len + 1;
+        if names <= self.sized_for.saturating_mul(2).max(MIN_SLOTS) {
+            return;
+        }
+        if layout(names).0 == self.shards.len() {
+            // The same shards do (their tables grow by themselves): nothing to copy.
+            self.sized_for = names;
+            return;
+        }
+        *self = self.laid_out_for(names);
+    }
+
+    /// After a name is removed: lays the index out again when it has four times the
+    /// shards its names need (a copy of the table of shards is part of every change).
+    /// Not on the count of names alone: an index laid out for a zone's records rather than
+    /// its names, as a load does, is not too large for it.
+    fn shrink(&mut self) {
+        if self.shards.len() > 1 && layout(self.len).0.saturating_mul(4) <= self.shards.len() {
+            *self = self.resized();
+        }
+    }
+
+    /// Adds `name`, which the index does not hold, without laying it out again.
+    fn insert_new(&mut self, name: Name, value: V) {
+        let hash = self.hash(&name);
+        let shard = self.shard_of(hash);
+        let hasher = &self.hasher;
+        Arc::make_mut(&mut self.shards[shard])
+            .insert_unique(hash, (name, value), |(n, _)| hasher.hash_one(n));
+        self.len += 1;
     }
 
     /// The value of `name`.
@@ -114,6 +170,7 @@ impl<V: Clone> NameIndex<V> {
 
     /// Sets the value of `name`, returning the one it replaces.
     pub(crate) fn insert(&mut self, name: Name, value: V) -> Option<V> {
+        self.grow();
         let hash = self.hash(&name);
         let shard = self.shard_of(hash);
         let hasher = &self.hasher;
@@ -130,6 +187,7 @@ impl<V: Clone> NameIndex<V> {
 
     /// The value of `name`, inserting `make()`'s first when it has none.
     pub(crate) fn get_or_insert_with(&mut self, name: &Name, make: impl FnOnce() -> V) -> &mut V {
+        self.grow();
         let hash = self.hash(name);
         let shard = self.shard_of(hash);
         let hasher = &self.hasher;
@@ -153,6 +211,7 @@ impl<V: Clone> NameIndex<V> {
         let entry = table.find_entry(hash, |(n, _)| n == name).ok()?;
         let ((_, value), _) = entry.remove();
         self.len -= 1;
+        self.shrink();
         Some(value)
     }
 
@@ -279,6 +338,109 @@ mod tests {
         // Two indexes loaded apart share nothing.
         let apart = NameIndex::<i32>::with_capacity(10_000);
         assert_eq!(original.unshared(&apart).count(), 10_000);
+    }
+
+    /// The largest shard of `index`: what one change copies at most.
+    fn largest_shard<V>(index: &NameIndex<V>) -> usize {
+        index.shards.iter().map(|s| s.len()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn an_index_grown_by_changes_is_laid_out_again_and_keeps_every_name() {
+        // A zone loaded with three names, grown to 20,000 by updates: each a copy of the
+        // index with one name added, as a dynamic update makes it.
+        let mut index = NameIndex::with_capacity(3);
+        let mut copies = Vec::new();
+        for i in 0..20_000 {
+            let mut next = index.clone();
+            next.insert(name(&format!("n{i}.example.com.")), i);
+            if i % 5_000 == 0 {
+                copies.push((i, index.clone()));
+            }
+            index = next;
+        }
+        assert_eq!(index.len(), 20_000);
+        assert_eq!(index.iter().count(), 20_000);
+        for i in 0..20_000 {
+            assert_eq!(
+                index.get(&name(&format!("N{i}.example.COM."))),
+                Some(&i),
+                "n{i}"
+            );
+        }
+        // Laid out as a load of at least half as many names would be: shards of about √n
+        // names, not one of 20,000.
+        assert!(index.sized_for * 2 >= index.len(), "{}", index.sized_for);
+        let (shards, capacity) = layout(index.sized_for);
+        assert_eq!(index.shards.len(), shards);
+        assert!(shards > 50, "{shards}");
+        assert!(
+            largest_shard(&index) < 3 * capacity,
+            "{}",
+            largest_shard(&index)
+        );
+        // The copies taken on the way hold what they held, and only that.
+        for (at, copy) in &copies {
+            assert_eq!(copy.len(), *at);
+            assert_eq!(copy.iter().count(), *at);
+            assert!(!copy.contains(&name(&format!("n{at}.example.com."))));
+            if *at > 0 {
+                assert_eq!(
+                    copy.get(&name(&format!("n{}.example.com.", at - 1))),
+                    Some(&(at - 1))
+                );
+            }
+        }
+        // A change after the last layout still copies one shard.
+        let mut next = index.clone();
+        next.insert(name("new.example.com."), usize::MAX);
+        let own = index
+            .shards
+            .iter()
+            .zip(&next.shards)
+            .filter(|(a, b)| !Arc::ptr_eq(a, b))
+            .count();
+        assert_eq!(own, 1);
+
+        // Emptied down to 100 names: fewer shards again, every name left still found.
+        for i in 100..20_000 {
+            assert_eq!(index.remove(&name(&format!("n{i}.example.com."))), Some(i));
+        }
+        assert_eq!((index.len(), index.iter().count()), (100, 100));
+        assert!(
+            index.shards.len() < 4 * layout(100).0,
+            "{}",
+            index.shards.len()
+        );
+        for i in 0..100 {
+            assert_eq!(index.get(&name(&format!("n{i}.example.com."))), Some(&i));
+        }
+        assert!(!index.contains(&name("n100.example.com.")));
+    }
+
+    #[test]
+    fn a_new_layout_shares_nothing_and_what_differs_is_every_name() {
+        let mut index = NameIndex::with_capacity(3);
+        for i in 0..16 {
+            index.insert(name(&format!("n{i}.example.com.")), i);
+        }
+        assert_eq!(index.shards.len(), 1);
+        let before = index.clone();
+        // The 17th name is past what one shard is for: a new layout.
+        index.insert(name("n16.example.com."), 16);
+        assert!(index.shards.len() > 1);
+        assert!(!index.shares_with(&before));
+        assert_eq!(index.unshared(&before).count(), 17);
+        assert_eq!(before.unshared(&index).count(), 16);
+        // get_or_insert_with lays out too, and hands back the value in the new layout.
+        let mut grown = NameIndex::with_capacity(0);
+        for i in 0..1_000 {
+            *grown.get_or_insert_with(&name(&format!("n{i}.example.com.")), || i) += 1;
+        }
+        assert!(grown.shards.len() > 1);
+        assert!(
+            (0..1_000).all(|i| grown.get(&name(&format!("n{i}.example.com."))) == Some(&(i + 1)))
+        );
     }
 
     #[test]
