@@ -138,7 +138,8 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     }
 }
 
-/// Accepts on `listener` until `stop`, then drains (at most [`DRAIN_TIMEOUT`]). Each
+/// Accepts on `listener` until `stop` (a child of `shutdown`, the whole server's), then
+/// drains (at most [`DRAIN_TIMEOUT`]). Each
 /// connection takes the settings `settings` holds when it is accepted: a configuration
 /// reload that keeps the listener's address may change its `tls` or `proxy_protocol`
 /// (one load per connection, none per request).
@@ -146,6 +147,7 @@ pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
     settings: Arc<ArcSwap<Listener<H>>>,
     stop: CancellationToken,
+    shutdown: CancellationToken,
 ) {
     if let Err(e) = accepted_without_delay(&listener) {
         tracing::warn!(role = settings.load().role, error = %e, "cannot set TCP_NODELAY on the listener");
@@ -188,11 +190,12 @@ pub(crate) async fn serve<H: Handler>(
     }
     // Closed now: from here on a connection to this address is refused (unless another
     // listener has it). Said only now, so that whoever reads the line and connects is
-    // refused.
+    // refused; and only of a listener stopped alone (a reload removed it): at shutdown,
+    // or when a later listener of the start fails to bind, the server says it once.
     let addr = listener.local_addr();
     drop(listener);
     let role = settings.load().role;
-    if let Ok(addr) = addr {
+    if let (Ok(addr), false) = (addr, shutdown.is_cancelled()) {
         tracing::info!(%addr, "{role} stopped listening: its open connections drain");
     }
     open.drain(DRAIN_TIMEOUT, role).await;

@@ -221,7 +221,12 @@ impl<H: Handler> FrontListeners<H> {
                     let settings = Arc::new(ArcSwap::from_pointee(self.listener(&config, bound)));
                     let stop = serving.shutdown.child_token();
                     serving.tasks.spawn(
-                        listener::serve(tcp, settings.clone(), stop.clone()),
+                        listener::serve(
+                            tcp,
+                            settings.clone(),
+                            stop.clone(),
+                            serving.shutdown.clone(),
+                        ),
                         &serving.runtime,
                     );
                     if reload {

@@ -138,7 +138,7 @@ pub async fn serve_proxy(
     };
     let stop = CancellationToken::new();
     let config = Arc::new(arc_swap::ArcSwap::from_pointee(config));
-    let serving = listener::serve(listener, config, stop.clone());
+    let serving = listener::serve(listener, config, stop.clone(), stop.clone());
     tokio::pin!(serving, shutdown);
     tokio::select! {
         () = &mut serving => {}
