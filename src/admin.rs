@@ -369,7 +369,7 @@ pub(crate) fn status_json(reloader: &Reloader, listeners: &HttpListeners) -> Val
                             "result": l.result,
                         })),
                     })),
-                    "secondary": live.secondaries.status_json(z.origin(), lines),
+                    "secondary": live.secondaries.status_json(z.origin(), &classifier),
                 }),
             )
         })
@@ -473,7 +473,7 @@ pub(crate) fn render_metrics(reloader: &Reloader, counters: &Counters) -> String
     });
     live.updates.render_metrics(&zones, &mut out);
     live.secondaries
-        .render_metrics(&mut out, lines, |origin, line| {
+        .render_metrics(&mut out, &classifier, |origin, line| {
             let zone = zones
                 .zones()
                 .iter()

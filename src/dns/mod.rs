@@ -233,6 +233,20 @@ impl Responder {
                     }
                     answer.answered
                 }
+                // The line-definition digest (`lines.geoline.` CH TXT), for those a
+                // transfer would be given to.
+                Some(OpCode::Query) if let Some(query) = xfr::chaos::query(request) => {
+                    let key = verified.as_ref().map(|v| v.key().name());
+                    let allowed = self.transfers().is_some_and(|t| t.allows(key, from));
+                    let classifier = snapshot.classifier;
+                    let digest = allowed.then(|| {
+                        crate::lines::digest::digest(classifier.lines(), classifier.rules())
+                    });
+                    let requested = query.edns.map(|e| e.udp_payload);
+                    let limit = decide::size_limit(via, requested, self.max_udp_payload)
+                        .saturating_sub(signature_room);
+                    xfr::chaos::answer(&query, digest, self.max_udp_payload, limit, out)
+                }
                 _ => {
                     decided = decide::decide(snapshot, request, from, via)?;
                     let limit = decided.size_limit.saturating_sub(signature_room);

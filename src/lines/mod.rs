@@ -18,6 +18,7 @@
 mod classifier;
 mod compile;
 pub(crate) mod config;
+pub(crate) mod digest;
 mod iso3166;
 mod map;
 mod rule;

@@ -14,6 +14,8 @@
 //! the serial moved ([`notify`]).
 //!
 //! Zones pulled from primaries (geoline as a secondary, and NOTIFY in) are [`secondary`].
+//! What a primary tells its secondaries besides the zones, the digest of its line
+//! definitions (a CHAOS-class TXT record), is [`chaos`].
 //!
 //! Everything here is keyed by the zone's origin, not its place in the list: a
 //! configuration reload replaces the transfer tables ([`Transfers::reconfigure`]) and may
@@ -25,6 +27,7 @@
 //! own limits: a secondary that stops reading is cut off at the write timeout) nor change
 //! zones.
 
+pub(crate) mod chaos;
 pub(crate) mod config;
 pub(crate) mod history;
 pub(crate) mod notify;
@@ -55,6 +58,7 @@ use config::NotifyTarget;
 pub(crate) use config::TransferConfig;
 use history::History;
 use notify::Notifier;
+use out::Source;
 pub(crate) use out::Stream;
 
 /// Transfers and NOTIFYs of every zone of one configuration.
@@ -164,6 +168,15 @@ impl Transfers {
         !self.tables.load().is_empty()
     }
 
+    /// Whether some zone's `transfer` table allows the holder of `key` (none: unsigned)
+    /// at `from` a transfer: who may read the line-definition digest ([`chaos`]).
+    pub(crate) fn allows(&self, key: Option<&Name>, from: IpAddr) -> bool {
+        self.tables
+            .load()
+            .values()
+            .any(|table| table.line_for(key, from).is_ok())
+    }
+
     fn count(&self, zone: Option<&Name>, line: Option<LineId>, what: &'static str) {
         *lock(&self.counts)
             .entry((zone.cloned(), line, what))
@@ -177,7 +190,7 @@ impl Transfers {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn answer(
         &self,
-        zones: &ZoneSet,
+        zones: &Arc<ZoneSet>,
         query: &Query,
         request: &[u8],
         key: Option<&Name>,
@@ -263,7 +276,13 @@ impl Transfers {
         };
         let at = Some((index, line));
         let current = soa.iter().cloned().collect::<Vec<_>>();
-        let chunks = if q.qtype == RecordType::IXFR {
+        let whole = || Source::Whole {
+            zones: zones.clone(),
+            index,
+            line,
+            soa: soa.clone(),
+        };
+        let source = if q.qtype == RecordType::IXFR {
             let Some(theirs) = requested_serial(request) else {
                 self.count(origin, Some(line), "formerr");
                 return single(ResponseCode::FormErr, Vec::new(), None, out);
@@ -280,23 +299,24 @@ impl Transfers {
             match self.incremental(zone, line, theirs, &soa) {
                 Some(chunks) => {
                     self.count(origin, Some(line), "ixfr");
-                    chunks
+                    Source::Rrsets(chunks)
                 }
                 None => {
                     self.count(origin, Some(line), "ixfr_full");
-                    whole(zone, line, &soa)
+                    whole()
                 }
             }
         } else {
             self.count(origin, Some(line), "axfr");
-            whole(zone, line, &soa)
+            whole()
         };
         info!(zone = %zone.origin(), line = self.lines.name(line), client = %from, qtype = %q.qtype, serial = zone.serial(), "transfer");
         let mut stream = Stream::new(
             query.header,
             q.clone(),
             edns,
-            chunks,
+            zone.origin(),
+            source,
             signer.map(|s| s.stream(1)),
             signer.map_or(0, ResponseSigner::record_len),
         );
@@ -445,18 +465,6 @@ impl Transfers {
         }
         self.notifier.render_metrics(out);
     }
-}
-
-/// The whole of `line`'s view as a transfer sends it: the SOA, every other RRset, the
-/// SOA again (RFC 5936 2.2).
-fn whole(zone: &Zone, line: LineId, soa: &Rrset) -> Vec<Rrset> {
-    let mut chunks = vec![soa.clone()];
-    chunks.extend(zone.line_rrsets(line).into_iter().filter(|set| {
-        set.first()
-            .is_some_and(|r| r.record_type() != RecordType::SOA)
-    }));
-    chunks.push(soa.clone());
-    chunks
 }
 
 /// Renders the transfer series at zero when there are no transfers (no DNS listener).

@@ -245,6 +245,20 @@ impl<V: Clone> NameIndex<V> {
         self.len
     }
 
+    /// The number of shards: the parts [`NameIndex::shard`] walks the index in.
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The names of shard `i` with their values, in no particular order (the same for
+    /// every walk of one index); none past the last shard.
+    pub(crate) fn shard(&self, i: usize) -> impl Iterator<Item = (&Name, &V)> + '_ {
+        self.shards
+            .get(i)
+            .into_iter()
+            .flat_map(|shard| shard.iter().map(|(n, v)| (n, v)))
+    }
+
     /// Every name with its value, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Name, &V)> + '_ {
         self.shards

@@ -86,6 +86,16 @@ impl Packed {
         }
     }
 
+    /// The records' data in wire form (names uncompressed), in order, when they are
+    /// packed: what a zone transfer copies onto the wire as it is. `None` for records
+    /// kept whole ([`Packed::to_rrset`] gives those).
+    pub(crate) fn wire_data(&self) -> Option<impl Iterator<Item = &[u8]> + '_> {
+        match self {
+            Packed::Wire(bytes) => Some(Pieces::of(bytes).map(|(_, data)| data)),
+            Packed::Records(_) => None,
+        }
+    }
+
     /// The records' data, in order.
     pub(crate) fn data(&self) -> impl Iterator<Item = RData> + '_ {
         let (pieces, records) = match self {

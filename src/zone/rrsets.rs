@@ -1,5 +1,5 @@
-//! A line's view of a zone as a list of RRsets: what a zone transfer sends and what the
-//! difference between two versions of a zone is computed from.
+//! A line's view of a zone as RRsets: what a zone transfer sends (part by part) and what
+//! the difference between two versions of a zone is computed from.
 //!
 //! This is the small, stable surface [`crate::xfr`] reads zones through, so that how the
 //! views store their names can change without the transfers noticing. It does not encode
@@ -12,16 +12,24 @@ use super::tree::Rrset;
 use crate::lines::LineId;
 
 impl Zone {
-    /// Every RRset of `line`'s view (an unknown line sees the base data), in canonical
-    /// order (RFC 4034 6.1: owner names, then type numbers), the apex's first.
-    pub(crate) fn line_rrsets(&self, line: LineId) -> Vec<Rrset> {
-        let view = self.views.get(line.index()).unwrap_or(&self.base);
-        let mut names: Vec<(&Name, &super::tree::Node)> = view.names().collect();
-        names.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        names
-            .into_iter()
-            .flat_map(|(owner, node)| node.rrsets().map(|set| set.to_rrset(owner)))
-            .collect()
+    /// The number of parts [`Zone::line_part`] divides `line`'s view into.
+    pub(crate) fn line_parts(&self, line: LineId) -> usize {
+        self.views.get(line.index()).unwrap_or(&self.base).parts()
+    }
+
+    /// The names of part `part` of `line`'s view with their RRsets: each name of the view
+    /// is in one part, in the same order on every walk of this zone. A transfer walks the
+    /// parts in turn, resuming where its last message ended, and holds no list of the
+    /// zone.
+    pub(crate) fn line_part(
+        &self,
+        line: LineId,
+        part: usize,
+    ) -> Box<dyn Iterator<Item = (&Name, &super::tree::Node)> + '_> {
+        self.views
+            .get(line.index())
+            .unwrap_or(&self.base)
+            .part(part)
     }
 
     /// Every RRset of `line`'s view, in no particular order.
@@ -120,27 +128,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_line_view_is_listed_in_canonical_order_with_its_overlay() {
+    fn a_line_view_is_listed_part_by_part_with_its_overlay() {
         let base = "$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nz A 192.0.2.9\nns A 192.0.2.1\nb.a A 192.0.2.2\na MX 1 ns\na A 192.0.2.3\n";
         let overlay = "$ORIGIN example.com.\n$TTL 60\nns A 203.0.113.1\nc A 203.0.113.3\n";
         let zone = Zone::from_text(Path::new("t.zone"), base, Some(overlay)).expect("zone");
+        // Every RRset once, whatever the order of the parts: sorted here.
         let list = |line: usize| -> Vec<String> {
-            zone.line_rrsets(LineId::new(line).expect("id"))
-                .iter()
+            let line = LineId::new(line).expect("id");
+            let mut list: Vec<String> = (0..zone.line_parts(line))
+                .flat_map(|part| zone.line_part(line, part))
+                .flat_map(|(owner, node)| node.rrsets().map(move |set| set.to_rrset(owner)))
                 .flat_map(|set| {
                     set.iter()
                         .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+                        .collect::<Vec<_>>()
                 })
-                .collect()
+                .collect();
+            list.sort();
+            list
         };
         assert_eq!(
             list(1),
             [
-                "example.com. NS ns.example.com.",
-                "example.com. SOA ns.example.com. h.example.com. 1 2 3 4 5",
                 "a.example.com. A 192.0.2.3",
                 "a.example.com. MX 1 ns.example.com.",
                 "b.a.example.com. A 192.0.2.2",
+                "example.com. NS ns.example.com.",
+                "example.com. SOA ns.example.com. h.example.com. 1 2 3 4 5",
                 "ns.example.com. A 192.0.2.1",
                 "z.example.com. A 192.0.2.9",
             ]

@@ -391,6 +391,28 @@ impl View {
         }
     }
 
+    /// The number of parts [`View::part`] divides the view's names into: the name
+    /// index's shards, then those of the base below an overlay.
+    pub(crate) fn parts(&self) -> usize {
+        self.nodes.shard_count() + self.below.as_ref().map_or(0, |below| below.parts())
+    }
+
+    /// The names of part `i` with their nodes: every name [`View::names`] gives is in
+    /// exactly one part, in an order that is the same on every walk of the view. A zone
+    /// transfer walks a view part by part, so that it never lists the whole zone.
+    pub(crate) fn part(&self, i: usize) -> Box<dyn Iterator<Item = (&Name, &Node)> + '_> {
+        let own = self.nodes.shard_count();
+        match &self.below {
+            _ if i < own => Box::new(self.nodes.shard(i)),
+            Some(below) => Box::new(
+                below
+                    .part(i - own)
+                    .filter(|(name, _)| !self.nodes.contains(name)),
+            ),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
     /// The names whose RRsets may differ between this view and `old`, another state of
     /// the same line of the zone (a name may come more than once): every other name has
     /// the very same RRsets in both. Views that share most of their name index (a

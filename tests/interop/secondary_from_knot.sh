@@ -134,4 +134,16 @@ grep -q 'geoline_notify_received_total{zone="example.com.",result="noerror_newer
     || fail "geoline took no NOTIFY from Knot"
 # Knot's NOTIFY at its start, before geoline listens, fails; geoline took every later one.
 grep -v "notify" "$WORK/knot.log" | grep -qi "failed\|denied\|BADSIG\|BADKEY" && fail "Knot logged a failure"
+# Knot has no digest of line definitions: it answers lines.geoline CH TXT REFUSED (as it
+# answers any CH name but id.server and version.server), and geoline shows "unknown",
+# without a warning.
+dig @127.0.0.1 -p "$kport" +norec -y "hmac-sha256:default-xfr:$secret" lines.geoline TXT CH \
+    | grep -q "status: REFUSED" || fail "Knot did not refuse lines.geoline CH TXT"
+status=$(curl -sf "http://127.0.0.1:$aport/status") || fail "status"
+grep -q '"primary_digest":"unknown"' <<<"$status" || fail "lines digest: $status"
+grep -q '"primary_answer":"REFUSED"' <<<"$status" || fail "lines digest answer: $status"
+grep -q '"state":"unknown"' <<<"$status" || fail "lines state: $status"
+grep -q 'geoline_secondary_lines_digest{zone="example.com.",state="unknown"} 1' <<<"$metrics" \
+    || fail "lines digest metric: $(grep lines_digest <<<"$metrics")"
+grep -q "line definitions differ" "$WORK/geoline.log" && fail "a lines warning with a Knot primary"
 pass "geoline secondary of Knot: $checked RRsets equal; 5 updates by NOTIFY+IXFR, NOTIFY -> transferred ${own[*]} ms (nsupdate -> answered ${latencies[*]} ms)"

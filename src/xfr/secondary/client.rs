@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -86,6 +86,22 @@ fn request(origin: &Name, id: u16, have: Option<&Record>) -> Vec<u8> {
     out
 }
 
+/// A connection to `primary` with `request` sent on it (length-prefixed), within
+/// [`TIMEOUT`].
+async fn send(primary: SocketAddr, request: &[u8]) -> Result<TcpStream, PullError> {
+    let mut stream = match tokio::time::timeout(TIMEOUT, TcpStream::connect(primary)).await {
+        Err(_) => return Err(PullError::Timeout),
+        Ok(Err(e)) => return Err(PullError::Connect(e)),
+        Ok(Ok(stream)) => stream,
+    };
+    let len = u16::try_from(request.len()).map_err(|_| PullError::Malformed("request".into()))?;
+    let mut framed = Vec::with_capacity(request.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(request);
+    stream.write_all(&framed).await?;
+    Ok(stream)
+}
+
 async fn read_message(stream: &mut TcpStream) -> Result<Option<Vec<u8>>, PullError> {
     let mut len = [0u8; 2];
     match tokio::time::timeout(TIMEOUT, stream.read_exact(&mut len)).await {
@@ -116,16 +132,7 @@ pub(crate) async fn pull(
         let mac = sign_request(key, &mut bytes, tsig::now());
         AnswerVerifier::new(key.clone(), mac)
     });
-    let mut stream = match tokio::time::timeout(TIMEOUT, TcpStream::connect(primary)).await {
-        Err(_) => return Err(PullError::Timeout),
-        Ok(Err(e)) => return Err(PullError::Connect(e)),
-        Ok(Ok(stream)) => stream,
-    };
-    let len = u16::try_from(bytes.len()).map_err(|_| PullError::Malformed("request".into()))?;
-    let mut framed = Vec::with_capacity(bytes.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(&bytes);
-    stream.write_all(&framed).await?;
+    let mut stream = send(primary, &bytes).await?;
     let mut assembler = Assembler::new(origin, have.is_some());
     let mut received = 0;
     let mut messages = 0;
@@ -174,5 +181,84 @@ pub(crate) async fn pull(
         transferred: assembler.finish()?,
         bytes: received,
         messages,
+    })
+}
+
+/// What a primary said when asked for the digest of its line definitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PrimaryLines {
+    /// A geoline primary's digest (`sha256:...`).
+    Digest(String),
+    /// No digest: a primary that is not geoline (Knot, BIND: REFUSED, NOTIMP, NXDOMAIN),
+    /// or one that does not let this secondary see it; the rcode it answered.
+    NotGiven(ResponseCode),
+}
+
+/// Asks `primary` for the digest of its line definitions (`lines.geoline.` CH TXT, see
+/// [`crate::xfr::chaos`]) over TCP, signed with `key` when given. A digest is taken only
+/// from a NOERROR answer whose signature verifies; an error rcode is taken as it comes
+/// (signed or not: it only ever says "no digest").
+pub(crate) async fn lines_digest(
+    primary: SocketAddr,
+    key: Option<&Arc<Key>>,
+) -> Result<PrimaryLines, PullError> {
+    let id = getrandom::u32().map_or(0x11e5, |n| n as u16);
+    let name = Name::from_ascii(crate::xfr::chaos::NAME)
+        .map_err(|e| PullError::Malformed(e.to_string()))?;
+    let mut bytes = vec![0u8; 12];
+    {
+        let mut enc = BinEncoder::new(&mut bytes);
+        enc.set_offset(12);
+        let _ = name.emit(&mut enc);
+        let _ = enc.emit_u16(RecordType::TXT.into());
+        let _ = enc.emit_u16(DNSClass::CH.into());
+    }
+    let mut header = Header::response(id, [1, 0, 0, 0]);
+    header.set(QR, false);
+    header.write(&mut bytes);
+    let mut verifier = key.map(|key| {
+        let mac = sign_request(key, &mut bytes, tsig::now());
+        AnswerVerifier::new(key.clone(), mac)
+    });
+    let mut stream = send(primary, &bytes).await?;
+    let Some(message) = read_message(&mut stream).await? else {
+        return Err(PullError::Malformed(
+            "the connection closed without an answer".into(),
+        ));
+    };
+    let header = Header::read(&message)
+        .ok_or_else(|| PullError::Malformed("a message shorter than a header".into()))?;
+    if header.id != id || !header.has(QR) {
+        return Err(PullError::Malformed(
+            "a message that does not answer the request".into(),
+        ));
+    }
+    let rcode = ResponseCode::from_low((header.flags & 0x000F) as u8);
+    if rcode != ResponseCode::NoError {
+        return Ok(PrimaryLines::NotGiven(rcode));
+    }
+    let plain = match verifier.as_mut() {
+        Some(verifier) => {
+            let plain = verifier.next(&message, tsig::now())?;
+            verifier.finish()?;
+            plain
+        }
+        None => message,
+    };
+    let parsed = Message::from_vec(&plain).map_err(|e| PullError::Malformed(e.to_string()))?;
+    let digest = parsed.answers.iter().find_map(|record| match &record.data {
+        RData::TXT(txt) if record.dns_class == DNSClass::CH && record.name == name => {
+            let text: Vec<u8> = txt
+                .txt_data
+                .iter()
+                .flat_map(|s| s.iter().copied())
+                .collect();
+            String::from_utf8(text).ok()
+        }
+        _ => None,
+    });
+    Ok(match digest {
+        Some(digest) => PrimaryLines::Digest(digest),
+        None => PrimaryLines::NotGiven(rcode),
     })
 }

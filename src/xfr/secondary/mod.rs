@@ -19,6 +19,13 @@
 //! does. UPDATE is refused for these zones (REFUSED, as BIND answers without update
 //! forwarding).
 //!
+//! After a check that took a transfer (and after the first check since start), the zone's
+//! primary is asked for the digest of its line definitions ([`crate::xfr::chaos`]),
+//! signed with the default line's key: the secondary classifies clients with its own
+//! lines, and a primary whose lines differ is a warning, logged once per change and shown
+//! on `/status` and in the series. A primary that is not geoline gives none: "unknown",
+//! no warning.
+//!
 //! This module owns the schedule, the choice of what to pull, the status and the series.
 //! It does not read the wire ([`client`], [`assemble`]) nor build views
 //! ([`crate::zone::LineCopy`]).
@@ -34,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::{Value, json};
 use tokio::task::{JoinHandle, JoinSet};
@@ -45,12 +53,13 @@ use super::history::newer;
 use super::lock;
 use crate::dns::tsig::Key;
 use crate::exposition::Exposition;
-use crate::lines::{LineId, LineSet};
+use crate::lines::{Classifier, LineId, LineSet};
 use crate::live::Live;
 use crate::util::time::{format_rfc3339, unix_secs};
 use crate::zone::config::ZoneConfig;
 use crate::zone::{LineCopy, Zone, ZoneSet};
 use assemble::Transferred;
+use client::PrimaryLines;
 use config::{Pull, SecondaryConfig};
 
 /// The wait before trying again when the zone has no SOA to say (no data yet).
@@ -100,6 +109,28 @@ struct Status {
     /// When the zone expires unless a check succeeds.
     expires_at: Option<u64>,
     expired: bool,
+    /// What the primary last said of its line definitions; `None` until asked.
+    lines: Option<LinesCheck>,
+}
+
+/// The primary's answer about its line definitions, and the warning given for it.
+#[derive(Debug, Clone)]
+struct LinesCheck {
+    at: u64,
+    primary: SocketAddr,
+    /// The primary's digest, or why there is none (its rcode, or the error).
+    theirs: Result<String, String>,
+    /// The (ours, theirs) pair last warned about: a mismatch is logged once per change.
+    warned: Option<(String, String)>,
+}
+
+/// How this server's line definitions compare with its primary's.
+fn lines_state(ours: &str, theirs: Option<&str>) -> &'static str {
+    match theirs {
+        Some(theirs) if theirs == ours => "match",
+        Some(_) => "mismatch",
+        None => "unknown",
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -280,8 +311,9 @@ impl Secondaries {
     }
 
     /// What `/status` shows of zone `origin` as a secondary (`None`: read from files).
-    pub(crate) fn status_json(&self, origin: &Name, lines: &LineSet) -> Option<Value> {
+    pub(crate) fn status_json(&self, origin: &Name, classifier: &Classifier) -> Option<Value> {
         let zone = self.zone(origin)?;
+        let lines = classifier.lines();
         let status = lock(&zone.status).clone();
         let time = |t: Option<u64>| t.map(format_rfc3339);
         let pulls: Vec<Value> = zone
@@ -316,6 +348,7 @@ impl Secondaries {
             "next_check": time(status.next_check),
             "expires_at": time(status.expires_at),
             "expired": status.expired,
+            "lines": lines_json(status.lines.as_ref(), classifier),
         }))
     }
 
@@ -324,9 +357,10 @@ impl Secondaries {
     pub(crate) fn render_metrics(
         &self,
         out: &mut Exposition,
-        lines: &LineSet,
+        classifier: &Classifier,
         serial: impl Fn(&Name, LineId) -> Option<u32>,
     ) {
+        let lines = classifier.lines();
         let all = self.all();
         let zones: Vec<(&Arc<Secondary>, Status)> =
             all.iter().map(|z| (z, lock(&z.status).clone())).collect();
@@ -424,6 +458,28 @@ impl Secondaries {
             );
         }
         out.family(
+            "geoline_secondary_lines_digest",
+            "gauge",
+            "How a secondary zone's primary's line definitions compare with this server's (the digest of names, order and rules): 1 for the state it is in, match, mismatch (clients may get other lines than on the primary) or unknown (a primary that is not geoline, or not asked yet), 0 for the others.",
+        );
+        let ours = crate::lines::digest::digest(lines, classifier.rules());
+        for (zone, status) in &zones {
+            let origin = zone.origin.to_string();
+            let theirs = status
+                .lines
+                .as_ref()
+                .and_then(|c| c.theirs.as_ref().ok())
+                .map(String::as_str);
+            let state = lines_state(&ours, theirs);
+            for s in ["match", "mismatch", "unknown"] {
+                out.sample(
+                    "geoline_secondary_lines_digest",
+                    &[("zone", &origin), ("state", s)],
+                    if s == state { 1.0 } else { 0.0 },
+                );
+            }
+        }
+        out.family(
             "geoline_notify_received_total",
             "counter",
             "NOTIFY messages received by zone and result: noerror_newer (a check follows), noerror_current (the serial is not newer), refused (not from a listed primary, or not signed with the zone's key), notauth (not a zone served), formerr.",
@@ -436,6 +492,36 @@ impl Secondaries {
             );
         }
     }
+}
+
+/// The rcode as `dig` prints it.
+fn mnemonic(rcode: ResponseCode) -> String {
+    match rcode {
+        ResponseCode::NoError => "NOERROR (no digest)".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE{}", u16::from(other)),
+    }
+}
+
+/// What `/status` shows of the comparison of line definitions with the primary.
+fn lines_json(check: Option<&LinesCheck>, classifier: &Classifier) -> Value {
+    let ours = crate::lines::digest::digest(classifier.lines(), classifier.rules());
+    let theirs = check
+        .and_then(|c| c.theirs.as_ref().ok())
+        .map(String::as_str);
+    json!({
+        "digest": ours,
+        "primary_digest": theirs.unwrap_or("unknown"),
+        "state": lines_state(&ours, theirs),
+        "primary": check.map(|c| c.primary.to_string()),
+        "asked_at": check.map(|c| format_rfc3339(c.at)),
+        "primary_answer": check.and_then(|c| c.theirs.as_ref().err()),
+    })
 }
 
 /// Starts one task per secondary zone of `live`, and keeps the runtime and `shutdown` for
@@ -667,7 +753,63 @@ impl Secondary {
                 debug!(zone = %self.origin, file = %pull.file.display(), error = %e, "cannot mark the stored copy as confirmed");
             }
         }
+        let never_asked = lock(&self.status).lines.is_none();
+        if swap || (never_asked && all_ok) {
+            self.check_lines(live).await;
+        }
         all_ok && complete
+    }
+
+    /// Asks the primary the default line was last pulled from (else the first listed) for
+    /// the digest of its line definitions, with the default line's key, and compares it
+    /// with this server's: a mismatch is logged once per change.
+    async fn check_lines(&self, live: &Live) {
+        let default = self.config.pulls.first();
+        let primary = {
+            let status = lock(&self.status);
+            status
+                .pulls
+                .first()
+                .and_then(|p| p.last_transfer.as_ref())
+                .map(|t| t.primary)
+        };
+        let Some(primary) = primary.or_else(|| self.config.primaries.first().copied()) else {
+            return;
+        };
+        let keys = live.keys.load_full();
+        let key = default
+            .and_then(|p| p.key.as_ref())
+            .and_then(|k| keys.get(k));
+        let theirs = match client::lines_digest(primary, key).await {
+            Ok(PrimaryLines::Digest(digest)) => Ok(digest),
+            Ok(PrimaryLines::NotGiven(rcode)) => Err(mnemonic(rcode)),
+            Err(e) => Err(e.to_string()),
+        };
+        let classifier = live.classifier.load_full();
+        let ours = crate::lines::digest::digest(classifier.lines(), classifier.rules());
+        let state = lines_state(&ours, theirs.as_ref().ok().map(String::as_str));
+        info!(zone = %self.origin, %primary, state, "line definitions compared with the primary's");
+        let mut status = lock(&self.status);
+        let mut warned = status.lines.take().and_then(|c| c.warned);
+        match &theirs {
+            Ok(digest) if *digest == ours => warned = None,
+            Ok(digest) => {
+                let pair = (ours.clone(), digest.clone());
+                if warned.as_ref() != Some(&pair) {
+                    warn!(zone = %self.origin, %primary, ours = %ours, theirs = %digest, "the primary's line definitions differ from this server's: clients may be answered from other lines than the primary would answer them from");
+                    warned = Some(pair);
+                }
+            }
+            Err(why) => {
+                debug!(zone = %self.origin, %primary, answer = %why, "the primary gives no digest of its line definitions (not geoline?)");
+            }
+        }
+        status.lines = Some(LinesCheck {
+            at: now(),
+            primary,
+            theirs,
+            warned,
+        });
     }
 
     /// Checks one line with each primary in turn until one answers.
