@@ -1,4 +1,5 @@
-# Shared by the benchmark scripts (benches/hostile, benches/peers). Sourced, not run.
+# Shared by the benchmark scripts (benches/hostile, benches/peers, benches/xfr). Sourced,
+# not run.
 
 # geoline_toml PORT DB ZONE OVERLAY [DNS_KEY...]: on stdout, the geoline.toml of the DNS
 # benchmarks: DNS on 127.0.0.1:PORT, the china line (clients the database DB puts in CN),
@@ -22,4 +23,23 @@ countries = ["CN"]
 file = "$zone"
 overlays = { china = "$overlay" }
 TOML
+}
+
+# big_zone_files ROOT WORK N: the million-record zone of the benchmarks, written into WORK:
+# big.zone is zones/example.com.zone plus N host A records (h0 ... hN-1, in 10.0.0.0/8),
+# big.china.zone the china overlay replacing every tenth (benches/peers/big_zone.sh,
+# benches/xfr/axfr.sh).
+big_zone_files() {
+    python3 - "$1" "$2" "$3" <<'EOF'
+import sys
+root, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(f"{work}/big.zone", "w") as f:
+    f.write(open(f"{root}/zones/example.com.zone").read())
+    for i in range(n):
+        f.write(f"h{i} IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
+with open(f"{work}/big.china.zone", "w") as f:
+    f.write(open(f"{root}/zones/example.com.china.zone").read())
+    for i in range(0, n, 10):
+        f.write(f"h{i} 60 IN A 203.0.{(i >> 8) & 255}.{i & 255}\n")
+EOF
 }

@@ -42,18 +42,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 (cd "$ROOT" && cargo build --release --quiet --bin geoline)
 GEOLINE="$CARGO_TARGET_DIR/release/geoline"
 
-python3 - "$ROOT" "$WORK" "$RECORDS" <<'EOF'
+big_zone_files "$ROOT" "$WORK" "$RECORDS"
+python3 - "$WORK" "$RECORDS" <<'EOF'
 import random, sys
-root, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-base = open(f"{root}/zones/example.com.zone").read()
-with open(f"{work}/big.zone", "w") as f:
-    f.write(base)
-    for i in range(n):
-        f.write(f"h{i} IN A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
-with open(f"{work}/big.china.zone", "w") as f:
-    f.write(open(f"{root}/zones/example.com.china.zone").read())
-    for i in range(0, n, 10):
-        f.write(f"h{i} 60 IN A 203.0.{(i >> 8) & 255}.{i & 255}\n")
+work, n = sys.argv[1], int(sys.argv[2])
 random.seed(1)
 with open(f"{work}/random.txt", "w") as f:
     for _ in range(100_000):
