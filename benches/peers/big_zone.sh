@@ -2,7 +2,7 @@
 # A zone of a million records: how long geoline takes to load it, how much memory it holds
 # per record, and whether it answers at the rate it answers the small example zone.
 #
-#   benches/peers/big_zone.sh [--records N] [--duration S] [--load-only]
+#   benches/peers/big_zone.sh [--records N] [--duration S] [--load-only] [--install]
 #
 # The zone is zones/example.com.zone plus N host A records, with a china overlay
 # replacing every tenth. geoline loads it (time to the first answer, resident and peak
@@ -11,6 +11,13 @@
 # benchmark's four-name mix, then on 100,000 random names of the zone (not with
 # --load-only). geoline runs on core 0, dnsperf on core 1. Everything started here is
 # stopped on exit.
+#
+# Knot DNS (knotd, when installed; --install installs it) loads the same base file the
+# same way, on the same core: time to the first answer, resident and peak memory, then
+# a reload of the changed file (knotc zone-reload, blocking) and its peak, so that the
+# two servers' numbers are taken alike. Knot serves the base file only (it has no
+# overlays; its geoip module would hold the china line's records in its own
+# configuration).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,12 +26,14 @@ source "$ROOT/benches/lib.sh"
 RECORDS=1000000
 DURATION=10
 LOAD_ONLY=0
+INSTALL=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --records) RECORDS="$2"; shift ;;
         --duration) DURATION="$2"; shift ;;
         --load-only) LOAD_ONLY=1 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --install) INSTALL=1 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -32,8 +41,10 @@ done
 
 WORK="$(mktemp -d /tmp/geoline-big.XXXXXX)"
 PID=""
+KNOT_PID=""
 cleanup() {
     [[ -n "$PID" ]] && kill "$PID" 2>/dev/null || true
+    [[ -n "$KNOT_PID" ]] && kill "$KNOT_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -67,6 +78,58 @@ printf '\n[admin]\nlisten = "127.0.0.1:%s"\n' "$ADMIN" >> "$WORK/big.toml"
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+if [[ $INSTALL == 1 ]] && ! command -v knotd > /dev/null; then
+    [[ -e /usr/sbin/policy-rc.d ]] || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y knot > /dev/null
+fi
+if command -v knotd > /dev/null; then
+    # Knot first, before the geoline reload below changes the file.
+    mkdir -p "$WORK/knot"
+    cp "$WORK/big.zone" "$WORK/knot/example.com.zone"
+    cat > "$WORK/knot/knot.conf" <<KNOT
+server:
+    rundir: "$WORK/knot"
+    listen: 127.0.0.1@5332
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$WORK/knot"
+zone:
+  - domain: example.com.
+    storage: "$WORK/knot"
+    file: example.com.zone
+    journal-content: none
+    zonefile-sync: -1
+KNOT
+    start=$(date +%s.%N)
+    taskset -c 0 knotd -c "$WORK/knot/knot.conf" > "$WORK/knot.log" 2>&1 &
+    KNOT_PID=$!
+    until dig +time=1 +tries=1 -p 5332 @127.0.0.1 example.com SOA 2>/dev/null \
+        | grep -q 'status: NOERROR'; do
+        kill -0 "$KNOT_PID" || { cat "$WORK/knot.log"; exit 1; }
+        sleep 0.2
+    done
+    ready=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+    echo "== Knot $(knotd --version | awk '{print $NF}'), big zone (base file only): answering after ${ready}s, RSS $(rss "$KNOT_PID") kB (peak $(hwm "$KNOT_PID") kB)"
+    # A new serial, or Knot keeps the zone it has.
+    sed -i '0,/2026112201/s//2026112202/' "$WORK/knot/example.com.zone"
+    echo 5 > "/proc/$KNOT_PID/clear_refs"
+    start=$(date +%s.%N)
+    knotc -c "$WORK/knot/knot.conf" -b zone-reload example.com. > /dev/null
+    took=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+    dig +short -p 5332 @127.0.0.1 example.com SOA | grep -q 2026112202 \
+        || { echo "Knot did not reload" >&2; cat "$WORK/knot.log"; exit 1; }
+    echo "== Knot reloaded in ${took}s, RSS $(rss "$KNOT_PID") kB (peak $(hwm "$KNOT_PID") kB)"
+    kill "$KNOT_PID"; wait "$KNOT_PID" 2>/dev/null || true; KNOT_PID=""
+else
+    echo "== Knot: knotd not installed (--install installs it); geoline only"
+fi
 
 echo "== loading $RECORDS records (+ $((RECORDS / 10)) in the china overlay)"
 /usr/bin/env time -f "%e s, peak RSS %M kB" "$GEOLINE" check --config "$WORK/big.toml" 2>&1 \

@@ -19,6 +19,7 @@ mod lookup;
 mod occluded;
 mod packed;
 mod rdata;
+mod reader;
 mod rrsets;
 mod stream;
 mod substitute;
@@ -282,10 +283,13 @@ impl Zone {
         let mut overlay_views = Vec::with_capacity(overlays.len());
         let mut overlay_rrsets = Vec::with_capacity(overlays.len());
         for (line, src) in overlays {
-            let rrsets: Vec<tree::OwnedRrset> = file::load_overlay(src, &origin)?
-                .iter()
-                .filter_map(|set| Some((set.first()?.name.clone(), packed::Packed::new(set)?)))
-                .collect();
+            let rrsets: Vec<tree::OwnedRrset> = match reader::load_overlay(src.text, &origin) {
+                Ok(rrsets) => rrsets,
+                Err(reader::Unread) => file::load_overlay(src, &origin)?
+                    .iter()
+                    .filter_map(|set| Some((set.first()?.name.clone(), packed::Packed::new(set)?)))
+                    .collect(),
+            };
             let view = Arc::new(View::with_overlay(&base_view, &rrsets));
             if let Some(slot) = views.get_mut(line.index()) {
                 *slot = view.clone();

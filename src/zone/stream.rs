@@ -29,6 +29,7 @@ use super::ZoneError;
 use super::file::{self, Kind, Source};
 use super::packed::Packed;
 use super::rdata;
+use super::reader;
 use super::substitute::{self, Placeholders};
 use super::tree::View;
 
@@ -54,9 +55,13 @@ struct Carried {
     owner: Option<Name>,
 }
 
-/// The base file of `src`, `origin` the configured one: loaded piece by piece, or whole
-/// when it has an error to report or something the piece by piece load does not follow.
+/// The base file of `src`, `origin` the configured one: read by geoline's own reader when
+/// it takes the file ([`reader`]), else loaded piece by piece, or whole when it has an
+/// error to report or something the piece by piece load does not follow.
 pub(crate) fn load(src: Source<'_>, origin: Option<&Name>) -> Result<Loaded, ZoneError> {
+    if let Ok(loaded) = reader::load_base(src.text, origin) {
+        return Ok(loaded);
+    }
     if let Some(loaded) = load_base(src, origin, PIECE) {
         return Ok(loaded);
     }
