@@ -74,7 +74,8 @@ for name in big small; do
         "udp_workers = 1" > "$WORK/$name.toml"
 done
 ADMIN=9335
-printf '\n[admin]\nlisten = "127.0.0.1:%s"\n' "$ADMIN" >> "$WORK/big.toml"
+# One reload, by POST /reload: the file watcher would start a second one.
+printf '\n[admin]\nlisten = "127.0.0.1:%s"\n\n[reload]\nwatch = false\n' "$ADMIN" >> "$WORK/big.toml"
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
