@@ -79,6 +79,16 @@ printf '\n[admin]\nlisten = "127.0.0.1:%s"\n\n[reload]\nwatch = false\n' "$ADMIN
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# answering PORT PID LOG START: waits until the server PID answers on PORT, then prints
+# the seconds since START; exits with its LOG if it stops first.
+answering() {
+    until dig +time=1 +tries=1 -p "$1" @127.0.0.1 example.com SOA 2>/dev/null \
+        | grep -q 'status: NOERROR'; do
+        kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
+        sleep 0.2
+    done
+    python3 -c "print(round($(date +%s.%N) - $4, 1))"
+}
 
 if [[ $INSTALL == 1 ]] && ! command -v knotd > /dev/null; then
     [[ -e /usr/sbin/policy-rc.d ]] || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -111,12 +121,7 @@ KNOT
     start=$(date +%s.%N)
     taskset -c 0 knotd -c "$WORK/knot/knot.conf" > "$WORK/knot.log" 2>&1 &
     KNOT_PID=$!
-    until dig +time=1 +tries=1 -p 5332 @127.0.0.1 example.com SOA 2>/dev/null \
-        | grep -q 'status: NOERROR'; do
-        kill -0 "$KNOT_PID" || { cat "$WORK/knot.log"; exit 1; }
-        sleep 0.2
-    done
-    ready=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+    ready=$(answering 5332 "$KNOT_PID" "$WORK/knot.log" "$start")
     echo "== Knot $(knotd --version | awk '{print $NF}'), big zone (base file only): answering after ${ready}s, RSS $(rss "$KNOT_PID") kB (peak $(hwm "$KNOT_PID") kB)"
     # A new serial, or Knot keeps the zone it has.
     sed -i '0,/2026112201/s//2026112202/' "$WORK/knot/example.com.zone"
@@ -156,12 +161,7 @@ for name in small big; do
     start=$(date +%s.%N)
     taskset -c 0 "$GEOLINE" serve --config "$WORK/$name.toml" > "$WORK/$name.log" 2>&1 &
     PID=$!
-    until dig +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null \
-        | grep -q 'status: NOERROR'; do
-        kill -0 "$PID" || { cat "$WORK/$name.log"; exit 1; }
-        sleep 0.2
-    done
-    ready=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+    ready=$(answering "$port" "$PID" "$WORK/$name.log" "$start")
     echo "== $name zone: answering after ${ready}s, RSS $(rss "$PID") kB (peak $(hwm "$PID") kB)"
     if [[ $name == big ]]; then
         # A changed file is loaded beside the zone serving, then swapped in.
