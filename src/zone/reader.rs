@@ -19,7 +19,6 @@
 //! It is checked against that path (the tests below, and `tests/zone_reader.rs` on
 //! generated files).
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
@@ -62,6 +61,8 @@ struct Entry {
     data: Vec<u8>,
     /// The SOA's data, for the zone's SOA record.
     soa: Option<SOA>,
+    /// Whether the owner was left blank: the last entry's.
+    same_owner: bool,
 }
 
 /// The state hickory's parser carries from entry to entry, and the lines still to read.
@@ -194,6 +195,7 @@ impl<'a> Lines<'a> {
             ttl,
             data,
             soa,
+            same_owner: !owner_written,
         })
     }
 
@@ -375,41 +377,6 @@ fn tokenize<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> Read<bool> {
     Ok(owner_written)
 }
 
-/// Where the RRsets read go, merged as hickory merges the records of a set.
-trait Sink {
-    /// The RRset of `owner` and `rtype` so far, if any.
-    fn stored(&self, owner: &Name, rtype: RecordType) -> Option<&Packed>;
-    /// Sets the RRset of `owner` (which keeps the letter case it was first stored with).
-    fn put(&mut self, owner: Name, set: Packed);
-}
-
-impl Sink for View {
-    fn stored(&self, owner: &Name, rtype: RecordType) -> Option<&Packed> {
-        self.node(owner)?.get(rtype)
-    }
-
-    fn put(&mut self, owner: Name, set: Packed) {
-        self.insert_packed(owner, set);
-    }
-}
-
-impl Sink for BTreeMap<RrKey, OwnedRrset> {
-    fn stored(&self, owner: &Name, rtype: RecordType) -> Option<&Packed> {
-        self.get(&RrKey::new(LowerName::new(owner), rtype))
-            .map(|(_, set)| set)
-    }
-
-    fn put(&mut self, owner: Name, set: Packed) {
-        let key = RrKey::new(LowerName::new(&owner), set.record_type());
-        match self.get_mut(&key) {
-            Some(stored) => stored.1 = set,
-            None => {
-                self.insert(key, (owner, set));
-            }
-        }
-    }
-}
-
 /// The RRset being read: consecutive records of one owner and type.
 struct Pending {
     owner: Name,
@@ -432,7 +399,7 @@ impl Pending {
     }
 
     fn takes(&self, entry: &Entry) -> bool {
-        entry.rtype == self.rtype && entry.owner == self.owner
+        entry.rtype == self.rtype && (entry.same_owner || entry.owner == self.owner)
     }
 
     /// Adds the record of an entry it [`Pending::takes`]: an RRset of records written
@@ -467,24 +434,21 @@ impl Pending {
         Ok(())
     }
 
-    /// Merges the RRset into `sink`, after the records it has of the same owner and type
-    /// (read before another RRset came between).
-    fn flush(mut self, sink: &mut impl Sink) -> Read<()> {
-        if let Some(earlier) = sink.stored(&self.owner, self.rtype) {
-            let Packed::Wire(bytes) = earlier else {
-                return Err(Unread);
-            };
-            if earlier.ttl() != self.ttl || self.rtype == RecordType::SOA {
-                return Err(Unread);
-            }
-            let mine = std::mem::take(&mut self.pieces);
-            self.pieces = bytes.get(6..).ok_or(Unread)?.to_vec();
-            for data in packed_pieces(&mine) {
-                self.push(data)?;
-            }
+    /// Adds the records of `later`, the same owner and type read after another RRset came
+    /// between, as hickory's record set adds them.
+    fn merge(&mut self, later: &Pending) -> Read<()> {
+        if later.ttl != self.ttl || self.rtype == RecordType::SOA {
+            return Err(Unread);
         }
-        // The RRset and a question of its owner must fit in one message; counted without
-        // compression, which only makes it smaller.
+        for data in packed_pieces(&later.pieces) {
+            self.push(data)?;
+        }
+        Ok(())
+    }
+
+    /// The RRset packed. It and a question of its owner must fit in one message (counted
+    /// without compression, which only makes it smaller).
+    fn packed(&self) -> Read<Packed> {
         let owner_len = self.owner.len() + 1;
         let records = packed_pieces(&self.pieces).count();
         if 12 + owner_len + 4 + records * (owner_len + 10) + self.pieces.len() > MESSAGE_MAX {
@@ -494,7 +458,26 @@ impl Pending {
         bytes.extend_from_slice(&u16::from(self.rtype).to_be_bytes());
         bytes.extend_from_slice(&self.ttl.to_be_bytes());
         bytes.extend_from_slice(&self.pieces);
-        sink.put(self.owner, Packed::Wire(bytes.into()));
+        Ok(Packed::Wire(bytes.into()))
+    }
+
+    /// Stores the RRset in `view`, merged with the records of the same owner and type the
+    /// view has from earlier in the file.
+    fn flush(self, view: &mut View) -> Read<()> {
+        let Some(earlier) = view.insert_loading(self.owner.clone(), self.packed()?) else {
+            return Ok(());
+        };
+        let Packed::Wire(bytes) = &earlier else {
+            return Err(Unread);
+        };
+        let mut merged = Pending {
+            owner: self.owner.clone(),
+            rtype: self.rtype,
+            ttl: earlier.ttl(),
+            pieces: bytes.get(6..).ok_or(Unread)?.to_vec(),
+        };
+        merged.merge(&self)?;
+        view.insert_loading(self.owner, merged.packed()?);
         Ok(())
     }
 }
@@ -581,7 +564,7 @@ pub(super) fn load_base(text: &str, origin: Option<&Name>) -> Read<Loaded> {
 pub(super) fn load_overlay(text: &str, origin: &Name) -> Read<Vec<OwnedRrset>> {
     let (head, tail) = flattened(text);
     let mut lines = Lines::new(&head, tail, Some(origin));
-    let mut sets: BTreeMap<RrKey, OwnedRrset> = BTreeMap::new();
+    let mut read: Vec<Pending> = Vec::new();
     let mut pending: Option<Pending> = None;
     while let Some(entry) = lines.next_entry()? {
         if !origin.zone_of(&entry.owner)
@@ -593,30 +576,33 @@ pub(super) fn load_overlay(text: &str, origin: &Name) -> Read<Vec<OwnedRrset>> {
         }
         match pending.as_mut() {
             Some(set) if set.takes(&entry) => set.add(&entry)?,
-            _ => {
-                if let Some(set) = pending.take() {
-                    set.flush(&mut sets)?;
-                }
-                pending = Some(Pending::new(entry)?);
-            }
+            _ => read.extend(pending.replace(Pending::new(entry)?)),
         }
     }
-    if let Some(set) = pending {
-        set.flush(&mut sets)?;
-    }
-    let mut conflict = false;
-    let mut at = sets.values().peekable();
-    while let Some((owner, set)) = at.next() {
-        let mut types = vec![set.record_type()];
-        while let Some((_, next)) = at.next_if(|(o, _)| o == owner) {
-            types.push(next.record_type());
+    read.extend(pending);
+    // In the map's order; the records of an RRset written apart stay in file order.
+    read.sort_by_cached_key(|set| RrKey::new(LowerName::new(&set.owner), set.rtype));
+    let mut merged: Vec<Pending> = Vec::with_capacity(read.len());
+    for set in read {
+        match merged.last_mut() {
+            Some(last) if last.rtype == set.rtype && last.owner == set.owner => last.merge(&set)?,
+            _ => merged.push(set),
         }
-        conflict |= types.len() > 1 && types.contains(&RecordType::CNAME);
     }
-    if conflict {
-        return Err(Unread);
+    let mut sets = Vec::with_capacity(merged.len());
+    let mut at = merged.iter().peekable();
+    while let Some(set) = at.next() {
+        let mut types = vec![set.rtype];
+        sets.push((set.owner.clone(), set.packed()?));
+        while let Some(next) = at.next_if(|next| next.owner == set.owner) {
+            types.push(next.rtype);
+            sets.push((next.owner.clone(), next.packed()?));
+        }
+        if types.len() > 1 && types.contains(&RecordType::CNAME) {
+            return Err(Unread);
+        }
     }
-    Ok(sets.into_values().collect())
+    Ok(sets)
 }
 
 /// Whether some name of a view has a CNAME and other data.
