@@ -10,23 +10,9 @@ use std::time::Duration;
 
 use common::TempDir;
 use common::http;
-use common::process::Serve;
+use common::process::{self, Serve};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The admin address from the start log.
-fn admin(log: &str) -> SocketAddr {
-    let line = log
-        .lines()
-        .find(|l| l.contains("admin listening"))
-        .unwrap_or_else(|| panic!("no admin listening line:\n{log}"));
-    let addr = line.rsplit("addr=").next().expect("addr=");
-    addr.split_whitespace()
-        .next()
-        .expect("an address")
-        .parse()
-        .expect("a socket address")
-}
 
 /// A redirector with one ACME certificate from an unreachable CA (a failed order is
 /// retried after an hour), `contact` its account's contact, `to` its rule's target.
@@ -86,7 +72,7 @@ async fn sighup_starts_the_acme_tasks_again_under_an_edited_acme_section() {
     let dir = TempDir::new("acme-reload");
     let path = dir.write("geoline.toml", &config("ops@example.com", "example.cn"));
     let serve = Serve::start(&path, &[]);
-    let admin = admin(&serve.wait_for("admin listening", LIMIT));
+    let admin = process::listening(&serve.wait_for("admin listening", LIMIT), "admin");
     // At start: no certificate stored, so an order at once; it fails, the next in an hour.
     wait_failures(admin, 1).await;
     let first = acme(admin).await;
