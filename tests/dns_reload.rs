@@ -17,6 +17,7 @@ use common::TempDir;
 use common::dns::{self, Tcp};
 use common::http;
 use common::process::{Serve, Started};
+use common::race;
 use common::tsig::{self, TestKey};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -226,39 +227,17 @@ async fn updates_in_flight_across_reloads_are_whole_or_refused_and_none_is_lost(
         "_acme-challenge.a.example.com.",
         "_acme-challenge.b.example.com.",
     );
-    let sender = tokio::spawn(async move {
-        let k1 = test_key("k1");
-        let mut acknowledged = BTreeSet::new();
-        let mut refused = 0;
-        for n in 0..120 {
-            let value = format!("v{n}");
-            match update(dns, &k1, &[a, b], &value).await {
-                (ResponseCode::NoError, 0) => {
-                    acknowledged.insert(value);
-                }
-                (ResponseCode::Refused, 0) => refused += 1,
-                other => panic!("update {n}: {other:?}"),
-            }
-        }
-        (acknowledged, refused)
-    });
-    let mut reloads = 0;
-    while !sender.is_finished() || reloads < 2 {
-        let text = if reloads % 2 == 0 { &narrow } else { &wide };
-        let line = tokio::task::block_in_place(|| server.reload(&dir, text));
-        assert!(line.contains("configuration reloaded"), "{line}");
-        reloads += 1;
-    }
-    let (acknowledged, refused) = sender.await.expect("sender");
-    // Both policies decided some: the reloads landed among the updates.
-    assert!(
-        !acknowledged.is_empty() && refused > 0,
-        "{} acknowledged, {refused} refused, {reloads} reloads",
-        acknowledged.len()
-    );
-    assert_eq!(acknowledged.len() + refused, 120);
-    assert_eq!(txt(dns, a).await, acknowledged, "after {reloads} reloads");
-    assert_eq!(txt(dns, b).await, acknowledged);
+    let send = move |value: String| async move {
+        let (rcode, error) = update(dns, &test_key("k1"), &[a, b], &value).await;
+        assert_eq!(error, 0, "the TSIG error of the answer to {value}");
+        rcode
+    };
+    let raced = race::updates_racing_reloads(120, ResponseCode::Refused, send, |n| {
+        server.reload(&dir, if n % 2 == 0 { &narrow } else { &wide })
+    })
+    .await;
+    raced.assert_served(a, txt(dns, a).await);
+    raced.assert_served(b, txt(dns, b).await);
 }
 
 /// A journal that would move away from its updates (`journal_dir` edited) refuses the

@@ -23,6 +23,7 @@ use common::dns::{self, A, SOA, Tcp};
 use common::http;
 use common::ports;
 use common::process::{Serve, Started, listening};
+use common::race;
 use common::site::wait_until;
 use common::tsig::{self, TestKey};
 
@@ -430,48 +431,17 @@ async fn updates_racing_a_zone_s_removal_are_whole_or_notauth_and_none_is_lost()
     let server = start(&dir, &with_net);
     let dns = server.dns;
     let challenge = "_acme-challenge.example.net.";
-    let sender = tokio::spawn(async move {
-        let mut acknowledged = BTreeSet::new();
-        let mut refused = 0;
-        for n in 0..100 {
-            let value = format!("v{n}");
-            match update(dns, "example.net.", challenge, &value).await {
-                ResponseCode::NoError => {
-                    acknowledged.insert(value);
-                }
-                ResponseCode::NotAuth => refused += 1,
-                other => panic!("update {n}: {other:?}"),
-            }
-        }
-        (acknowledged, refused)
-    });
-    let mut reloads = 0;
-    while !sender.is_finished() || reloads < 2 {
-        let text = if reloads % 2 == 0 {
-            ""
-        } else {
-            with_net.as_str()
-        };
-        let line = tokio::task::block_in_place(|| reload(&server, &dir, text));
-        assert!(line.contains("configuration reloaded"), "{line}");
-        reloads += 1;
-    }
-    let (acknowledged, refused) = sender.await.expect("sender");
-    assert!(
-        !acknowledged.is_empty() && refused > 0,
-        "{} acknowledged, {refused} refused, {reloads} reloads",
-        acknowledged.len()
-    );
-    assert_eq!(acknowledged.len() + refused, 100);
-    if reloads % 2 == 1 {
+    let send =
+        move |value: String| async move { update(dns, "example.net.", challenge, &value).await };
+    let raced = race::updates_racing_reloads(100, ResponseCode::NotAuth, send, |n| {
+        reload(&server, &dir, if n % 2 == 0 { "" } else { &with_net })
+    })
+    .await;
+    if raced.reloads % 2 == 1 {
         let line = reload(&server, &dir, &with_net);
         assert!(line.contains("configuration reloaded"), "{line}");
     }
-    assert_eq!(
-        txt(dns, challenge).await,
-        acknowledged,
-        "after {reloads} reloads"
-    );
+    raced.assert_served(challenge, txt(dns, challenge).await);
 }
 
 /// A geoline primary of example.org on `port`, www at `www`, SOA refresh and retry 1 s,

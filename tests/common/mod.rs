@@ -10,6 +10,7 @@
 //!   ephemeral ones (which a parallel test's port-0 bind can take first).
 //! - [`process`]: `geoline serve` as a child process, its standard error collected.
 //! - [`proxy`]: the library proxy on a port and the hyper client that talks to it.
+//! - [`race`]: updates sent while reloads run, and what every such race must show.
 //! - [`tls`]: the test CA and rustls configurations trusting it.
 //! - [`mmdb`]: GeoIP databases in the layouts geoline reads (crates/mmdb-fixtures, which
 //!   the library's unit tests use too).
@@ -25,6 +26,7 @@ pub mod origin;
 pub mod ports;
 pub mod process;
 pub mod proxy;
+pub mod race;
 pub mod site;
 pub mod tls;
 pub mod tsig;
