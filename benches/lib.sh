@@ -43,3 +43,40 @@ with open(f"{work}/big.china.zone", "w") as f:
         f.write(f"h{i} 60 IN A 203.0.{(i >> 8) & 255}.{i & 255}\n")
 EOF
 }
+
+# knot_conf DIR PORT ZONE [SERVER_KEYS] [SECTIONS] [ZONE_KEYS]: on stdout, the knot.conf of
+# the benchmarks: Knot DNS on 127.0.0.1:PORT with one worker of each kind (as geoline runs
+# pinned to one core), DIR its run and database directory, warnings only on stderr, and
+# example.com from the file ZONE, read and never written back, without a journal. Then what
+# differs, as knot.conf lines (indented as there) or empty: SERVER_KEYS further `server:`
+# keys, SECTIONS further top-level sections (`acl:`, `mod-geoip:`), ZONE_KEYS further keys
+# of the zone (benches/peers/configs.sh, benches/peers/big_zone.sh, benches/xfr/axfr.sh).
+knot_conf() {
+    local dir="$1" port="$2" zone="$3" server_keys="${4:-}" sections="${5:-}" zone_keys="${6:-}"
+    cat <<CONF
+server:
+    rundir: "$dir"
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+CONF
+    [[ -z $server_keys ]] || printf '%s\n' "$server_keys"
+    cat <<CONF
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$dir"
+CONF
+    [[ -z $sections ]] || printf '%s\n' "$sections"
+    cat <<CONF
+zone:
+  - domain: example.com.
+    storage: "$(dirname "$zone")"
+    file: $(basename "$zone")
+    journal-content: none
+    zonefile-sync: -1
+CONF
+    [[ -z $zone_keys ]] || printf '%s\n' "$zone_keys"
+}

@@ -99,25 +99,7 @@ if command -v knotd > /dev/null; then
     # Knot first, before the geoline reload below changes the file.
     mkdir -p "$WORK/knot"
     cp "$WORK/big.zone" "$WORK/knot/example.com.zone"
-    cat > "$WORK/knot/knot.conf" <<KNOT
-server:
-    rundir: "$WORK/knot"
-    listen: 127.0.0.1@5332
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$WORK/knot"
-zone:
-  - domain: example.com.
-    storage: "$WORK/knot"
-    file: example.com.zone
-    journal-content: none
-    zonefile-sync: -1
-KNOT
+    knot_conf "$WORK/knot" 5332 "$WORK/knot/example.com.zone" > "$WORK/knot/knot.conf"
     start=$(date +%s.%N)
     taskset -c 0 knotd -c "$WORK/knot/knot.conf" > "$WORK/knot.log" 2>&1 &
     KNOT_PID=$!

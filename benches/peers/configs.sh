@@ -30,39 +30,22 @@ api.example.com:
   - geo: "CN"
     CNAME: api.example.cn.
 EOF
-cat > "$WORK/knot/knot.conf" <<EOF
-server:
-    rundir: "$WORK/knot"
-    listen: 127.0.0.1@5311
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-    edns-client-subnet: on
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$WORK/knot"
-mod-geoip:
+knot_conf "$WORK/knot" 5311 "$WORK/knot/example.com.zone" \
+    "    edns-client-subnet: on" \
+    "mod-geoip:
   - id: ttl60
-    config-file: "$WORK/knot/geo60.conf"
+    config-file: \"$WORK/knot/geo60.conf\"
     ttl: 60
     mode: geodb
-    geodb-file: "$DB"
+    geodb-file: \"$DB\"
     geodb-key: [ country/iso_code ]
   - id: ttl300
-    config-file: "$WORK/knot/geo300.conf"
+    config-file: \"$WORK/knot/geo300.conf\"
     ttl: 300
     mode: geodb
-    geodb-file: "$DB"
-    geodb-key: [ country/iso_code ]
-zone:
-  - domain: example.com.
-    storage: "$WORK/knot"
-    file: example.com.zone
-    journal-content: none
-    module: [ mod-geoip/ttl60, mod-geoip/ttl300 ]
-EOF
+    geodb-file: \"$DB\"
+    geodb-key: [ country/iso_code ]" \
+    "    module: [ mod-geoip/ttl60, mod-geoip/ttl300 ]" > "$WORK/knot/knot.conf"
 
 # gdnsd: www and api become geoip resources (DYNA, DYNC) over a map of two datacenters.
 # gdnsd gives a dynamic record one TTL for every datacenter: www answers 300 on both lines.

@@ -55,30 +55,10 @@ KPORT=5341
     printf 'transfer.networks = ["127.0.0.1"]\n'
 } > "$WORK/geoline.toml"
 mkdir -p "$WORK/knot"
-cat > "$WORK/knot/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$KPORT
-    rundir: "$WORK/knot"
-    background-workers: 1
-    tcp-workers: 1
-    udp-workers: 1
-database:
-    storage: "$WORK/knot"
-log:
-  - target: stderr
-    any: warning
-acl:
+knot_conf "$WORK/knot" "$KPORT" "$WORK/big.zone" "" "acl:
   - id: transfer
     address: 127.0.0.1
-    action: transfer
-zone:
-  - domain: example.com
-    storage: "$WORK"
-    file: big.zone
-    acl: transfer
-    journal-content: none
-    zonefile-sync: -1
-CONF
+    action: transfer" "    acl: transfer" > "$WORK/knot/knot.conf"
 
 ready() { # port
     dig +time=1 +tries=1 -p "$1" @127.0.0.1 example.com SOA 2>/dev/null | grep -q 'status: NOERROR'
