@@ -49,26 +49,13 @@ for i in $(seq 1 12); do
 done
 
 knot_port=$(free_port)
-mkdir -p "$WORK/knot"
-cat >"$WORK/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$knot_port
-    rundir: $WORK/knot
-database:
-    storage: $WORK/knot
-log:
-  - target: stderr
-    any: info
-zone:
-  - domain: example.com
-    file: $WORK/example.com.zone
-    zonefile-sync: -1
-    journal-content: none
-CONF
-run_bg knot knotd -c "$WORK/knot.conf"
-wait_tcp "$knot_port" || fail "knotd did not start"
-
 port=$(free_port)
+start_knot "$knot_port" "$port" "" "$(cat <<ZONE
+    file: $WORK/example.com.zone
+    journal-content: none
+ZONE
+)"
+
 cat >"$WORK/geoline.toml" <<TOML
 [dns]
 listen = ["127.0.0.1:$port"]

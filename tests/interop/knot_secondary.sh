@@ -16,42 +16,19 @@ transfer.notify = [{ address = "127.0.0.1:$kport", key = "default-xfr" }]
 TOML
 )"
 
-# Knot 3.2 does not create its journal's directory: without it every IXFR fails to be
-# stored and falls back to AXFR.
-mkdir -p "$WORK/knot/journal" "$WORK/knot/timers" "$WORK/knot/zones"
-cat >"$WORK/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$kport
-    rundir: $WORK/knot
-database:
-    storage: $WORK/knot
-log:
-  - target: stderr
-    any: info
-key:
-  - id: default-xfr
-    algorithm: hmac-sha256
-    secret: $XFR_SECRET
-remote:
-  - id: geoline
-    address: 127.0.0.1@$gport
-    key: default-xfr
-acl:
+start_knot "$kport" "$gport" "$(cat <<ACL
   - id: notify-from-geoline
     address: 127.0.0.1
     key: default-xfr
     action: notify
-zone:
-  - domain: example.com
-    storage: $WORK/knot/zones
+ACL
+)" "$(cat <<ZONE
     master: geoline
     acl: notify-from-geoline
-    zonefile-sync: -1
     zonefile-load: none
     journal-content: changes
-CONF
-run_bg knot knotd -c "$WORK/knot.conf"
-wait_tcp "$kport" || fail "knotd did not start"
+ZONE
+)"
 
 answers() {
     local port="$1" name="$2" type="$3"

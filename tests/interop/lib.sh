@@ -19,6 +19,7 @@
 #                              the zone's ACME challenge TXT records
 #   start_pebble ACME_PORT MGMT_PORT DNS_PORT  pebble validating against geoline; its
 #                              certificate is $WORK/pebble.crt
+#   start_knot KPORT GPORT ACLS ZONE_KEYS  Knot DNS beside geoline, serving example.com
 #   pass MSG / fail MSG        report; fail exits 1 after printing the logs in $WORK
 set -euo pipefail
 
@@ -163,6 +164,51 @@ key = "upd"
 zones = ["example.com"]
 TOML
     start_geoline "$WORK/geoline.toml" "$1"
+}
+
+# Knot DNS beside a geoline on GPORT (knot.sh, knot_secondary.sh, secondary_from_knot.sh):
+# writes $WORK/knot.conf and starts knotd on 127.0.0.1:KPORT (its log $WORK/knot.log), its
+# state under $WORK/knot, info logs; the keys default-xfr and upd ($XFR_SECRET,
+# hmac-sha256); the remote `geoline` (127.0.0.1:GPORT, key default-xfr); ACLS the entries
+# of `acl:` (none when empty); and example.com stored in $WORK/knot/zones, never written
+# back, with ZONE_KEYS further keys of the zone (its file or primary, ACLs, journal).
+# ACLS and ZONE_KEYS are knot.conf lines, indented as there.
+start_knot() {
+    local kport="$1" gport="$2" acls="$3" zone_keys="$4"
+    # Knot 3.2 does not create its journal's directory: without it every IXFR fails to be
+    # stored and falls back to AXFR.
+    mkdir -p "$WORK/knot/journal" "$WORK/knot/timers" "$WORK/knot/zones"
+    cat >"$WORK/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$kport
+    rundir: $WORK/knot
+database:
+    storage: $WORK/knot
+log:
+  - target: stderr
+    any: info
+key:
+  - id: default-xfr
+    algorithm: hmac-sha256
+    secret: $XFR_SECRET
+  - id: upd
+    algorithm: hmac-sha256
+    secret: $XFR_SECRET
+remote:
+  - id: geoline
+    address: 127.0.0.1@$gport
+    key: default-xfr
+CONF
+    [[ -z $acls ]] || printf 'acl:\n%s\n' "$acls" >>"$WORK/knot.conf"
+    cat >>"$WORK/knot.conf" <<CONF
+zone:
+  - domain: example.com
+    storage: $WORK/knot/zones
+    zonefile-sync: -1
+$zone_keys
+CONF
+    run_bg knot knotd -c "$WORK/knot.conf"
+    wait_tcp "$kport" || fail "knotd did not start"
 }
 
 stop_pid() {

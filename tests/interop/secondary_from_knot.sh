@@ -8,51 +8,27 @@ source "$(dirname "$0")/lib.sh"
 interop_install knot bind9-dnsutils
 interop_build
 
-secret="c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 gport=$(free_port)
 aport=$(free_port)
 kport=$(free_port)
 
-mkdir -p "$WORK/knot/journal" "$WORK/knot/timers" "$WORK/knot/zones"
+mkdir -p "$WORK/knot/zones"
 cp "$INTEROP_ROOT/zones/example.com.zone" "$WORK/knot/zones/example.com.zone"
-cat >"$WORK/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$kport
-    rundir: $WORK/knot
-database:
-    storage: $WORK/knot
-log:
-  - target: stderr
-    any: info
-key:
-  - id: default-xfr
-    algorithm: hmac-sha256
-    secret: $secret
-  - id: upd
-    algorithm: hmac-sha256
-    secret: $secret
-remote:
-  - id: geoline
-    address: 127.0.0.1@$gport
-    key: default-xfr
-acl:
+start_knot "$kport" "$gport" "$(cat <<ACL
   - id: transfer
     key: default-xfr
     action: transfer
   - id: update
     key: upd
     action: update
-zone:
-  - domain: example.com
-    storage: $WORK/knot/zones
+ACL
+)" "$(cat <<ZONE
     file: example.com.zone
     notify: geoline
     acl: [transfer, update]
-    zonefile-sync: -1
     journal-content: changes
-CONF
-run_bg knot knotd -c "$WORK/knot.conf"
-wait_tcp "$kport" || fail "knotd did not start"
+ZONE
+)"
 
 cat >"$WORK/geoline.toml" <<TOML
 [dns]
@@ -69,7 +45,7 @@ store = "store"
 
 [[key]]
 name = "default-xfr"
-secret = "$secret"
+secret = "$XFR_SECRET"
 TOML
 start_geoline "$WORK/geoline.toml" "$gport"
 
@@ -88,7 +64,7 @@ done
 [[ $(serial "$gport") == "$want" ]] || fail "geoline did not load serial $want"
 [[ -s "$WORK/store/example.com.default.zone" ]] || fail "no stored copy"
 
-dig @127.0.0.1 -p "$kport" +tcp +noall +answer -y "hmac-sha256:default-xfr:$secret" example.com AXFR \
+dig @127.0.0.1 -p "$kport" +tcp +noall +answer -y "hmac-sha256:default-xfr:$XFR_SECRET" example.com AXFR \
     >"$WORK/knot.axfr" || fail "AXFR from Knot"
 checked=0
 while read -r name type; do
@@ -103,7 +79,7 @@ done < <(awk '$4 != "TSIG" { print $1, $4 }' "$WORK/knot.axfr" | sort -u)
 latencies=()
 for n in 1 2 3 4 5; do
     printf 'server 127.0.0.1 %s\nzone example.com\nupdate add u%s.example.com 60 TXT "v%s"\nsend\n' \
-        "$kport" "$n" "$n" | nsupdate -y "hmac-sha256:upd:$secret" || fail "nsupdate $n"
+        "$kport" "$n" "$n" | nsupdate -y "hmac-sha256:upd:$XFR_SECRET" || fail "nsupdate $n"
     start=$(date +%s%N)
     for ((i = 0; i < 1000; i++)); do
         [[ -n $(dig @127.0.0.1 -p "$gport" +norec +time=1 +tries=1 +short "u$n.example.com" TXT) ]] && break
@@ -137,7 +113,7 @@ grep -v "notify" "$WORK/knot.log" | grep -qi "failed\|denied\|BADSIG\|BADKEY" &&
 # Knot has no digest of line definitions: it answers lines.geoline CH TXT REFUSED (as it
 # answers any CH name but id.server and version.server), and geoline shows "unknown",
 # without a warning.
-dig @127.0.0.1 -p "$kport" +norec -y "hmac-sha256:default-xfr:$secret" lines.geoline TXT CH \
+dig @127.0.0.1 -p "$kport" +norec -y "hmac-sha256:default-xfr:$XFR_SECRET" lines.geoline TXT CH \
     | grep -q "status: REFUSED" || fail "Knot did not refuse lines.geoline CH TXT"
 status=$(curl -sf "http://127.0.0.1:$aport/status") || fail "status"
 grep -q '"primary_digest":"unknown"' <<<"$status" || fail "lines digest: $status"
