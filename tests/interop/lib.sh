@@ -9,7 +9,8 @@
 #   interop_install PKG...     install Debian packages if missing (services kept stopped)
 #   GEOLINE                    path of the geoline binary (built by interop_build)
 #   WORK                       a fresh temporary directory, removed at exit
-#   free_port                  a port free on 127.0.0.1 for both UDP and TCP
+#   free_port                  a port free on 127.0.0.1 for both UDP and TCP, below the
+#                              ephemeral range, never the same twice in a script
 #   start_geoline CONFIG PORT  start `geoline serve --config CONFIG`, wait until PORT
 #                              answers TCP; GEOLINE_PID is its PID
 #   stop_pid PID               stop a process started by the script (TERM, then KILL)
@@ -77,21 +78,51 @@ interop_build() {
     (cd "$INTEROP_ROOT" && cargo build --locked --quiet --bin geoline)
 }
 
+# Binding port 0 and dropping the socket is racy: the kernel hands the same ephemeral port
+# to the next port-0 bind — a client's socket, or another script's server — before the
+# server the port was meant for binds it. As tests/common/ports.rs does for `cargo test`:
+# ports come from a counter over a range below the kernel's ephemeral range (which no
+# port-0 bind gets), starting at an offset taken from the script's PID so that scripts run
+# side by side walk different parts of it, and a port is handed out only once both its UDP
+# and its TCP side bind on 127.0.0.1. The counter is kept in $WORK (each `$(free_port)` is a
+# subshell), so a script never gets one port twice.
 free_port() {
-    python3 - <<'PY'
-import socket
-while True:
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    python3 - "$WORK/free_port.next" "$$" <<'PY'
+import socket, sys
+
+path, pid = sys.argv[1], int(sys.argv[2])
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    ephemeral = 32768
+low, high = (10000, ephemeral) if ephemeral > 11000 else (61000, 65000)
+span = high - low
+try:
+    with open(path) as f:
+        n = int(f.read())
+except (OSError, ValueError):
+    # Not the offset ports.rs takes for the same PID: a test binary and a script started
+    # side by side start apart too.
+    n = (pid * 7919 + span // 2) % span
+for _ in range(span):
+    port = low + n % span
+    n += 1
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        u.bind(("127.0.0.1", port))
+        udp.bind(("127.0.0.1", port))
+        tcp.bind(("127.0.0.1", port))
     except OSError:
-        t.close()
         continue
+    finally:
+        udp.close()
+        tcp.close()
+    with open(path, "w") as f:
+        f.write(str(n))
     print(port)
-    break
+    sys.exit(0)
+sys.exit(f"free_port: no free port in {low}..{high}")
 PY
 }
 
