@@ -330,7 +330,8 @@ pub struct OwnedEntry {
 }
 
 impl OwnedEntry {
-    fn emit(&self, status: u16, bytes: u64) {
+    /// Writes the line of a response with `status` and `bytes` of body.
+    pub(crate) fn emit(&self, status: u16, bytes: u64) {
         Entry {
             client: self.client,
             line: &self.line,

@@ -9,16 +9,23 @@
 //! bytes hyper would send: status line, the handler's headers, `connection` as hyper adds
 //! it, `content-length`, `date`, the body (none for `HEAD`).
 //!
-//! It does not try to be a whole HTTP/1.1 server. Whatever it does not answer exactly
-//! goes to hyper for the rest of the connection, with the bytes already read put back in
-//! front ([`Ended::Hyper`]): a request with a body (`Content-Length`, `Transfer-Encoding`),
-//! `Expect`, `Upgrade`, `CONNECT`, a target that is not a path (absolute-form, `*`), a head
-//! `httparse` or `http` refuses (hyper then answers 400 exactly as before), a head that
-//! does not fit in `max_header_bytes` (hyper answers 431), HTTP/2's preface, and any request
-//! the front-end does not answer on the spot (the redirector's pass-through, whose bodies
-//! stream both ways). The connection's registration with its listener (the idle sweep and
-//! the drain) is the listener's ([`super::listener`]); this module counts request heads
-//! and reads the connection's state where it waits.
+//! A front-end may also send a request to its origin from here ([`HeadAnswer::Forward`]:
+//! the redirector's pass-through, [`crate::redirect::pass`]); the connection then waits
+//! for that exchange, which reads the request's body (framed by one plain `Content-Length`
+//! or by `Transfer-Encoding: chunked` alone, [`super::framing`]) from what follows the head,
+//! and counts as a response in flight for the idle sweep.
+//!
+//! It does not try to be a whole HTTP/1.1 server. Whatever it does not answer or forward
+//! exactly goes to hyper for the rest of the connection, with the bytes already read put
+//! back in front ([`Ended::Hyper`]): a request with a body that is not forwarded, a body
+//! framed any other way (two lengths, a length that is not plain digits, other transfer
+//! codings, `Content-Length` beside `Transfer-Encoding`: hyper refuses or frames them as it
+//! always has), `Expect`, `Upgrade`, `CONNECT`, a target that is not a path (absolute-form,
+//! `*`), a head `httparse` or `http` refuses (hyper then answers 400 exactly as before), a
+//! head that does not fit in `max_header_bytes` (hyper answers 431), HTTP/2's preface, and
+//! any request the front-end leaves to hyper. The connection's registration with its
+//! listener (the idle sweep and the drain) is the listener's ([`super::listener`]); this
+//! module counts request heads and reads the connection's state where it waits.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -37,9 +44,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::access_log::push_decimal;
 use super::client_addr::HeaderValues;
+use super::framing::Framing;
 use super::listener::{DRAIN, FrontState, Limits, OPEN, Shared};
 use super::request::{RequestParts, host_text};
-use super::{Connection, Handler};
+use super::{Connection, Forward, Handler, HeadAnswer, Kept};
 
 /// hyper answers a longer request target with 414 itself.
 const MAX_URI_LEN: usize = (u16::MAX - 1) as usize;
@@ -51,7 +59,7 @@ const STACK_HEADERS: usize = 100;
 /// The most read at once.
 const READ_CHUNK: usize = 4096;
 
-/// A request head as the listener's own parser read it: a request without a body.
+/// A request head as the listener's own parser read it.
 #[derive(Debug)]
 pub(crate) struct RequestHead<'a> {
     method: Method,
@@ -60,6 +68,27 @@ pub(crate) struct RequestHead<'a> {
     target: PathAndQuery,
     version: Version,
     headers: &'a [httparse::Header<'a>],
+    /// How its body is framed: [`Framing::Empty`], one plain `Content-Length`, or
+    /// `Transfer-Encoding: chunked` alone.
+    body: Framing,
+    /// Whether the connection stays open after the response (hyper's rules, and not
+    /// while the listener drains).
+    keep_alive: bool,
+}
+
+impl RequestHead<'_> {
+    /// The header fields as they came, in order.
+    pub(crate) fn fields(&self) -> &[httparse::Header<'_>] {
+        self.headers
+    }
+
+    pub(crate) fn body(&self) -> Framing {
+        self.body
+    }
+
+    pub(crate) fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
 }
 
 impl HeaderValues for RequestHead<'_> {
@@ -109,20 +138,23 @@ pub(super) enum Ended<I> {
 }
 
 /// What to do once the requests read so far are answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
+#[derive(Debug, PartialEq, Eq)]
+enum Next<F> {
     /// Read more.
     Read,
     /// Close once the responses are written.
     Close,
     /// Hand the connection to hyper from the first byte not consumed.
     Hyper,
+    /// Once the responses are written, forward the request whose head ends the bytes
+    /// consumed (its body follows them).
+    Forward(F),
 }
 
 /// Serves `io`, whose first bytes `buf` holds, until it closes or is handed to hyper.
 /// Requests get the app `front` holds when their head has been read; `limits` are the
 /// connection's (those current when it was accepted).
-pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin>(
+pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin + Send>(
     mut io: I,
     mut buf: BytesMut,
     conn: Connection,
@@ -162,6 +194,17 @@ pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin>(
                     return Ended::Closed;
                 }
                 Next::Hyper => return Ended::Hyper(io, buf),
+                Next::Forward(forward) => {
+                    let kept = {
+                        let _busy = Busy::new(shared);
+                        forward.forward(&mut io, &mut buf).await
+                    };
+                    if kept == Kept::Close || shared.state.load(Ordering::Acquire) != OPEN {
+                        let _ = io.shutdown().await;
+                        return Ended::Closed;
+                    }
+                    continue;
+                }
             }
         }
         let room = READ_CHUNK.min(limits.max_header_bytes.saturating_sub(buf.len()).max(1));
@@ -185,6 +228,23 @@ pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// A forwarded request's response, counted in flight (the idle sweep leaves its connection
+/// alone) until this is dropped.
+struct Busy<'a>(&'a Shared);
+
+impl Busy<'_> {
+    fn new(shared: &Shared) -> Busy<'_> {
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(shared)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Answers the complete request heads at the start of `buf` into `out`, as long as they
 /// can be answered here; returns the bytes consumed and what comes next.
 fn answer<H: Handler>(
@@ -194,7 +254,7 @@ fn answer<H: Handler>(
     max_headers: usize,
     shared: &Shared,
     out: &mut Vec<u8>,
-) -> (usize, Next) {
+) -> (usize, Next<H::Forward>) {
     let mut on_stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
     let mut on_heap;
     let storage = if max_headers <= STACK_HEADERS {
@@ -217,17 +277,31 @@ fn answer<H: Handler>(
             // hyper answers exactly as it always has (400, or 431 for too many fields).
             Err(_) => return (consumed, Next::Hyper),
         };
-        let Some((head, keep_alive)) = bodyless(&req) else {
+        let Some(mut head) = request_head(&req) else {
             return (consumed, Next::Hyper);
         };
-        let Some(resp) = app.respond_head(&head, conn) else {
-            return (consumed, Next::Hyper);
+        // The drain closes a kept-alive connection after its response, as hyper does.
+        head.keep_alive &= shared.state.load(Ordering::Acquire) == OPEN;
+        let resp = match app.respond_head(&head, conn) {
+            HeadAnswer::Hyper => return (consumed, Next::Hyper),
+            HeadAnswer::Forward(forward) => {
+                shared.requests.fetch_add(1, Ordering::Relaxed);
+                return (consumed + len, Next::Forward(forward));
+            }
+            HeadAnswer::Local(resp) => resp,
         };
         shared.requests.fetch_add(1, Ordering::Relaxed);
         consumed += len;
-        // The drain closes a kept-alive connection after its response, as hyper does.
-        let keep_alive = keep_alive && shared.state.load(Ordering::Acquire) == OPEN;
-        write_response(out, &resp, &head, keep_alive);
+        // A body is not read here: after an answer to a request with one (which front-ends
+        // leave to hyper) the connection closes, so that no body is read as requests.
+        let keep_alive = head.keep_alive && head.body == Framing::Empty;
+        write_response(
+            out,
+            &resp,
+            head.version,
+            head.method == Method::HEAD,
+            keep_alive,
+        );
         if !keep_alive {
             return (consumed, Next::Close);
         }
@@ -235,10 +309,10 @@ fn answer<H: Handler>(
     (consumed, Next::Read)
 }
 
-/// `req` as a request without a body that this module answers, and whether its connection
-/// stays open after it by hyper's rules: HTTP/1.1 unless a `Connection` field says
-/// `close`, HTTP/1.0 only if one says `keep-alive` (and none `close`). `None`: hyper's.
-fn bodyless<'r>(req: &'r httparse::Request<'_, '_>) -> Option<(RequestHead<'r>, bool)> {
+/// `req` as a request this module reads, with its body's framing and whether its
+/// connection stays open after it by hyper's rules: HTTP/1.1 unless a `Connection` field
+/// says `close`, HTTP/1.0 only if one says `keep-alive` (and none `close`). `None`: hyper's.
+fn request_head<'r>(req: &'r httparse::Request<'_, '_>) -> Option<RequestHead<'r>> {
     let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
     if method == Method::CONNECT {
         return None;
@@ -255,13 +329,20 @@ fn bodyless<'r>(req: &'r httparse::Request<'_, '_>) -> Option<(RequestHead<'r>, 
     };
     let mut keep_alive = version == Version::HTTP_11;
     let mut saw_close = false;
+    let mut body = Framing::Empty;
     for h in &*req.headers {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.eq_ignore_ascii_case(b"expect")
-            || name.eq_ignore_ascii_case(b"upgrade")
-        {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            body = match body {
+                Framing::Empty => Framing::Length(plain_length(h.value)?),
+                _ => return None,
+            };
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            body = match body {
+                Framing::Empty if h.value.eq_ignore_ascii_case(b"chunked") => Framing::Chunked,
+                _ => return None,
+            };
+        } else if name.eq_ignore_ascii_case(b"expect") || name.eq_ignore_ascii_case(b"upgrade") {
             return None;
         }
         if name.eq_ignore_ascii_case(b"connection") {
@@ -273,13 +354,22 @@ fn bodyless<'r>(req: &'r httparse::Request<'_, '_>) -> Option<(RequestHead<'r>, 
             }
         }
     }
-    let head = RequestHead {
+    Some(RequestHead {
         method,
         target,
         version,
         headers: &*req.headers,
-    };
-    Some((head, keep_alive))
+        body,
+        keep_alive,
+    })
+}
+
+/// A `Content-Length` value of plain digits (at most 18: no overflow), else `None`.
+fn plain_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Whether a `Connection` value (text only) lists `token`.
@@ -287,15 +377,16 @@ fn has_token(value: &[u8], token: &str) -> bool {
     host_text(value).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-/// Appends `resp`, the answer to `head`, as hyper writes it.
-fn write_response(
+/// Appends `resp`, the answer to a request of `version` (to `HEAD` if `is_head`), as hyper
+/// writes it.
+pub(crate) fn write_response(
     out: &mut Vec<u8>,
     resp: &Response<Bytes>,
-    head: &RequestHead<'_>,
+    version: Version,
+    is_head: bool,
     keep_alive: bool,
 ) {
     let status = resp.status();
-    let version = head.version;
     if version == Version::HTTP_11 && status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -320,7 +411,6 @@ fn write_response(
         (Version::HTTP_11, false) => out.extend_from_slice(b"connection: close\r\n"),
         _ => {}
     }
-    let is_head = head.method == Method::HEAD;
     let body = resp.body();
     let no_length = status.is_informational()
         || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
@@ -343,7 +433,7 @@ thread_local! {
 }
 
 /// Appends the current time as a `date` value: `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn write_date(out: &mut Vec<u8>) {
+pub(crate) fn write_date(out: &mut Vec<u8>) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -366,6 +456,7 @@ mod tests {
 
     impl Handler for Echo {
         const OWN_HTTP1: bool = true;
+        type Forward = crate::http::NoForward;
 
         fn respond(
             &self,
@@ -379,9 +470,10 @@ mod tests {
             &self,
             head: &RequestHead<'_>,
             _conn: Connection,
-        ) -> Option<Response<Bytes>> {
-            if head.path() == "/pass" {
-                return None;
+        ) -> HeadAnswer<Self::Forward> {
+            // Bodies are hyper's, as the redirector leaves them unless it forwards them.
+            if head.path() == "/pass" || head.body() != Framing::Empty {
+                return HeadAnswer::Hyper;
             }
             let body = format!(
                 "{} {} {}",
@@ -389,7 +481,7 @@ mod tests {
                 head.path_and_query(),
                 head.authority()
             );
-            Some(Response::new(Bytes::from(body)))
+            HeadAnswer::Local(Response::new(Bytes::from(body)))
         }
     }
 
@@ -400,7 +492,10 @@ mod tests {
         }
     }
 
-    fn answered(buf: &[u8], max_headers: usize) -> (usize, Next, String, u64) {
+    fn answered(
+        buf: &[u8],
+        max_headers: usize,
+    ) -> (usize, Next<crate::http::NoForward>, String, u64) {
         let shared = Shared::default();
         let mut out = Vec::new();
         let (consumed, next) = answer(buf, &Echo, conn(), max_headers, &shared, &mut out);

@@ -439,7 +439,7 @@ pub(super) struct Shared {
     /// Request heads received.
     pub(super) requests: AtomicU64,
     /// Responses being made or, for passed-through ones, sent.
-    in_flight: AtomicU32,
+    pub(super) in_flight: AtomicU32,
     /// The connection's task, once it has been polled.
     waker: Mutex<Option<Waker>>,
 }
@@ -676,6 +676,8 @@ mod tests {
     struct Healthz;
 
     impl Handler for Healthz {
+        type Forward = crate::http::NoForward;
+
         fn respond(&self, _req: hyper::Request<Incoming>, _conn: Connection) -> Reply {
             ready(healthz(), &dummy_entry(), None)
         }

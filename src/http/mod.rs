@@ -15,6 +15,7 @@
 pub mod access_log;
 pub(crate) mod client_addr;
 pub(crate) mod config;
+pub(crate) mod framing;
 pub(crate) mod http1;
 pub(crate) mod listener;
 pub(crate) mod listeners;
@@ -24,10 +25,13 @@ pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod tls;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::certs::{CertError, CertificateConfig, Certificates};
 use crate::live::Live;
@@ -48,18 +52,67 @@ pub(crate) trait Handler: Send + Sync + 'static {
     /// HTTP/1.1 path ([`http1`]) and asks [`Handler::respond_head`] first.
     const OWN_HTTP1: bool = false;
 
+    /// A request the own HTTP/1.1 path sends to an origin itself ([`NoForward`] for a
+    /// front-end that never does).
+    type Forward: Forward;
+
     /// Answers `req`, which arrived on `conn`.
     fn respond(&self, req: hyper::Request<Incoming>, conn: Connection) -> Reply;
 
-    /// Answers a request without a body that the listener's own HTTP/1.1 path read, if it
-    /// is answered on the spot (counted and logged like any other); `None` hands it, and
-    /// the rest of its connection, to hyper and [`Handler::respond`].
+    /// What becomes of a request that the listener's own HTTP/1.1 path read: answered on
+    /// the spot (counted and logged like any other), sent to the origin by that path, or
+    /// handed, with the rest of its connection, to hyper and [`Handler::respond`].
     fn respond_head(
         &self,
         _head: &http1::RequestHead<'_>,
         _conn: Connection,
-    ) -> Option<http::Response<bytes::Bytes>> {
-        None
+    ) -> HeadAnswer<Self::Forward> {
+        HeadAnswer::Hyper
+    }
+}
+
+/// What [`Handler::respond_head`] makes of a request head.
+#[derive(Debug)]
+pub(crate) enum HeadAnswer<F> {
+    /// Answered on the spot.
+    Local(http::Response<bytes::Bytes>),
+    /// Sent to the origin, its response relayed, by the own path ([`Forward::forward`]).
+    Forward(F),
+    /// hyper's, with the rest of the connection.
+    Hyper,
+}
+
+/// How a forwarded request's client connection goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kept {
+    /// Open for the next request: the request and its response went whole.
+    Open,
+    /// To be closed: asked for, or something broke midway.
+    Close,
+}
+
+/// A request the listener's own HTTP/1.1 path hands to an origin and whose response it
+/// relays: the redirector's pass-through ([`crate::redirect::pass`]).
+pub(crate) trait Forward: Send + Sized + 'static {
+    /// Sends the request on, its body (if any) read from `buf` (what the client sent after
+    /// the head) and then from `client`, and writes the response to `client`. `buf` keeps
+    /// what the client sent after the request.
+    fn forward<C>(self, client: &mut C, buf: &mut BytesMut) -> impl Future<Output = Kept> + Send
+    where
+        C: AsyncRead + AsyncWrite + Unpin + Send;
+}
+
+/// The [`Handler::Forward`] of a front-end that forwards nothing itself.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NoForward {}
+
+impl Forward for NoForward {
+    #[allow(clippy::manual_async_fn, reason = "an uninhabited type: never called")]
+    fn forward<C>(self, _client: &mut C, _buf: &mut BytesMut) -> impl Future<Output = Kept> + Send
+    where
+        C: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        async move { match self {} }
     }
 }
 

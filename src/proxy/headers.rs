@@ -21,7 +21,7 @@ use super::rewrite::Rewriter;
 /// Headers that describe one connection and must not be forwarded (RFC 9110 7.6.1), plus
 /// the non-standard ones proxies still see. As header names, not strings: removing by a
 /// string parses it first, twice per proxied request.
-static HOP_BY_HOP: [HeaderName; 9] = [
+pub(crate) static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -206,7 +206,7 @@ pub(crate) fn rewrite_request<'m>(
 
 /// Appends `ip` in its text form; IPv4 without `core::fmt`, which every proxied request
 /// would otherwise go through once or twice.
-fn push_ip(out: &mut String, ip: IpAddr) {
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
@@ -231,7 +231,12 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 /// Appends one `Forwarded` element (RFC 7239 4) to `out`: `for=` the client (`unknown`
 /// without one; an IPv6 address bracketed and quoted), `proto=`, and `host=` the public
 /// authority (quoted when it holds a port: `:` is not a token character).
-fn forwarded_element(out: &mut String, peer: Option<SocketAddr>, proto: &str, host: &str) {
+pub(crate) fn forwarded_element(
+    out: &mut String,
+    peer: Option<SocketAddr>,
+    proto: &str,
+    host: &str,
+) {
     out.push_str("for=");
     match peer.map(|p| p.ip().to_canonical()) {
         Some(ip @ IpAddr::V4(_)) => push_ip(out, ip),

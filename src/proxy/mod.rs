@@ -92,10 +92,10 @@
 mod body;
 pub mod config;
 mod flate;
-mod headers;
+pub(crate) mod headers;
 pub(crate) mod host;
 pub mod mapping;
-mod metrics;
+pub(crate) mod metrics;
 pub mod rewrite;
 pub(crate) mod serve;
 mod service;
@@ -109,4 +109,5 @@ pub use metrics::{ProxyMetrics, ProxyMetricsSnapshot};
 pub use rewrite::{RewriteError, Rewriter, StreamRewriter};
 pub use serve::{DRAIN_TIMEOUT, serve_proxy};
 pub use service::{ClientInfo, Proxy, ProxyBuilder, ProxyError};
+pub(crate) use service::{DEFAULT_READ_TIMEOUT, Target};
 pub use upstream::{UpstreamError, load_ca_file};

@@ -43,6 +43,8 @@ pub(crate) struct ProxyApp {
 }
 
 impl Handler for ProxyApp {
+    type Forward = crate::http::NoForward;
+
     fn respond(&self, mut req: Request<Incoming>, conn: Connection) -> Reply {
         let start = Instant::now();
         let client = client_address(conn.peer.ip(), req.headers(), &self.clients);

@@ -88,6 +88,10 @@ pub enum ProxyError {
     PassThrough(&'static str),
 }
 
+/// Past this without a byte of the origin's body, a response is cut off (the default of
+/// [`ProxyBuilder::read_timeout`]).
+pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Builds a [`Proxy`]. Defaults: rewriting on, connect timeout 5 s, response timeout 30 s,
 /// read timeout 60 s, decompressed bodies limited to 64 MiB, gzip level 1.
 #[derive(Debug, Clone)]
@@ -352,12 +356,12 @@ struct Inner {
 
 /// Where requests for one public host go.
 #[derive(Clone)]
-struct Target {
+pub(crate) struct Target {
     /// The origin host, with the origin URL's port if it names one.
-    host_header: HeaderValue,
+    pub(crate) host_header: HeaderValue,
     /// The origin host: dialed (unless connect-to), verified under TLS, in logs and error
     /// texts. Shared: a target is cloned for each request passed through.
-    origin: Arc<str>,
+    pub(crate) origin: Arc<str>,
 }
 
 impl Target {
@@ -398,7 +402,7 @@ impl Proxy {
             ca_files: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(60),
+            read_timeout: DEFAULT_READ_TIMEOUT,
             max_decompressed: 64 << 20,
             gzip_level: GzipLevel::default(),
             rewrite: true,
@@ -424,6 +428,12 @@ impl Proxy {
     pub fn serves(&self, authority: &str) -> bool {
         self.inner.map.position(authority).is_some()
             || pass_through_target(&self.inner, authority).is_some()
+    }
+
+    /// Where a request naming `authority` goes when it is under a pass-through domain
+    /// (the redirector's own pass-through sends it there itself).
+    pub(crate) fn pass_through_target(&self, authority: &str) -> Option<Target> {
+        pass_through_target(&self.inner, authority)
     }
 
     /// Proxies one request. The same as calling the `Service`.

@@ -8,9 +8,11 @@
 //! which probe by address; under a covered host that path belongs to the site like any
 //! other. Everything but the pass-through is answered on the spot, in the call that
 //! receives the request, and from the request head alone: the listener's own HTTP/1.1
-//! path on plain connections asks for that answer first ([`Handler::respond_head`]) and
-//! leaves hyper the pass-through. It does not accept connections or read PROXY headers
-//! ([`crate::http`]), and the pass-through itself is [`crate::proxy`].
+//! path on plain connections asks for that answer first ([`Handler::respond_head`]), and
+//! gets the pass-through to a plain-HTTP origin as an exchange it runs itself
+//! ([`super::pass`]); what that path leaves to hyper (TLS listeners, an HTTPS origin, the
+//! requests [`super::pass`] lists) is passed through by [`crate::proxy`]. It does not
+//! accept connections or read PROXY headers ([`crate::http`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,17 +20,19 @@ use std::time::Instant;
 
 use arc_swap::Guard;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use super::metrics::{Outcome, RedirectMetrics, RequestError, RuleCounters};
+use super::pass::{self, Exchange, Tally};
 use super::rules::{self, Lookup, Rules};
 use crate::http::access_log::{AccessLog, Entry};
 use crate::http::client_addr::{ClientAddress, client_address};
+use crate::http::framing::Framing;
 use crate::http::http1::RequestHead;
 use crate::http::request::RequestParts;
 use crate::http::response::{self, HEALTHZ, Reply, log_ready, plain};
-use crate::http::{Connection, Handler};
+use crate::http::{Connection, Handler, HeadAnswer};
 use crate::lines::{Classifier, LineId};
 use crate::live::Live;
 use crate::proxy::{ClientInfo, Proxy};
@@ -40,8 +44,11 @@ pub(crate) struct App {
     pub live: Arc<Live>,
     /// Whom to believe about the client address.
     pub clients: ClientAddress,
-    /// The pass-through to the origin, rewriting off.
+    /// The pass-through to the origin, rewriting off: hyper's.
     pub proxy: Proxy,
+    /// The pass-through of the listener's own HTTP/1.1 path, when the origin is reached
+    /// over plain HTTP.
+    pub origin: Option<Arc<pass::Origin>>,
     /// Requests by how they were answered.
     pub metrics: Arc<RedirectMetrics>,
     /// One line per request; `None` when off.
@@ -50,18 +57,43 @@ pub(crate) struct App {
 
 impl Handler for App {
     const OWN_HTTP1: bool = true;
+    type Forward = Exchange;
 
     fn respond(&self, req: Request<Incoming>, conn: Connection) -> Reply {
         App::respond(self, req, conn)
     }
 
-    fn respond_head(&self, head: &RequestHead<'_>, conn: Connection) -> Option<Response<Bytes>> {
-        match self.decide(head, conn, Instant::now()) {
-            Decision::Local(resp) => Some(resp),
-            // hyper serves it (and the rest of the connection): the pass-through streams
-            // its body both ways.
-            Decision::PassThrough(_) => None,
-        }
+    fn respond_head(&self, head: &RequestHead<'_>, conn: Connection) -> HeadAnswer<Exchange> {
+        let start = Instant::now();
+        // A request with a body is answered here only by the pass-through, which relays
+        // the body; any other answer to it is hyper's, which reads the body first.
+        let local = head.body() == Framing::Empty;
+        let pass = match self.decide(head, conn, start, local) {
+            Decision::Local(resp) => return HeadAnswer::Local(resp),
+            Decision::Elsewhere => return HeadAnswer::Hyper,
+            Decision::PassThrough(pass) => pass,
+        };
+        let Some(origin) = self
+            .origin
+            .as_ref()
+            .filter(|_| head.version() == Version::HTTP_11)
+        else {
+            return HeadAnswer::Hyper;
+        };
+        let Some(target) = self.proxy.pass_through_target(head.authority()) else {
+            return HeadAnswer::Hyper;
+        };
+        let log = self.log.as_ref().map(|log| {
+            let line = pass.classifier.lines().name(pass.line);
+            entry(head, pass.client, line, start).to_owned(log)
+        });
+        self.metrics.count(Outcome::PassedThrough);
+        let tally = Tally {
+            counters: pass.counters,
+            line: pass.line.index(),
+            log,
+        };
+        HeadAnswer::Forward(origin.exchange(head, conn.peer, target, tally))
     }
 }
 
@@ -71,6 +103,8 @@ enum Decision {
     Local(Response<Bytes>),
     /// To be passed through to the origin (nothing counted or logged yet).
     PassThrough(PassThrough),
+    /// Not answered on the spot when asked not to be (nothing counted or logged).
+    Elsewhere,
 }
 
 /// A request for the origin: who asked, in which line, under which rule.
@@ -85,9 +119,10 @@ impl App {
     /// Answers `req`, which arrived on `conn`.
     pub(crate) fn respond(&self, req: Request<Incoming>, conn: Connection) -> Reply {
         let start = Instant::now();
-        let pass = match self.decide(&req, conn, start) {
+        let pass = match self.decide(&req, conn, start, true) {
             Decision::Local(resp) => return response::full(resp),
             Decision::PassThrough(pass) => pass,
+            Decision::Elsewhere => unreachable!("asked to answer on the spot"),
         };
         let line_index = pass.line.index();
         let counters = pass.counters;
@@ -115,14 +150,21 @@ impl App {
     }
 
     /// Decides what `req`, which arrived on `conn` and whose head was read at `start`,
-    /// gets; answers it on the spot when it can. The same for hyper's requests and the
-    /// listener's own HTTP/1.1 path.
-    fn decide<R: RequestParts>(&self, req: &R, conn: Connection, start: Instant) -> Decision {
+    /// gets; answers it on the spot when it can and `local` allows. The same for hyper's
+    /// requests and the listener's own HTTP/1.1 path.
+    fn decide<R: RequestParts>(
+        &self,
+        req: &R,
+        conn: Connection,
+        start: Instant,
+        local: bool,
+    ) -> Decision {
         let client = client_address(conn.peer.ip(), req, &self.clients);
         let log = self.log.as_deref();
         let lookup = self.rules.lookup(req.authority());
         let covered = match lookup {
             Ok(Lookup::Covered(c)) => c,
+            _ if !local => return Decision::Elsewhere,
             _ if req.path() == HEALTHZ => {
                 self.metrics.count(Outcome::Local);
                 self.metrics.local(200);
@@ -159,6 +201,9 @@ impl App {
         let line = classifier.lines().name(line_id);
 
         if covered.rule.redirects(line) {
+            if !local {
+                return Decision::Elsewhere;
+            }
             let resp = rules::redirect(covered, req.path_and_query()).unwrap_or_else(|e| {
                 self.metrics.error(RequestError::BadRequest);
                 let body = Bytes::from(format!("geoline redirect: {e}\n"));

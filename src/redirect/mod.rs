@@ -9,7 +9,8 @@
 //! client using a foreign resolver) is reverse-proxied to the origin by [`crate::proxy`]
 //! without rewriting.
 //!
-//! The parts: [`rules`] (host → rule → `Location`), [`app`] (the per-request decision)
+//! The parts: [`rules`] (host → rule → `Location`), [`app`] (the per-request decision),
+//! [`pass`] (the pass-through to a plain-HTTP origin on plain listeners, without hyper)
 //! and [`metrics`]; connections, TLS, PROXY headers, client addresses and the access log
 //! are the front-end it shares with the proxy ([`crate::http`]).
 //!
@@ -19,6 +20,7 @@
 pub(crate) mod app;
 pub(crate) mod config;
 pub(crate) mod metrics;
+pub(crate) mod pass;
 pub(crate) mod rules;
 
 use std::sync::Arc;
@@ -61,6 +63,23 @@ pub(crate) fn origin_proxy(
     builder.build()
 }
 
+/// The own pass-through's origin ([`pass`]) when it is reached over plain HTTP; `None`
+/// for an HTTPS origin, which the hyper pass-through serves.
+fn plain_origin(config: &RedirectConfig, metrics: Arc<ProxyMetrics>) -> Option<Arc<pass::Origin>> {
+    let url: http::Uri = config.origin.url.parse().ok()?;
+    if url.scheme_str() != Some("http") {
+        return None;
+    }
+    let origin = &config.origin;
+    Some(Arc::new(pass::Origin::new(
+        origin.connect_to,
+        url.port_u16().unwrap_or(80),
+        origin.connect_timeout,
+        origin.response_timeout,
+        metrics,
+    )))
+}
+
 /// Reads the certificates and builds the pass-through, as `serve` would, without
 /// listening: for `geoline check`. Returns what the certificates do not cover.
 pub fn check(config: &RedirectConfig) -> Result<Vec<String>, RedirectError> {
@@ -100,6 +119,7 @@ pub(crate) fn app(
             header: config.front.client_ip_header,
         },
         proxy,
+        origin: plain_origin(config, metrics.upstream.clone()),
         metrics: metrics.clone(),
         log,
     })
