@@ -262,17 +262,7 @@ fn assert_passed_through(resp: &Response, host: &str, path: &str, xff: &str) {
 
 /// The access-log line whose `path` is `path`, parsed, once it has been flushed.
 async fn access_line(s: &Server, path: &str) -> serde_json::Value {
-    for _ in 0..250 {
-        let text = std::fs::read_to_string(s.dir.path().join("access.log")).unwrap_or_default();
-        for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-            if v["path"] == path {
-                return v;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no access-log line for {path}");
+    http::access_line(&s.dir.path().join("access.log"), path).await
 }
 
 // ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::http::{connect, read_until_closed};
+use common::http::{access_line, connect, read_until_closed};
 use common::{TempDir, site};
 use geoline::config::Config;
 use geoline::server::{self, Running};
@@ -197,18 +197,7 @@ async fn redirector(origin: SocketAddr, origin_keys: &[&str]) -> Redirector {
 impl Redirector {
     /// The access-log line whose `path` is `path`, once flushed.
     async fn access_line(&self, path: &str) -> serde_json::Value {
-        for _ in 0..250 {
-            let text =
-                std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
-            for line in text.lines() {
-                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-                if v["path"] == path {
-                    return v;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no access-log line for {path}");
+        access_line(&self.dir.path().join("access.log"), path).await
     }
 }
 
@@ -231,6 +220,15 @@ async fn send(to: SocketAddr, method: &str, path: &str, body: &str) -> String {
     .await
     .expect("write");
     undated(&String::from_utf8(read_until_closed(&mut c, WITHIN).await).expect("text"))
+}
+
+/// The redirector's own answer with `status_line` and `body`, its date as `D`.
+fn own_answer(status_line: &str, body: &str) -> String {
+    format!(
+        "{status_line}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         cache-control: no-store\r\ncontent-length: {}\r\ndate: D\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// Reads a response of `expected`'s length, where `date: D` stands for a date the
@@ -597,11 +595,7 @@ async fn an_origin_that_is_down_gets_a_502_and_a_slow_one_a_504() {
         .await
         .expect("write");
     let body = "geoline redirect: cannot connect to the origin example.com\n";
-    let expected = format!(
-        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         cache-control: no-store\r\ncontent-length: {}\r\ndate: D\r\n\r\n{body}",
-        body.len()
-    );
+    let expected = own_answer("HTTP/1.1 502 Bad Gateway", body);
     // The connection stays open for the next request.
     assert_eq!(read_undated(&mut c, &expected).await, expected);
     c.write_all(format!("GET /y HTTP/1.1\r\nHost: example.com\r\n{ABROAD}\r\n\r\n").as_bytes())
@@ -622,11 +616,7 @@ async fn an_origin_that_is_down_gets_a_502_and_a_slow_one_a_504() {
         .await
         .expect("write");
     let body = "geoline redirect: the origin example.com did not answer within 1s\n";
-    let expected = format!(
-        "HTTP/1.1 504 Gateway Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         cache-control: no-store\r\ncontent-length: {}\r\ndate: D\r\n\r\n{body}",
-        body.len()
-    );
+    let expected = own_answer("HTTP/1.1 504 Gateway Timeout", body);
     assert_eq!(read_undated(&mut c, &expected).await, expected);
     let took = started.elapsed();
     assert!(

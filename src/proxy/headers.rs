@@ -164,18 +164,8 @@ pub(crate) fn rewrite_request<'m>(
     let proto = if fwd.tls { "https" } else { "http" };
     if fwd.send.x_forwarded {
         if let Some(peer) = fwd.peer {
-            // Appended like nginx's $proxy_add_x_forwarded_for.
-            let prior = headers
-                .get(&X_FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok())
-                .filter(|p| !p.trim().is_empty());
-            let mut value = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
-            if let Some(prior) = prior {
-                value.push_str(prior);
-                value.push_str(", ");
-            }
-            push_ip(&mut value, peer.ip().to_canonical());
-            if let Ok(v) = HeaderValue::try_from(value) {
+            let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
+            if let Ok(v) = HeaderValue::try_from(x_forwarded_for(prior, peer)) {
                 headers.insert(&X_FORWARDED_FOR, v);
             }
         }
@@ -185,28 +175,51 @@ pub(crate) fn rewrite_request<'m>(
         }
     }
     if fwd.send.forwarded {
-        // Several `Forwarded` lines are one list (RFC 7239 4): joined, then appended to.
-        let mut value = String::new();
-        for prior in headers
+        let prior = headers
             .get_all(header::FORWARDED)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            value.push_str(prior);
-            value.push_str(", ");
-        }
-        forwarded_element(&mut value, fwd.peer, proto, fwd.public_authority);
+            .filter_map(|v| v.to_str().ok());
+        let value = forwarded(prior, fwd.peer, proto, fwd.public_authority);
         if let Ok(v) = HeaderValue::try_from(value) {
             headers.insert(header::FORWARDED, v);
         }
     }
 }
 
+/// The `X-Forwarded-For` value with `peer` appended to `prior` (the request's first value,
+/// unless blank), like nginx's `$proxy_add_x_forwarded_for`. Also the redirector's own
+/// pass-through's ([`crate::redirect::pass`]).
+pub(crate) fn x_forwarded_for(prior: Option<&str>, peer: SocketAddr) -> String {
+    let prior = prior.filter(|p| !p.trim().is_empty());
+    let mut value = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
+    if let Some(prior) = prior {
+        value.push_str(prior);
+        value.push_str(", ");
+    }
+    push_ip(&mut value, peer.ip().to_canonical());
+    value
+}
+
+/// The `Forwarded` value: the request's `prior` values (several fields are one list, RFC
+/// 7239 4; blank ones skipped) joined, then this hop's element appended.
+pub(crate) fn forwarded<'a>(
+    prior: impl Iterator<Item = &'a str>,
+    peer: Option<SocketAddr>,
+    proto: &str,
+    host: &str,
+) -> String {
+    let mut value = String::new();
+    for prior in prior.map(str::trim).filter(|v| !v.is_empty()) {
+        value.push_str(prior);
+        value.push_str(", ");
+    }
+    forwarded_element(&mut value, peer, proto, host);
+    value
+}
+
 /// Appends `ip` in its text form; IPv4 without `core::fmt`, which every proxied request
 /// would otherwise go through once or twice.
-pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {

@@ -99,7 +99,7 @@ pub(crate) mod metrics;
 pub mod rewrite;
 pub(crate) mod serve;
 mod service;
-mod upstream;
+pub(crate) mod upstream;
 
 pub use body::{BodyError, BoxError, Coding, GzipLevel, ProxyBody};
 pub use config::{HostPairConfig, IncomingForwarded, ProxyConfig, ProxyConfigError};

@@ -257,17 +257,9 @@ impl Upstream {
     /// Opens a connection to `host` (TCP within the connect timeout, then TLS) and starts
     /// the task that drives it.
     async fn connect(&self, host: &str) -> Result<Sender, SendError> {
-        let tcp = tokio::time::timeout(self.connect_timeout, self.dial(host))
+        let tcp = dial(self.connect_to, host, self.port, self.connect_timeout)
             .await
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", self.connect_timeout),
-                )
-            })
-            .and_then(|r| r)
             .map_err(SendError::Connect)?;
-        let _ = tcp.set_nodelay(true);
         match &self.tls {
             None => self.handshake(tcp).await,
             Some(tls) => {
@@ -278,24 +270,6 @@ impl Upstream {
                 self.handshake(stream).await
             }
         }
-    }
-
-    /// A TCP connection to the connect-to address, or to the first of `host`'s addresses
-    /// that answers.
-    async fn dial(&self, host: &str) -> io::Result<TcpStream> {
-        if let Some(addr) = self.connect_to {
-            return TcpStream::connect(addr).await;
-        }
-        let mut last = None;
-        for addr in tokio::net::lookup_host((host, self.port)).await? {
-            match TcpStream::connect(addr).await {
-                Ok(tcp) => return Ok(tcp),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address")
-        }))
     }
 
     async fn handshake<T>(&self, io: T) -> Result<Sender, SendError>
@@ -316,6 +290,40 @@ impl Upstream {
         }));
         Ok(sender)
     }
+}
+
+/// A TCP connection (`TCP_NODELAY` on) to `connect_to`, or else to the first of `host`'s
+/// addresses on `port` that answers, within `timeout`. Also the redirector's own
+/// pass-through's ([`crate::redirect::pass`]).
+pub(crate) async fn dial(
+    connect_to: Option<SocketAddr>,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let connect = async {
+        if let Some(addr) = connect_to {
+            return TcpStream::connect(addr).await;
+        }
+        let mut last = None;
+        for addr in tokio::net::lookup_host((host, port)).await? {
+            match TcpStream::connect(addr).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address")
+        }))
+    };
+    let tcp = tokio::time::timeout(timeout, connect).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no connection within {timeout:?}"),
+        )
+    })??;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -182,6 +182,22 @@ fn chunk_size(line: &[u8]) -> usize {
     usize::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16).expect("hex chunk size")
 }
 
+/// The line of the JSON access log `file` whose `path` is `path`, parsed, once it has been
+/// flushed (within 5 s).
+pub async fn access_line(file: &std::path::Path, path: &str) -> serde_json::Value {
+    for _ in 0..250 {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            if v["path"] == path {
+                return v;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no access-log line for {path}");
+}
+
 /// Reads until the peer closes (or resets); panics if it is still open after `within`.
 pub async fn read_until_closed(s: &mut (impl AsyncRead + Unpin), within: Duration) -> Vec<u8> {
     let mut out = Vec::new();

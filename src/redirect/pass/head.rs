@@ -22,7 +22,7 @@ use crate::http::framing::Framing;
 use crate::http::http1::{RequestHead, write_date};
 use crate::http::request::{RequestParts, host_text};
 use crate::proxy::ForwardHeaders;
-use crate::proxy::headers::{HOP_BY_HOP, forwarded_element, push_ip};
+use crate::proxy::headers::{HOP_BY_HOP, forwarded, x_forwarded_for};
 
 /// Whether a field of this name is dropped on the way through: hop-by-hop, or named by
 /// one of `connection`'s tokens.
@@ -142,38 +142,24 @@ fn set_field(
         Set::XForwardedHost => field(out, name, public.as_bytes()),
         Set::XForwardedFor => {
             // The first field's value, as `HeaderMap::get` reads it, appended to.
-            let name_is =
-                |h: &&httparse::Header<'_>| h.name.eq_ignore_ascii_case("x-forwarded-for");
             let prior = head
                 .fields()
                 .iter()
-                .find(name_is)
-                .and_then(|h| host_text(h.value))
-                .filter(|p| !p.trim().is_empty());
-            let mut value = String::with_capacity(prior.map_or(0, |p| p.len() + 2) + 39);
-            if let Some(prior) = prior {
-                value.push_str(prior);
-                value.push_str(", ");
-            }
-            push_ip(&mut value, peer.ip().to_canonical());
-            field(out, name, value.as_bytes());
+                .find(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
+                .and_then(|h| host_text(h.value));
+            field(out, name, x_forwarded_for(prior, peer).as_bytes());
         }
         Set::Forwarded => {
-            // Several `Forwarded` fields are one list (RFC 7239 4): joined, appended to.
-            let mut value = String::new();
-            for prior in head
+            let prior = head
                 .fields()
                 .iter()
                 .filter(|h| h.name.eq_ignore_ascii_case("forwarded"))
-                .filter_map(|h| host_text(h.value))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                value.push_str(prior);
-                value.push_str(", ");
-            }
-            forwarded_element(&mut value, Some(peer), "http", public);
-            field(out, name, value.as_bytes());
+                .filter_map(|h| host_text(h.value));
+            field(
+                out,
+                name,
+                forwarded(prior, Some(peer), "http", public).as_bytes(),
+            );
         }
     }
 }

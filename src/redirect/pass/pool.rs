@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
+use crate::proxy::upstream::dial;
+
 /// Idle connections kept per origin host: as `keepalive 64` in the nginx configuration of
 /// `benches/redirect` (which the pass-through is measured against), and above the
 /// benchmarks' 50 concurrent clients.
@@ -125,35 +127,11 @@ impl Pool {
 
     /// A new connection to `host`, within the connect timeout.
     pub(crate) async fn connect(&self, host: &str) -> io::Result<OriginConnection> {
-        let tcp = tokio::time::timeout(self.connect_timeout, self.dial(host))
-            .await
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", self.connect_timeout),
-                )
-            })??;
-        tcp.set_nodelay(true)?;
+        let tcp = dial(self.connect_to, host, self.port, self.connect_timeout).await?;
         Ok(OriginConnection {
             tcp,
             buf: BytesMut::with_capacity(READ_BUFFER),
         })
-    }
-
-    async fn dial(&self, host: &str) -> io::Result<TcpStream> {
-        if let Some(addr) = self.connect_to {
-            return TcpStream::connect(addr).await;
-        }
-        let mut last = None;
-        for addr in tokio::net::lookup_host((host, self.port)).await? {
-            match TcpStream::connect(addr).await {
-                Ok(tcp) => return Ok(tcp),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address")
-        }))
     }
 
     #[cfg(test)]
