@@ -233,6 +233,19 @@ for s in $SERVERS; do
 done
 cat "$WORK"/lat-*.tsv > "$WORK/latency.tsv" 2>/dev/null || true
 
+# Where each server's memory is, at the end: the peak (VmHWM, the tables' column), and what
+# is resident now split into anonymous (heap, stacks, relocated data) and file-backed (code
+# and read-only data of the binary and its libraries, mapped 64 KiB around each page used),
+# with the thread count. A difference in VmHWM is then seen to be code or data.
+echo "== memory at the end (MiB): peak, resident anonymous + file-backed, threads"
+for s in $SERVERS; do
+    pid_var="PID_$s"; pid="${!pid_var}"
+    awk -v s="$s" -v threads="$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" '
+        /^VmHWM/ {hwm = $2} /^RssAnon/ {anon = $2} /^RssFile/ {file = $2}
+        END {printf "  %-8s VmHWM %5.1f  anonymous %5.1f + file-backed %5.1f  threads %d\n",
+             s, hwm / 1024, anon / 1024, file / 1024, threads}' "/proc/$pid/status" || true
+done
+
 echo "== results ($(date -u +%F), $(nproc) cores, $(uname -r))"
 python3 "$HERE/report.py" "$RESULTS" "$WORK/latency.tsv" "$TICK" "$RATE" | tee "$WORK/table.txt"
 if [[ -n "$OUT" ]]; then
