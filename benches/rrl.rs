@@ -21,7 +21,7 @@ const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
 fn subject() -> Subject<'static> {
     Subject {
         kind: ResponseKind::Answer,
-        zone: Some(0),
+        zone: Some(&WWW[4..]),
         name: WWW,
         qtype: 1,
     }

@@ -178,13 +178,13 @@ impl Responder {
             if let (Some(OpCode::Query), Some(cache)) = (opcode, cache)
                 && let Some(answered) = cache.answer(snapshot, message, from, out)
             {
-                return self.rate_limited(from, via, &answered, out);
+                return self.rate_limited(from, via, &answered, snapshot.zones, out);
             }
             let verified = match tsig::check(&self.live.keys.load(), message, tsig::now) {
                 Checked::Unsigned => None,
                 Checked::Verified(verified) => Some(verified),
                 Checked::Rejected(rejection) => {
-                    return self.rejected(&rejection, message, from, via, out);
+                    return self.rejected(&rejection, message, from, via, snapshot.zones, out);
                 }
             };
             // What the opcode's arm reads: the message without its TSIG record. The
@@ -261,7 +261,7 @@ impl Responder {
                     verified.signer().sign(out, tsig::now());
                     Some(answered.outcome)
                 }
-                None => self.rate_limited(from, via, &answered, out),
+                None => self.rate_limited(from, via, &answered, snapshot.zones, out),
             }
         })?;
         self.metrics.record(&outcome, via, &zones);
@@ -275,10 +275,11 @@ impl Responder {
         from: IpAddr,
         via: Transport,
         answered: &Answered<'_>,
+        zones: &ZoneSet,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
         match (&self.rrl, via) {
-            (Some(rrl), Transport::Udp) => rrl.limit(from, answered, out),
+            (Some(rrl), Transport::Udp) => rrl.limit(from, answered, zones, out),
             _ => Some(answered.outcome),
         }
     }
@@ -291,6 +292,7 @@ impl Responder {
         message: &[u8],
         from: IpAddr,
         via: Transport,
+        zones: &ZoneSet,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
         let rejected = tsig::reject::write(rejection, message, self.max_udp_payload, out)?;
@@ -311,7 +313,7 @@ impl Responder {
             },
             name: CountedName::None,
         };
-        self.rate_limited(from, via, &answered, out)
+        self.rate_limited(from, via, &answered, zones, out)
     }
 
     /// The UPDATE arm: the update goes to the zones' writer ([`crate::update`]) with the

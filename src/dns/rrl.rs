@@ -7,7 +7,8 @@
 //! by: the name and type for answers, the name for NODATA (for both, the wildcard instead
 //! when the answer was synthesized from one), the zone for NXDOMAIN and referrals (so
 //! random names under one zone, or one wildcard, share one bucket), nothing more for
-//! errors.
+//! errors. A zone is named by its origin, not by its place in the list of zones: a reload
+//! that adds, removes or reorders zones leaves every zone its own buckets.
 //! A bucket passes `responses_per_second` responses in each second; past that a response
 //! is dropped, except every `slip`th, which is sent truncated (TC, question and OPT only)
 //! so that a real resolver behind a spoofed address retries over TCP and gets its answer.
@@ -32,6 +33,7 @@ use super::sys::now_secs;
 use super::wire::response::slip;
 use super::wire::{MAX_NAME, write_name_lower};
 use crate::exposition::Exposition;
+use crate::zone::ZoneSet;
 
 /// What to do with a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +49,9 @@ pub enum Action {
 pub struct Subject<'a> {
     /// Part of the bucket key, and says what else is: see the module doc.
     pub kind: ResponseKind,
-    /// The answering zone's index.
-    pub zone: Option<usize>,
+    /// The answering zone's origin in wire form, lower-cased (only NXDOMAIN and referrals
+    /// use it).
+    pub zone: Option<&'a [u8]>,
     /// The question's name, or the wildcard the answer was synthesized from, in wire form,
     /// lower-cased (only answers and NODATA use it).
     pub name: &'a [u8],
@@ -163,11 +166,13 @@ impl Rrl {
     }
 
     /// Passes the response in `out` through rate limiting: as it is, slipped (rewritten
-    /// truncated) or dropped (`None`), counted by the name `answered` carries.
+    /// truncated) or dropped (`None`), counted by the name `answered` carries and, for
+    /// NXDOMAIN and referrals, by the origin of the zone of `zones` that answered.
     pub(crate) fn limit(
         &self,
         source: IpAddr,
         answered: &Answered<'_>,
+        zones: &ZoneSet,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
         let mut outcome = answered.outcome;
@@ -180,9 +185,22 @@ impl Rrl {
             }
             CountedName::None => &[],
         };
+        let mut origin: [u8; MAX_NAME];
+        let zone = match (outcome.kind, outcome.zone) {
+            (ResponseKind::NxDomain | ResponseKind::Referral, Some((z, _))) => {
+                match zones.zones().get(z) {
+                    Some(zone) => {
+                        origin = [0; MAX_NAME];
+                        Some(write_name_lower(zone.origin(), &mut origin))
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
         let subject = Subject {
             kind: outcome.kind,
-            zone: outcome.zone.map(|(z, _)| z),
+            zone,
             name,
             qtype: outcome.qtype.map_or(0, u16::from),
         };
@@ -219,9 +237,10 @@ impl Rrl {
                 h.add_bytes(subject.name);
             }
             ResponseKind::NoData => h.add_bytes(subject.name),
-            ResponseKind::NxDomain | ResponseKind::Referral => {
-                h.add(subject.zone.map_or(u64::MAX, |z| z as u64));
-            }
+            ResponseKind::NxDomain | ResponseKind::Referral => match subject.zone {
+                Some(origin) => h.add_bytes(origin),
+                None => h.add(u64::MAX),
+            },
             ResponseKind::Error => {}
         }
         h.finish()
@@ -324,12 +343,14 @@ mod tests {
     fn answer(name: &[u8]) -> Subject<'_> {
         Subject {
             kind: ResponseKind::Answer,
-            zone: Some(0),
+            zone: Some(EXAMPLE_COM),
             name,
             qtype: 1,
         }
     }
 
+    const EXAMPLE_COM: &[u8] = b"\x07example\x03com\x00";
+    const EXAMPLE_NET: &[u8] = b"\x07example\x03net\x00";
     const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
     const MAIL: &[u8] = b"\x04mail\x07example\x03com\x00";
 
@@ -430,7 +451,7 @@ mod tests {
             .map(|name| {
                 let nx = Subject {
                     kind: ResponseKind::NxDomain,
-                    zone: Some(0),
+                    zone: Some(EXAMPLE_COM),
                     name,
                     qtype: 1,
                 };
@@ -438,9 +459,10 @@ mod tests {
             })
             .collect();
         assert_eq!(actions, [S, S, D, D, D]);
+        // Another zone, named by its origin: its own bucket.
         let other_zone = Subject {
             kind: ResponseKind::NxDomain,
-            zone: Some(1),
+            zone: Some(EXAMPLE_NET),
             name: &names[0],
             qtype: 1,
         };
