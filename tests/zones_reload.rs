@@ -194,6 +194,18 @@ async fn notified(target: &UdpSocket, serial: u32) {
     }
 }
 
+/// The rcode of an unsigned NOTIFY of `zone` over UDP.
+async fn notify(server: SocketAddr, zone: &str) -> ResponseCode {
+    let mut m = Message::new(0x4e4f, MessageType::Query, OpCode::Notify);
+    m.add_query(Query::query(name(zone), RecordType::SOA));
+    let raw = dns::udp_raw_from("127.0.0.1:0", server, &m.to_vec().expect("encodes"))
+        .await
+        .expect("an answer to the NOTIFY");
+    Message::from_vec(&raw)
+        .expect("a DNS message")
+        .response_code
+}
+
 /// Takes every datagram already queued at `target`.
 fn drain(target: &UdpSocket) {
     let mut buf = vec![0u8; 4096];
@@ -271,8 +283,14 @@ async fn a_zone_added_by_sighup_is_served_notified_and_transferred_and_removed_w
         status_zones(server.admin).await,
         ["example.com.", "example.net."]
     );
+    // A NOTIFY of a zone of files: REFUSED (nobody is its primary), and counted.
+    assert_eq!(
+        notify(server.dns, "example.net.").await,
+        ResponseCode::Refused
+    );
     let series = metrics_of(server.admin, "example.net.").await;
     for family in [
+        "geoline_notify_received_total{zone=\"example.net.\",result=\"refused\"} 1",
         "geoline_dns_responses_total{zone=\"example.net.\",line=\"default\",qtype=\"A\",rcode=\"NOERROR\"} 1",
         "geoline_zone_serial{zone=\"example.net.\"} 2026120802",
         "geoline_zone_journal_entries{zone=\"example.net.\"} 1",
@@ -282,7 +300,8 @@ async fn a_zone_added_by_sighup_is_served_notified_and_transferred_and_removed_w
     }
 
     // Removed: REFUSED as any name outside the zones, updates NOTAUTH, the journal kept,
-    // the NOTIFY retries stopped, gone from /status and /metrics.
+    // the NOTIFY retries stopped, gone from /status and /metrics (its NOTIFY counters
+    // too).
     let journal = dir.path().join("example.net.jnl");
     reload_zone_list(&server, &dir, "");
     // What was sent before the reload landed is not what this waits for.

@@ -36,7 +36,7 @@ pub(crate) mod config;
 pub(crate) mod notify;
 pub(crate) mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -62,6 +62,9 @@ use assemble::Transferred;
 use client::PrimaryLines;
 use config::{Pull, SecondaryConfig};
 
+/// The zone label of NOTIFYs that named no zone served (FORMERR, NOTAUTH).
+const NO_ZONE: &str = "-";
+
 /// The wait before trying again when the zone has no SOA to say (no data yet).
 const RETRY_WITHOUT_SOA: Duration = Duration::from_secs(10);
 
@@ -73,7 +76,8 @@ pub(crate) struct Secondaries {
     /// Where the tasks run, once [`spawn`] started the first ones: a reload starts the
     /// tasks of the zones it adds there.
     runner: OnceLock<Runner>,
-    /// NOTIFYs received, by (zone, result).
+    /// NOTIFYs received, by (zone, result): the zone's origin as the NOTIFY named it,
+    /// lower-cased, or [`NO_ZONE`].
     notifies: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
@@ -264,8 +268,17 @@ impl Secondaries {
     /// Makes the secondary zones those of `zones` (a configuration reload's, whose data
     /// `live` serves already): the task of a zone removed stops, a zone added gets its
     /// task, and a zone whose `primaries`, `primary_keys` or `store` changed gets a new
-    /// task (which starts with a check) and keeps what it serves.
+    /// task (which starts with a check) and keeps what it serves. The NOTIFY counters of a
+    /// zone no longer served (of files or pulled) go with it.
     pub(crate) fn reconfigure(&self, zones: &[ZoneConfig], live: &Arc<Live>) {
+        let served: BTreeSet<String> = live
+            .zones
+            .load()
+            .zones()
+            .iter()
+            .map(|z| z.origin().to_lowercase().to_string())
+            .collect();
+        lock(&self.notifies).retain(|(zone, _), _| zone == NO_ZONE || served.contains(zone));
         let wanted: BTreeMap<Name, SecondaryConfig> = zones.iter().filter_map(pulled).collect();
         let mut running = lock(&self.zones);
         running.retain(|origin, pulling| {

@@ -19,7 +19,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use tracing::{debug, info};
 
-use super::{Secondaries, lock, newer};
+use super::{NO_ZONE, Secondaries, lock, newer};
 use crate::dns::outcome::{Answered, CountedName, Outcome, ResponseKind};
 use crate::dns::wire::{AA, HEADER_LEN, Header};
 use crate::zone::ZoneSet;
@@ -88,7 +88,7 @@ impl Secondaries {
         let message = match Message::from_vec(request) {
             Ok(message) if message.queries.len() == 1 => message,
             _ => {
-                self.count_notify("-", "formerr");
+                self.count_notify(NO_ZONE, "formerr");
                 write(header.id, None, ResponseCode::FormErr, out);
                 return Some(answered(ResponseCode::FormErr, None));
             }
@@ -99,11 +99,11 @@ impl Secondaries {
             Some(answered(rcode, zone))
         };
         if question.query_type() != RecordType::SOA {
-            self.count_notify("-", "formerr");
+            self.count_notify(NO_ZONE, "formerr");
             return reply(ResponseCode::FormErr, None, out);
         }
         let Some((index, served)) = super::find(zones, question.name()) else {
-            self.count_notify("-", "notauth");
+            self.count_notify(NO_ZONE, "notauth");
             return reply(ResponseCode::NotAuth, None, out);
         };
         let origin = question.name().to_lowercase().to_string();
