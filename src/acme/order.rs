@@ -100,14 +100,27 @@ pub(crate) async fn stored_account(
     builder.ok()?.from_credentials(credentials).await.ok()
 }
 
+/// The ARI CertID of `leaf` (DER, RFC 9773 4.1): its issuer's key identifier and its
+/// serial number, each base64url without padding, joined by a dot. What the CA's renewal
+/// information is asked by and what a renewal order `replaces`; `None` when the
+/// certificate does not name its issuer's key.
+pub(crate) fn certificate_id(
+    leaf: &rustls::pki_types::CertificateDer<'_>,
+) -> Option<CertificateIdentifier<'static>> {
+    let (serial, aki) = crate::certs::serial_and_authority_key_id(leaf)?;
+    Some(CertificateIdentifier::new(
+        Der::from_slice(aki),
+        Der::from_slice(serial),
+    ))
+}
+
 /// The CA's suggested renewal window for `leaf` (DER), when the CA gives renewal
 /// information and the certificate names its issuer's key.
 pub(crate) async fn renewal_window(
     account: &Account,
     leaf: &rustls::pki_types::CertificateDer<'_>,
 ) -> Option<Window> {
-    let (serial, aki) = crate::certs::serial_and_authority_key_id(leaf)?;
-    let id = CertificateIdentifier::new(Der::from_slice(aki), Der::from_slice(serial));
+    let id = certificate_id(leaf)?;
     match account.renewal_info(&id).await {
         Ok((info, _)) => Some(Window {
             start: info.suggested_window.start.unix_timestamp(),
@@ -127,16 +140,46 @@ struct Published {
     value: String,
 }
 
-/// Orders a certificate for `names` and returns it with its new key.
+/// The problem type of a CA refusing `replaces` because another order replaced that
+/// certificate already (RFC 9773 5).
+const ALREADY_REPLACED: &str = "urn:ietf:params:acme:error:alreadyReplaced";
+
+/// Orders a certificate for `names` and returns it with its new key. A renewal names the
+/// certificate it `replaces` (its ARI CertID, RFC 9773 5) so that the CA may let it past
+/// rate limits and know it can be revoked; a CA without renewal information, or one that
+/// says it was replaced already, gets the order without it.
 pub(crate) async fn obtain(
     live: &Arc<Live>,
     config: &AcmeConfig,
     account: &Account,
     names: &[String],
     key_type: KeyType,
+    replaces: Option<CertificateIdentifier<'static>>,
 ) -> Result<Issued, OrderError> {
     let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let plain = NewOrder::new(&identifiers);
+    let mut order = match replaces {
+        Some(replaced) => {
+            let id = replaced.to_string();
+            match account.new_order(&plain.replaces(replaced)).await {
+                Err(instant_acme::Error::Unsupported(_)) => {
+                    account.new_order(&NewOrder::new(&identifiers)).await?
+                }
+                Err(instant_acme::Error::Api(problem))
+                    if problem.r#type.as_deref() == Some(ALREADY_REPLACED) =>
+                {
+                    tracing::info!(replaces = %id, "the CA says the certificate was replaced already: ordering without `replaces`");
+                    account.new_order(&NewOrder::new(&identifiers)).await?
+                }
+                Err(e) => return Err(e.into()),
+                Ok(order) => {
+                    tracing::info!(replaces = %id, "ACME renewal order names the certificate it replaces");
+                    order
+                }
+            }
+        }
+        None => account.new_order(&plain).await?,
+    };
     let mut published: Vec<Published> = Vec::new();
     let result =
         solve_and_finalize(live, config, &mut order, &mut published, names, key_type).await;
@@ -247,4 +290,52 @@ async fn solve_and_finalize(
         chain_pem,
         key_pem: key.serialize_pem(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate with `serial` issued by a CA whose key identifier is `key_id`.
+    fn issued(key_id: &[u8], serial: &[u8]) -> rustls::pki_types::CertificateDer<'static> {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(key_id.to_vec());
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().expect("key"))
+            .expect("ca");
+        let mut leaf = rcgen::CertificateParams::new(vec!["example.com".into()]).expect("params");
+        leaf.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
+        leaf.use_authority_key_identifier_extension = true;
+        let key = rcgen::KeyPair::generate().expect("key");
+        leaf.signed_by(&key, &ca).expect("leaf").der().clone()
+    }
+
+    #[test]
+    fn the_cert_id_is_rfc_9773_s_example() {
+        // RFC 9773 4.1: keyIdentifier 69:88:5B:...:C8:D4 and serial 00:87:65:43:21 (the
+        // DER content octets, the leading zero kept).
+        let key_id = [
+            0x69, 0x88, 0x5b, 0x6b, 0x87, 0x46, 0x40, 0x41, 0xe1, 0xb3, 0x7b, 0x84, 0x7b, 0xa0,
+            0xae, 0x2c, 0xde, 0x01, 0xc8, 0xd4,
+        ];
+        let leaf = issued(&key_id, &[0x00, 0x87, 0x65, 0x43, 0x21]);
+        assert_eq!(
+            certificate_id(&leaf).map(|id| id.to_string()).as_deref(),
+            Some("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
+        );
+        // A serial without its high bit set has no leading zero.
+        let leaf = issued(&[7; 20], &[0x01, 0x02, 0x03]);
+        assert_eq!(
+            certificate_id(&leaf).map(|id| id.to_string()).as_deref(),
+            Some("BwcHBwcHBwcHBwcHBwcHBwcHBwc.AQID")
+        );
+    }
+
+    #[test]
+    fn a_certificate_without_its_issuer_s_key_id_has_no_cert_id() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["example.com".into()]).expect("params");
+        let plain = params.self_signed(&key).expect("self-signed").der().clone();
+        assert!(certificate_id(&plain).is_none());
+    }
 }

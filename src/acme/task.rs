@@ -160,15 +160,21 @@ impl Task {
         let account = order::account(&self.config, &self.entry.settings)
             .await
             .map_err(|e| e.to_string())?;
-        let obtain = |account: instant_acme::Account| async move {
-            order::obtain(
-                &self.live,
-                &self.config,
-                &account,
-                &self.entry.names,
-                self.entry.settings.key_type,
-            )
-            .await
+        // A renewal replaces the certificate serving now.
+        let replaces = self.leaf().as_ref().and_then(order::certificate_id);
+        let obtain = |account: instant_acme::Account| {
+            let replaces = replaces.clone();
+            async move {
+                order::obtain(
+                    &self.live,
+                    &self.config,
+                    &account,
+                    &self.entry.names,
+                    self.entry.settings.key_type,
+                    replaces,
+                )
+                .await
+            }
         };
         let issued = match obtain(account).await {
             // A CA that lost its accounts (a test CA restarted, an account deactivated

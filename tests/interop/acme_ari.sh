@@ -9,7 +9,9 @@
 # what a CA with ARI adds: `renewalInfo` in the directory, and the endpoint itself. The
 # front tells geoline to renew the first certificate it is asked about now (a window in the
 # past, as a CA does before revoking), and suggests a window 30 minutes on for any other.
-# Everything else — account, order, DNS-01 against geoline, issuance — is pebble's.
+# It also does what such a CA does with a new order's `replaces` (RFC 9773 5): reflects it
+# in the order it answers, and logs it. Everything else — account, order, DNS-01 against
+# geoline, issuance — is pebble's.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/acme.bash"
 interop_install pebble openssl curl python3
@@ -28,11 +30,16 @@ pebble_config "$acme_port" "$mgmt_port" 3600
 pebble_up 1 "$dns_port"
 
 cat >"$WORK/ari.py" <<'PY'
-import http.client, http.server, json, ssl, sys, time
+import base64, http.client, http.server, json, ssl, sys, time, urllib.parse
 
-port, upstream, cert, key, ca, log = sys.argv[1:7]
+port, upstream, cert, key, ca, log, replaces_log = sys.argv[1:8]
 upstream_ctx = ssl.create_default_context(cafile=ca)
 asked = []
+new_order = []
+
+def jws_payload(body):
+    payload = json.loads(body)["payload"]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)) or b"{}")
 
 def rfc3339(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
@@ -75,7 +82,16 @@ class Front(http.server.BaseHTTPRequestHandler):
         if self.command == "GET" and self.path == "/dir":
             directory = json.loads(data)
             directory["renewalInfo"] = f"https://{self.headers['Host']}/renewal-info"
+            new_order[:] = [urllib.parse.urlsplit(directory["newOrder"]).path]
             data = json.dumps(directory).encode()
+        if self.command == "POST" and [self.path] == new_order:
+            replaces = jws_payload(body).get("replaces")
+            with open(replaces_log, "a") as f:
+                f.write(f"{replaces or '-'} {r.status}\n")
+            if replaces and r.status == 201:
+                order = json.loads(data)
+                order["replaces"] = replaces
+                data = json.dumps(order).encode()
         self.reply(r.status, r.getheaders(), data)
 
     def do_GET(self):
@@ -97,7 +113,7 @@ server.socket = ctx.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
 PY
 run_bg ari python3 "$WORK/ari.py" "$ari_port" "$acme_port" "$WORK/pebble.crt" "$WORK/pebble.key" \
-    "$WORK/pebble-ca.crt" "$WORK/ari-asked.log"
+    "$WORK/pebble-ca.crt" "$WORK/ari-asked.log" "$WORK/ari-replaces.log"
 wait_tcp "$ari_port" 20 || fail "the ARI front did not start"
 
 acme_redirect_config "https://127.0.0.1:$ari_port/dir"
@@ -120,6 +136,13 @@ s = sys.argv[2].split('.')[1]
 sys.exit(0 if int(sys.argv[1], 16) == int.from_bytes(base64.urlsafe_b64decode(s + '=' * (-len(s) % 4)), 'big') else 1)
 " "$serial" "$second_id" || fail "served serial $serial is not the one whose renewal information was asked ($second_id)"
 pass "renewed $took s after the first issue on the CA's word (two thirds would be 2400 s)"
+
+# The first order replaced nothing; the renewal's named the first certificate by its ARI
+# CertID, the one its renewal information was asked by.
+orders=$(cat "$WORK/ari-replaces.log" 2>/dev/null)
+[[ $orders == "- 201"$'\n'"$first_id 201" ]] \
+    || fail "new orders' replaces (want none, then $first_id): $orders"
+pass "the renewal order carried replaces=$first_id"
 
 # The second certificate's renewal is scheduled inside the window the CA suggested for it
 # (30 to 31 minutes on), not at two thirds of its life (40 minutes).
