@@ -63,5 +63,6 @@ pub mod internal {
     pub use crate::update::store::ReloadZoneError;
     pub use crate::update::{JournalError, ReplayError, Updates};
     pub use crate::util::time::format_date;
+    pub use crate::xfr::measure::axfr_messages;
     pub use crate::zone::{AnswerCode, Zone, ZoneError};
 }

@@ -30,12 +30,14 @@
 pub(crate) mod chaos;
 pub(crate) mod config;
 pub(crate) mod history;
+pub(crate) mod measure;
 pub(crate) mod notify;
 pub(crate) mod out;
 pub(crate) mod secondary;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -75,6 +77,8 @@ pub(crate) struct Transfers {
     notifier: Notifier,
     /// Transfer requests answered, by (zone or none, line, what was answered).
     counts: Mutex<BTreeMap<RequestKey, u64>>,
+    /// Snapshots of the zones the watcher took into the history.
+    observed: AtomicU64,
 }
 
 /// Each zone's `transfer` table, by origin.
@@ -123,14 +127,22 @@ impl Transfers {
         zones: &ZoneSet,
         lines: LineSet,
     ) -> Transfers {
+        let tables = tables(configs, zones);
+        // The history of the zones with a transfer table only: another zone's snapshot
+        // is not kept alive for nothing.
+        let mut history = History::new(zones);
+        history.observe(zones, lines.len(), |zone| {
+            tables.contains_key(zone.origin())
+        });
         Transfers {
-            tables: ArcSwap::from_pointee(tables(configs, zones)),
+            tables: ArcSwap::from_pointee(tables),
             added_targets: Mutex::new(Vec::new()),
             reconfigured: tokio::sync::Notify::new(),
             lines,
-            history: Mutex::new(History::new(zones)),
+            history: Mutex::new(history),
             notifier: Notifier::default(),
             counts: Mutex::new(BTreeMap::new()),
+            observed: AtomicU64::new(0),
         }
     }
 
@@ -156,8 +168,11 @@ impl Transfers {
             .flat_map(|(origin, t)| t.notify.iter().map(move |n| (origin.clone(), n.clone())))
             .filter(|(origin, target)| !listed(previous.as_ref(), origin, target))
             .collect();
-        if !added.is_empty() {
-            lock(&self.added_targets).extend(added);
+        let offered_before = !previous.is_empty();
+        let any_added = !added.is_empty();
+        lock(&self.added_targets).extend(added);
+        if any_added || offered_before != self.offered() {
+            // The watcher looks at snapshots only while some zone has a table.
             self.reconfigured.notify_one();
         }
     }
@@ -387,14 +402,24 @@ impl Transfers {
         let mut changed = live.zones.watch();
         tasks.spawn(async move {
             loop {
+                // Without any transfer table there is nothing to transfer nor to NOTIFY:
+                // the snapshots are not looked at (dynamic updates, thousands a second,
+                // wake nothing here) and the history is empty. Tables added by a reload
+                // wake the watcher, which takes in the snapshot stored since (if any) as
+                // the start of the history.
+                let offered = transfers.offered();
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    r = changed.changed() => if r.is_err() { break },
+                    r = changed.changed(), if offered => if r.is_err() { break },
                     _ = transfers.reconfigured.notified() => {
                         transfers.notify_added(&live, &shutdown);
+                        if !transfers.offered() {
+                            *lock(&transfers.history) = History::default();
+                        }
                         continue;
                     }
                 }
+                transfers.observed.fetch_add(1, Ordering::Relaxed);
                 let zones = live.zones.load_full();
                 let t = transfers.clone();
                 let observed = zones.clone();
@@ -463,6 +488,16 @@ impl Transfers {
                 *n as f64,
             );
         }
+        out.family(
+            "geoline_xfr_history_snapshots_total",
+            "counter",
+            "New snapshots of the zones (updates, reloads) compared with the last one for IXFR. Only while some zone has a transfer table.",
+        );
+        out.sample(
+            "geoline_xfr_history_snapshots_total",
+            &[],
+            self.observed.load(Ordering::Relaxed) as f64,
+        );
         self.notifier.render_metrics(out);
     }
 }
@@ -477,7 +512,86 @@ pub(crate) fn render_metrics(transfers: Option<&Transfers>, out: &mut Exposition
                 "counter",
                 "Zone transfer requests (AXFR, IXFR) by zone, line and what they were answered.",
             );
+            out.family(
+                "geoline_xfr_history_snapshots_total",
+                "counter",
+                "New snapshots of the zones (updates, reloads) compared with the last one for IXFR.",
+            );
+            out.sample("geoline_xfr_history_snapshots_total", &[], 0.0);
             notify::render_empty(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::lines::Classifier;
+
+    fn zones(serial: u32) -> ZoneSet {
+        let text = format!("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h {serial} 2 3 4 5\n@ NS ns\n");
+        let zone = Zone::from_text(Path::new("t.zone"), &text, None).expect("zone");
+        ZoneSet::from_zones(vec![zone])
+    }
+
+    /// Waits (5 s at most) for `done`.
+    async fn until(done: impl Fn() -> bool) -> bool {
+        for _ in 0..500 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        done()
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_looked_at_only_while_a_zone_has_a_transfer_table() {
+        let lines = LineSet::default_only();
+        let default = lines.default_line();
+        let classifier = Classifier::new(lines.clone(), vec![], vec![]).expect("classifier");
+        let live = Arc::new(Live::new(zones(1), classifier));
+        let transfers = Arc::new(Transfers::new(vec![None], &live.zones.load(), lines));
+        let origin = Name::from_ascii("example.com.").expect("name");
+        assert!(lock(&transfers.history).current(&origin).is_none());
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        transfers.spawn(live.clone(), &shutdown, &mut tasks);
+
+        // No transfer table: ten updates' snapshots wake nothing.
+        for serial in 2..=11 {
+            live.zones.store(zones(serial));
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(transfers.observed.load(Ordering::Relaxed), 0);
+        assert!(lock(&transfers.history).current(&origin).is_none());
+
+        // A reload gives the zone a table: the watcher wakes and takes the snapshot stored
+        // meanwhile as the start of the history, then follows every new one.
+        let table = TransferConfig {
+            keys: Vec::new(),
+            networks: Vec::new(),
+            unsigned_line: default,
+            notify: Vec::new(),
+        };
+        transfers.reconfigure(vec![Some(table)], &live.zones.load());
+        let serial = || lock(&transfers.history).current(&origin).map(Zone::serial);
+        assert!(until(|| serial() == Some(11)).await, "{:?}", serial());
+        live.zones.store(zones(12));
+        assert!(until(|| serial() == Some(12)).await, "{:?}", serial());
+        assert_eq!(transfers.observed.load(Ordering::Relaxed), 2);
+
+        // The table gone again: the history is dropped and snapshots are not looked at.
+        transfers.reconfigure(vec![None], &live.zones.load());
+        assert!(until(|| serial().is_none()).await);
+        live.zones.store(zones(13));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(transfers.observed.load(Ordering::Relaxed), 2);
+        shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
     }
 }

@@ -15,6 +15,7 @@
 //!
 //! It does not decide what is sent ([`super::Transfers`]) nor move bytes.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
@@ -37,11 +38,11 @@ const HEADER_LEN: usize = 12;
 /// The class IN on the wire.
 const CLASS_IN: u16 = 1;
 
+/// How many names ahead of the one being written the walk asks for the RRsets of.
+const READ_AHEAD: usize = 8;
+
 /// A compression pointer can reach an offset below this (14 bits).
 const POINTER_REACH: usize = 0x4000;
-
-/// The most labels a name has (255 bytes: 127 one-byte labels and the root).
-const MAX_LABELS: usize = 128;
 
 /// What a transfer sends.
 pub(crate) enum Source {
@@ -153,9 +154,7 @@ impl Stream {
         out.extend_from_slice(&[0; HEADER_LEN]);
         let mut questions = 0;
         if first {
-            let mut labels = [&[][..]; MAX_LABELS];
-            let n = labels_of(&self.question.name, &mut labels);
-            for label in &labels[..n] {
+            for label in self.question.name.iter() {
                 push_label(out, label);
             }
             out.push(0);
@@ -318,7 +317,22 @@ fn walk_part<'a>(
     scratch: &mut Vec<u8>,
 ) -> bool {
     let (part, first_name, first_set, first_record) = from;
-    for (name, (owner, node)) in zone.line_part(line, part).enumerate().skip(first_name) {
+    let mut names = zone.line_part(line, part).enumerate().skip(first_name);
+    // The names come in the index's hash order, each RRset in its own allocation
+    // somewhere else in memory: reading them in turn waits for memory at every name. The
+    // next READ_AHEAD names' RRsets are asked for while this one is written.
+    let mut ahead = VecDeque::with_capacity(READ_AHEAD);
+    ahead.extend(
+        names
+            .by_ref()
+            .take(READ_AHEAD)
+            .inspect(|(_, (_, node))| node.prefetch()),
+    );
+    while let Some((name, (owner, node))) = ahead.pop_front() {
+        if let Some(next) = names.next() {
+            next.1.1.prefetch();
+            ahead.push_back(next);
+        }
         let resuming = name == first_name;
         let sets = node.rrsets().enumerate();
         for (set, packed) in sets.skip(if resuming { first_set } else { 0 }) {
@@ -335,7 +349,7 @@ fn walk_part<'a>(
                 Some(data) => {
                     let ttl = packed.ttl();
                     data.enumerate().skip(skip).find(|(_, rdata)| {
-                        !m.put(owner, Some(owner), rtype, CLASS_IN, ttl, rdata) && m.count > 0
+                        !m.put(Owner::Indexed(owner), rtype, CLASS_IN, ttl, rdata) && m.count > 0
                     })
                 }
                 None => {
@@ -362,6 +376,18 @@ fn walk_part<'a>(
         }
     }
     true
+}
+
+/// A record's owner, as [`Message::put`] compares it with the last record's.
+#[derive(Clone, Copy)]
+enum Owner<'n, 'a> {
+    /// A name of the zone's name index, which holds each name once: the last record's
+    /// owner only if it is the very same name (names are not compared, as the walk of a
+    /// million names would do a million times for nothing).
+    Indexed(&'a Name),
+    /// Any name, compared by value with the last owner; the second, when the name
+    /// outlives the message, lets the next record's owner point to this one's.
+    Other(&'n Name, Option<&'a Name>),
 }
 
 /// One message being filled: its records and what later names can point to.
@@ -394,8 +420,7 @@ impl<'a> Message<'_, 'a> {
             return false;
         }
         self.put(
-            &record.name,
-            remember,
+            Owner::Other(&record.name, remember),
             record.record_type(),
             u16::from(record.dns_class),
             record.ttl,
@@ -407,8 +432,7 @@ impl<'a> Message<'_, 'a> {
     /// `false`, with nothing appended, when it does not fit.
     fn put(
         &mut self,
-        owner: &Name,
-        remember: Option<&'a Name>,
+        owner: Owner<'_, 'a>,
         rtype: RecordType,
         class: u16,
         ttl: u32,
@@ -416,14 +440,19 @@ impl<'a> Message<'_, 'a> {
     ) -> bool {
         let before = (self.out.len(), self.origin_at, self.last_owner);
         let at = self.out.len();
+        let (owner, remember, indexed) = match owner {
+            Owner::Indexed(name) => (name, Some(name), true),
+            Owner::Other(name, remember) => (name, remember, false),
+        };
         match self.last_owner {
-            Some((last, last_at)) if std::ptr::eq(last, owner) || last.eq_case(owner) => {
+            Some((last, last_at))
+                if std::ptr::eq(last, owner) || (!indexed && last.eq_case(owner)) =>
+            {
                 self.pointer(last_at);
             }
             _ => {
-                let mut labels = [&[][..]; MAX_LABELS];
-                let n = labels_of(owner, &mut labels);
-                self.name(&labels[..n]);
+                let labels = owner.iter();
+                self.name(labels.len(), labels);
             }
         }
         self.last_owner = match (remember, u16::try_from(at)) {
@@ -453,36 +482,39 @@ impl<'a> Message<'_, 'a> {
 
     /// Writes record data, compressing the names of the types that allow it.
     fn rdata(&mut self, rtype: RecordType, data: &[u8]) {
-        let mut labels = [&[][..]; MAX_LABELS];
         match rtype {
             RecordType::NS | RecordType::CNAME | RecordType::PTR => {
-                if let Some((n, end)) = wire_labels(data, 0, &mut labels)
+                if let Some((n, end)) = wire_name(data, 0)
                     && end == data.len()
                 {
-                    self.name(&labels[..n]);
+                    self.name(n, WireLabels { data, at: 0 });
                     return;
                 }
             }
-            RecordType::MX if data.len() > 2 => {
-                if let Some((n, end)) = wire_labels(data, 2, &mut labels)
+            RecordType::MX => {
+                if let Some((n, end)) = wire_name(data, 2)
                     && end == data.len()
                 {
                     self.out.extend_from_slice(&data[..2]);
-                    self.name(&labels[..n]);
+                    self.name(n, WireLabels { data, at: 2 });
                     return;
                 }
             }
             RecordType::SOA => {
-                if let Some((n, mname_end)) = wire_labels(data, 0, &mut labels) {
-                    let mut second = [&[][..]; MAX_LABELS];
-                    if let Some((m, rname_end)) = wire_labels(data, mname_end, &mut second)
-                        && data.len() == rname_end + 20
-                    {
-                        self.name(&labels[..n]);
-                        self.name(&second[..m]);
-                        self.out.extend_from_slice(&data[rname_end..]);
-                        return;
-                    }
+                if let Some((n, mname_end)) = wire_name(data, 0)
+                    && let Some((m, rname_end)) = wire_name(data, mname_end)
+                    && data.len() == rname_end + 20
+                {
+                    self.name(n, WireLabels { data, at: 0 });
+                    self.name(
+                        m,
+                        WireLabels {
+                            data,
+                            at: mname_end,
+                        },
+                    );
+                    self.out.extend_from_slice(&data[rname_end..]);
+                    return;
                 }
             }
             _ => {}
@@ -490,30 +522,36 @@ impl<'a> Message<'_, 'a> {
         self.out.extend_from_slice(data);
     }
 
-    /// Writes a name given label by label (the root left out): the labels above the
+    /// Writes a name given as its `n` labels (the root left out): the labels above the
     /// zone's origin, then a pointer to the origin, which the first such name writes.
-    fn name(&mut self, labels: &[&[u8]]) {
+    fn name<'l>(&mut self, n: usize, mut labels: impl Iterator<Item = &'l [u8]>) {
         let o = self.origin.len();
-        let n = labels.len();
-        let under = n >= o
-            && labels[n - o..]
-                .iter()
-                .zip(self.origin)
-                .all(|(a, b)| a.eq_ignore_ascii_case(b));
-        let own = if under { n - o } else { n };
-        for label in &labels[..own] {
+        if n < o {
+            for label in labels {
+                push_label(self.out, label);
+            }
+            self.out.push(0);
+            return;
+        }
+        for label in labels.by_ref().take(n - o) {
+            push_label(self.out, label);
+        }
+        // The last `o` labels, written as they are compared: the origin's, they are
+        // replaced by a pointer to where the origin is written when it already is.
+        let tail = self.out.len();
+        let mut under = true;
+        for (label, origin) in labels.zip(self.origin) {
+            under &= label.eq_ignore_ascii_case(origin);
             push_label(self.out, label);
         }
         if under {
             if let Some(at) = self.origin_at {
+                self.out.truncate(tail);
                 self.pointer(at);
                 return;
             }
-            if self.out.len() < POINTER_REACH {
-                self.origin_at = u16::try_from(self.out.len()).ok();
-            }
-            for label in &labels[own..] {
-                push_label(self.out, label);
+            if tail < POINTER_REACH {
+                self.origin_at = u16::try_from(tail).ok();
             }
         }
         self.out.push(0);
@@ -530,35 +568,40 @@ fn push_label(out: &mut Vec<u8>, label: &[u8]) {
     out.extend_from_slice(label);
 }
 
-/// `name`'s labels into `labels` (the root left out); how many.
-fn labels_of<'n>(name: &'n Name, labels: &mut [&'n [u8]; MAX_LABELS]) -> usize {
-    let mut n = 0;
-    for (slot, label) in labels.iter_mut().zip(name.iter()) {
-        *slot = label;
-        n += 1;
-    }
-    n
-}
-
-/// The labels of the uncompressed name at `at` in `data`, and where it ends; `None` when
-/// there is no such name there.
-fn wire_labels<'d>(
-    data: &'d [u8],
-    mut at: usize,
-    labels: &mut [&'d [u8]; MAX_LABELS],
-) -> Option<(usize, usize)> {
+/// The number of labels of the uncompressed name at `at` in `data` (the root left out),
+/// and where it ends; `None` when there is no such name there.
+fn wire_name(data: &[u8], mut at: usize) -> Option<(usize, usize)> {
     let mut n = 0;
     loop {
         let len = usize::from(*data.get(at)?);
         if len == 0 {
             return Some((n, at + 1));
         }
-        if len > 63 || n == MAX_LABELS {
+        if len > 63 || at + 1 + len > data.len() {
             return None;
         }
-        labels[n] = data.get(at + 1..at + 1 + len)?;
         n += 1;
         at += 1 + len;
+    }
+}
+
+/// The labels of a name [`wire_name`] found in `data` at `at`.
+struct WireLabels<'d> {
+    data: &'d [u8],
+    at: usize,
+}
+
+impl<'d> Iterator for WireLabels<'d> {
+    type Item = &'d [u8];
+
+    fn next(&mut self) -> Option<&'d [u8]> {
+        let len = usize::from(*self.data.get(self.at)?);
+        let label = self.data.get(self.at + 1..self.at + 1 + len)?;
+        if len == 0 {
+            return None;
+        }
+        self.at += 1 + len;
+        Some(label)
     }
 }
 
@@ -619,7 +662,7 @@ mod tests {
     #[test]
     fn a_whole_zone_is_sent_in_large_compressed_messages_that_read_back() {
         let mut text = String::from(
-            "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 7 7200 900 1209600 60\n@ NS ns1\n@ MX 10 mail\nns1 A 192.0.2.53\nalias CNAME www\nwww A 192.0.2.1\nwww A 192.0.2.2\nwww AAAA 2001:db8::1\n",
+            "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 7 7200 900 1209600 60\n@ NS ns1\n@ MX 10 mail\nns1 A 192.0.2.53\nalias CNAME www\nwww A 192.0.2.1\nwww A 192.0.2.2\nwww AAAA 2001:db8::1\next CNAME www.example.net.\nshort NS com.\n",
         );
         for i in 0..20_000 {
             text.push_str(&format!("h{i} A 10.0.{}.{}\n", i / 256, i % 256));
@@ -649,15 +692,18 @@ mod tests {
             "example.com. 300 SOA ns1.example.com. hostmaster.example.com. 7 7200 900 1209600 60";
         assert_eq!(seen.first().map(String::as_str), Some(soa));
         assert_eq!(seen.last().map(String::as_str), Some(soa));
-        assert_eq!(seen.len(), 20_000 + 7 + 2);
+        assert_eq!(seen.len(), 20_000 + 9 + 2);
         let mut unique = seen[1..seen.len() - 1].to_vec();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), 20_000 + 7);
+        assert_eq!(unique.len(), 20_000 + 9);
         for want in [
             "example.com. 300 NS ns1.example.com.",
             "example.com. 300 MX 10 mail.example.com.",
             "alias.example.com. 300 CNAME www.example.com.",
+            // Names not under the origin, one with as many labels: written whole.
+            "ext.example.com. 300 CNAME www.example.net.",
+            "short.example.com. 300 NS com.",
             "www.example.com. 300 A 192.0.2.2",
             "www.example.com. 300 AAAA 2001:db8::1",
             "h19999.example.com. 300 A 10.0.78.31",

@@ -137,6 +137,15 @@ impl Packed {
         }
     }
 
+    /// Asks the CPU for the memory the type, the TTL and the first records are read from,
+    /// ahead of reading them (see [`crate::util::prefetch`]).
+    pub(crate) fn prefetch(&self) {
+        match self {
+            Packed::Wire(bytes) => crate::util::prefetch::prefetch(bytes.as_ptr()),
+            Packed::Records(records) => crate::util::prefetch::prefetch(records.as_ptr()),
+        }
+    }
+
     /// Whether this and `other` are the same stored RRset (one shared, not two equal).
     pub(crate) fn ptr_eq(&self, other: &Packed) -> bool {
         match (self, other) {

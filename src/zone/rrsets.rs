@@ -110,9 +110,9 @@ impl Zone {
     }
 }
 
-#[cfg(test)]
 impl super::ZoneSet {
-    /// A set of the given zones, in order (tests build zones from text).
+    /// A set of the given zones, in order (tests and benches/axfr_encode.rs build zones
+    /// from text).
     pub(crate) fn from_zones(zones: Vec<Zone>) -> super::ZoneSet {
         super::ZoneSet {
             zones,

@@ -71,6 +71,16 @@ impl Node {
         self.sets().iter()
     }
 
+    /// Asks the CPU for the memory [`Node::rrsets`] reads first (the RRset of one, the
+    /// list of several), ahead of reading it: see [`crate::util::prefetch`].
+    pub(crate) fn prefetch(&self) {
+        match self {
+            Node::Empty => {}
+            Node::One(set) => set.prefetch(),
+            Node::Many(sets) => crate::util::prefetch::prefetch(sets.as_ptr()),
+        }
+    }
+
     fn set(&mut self, set: Packed) {
         let number = u16::from(set.record_type());
         let mut sets = self.sets().to_vec();
