@@ -6,8 +6,9 @@
 //! UDP responses then pass rate limiting ([`rrl`]), and every response is counted
 //! ([`metrics`]). [`wire`] is the packet library both paths read and write through (header,
 //! OPT, Client Subnet, names, truncation); [`outcome`] is what either path answered.
-//! [`udp`] and [`tcp`] only move bytes; [`sys`] holds the crate's only `unsafe` code (the
-//! batched socket calls and the coarse clock). New opcodes (NOTIFY, UPDATE, zone
+//! [`udp`] and [`tcp`] only move bytes; [`sys`] holds the crate's `unsafe` code (the
+//! batched socket calls and the coarse clock; a prefetch hint, `util::prefetch`, is the only
+//! other). New opcodes (NOTIFY, UPDATE, zone
 //! transfers) are new arms of the dispatch in [`Responder::answer`].
 //!
 //! This module does not load zones or databases and does not reload them: it reads whatever
@@ -19,7 +20,7 @@ pub(crate) mod decide;
 pub(crate) mod metrics;
 pub(crate) mod outcome;
 pub(crate) mod rrl;
-// The crate's only `unsafe` code, each block with its SAFETY note.
+// The crate's `unsafe` code (with util::prefetch's one hint), each block with its SAFETY note.
 #[allow(unsafe_code)]
 pub(crate) mod sys;
 pub(crate) mod tcp;

@@ -1,4 +1,4 @@
-//! The system calls std does not offer, and the crate's only `unsafe` code: batched UDP
+//! The system calls std does not offer, and nearly all the crate's `unsafe` code: batched UDP
 //! receive and send (`recvmmsg(2)`, `sendmmsg(2)`) and the monotonic clock.
 //!
 //! Under load a DNS server's time goes mostly to the socket layer, one system call per
@@ -7,7 +7,8 @@
 //! [`now_secs`] is rate limiting's notion of "this second", read once per UDP response
 //! without a system call; [`monotonic_micros`] is the same clock, fine-grained, for the
 //! service manager's `MONOTONIC_USEC`. Every `unsafe` block here says why it is sound (`SAFETY:`);
-//! `unsafe_code` is denied everywhere else in the crate (Cargo.toml `[lints]`).
+//! `unsafe_code` is denied everywhere else in the crate (Cargo.toml `[lints]`) but for the
+//! one prefetch instruction of `util::prefetch`.
 //!
 //! It knows nothing of DNS.
 

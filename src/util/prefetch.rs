@@ -3,11 +3,8 @@
 //! Walks that jump between allocations in an order unrelated to their place in memory
 //! (a zone transfer reading RRsets in a hash table's order) wait for memory at every
 //! step; asking for the next few while the current one is worked on overlaps the waits.
-//! On x86-64 the SSE `prefetcht0` instruction; elsewhere nothing.
-
-// A prefetch needs an `unsafe` block (the intrinsic is a `target_feature` function); it
-// is sound for every address, see below.
-#![allow(unsafe_code)]
+//! On x86-64 the SSE `prefetcht0` instruction (an `unsafe` block: the intrinsic is a
+//! `target_feature` function); elsewhere nothing.
 
 /// Asks for the cache line holding `p` to be brought into every cache level. Any address
 /// will do, valid or not.
