@@ -22,9 +22,14 @@
 //! the update that makes it shares nothing with the snapshot before (what compares the two
 //! reads them whole, once).
 //!
+//! A name is hashed here ([`NameHasher`]), not through hickory's `Hash` of [`Name`], which
+//! feeds SipHash one byte at a time (some 790 instructions a name, three or more hashes a
+//! record while a zone loads): the name's labels, lower-cased, go through a seeded
+//! multiply-and-fold hash eight bytes at a time.
+//!
 //! This module owns only that structure: it knows nothing of DNS beyond names being
-//! case-insensitive keys (hickory's `Hash` and `Eq` of [`Name`]). What a value is and what
-//! a view keeps in it is [`super::tree`]'s.
+//! case-insensitive keys (hickory's `Eq` of [`Name`], which the hash agrees with). What a
+//! value is and what a view keeps in it is [`super::tree`]'s.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -32,6 +37,8 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use hickory_proto::rr::Name;
+
+use super::labels;
 
 /// The most shards an index has: past that, copying the table of shard pointers costs
 /// more than copying a shard.
@@ -49,7 +56,7 @@ const SHARD_BITS_AT: u32 = 24;
 /// A map from names to `V`, cheap to copy and cheap to change in a copy.
 #[derive(Debug, Clone)]
 pub(crate) struct NameIndex<V> {
-    hasher: RandomState,
+    hasher: NameHasher,
     shards: Vec<Arc<HashTable<(Name, V)>>>,
     len: usize,
     /// The number of names the shards were laid out for ([`layout`]).
@@ -60,10 +67,10 @@ impl<V: Clone> NameIndex<V> {
     /// An empty index sized for about `names` names (it is laid out again when it holds
     /// twice as many, or a quarter).
     pub(crate) fn with_capacity(names: usize) -> NameIndex<V> {
-        NameIndex::laid_out(RandomState::new(), names)
+        NameIndex::laid_out(NameHasher::new(), names)
     }
 
-    fn laid_out(hasher: RandomState, names: usize) -> NameIndex<V> {
+    fn laid_out(hasher: NameHasher, names: usize) -> NameIndex<V> {
         let (shards, per_shard) = layout(names);
         NameIndex {
             hasher,
@@ -76,7 +83,7 @@ impl<V: Clone> NameIndex<V> {
     }
 
     fn hash(&self, name: &Name) -> u64 {
-        self.hasher.hash_one(name)
+        self.hasher.hash(name)
     }
 
     fn shard_of(&self, hash: u64) -> usize {
@@ -133,7 +140,7 @@ impl<V: Clone> NameIndex<V> {
         let shard = self.shard_of(hash);
         let hasher = &self.hasher;
         Arc::make_mut(&mut self.shards[shard])
-            .insert_unique(hash, (name, value), |(n, _)| hasher.hash_one(n));
+            .insert_unique(hash, (name, value), |(n, _)| hasher.hash(n));
         self.len += 1;
     }
 
@@ -147,7 +154,7 @@ impl<V: Clone> NameIndex<V> {
     pub(crate) fn get_key_value(&self, name: &Name) -> Option<(&Name, &V)> {
         let hash = self.hash(name);
         self.shards[self.shard_of(hash)]
-            .find(hash, |(n, _)| n == name)
+            .find(hash, |(n, _)| labels::same(n, name))
             .map(|(n, v)| (n, v))
     }
 
@@ -162,9 +169,9 @@ impl<V: Clone> NameIndex<V> {
         let hash = self.hash(name);
         let shard = self.shard_of(hash);
         // Look before copying: a name that is not there costs no copy.
-        self.shards[shard].find(hash, |(n, _)| n == name)?;
+        self.shards[shard].find(hash, |(n, _)| labels::same(n, name))?;
         Arc::make_mut(&mut self.shards[shard])
-            .find_mut(hash, |(n, _)| n == name)
+            .find_mut(hash, |(n, _)| labels::same(n, name))
             .map(|(_, v)| v)
     }
 
@@ -175,10 +182,10 @@ impl<V: Clone> NameIndex<V> {
         let shard = self.shard_of(hash);
         let hasher = &self.hasher;
         let table = Arc::make_mut(&mut self.shards[shard]);
-        match table.find_mut(hash, |(n, _)| *n == name) {
+        match table.find_mut(hash, |(n, _)| labels::same(n, &name)) {
             Some((_, old)) => Some(std::mem::replace(old, value)),
             None => {
-                table.insert_unique(hash, (name, value), |(n, _)| hasher.hash_one(n));
+                table.insert_unique(hash, (name, value), |(n, _)| hasher.hash(n));
                 self.len += 1;
                 None
             }
@@ -192,7 +199,11 @@ impl<V: Clone> NameIndex<V> {
         let shard = self.shard_of(hash);
         let hasher = &self.hasher;
         let table = Arc::make_mut(&mut self.shards[shard]);
-        let entry = match table.entry(hash, |(n, _)| n == name, |(n, _)| hasher.hash_one(n)) {
+        let entry = match table.entry(
+            hash,
+            |(n, _)| labels::same(n, name),
+            |(n, _)| hasher.hash(n),
+        ) {
             Entry::Occupied(entry) => entry,
             Entry::Vacant(entry) => {
                 self.len += 1;
@@ -206,9 +217,11 @@ impl<V: Clone> NameIndex<V> {
     pub(crate) fn remove(&mut self, name: &Name) -> Option<V> {
         let hash = self.hash(name);
         let shard = self.shard_of(hash);
-        self.shards[shard].find(hash, |(n, _)| n == name)?;
+        self.shards[shard].find(hash, |(n, _)| labels::same(n, name))?;
         let table = Arc::make_mut(&mut self.shards[shard]);
-        let entry = table.find_entry(hash, |(n, _)| n == name).ok()?;
+        let entry = table
+            .find_entry(hash, |(n, _)| labels::same(n, name))
+            .ok()?;
         let ((_, value), _) = entry.remove();
         self.len -= 1;
         self.shrink();
@@ -264,6 +277,69 @@ impl<V: Clone> NameIndex<V> {
         self.shards
             .iter()
             .flat_map(|shard| shard.iter().map(|(n, v)| (n, v)))
+    }
+}
+
+/// How an index hashes names: consistent with hickory's `Eq` of [`Name`] (the same
+/// labels, ASCII letters in either case, and the same fully-qualified flag hash the same).
+///
+/// A multiply-and-fold hash (the 128-bit product of two 64-bit words, its halves xored),
+/// eight bytes of the lower-cased wire form at a time: a name of a zone costs a few dozen
+/// instructions. It is not a cryptographic hash, which an index does not need from
+/// whoever may choose its names — the operator's files, dynamic updates signed with a key
+/// the configuration grants, transfers from the configured primaries — but its two keys
+/// are drawn at random for each index (std's `RandomState`, seeded by the operating
+/// system), so which names collide cannot be known outside the process, and a zone
+/// written to fill one table slot does not do it twice.
+#[derive(Debug, Clone)]
+struct NameHasher {
+    seed: u64,
+    multiplier: u64,
+}
+
+/// An odd constant with its bits spread (the fractional part of π), the multiplier's
+/// base: a multiplier of few bits set, or even, would mix less.
+const SPREAD: u64 = 0x243f_6a88_85a3_08d3;
+
+impl NameHasher {
+    fn new() -> NameHasher {
+        let keys = RandomState::new();
+        NameHasher {
+            seed: keys.hash_one(0u8),
+            multiplier: keys.hash_one(1u8) | 1,
+        }
+    }
+
+    /// The 128-bit product of `a` and `b`, its two halves xored: every bit of either
+    /// operand reaches the middle bits of the result.
+    fn fold(a: u64, b: u64) -> u64 {
+        let product = u128::from(a) * u128::from(b);
+        (product as u64) ^ ((product >> 64) as u64)
+    }
+
+    fn hash(&self, name: &Name) -> u64 {
+        // The wire form, lower-cased (a name is at most 255 bytes), zero-padded to the
+        // next word: each label's length byte keeps "ab.c" and "a.bc" apart.
+        let mut wire = [0u8; 256 + 8];
+        let mut len = 0;
+        for label in name.iter() {
+            let Some(out) = wire.get_mut(len..len + 1 + label.len()) else {
+                break;
+            };
+            out[0] = label.len() as u8;
+            for (to, from) in out[1..].iter_mut().zip(label) {
+                *to = from.to_ascii_lowercase();
+            }
+            len += 1 + label.len();
+        }
+        let mut hash = self.seed ^ u64::from(name.is_fqdn()) ^ ((len as u64) << 1);
+        let spread = self.multiplier ^ SPREAD;
+        for word in wire[..len.div_ceil(8) * 8].chunks_exact(8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            hash = NameHasher::fold(hash ^ u64::from_le_bytes(bytes), spread);
+        }
+        NameHasher::fold(hash ^ self.seed, SPREAD)
     }
 }
 
@@ -455,6 +531,78 @@ mod tests {
         assert!(
             (0..1_000).all(|i| grown.get(&name(&format!("n{i}.example.com."))) == Some(&(i + 1)))
         );
+    }
+
+    #[test]
+    fn names_equal_as_hickory_compares_them_hash_the_same() {
+        let hasher = NameHasher::new();
+        let same = [
+            ("www.example.com.", "WWW.Example.COM."),
+            ("a-1.b_2.example.", "A-1.B_2.EXAMPLE."),
+            (".", "."),
+        ];
+        for (a, b) in same {
+            assert_eq!(name(a), name(b));
+            assert_eq!(hasher.hash(&name(a)), hasher.hash(&name(b)), "{a} {b}");
+        }
+        // What hickory tells apart: labels cut elsewhere, a relative name, other bytes
+        // that lower-case alike only in Unicode, a name just past 8 bytes.
+        let apart = [
+            ("ab.c.", "a.bc."),
+            ("www.example.com.", "www.example.com"),
+            ("h1.example.com.", "h2.example.com."),
+            ("abcdefg.", "abcdefgh."),
+            ("abcdefgh.", "abcdefgh.a."),
+        ];
+        for (a, b) in apart {
+            assert_ne!(name(a), name(b));
+            assert_ne!(hasher.hash(&name(a)), hasher.hash(&name(b)), "{a} {b}");
+        }
+        // The longest name there is (255 bytes in wire form) is hashed whole.
+        let longest = format!("{}.{}.", vec!["A".repeat(63); 3].join("."), "b".repeat(61));
+        let shorter = format!("{}.{}.", vec!["a".repeat(63); 3].join("."), "b".repeat(60));
+        assert_eq!(
+            hasher.hash(&name(&longest)),
+            hasher.hash(&name(&longest.to_lowercase()))
+        );
+        assert_ne!(hasher.hash(&name(&longest)), hasher.hash(&name(&shorter)));
+        // Two indexes draw different keys.
+        assert_ne!(
+            NameHasher::new().hash(&name("a.")),
+            NameHasher::new().hash(&name("a."))
+        );
+    }
+
+    #[test]
+    fn names_of_a_zone_spread_over_shards_and_slots() {
+        // A zone's names differ in a few bytes: the bits the shard is taken from and those
+        // a table places an entry by (the low ones) and tags it with (the top seven) are
+        // each about uniform over 100,000 of them.
+        let hasher = NameHasher::new();
+        let hashes: Vec<u64> = (0..100_000)
+            .map(|i| hasher.hash(&name(&format!("h{i}.example.com."))))
+            .collect();
+        for (what, bits) in [
+            (
+                "slot",
+                Box::new(|h: u64| h & 1023) as Box<dyn Fn(u64) -> u64>,
+            ),
+            ("shard", Box::new(|h: u64| (h >> SHARD_BITS_AT) & 1023)),
+            ("tag", Box::new(|h: u64| h >> 57)),
+        ] {
+            let buckets = if what == "tag" { 128 } else { 1024 };
+            let mut counts = vec![0u32; buckets];
+            for h in &hashes {
+                counts[bits(*h) as usize] += 1;
+            }
+            let expected = hashes.len() as f64 / buckets as f64;
+            let chi2: f64 = counts
+                .iter()
+                .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+                .sum();
+            // Far above what uniform counts give (about `buckets`, give or take 5%).
+            assert!(chi2 < buckets as f64 * 1.3, "{what}: chi2 {chi2}");
+        }
     }
 
     #[test]

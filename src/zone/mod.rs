@@ -15,6 +15,7 @@ mod edit;
 mod file;
 mod history;
 mod index;
+mod labels;
 mod lookup;
 mod occluded;
 mod packed;
@@ -332,10 +333,20 @@ impl Zone {
 
     /// records per line, for `geoline check`'s summary: (line id, number of records in that line's view)
     pub fn record_counts(&self) -> Vec<(LineId, usize)> {
+        // The base is counted once: the lines without an overlay share its view, and an
+        // overlay's view differs from it only at the names it holds.
+        let base = self.base.record_count();
         self.views
             .iter()
             .enumerate()
-            .filter_map(|(i, view)| Some((LineId::new(i)?, view.record_count())))
+            .filter_map(|(i, view)| {
+                let count = if Arc::ptr_eq(view, &self.base) {
+                    base
+                } else {
+                    view.record_count_over(&self.base, base)
+                };
+                Some((LineId::new(i)?, count))
+            })
             .collect()
     }
 

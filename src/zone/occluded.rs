@@ -13,6 +13,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::Zone;
+use super::labels;
 use super::tree::{View, label_count};
 use crate::lines::{LineId, LineSet};
 
@@ -60,12 +61,31 @@ impl Zone {
         let apex_labels = label_count(&self.origin);
         let mut found: BTreeMap<Name, OccludedName> = BTreeMap::new();
         for (view, lines) in views {
+            // The delegations first: most zones have none, or a few, and a name is below
+            // one when one of them is above it, which is quicker to see than looking up
+            // each of its ancestors (a zone's names are walked twice at every start).
+            let cuts: Vec<&Name> = view
+                .names()
+                .filter(|(name, node)| {
+                    label_count(name) > apex_labels && node.get(RecordType::NS).is_some()
+                })
+                .map(|(name, _)| name)
+                .collect();
+            if cuts.is_empty() {
+                continue;
+            }
+            let few = cuts.len() <= FEW_CUTS;
             let mut glue: Option<HashSet<Name>> = None;
             for (name, node) in view.names() {
-                if node.first().is_none() || view.cut(name).is_none() {
+                if node.first().is_none() {
                     continue;
                 }
-                let Some(cut) = cut_above(view, name, apex_labels) else {
+                let cut = if few {
+                    highest_cut_above(&cuts, name)
+                } else {
+                    cut_above(view, name, apex_labels)
+                };
+                let Some(cut) = cut else {
                     continue;
                 };
                 let addresses_only = node
@@ -97,10 +117,23 @@ impl Zone {
     }
 }
 
+/// Delegations up to which [`highest_cut_above`] compares a name with each of them rather
+/// than looking its ancestors up.
+const FEW_CUTS: usize = 32;
+
+/// The highest of `cuts` (names with NS records below the apex) strictly above `name`.
+fn highest_cut_above(cuts: &[&Name], name: &Name) -> Option<Name> {
+    let labels = label_count(name);
+    cuts.iter()
+        .filter(|cut| label_count(cut) < labels && labels::at_or_below(cut, name))
+        .min_by_key(|cut| label_count(cut))
+        .map(|cut| (*cut).clone())
+}
+
 /// The highest strict ancestor of `name` below the apex that has NS records.
 fn cut_above(view: &View, name: &Name, apex_labels: usize) -> Option<Name> {
     (apex_labels + 1..label_count(name))
-        .map(|n| name.trim_to(n))
+        .map(|n| labels::trimmed(name, n))
         .find(|ancestor| {
             view.node(ancestor)
                 .is_some_and(|node| node.get(RecordType::NS).is_some())

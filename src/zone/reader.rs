@@ -23,11 +23,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use hickory_proto::rr::rdata::SOA;
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_proto::serialize::txt::parse_ttl;
 
 use super::file;
+use super::labels;
 use super::packed::Packed;
 use super::stream::Loaded;
 use super::tree::{OwnedRrset, View};
@@ -214,6 +215,9 @@ impl<'a> Lines<'a> {
         if text.contains('@') || (self.origin.is_none() && !text.ends_with('.')) {
             return Err(Unread);
         }
+        if let Some(name) = plain_name(text, self.origin.as_ref()) {
+            return Ok(name);
+        }
         let mut name = Name::parse(text, self.origin.as_ref()).map_err(|_| Unread)?;
         name.set_fqdn(true);
         Ok(name)
@@ -278,12 +282,54 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// `text` as [`Name::parse`] reads it (fully qualified), for the names most zones are
+/// made of: labels of ASCII letters, digits and hyphens, not starting with a hyphen, not
+/// `xn--` (punycode, which the parser checks). The parser runs each label through IDNA's
+/// mapping (UTS 46), which for such a label only writes capitals small; this does that
+/// alone. `None` for any other name: the parser's, then.
+fn plain_name(text: &str, origin: Option<&Name>) -> Option<Name> {
+    let (relative, absolute) = match text.strip_suffix('.') {
+        Some(relative) => (relative, true),
+        None => (text, false),
+    };
+    if relative.is_empty() {
+        return None;
+    }
+    let mut name = Name::new();
+    let mut lower = [0u8; 63];
+    for label in relative.split('.') {
+        let bytes = label.as_bytes();
+        let plain = bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.len() <= lower.len()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && !bytes
+                .get(..4)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"xn--"));
+        if !plain {
+            return None;
+        }
+        let lower = &mut lower[..bytes.len()];
+        for (to, from) in lower.iter_mut().zip(bytes) {
+            *to = from.to_ascii_lowercase();
+        }
+        name = name.append_label(&*lower).ok()?;
+    }
+    if absolute {
+        name.set_fqdn(true);
+        Some(name)
+    } else {
+        name.append_domain(origin?).ok()
+    }
+}
+
 /// Whether `owner` is written in small letters, or is the zone's `origin`: a name index
 /// keeps a name's letter case as first inserted, and the full parser inserts in name
 /// order where this reader inserts in file order, so names that differ only in case are
 /// left to it. (The apex is in a view before any record.)
 fn lowercase_or(owner: &Name, origin: &Name) -> bool {
-    owner == origin
+    labels::same(owner, origin)
         || !owner
             .iter()
             .any(|label| label.iter().any(u8::is_ascii_uppercase))
@@ -399,7 +445,7 @@ impl Pending {
     }
 
     fn takes(&self, entry: &Entry) -> bool {
-        entry.rtype == self.rtype && (entry.same_owner || entry.owner == self.owner)
+        entry.rtype == self.rtype && (entry.same_owner || labels::same(&entry.owner, &self.owner))
     }
 
     /// Adds the record of an entry it [`Pending::takes`]: an RRset of records written
@@ -516,11 +562,11 @@ pub(super) fn load_base(text: &str, origin: Option<&Name>) -> Read<Loaded> {
     let mut pending: Option<Pending> = None;
     let mut next = Some(first);
     while let Some(entry) = next {
-        if !origin.zone_of(&entry.owner) || !lowercase_or(&entry.owner, &origin) {
+        if !labels::at_or_below(&origin, &entry.owner) || !lowercase_or(&entry.owner, &origin) {
             return Err(Unread);
         }
         if let Some(data) = &entry.soa {
-            if entry.owner != origin || soa.is_some() {
+            if !labels::same(&entry.owner, &origin) || soa.is_some() {
                 return Err(Unread);
             }
             let mut record =
@@ -567,10 +613,10 @@ pub(super) fn load_overlay(text: &str, origin: &Name) -> Read<Vec<OwnedRrset>> {
     let mut read: Vec<Pending> = Vec::new();
     let mut pending: Option<Pending> = None;
     while let Some(entry) = lines.next_entry()? {
-        if !origin.zone_of(&entry.owner)
+        if !labels::at_or_below(origin, &entry.owner)
             || !lowercase_or(&entry.owner, origin)
             || entry.rtype == RecordType::SOA
-            || (entry.rtype == RecordType::CNAME && entry.owner == *origin)
+            || (entry.rtype == RecordType::CNAME && labels::same(&entry.owner, origin))
         {
             return Err(Unread);
         }
@@ -581,11 +627,13 @@ pub(super) fn load_overlay(text: &str, origin: &Name) -> Read<Vec<OwnedRrset>> {
     }
     read.extend(pending);
     // In the map's order; the records of an RRset written apart stay in file order.
-    read.sort_by_cached_key(|set| RrKey::new(LowerName::new(&set.owner), set.rtype));
+    read.sort_by_cached_key(|set| (labels::canonical_key(&set.owner), u16::from(set.rtype)));
     let mut merged: Vec<Pending> = Vec::with_capacity(read.len());
     for set in read {
         match merged.last_mut() {
-            Some(last) if last.rtype == set.rtype && last.owner == set.owner => last.merge(&set)?,
+            Some(last) if last.rtype == set.rtype && labels::same(&last.owner, &set.owner) => {
+                last.merge(&set)?
+            }
             _ => merged.push(set),
         }
     }
@@ -594,7 +642,7 @@ pub(super) fn load_overlay(text: &str, origin: &Name) -> Read<Vec<OwnedRrset>> {
     while let Some(set) = at.next() {
         let mut types = vec![set.rtype];
         sets.push((set.owner.clone(), set.packed()?));
-        while let Some(next) = at.next_if(|next| next.owner == set.owner) {
+        while let Some(next) = at.next_if(|next| labels::same(&next.owner, &set.owner)) {
             types.push(next.rtype);
             sets.push((next.owner.clone(), next.packed()?));
         }
@@ -891,6 +939,15 @@ mail 1h A 192.0.2.26
             "WWW",
             "sub",
             "ns.sub",
+            "Ab-c.D9",
+            "a--b",
+            "x-",
+            "0",
+            "-a",
+            "xn--bcher-kva",
+            "XN--abc",
+            "_srv._tcp",
+            "a_b",
         ];
         let mut ttls = vec!["", "300 ", "IN ", "60 IN ", "IN 1h ", "2d3h ", "0 "];
         let mut records = vec![
@@ -902,6 +959,9 @@ mail 1h A 192.0.2.26
             "CNAME www",
             "CNAME other.example.net.",
             "CNAME Mail",
+            "CNAME xn--bcher-kva.example.net.",
+            "CNAME A-1.b--2",
+            "NS _x.y",
             "NS ns.sub",
             "NS ns1.example.org.",
             "PTR www.example.com.",

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::index::NameIndex;
+use super::labels;
 use super::packed::Packed;
 
 /// The records of one name and type, all with the same owner and TTL, in file order: what
@@ -218,18 +219,23 @@ impl View {
             return node.replace(set);
         }
         let labels = label_count(&owner);
-        if labels > self.origin_labels {
-            *self.children.get_or_insert_with(&owner.base_name(), || 0) += 1;
+        if labels == self.origin_labels + 1 {
+            // Most names of a zone are right below its apex: no parent to build.
+            *self.children.get_or_insert_with(&self.origin, || 0) += 1;
+        } else if labels > self.origin_labels {
+            *self
+                .children
+                .get_or_insert_with(&labels::parent(&owner), || 0) += 1;
         }
         // The empty non-terminals between the name and the nearest name the view has.
         for n in (self.origin_labels + 1..labels).rev() {
-            let ancestor = owner.trim_to(n);
+            let ancestor = labels::trimmed(&owner, n);
             if self.node(&ancestor).is_some() {
                 break;
             }
             *self
                 .children
-                .get_or_insert_with(&ancestor.base_name(), || 0) += 1;
+                .get_or_insert_with(&labels::parent(&ancestor), || 0) += 1;
             self.nodes.insert(ancestor, Node::default());
         }
         self.nodes.insert(owner, Node::One(set));
@@ -320,7 +326,7 @@ impl View {
                 return;
             }
             self.nodes.remove(&name);
-            let parent = name.base_name();
+            let parent = labels::parent(&name);
             if let Some(count) = self.children.get_mut(&parent) {
                 *count -= 1;
                 if *count == 0 {
@@ -337,14 +343,14 @@ impl View {
             let ancestor = if n == labels {
                 name.clone()
             } else {
-                name.trim_to(n)
+                labels::trimmed(name, n)
             };
             if self.node(&ancestor).is_some() {
                 break;
             }
             *self
                 .children
-                .get_or_insert_with(&ancestor.base_name(), || 0) += 1;
+                .get_or_insert_with(&labels::parent(&ancestor), || 0) += 1;
             self.nodes.insert(ancestor, Node::default());
         }
     }
@@ -378,7 +384,7 @@ impl View {
         }
         let labels = label_count(name);
         (self.origin_labels + 1..=labels).find_map(|n| {
-            let node = self.node(&name.trim_to(n))?;
+            let node = self.node(&labels::trimmed(name, n))?;
             node.get(RecordType::NS).map(|ns| (node, ns))
         })
     }
@@ -394,7 +400,7 @@ impl View {
         }
         let labels = label_count(name);
         (self.origin_labels..=labels).find_map(|n| {
-            let (owner, node) = self.entry(&name.trim_to(n))?;
+            let (owner, node) = self.entry(&labels::trimmed(name, n))?;
             if n > self.origin_labels
                 && let Some(ns) = node.get(RecordType::NS)
             {
@@ -413,7 +419,7 @@ impl View {
         let labels = label_count(name);
         let encloser = (self.origin_labels..labels)
             .rev()
-            .map(|n| name.trim_to(n))
+            .map(|n| labels::trimmed(name, n))
             .find(|ancestor| self.node(ancestor).is_some())?;
         let source = encloser.prepend_label(&b"*"[..]).ok()?;
         let node = self.node(&source)?;
@@ -427,6 +433,20 @@ impl View {
 
     pub(crate) fn record_count(&self) -> usize {
         self.names().map(|(_, node)| node.record_count()).sum()
+    }
+
+    /// [`View::record_count`], given that of `base` (`base_records`): for an overlay view
+    /// over `base`, counted over the names it holds alone.
+    pub(crate) fn record_count_over(&self, base: &Arc<View>, base_records: usize) -> usize {
+        match &self.below {
+            Some(below) if Arc::ptr_eq(below, base) => {
+                self.nodes.iter().fold(base_records, |count, (name, node)| {
+                    let hidden = base.node(name).map_or(0, Node::record_count);
+                    count + node.record_count() - hidden
+                })
+            }
+            _ => self.record_count(),
+        }
     }
 
     /// Every name of the view with its node: this view's, then the base's it does not hide.
