@@ -1,5 +1,7 @@
 //! The system calls std does not offer, and nearly all the crate's `unsafe` code: batched UDP
-//! receive and send (`recvmmsg(2)`, `sendmmsg(2)`) and the monotonic clock.
+//! receive and send (`recvmmsg(2)`, `sendmmsg(2)`), the monotonic clock, and the reactor
+//! registration of a listening socket whose connections are accepted outside tokio
+//! ([`polled_listener`], for the HTTP listeners).
 //!
 //! Under load a DNS server's time goes mostly to the socket layer, one system call per
 //! datagram each way. [`Batch`] moves up to [`BATCH`] datagrams per system call; it owns the
@@ -290,6 +292,20 @@ pub(crate) fn monotonic_micros() -> u64 {
     // call, and CLOCK_MONOTONIC exists on every Linux, so the call cannot fail.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
+}
+
+/// `listener`, registered with the current tokio reactor for readability only: the HTTP
+/// listeners accept with mio, which leaves accepted connections unregistered (tokio's
+/// `TcpListener::accept` registers each).
+pub(crate) fn polled_listener(
+    listener: mio::net::TcpListener,
+) -> io::Result<tokio::io::unix::AsyncFd<mio::net::TcpListener>> {
+    // SAFETY: the file descriptor is the listener's own, open until the listener is dropped
+    // with the `AsyncFd`, and `mio::net::TcpListener::as_raw_fd` always returns it.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
+    }
+    .map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ pub(super) enum Ended<I> {
 
 /// What to do once the requests read so far are answered.
 #[derive(Debug, PartialEq, Eq)]
-enum Next<F> {
+pub(super) enum Next<F> {
     /// Read more.
     Read,
     /// Close once the responses are written.
@@ -152,20 +152,26 @@ enum Next<F> {
 }
 
 /// Serves `io`, whose first bytes `buf` holds, until it closes or is handed to hyper.
-/// Requests get the app `front` holds when their head has been read; `limits` are the
-/// connection's (those current when it was accepted).
+/// `first` is what the listener already made of those bytes, if anything
+/// ([`FirstRead::Open`]): then `buf` holds only what was not answered. Requests get the
+/// app `front` holds when their head has been read; `limits` are the connection's (those
+/// current when it was accepted).
 pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin + Send>(
     mut io: I,
     mut buf: BytesMut,
+    first: Option<Unsent<H::Forward>>,
     conn: Connection,
     front: &ArcSwap<FrontState<H>>,
     limits: Limits,
     shared: &Shared,
 ) -> Ended<I> {
-    let mut out = Vec::new();
+    let (mut out, mut next) = match first {
+        Some(unsent) => (unsent.out, Some(unsent.next)),
+        None => (Vec::new(), None),
+    };
     loop {
-        if !buf.is_empty() {
-            let (consumed, next) = {
+        if next.is_none() && !buf.is_empty() {
+            let (consumed, then) = {
                 let front = front.load();
                 answer(
                     &buf,
@@ -177,34 +183,34 @@ pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin + Send>(
                 )
             };
             buf.advance(consumed);
-            if !out.is_empty() {
-                if io.write_all(&out).await.is_err() {
-                    return Ended::Closed;
-                }
-                out.clear();
+            next = Some(then);
+        }
+        if !out.is_empty() {
+            if io.write_all(&out).await.is_err() {
+                return Ended::Closed;
             }
-            match next {
-                Next::Read if buf.len() >= limits.max_header_bytes => {
-                    // No head in `max_header_bytes`: hyper reads on and answers 431.
-                    return Ended::Hyper(io, buf);
-                }
-                Next::Read => {}
-                Next::Close => {
+            out.clear();
+        }
+        match next.take() {
+            Some(Next::Read) if buf.len() >= limits.max_header_bytes => {
+                // No head in `max_header_bytes`: hyper reads on and answers 431.
+                return Ended::Hyper(io, buf);
+            }
+            Some(Next::Read) | None => {}
+            // Dropping `io` closes the socket, its FIN after the responses, as `shutdown`
+            // would send it: one system call fewer.
+            Some(Next::Close) => return Ended::Closed,
+            Some(Next::Hyper) => return Ended::Hyper(io, buf),
+            Some(Next::Forward(forward)) => {
+                let kept = {
+                    let _busy = Busy::new(shared);
+                    forward.forward(&mut io, &mut buf).await
+                };
+                if kept == Kept::Close || shared.state.load(Ordering::Acquire) != OPEN {
                     let _ = io.shutdown().await;
                     return Ended::Closed;
                 }
-                Next::Hyper => return Ended::Hyper(io, buf),
-                Next::Forward(forward) => {
-                    let kept = {
-                        let _busy = Busy::new(shared);
-                        forward.forward(&mut io, &mut buf).await
-                    };
-                    if kept == Kept::Close || shared.state.load(Ordering::Acquire) != OPEN {
-                        let _ = io.shutdown().await;
-                        return Ended::Closed;
-                    }
-                    continue;
-                }
+                continue;
             }
         }
         let room = READ_CHUNK.min(limits.max_header_bytes.saturating_sub(buf.len()).max(1));
@@ -224,6 +230,109 @@ pub(super) async fn serve<H: Handler, I: AsyncRead + AsyncWrite + Unpin + Send>(
         match read {
             Ok(0) | Err(_) => return Ended::Closed,
             Ok(_) => {}
+        }
+    }
+}
+
+/// What a connection's first read came to, answered before the connection was registered
+/// with the reactor or given a task (see [`first_read`]).
+pub(super) enum FirstRead<F> {
+    /// Answered, written and closed (or closed by the client, or failed): nothing left.
+    Closed,
+    /// Still open: the bytes read and not answered (a head begun, or what is hyper's), and
+    /// the responses not written yet with what comes after them; `None` if nothing was
+    /// read (the client has sent nothing yet).
+    Open(BytesMut, Option<Unsent<F>>),
+}
+
+/// Responses made and not (wholly) written yet, and what to do once they are.
+pub(super) struct Unsent<F> {
+    out: Vec<u8>,
+    next: Next<F>,
+}
+
+/// The most a connection's first read takes: a request head of a browser with its
+/// cookies fits.
+pub(super) const FIRST_READ: usize = READ_CHUNK;
+
+/// Reads what the client of a new connection has sent, without waiting, and answers it as
+/// [`serve`] would, writing the responses without waiting either: a whole request that
+/// closes its connection (`Connection: close`, HTTP/1.0) is thus read, answered, logged,
+/// written and closed in three system calls (`read`, `write`, `close`) and no task. What
+/// cannot be finished so (no bytes yet, a head begun, a keep-alive connection, a response
+/// the socket does not take whole, a request for hyper) comes back [`FirstRead::Open`]
+/// for [`serve`] to go on with. `shared` is the connection's (for the request count and
+/// the drain); `scratch` a buffer kept between connections.
+pub(super) fn first_read<H: Handler, S>(
+    mut socket: S,
+    conn: Connection,
+    front: &FrontState<H>,
+    shared: &Shared,
+    scratch: &mut Scratch,
+) -> FirstRead<H::Forward>
+where
+    S: std::io::Read + std::io::Write,
+{
+    let room = FIRST_READ.min(front.limits.max_header_bytes).max(1);
+    let read = &mut scratch.read[..room];
+    let n = match socket.read(read) {
+        // Closed before sending anything, as a load balancer's TCP probe does.
+        Ok(0) => return FirstRead::Closed,
+        Ok(n) => n,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            return FirstRead::Open(BytesMut::new(), None);
+        }
+        // Reset: what the next read would meet anyway.
+        Err(_) => return FirstRead::Closed,
+    };
+    let out = &mut scratch.out;
+    out.clear();
+    let (consumed, next) = answer(
+        &read[..n],
+        &*front.app,
+        conn,
+        front.limits.max_headers,
+        shared,
+        out,
+    );
+    let written = if out.is_empty() {
+        0
+    } else {
+        match socket.write(out) {
+            Ok(w) => w,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(_) => return FirstRead::Closed,
+        }
+    };
+    if matches!(next, Next::Close) && written == out.len() {
+        // Dropping the socket closes it: its FIN follows the response, as `shutdown` would
+        // send it, one system call fewer.
+        return FirstRead::Closed;
+    }
+    let unsent = Unsent {
+        out: out[written..].to_vec(),
+        next,
+    };
+    FirstRead::Open(BytesMut::from(&read[consumed..n]), Some(unsent))
+}
+
+/// What [`first_read`] reads into and writes from, kept between connections so that a
+/// connection answered at once allocates nothing for them.
+pub(super) struct Scratch {
+    read: Box<[u8; FIRST_READ]>,
+    out: Vec<u8>,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            read: Box::new([0; FIRST_READ]),
+            out: Vec::with_capacity(1024),
         }
     }
 }
@@ -558,6 +667,143 @@ mod tests {
         // Not whole yet: read on.
         let (consumed, next, out, _) = answered(b"GET / HTTP/1.1\r\nHost: x\r\n", 100);
         assert_eq!((consumed, next, out.as_str()), (0, Next::Read, ""));
+    }
+
+    /// A connected pair: the client's end, and the server's end made non-blocking as the
+    /// listener accepts it.
+    fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        server.set_nonblocking(true).expect("non-blocking");
+        (client, server)
+    }
+
+    fn front(max_header_bytes: usize) -> FrontState<Echo> {
+        FrontState::new(
+            std::sync::Arc::new(Echo),
+            crate::http::client_addr::TrustedProxies::new(&[]),
+            Limits {
+                max_header_bytes,
+                ..Limits::default()
+            },
+        )
+    }
+
+    /// The server's end of `pair` after `sent`, once the bytes have arrived.
+    fn read_first(
+        sent: &[u8],
+        max_header_bytes: usize,
+    ) -> (std::net::TcpStream, FirstRead<crate::http::NoForward>, u64) {
+        use std::io::Write;
+        let (mut client, server) = pair();
+        client.write_all(sent).expect("write");
+        // Loopback delivers the bytes before `write` returns; wait for them all the same.
+        server.set_nonblocking(false).expect("blocking");
+        let mut peek = [0u8; 1];
+        server.peek(&mut peek).expect("peek");
+        server.set_nonblocking(true).expect("non-blocking");
+        let shared = Shared::default();
+        let mut scratch = Scratch::default();
+        let first = first_read(
+            &server,
+            conn(),
+            &front(max_header_bytes),
+            &shared,
+            &mut scratch,
+        );
+        let requests = shared.requests.load(Ordering::Relaxed);
+        (client, first, requests)
+    }
+
+    fn received(mut client: std::net::TcpStream) -> String {
+        use std::io::Read;
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).expect("read to the end");
+        let text = String::from_utf8(out).expect("UTF-8");
+        match text.find("date: ") {
+            Some(i) => format!("{}D{}", &text[..i + 6], &text[i + 6 + 29..]),
+            None => text,
+        }
+    }
+
+    #[test]
+    fn a_request_that_closes_is_answered_and_closed_by_the_first_read() {
+        let (client, first, requests) = read_first(
+            b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            16384,
+        );
+        assert!(matches!(first, FirstRead::Closed));
+        assert_eq!(requests, 1);
+        // The server's end is dropped: the client reads the response, then the end.
+        assert_eq!(
+            received(client),
+            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 8\r\ndate: D\r\n\r\nGET /c x"
+        );
+        // HTTP/1.0 without keep-alive too, pipelined behind nothing.
+        let (client, first, _) = read_first(b"GET /o HTTP/1.0\r\n\r\n", 16384);
+        assert!(matches!(first, FirstRead::Closed));
+        assert_eq!(
+            received(client),
+            "HTTP/1.0 200 OK\r\ncontent-length: 7\r\ndate: D\r\n\r\nGET /o "
+        );
+    }
+
+    #[test]
+    fn what_the_first_read_cannot_finish_is_left_to_serve() {
+        // Nothing sent yet: nothing read, nothing to write.
+        let (_client, server) = pair();
+        let open = first_read(
+            &server,
+            conn(),
+            &front(16384),
+            &Shared::default(),
+            &mut Scratch::default(),
+        );
+        let FirstRead::Open(buf, None) = open else {
+            panic!("not left open unread")
+        };
+        assert!(buf.is_empty());
+        // A head begun: kept, with nothing answered.
+        let (_client, open, requests) = read_first(b"GET /half HTTP/1.1\r\nHo", 16384);
+        let FirstRead::Open(buf, Some(unsent)) = open else {
+            panic!("not left open")
+        };
+        assert_eq!(
+            (&buf[..], unsent.out.len(), unsent.next, requests),
+            (&b"GET /half HTTP/1.1\r\nHo"[..], 0, Next::Read, 0)
+        );
+        // Kept alive after a pipelined pair: both answered and written, the rest kept.
+        let (_client, open, requests) = read_first(
+            b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3",
+            16384,
+        );
+        let FirstRead::Open(buf, Some(unsent)) = open else {
+            panic!("not left open")
+        };
+        assert_eq!(
+            (&buf[..], unsent.out.len(), unsent.next, requests),
+            (&b"GET /3"[..], 0, Next::Read, 2)
+        );
+        // For hyper: left whole.
+        let (_client, open, requests) = read_first(b"GET /pass HTTP/1.1\r\n\r\n", 16384);
+        let FirstRead::Open(buf, Some(unsent)) = open else {
+            panic!("not left open")
+        };
+        assert_eq!(
+            (&buf[..], unsent.next, requests),
+            (&b"GET /pass HTTP/1.1\r\n\r\n"[..], Next::Hyper, 0)
+        );
+        // No more than `FIRST_READ` read: the rest is `serve`'s.
+        let (_client, open, _) = read_first(&[b'G'; 5000], 8192);
+        let FirstRead::Open(buf, Some(unsent)) = open else {
+            panic!("not left open")
+        };
+        assert_eq!((buf.len(), unsent.next), (FIRST_READ, Next::Read));
     }
 
     #[test]

@@ -38,6 +38,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -143,27 +144,47 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
 /// connection takes the settings `settings` holds when it is accepted: a configuration
 /// reload that keeps the listener's address may change its `tls` or `proxy_protocol`
 /// (one load per connection, none per request).
+///
+/// Connections are accepted until the kernel has none left (at most [`ACCEPT_BURST`] before
+/// other tasks get a turn), with mio: they are not registered with the reactor yet. On a
+/// plain listener of a front-end with its own HTTP/1.1 path, on a single-threaded runtime,
+/// each is read at once here ([`http1::first_read`]): a request that closes its
+/// connection is answered, written and closed without a task or the reactor, and only a
+/// connection with more to do (no request yet, keep-alive) gets both. On a multi-threaded
+/// runtime the same first read is the connection's task's, so that connections spread
+/// over the workers.
 pub(crate) async fn serve<H: Handler>(
     listener: TcpListener,
     settings: Arc<ArcSwap<Listener<H>>>,
     stop: CancellationToken,
     shutdown: CancellationToken,
 ) {
+    let role = settings.load().role;
     if let Err(e) = accepted_without_delay(&listener) {
-        tracing::warn!(role = settings.load().role, error = %e, "cannot set TCP_NODELAY on the listener");
+        tracing::warn!(role, error = %e, "cannot set TCP_NODELAY on the listener");
     }
+    let addr = listener.local_addr();
+    let listener = match unregistered_accepts(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(role, error = %e, "cannot listen: the listener's socket cannot be polled");
+            return;
+        }
+    };
+    let inline = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
+    let mut scratch = http1::Scratch::default();
     let open = Arc::new(OpenConnections::default());
     let sweep_every = || settings.load().front.load().limits.header_read_timeout;
     let mut period = sweep_every();
     let mut sweep = tokio::time::interval_at(Instant::now() + period, period);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+        let mut ready = tokio::select! {
+            ready = listener.readable() => match ready {
+                Ok(ready) => ready,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(role = settings.load().role, error = %e, "accept failed");
+                    tracing::warn!(role, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -180,25 +201,77 @@ pub(crate) async fn serve<H: Handler>(
             }
             () = stop.cancelled() => break,
         };
-        // Registered here, not in the task, so that the drain knows of every connection
-        // accepted before it began.
-        let registration = open.register();
-        let config = settings.load_full();
-        config.metrics.accepted();
-        let front = config.front.load_full();
-        tokio::spawn(connection_task(stream, peer, config, front, registration));
+        let mut failed = None;
+        for _ in 0..ACCEPT_BURST {
+            let (stream, peer) = match ready.try_io(|l| l.get_ref().accept()) {
+                Ok(Ok(accepted)) => accepted,
+                Ok(Err(e)) => {
+                    failed = Some(e);
+                    break;
+                }
+                // None left: the readiness is cleared, the next `readable` waits.
+                Err(_would_block) => break,
+            };
+            let config = settings.load_full();
+            config.metrics.accepted();
+            let front = config.front.load_full();
+            let first = if inline && answers_first_read(&config) {
+                let conn = Connection { peer, tls: false };
+                match http1::first_read(&stream, conn, &front, &Shared::default(), &mut scratch) {
+                    http1::FirstRead::Closed => continue,
+                    open @ http1::FirstRead::Open(..) => Some(open),
+                }
+            } else {
+                None
+            };
+            // Registered here, not in the task, so that the drain knows of every
+            // connection accepted before it began.
+            let registration = open.register();
+            tokio::spawn(connection_task(
+                stream,
+                peer,
+                config,
+                front,
+                registration,
+                first,
+            ));
+        }
+        drop(ready);
+        if let Some(e) = failed {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tracing::warn!(role, error = %e, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        } else {
+            // The burst's end, or no connection left: other tasks' turn either way (a
+            // no-op unless this task's budget is spent).
+            tokio::task::consume_budget().await;
+        }
     }
     // Closed now: from here on a connection to this address is refused (unless another
     // listener has it). Said only now, so that whoever reads the line and connects is
     // refused; and only of a listener stopped alone (a reload removed it): at shutdown,
     // or when a later listener of the start fails to bind, the server says it once.
-    let addr = listener.local_addr();
     drop(listener);
-    let role = settings.load().role;
     if let (Ok(addr), false) = (addr, shutdown.is_cancelled()) {
         tracing::info!(%addr, "{role} stopped listening: its open connections drain");
     }
     open.drain(DRAIN_TIMEOUT, role).await;
+}
+
+/// The most connections accepted in a row before other tasks get a turn.
+const ACCEPT_BURST: usize = 64;
+
+/// `listener` polled for readiness only, its connections accepted by mio, which (unlike
+/// tokio's accept) leaves them unregistered with the reactor.
+fn unregistered_accepts(listener: TcpListener) -> std::io::Result<AsyncFd<mio::net::TcpListener>> {
+    let std = listener.into_std()?;
+    crate::dns::sys::polled_listener(mio::net::TcpListener::from_std(std))
+}
+
+/// Whether a connection to `config` is served by the front-end's own HTTP/1.1 path from
+/// its first byte: plain, without a PROXY header in front.
+fn answers_first_read<H: Handler>(config: &Listener<H>) -> bool {
+    H::OWN_HTTP1 && config.tls.is_none() && !config.proxy_protocol
 }
 
 /// Sets `TCP_NODELAY` on the listening socket, which Linux gives to every connection it
@@ -239,20 +312,51 @@ fn already_sent(stream: &TcpStream) -> BytesMut {
 }
 
 /// What a connection's task runs: small (see `http`), since tokio copies it when it spawns,
-/// starts and finishes the task.
+/// starts and finishes the task. `first`: what the accept loop made of the connection's
+/// first read, if it read it.
 async fn connection_task<H: Handler>(
-    stream: TcpStream,
+    stream: mio::net::TcpStream,
     peer: SocketAddr,
     config: Arc<Listener<H>>,
     front: Arc<FrontState<H>>,
     registration: Registration,
+    first: Option<http1::FirstRead<H::Forward>>,
 ) {
-    connection(stream, peer, &config, &front, registration).await;
+    let first = match first {
+        Some(first) => Some(first),
+        None if answers_first_read(&config) => {
+            let conn = Connection { peer, tls: false };
+            let first = SCRATCH.with_borrow_mut(|scratch| {
+                http1::first_read(&stream, conn, &front, &registration.shared, scratch)
+            });
+            Some(first)
+        }
+        None => None,
+    };
+    let first = match first {
+        Some(http1::FirstRead::Closed) => return,
+        Some(http1::FirstRead::Open(buf, unsent)) => Some((buf, unsent)),
+        None => None,
+    };
+    let stream = match TcpStream::from_std(std::net::TcpStream::from(stream)) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::warn!(role = config.role, %peer, error = %e, "cannot poll the connection");
+            return;
+        }
+    };
+    connection(stream, peer, first, &config, &front, registration).await;
+}
+
+thread_local! {
+    /// The first-read buffers of the connections a worker thread's tasks read.
+    static SCRATCH: std::cell::RefCell<http1::Scratch> = std::cell::RefCell::default();
 }
 
 async fn connection<H: Handler>(
     stream: TcpStream,
     socket_peer: SocketAddr,
+    first: Option<(BytesMut, Option<http1::Unsent<H::Forward>>)>,
     config: &Listener<H>,
     front: &FrontState<H>,
     registration: Registration,
@@ -280,7 +384,11 @@ async fn connection<H: Handler>(
             Ok(Ok((_, io))) => (socket_peer, io),
         }
     } else {
-        let early = already_sent(&stream);
+        let early = match &first {
+            // Read already, or nothing to read yet.
+            Some(_) => BytesMut::new(),
+            None => already_sent(&stream),
+        };
         (socket_peer, Rewind::new(stream, early))
     };
     let conn = Connection {
@@ -318,9 +426,14 @@ async fn connection<H: Handler>(
             if H::OWN_HTTP1 {
                 // Boxed, as hyper's connection below (see `http`).
                 let (stream, read) = io.into_parts();
+                let (read, unsent) = match first {
+                    Some(first) => first,
+                    None => (read, None),
+                };
                 let own = Box::pin(http1::serve(
                     stream,
                     read,
+                    unsent,
                     conn,
                     &config.front,
                     front.limits,
@@ -732,7 +845,8 @@ mod tests {
     async fn a_connections_task_is_small() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        let stream =
+            mio::net::TcpStream::from_std(std::net::TcpStream::connect(addr).expect("connect"));
         let front = Arc::new(FrontState::new(
             Arc::new(Healthz),
             TrustedProxies::new(&[]),
@@ -746,7 +860,7 @@ mod tests {
             metrics: Arc::new(ListenerMetrics::new("test", addr, false, None)),
         };
         let open = Arc::new(OpenConnections::default());
-        let task = connection_task(stream, addr, Arc::new(config), front, open.register());
+        let task = connection_task(stream, addr, Arc::new(config), front, open.register(), None);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1024, "a connection's task is {size} bytes");
     }
