@@ -2,7 +2,15 @@
 //! over real sockets: the exact bytes of its responses (pipelined, HTTP/1.0 with and
 //! without keep-alive, HEAD), a head split across many writes, and what it hands to hyper
 //! with the bytes already read (bodies passed through intact, oversized and bad heads),
-//! the idle timeout and the drain.
+//! the idle timeout and the drain. And the first read of a new connection, made by the
+//! accept loop before the connection has a task or is registered with the reactor
+//! (`http1::first_read`): a request that closes its connection answered, logged and closed
+//! from there, a pipelined pair in one packet, a request arriving in two pieces after a
+//! delay, a client that sends nothing; on the single-threaded runtime (the accept loop
+//! reads) and the multi-threaded one (the connection's task reads). Those requests are
+//! written with a blocking socket before the test yields to the server, so that the bytes
+//! are there when the connection is accepted: what the first read sees is not left to a
+//! race.
 
 mod common;
 
@@ -84,7 +92,8 @@ async fn read_n(s: &mut TcpStream, expected: usize) -> Vec<u8> {
 struct Server {
     running: Running,
     http: SocketAddr,
-    _dir: TempDir,
+    /// Holds the configuration and `access.log`.
+    dir: TempDir,
 }
 
 /// An origin that echoes what reached it: method, target, framing and body.
@@ -119,6 +128,7 @@ async fn start(header_read_timeout_secs: u64) -> Server {
             &format!("header_read_timeout_secs = {header_read_timeout_secs}"),
             "max_header_bytes = 16384",
             "max_headers = 50",
+            r#"access_log = "access.log""#,
         ],
     );
     let path = dir.write("geoline.toml", &config.to_string());
@@ -127,11 +137,30 @@ async fn start(header_read_timeout_secs: u64) -> Server {
     let [http] = running.redirect[..] else {
         panic!("one listener: {:?}", running.redirect)
     };
-    Server {
-        running,
-        http,
-        _dir: dir,
-    }
+    Server { running, http, dir }
+}
+
+/// A connection to `to` on which `sent` was written before anything else ran.
+fn sent_at_once(to: SocketAddr, sent: &str) -> TcpStream {
+    let mut c = std::net::TcpStream::connect(to).expect("connect");
+    std::io::Write::write_all(&mut c, sent.as_bytes()).expect("write");
+    c.set_nonblocking(true).expect("non-blocking");
+    TcpStream::from_std(c).expect("tokio stream")
+}
+
+/// The access log's entries once the server has shut down (which flushes it).
+async fn shut_down_and_read_log(s: Server) -> Vec<serde_json::Value> {
+    let Server { running, dir, .. } = s;
+    running.shutdown().await;
+    read_log(&dir)
+}
+
+fn read_log(dir: &TempDir) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.path().join("access.log"))
+        .expect("access log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect()
 }
 
 fn get(host: &str, path: &str, extra: &[&str]) -> String {
@@ -415,26 +444,195 @@ async fn shutdown_drains_the_connections_on_the_own_path() {
     let sent = get("example.com", "/late", &[MAINLAND]);
     let (begun, end) = sent.split_at(10);
     partial.write_all(begun.as_bytes()).await.expect("write");
+    // Accepted and read before the drain: one with nothing sent, one with a head begun,
+    // both left by their first read to their tasks.
+    let mut silent = sent_at_once(s.http, "");
+    let first_sent = get("example.com", "/first-read", &[MAINLAND]);
+    let (first_begun, first_end) = first_sent.split_at(10);
+    let mut first_partial = sent_at_once(s.http, first_begun);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    let Server { running, _dir, .. } = s;
+    let Server { running, dir, .. } = s;
     let shutdown = tokio::spawn(running.shutdown());
-    assert_eq!(
-        read_until_closed(&mut kept, Duration::from_secs(5)).await,
-        b""
-    );
+    for idle in [&mut kept, &mut silent] {
+        assert_eq!(read_until_closed(idle, Duration::from_secs(5)).await, b"");
+    }
     assert!(
         started.elapsed() < Duration::from_millis(800),
         "{:?}",
         started.elapsed()
     );
-    partial.write_all(end.as_bytes()).await.expect("write");
-    assert_eq!(
-        undated(&read_until_closed(&mut partial, Duration::from_secs(5)).await),
-        redirect_bytes("1.1", "https://example.cn/late", Some("close"), false)
-    );
+    for (c, end, path) in [
+        (&mut partial, end, "/late"),
+        (&mut first_partial, first_end, "/first-read"),
+    ] {
+        c.write_all(end.as_bytes()).await.expect("write");
+        assert_eq!(
+            undated(&read_until_closed(c, Duration::from_secs(5)).await),
+            redirect_bytes(
+                "1.1",
+                &format!("https://example.cn{path}"),
+                Some("close"),
+                false
+            )
+        );
+    }
     tokio::time::timeout(Duration::from_secs(5), shutdown)
         .await
         .expect("shutdown within the drain")
         .expect("shutdown task");
+    let paths: Vec<_> = read_log(&dir).iter().map(|e| e["path"].clone()).collect();
+    assert_eq!(paths, ["/k", "/late", "/first-read"]);
+}
+
+async fn closing_request_is_answered_logged_and_closed() {
+    let s = start(10).await;
+    let started = Instant::now();
+    let mut c = sent_at_once(
+        s.http,
+        &get("example.com", "/a/b?c=1", &[MAINLAND, "Connection: close"]),
+    );
+    assert_eq!(
+        undated(&read_until_closed(&mut c, WITHIN).await),
+        redirect_bytes("1.1", "https://example.cn/a/b?c=1", Some("close"), false)
+    );
+    let elapsed = started.elapsed();
+    let log = shut_down_and_read_log(s).await;
+    let [entry] = &log[..] else {
+        panic!("one line: {log:?}")
+    };
+    assert_eq!(entry["client"], "1.2.4.8", "{entry}");
+    assert_eq!(entry["line"], "china", "{entry}");
+    assert_eq!(entry["host"], "example.com", "{entry}");
+    assert_eq!(entry["method"], "GET", "{entry}");
+    assert_eq!(entry["path"], "/a/b?c=1", "{entry}");
+    assert_eq!(entry["status"], 301, "{entry}");
+    assert_eq!(entry["proto"], "HTTP/1.1", "{entry}");
+    let body = redirect_bytes("1.1", "https://example.cn/a/b?c=1", None, false);
+    let body_len = body.len() - body.find("\r\n\r\n").expect("end of head") - 4;
+    assert_eq!(entry["bytes"], body_len, "{entry}");
+    // The time the request took, measured: not more than the client waited.
+    let duration = entry["duration_us"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a duration in {entry}"));
+    assert!(u128::from(duration) <= elapsed.as_micros(), "{entry}");
+}
+
+#[tokio::test]
+async fn a_request_that_closes_is_answered_logged_and_closed() {
+    closing_request_is_answered_logged_and_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_closes_is_answered_logged_and_closed_on_workers() {
+    closing_request_is_answered_logged_and_closed().await;
+}
+
+async fn pipelined_pair_in_one_packet() {
+    let s = start(10).await;
+    let pair = [
+        get("example.com", "/one", &[MAINLAND]),
+        get("example.com", "/two", &[MAINLAND, "Connection: close"]),
+    ]
+    .concat();
+    let mut c = sent_at_once(s.http, &pair);
+    assert_eq!(
+        undated(&read_until_closed(&mut c, WITHIN).await),
+        [
+            redirect_bytes("1.1", "https://example.cn/one", None, false),
+            redirect_bytes("1.1", "https://example.cn/two", Some("close"), false),
+        ]
+        .concat()
+    );
+    // A kept-alive pair: both answered by the first read, then the connection goes on.
+    let mut c = sent_at_once(
+        s.http,
+        &[
+            get("example.com", "/three", &[MAINLAND]),
+            get("example.com", "/four", &[MAINLAND]),
+        ]
+        .concat(),
+    );
+    let expected = [
+        redirect_bytes("1.1", "https://example.cn/three", None, false),
+        redirect_bytes("1.1", "https://example.cn/four", None, false),
+    ]
+    .concat();
+    assert_eq!(undated(&read_n(&mut c, expected.len()).await), expected);
+    c.write_all(get("example.com", "/five", &[MAINLAND, "Connection: close"]).as_bytes())
+        .await
+        .expect("write");
+    assert_eq!(
+        undated(&read_until_closed(&mut c, WITHIN).await),
+        redirect_bytes("1.1", "https://example.cn/five", Some("close"), false)
+    );
+    let log = shut_down_and_read_log(s).await;
+    let paths: Vec<_> = log.iter().map(|e| e["path"].clone()).collect();
+    assert_eq!(paths, ["/one", "/two", "/three", "/four", "/five"]);
+}
+
+#[tokio::test]
+async fn a_pipelined_pair_in_one_packet_is_answered_in_order() {
+    pipelined_pair_in_one_packet().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_pair_in_one_packet_is_answered_in_order_on_workers() {
+    pipelined_pair_in_one_packet().await;
+}
+
+async fn request_in_two_pieces() {
+    let s = start(10).await;
+    let sent = get("example.com", "/late?x=1", &[MAINLAND, "Connection: close"]);
+    let (begun, end) = sent.split_at(25);
+    let mut c = sent_at_once(s.http, begun);
+    // The first read has the beginning only; the rest comes later, to the connection's
+    // task.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.write_all(end.as_bytes()).await.expect("write");
+    assert_eq!(
+        undated(&read_until_closed(&mut c, WITHIN).await),
+        redirect_bytes("1.1", "https://example.cn/late?x=1", Some("close"), false)
+    );
+    // Nothing at all at first.
+    let mut c = sent_at_once(s.http, "");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.write_all(get("example.com", "/later", &[MAINLAND, "Connection: close"]).as_bytes())
+        .await
+        .expect("write");
+    assert_eq!(
+        undated(&read_until_closed(&mut c, WITHIN).await),
+        redirect_bytes("1.1", "https://example.cn/later", Some("close"), false)
+    );
+    let log = shut_down_and_read_log(s).await;
+    assert_eq!(log.len(), 2, "{log:?}");
+}
+
+#[tokio::test]
+async fn a_request_in_two_pieces_after_a_delay_is_answered() {
+    request_in_two_pieces().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_two_pieces_after_a_delay_is_answered_on_workers() {
+    request_in_two_pieces().await;
+}
+
+#[tokio::test]
+async fn a_client_that_sends_nothing_is_timed_out() {
+    let s = start(1).await;
+    let started = Instant::now();
+    let mut silent = sent_at_once(s.http, "");
+    let mut begun = sent_at_once(s.http, "GET /never-ends HTTP/1.1\r\nHost: exa");
+    // Within one or two header timeouts, both closed without an answer.
+    for c in [&mut silent, &mut begun] {
+        assert_eq!(read_until_closed(c, Duration::from_secs(5)).await, b"");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = shut_down_and_read_log(s).await;
+    assert!(log.is_empty(), "{log:?}");
 }
