@@ -39,6 +39,7 @@ use hashbrown::hash_table::Entry;
 use hickory_proto::rr::Name;
 
 use super::labels;
+use crate::dns::wire::{MAX_NAME, write_name_lower};
 
 /// The most shards an index has: past that, copying the table of shard pointers costs
 /// more than copying a shard.
@@ -318,26 +319,20 @@ impl NameHasher {
     }
 
     fn hash(&self, name: &Name) -> u64 {
-        // The wire form, lower-cased (a name is at most 255 bytes), zero-padded to the
-        // next word: each label's length byte keeps "ab.c" and "a.bc" apart.
-        let mut wire = [0u8; 256 + 8];
-        let mut len = 0;
-        for label in name.iter() {
-            let Some(out) = wire.get_mut(len..len + 1 + label.len()) else {
-                break;
-            };
-            out[0] = label.len() as u8;
-            for (to, from) in out[1..].iter_mut().zip(label) {
-                *to = from.to_ascii_lowercase();
-            }
-            len += 1 + label.len();
-        }
-        let mut hash = self.seed ^ u64::from(name.is_fqdn()) ^ ((len as u64) << 1);
+        // The wire form, lower-cased: each label's length byte keeps "ab.c" and "a.bc"
+        // apart. Hashed a word at a time, the last word zero-padded.
+        let mut buf = [0u8; MAX_NAME];
+        let wire = write_name_lower(name, &mut buf);
+        let mut hash = self.seed ^ u64::from(name.is_fqdn()) ^ ((wire.len() as u64) << 1);
         let spread = self.multiplier ^ SPREAD;
-        for word in wire[..len.div_ceil(8) * 8].chunks_exact(8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(word);
-            hash = NameHasher::fold(hash ^ u64::from_le_bytes(bytes), spread);
+        let words = wire.chunks_exact(8);
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        for word in words
+            .map(|w| <[u8; 8]>::try_from(w).unwrap_or_default())
+            .chain([last])
+        {
+            hash = NameHasher::fold(hash ^ u64::from_le_bytes(word), spread);
         }
         NameHasher::fold(hash ^ self.seed, SPREAD)
     }
